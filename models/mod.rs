@@ -1,0 +1,3 @@
+//! The checked models, built from the actors in `src/`.
+
+pub mod synod;

@@ -1,0 +1,13 @@
+//! parliament: Lamport's Paxos from "The Part-Time Parliament" as `stateright` actors.
+//!
+//! - [`ballot`]: ballot numbers and quorum systems (B1, B2).
+//! - [`synod`]: the single-decree Synod priest (paper, section 2).
+//! - [`models`]: the checked models built from the actors, with their properties.
+//! - [`check`]: running the checker and reporting.
+
+pub mod ballot;
+pub mod check;
+pub mod synod;
+
+#[path = "../models/mod.rs"]
+pub mod models;

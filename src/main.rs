@@ -1,0 +1,193 @@
+//! The `parliament` command: check the models, list the seeded bugs.
+
+use clap::{Args, Parser, Subcommand};
+use parliament::check::{self, CheckOptions, Report, Strategy};
+use parliament::models::synod::{NetworkKind, SynodConfig};
+use parliament::synod::Bug;
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(
+    name = "parliament",
+    version,
+    about = "Lamport's Paxos, model-checked and deployed"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Model-check a protocol and report every property.
+    Check {
+        #[command(subcommand)]
+        model: CheckModel,
+    },
+    /// List the seeded bugs, each with the property it breaks.
+    Bugs {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum CheckModel {
+    /// The single-decree Synod protocol (paper, section 2).
+    Synod {
+        /// Number of priests (1 to 5).
+        #[arg(long, default_value_t = 3)]
+        priests: usize,
+        /// Number of priests that propose a decree of their own.
+        #[arg(long, default_value_t = 2)]
+        proposers: usize,
+        /// Highest ballot round a priest tries (bounds the state space).
+        #[arg(long, default_value_t = 2)]
+        rounds: u32,
+        /// The messengers' network.
+        #[arg(long, value_enum, default_value_t = NetworkKind::Unordered)]
+        network: NetworkKind,
+        /// Messengers may lose messages.
+        #[arg(long)]
+        lossy: bool,
+        /// At most this many priests are crashed at once (they restart from their ledger).
+        #[arg(long, default_value_t = 0)]
+        crashes: usize,
+        /// Check a seeded bug instead of the correct protocol (see `parliament bugs`).
+        #[arg(long, default_value = "none")]
+        bug: Bug,
+        #[command(flatten)]
+        common: CommonArgs,
+    },
+}
+
+#[derive(Args)]
+struct CommonArgs {
+    /// Reduce by symmetry (non-proposing priests are interchangeable); implies DFS.
+    #[arg(long)]
+    symmetry: bool,
+    /// Checker threads (default: every core).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Search strategy; BFS finds shortest counterexamples.
+    #[arg(long, value_enum, default_value_t = Strategy::Bfs)]
+    strategy: Strategy,
+    /// Give up after this many seconds (the report then says the search was incomplete).
+    #[arg(long)]
+    timeout: Option<u64>,
+    /// Print one JSON object instead of the human report.
+    #[arg(long)]
+    json: bool,
+    /// Write stateright's sequence diagram of the first counterexample to FILE.
+    #[arg(long, value_name = "FILE")]
+    svg: Option<std::path::PathBuf>,
+}
+
+impl CommonArgs {
+    fn options(&self) -> CheckOptions {
+        CheckOptions {
+            threads: self.threads.unwrap_or(CheckOptions::default().threads),
+            strategy: self.strategy,
+            stop_on_failure: false,
+            timeout: self.timeout.map(Duration::from_secs),
+            progress: !self.json,
+        }
+    }
+}
+
+fn usage_error(msg: &str) -> ExitCode {
+    eprintln!("error: {msg}");
+    ExitCode::from(2)
+}
+
+fn finish(report: &Report, common: &CommonArgs) -> ExitCode {
+    if common.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(report).expect("reports serialize")
+        );
+    } else {
+        print!("{}", report.to_text());
+    }
+    if let Some(path) = &common.svg {
+        match &report.svg {
+            Some(svg) => {
+                if let Err(e) = std::fs::write(path, svg) {
+                    eprintln!("error: cannot write {}: {e}", path.display());
+                    return ExitCode::from(2);
+                }
+                if !common.json {
+                    println!("sequence diagram written to {}", path.display());
+                }
+            }
+            None => eprintln!("no counterexample, so no sequence diagram written"),
+        }
+    }
+    if report.all_hold() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Bugs { json } => {
+            let infos: Vec<_> = Bug::ALL.iter().map(|b| b.info()).collect();
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&infos).expect("serializes")
+                );
+            } else {
+                for i in infos {
+                    println!("{:<20} breaks {}", i.name, i.breaks);
+                    println!("{:<20} {}", "", i.changes);
+                    println!("{:<20} ({})", "", i.stands_for);
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        Command::Check { model } => match model {
+            CheckModel::Synod {
+                priests,
+                proposers,
+                rounds,
+                network,
+                lossy,
+                crashes,
+                bug,
+                common,
+            } => {
+                let cfg = SynodConfig {
+                    priests,
+                    proposers,
+                    rounds,
+                    network,
+                    lossy,
+                    crashes,
+                    bug,
+                };
+                if let Err(e) = cfg.validate() {
+                    return usage_error(&e);
+                }
+                let mut config = serde_json::to_value(&cfg).expect("config serializes");
+                let symmetry = common
+                    .symmetry
+                    .then_some(parliament::models::synod::representative as fn(&_) -> _);
+                config["symmetry"] = common.symmetry.into();
+                let report = check::run(
+                    cfg.into_model(),
+                    "synod",
+                    config,
+                    &common.options(),
+                    symmetry,
+                );
+                finish(&report, &common)
+            }
+        },
+    }
+}
