@@ -17,6 +17,16 @@ use std::hash::Hash;
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
+static STOP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether the running check passed its timeout. Models consult this in `within_boundary`
+/// so that, once the time is up, the checker stops expanding states and its queue drains
+/// quickly (stateright's own timeout only takes effect when a thread's queue runs empty).
+/// One flag per process: run one timed check at a time.
+pub fn stop_requested() -> bool {
+    STOP.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// How to search.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -56,6 +66,10 @@ impl Default for CheckOptions {
 pub trait Narrate: Model {
     /// The steps of `path`, one line each, numbered by the caller.
     fn narrate(&self, path: &Path<Self::State, Self::Action>) -> Vec<String>;
+    /// What matters in the state a counterexample ends in, one line (e.g. the ballots).
+    fn describe(&self, _state: &Self::State) -> Option<String> {
+        None
+    }
     /// stateright's sequence diagram of `path`, when the model has one.
     fn svg(&self, _path: &Path<Self::State, Self::Action>) -> Option<String> {
         None
@@ -73,6 +87,9 @@ pub struct PropertyReport {
     pub holds: bool,
     /// The steps leading to the violation (for a failed `always`/`eventually`), else null.
     pub counterexample: Option<Vec<String>>,
+    /// What the counterexample's last state holds, when the model can say.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub final_state: Option<String>,
     /// Length of the example or counterexample path, in steps, when there is one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub path_length: Option<usize>,
@@ -160,6 +177,9 @@ impl Report {
                 for (i, step) in steps.iter().enumerate() {
                     let _ = writeln!(s, "  {:>3}. {}", i + 1, step);
                 }
+                if let Some(last) = &p.final_state {
+                    let _ = writeln!(s, "  then: {last}");
+                }
             }
         }
         s
@@ -194,13 +214,11 @@ where
     if opts.stop_on_failure {
         builder = builder.finish_when(HasDiscoveries::AnyFailures);
     }
-    if let Some(t) = opts.timeout {
-        builder = builder.timeout(t);
-    }
     let dfs = symmetry.is_some() || opts.strategy == Strategy::Dfs;
     if let Some(rep) = symmetry {
         builder = builder.symmetry_fn(rep);
     }
+    STOP.store(false, std::sync::atomic::Ordering::Relaxed);
     let start = Instant::now();
     let checker = if dfs {
         Box::new(builder.spawn_dfs()) as Box<dyn CheckerDyn<M>>
@@ -241,7 +259,8 @@ where
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
-    let timed_out = opts.timeout.is_some_and(|t| start.elapsed() >= t);
+    let timed_out = stop_requested();
+    STOP.store(false, std::sync::atomic::Ordering::Relaxed);
     let discoveries = checker.discoveries();
     let stopped_early = opts.stop_on_failure
         && properties
@@ -254,23 +273,26 @@ where
     let reports = properties
         .iter()
         .map(|p| {
-            let found = discoveries.get(p.name);
+            let found = discoveries
+                .get(p.name)
+                .map(|path| shortest_prefix(model, p, path));
             let holds = found.is_some() != p.expectation.discovery_is_failure();
-            let path_length = found.map(|path| path.clone().into_actions().len());
-            let counterexample = match found {
+            let path_length = found.as_ref().map(|path| path.clone().into_actions().len());
+            let (counterexample, final_state) = match &found {
                 Some(path) if !holds => {
                     if svg.is_none() {
                         svg = model.svg(path);
                     }
-                    Some(model.narrate(path))
+                    (Some(model.narrate(path)), model.describe(path.last_state()))
                 }
-                _ => None,
+                _ => (None, None),
             };
             PropertyReport {
                 name: p.name,
                 expectation: expectation_name(&p.expectation),
                 holds,
                 counterexample,
+                final_state,
                 path_length,
             }
         })
@@ -288,6 +310,33 @@ where
         properties: reports,
         svg,
     }
+}
+
+/// The path cut at its first state that decides the property: the first state violating an
+/// `always` property, or satisfying a `sometimes` one. stateright's BFS keeps the last
+/// discovery it makes in a block of states, which can be a descendant of the first; cutting
+/// restores a shortest counterexample along that path.
+fn shortest_prefix<M>(
+    model: &M,
+    property: &stateright::Property<M>,
+    path: &Path<M::State, M::Action>,
+) -> Path<M::State, M::Action>
+where
+    M: Model,
+    M::State: Clone + PartialEq,
+    M::Action: Clone + PartialEq,
+{
+    let steps = path.clone().into_vec();
+    let decides = |s: &M::State| match property.expectation {
+        Expectation::Always => !(property.condition)(model, s),
+        Expectation::Sometimes => (property.condition)(model, s),
+        Expectation::Eventually => false,
+    };
+    let Some(cut) = steps.iter().position(|(s, _)| decides(s)) else {
+        return path.clone();
+    };
+    let actions: Vec<M::Action> = steps[..cut].iter().filter_map(|(_, a)| a.clone()).collect();
+    Path::from_actions(model, steps[0].0.clone(), &actions).unwrap_or_else(|| path.clone())
 }
 
 /// The parts of [`Checker`] the runner needs, object safe so BFS and DFS share one path.

@@ -1,6 +1,10 @@
 //! The `parliament` command: check the models, list the seeded bugs.
 
 use clap::{Args, Parser, Subcommand};
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use parliament::check::{self, CheckOptions, Report, Strategy};
 use parliament::models::synod::{NetworkKind, SynodConfig};
 use parliament::synod::Bug;
@@ -52,6 +56,10 @@ enum CheckModel {
         /// Messengers may lose messages.
         #[arg(long)]
         lossy: bool,
+        /// With --lossy on an unordered network, explore drops literally instead of as
+        /// never-delivered messages (same verdicts, far more states; see the README).
+        #[arg(long)]
+        literal_loss: bool,
         /// At most this many priests are crashed at once (they restart from their ledger).
         #[arg(long, default_value_t = 0)]
         crashes: usize,
@@ -158,6 +166,7 @@ fn main() -> ExitCode {
                 rounds,
                 network,
                 lossy,
+                literal_loss,
                 crashes,
                 bug,
                 common,
@@ -168,6 +177,7 @@ fn main() -> ExitCode {
                     rounds,
                     network,
                     lossy,
+                    literal_loss,
                     crashes,
                     bug,
                 };
@@ -179,13 +189,12 @@ fn main() -> ExitCode {
                     .symmetry
                     .then_some(parliament::models::synod::representative as fn(&_) -> _);
                 config["symmetry"] = common.symmetry.into();
-                let report = check::run(
-                    cfg.into_model(),
-                    "synod",
-                    config,
-                    &common.options(),
-                    symmetry,
-                );
+                config["loss"] = cfg.loss().into();
+                // A seeded bug's model may be infinite (a priest that forgets its ballots can
+                // retry forever), so stop at the first violation: BFS makes it a shortest one.
+                let mut options = common.options();
+                options.stop_on_failure = bug != Bug::None;
+                let report = check::run(cfg.into_model(), "synod", config, &options, symmetry);
                 finish(&report, &common)
             }
         },
