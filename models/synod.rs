@@ -83,6 +83,9 @@ pub struct SynodConfig {
     /// At most this many priests are crashed at once.
     pub crashes: usize,
     pub bug: Bug,
+    /// Set when a timed check's time is up.
+    #[serde(skip)]
+    pub stop: crate::check::StopFlag,
 }
 
 impl Default for SynodConfig {
@@ -96,6 +99,7 @@ impl Default for SynodConfig {
             literal_loss: false,
             crashes: 0,
             bug: Bug::None,
+            stop: Default::default(),
         }
     }
 }
@@ -311,7 +315,7 @@ impl SynodConfig {
             .lossy_network(lossy)
             .max_crashes(crashes)
             .record_msg_out(record_out)
-            .within_boundary(|_, _| !crate::check::stop_requested())
+            .within_boundary(|cfg, _| !cfg.stop.is_set())
             .property(
                 stateright::Expectation::Always,
                 "b1-unique-ballots",
@@ -410,6 +414,10 @@ where
 }
 
 impl Narrate for SynodModel {
+    fn stop_flag(&self) -> Option<crate::check::StopFlag> {
+        Some(self.cfg.stop.clone())
+    }
+
     fn narrate(&self, path: &Path<SynodState, <Self as Model>::Action>) -> Vec<String> {
         narrate_actor_path(self, path)
     }

@@ -17,14 +17,20 @@ use std::hash::Hash;
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
-static STOP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+/// Asks a running check to stop. Models consult it in `within_boundary`, so that once a
+/// check's time is up the checker stops expanding states and its queue drains quickly
+/// (stateright's own timeout only takes effect when a thread's queue runs empty). Each model
+/// carries its own flag, so checks running side by side do not disturb each other.
+#[derive(Clone, Debug, Default)]
+pub struct StopFlag(std::sync::Arc<std::sync::atomic::AtomicBool>);
 
-/// Whether the running check passed its timeout. Models consult this in `within_boundary`
-/// so that, once the time is up, the checker stops expanding states and its queue drains
-/// quickly (stateright's own timeout only takes effect when a thread's queue runs empty).
-/// One flag per process: run one timed check at a time.
-pub fn stop_requested() -> bool {
-    STOP.load(std::sync::atomic::Ordering::Relaxed)
+impl StopFlag {
+    pub fn is_set(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+    pub fn set(&self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed)
+    }
 }
 
 /// How to search.
@@ -68,6 +74,11 @@ pub trait Narrate: Model {
     fn narrate(&self, path: &Path<Self::State, Self::Action>) -> Vec<String>;
     /// What matters in the state a counterexample ends in, one line (e.g. the ballots).
     fn describe(&self, _state: &Self::State) -> Option<String> {
+        None
+    }
+    /// The flag this model's `within_boundary` consults; without one, a timeout waits for
+    /// stateright's own (which may come late).
+    fn stop_flag(&self) -> Option<StopFlag> {
         None
     }
     /// stateright's sequence diagram of `path`, when the model has one.
@@ -205,11 +216,12 @@ pub fn run<M>(
     symmetry: Option<fn(&M::State) -> M::State>,
 ) -> Report
 where
-    M: Narrate + Send + Sync + 'static,
+    M: Narrate + Clone + Send + Sync + 'static,
     M::State: Clone + Debug + Hash + PartialEq + Send + Sync,
     M::Action: Clone + Debug + PartialEq,
 {
     let properties = model.properties();
+    let stop = model.stop_flag().unwrap_or_default();
     let mut builder: CheckerBuilder<M> = model.checker().threads(opts.threads.max(1));
     if opts.stop_on_failure {
         builder = builder.finish_when(HasDiscoveries::AnyFailures);
@@ -218,7 +230,9 @@ where
     if let Some(rep) = symmetry {
         builder = builder.symmetry_fn(rep);
     }
-    STOP.store(false, std::sync::atomic::Ordering::Relaxed);
+    if let Some(t) = opts.timeout {
+        builder = builder.timeout(t);
+    }
     let start = Instant::now();
     let checker = if dfs {
         Box::new(builder.spawn_dfs()) as Box<dyn CheckerDyn<M>>
@@ -259,8 +273,7 @@ where
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
-    let timed_out = stop_requested();
-    STOP.store(false, std::sync::atomic::Ordering::Relaxed);
+    let timed_out = stop.is_set() || opts.timeout.is_some_and(|t| start.elapsed() >= t);
     let discoveries = checker.discoveries();
     let stopped_early = opts.stop_on_failure
         && properties
@@ -273,9 +286,14 @@ where
     let reports = properties
         .iter()
         .map(|p| {
-            let found = discoveries
-                .get(p.name)
-                .map(|path| shortest_prefix(model, p, path));
+            let found = discoveries.get(p.name).map(|path| {
+                let path = shortest_prefix(model, p, path);
+                if opts.stop_on_failure && p.expectation == Expectation::Always {
+                    shortest_counterexample(model, p, path)
+                } else {
+                    path
+                }
+            });
             let holds = found.is_some() != p.expectation.discovery_is_failure();
             let path_length = found.as_ref().map(|path| path.clone().into_actions().len());
             let (counterexample, final_state) = match &found {
@@ -337,6 +355,45 @@ where
     };
     let actions: Vec<M::Action> = steps[..cut].iter().filter_map(|(_, a)| a.clone()).collect();
     Path::from_actions(model, steps[0].0.clone(), &actions).unwrap_or_else(|| path.clone())
+}
+
+/// A shortest counterexample to `property`, given one of its counterexamples: breadth-first
+/// searches bounded below the length of the best path so far, until none finds a shorter.
+fn shortest_counterexample<M>(
+    model: &M,
+    property: &stateright::Property<M>,
+    mut best: Path<M::State, M::Action>,
+) -> Path<M::State, M::Action>
+where
+    M: Model + Clone + Send + Sync + 'static,
+    M::State: Clone + Debug + Hash + PartialEq + Send + Sync,
+    M::Action: Clone + Debug + PartialEq,
+{
+    loop {
+        let length = best.clone().into_actions().len();
+        if length == 0 {
+            return best;
+        }
+        // Depth counts states from 1 for the initial state: paths of fewer than `length`
+        // actions end at depth `length` or less.
+        let checker = model
+            .clone()
+            .checker()
+            .target_max_depth(length + 1)
+            .finish_when(HasDiscoveries::AnyOf([property.name].into()))
+            .spawn_bfs()
+            .join();
+        match checker.discovery(property.name) {
+            Some(path) => {
+                let path = shortest_prefix(model, property, &path);
+                if path.clone().into_actions().len() >= length {
+                    return best;
+                }
+                best = path;
+            }
+            None => return best,
+        }
+    }
 }
 
 /// The parts of [`Checker`] the runner needs, object safe so BFS and DFS share one path.

@@ -180,6 +180,7 @@ fn main() -> ExitCode {
                     literal_loss,
                     crashes,
                     bug,
+                    stop: Default::default(),
                 };
                 if let Err(e) = cfg.validate() {
                     return usage_error(&e);
