@@ -2,6 +2,7 @@
 
 use clap::{Args, Parser, Subcommand};
 use parliament::check::{self, CheckOptions, Report, Strategy};
+use parliament::models::paxos_spec::{PaxosSpecBug, PaxosSpecConfig, PaxosSymmetry};
 use parliament::models::synod::{NetworkKind, SynodConfig};
 use parliament::synod::Bug;
 use std::process::ExitCode;
@@ -61,6 +62,56 @@ enum CheckModel {
         #[command(flatten)]
         common: CommonArgs,
     },
+    /// tla/Paxos.tla (phases 1a, 1b, 2a, 2b over a set of messages), transliterated.
+    PaxosSpec {
+        /// Number of acceptors (the spec's Acceptor); quorums are their majorities.
+        #[arg(long, default_value_t = 3)]
+        acceptors: usize,
+        /// Number of values (the spec's Value).
+        #[arg(long, default_value_t = 2)]
+        values: usize,
+        /// Ballots are 0..=N (the spec's MaxBallot).
+        #[arg(long, default_value_t = 2)]
+        max_ballot: usize,
+        /// Check a seeded bug in the spec instead of the spec itself.
+        #[arg(long, value_enum, default_value_t = PaxosSpecBug::None)]
+        bug: PaxosSpecBug,
+        #[command(flatten)]
+        common: SpecArgs,
+    },
+}
+
+/// The options of a spec check: those of [`CommonArgs`], with symmetry over named sets.
+#[derive(Args)]
+struct SpecArgs {
+    /// Reduce by exact symmetry over these interchangeable sets (TLC's SYMMETRY); implies DFS.
+    #[arg(long, value_enum)]
+    symmetry: Option<PaxosSymmetry>,
+    /// Checker threads (default: every core).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Search strategy; BFS finds shortest counterexamples.
+    #[arg(long, value_enum, default_value_t = Strategy::Bfs)]
+    strategy: Strategy,
+    /// Give up after this many seconds (the report then says the search was incomplete).
+    #[arg(long)]
+    timeout: Option<u64>,
+    /// Print one JSON object instead of the human report.
+    #[arg(long)]
+    json: bool,
+}
+
+impl SpecArgs {
+    fn common(&self) -> CommonArgs {
+        CommonArgs {
+            symmetry: self.symmetry.is_some(),
+            threads: self.threads,
+            strategy: self.strategy,
+            timeout: self.timeout,
+            json: self.json,
+            svg: None,
+        }
+    }
 }
 
 #[derive(Args)]
@@ -182,6 +233,35 @@ fn main() -> ExitCode {
                 let report = check::run(
                     cfg.into_model(),
                     "synod",
+                    config,
+                    &common.options(),
+                    symmetry,
+                );
+                finish(&report, &common)
+            }
+            CheckModel::PaxosSpec {
+                acceptors,
+                values,
+                max_ballot,
+                bug,
+                common,
+            } => {
+                let cfg = PaxosSpecConfig {
+                    acceptors,
+                    values,
+                    max_ballot,
+                    bug,
+                };
+                if let Err(e) = cfg.validate() {
+                    return usage_error(&e);
+                }
+                let mut config = serde_json::to_value(&cfg).expect("config serializes");
+                config["symmetry"] = serde_json::to_value(common.symmetry).expect("serializes");
+                let symmetry = common.symmetry.map(PaxosSymmetry::representative);
+                let common = common.common();
+                let report = check::run(
+                    cfg.into_model(),
+                    "paxos-spec",
                     config,
                     &common.options(),
                     symmetry,
