@@ -1,4 +1,4 @@
 //! The checked models, built from the actors in `src/`.
 
-pub mod synod;
 pub mod paxos_spec;
+pub mod synod;
