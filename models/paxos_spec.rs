@@ -450,7 +450,7 @@ impl PaxosSpec {
                 let voted: u8 = (0..l.acceptors)
                     .filter(|&a| s.has(l.m2b(a, b, v)))
                     .fold(0, |set, a| set | 1 << a);
-                self.quorums.iter().any(|&q| q & voted == q)
+                self.quorums.iter().any(|&q| q & !voted == 0)
             })
         })
     }
