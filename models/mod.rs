@@ -2,3 +2,4 @@
 
 pub mod paxos_spec;
 pub mod synod;
+pub mod synod_spec;

@@ -4,6 +4,7 @@ use clap::{Args, Parser, Subcommand};
 use parliament::check::{self, CheckOptions, Report, Strategy};
 use parliament::models::paxos_spec::{PaxosSpecBug, PaxosSpecConfig, PaxosSymmetry};
 use parliament::models::synod::{NetworkKind, SynodConfig};
+use parliament::models::synod_spec::{SynodSpecBug, SynodSpecConfig};
 use parliament::synod::Bug;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -79,6 +80,23 @@ enum CheckModel {
         #[command(flatten)]
         common: SpecArgs,
     },
+    /// tla/Synod.tla (the paper's basic Synod protocol with its ballots), transliterated.
+    SynodSpec {
+        /// Number of priests (the spec's N, 2 to 5).
+        #[arg(long, default_value_t = 3)]
+        priests: usize,
+        /// Priests 0..P propose, priest i decree i (the spec's P).
+        #[arg(long, default_value_t = 2)]
+        proposers: usize,
+        /// Ballots have rounds 1..=N (the spec's MaxRound).
+        #[arg(long, default_value_t = 2)]
+        rounds: usize,
+        /// Check a seeded bug in the spec instead of the spec itself.
+        #[arg(long, value_enum, default_value_t = SynodSpecBug::None)]
+        bug: SynodSpecBug,
+        #[command(flatten)]
+        common: SpecRunArgs,
+    },
 }
 
 /// The options of a spec check: those of [`CommonArgs`], with symmetry over named sets.
@@ -87,6 +105,13 @@ struct SpecArgs {
     /// Reduce by exact symmetry over these interchangeable sets (TLC's SYMMETRY); implies DFS.
     #[arg(long, value_enum)]
     symmetry: Option<PaxosSymmetry>,
+    #[command(flatten)]
+    run: SpecRunArgs,
+}
+
+/// The options of a spec check without symmetry.
+#[derive(Args)]
+struct SpecRunArgs {
     /// Checker threads (default: every core).
     #[arg(long)]
     threads: Option<usize>,
@@ -101,10 +126,10 @@ struct SpecArgs {
     json: bool,
 }
 
-impl SpecArgs {
-    fn common(&self) -> CommonArgs {
+impl SpecRunArgs {
+    fn common(&self, symmetry: bool) -> CommonArgs {
         CommonArgs {
-            symmetry: self.symmetry.is_some(),
+            symmetry,
             threads: self.threads,
             strategy: self.strategy,
             timeout: self.timeout,
@@ -258,13 +283,40 @@ fn main() -> ExitCode {
                 let mut config = serde_json::to_value(&cfg).expect("config serializes");
                 config["symmetry"] = serde_json::to_value(common.symmetry).expect("serializes");
                 let symmetry = common.symmetry.map(PaxosSymmetry::representative);
-                let common = common.common();
+                let common = common.run.common(symmetry.is_some());
                 let report = check::run(
                     cfg.into_model(),
                     "paxos-spec",
                     config,
                     &common.options(),
                     symmetry,
+                );
+                finish(&report, &common)
+            }
+            CheckModel::SynodSpec {
+                priests,
+                proposers,
+                rounds,
+                bug,
+                common,
+            } => {
+                let cfg = SynodSpecConfig {
+                    priests,
+                    proposers,
+                    rounds,
+                    bug,
+                };
+                if let Err(e) = cfg.validate() {
+                    return usage_error(&e);
+                }
+                let config = serde_json::to_value(&cfg).expect("config serializes");
+                let common = common.common(false);
+                let report = check::run(
+                    cfg.into_model(),
+                    "synod-spec",
+                    config,
+                    &common.options(),
+                    None,
                 );
                 finish(&report, &common)
             }
