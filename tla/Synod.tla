@@ -44,12 +44,13 @@ ASSUME Constants ==
     /\ N \in Nat \ {0}
     /\ P \in 1..N
     /\ MaxRound \in Nat \ {0}
-    /\ None \notin Nat
 
 Priest == 0..(N - 1)
 Proposer == 0..(P - 1)
 Decree == Proposer
 Proposal(p) == p
+
+ASSUME NoneAssumption == None \notin Decree
 
 (* The majorities: any two share a priest (B2). *)
 Quorum == {Q \in SUBSET Priest : 2 * Cardinality(Q) > N}
