@@ -2,4 +2,5 @@
 
 pub mod paxos_spec;
 pub mod synod;
+pub mod synod_refinement;
 pub mod synod_spec;

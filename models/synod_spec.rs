@@ -349,7 +349,8 @@ impl SynodSpecState {
     pub fn has(&self, bit: u32) -> bool {
         self.msgs[(bit / 64) as usize] & (1 << (bit % 64)) != 0
     }
-    fn send(&mut self, bit: u32) {
+    /// Adds the message at `bit` to `msgs`.
+    pub fn send(&mut self, bit: u32) {
         self.msgs[(bit / 64) as usize] |= 1 << (bit % 64);
     }
     pub fn ballots(&self) -> &[BallotRecord] {
@@ -420,6 +421,25 @@ impl SynodSpec {
             p
         };
         (r - 1) * self.p() + owner
+    }
+
+    /// The slot of the Rust ballot `(round, priest)`, if the spec has that ballot number.
+    pub fn slot_of(&self, round: u32, priest: u8) -> Option<u8> {
+        let ok = (1..=self.cfg.rounds as u32).contains(&round) && priest < self.p();
+        ok.then(|| (round as u8 - 1) * self.p() + priest)
+    }
+
+    /// Whether `to` follows from `from` by one step of the spec (`Next`), or equals it (a
+    /// stutter): `[Next]_vars`.
+    pub fn is_step_or_stutter(&self, from: &SynodSpecState, to: &SynodSpecState) -> bool {
+        if from == to {
+            return true;
+        }
+        let mut actions = Vec::new();
+        self.actions(from, &mut actions);
+        actions
+            .into_iter()
+            .any(|a| self.next_state(from, a).as_ref() == Some(to))
     }
 
     /// The ballot number `r * N + p` of a slot.
@@ -720,7 +740,8 @@ pub fn agreement(s: &SynodSpecState) -> bool {
 }
 
 impl SynodSpec {
-    fn show_message(&self, m: SynodMessage) -> String {
+    /// A message in the paper's words, ballot numbers as in the spec.
+    pub fn show_message(&self, m: SynodMessage) -> String {
         let num = |slot: u8| self.number(slot as i8);
         match m {
             SynodMessage::NextBallot { bal } => format!("NextBallot({})", num(bal)),

@@ -4,6 +4,7 @@ use clap::{Args, Parser, Subcommand};
 use parliament::check::{self, CheckOptions, Report, Strategy};
 use parliament::models::paxos_spec::{PaxosSpecBug, PaxosSpecConfig, PaxosSymmetry};
 use parliament::models::synod::{NetworkKind, SynodConfig};
+use parliament::models::synod_refinement::RefinementConfig;
 use parliament::models::synod_spec::{SynodSpecBug, SynodSpecConfig};
 use parliament::synod::Bug;
 use std::process::ExitCode;
@@ -94,6 +95,27 @@ enum CheckModel {
         /// Check a seeded bug in the spec instead of the spec itself.
         #[arg(long, value_enum, default_value_t = SynodSpecBug::None)]
         bug: SynodSpecBug,
+        #[command(flatten)]
+        common: SpecRunArgs,
+    },
+    /// The Synod actor model, each step checked to be a step of tla/Synod.tla or a stutter
+    /// (property refines-synod-spec), on a duplicating, lossless network.
+    SynodRefinement {
+        /// Number of priests (2 to 5).
+        #[arg(long, default_value_t = 3)]
+        priests: usize,
+        /// Number of priests that propose a decree of their own.
+        #[arg(long, default_value_t = 2)]
+        proposers: usize,
+        /// Highest ballot round a priest tries.
+        #[arg(long, default_value_t = 1)]
+        rounds: u32,
+        /// At most this many priests are crashed at once (they restart from their ledger).
+        #[arg(long, default_value_t = 0)]
+        crashes: usize,
+        /// Check a seeded bug of the priest (see `parliament bugs`).
+        #[arg(long, default_value = "none")]
+        bug: Bug,
         #[command(flatten)]
         common: SpecRunArgs,
     },
@@ -314,6 +336,36 @@ fn main() -> ExitCode {
                 let report = check::run(
                     cfg.into_model(),
                     "synod-spec",
+                    config,
+                    &common.options(),
+                    None,
+                );
+                finish(&report, &common)
+            }
+            CheckModel::SynodRefinement {
+                priests,
+                proposers,
+                rounds,
+                crashes,
+                bug,
+                common,
+            } => {
+                let cfg = RefinementConfig {
+                    priests,
+                    proposers,
+                    rounds,
+                    crashes,
+                    bug,
+                };
+                if let Err(e) = cfg.validate() {
+                    return usage_error(&e);
+                }
+                let mut config = serde_json::to_value(&cfg).expect("config serializes");
+                config["network"] = "duplicating".into();
+                let common = common.common(false);
+                let report = check::run(
+                    cfg.into_model(),
+                    "synod-refinement",
                     config,
                     &common.options(),
                     None,
