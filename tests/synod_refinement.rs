@@ -78,7 +78,7 @@ fn forgetting_last_tried_breaks_refinement() {
 fn voting_below_the_promise_breaks_refinement() {
     let r = check(0, Bug::VoteBelowPromise);
     let why = last_step(&r);
-    assert!(why.contains("prevVote[2]"), "{why}");
+    assert!(why.contains("prevVote["), "{why}");
 }
 
 #[test]
