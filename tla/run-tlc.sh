@@ -106,24 +106,33 @@ tlc_line="$(grep -E 'distinct states found' "$work/tlc.out" | tail -1)"
     die "no state count in TLC's output"
 }
 tlc_states="$(echo "$tlc_line" | sed -E 's/.* ([0-9,]+) distinct states found.*/\1/' | tr -d ,)"
-tlc_time="$(grep -E '^Finished in' "$work/tlc.out" | tail -1 || true)"
+tlc_generated="$(echo "$tlc_line" | sed -E 's/^([0-9,]+) states generated.*/\1/' | tr -d ,)"
+tlc_depth="$(grep -E 'depth of the complete state graph search is' "$work/tlc.out" | sed -E 's/.* is ([0-9]+).*/\1/' | tail -1)"
+tlc_time="$(grep -E '^Finished in' "$work/tlc.out" | tail -1 | sed -E 's/^Finished in ([^ ]+).*/\1/')"
 
 if [ -n "${PARLIAMENT:-}" ]; then
     parliament=("$PARLIAMENT")
 else
     parliament=(cargo run --quiet --release --manifest-path "$here/../Cargo.toml" --)
 fi
-"${parliament[@]}" "${rust_args[@]}" --threads 2 --json >"$work/rust.json" || [ $? -eq 1 ] ||
+"${parliament[@]}" "${rust_args[@]}" --threads "${TLC_WORKERS:-2}" --json >"$work/rust.json" || [ $? -eq 1 ] ||
     die "parliament ${rust_args[*]} failed"
-rust_states="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["unique_states"])' "$work/rust.json")"
-rust_time="$(python3 -c 'import json,sys; print("%.2f s" % json.load(open(sys.argv[1]))["seconds"])' "$work/rust.json")"
+read -r rust_states rust_generated rust_depth rust_time < <(python3 -c '
+import json, sys
+r = json.load(open(sys.argv[1]))
+print(r["unique_states"], r["total_states"], r["max_depth"], "%.2fs" % r["seconds"])
+' "$work/rust.json")
 
-printf '%-44s %12s  %s\n' "checker" "distinct" "time"
-printf '%-44s %12s  %s\n' "TLC $module" "$tlc_states" "${tlc_time#Finished in }"
-printf '%-44s %12s  %s\n' "parliament ${rust_args[*]:1}" "$rust_states" "$rust_time"
+row() { printf '%-62s %10s %11s %6s %10s\n' "$@"; }
+row "checker" "distinct" "generated" "depth" "time"
+row "TLC $module" "$tlc_states" "${tlc_generated:-?}" "${tlc_depth:-?}" "${tlc_time:-?}"
+row "parliament ${rust_args[*]:1}" "$rust_states" "$rust_generated" "$rust_depth" "$rust_time"
+if [ -n "$symmetry" ]; then
+    echo "(with symmetry the Rust search is depth first: only distinct states compare)"
+fi
 if [ "$tlc_states" = "$rust_states" ]; then
-    echo "agree"
+    echo "distinct states agree"
 else
-    echo "DIFFER"
+    echo "distinct states DIFFER"
     exit 1
 fi
