@@ -1,5 +1,6 @@
-//! `parliament check synod-spec`: the transliteration of `tla/Synod.tla` pins its own state
-//! counts (to be compared with TLC on `tla/MCSynod.cfg`, see `tla/README.md`), and every
+//! `parliament check synod-spec`: the transliteration of `tla/Synod.tla` pins its state
+//! counts, which are TLC's on `tla/MCSynod.tla` (distinct, generated and depth; TLC built from
+//! the tlaplus sources and run with `tla/run-tlc.sh synod`, see `tla/README.md`), and every
 //! property is broken by a seeded bug in the spec.
 
 use parliament::check::{self, CheckOptions, Report, Strategy};
@@ -32,8 +33,8 @@ fn default_constants_reach_275401_states() {
     let r = check(2, SynodSpecBug::None);
     assert!(r.complete && r.all_hold(), "{}", r.to_text());
     assert_eq!(
-        (r.unique_states, r.max_depth),
-        (275_401, 28),
+        (r.unique_states, r.total_states, r.max_depth),
+        (275_401, 883_897, 28),
         "{}",
         r.to_text()
     );
@@ -43,7 +44,12 @@ fn default_constants_reach_275401_states() {
 fn one_round_reaches_919_states() {
     let r = check(1, SynodSpecBug::None);
     assert!(r.complete && r.all_hold(), "{}", r.to_text());
-    assert_eq!((r.unique_states, r.max_depth), (919, 16), "{}", r.to_text());
+    assert_eq!(
+        (r.unique_states, r.total_states, r.max_depth),
+        (919, 2_822, 16),
+        "{}",
+        r.to_text()
+    );
 }
 
 fn assert_breaks(bug: SynodSpecBug, expected: &[&str]) {

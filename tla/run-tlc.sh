@@ -127,9 +127,6 @@ row() { printf '%-62s %10s %11s %6s %10s\n' "$@"; }
 row "checker" "distinct" "generated" "depth" "time"
 row "TLC $module" "$tlc_states" "${tlc_generated:-?}" "${tlc_depth:-?}" "${tlc_time:-?}"
 row "parliament ${rust_args[*]:1}" "$rust_states" "$rust_generated" "$rust_depth" "$rust_time"
-if [ -n "$symmetry" ]; then
-    echo "(with symmetry the Rust search is depth first: only distinct states compare)"
-fi
 if [ "$tlc_states" = "$rust_states" ]; then
     echo "distinct states agree"
 else
