@@ -148,10 +148,20 @@ impl PaxosSpecConfig {
         let quorums = (1u8..(1 << n))
             .filter(|q| 2 * q.count_ones() as usize > n)
             .collect();
+        let mut votes_2b = Vec::new();
+        for b in 0..layout.ballots {
+            for v in 0..layout.values {
+                let mask = (0..layout.acceptors).fold(0u128, |m, a| m | 1 << layout.m2b(a, b, v));
+                votes_2b.push((v, mask));
+            }
+        }
+        let all_2b = votes_2b.iter().fold(0, |m, (_, mask)| m | mask);
         PaxosSpec {
             cfg: self,
             layout,
             quorums,
+            votes_2b,
+            all_2b,
         }
     }
 }
@@ -437,21 +447,31 @@ pub struct PaxosSpec {
     pub layout: Layout,
     /// The quorums, as bit sets of acceptors (every majority).
     pub quorums: Vec<u8>,
+    /// For each ballot and value: the value, and the bits of every acceptor's 2b message.
+    votes_2b: Vec<(u8, u128)>,
+    /// The bits of every 2b message.
+    all_2b: u128,
 }
 
 impl PaxosSpec {
-    /// `\E v : Chosen(v)`, for each value: whether some quorum voted for it in one ballot.
-    pub fn chosen(&self, s: &PaxosSpecState) -> impl Iterator<Item = u8> + '_ {
-        let l = self.layout;
-        let s = *s;
-        (0..l.values).filter(move |&v| {
-            (0..l.ballots).any(|b| {
-                let voted: u8 = (0..l.acceptors)
-                    .filter(|&a| s.has(l.m2b(a, b, v)))
-                    .fold(0, |set, a| set | 1 << a);
-                self.quorums.iter().any(|&q| q & !voted == 0)
-            })
-        })
+    /// The values `v` with `Chosen(v)`: some quorum sent `(2b, a, b, v)` from every member,
+    /// for one ballot `b`.
+    pub fn chosen(&self, s: &PaxosSpecState) -> impl Iterator<Item = u8> {
+        let set = self.chosen_set(s);
+        (0..self.layout.values).filter(move |v| set & (1 << v) != 0)
+    }
+
+    /// [`Self::chosen`] as a bit set of values. Quorums are the majorities, so a quorum voted
+    /// for `v` in `b` exactly when more than half the acceptors did.
+    pub fn chosen_set(&self, s: &PaxosSpecState) -> u8 {
+        if s.msgs & self.all_2b == 0 {
+            return 0;
+        }
+        let n = self.layout.acceptors as u32;
+        self.votes_2b
+            .iter()
+            .filter(|(_, mask)| 2 * (s.msgs & mask).count_ones() > n)
+            .fold(0, |set, (v, _)| set | 1 << v)
     }
 
     /// The 1b messages of acceptor `a` for ballot `b`, as bit indices.
@@ -595,10 +615,10 @@ impl Model for PaxosSpec {
     fn properties(&self) -> Vec<Property<Self>> {
         vec![
             Property::always("agreement", |m: &PaxosSpec, s: &PaxosSpecState| {
-                m.chosen(s).nth(1).is_none()
+                m.chosen_set(s).count_ones() <= 1
             }),
             Property::sometimes("value-chosen", |m: &PaxosSpec, s: &PaxosSpecState| {
-                m.chosen(s).next().is_some()
+                m.chosen_set(s) != 0
             }),
         ]
     }
