@@ -4,9 +4,12 @@
 Parses each .tla file with the tree-sitter TLA+ grammar and fails (exit 1) on any ERROR or
 MISSING node, printing where. Needs:
 
-    pip install "tree-sitter>=0.22" "tree-sitter-tlaplus==1.5.0"
+    pip install "tree-sitter==0.26.1" "tree-sitter-tlaplus==1.5.0"
 
 Usage: python3 tla/check_syntax.py [FILE.tla ...]   (default: every tla/*.tla)
+
+Before checking the files it makes sure the parser does reject a broken module, so a grammar
+that accepted anything could not pass the check.
 """
 
 import sys
@@ -19,7 +22,7 @@ try:
 except ImportError as e:  # a clear error, not a traceback
     sys.exit(
         f"error: {e.name} is not installed; run: "
-        'pip install "tree-sitter>=0.22" "tree-sitter-tlaplus==1.5.0"'
+        'pip install "tree-sitter==0.26.1" "tree-sitter-tlaplus==1.5.0"'
     )
 
 
@@ -38,6 +41,24 @@ def problems(tree):
     return sorted(found)
 
 
+# A module with one error: the record is never closed.
+BROKEN = b"""---- MODULE Broken ----
+EXTENDS Naturals
+VARIABLE x
+Init == x = [a |-> 1
+Next == x' = x
+====
+"""
+
+GOOD = b"""---- MODULE Good ----
+EXTENDS Naturals
+VARIABLE x
+Init == x = [a |-> 1]
+Next == x' = x
+====
+"""
+
+
 def main(argv):
     here = Path(__file__).resolve().parent
     files = [Path(a) for a in argv[1:]] or sorted(here.glob("*.tla"))
@@ -50,6 +71,10 @@ def main(argv):
         warnings.simplefilter("ignore", DeprecationWarning)
         language = tree_sitter.Language(tree_sitter_tlaplus.language())
     parser = tree_sitter.Parser(language)
+    if not problems(parser.parse(BROKEN)) or problems(parser.parse(GOOD)):
+        print("error: the TLA+ grammar does not tell a broken module from a good one",
+              file=sys.stderr)
+        return 1
     failed = 0
     for path in files:
         try:
