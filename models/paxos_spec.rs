@@ -35,7 +35,7 @@
 //! enumerates them. The model reaches TLC's distinct states and depth from
 //! `../shared/reference/tlc.md`, and TLC's *generated*-state counts on `tla/Paxos.tla` as
 //! well (23,839 for ballots 0..1, 1,382,794 for 0..2; `tla/README.md`). The reference table's
-//! generated counts (23,563 and 1,361,380) come from its own wording of the spec.
+//! generated counts (23,563 and 1,361,380) are lower; see `tla/README.md`.
 //!
 //! # A compact state
 //!

@@ -3,8 +3,8 @@
 //! The distinct-state counts and depths pinned here are TLC's, from
 //! `../shared/reference/tlc.md` ("The classic Paxos formulation"): 3 acceptors, 2 values,
 //! majority quorums. The generated-state counts are TLC's on `tla/Paxos.tla` itself (TLC
-//! built from the tlaplus sources, run with `tla/run-tlc.sh`; see `tla/README.md`): the
-//! reference table's generated counts come from its own wording of the spec and differ.
+//! built from the tlaplus sources, run with `tla/run-tlc.sh`; see `tla/README.md`); the
+//! reference table's generated counts are lower (see there).
 
 use parliament::check::{self, CheckOptions, Report, Strategy};
 use parliament::models::paxos_spec::{PaxosSpecBug, PaxosSpecConfig, PaxosSymmetry};
