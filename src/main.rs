@@ -6,7 +6,10 @@ use clap::{Args, Parser, Subcommand};
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use parliament::check::{self, CheckOptions, Report, Strategy};
+use parliament::models::paxos_spec::{PaxosSpecBug, PaxosSpecConfig, PaxosSymmetry};
 use parliament::models::synod::{NetworkKind, SynodConfig};
+use parliament::models::synod_refinement::RefinementConfig;
+use parliament::models::synod_spec::{SynodSpecBug, SynodSpecConfig};
 use parliament::synod::Bug;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -69,6 +72,101 @@ enum CheckModel {
         #[command(flatten)]
         common: CommonArgs,
     },
+    /// tla/Paxos.tla (phases 1a, 1b, 2a, 2b over a set of messages), transliterated.
+    PaxosSpec {
+        /// Number of acceptors (the spec's Acceptor); quorums are their majorities.
+        #[arg(long, default_value_t = 3)]
+        acceptors: usize,
+        /// Number of values (the spec's Value).
+        #[arg(long, default_value_t = 2)]
+        values: usize,
+        /// Ballots are 0..=N (the spec's MaxBallot).
+        #[arg(long, default_value_t = 2)]
+        max_ballot: usize,
+        /// Check a seeded bug in the spec instead of the spec itself.
+        #[arg(long, value_enum, default_value_t = PaxosSpecBug::None)]
+        bug: PaxosSpecBug,
+        #[command(flatten)]
+        common: SpecArgs,
+    },
+    /// tla/Synod.tla (the paper's basic Synod protocol with its ballots), transliterated.
+    SynodSpec {
+        /// Number of priests (the spec's N, 2 to 5).
+        #[arg(long, default_value_t = 3)]
+        priests: usize,
+        /// Priests 0..P propose, priest i decree i (the spec's P).
+        #[arg(long, default_value_t = 2)]
+        proposers: usize,
+        /// Ballots have rounds 1..=N (the spec's MaxRound).
+        #[arg(long, default_value_t = 2)]
+        rounds: usize,
+        /// Check a seeded bug in the spec instead of the spec itself.
+        #[arg(long, value_enum, default_value_t = SynodSpecBug::None)]
+        bug: SynodSpecBug,
+        #[command(flatten)]
+        common: SpecRunArgs,
+    },
+    /// The Synod actor model, each step checked to be a step of tla/Synod.tla or a stutter
+    /// (property refines-synod-spec), on a duplicating, lossless network.
+    SynodRefinement {
+        /// Number of priests (2 to 5).
+        #[arg(long, default_value_t = 3)]
+        priests: usize,
+        /// Number of priests that propose a decree of their own.
+        #[arg(long, default_value_t = 2)]
+        proposers: usize,
+        /// Highest ballot round a priest tries.
+        #[arg(long, default_value_t = 1)]
+        rounds: u32,
+        /// At most this many priests are crashed at once (they restart from their ledger).
+        #[arg(long, default_value_t = 0)]
+        crashes: usize,
+        /// Check a seeded bug of the priest (see `parliament bugs`).
+        #[arg(long, default_value = "none")]
+        bug: Bug,
+        #[command(flatten)]
+        common: SpecRunArgs,
+    },
+}
+
+/// The options of a spec check: those of [`CommonArgs`], with symmetry over named sets.
+#[derive(Args)]
+struct SpecArgs {
+    /// Reduce by exact symmetry over these interchangeable sets (TLC's SYMMETRY); implies DFS.
+    #[arg(long, value_enum)]
+    symmetry: Option<PaxosSymmetry>,
+    #[command(flatten)]
+    run: SpecRunArgs,
+}
+
+/// The options of a spec check without symmetry.
+#[derive(Args)]
+struct SpecRunArgs {
+    /// Checker threads (default: every core).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Search strategy; BFS finds shortest counterexamples.
+    #[arg(long, value_enum, default_value_t = Strategy::Bfs)]
+    strategy: Strategy,
+    /// Give up after this many seconds (the report then says the search was incomplete).
+    #[arg(long)]
+    timeout: Option<u64>,
+    /// Print one JSON object instead of the human report.
+    #[arg(long)]
+    json: bool,
+}
+
+impl SpecRunArgs {
+    fn common(&self, symmetry: bool) -> CommonArgs {
+        CommonArgs {
+            symmetry,
+            threads: self.threads,
+            strategy: self.strategy,
+            timeout: self.timeout,
+            json: self.json,
+            svg: None,
+        }
+    }
 }
 
 #[derive(Args)]
@@ -196,6 +294,92 @@ fn main() -> ExitCode {
                 let mut options = common.options();
                 options.stop_on_failure = bug != Bug::None;
                 let report = check::run(cfg.into_model(), "synod", config, &options, symmetry);
+                finish(&report, &common)
+            }
+            CheckModel::PaxosSpec {
+                acceptors,
+                values,
+                max_ballot,
+                bug,
+                common,
+            } => {
+                let cfg = PaxosSpecConfig {
+                    acceptors,
+                    values,
+                    max_ballot,
+                    bug,
+                };
+                if let Err(e) = cfg.validate() {
+                    return usage_error(&e);
+                }
+                let mut config = serde_json::to_value(&cfg).expect("config serializes");
+                config["symmetry"] = serde_json::to_value(common.symmetry).expect("serializes");
+                let symmetry = common.symmetry.map(PaxosSymmetry::representative);
+                let common = common.run.common(symmetry.is_some());
+                let report = check::run(
+                    cfg.into_model(),
+                    "paxos-spec",
+                    config,
+                    &common.options(),
+                    symmetry,
+                );
+                finish(&report, &common)
+            }
+            CheckModel::SynodSpec {
+                priests,
+                proposers,
+                rounds,
+                bug,
+                common,
+            } => {
+                let cfg = SynodSpecConfig {
+                    priests,
+                    proposers,
+                    rounds,
+                    bug,
+                };
+                if let Err(e) = cfg.validate() {
+                    return usage_error(&e);
+                }
+                let config = serde_json::to_value(&cfg).expect("config serializes");
+                let common = common.common(false);
+                let report = check::run(
+                    cfg.into_model(),
+                    "synod-spec",
+                    config,
+                    &common.options(),
+                    None,
+                );
+                finish(&report, &common)
+            }
+            CheckModel::SynodRefinement {
+                priests,
+                proposers,
+                rounds,
+                crashes,
+                bug,
+                common,
+            } => {
+                let cfg = RefinementConfig {
+                    priests,
+                    proposers,
+                    rounds,
+                    crashes,
+                    bug,
+                };
+                if let Err(e) = cfg.validate() {
+                    return usage_error(&e);
+                }
+                let mut config = serde_json::to_value(&cfg).expect("config serializes");
+                config["network"] = "duplicating".into();
+                let common = common.common(false);
+                let report = check::run(
+                    cfg.into_model(),
+                    "synod-refinement",
+                    config,
+                    &common.options(),
+                    None,
+                );
                 finish(&report, &common)
             }
         },
