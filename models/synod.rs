@@ -394,10 +394,16 @@ where
     }
 }
 
+/// A path through an actor model.
+pub type ActorPath<A, H> = Path<
+    ActorModelState<A, H>,
+    ActorModelAction<<A as Actor>::Msg, <A as Actor>::Timer, <A as Actor>::Random>,
+>;
+
 /// Tells a path of an actor model: each step, and what it sent.
 pub fn narrate_actor_path<A, H>(
     model: &ActorModel<A, impl Clone, H>,
-    path: &Path<ActorModelState<A, H>, ActorModelAction<A::Msg, A::Timer, A::Random>>,
+    path: &ActorPath<A, H>,
 ) -> Vec<String>
 where
     A: Actor,
@@ -489,13 +495,13 @@ fn permute(set: Priests, old_to_new: &[usize]) -> Priests {
 }
 
 /// Symmetry reduction: non-proposing priests are interchangeable (they own no ballots and
-/// propose nothing, and majority quorums treat every priest alike), so a state is
-/// represented by the one whose non-proposers appear sorted by their state. Proposers are
-/// never permuted: ballot numbers carry their names. The sort is a sound representative
-/// (the result is always a state of the same symmetry class), though not a perfectly
-/// canonical one: two states of one class can keep distinct representatives when
-/// non-proposers tie on their own state but differ in their messages.
+/// propose nothing, and majority quorums treat every priest alike), so every permutation of
+/// them maps a state to an equivalent one. The representative is exact: of all the states
+/// obtained by permuting the non-proposers, the one with the least hash (for at most 3
+/// non-proposers that is at most 6 candidates). Proposers are never permuted: ballot
+/// numbers carry their names.
 pub fn representative(state: &SynodState) -> SynodState {
+    use std::hash::{Hash, Hasher};
     let n = state.actor_states.len();
     let movable: Vec<usize> = (0..n)
         .filter(|&i| state.actor_states[i].proposal.is_none())
@@ -503,27 +509,43 @@ pub fn representative(state: &SynodState) -> SynodState {
     if movable.len() < 2 {
         return state.clone();
     }
-    let mut sorted = movable.clone();
-    sorted.sort_by(|&a, &b| {
-        (
-            &state.actor_states[a],
-            &state.actor_storages[a],
-            state.crashed[a],
-        )
-            .cmp(&(
-                &state.actor_states[b],
-                &state.actor_storages[b],
-                state.crashed[b],
-            ))
-    });
-    // new_to_old[new] = old
-    let mut new_to_old: Vec<usize> = (0..n).collect();
-    for (slot, old) in movable.iter().zip(&sorted) {
-        new_to_old[*slot] = *old;
+    let mut best: Option<(u64, SynodState)> = None;
+    for order in permutations(&movable) {
+        // new_to_old[new] = old
+        let mut new_to_old: Vec<usize> = (0..n).collect();
+        for (slot, old) in movable.iter().zip(&order) {
+            new_to_old[*slot] = *old;
+        }
+        let candidate = permuted(state, &new_to_old);
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        candidate.hash(&mut h);
+        let key = h.finish();
+        if best.as_ref().is_none_or(|(k, _)| key < *k) {
+            best = Some((key, candidate));
+        }
     }
-    if new_to_old.iter().enumerate().all(|(i, &o)| i == o) {
-        return state.clone();
+    best.expect("at least one permutation").1
+}
+
+fn permutations(items: &[usize]) -> Vec<Vec<usize>> {
+    if items.len() <= 1 {
+        return vec![items.to_vec()];
     }
+    let mut all = Vec::new();
+    for i in 0..items.len() {
+        let mut rest = items.to_vec();
+        let first = rest.remove(i);
+        for mut tail in permutations(&rest) {
+            tail.insert(0, first);
+            all.push(tail);
+        }
+    }
+    all
+}
+
+/// `state` with priest `new_to_old[i]` renamed `i`.
+fn permuted(state: &SynodState, new_to_old: &[usize]) -> SynodState {
+    let n = new_to_old.len();
     let mut old_to_new = vec![0; n];
     for (new, &old) in new_to_old.iter().enumerate() {
         old_to_new[old] = new;

@@ -121,6 +121,7 @@ impl RefinementConfig {
 }
 
 /// The Synod actor model, with each step checked against the spec.
+#[derive(Clone)]
 pub struct RefinementModel {
     pub actor: SynodModel,
     pub spec: SynodSpec,

@@ -205,6 +205,9 @@ fn expectation_name(e: &Expectation) -> &'static str {
     }
 }
 
+/// A symmetry-reduction representative function for the states of `M`.
+pub type Representative<M> = fn(&<M as Model>::State) -> <M as Model>::State;
+
 /// Check `model` and report. `symmetry`, when given, is a representative function; it makes
 /// the search depth-first whatever `opts.strategy` says (stateright reduces symmetry only in
 /// DFS), and the report's config should say so.
@@ -213,7 +216,7 @@ pub fn run<M>(
     name: &str,
     config: serde_json::Value,
     opts: &CheckOptions,
-    symmetry: Option<fn(&M::State) -> M::State>,
+    symmetry: Option<Representative<M>>,
 ) -> Report
 where
     M: Narrate + Clone + Send + Sync + 'static,

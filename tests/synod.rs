@@ -122,6 +122,8 @@ fn symmetry_reduction_is_smaller_and_agrees() {
     };
     let full = assert_all_hold(cfg.clone(), 24_817);
     let json = serde_json::to_value(&cfg).unwrap();
+    // The representative is exact (canonical per symmetry class), so the count does not
+    // depend on the order states are met in, nor on the number of threads.
     let reduced = check::run(
         cfg.into_model(),
         "synod",
@@ -134,7 +136,7 @@ fn symmetry_reduction_is_smaller_and_agrees() {
         "{}",
         reduced.to_text()
     );
-    assert_eq!(reduced.unique_states, 13_763);
+    assert_eq!(reduced.unique_states, 12_751);
     assert!(reduced.unique_states < full.unique_states);
 }
 
