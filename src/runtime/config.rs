@@ -232,11 +232,20 @@ address = "127.0.0.1:7001"
             (GOOD.replace("id = 1", "id = 3"), "position 1 has id 3"),
             (GOOD.replace(":7001", ":7000"), "share the address"),
             (GOOD.replace("127.0.0.1:7001", "::1:7001"), "not IP:PORT"),
-            (GOOD.replace("127.0.0.1:7001", "[::1]:7001"), "same address family"),
+            (
+                GOOD.replace("127.0.0.1:7001", "[::1]:7001"),
+                "same address family",
+            ),
             (GOOD.replace("[10, 20]", "[20, 10]"), "retry_ms"),
-            (GOOD.replace("key_file = \"k\"", "key_file = \"nope\""), "nope"),
+            (
+                GOOD.replace("key_file = \"k\"", "key_file = \"nope\""),
+                "nope",
+            ),
             (GOOD.replace("ledger_dir", "ledger_dri"), "ledger_dri"),
-            (GOOD.replace("127.0.0.1:7000", "0.0.0.0:7000"), "unspecified"),
+            (
+                GOOD.replace("127.0.0.1:7000", "0.0.0.0:7000"),
+                "unspecified",
+            ),
         ];
         for (text, want) in cases {
             let err = parse(&text).unwrap_err();

@@ -99,11 +99,9 @@ impl fmt::Display for LedgerError {
                  priest may have promised or voted on what was lost",
                 path.display()
             ),
-            LedgerError::Locked { path } => write!(
-                f,
-                "ledger {} is in use by another process",
-                path.display()
-            ),
+            LedgerError::Locked { path } => {
+                write!(f, "ledger {} is in use by another process", path.display())
+            }
         }
     }
 }
@@ -244,7 +242,10 @@ fn parse_file(path: &Path, tail_may_tear: bool) -> Result<Parsed, LedgerError> {
             if len == 0 {
                 Some((end, "empty record".to_string()))
             } else if end > bytes.len() {
-                Some((end, format!("record of {len} bytes runs past the end of the file")))
+                Some((
+                    end,
+                    format!("record of {len} bytes runs past the end of the file"),
+                ))
             } else {
                 let body = &bytes[at + RECORD_HEADER..end];
                 if crc32c::crc32c(body) != crc {
@@ -623,7 +624,9 @@ impl<S: Durable> Ledger<S> {
         self.seq = seq;
         self.segment_bytes = FILE_HEADER as u64;
         let dir = self.dir.clone();
-        self.compactor = Some(std::thread::spawn(move || write_snapshot(&dir, seq, &state)));
+        self.compactor = Some(std::thread::spawn(move || {
+            write_snapshot(&dir, seq, &state)
+        }));
         Ok(())
     }
 }
@@ -718,7 +721,10 @@ mod tests {
         assert!(rec.snapshot.is_some(), "the ledger was compacted");
         let l = list(dir.path()).unwrap();
         assert_eq!(l.snaps.len(), 1, "old snapshots are deleted");
-        assert!(l.logs.iter().all(|&n| n >= l.snaps[0]), "old segments are deleted");
+        assert!(
+            l.logs.iter().all(|&n| n >= l.snaps[0]),
+            "old segments are deleted"
+        );
         let (mut led, s, _) = Ledger::<Entries>::open(dir.path(), small()).unwrap();
         assert_eq!(s.as_ref(), Some(&e));
         e.0.push_back(1000);
@@ -867,7 +873,10 @@ mod tests {
         let (mut l, s, rec) = Ledger::<Entries>::open(dir.path(), small()).unwrap();
         assert_eq!(s.as_ref(), Some(&e));
         assert_eq!((rec.segments, rec.snapshot), (2, None));
-        assert!(list(dir.path()).unwrap().temps.is_empty(), "temporary removed");
+        assert!(
+            list(dir.path()).unwrap().temps.is_empty(),
+            "temporary removed"
+        );
         e.0.push_back(10);
         l.save(&e).unwrap();
         drop(l);

@@ -47,10 +47,16 @@ pub fn propose(
     };
     let mut client = Client::new(cfg.priests.clone(), cfg.key.clone())
         .map_err(|e| format!("cannot open a client socket: {e}"))?;
-    client.ask(&Msg::Propose(decree), &to, resend, timeout, |_, m| match m {
-        Msg::Chosen(d) => Some(d),
-        _ => None,
-    })
+    client.ask(
+        &Msg::Propose(decree),
+        &to,
+        resend,
+        timeout,
+        |_, m| match m {
+            Msg::Chosen(d) => Some(d),
+            _ => None,
+        },
+    )
 }
 
 /// `parliament synod ledger`: priest `me`'s ledger as recovery would find it (read-only).

@@ -159,8 +159,8 @@ pub fn decode<M: DeserializeOwned>(key: &Key, bytes: &[u8]) -> Result<(Id, M), R
     let src = id_from_bits(u64::from_be_bytes(
         signed[1..HEADER].try_into().expect("8 bytes"),
     ));
-    let msg = postcard::from_bytes(&signed[HEADER..])
-        .map_err(|e| Reject::Undecodable(e.to_string()))?;
+    let msg =
+        postcard::from_bytes(&signed[HEADER..]).map_err(|e| Reject::Undecodable(e.to_string()))?;
     Ok((src, msg))
 }
 
