@@ -237,9 +237,9 @@ where
             ledger = %cfg.ledger_dir.display(),
             segments = recovery.segments,
             records = recovery.records,
-            recovered = ?storage,
             "priest starting"
         );
+        tracing::debug!(recovered = ?storage, "ledger recovered");
         let id = Id::from(cfg.me);
         let mut out = Out::new();
         let state = actor.on_start(id, &storage, &mut out);
@@ -304,8 +304,11 @@ where
         }
         let mut batch = Batch::default();
         let mut handled = 0;
+        let mut taken = 0;
         let mut wait = wake.saturating_duration_since(now);
-        while handled < self.max_batch {
+        // Bounded by datagrams taken, not handled, so a flood of garbage cannot starve the
+        // commit and the timers.
+        while taken < self.max_batch {
             let received = if wait.is_zero() {
                 self.set_nonblocking(true)?;
                 self.socket.recv_from(&mut self.recv_buf)
@@ -319,6 +322,7 @@ where
             wait = Duration::ZERO;
             match received {
                 Ok((len, from)) => {
+                    taken += 1;
                     self.counters.received += 1;
                     if self.receive(len, from, &mut batch) {
                         handled += 1;
@@ -518,6 +522,9 @@ where
 {
     let mut node = Node::start(actor, cfg)?;
     let result = node.run(stop);
+    if let Err(e) = node.ledger.finish_compaction() {
+        tracing::warn!(error = %e, "ledger snapshot failed; the segments it would replace remain");
+    }
     tracing::info!(counters = %node.counters(), "priest stopping");
     result.map(|()| node.counters().clone())
 }

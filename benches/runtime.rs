@@ -1,0 +1,199 @@
+//! Benchmarks of the runtime: ledger saves (flat in the size of the prior ledger), the wire
+//! codec for each Synod message, and a whole Synod round between three priests over loopback.
+//!
+//! Run with `cargo bench --bench runtime`. Ledgers are written under the target directory (a
+//! real disk, so every save pays a real `fdatasync`).
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
+use parliament::ballot::Ballot;
+use parliament::runtime::ledger::{Durable, Ledger, LedgerOptions};
+use parliament::runtime::wire::{self, Key};
+use parliament::runtime::{client_id, Node, NodeConfig};
+use parliament::synod::{self, Msg, SynodPriest, Vote};
+use serde::{Deserialize, Serialize};
+use stateright::actor::Id;
+use std::hint::black_box;
+use std::net::{SocketAddr, UdpSocket};
+use std::time::Duration;
+
+/// A ledger of decrees by number that saves only the decrees added, as a Parliament priest's
+/// would.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+struct Decrees(im::Vector<String>);
+
+impl Durable for Decrees {
+    type Delta = (usize, Vec<String>);
+    fn delta(&self, prev: &Self) -> Option<Self::Delta> {
+        (self.0.len() >= prev.0.len()).then(|| {
+            (
+                prev.0.len(),
+                self.0.skip(prev.0.len()).into_iter().collect(),
+            )
+        })
+    }
+    fn apply(&mut self, (from, added): Self::Delta) {
+        self.0.truncate(from);
+        self.0.extend(added);
+    }
+}
+
+fn tmpdir() -> tempfile::TempDir {
+    tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap()
+}
+
+fn ledger_saves(c: &mut Criterion) {
+    let mut g = c.benchmark_group("ledger_save");
+    g.sample_size(50);
+    for prior in [10usize, 1_000_000] {
+        let dir = tmpdir();
+        let (mut ledger, _, _) =
+            Ledger::<Decrees>::open(dir.path(), LedgerOptions::default()).unwrap();
+        let mut state = Decrees((0..prior).map(|i| format!("decree {i}")).collect());
+        ledger.save(&state).unwrap();
+        let mut n = prior;
+        g.bench_function(format!("append_one_decree_prior_{prior}"), |b| {
+            b.iter(|| {
+                state.0.push_back(format!("decree {n}"));
+                n += 1;
+                black_box(ledger.save(&state).unwrap());
+            })
+        });
+        ledger.finish_compaction().unwrap();
+    }
+    let dir = tmpdir();
+    let (mut ledger, _, _) =
+        Ledger::<synod::Ledger<String>>::open(dir.path(), LedgerOptions::default()).unwrap();
+    let mut l = synod::Ledger::<String>::default();
+    let mut round = 0;
+    g.bench_function("synod_ledger_whole", |b| {
+        b.iter(|| {
+            round += 1;
+            l.next_bal = Some(Ballot::new(round, 1));
+            black_box(ledger.save(&l).unwrap());
+        })
+    });
+    g.finish();
+}
+
+fn messages() -> Vec<(&'static str, Msg<String>)> {
+    let b = Ballot::new(12, 1);
+    let d = "set x = 42".to_string();
+    vec![
+        ("NextBallot", Msg::NextBallot(b)),
+        (
+            "LastVote",
+            Msg::LastVote(
+                b,
+                Some(Vote {
+                    ballot: Ballot::new(11, 2),
+                    decree: d.clone(),
+                }),
+            ),
+        ),
+        ("BeginBallot", Msg::BeginBallot(b, d.clone())),
+        ("Voted", Msg::Voted(b)),
+        ("Success", Msg::Success(d.clone())),
+        ("Propose", Msg::Propose(d.clone())),
+        ("Chosen", Msg::Chosen(d)),
+    ]
+}
+
+fn codec(c: &mut Criterion) {
+    let key = Key::random();
+    let mut g = c.benchmark_group("wire");
+    let mut buf = Vec::new();
+    for (name, msg) in messages() {
+        wire::encode(&key, Id::from(1usize), &msg, &mut buf).unwrap();
+        println!("{name}: {} bytes on the wire", buf.len());
+        g.bench_function(format!("encode_{name}"), |b| {
+            b.iter(|| wire::encode(&key, Id::from(1usize), black_box(&msg), &mut buf).unwrap())
+        });
+        wire::encode(&key, Id::from(1usize), &msg, &mut buf).unwrap();
+        g.bench_function(format!("decode_{name}"), |b| {
+            b.iter(|| wire::decode::<Msg<String>>(&key, black_box(&buf)).unwrap())
+        });
+    }
+    g.finish();
+}
+
+struct Round {
+    nodes: Vec<Node<SynodPriest<String>>>,
+    client: UdpSocket,
+    propose: Vec<u8>,
+    to: SocketAddr,
+    _dirs: Vec<tempfile::TempDir>,
+}
+
+fn fresh_round(key: &Key) -> Round {
+    let sockets: Vec<UdpSocket> = (0..3)
+        .map(|_| UdpSocket::bind("127.0.0.1:0").unwrap())
+        .collect();
+    let addrs: Vec<SocketAddr> = sockets.iter().map(|s| s.local_addr().unwrap()).collect();
+    drop(sockets);
+    let dirs: Vec<_> = (0..3).map(|_| tmpdir()).collect();
+    let nodes = (0..3)
+        .map(|i| {
+            let actor = SynodPriest::new(i as u8, Id::vec_from(0..3), None);
+            let cfg = NodeConfig {
+                me: i,
+                priests: addrs.clone(),
+                key: key.clone(),
+                ledger_dir: dirs[i].path().to_path_buf(),
+                ledger: LedgerOptions::default(),
+                max_batch: 256,
+            };
+            Node::start(actor, cfg).unwrap()
+        })
+        .collect();
+    let client = UdpSocket::bind("127.0.0.1:0").unwrap();
+    client.set_nonblocking(true).unwrap();
+    let mut propose = Vec::new();
+    wire::encode(
+        key,
+        client_id(),
+        &Msg::Propose("decree".to_string()),
+        &mut propose,
+    )
+    .unwrap();
+    Round {
+        nodes,
+        client,
+        propose,
+        to: addrs[0],
+        _dirs: dirs,
+    }
+}
+
+/// A client's Propose to priest 0, then NextBallot, LastVote, BeginBallot, Voted, Success and
+/// Chosen, each priest syncing its ledger before it sends.
+fn run_round(key: &Key, mut r: Round) -> Round {
+    r.client.send_to(&r.propose, r.to).unwrap();
+    let mut buf = [0u8; 2048];
+    loop {
+        for n in &mut r.nodes {
+            n.step(Duration::ZERO).unwrap();
+        }
+        if let Ok((len, _)) = r.client.recv_from(&mut buf) {
+            let (_, m) = wire::decode::<Msg<String>>(key, &buf[..len]).unwrap();
+            assert_eq!(m, Msg::Chosen("decree".to_string()));
+            return r;
+        }
+    }
+}
+
+fn loopback_round(c: &mut Criterion) {
+    let key = Key::random();
+    let mut g = c.benchmark_group("loopback");
+    g.sample_size(30);
+    g.bench_function("synod_round_three_priests", |b| {
+        b.iter_batched(
+            || fresh_round(&key),
+            |r| run_round(&key, r),
+            BatchSize::PerIteration,
+        )
+    });
+    g.finish();
+}
+
+criterion_group!(benches, codec, ledger_saves, loopback_round);
+criterion_main!(benches);
