@@ -634,3 +634,189 @@ pub fn init_logging() {
         .with_ansi(io::stderr().is_terminal())
         .try_init();
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    /// A small actor that is not a priest: the runtime is generic over any actor.
+    #[derive(Clone)]
+    struct Echo;
+
+    #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+    enum EchoMsg {
+        Ping(u64),
+        Pong(u64),
+    }
+
+    #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+    enum Tick {
+        Fires,
+        Cancelled,
+        Rearmed,
+    }
+
+    #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+    struct EchoState {
+        pings: u64,
+        fired: Vec<String>,
+        recovered: Option<u64>,
+    }
+
+    impl Durable for u64 {
+        type Delta = ();
+    }
+
+    impl Actor for Echo {
+        type Msg = EchoMsg;
+        type State = EchoState;
+        type Timer = Tick;
+        type Random = ();
+        type Storage = u64;
+
+        fn on_start(&self, _: Id, storage: &Option<u64>, o: &mut Out<Self>) -> EchoState {
+            o.set_timer(
+                Tick::Fires,
+                Duration::from_millis(5)..Duration::from_millis(6),
+            );
+            o.set_timer(
+                Tick::Cancelled,
+                Duration::from_millis(1)..Duration::from_millis(2),
+            );
+            o.cancel_timer(Tick::Cancelled);
+            o.set_timer(
+                Tick::Rearmed,
+                Duration::from_millis(1)..Duration::from_millis(2),
+            );
+            o.set_timer(
+                Tick::Rearmed,
+                Duration::from_secs(3600)..Duration::from_secs(3601),
+            );
+            EchoState {
+                pings: storage.unwrap_or(0),
+                fired: vec![],
+                recovered: *storage,
+            }
+        }
+
+        fn on_msg(
+            &self,
+            _: Id,
+            state: &mut Cow<EchoState>,
+            src: Id,
+            msg: EchoMsg,
+            o: &mut Out<Self>,
+        ) {
+            if let EchoMsg::Ping(n) = msg {
+                let s = state.to_mut();
+                s.pings += 1;
+                o.save(s.pings);
+                o.send(src, EchoMsg::Pong(n));
+            }
+        }
+
+        fn on_timeout(&self, _: Id, state: &mut Cow<EchoState>, t: &Tick, _: &mut Out<Self>) {
+            state.to_mut().fired.push(format!("{t:?}"));
+        }
+    }
+
+    fn echo_cluster() -> (Vec<SocketAddr>, UdpSocket) {
+        let me = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let addrs = vec![me.local_addr().unwrap(), peer.local_addr().unwrap()];
+        drop(me);
+        (addrs, peer)
+    }
+
+    fn config(addrs: &[SocketAddr], key: &Key, dir: &std::path::Path) -> NodeConfig {
+        NodeConfig {
+            me: 0,
+            priests: addrs.to_vec(),
+            key: key.clone(),
+            ledger_dir: dir.to_path_buf(),
+            ledger: LedgerOptions::default(),
+            max_batch: 256,
+        }
+    }
+
+    #[test]
+    fn a_batch_of_datagrams_shares_one_sync_and_replies_follow_it() {
+        let key = Key::random();
+        let dir = tempfile::tempdir().unwrap();
+        let (addrs, peer) = echo_cluster();
+        let mut node = Node::start(Echo, config(&addrs, &key, dir.path())).unwrap();
+        let mut buf = Vec::new();
+        for n in 0..50 {
+            wire::encode(&key, Id::from(1usize), &EchoMsg::Ping(n), &mut buf).unwrap();
+            peer.send_to(&buf, addrs[0]).unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+        let handled = node.step(Duration::from_millis(100)).unwrap();
+        assert!(handled >= 50, "{handled}");
+        assert_eq!(node.counters().handled, 50);
+        assert_eq!(node.counters().syncs, 1, "one group commit for the batch");
+        assert_eq!(node.counters().sent, 50);
+        assert_eq!(node.ledger.durable(), Some(&50));
+        let mut got = Vec::new();
+        let mut rbuf = [0u8; 256];
+        peer.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        for _ in 0..50 {
+            let (len, _) = peer.recv_from(&mut rbuf).unwrap();
+            let (src, m) = wire::decode::<EchoMsg>(&key, &rbuf[..len]).unwrap();
+            assert_eq!(src, Id::from(0usize));
+            got.push(m);
+        }
+        assert_eq!(got, (0..50).map(EchoMsg::Pong).collect::<Vec<_>>());
+        // Restarted, the actor gets its last durable storage.
+        drop(node);
+        let node = Node::start(Echo, config(&addrs, &key, dir.path())).unwrap();
+        assert_eq!(node.state().recovered, Some(50));
+    }
+
+    #[test]
+    fn timers_fire_once_and_cancel_and_rearm_take_effect() {
+        let key = Key::random();
+        let dir = tempfile::tempdir().unwrap();
+        let (addrs, _peer) = echo_cluster();
+        let mut node = Node::start(Echo, config(&addrs, &key, dir.path())).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while node.state().fired.is_empty() {
+            assert!(Instant::now() < deadline, "the timer never fired");
+            node.step(Duration::from_millis(50)).unwrap();
+        }
+        for _ in 0..3 {
+            node.step(Duration::from_millis(10)).unwrap();
+        }
+        assert_eq!(node.state().fired, vec!["Fires".to_string()]);
+        assert_eq!(node.counters().timeouts, 1);
+    }
+
+    #[test]
+    fn impostors_and_unknown_ids_are_non_members_and_clients_get_answers() {
+        let key = Key::random();
+        let dir = tempfile::tempdir().unwrap();
+        let (addrs, _peer) = echo_cluster();
+        let mut node = Node::start(Echo, config(&addrs, &key, dir.path())).unwrap();
+        let other = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let mut buf = Vec::new();
+        for src in [Id::from(1usize), Id::from(2usize), client_id()] {
+            wire::encode(&key, src, &EchoMsg::Ping(7), &mut buf).unwrap();
+            other.send_to(&buf, addrs[0]).unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+        node.step(Duration::from_millis(50)).unwrap();
+        assert_eq!(node.counters().dropped_non_member, 2);
+        assert_eq!(node.counters().handled, 1);
+        other
+            .set_read_timeout(Some(Duration::from_secs(2)))
+            .unwrap();
+        let mut rbuf = [0u8; 256];
+        let (len, from) = other.recv_from(&mut rbuf).unwrap();
+        assert_eq!(from, addrs[0]);
+        assert_eq!(
+            wire::decode::<EchoMsg>(&key, &rbuf[..len]).unwrap().1,
+            EchoMsg::Pong(7)
+        );
+    }
+}
