@@ -13,6 +13,7 @@ use parliament::synod::{self, Msg, SynodPriest, Vote};
 use serde::{Deserialize, Serialize};
 use stateright::actor::Id;
 use std::hint::black_box;
+use std::io::Write;
 use std::net::{SocketAddr, UdpSocket};
 use std::time::Duration;
 
@@ -59,7 +60,32 @@ fn ledger_saves(c: &mut Criterion) {
             })
         });
         ledger.finish_compaction().unwrap();
+        if prior > 100_000 {
+            let snaps = std::fs::read_dir(dir.path())
+                .unwrap()
+                .filter(|e| {
+                    e.as_ref()
+                        .unwrap()
+                        .file_name()
+                        .to_string_lossy()
+                        .starts_with("snap-")
+                })
+                .count();
+            assert_eq!(
+                snaps, 1,
+                "the large ledger was compacted while saves went on"
+            );
+        }
     }
+    // The machine's floor: append 40 bytes to a file and fdatasync, with no ledger.
+    let dir = tmpdir();
+    let mut raw = std::fs::File::create(dir.path().join("raw")).unwrap();
+    g.bench_function("baseline_raw_append_fdatasync", |b| {
+        b.iter(|| {
+            raw.write_all(&[7u8; 40]).unwrap();
+            raw.sync_data().unwrap();
+        })
+    });
     let dir = tmpdir();
     let (mut ledger, _, _) =
         Ledger::<synod::Ledger<String>>::open(dir.path(), LedgerOptions::default()).unwrap();

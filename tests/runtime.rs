@@ -136,12 +136,14 @@ impl Cluster {
         decree_of(self.propose_command(value, to).output().unwrap())
     }
 
-    fn spawn_propose(&self, value: &str) -> Child {
-        self.propose_command(value, None)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap()
+    fn spawn_propose(&self, value: &str) -> Proposer {
+        Proposer(Some(
+            self.propose_command(value, None)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap(),
+        ))
     }
 
     /// Priest `i`'s ledger as `parliament synod ledger` reads it.
@@ -168,6 +170,24 @@ impl Cluster {
 impl Drop for Cluster {
     fn drop(&mut self) {
         for c in self.priests.iter_mut().flatten() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// A running `synod propose`, killed if the test fails before it is waited for.
+struct Proposer(Option<Child>);
+
+impl Proposer {
+    fn decree(mut self) -> String {
+        decree_of(self.0.take().unwrap().wait_with_output().unwrap())
+    }
+}
+
+impl Drop for Proposer {
+    fn drop(&mut self) {
+        if let Some(c) = &mut self.0 {
             let _ = c.kill();
             let _ = c.wait();
         }
@@ -245,8 +265,8 @@ fn concurrent_proposers_agree_and_every_priest_learns() {
     c.start_all();
     let a = c.spawn_propose("alpha");
     let b = c.spawn_propose("beta");
-    let a = decree_of(a.wait_with_output().unwrap());
-    let b = decree_of(b.wait_with_output().unwrap());
+    let a = a.decree();
+    let b = b.decree();
     assert_eq!(a, b, "two proposers were told different decrees");
     assert!(a == "alpha" || a == "beta", "{a} was never proposed");
     // Ask each priest alone: one that missed Success runs a ballot and must find the decree.
@@ -298,8 +318,8 @@ fn kill_9_at_random_points_loses_no_promise_or_vote() {
             std::thread::sleep(Duration::from_micros(rng.random_range(0..20_000)));
         }
         c.start(victim);
-        let a = decree_of(a.wait_with_output().unwrap());
-        let b = decree_of(b.wait_with_output().unwrap());
+        let a = a.decree();
+        let b = b.decree();
         assert_eq!(a, b, "{who}");
         assert!(
             a == format!("a{round}") || a == format!("b{round}"),

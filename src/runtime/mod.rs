@@ -36,6 +36,21 @@
 //!
 //! Datagrams that fail to decode, fail the MAC or come from a non-member are dropped,
 //! counted in [`Counters`] and logged at debug level.
+//!
+//! # Running a cluster
+//!
+//! ```text
+//! parliament keygen cluster.key                  # once; copy it to every host
+//! $EDITOR cluster.toml                           # see `config` for the format
+//! parliament serve --config cluster.toml --id 0  # and --id 1, --id 2 on their hosts
+//! parliament synod propose --config cluster.toml "the decree"   # prints the passed decree
+//! parliament synod ledger --config cluster.toml --id 0          # a priest's ledger, as JSON
+//! ```
+//!
+//! `serve` logs with `tracing` to standard error (`RUST_LOG=parliament=debug` shows every
+//! message sent and every datagram dropped), stops cleanly on SIGINT or SIGTERM and then logs
+//! its counters. A priest whose ledger is corrupt refuses to start and names the file and
+//! offset; one whose last record was torn by a crash cuts it off and starts.
 
 pub mod config;
 pub mod ledger;
