@@ -18,6 +18,7 @@
 //!
 //! ```text
 //! u32 LE  length of the body
+//! u32 LE  CRC-32C of the length (so a damaged length is never trusted)
 //! u32 LE  CRC-32C of the body
 //! body:   kind (1 = full ledger, 2 = delta), then the postcard encoding
 //! ```
@@ -25,7 +26,8 @@
 //! # Recovery
 //!
 //! Only the last record of the last segment can have been written without being synced: a
-//! crash in the middle of a group commit leaves it torn (cut short, or with a bad checksum).
+//! crash in the middle of a group commit leaves it torn (cut short, with a bad checksum, or
+//! followed by zeros), and no intact record can follow it, since each sync appends one.
 //! Such a record belongs to a batch whose messages never left, so dropping it is the
 //! model's lost message; opening the ledger cuts it off. Any other bad record or header
 //! means the disk lost something a priest may have promised on: opening refuses, naming the
@@ -70,7 +72,7 @@ pub trait Durable: Clone + Serialize + DeserializeOwned + Send + 'static {
 const MAGIC: &[u8; 7] = b"PLEDGER";
 const FORMAT: u8 = 1;
 const FILE_HEADER: usize = 8;
-const RECORD_HEADER: usize = 8;
+const RECORD_HEADER: usize = 12;
 const FULL: u8 = 1;
 const DELTA: u8 = 2;
 
@@ -177,13 +179,42 @@ fn file_header() -> [u8; FILE_HEADER] {
 }
 
 fn record(kind: u8, payload: &[u8], out: &mut Vec<u8>) {
-    let body_len = 1 + payload.len();
-    let mut crc = crc32c::crc32c(&[kind]);
-    crc = crc32c::crc32c_append(crc, payload);
-    out.extend_from_slice(&(body_len as u32).to_le_bytes());
-    out.extend_from_slice(&crc.to_le_bytes());
+    let len = ((1 + payload.len()) as u32).to_le_bytes();
+    let body_crc = crc32c::crc32c_append(crc32c::crc32c(&[kind]), payload);
+    out.extend_from_slice(&len);
+    out.extend_from_slice(&crc32c::crc32c(&len).to_le_bytes());
+    out.extend_from_slice(&body_crc.to_le_bytes());
     out.push(kind);
     out.extend_from_slice(payload);
+}
+
+/// Reads the record at `at`: its total length, or why it is damaged.
+fn record_at(bytes: &[u8], at: usize) -> Result<usize, String> {
+    let word = |i: usize| u32::from_le_bytes(bytes[at + i..at + i + 4].try_into().unwrap());
+    if bytes.len() - at < RECORD_HEADER {
+        return Err("record header cut short".into());
+    }
+    if crc32c::crc32c(&bytes[at..at + 4]) != word(4) {
+        return Err("record header checksum mismatch".into());
+    }
+    let len = word(0) as usize;
+    let end = at + RECORD_HEADER + len;
+    if len == 0 {
+        return Err("empty record".into());
+    }
+    if end > bytes.len() {
+        return Err(format!(
+            "record of {len} bytes runs past the end of the file"
+        ));
+    }
+    let body = &bytes[at + RECORD_HEADER..end];
+    if crc32c::crc32c(body) != word(8) {
+        return Err("record checksum mismatch".into());
+    }
+    if body[0] != FULL && body[0] != DELTA {
+        return Err(format!("unknown record kind {}", body[0]));
+    }
+    Ok(RECORD_HEADER + len)
 }
 
 fn encode<T: Serialize>(value: &T) -> Vec<u8> {
@@ -233,51 +264,32 @@ fn parse_file(path: &Path, tail_may_tear: bool) -> Result<Parsed, LedgerError> {
     let mut records = Vec::new();
     let mut at = FILE_HEADER;
     while at < bytes.len() {
-        let damage = if bytes.len() - at < RECORD_HEADER {
-            Some((bytes.len(), "record header cut short".to_string()))
-        } else {
-            let len = u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
-            let crc = u32::from_le_bytes(bytes[at + 4..at + 8].try_into().unwrap());
-            let end = at + RECORD_HEADER + len;
-            if len == 0 {
-                Some((end, "empty record".to_string()))
-            } else if end > bytes.len() {
-                Some((
-                    end,
-                    format!("record of {len} bytes runs past the end of the file"),
-                ))
-            } else {
-                let body = &bytes[at + RECORD_HEADER..end];
-                if crc32c::crc32c(body) != crc {
-                    Some((end, "checksum mismatch".to_string()))
-                } else if body[0] != FULL && body[0] != DELTA {
-                    Some((end, format!("unknown record kind {}", body[0])))
-                } else {
-                    records.push((
-                        RecordInfo {
-                            path: path.to_path_buf(),
-                            offset: at as u64,
-                            len: (RECORD_HEADER + len) as u64,
-                            kind: body[0],
-                        },
-                        body[1..].to_vec(),
-                    ));
-                    at = end;
-                    None
+        match record_at(&bytes, at) {
+            Ok(len) => {
+                records.push((
+                    RecordInfo {
+                        path: path.to_path_buf(),
+                        offset: at as u64,
+                        len: len as u64,
+                        kind: bytes[at + RECORD_HEADER],
+                    },
+                    bytes[at + RECORD_HEADER + 1..at + len].to_vec(),
+                ));
+                at += len;
+            }
+            Err(why) => {
+                // Each sync appends one record, so a torn write damages only the last one:
+                // the damage is a torn tail only if no intact record follows it anywhere.
+                let intact_after = (at + 1..bytes.len()).any(|p| record_at(&bytes, p).is_ok());
+                if tail_may_tear && !intact_after {
+                    return Ok(Parsed {
+                        records,
+                        valid_len: at as u64,
+                        file_len,
+                    });
                 }
+                return Err(corrupt(at, why));
             }
-        };
-        if let Some((end, why)) = damage {
-            // Torn: the damaged record is the last thing in the file (or only zeros follow).
-            let rest_is_zero = bytes[end.min(bytes.len())..].iter().all(|&b| b == 0);
-            if tail_may_tear && (end >= bytes.len() || rest_is_zero) {
-                return Ok(Parsed {
-                    records,
-                    valid_len: at as u64,
-                    file_len,
-                });
-            }
-            return Err(corrupt(at, why));
         }
     }
     Ok(Parsed {
@@ -821,6 +833,23 @@ mod tests {
         assert!(matches!(err, LedgerError::Corrupt { .. }));
         // Nothing was changed: the file is as the disk left it.
         assert_eq!(fs::read(&first.path).unwrap(), bytes);
+    }
+
+    #[test]
+    fn a_damaged_length_before_the_last_record_refuses_to_open() {
+        for (field, mask) in [(0, 0xffu8), (1, 0x01), (4, 0x5a), (8, 0x80)] {
+            let dir = tempfile::tempdir().unwrap();
+            let recs = three_saves(dir.path());
+            let mut bytes = fs::read(&recs[1].path).unwrap();
+            bytes[recs[1].offset as usize + field] ^= mask;
+            fs::write(&recs[1].path, &bytes).unwrap();
+            let err = Ledger::<Whole>::open(dir.path(), small()).err().unwrap();
+            assert!(
+                err.to_string()
+                    .contains(&format!("offset {}", recs[1].offset)),
+                "{err}"
+            );
+        }
     }
 
     #[test]
