@@ -69,6 +69,47 @@ pub trait Durable: Clone + Serialize + DeserializeOwned + Send + 'static {
     fn apply(&mut self, _delta: Self::Delta) {}
 }
 
+/// A map from (say) decree numbers to votes saves only the entries that changed: `im`'s
+/// `diff` skips the subtrees two versions share, so a save costs what changed, not what the
+/// map holds. When more entries changed than the map now holds, the map is written whole. A Storage type
+/// holding such a map builds its own delta from this one.
+impl<K, V> Durable for im::OrdMap<K, V>
+where
+    K: Ord + Clone + Serialize + DeserializeOwned + Send + Sync + 'static,
+    V: Clone + PartialEq + Serialize + DeserializeOwned + Send + Sync + 'static,
+{
+    /// Each changed key with its new value, or `None` if it was removed.
+    type Delta = Vec<(K, Option<V>)>;
+
+    fn delta(&self, prev: &Self) -> Option<Self::Delta> {
+        let mut changes = Vec::new();
+        for item in prev.diff(self) {
+            if changes.len() == self.len() {
+                return None;
+            }
+            changes.push(match item {
+                im::ordmap::DiffItem::Add(k, v)
+                | im::ordmap::DiffItem::Update { new: (k, v), .. } => (k.clone(), Some(v.clone())),
+                im::ordmap::DiffItem::Remove(k, _) => (k.clone(), None),
+            });
+        }
+        Some(changes)
+    }
+
+    fn apply(&mut self, delta: Self::Delta) {
+        for (k, v) in delta {
+            match v {
+                Some(v) => {
+                    self.insert(k, v);
+                }
+                None => {
+                    self.remove(&k);
+                }
+            }
+        }
+    }
+}
+
 const MAGIC: &[u8; 7] = b"PLEDGER";
 const FORMAT: u8 = 1;
 const FILE_HEADER: usize = 8;
@@ -743,6 +784,31 @@ mod tests {
         led.save(&e).unwrap();
         drop(led);
         assert_eq!(read::<Entries>(dir.path()).unwrap().0, Some(e));
+    }
+
+    #[test]
+    fn an_ordmap_saves_only_what_changed() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut l, _, _) = Ledger::<im::OrdMap<u64, String>>::open(dir.path(), small()).unwrap();
+        let mut m: im::OrdMap<u64, String> = (0..10_000u64).map(|i| (i, format!("v{i}"))).collect();
+        let whole = l.save(&m).unwrap();
+        assert!(whole > 50_000, "{whole}");
+        m.insert(5, "changed".into());
+        m.insert(20_000, "added".into());
+        m.remove(&7);
+        let bytes = l.save(&m).unwrap();
+        assert!(bytes < 64, "a delta of three changes took {bytes} bytes");
+        drop(l);
+        let (back, _) = read::<im::OrdMap<u64, String>>(dir.path()).unwrap();
+        assert_eq!(back, Some(m.clone()));
+        let mut d = im::OrdMap::new();
+        d.insert(1u64, 2u64);
+        assert_eq!(d.delta(&im::OrdMap::new()), Some(vec![(1, Some(2))]));
+        assert_eq!(
+            im::OrdMap::<u64, u64>::new().delta(&d),
+            None,
+            "all changed: whole"
+        );
     }
 
     #[test]
