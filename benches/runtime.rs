@@ -157,6 +157,7 @@ fn fresh_round(key: &Key) -> Round {
                 ledger_dir: dirs[i].path().to_path_buf(),
                 ledger: LedgerOptions::default(),
                 max_batch: 256,
+                save_delay: Duration::ZERO,
             };
             Node::start(actor, cfg).unwrap()
         })

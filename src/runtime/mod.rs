@@ -98,6 +98,10 @@ pub struct NodeConfig {
     pub ledger: LedgerOptions,
     /// Most datagrams handled under one sync.
     pub max_batch: usize,
+    /// Fault injection for crash tests: sleep this long before each ledger write, which widens
+    /// the window in which a kill lands between a handler and its commit. Zero when deployed;
+    /// `serve` reads it from the environment variable `PARLIAMENT_SLOW_LEDGER_MS`.
+    pub save_delay: Duration,
 }
 
 impl NodeConfig {
@@ -110,6 +114,10 @@ impl NodeConfig {
             ledger_dir: cfg.ledger_of(me),
             ledger: LedgerOptions::default(),
             max_batch: 256,
+            save_delay: std::env::var("PARLIAMENT_SLOW_LEDGER_MS")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .map_or(Duration::ZERO, Duration::from_millis),
         }
     }
 }
@@ -222,6 +230,7 @@ where
     timers: HashMap<A::Timer, Instant>,
     randoms: HashMap<String, A::Random>,
     max_batch: usize,
+    save_delay: Duration,
     counters: Counters,
     recv_buf: Vec<u8>,
     send_buf: Vec<u8>,
@@ -271,6 +280,7 @@ where
             timers: HashMap::new(),
             randoms: HashMap::new(),
             max_batch: cfg.max_batch.max(1),
+            save_delay: cfg.save_delay,
             counters: Counters::default(),
             recv_buf: vec![0; 65_536],
             send_buf: Vec::new(),
@@ -487,6 +497,9 @@ where
         A::Storage: PartialEq,
     {
         if let Some(storage) = batch.save {
+            if !self.save_delay.is_zero() {
+                std::thread::sleep(self.save_delay);
+            }
             if self.ledger.save(&storage)? > 0 {
                 self.counters.syncs += 1;
             }
@@ -752,6 +765,7 @@ mod tests {
             ledger_dir: dir.to_path_buf(),
             ledger: LedgerOptions::default(),
             max_batch: 256,
+            save_delay: Duration::ZERO,
         }
     }
 
