@@ -867,6 +867,38 @@ mod tests {
     }
 
     #[test]
+    fn every_cut_of_the_last_record_recovers_and_every_flip_before_it_refuses() {
+        let dir = tempfile::tempdir().unwrap();
+        let recs = three_saves(dir.path());
+        let path = recs[0].path.clone();
+        let good = fs::read(&path).unwrap();
+        let last = recs.last().unwrap();
+        for cut in last.offset..=last.offset + last.len {
+            fs::write(&path, &good[..cut as usize]).unwrap();
+            let (s, _) = read::<Whole>(dir.path()).unwrap();
+            let want = if cut == last.offset + last.len { 3 } else { 2 };
+            assert_eq!(s.unwrap().0, want, "cut at {cut}");
+        }
+        for at in 0..last.offset as usize {
+            let mut bad = good.clone();
+            bad[at] ^= 0xff;
+            fs::write(&path, &bad).unwrap();
+            let err = read::<Whole>(dir.path()).err();
+            assert!(
+                matches!(err, Some(LedgerError::Corrupt { .. })),
+                "flip at {at} was not refused"
+            );
+        }
+        for at in last.offset as usize..good.len() {
+            let mut bad = good.clone();
+            bad[at] ^= 0xff;
+            fs::write(&path, &bad).unwrap();
+            let (s, rec) = read::<Whole>(dir.path()).unwrap();
+            assert_eq!((s.unwrap().0, rec.torn.unwrap().1), (2, last.offset));
+        }
+    }
+
+    #[test]
     fn a_zero_filled_or_garbled_tail_is_torn() {
         let dir = tempfile::tempdir().unwrap();
         let recs = three_saves(dir.path());
