@@ -31,13 +31,16 @@
 //! Such a record belongs to a batch whose messages never left, so dropping it is the
 //! model's lost message; opening the ledger cuts it off. Any other bad record or header
 //! means the disk lost something a priest may have promised on: opening refuses, naming the
-//! file and the byte offset, and the priest does not start.
+//! file and the byte offset, and the priest does not start. (The one damage this cannot tell
+//! from a torn write is damage to the last record itself; no format can, without a second
+//! copy.) A `LOCK` file, locked while the ledger is open, keeps a second process out.
 //!
 //! # Deltas and compaction
 //!
 //! The [`Durable`] trait lets a Storage type say how to write only what changed. A type that
 //! keeps the default (every save a full ledger) is right for a small ledger such as the Synod
-//! priest's. A large ledger (the Parliament's votes per decree number) returns a delta.
+//! priest's. A large ledger (the Parliament's votes per decree number) returns a delta;
+//! `im::OrdMap` implements [`Durable`] with the entries changed since the last save.
 //! When a segment has grown past `max(compact_min_bytes, compact_ratio x last snapshot)`,
 //! the next save starts a new segment and a background thread writes its snapshot from a
 //! clone of the ledger (cheap for `im` collections), renames it into place, and deletes the
