@@ -11,7 +11,9 @@ use parliament::runtime::ledger::{Durable, Ledger, LedgerOptions};
 use parliament::runtime::wire::{self, Key};
 use parliament::runtime::{client_id, Node, NodeConfig};
 use parliament::synod::{self, Msg, SynodPriest, Vote};
-use stateright::actor::Id;
+use serde::{Deserialize, Serialize};
+use stateright::actor::{Actor, Id, Out};
+use std::borrow::Cow;
 use std::hint::black_box;
 use std::io::Write;
 use std::net::{SocketAddr, UdpSocket};
@@ -212,5 +214,90 @@ fn loopback_round(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, codec, ledger_saves, loopback_round);
+/// A minimal actor for measuring the runtime itself: it counts pings in its ledger and
+/// answers each one.
+#[derive(Clone)]
+struct Counter;
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+struct Count(u64);
+
+impl Durable for Count {
+    type Delta = ();
+}
+
+impl Actor for Counter {
+    type Msg = u64;
+    type State = u64;
+    type Timer = ();
+    type Random = ();
+    type Storage = Count;
+
+    fn on_start(&self, _: Id, storage: &Option<Count>, _: &mut Out<Self>) -> u64 {
+        storage.as_ref().map_or(0, |c| c.0)
+    }
+
+    fn on_msg(&self, _: Id, state: &mut Cow<u64>, src: Id, msg: u64, o: &mut Out<Self>) {
+        *state.to_mut() += 1;
+        o.save(Count(**state));
+        o.send(src, msg);
+    }
+}
+
+/// A burst of 256 pings from a peer, handled in group-committed batches (one sync each),
+/// answered, and the answers received: the runtime's cost per message.
+fn group_commit(c: &mut Criterion) {
+    const BURST: u64 = 256;
+    let key = Key::random();
+    let dir = tmpdir();
+    let node_socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addrs = vec![
+        node_socket.local_addr().unwrap(),
+        peer.local_addr().unwrap(),
+    ];
+    drop(node_socket);
+    let cfg = NodeConfig {
+        me: 0,
+        priests: addrs.clone(),
+        key: key.clone(),
+        ledger_dir: dir.path().to_path_buf(),
+        ledger: LedgerOptions::default(),
+        max_batch: 256,
+        save_delay: Duration::ZERO,
+    };
+    let mut node = Node::start(Counter, cfg).unwrap();
+    peer.set_nonblocking(true).unwrap();
+    let mut g = c.benchmark_group("loopback");
+    g.sample_size(30);
+    g.throughput(criterion::Throughput::Elements(BURST));
+    let mut out = Vec::new();
+    let mut buf = [0u8; 256];
+    g.bench_function("group_commit_burst_256_pings", |b| {
+        b.iter(|| {
+            for n in 0..BURST {
+                wire::encode(&key, Id::from(1usize), &n, &mut out).unwrap();
+                peer.send_to(&out, addrs[0]).unwrap();
+            }
+            let mut answers = 0;
+            while answers < BURST {
+                node.step(Duration::ZERO).unwrap();
+                while let Ok((len, _)) = peer.recv_from(&mut buf) {
+                    wire::decode::<u64>(&key, &buf[..len]).unwrap();
+                    answers += 1;
+                }
+            }
+        })
+    });
+    g.finish();
+    let c = node.counters();
+    println!(
+        "group commit: {} pings handled with {} syncs ({:.1} pings per sync)",
+        c.handled,
+        c.syncs,
+        c.handled as f64 / c.syncs.max(1) as f64
+    );
+}
+
+criterion_group!(benches, codec, ledger_saves, loopback_round, group_commit);
 criterion_main!(benches);
