@@ -4,9 +4,11 @@
 //! - [`synod`]: the single-decree Synod priest (paper, section 2).
 //! - [`models`]: the checked models built from the actors, with their properties.
 //! - [`check`]: running the checker and reporting.
+//! - [`runtime`]: the actors on UDP with a durable ledger (deployment).
 
 pub mod ballot;
 pub mod check;
+pub mod runtime;
 pub mod synod;
 
 #[path = "../models/mod.rs"]

@@ -38,6 +38,152 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run one Synod priest of a configured cluster over UDP (stops on SIGINT/SIGTERM).
+    Serve {
+        /// The cluster's TOML configuration.
+        #[arg(long, value_name = "FILE")]
+        config: std::path::PathBuf,
+        /// Which priest to run (its id in the configuration).
+        #[arg(long)]
+        id: usize,
+    },
+    /// Talk to a deployed Synod cluster.
+    Synod {
+        #[command(subcommand)]
+        command: SynodCommand,
+    },
+    /// Write a fresh random cluster key (64 hex digits) to FILE.
+    Keygen {
+        /// Where to write the key (must not exist).
+        file: std::path::PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum SynodCommand {
+    /// Ask the cluster to pass a decree; prints the decree passed (perhaps another's).
+    Propose {
+        /// The cluster's TOML configuration.
+        #[arg(long, value_name = "FILE")]
+        config: std::path::PathBuf,
+        /// Ask only this priest (default: every priest).
+        #[arg(long)]
+        to: Option<usize>,
+        /// Resend the proposal this often until a priest answers.
+        #[arg(long, default_value_t = 200)]
+        resend_ms: u64,
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 30)]
+        timeout: u64,
+        /// The decree.
+        value: String,
+    },
+    /// Print a priest's ledger as recovery finds it, as JSON (read-only).
+    Ledger {
+        /// The cluster's TOML configuration.
+        #[arg(long, value_name = "FILE")]
+        config: std::path::PathBuf,
+        /// Which priest.
+        #[arg(long)]
+        id: usize,
+    },
+}
+
+fn load_config(path: &std::path::Path) -> Result<parliament::runtime::config::Config, ExitCode> {
+    parliament::runtime::config::Config::load(path).map_err(|e| usage_error(&e))
+}
+
+fn deploy(command: Command) -> ExitCode {
+    use parliament::runtime::{self, synod};
+    match command {
+        Command::Serve { config, id } => {
+            runtime::init_logging();
+            let cfg = match load_config(&config) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            let stop = match runtime::stop_on_signals() {
+                Ok(s) => s,
+                Err(e) => return usage_error(&format!("cannot install signal handlers: {e}")),
+            };
+            match synod::serve(&cfg, id, &stop) {
+                Ok(_) => ExitCode::SUCCESS,
+                Err(e) => {
+                    tracing::error!("{e}");
+                    eprintln!("error: {e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+        Command::Synod {
+            command:
+                SynodCommand::Propose {
+                    config,
+                    to,
+                    resend_ms,
+                    timeout,
+                    value,
+                },
+        } => {
+            let cfg = match load_config(&config) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            let resend = Duration::from_millis(resend_ms.max(1));
+            match synod::propose(&cfg, value, to, resend, Duration::from_secs(timeout)) {
+                Ok(d) => {
+                    println!("{d}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+        Command::Synod {
+            command: SynodCommand::Ledger { config, id },
+        } => {
+            let cfg = match load_config(&config) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            match synod::read_ledger(&cfg, id) {
+                Ok((ledger, recovery)) => {
+                    if let Some((path, offset, len)) = recovery.torn {
+                        eprintln!(
+                            "note: {} has a torn last record at offset {offset} ({len} bytes), \
+                             which a starting priest cuts off",
+                            path.display()
+                        );
+                    }
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(&ledger).expect("ledgers serialize")
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+        Command::Keygen { file } => {
+            use std::io::Write;
+            let key = parliament::runtime::wire::Key::random();
+            let written = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&file)
+                .and_then(|mut f| writeln!(f, "{}", key.to_hex()));
+            match written {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => usage_error(&format!("cannot write {}: {e}", file.display())),
+            }
+        }
+        Command::Check { .. } | Command::Bugs { .. } => unreachable!("not a deployment command"),
+    }
 }
 
 #[derive(Subcommand)]
@@ -241,6 +387,7 @@ fn finish(report: &Report, common: &CommonArgs) -> ExitCode {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        c @ (Command::Serve { .. } | Command::Synod { .. } | Command::Keygen { .. }) => deploy(c),
         Command::Bugs { json } => {
             let infos: Vec<_> = Bug::ALL.iter().map(|b| b.info()).collect();
             if json {
