@@ -14,5 +14,8 @@ fn every_tla_file_parses() {
         String::from_utf8_lossy(&out.stderr)
     );
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("Paxos.tla") && text.contains("Synod.tla"), "{text}");
+    assert!(
+        text.contains("Paxos.tla") && text.contains("Synod.tla"),
+        "{text}"
+    );
 }
