@@ -285,7 +285,7 @@ struct SpecArgs {
     run: SpecRunArgs,
 }
 
-/// The options of a spec check without symmetry.
+/// The options of every check: how to search and how to report.
 #[derive(Args)]
 struct SpecRunArgs {
     /// Checker threads (default: every core).
@@ -303,48 +303,36 @@ struct SpecRunArgs {
 }
 
 impl SpecRunArgs {
-    fn common(&self, symmetry: bool) -> CommonArgs {
+    fn common(self, symmetry: bool) -> CommonArgs {
         CommonArgs {
             symmetry,
-            threads: self.threads,
-            strategy: self.strategy,
-            timeout: self.timeout,
-            json: self.json,
             svg: None,
+            run: self,
         }
     }
 }
 
+/// The options of an actor-model check: [`SpecRunArgs`], plus symmetry and a diagram.
 #[derive(Args)]
 struct CommonArgs {
     /// Reduce by symmetry (non-proposing priests are interchangeable); implies DFS.
     #[arg(long)]
     symmetry: bool,
-    /// Checker threads (default: every core).
-    #[arg(long)]
-    threads: Option<usize>,
-    /// Search strategy; BFS finds shortest counterexamples.
-    #[arg(long, value_enum, default_value_t = Strategy::Bfs)]
-    strategy: Strategy,
-    /// Give up after this many seconds (the report then says the search was incomplete).
-    #[arg(long)]
-    timeout: Option<u64>,
-    /// Print one JSON object instead of the human report.
-    #[arg(long)]
-    json: bool,
     /// Write stateright's sequence diagram of the first counterexample to FILE.
     #[arg(long, value_name = "FILE")]
     svg: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    run: SpecRunArgs,
 }
 
 impl CommonArgs {
     fn options(&self) -> CheckOptions {
         CheckOptions {
-            threads: self.threads.unwrap_or(CheckOptions::default().threads),
-            strategy: self.strategy,
+            threads: self.run.threads.unwrap_or(CheckOptions::default().threads),
+            strategy: self.run.strategy,
             stop_on_failure: false,
-            timeout: self.timeout.map(Duration::from_secs),
-            progress: !self.json,
+            timeout: self.run.timeout.map(Duration::from_secs),
+            progress: !self.run.json,
         }
     }
 }
@@ -355,7 +343,7 @@ fn usage_error(msg: &str) -> ExitCode {
 }
 
 fn finish(report: &Report, common: &CommonArgs) -> ExitCode {
-    if common.json {
+    if common.run.json {
         println!(
             "{}",
             serde_json::to_string_pretty(report).expect("reports serialize")
@@ -370,7 +358,7 @@ fn finish(report: &Report, common: &CommonArgs) -> ExitCode {
                     eprintln!("error: cannot write {}: {e}", path.display());
                     return ExitCode::from(2);
                 }
-                if !common.json {
+                if !common.run.json {
                     println!("sequence diagram written to {}", path.display());
                 }
             }
