@@ -57,6 +57,48 @@ enum Command {
         /// Where to write the key (must not exist).
         file: std::path::PathBuf,
     },
+    /// Drive a RESP (Redis protocol) server with a closed loop of clients; print ops/s and latency.
+    Bench(BenchArgs),
+    /// Serve an in-memory, unreplicated map over RESP (a yardstick for clients and the bench).
+    ServeMemory {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:6380")]
+        listen: String,
+    },
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    /// The server, HOST:PORT.
+    #[arg(long)]
+    addr: String,
+    /// Concurrent connections, each with one command outstanding.
+    #[arg(long, default_value_t = 16)]
+    clients: usize,
+    /// How long to measure.
+    #[arg(long, default_value_t = 10.0)]
+    seconds: f64,
+    /// Keys are drawn uniformly from this many.
+    #[arg(long, default_value_t = 10_000)]
+    keys: u64,
+    /// Bytes per value.
+    #[arg(long, default_value_t = 100)]
+    value_size: usize,
+    /// set, get or mixed (half GET, half SET).
+    #[arg(long, default_value = "set")]
+    workload: parliament::resp::bench::Workload,
+    /// Write every key once before measuring (so GETs hit).
+    #[arg(long)]
+    preload: bool,
+    /// Seed of the key and value choices.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Fail the run if a reply takes longer than this many seconds.
+    #[arg(long, default_value_t = 10.0)]
+    timeout: f64,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Subcommand)]
@@ -182,7 +224,10 @@ fn deploy(command: Command) -> ExitCode {
                 Err(e) => usage_error(&format!("cannot write {}: {e}", file.display())),
             }
         }
-        Command::Check { .. } | Command::Bugs { .. } => unreachable!("not a deployment command"),
+        Command::Check { .. }
+        | Command::Bugs { .. }
+        | Command::Bench(_)
+        | Command::ServeMemory { .. } => unreachable!("not a deployment command"),
     }
 }
 
@@ -388,6 +433,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         c @ (Command::Serve { .. } | Command::Synod { .. } | Command::Keygen { .. }) => deploy(c),
+        Command::Bench(args) => bench(args),
+        Command::ServeMemory { listen } => serve_memory(&listen),
         Command::Bugs { json } => {
             let infos: Vec<_> = Bug::ALL.iter().map(|b| b.info()).collect();
             if json {
@@ -531,4 +578,82 @@ fn main() -> ExitCode {
             }
         },
     }
+}
+
+fn bench(args: BenchArgs) -> ExitCode {
+    use parliament::resp::bench;
+    use std::net::ToSocketAddrs;
+    let addr = match args.addr.to_socket_addrs().map(|mut a| a.next()) {
+        Ok(Some(a)) => a,
+        Ok(None) => return usage_error(&format!("--addr {}: no address", args.addr)),
+        Err(e) => return usage_error(&format!("--addr {}: {e}", args.addr)),
+    };
+    let secs = |what: &str, s: f64| {
+        Duration::try_from_secs_f64(s)
+            .ok()
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| format!("{what} must be a positive number of seconds"))
+    };
+    let (duration, timeout) = match (
+        secs("--seconds", args.seconds),
+        secs("--timeout", args.timeout),
+    ) {
+        (Ok(d), Ok(t)) => (d, t),
+        (Err(e), _) | (_, Err(e)) => return usage_error(&e),
+    };
+    let config = bench::BenchConfig {
+        addr,
+        clients: args.clients,
+        duration,
+        keys: args.keys,
+        value_size: args.value_size,
+        workload: args.workload,
+        preload: args.preload,
+        seed: args.seed,
+        timeout,
+    };
+    match bench::run(&config) {
+        Ok(report) => {
+            if args.json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&report).expect("serializes")
+                );
+            } else {
+                println!("{report}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("parliament bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve_memory(listen: &str) -> ExitCode {
+    use parliament::resp::memory::MemoryBackend;
+    use parliament::resp::server::{Server, ServerConfig};
+    use std::sync::Arc;
+    let stop = match parliament::runtime::stop_on_signals() {
+        Ok(s) => s,
+        Err(e) => return usage_error(&format!("cannot install signal handlers: {e}")),
+    };
+    let server = match Server::start(
+        listen,
+        Arc::new(MemoryBackend::new()),
+        ServerConfig::default(),
+    ) {
+        Ok(s) => s,
+        Err(e) => return usage_error(&format!("cannot listen on {listen}: {e}")),
+    };
+    eprintln!(
+        "serving an in-memory map over RESP on {}",
+        server.local_addr()
+    );
+    while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    server.shutdown();
+    ExitCode::SUCCESS
 }
