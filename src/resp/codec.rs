@@ -52,7 +52,7 @@ pub enum ProtocolError {
     ExpectedDollar(u8),
     /// A bulk string not followed by `\r\n`.
     ExpectedCrlf,
-    /// An inline line longer than `max_inline_len`.
+    /// An inline line longer than `max_inline_len`, or of more than `max_array_len` words.
     TooBigInlineRequest,
     /// A `*` or `$` header line longer than `max_inline_len`.
     TooBigMultibulkHeader,
@@ -244,6 +244,9 @@ fn parse_inline(input: &[u8], limits: &Limits) -> Result<Parsed, ProtocolError> 
     };
     let line = input[..nl].strip_suffix(b"\r").unwrap_or(&input[..nl]);
     let words = split_inline(line)?;
+    if words.len() > limits.max_array_len {
+        return Err(ProtocolError::TooBigInlineRequest);
+    }
     Ok(Some((words, nl + 1)))
 }
 

@@ -127,7 +127,7 @@ fn oversize_declarations_are_refused_before_the_bytes_arrive() {
         ..limits
     };
     assert_eq!(
-        decode_all(&big[..20], limits_small).unwrap_err(),
+        decode_all(&big, limits_small).unwrap_err(),
         ProtocolError::RequestTooLarge(350)
     );
     assert_eq!(

@@ -1,0 +1,500 @@
+//! The RESP listener against real TCP clients: commands, pipelining, answers that come late
+//! and out of order, bad clients (garbage, huge bulk strings, half-close, too many clients),
+//! and the load generator.
+
+use parliament::resp::bench::{self, BenchConfig, Workload};
+use parliament::resp::client::Client;
+use parliament::resp::memory::MemoryBackend;
+use parliament::resp::server::{Backend, ClientId, Responder, Server, ServerConfig};
+use parliament::resp::{Command, Limits, Reply};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::thread;
+use std::time::Duration;
+
+fn memory_server(config: ServerConfig) -> Server {
+    Server::start("127.0.0.1:0", Arc::new(MemoryBackend::new()), config).unwrap()
+}
+
+fn bulk(s: &str) -> Reply {
+    Reply::Bulk(Some(s.as_bytes().to_vec()))
+}
+
+fn connect(addr: SocketAddr) -> Client {
+    let c = Client::connect(addr).unwrap();
+    c.set_timeout(Some(Duration::from_secs(10))).unwrap();
+    c
+}
+
+/// Everything the server sends until it closes the connection.
+fn read_to_close(stream: &mut TcpStream) -> Vec<u8> {
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return out,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return out,
+            Err(e) => panic!(
+                "reading until close: {e} (got {:?})",
+                String::from_utf8_lossy(&out)
+            ),
+        }
+    }
+}
+
+/// A well-behaved client that keeps writing and reading back its own keys until stopped;
+/// returns how many round trips it made. Panics on any wrong answer.
+fn bystander(addr: SocketAddr, stop: Arc<AtomicBool>) -> thread::JoinHandle<u64> {
+    thread::spawn(move || {
+        let mut c = connect(addr);
+        let mut n = 0u64;
+        while !stop.load(Ordering::SeqCst) || n < 10 {
+            let v = format!("v{n}");
+            assert_eq!(
+                c.call(&[b"SET", b"bystander", v.as_bytes()]).unwrap(),
+                Reply::ok()
+            );
+            assert_eq!(c.call(&[b"GET", b"bystander"]).unwrap(), bulk(&v));
+            n += 1;
+        }
+        n
+    })
+}
+
+#[test]
+fn commands_answer_like_redis() {
+    let server = memory_server(ServerConfig::default());
+    let mut c = connect(server.local_addr());
+    let mut call = |ws: &[&str]| {
+        let ws: Vec<&[u8]> = ws.iter().map(|w| w.as_bytes()).collect();
+        c.call(&ws).unwrap()
+    };
+    assert_eq!(call(&["PING"]), Reply::Simple("PONG".into()));
+    assert_eq!(call(&["PING", "hi"]), bulk("hi"));
+    assert_eq!(call(&["GET", "k"]), Reply::nil());
+    assert_eq!(call(&["EXISTS", "k"]), Reply::Integer(0));
+    assert_eq!(call(&["SET", "k", "1"]), Reply::ok());
+    assert_eq!(call(&["GET", "k"]), bulk("1"));
+    assert_eq!(call(&["EXISTS", "k"]), Reply::Integer(1));
+    assert_eq!(call(&["CAS", "k", "0", "2"]), Reply::Integer(0));
+    assert_eq!(call(&["GET", "k"]), bulk("1"));
+    assert_eq!(call(&["CAS", "k", "1", "2"]), Reply::Integer(1));
+    assert_eq!(call(&["GET", "k"]), bulk("2"));
+    assert_eq!(call(&["SET", "k", "3", "NX"]), Reply::nil());
+    assert_eq!(call(&["DEL", "k"]), Reply::Integer(1));
+    assert_eq!(call(&["DEL", "k"]), Reply::Integer(0));
+    assert_eq!(call(&["SET", "k", "3", "NX"]), Reply::ok());
+    assert_eq!(call(&["GET", "k"]), bulk("3"));
+    assert_eq!(
+        call(&["get"]),
+        Reply::Error("ERR wrong number of arguments for 'get' command".into())
+    );
+    assert_eq!(
+        call(&["HSET", "h", "f", "v"]),
+        Reply::Error("ERR unknown command 'HSET', with args beginning with: 'h' 'f' 'v'".into())
+    );
+    // Inline commands, as telnet sends them.
+    c.send_raw(b"SET inline \"two words\"\r\nGET inline\n")
+        .unwrap();
+    assert_eq!(c.read_reply().unwrap(), Reply::ok());
+    assert_eq!(c.read_reply().unwrap(), bulk("two words"));
+    // Errors do not end the connection.
+    assert_eq!(c.call(&[b"PING"]).unwrap(), Reply::Simple("PONG".into()));
+    server.shutdown();
+}
+
+#[test]
+fn pipelined_commands_are_answered_in_order() {
+    let server = memory_server(ServerConfig::default());
+    let mut c = connect(server.local_addr());
+    let mut wire = Vec::new();
+    for i in 0..5000 {
+        let v = i.to_string();
+        parliament::resp::codec::encode_request(&[b"SET", b"p", v.as_bytes()], &mut wire);
+        parliament::resp::codec::encode_request(&[b"GET", b"p"], &mut wire);
+    }
+    wire.extend_from_slice(b"BOGUS\r\n");
+    // Write from another thread: the server stops reading while 1024 answers are unread.
+    let mut w = c.stream().try_clone().unwrap();
+    let writer = thread::spawn(move || w.write_all(&wire).unwrap());
+    for i in 0..5000 {
+        assert_eq!(c.read_reply().unwrap(), Reply::ok());
+        assert_eq!(c.read_reply().unwrap(), bulk(&i.to_string()));
+    }
+    assert!(
+        matches!(c.read_reply().unwrap(), Reply::Error(e) if e.starts_with("ERR unknown command 'BOGUS'"))
+    );
+    writer.join().unwrap();
+}
+
+/// A backend that answers later, from its own thread, in a random order, like a replicated
+/// backend whose decrees pass out of order across clients. Drops every command whose key is
+/// "lost" without answering.
+struct LateBackend {
+    tx: Mutex<mpsc::Sender<(Command, Responder)>>,
+}
+
+impl LateBackend {
+    fn new() -> Arc<Self> {
+        let (tx, rx) = mpsc::channel::<(Command, Responder)>();
+        thread::spawn(move || {
+            let memory = MemoryBackend::new();
+            let mut rng = StdRng::seed_from_u64(3);
+            let mut held: Vec<(Reply, Responder)> = Vec::new();
+            loop {
+                match rx.recv_timeout(Duration::from_millis(2)) {
+                    Ok((cmd, r)) => {
+                        if cmd.key() == Some("lost") {
+                            drop(r);
+                        } else {
+                            held.push((memory.execute(cmd), r));
+                        }
+                        if held.len() < 20 {
+                            continue;
+                        }
+                    }
+                    Err(mpsc::RecvTimeoutError::Timeout) => {}
+                    Err(mpsc::RecvTimeoutError::Disconnected) => return,
+                }
+                while !held.is_empty() {
+                    let (reply, r) = held.swap_remove(rng.random_range(0..held.len()));
+                    r.send(reply);
+                }
+            }
+        });
+        Arc::new(LateBackend { tx: Mutex::new(tx) })
+    }
+}
+
+impl Backend for LateBackend {
+    fn submit(&self, _client: ClientId, cmd: Command, reply: Responder) {
+        self.tx.lock().unwrap().send((cmd, reply)).unwrap();
+    }
+}
+
+#[test]
+fn late_and_out_of_order_answers_go_back_in_request_order() {
+    let server = Server::start("127.0.0.1:0", LateBackend::new(), ServerConfig::default()).unwrap();
+    let addr = server.local_addr();
+    let clients: Vec<_> = (0..4)
+        .map(|t| {
+            thread::spawn(move || {
+                let mut c = connect(addr);
+                let key = format!("k{t}");
+                for i in 0..300 {
+                    c.send(&[b"SET", key.as_bytes(), i.to_string().as_bytes()])
+                        .unwrap();
+                    c.send(&[b"GET", b"lost"]).unwrap();
+                    c.send(&[b"PING"]).unwrap();
+                    c.send(&[b"GET", key.as_bytes()]).unwrap();
+                }
+                for i in 0..300 {
+                    assert_eq!(c.read_reply().unwrap(), Reply::ok());
+                    assert_eq!(
+                        c.read_reply().unwrap(),
+                        Reply::Error("ERR the command was dropped without an answer".into())
+                    );
+                    assert_eq!(c.read_reply().unwrap(), Reply::Simple("PONG".into()));
+                    assert_eq!(c.read_reply().unwrap(), bulk(&i.to_string()));
+                }
+            })
+        })
+        .collect();
+    for c in clients {
+        c.join().unwrap();
+    }
+}
+
+#[test]
+fn half_closed_connections_get_every_answer_then_eof() {
+    let server = memory_server(ServerConfig::default());
+    let mut s = TcpStream::connect(server.local_addr()).unwrap();
+    s.write_all(b"*3\r\n$3\r\nSET\r\n$1\r\nh\r\n$2\r\nhi\r\nGET h\r\nDEL h\r\nGET h\r\n")
+        .unwrap();
+    s.shutdown(Shutdown::Write).unwrap();
+    assert_eq!(read_to_close(&mut s), b"+OK\r\n$2\r\nhi\r\n:1\r\n$-1\r\n");
+    // A connection closed in the middle of a frame is simply dropped.
+    let mut s = TcpStream::connect(server.local_addr()).unwrap();
+    s.write_all(b"*2\r\n$3\r\nGET\r\n$5\r\nab").unwrap();
+    s.shutdown(Shutdown::Write).unwrap();
+    assert_eq!(read_to_close(&mut s), b"");
+    let mut c = connect(server.local_addr());
+    assert_eq!(c.call(&[b"PING"]).unwrap(), Reply::Simple("PONG".into()));
+}
+
+#[test]
+fn bad_clients_get_clear_errors_and_leave_others_unaffected() {
+    let config = ServerConfig {
+        limits: Limits {
+            max_bulk_len: 64 << 10,
+            max_array_len: 16,
+            max_inline_len: 4 << 10,
+            max_buffered: 256 << 10,
+        },
+        ..ServerConfig::default()
+    };
+    let server = memory_server(config);
+    let addr = server.local_addr();
+    let stop = Arc::new(AtomicBool::new(false));
+    let good = bystander(addr, stop.clone());
+
+    let exchange = |input: &[u8]| -> String {
+        let mut s = TcpStream::connect(addr).unwrap();
+        let mut w = s.try_clone().unwrap();
+        let input = input.to_vec();
+        // The server may close before reading all of it: ignore write errors.
+        let writer = thread::spawn(move || {
+            let _ = w.write_all(&input);
+        });
+        let out = read_to_close(&mut s);
+        writer.join().unwrap();
+        String::from_utf8_lossy(&out).into_owned()
+    };
+
+    // A bulk string declared larger than the limit: refused at its header.
+    assert_eq!(
+        exchange(b"PING\r\n*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$2000000000\r\n"),
+        "+PONG\r\n-ERR Protocol error: invalid bulk length\r\n"
+    );
+    // The same, with the bytes actually sent (1 MiB over a 64 KiB limit).
+    let mut huge = b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1048576\r\n".to_vec();
+    huge.extend(std::iter::repeat_n(b'x', 1 << 20));
+    huge.extend_from_slice(b"\r\n");
+    assert_eq!(
+        exchange(&huge),
+        "-ERR Protocol error: invalid bulk length\r\n"
+    );
+    // An array longer than the limit.
+    assert_eq!(
+        exchange(b"*1000000\r\n"),
+        "-ERR Protocol error: invalid multibulk length\r\n"
+    );
+    // Many bulk strings within the limit each, too many bytes together.
+    let mut many = b"*16\r\n".to_vec();
+    for _ in 0..16 {
+        many.extend_from_slice(format!("${}\r\n", 60 << 10).as_bytes());
+        many.extend(std::iter::repeat_n(b'y', 60 << 10));
+        many.extend_from_slice(b"\r\n");
+    }
+    assert_eq!(
+        exchange(&many),
+        format!(
+            "-ERR Protocol error: request larger than {} bytes\r\n",
+            256 << 10
+        )
+    );
+    // An endless inline line.
+    assert_eq!(
+        exchange(&vec![b'z'; 64 << 10]),
+        "-ERR Protocol error: too big inline request\r\n"
+    );
+    // Garbage after a good command: its answer, then the error.
+    assert_eq!(
+        exchange(b"GET bystander-not\r\n*1\r\n:12\r\n\xff\xfe"),
+        "$-1\r\n-ERR Protocol error: expected '$', got ':'\r\n"
+    );
+    // Random garbage: whatever it says, it ends with a clear error or an answer per line,
+    // and the server stays up.
+    let mut rng = StdRng::seed_from_u64(11);
+    for _ in 0..50 {
+        let n = rng.random_range(1..3000);
+        let junk: Vec<u8> = (0..n).map(|_| rng.random()).collect();
+        let mut s = TcpStream::connect(addr).unwrap();
+        let _ = s.write_all(&junk);
+        let _ = s.shutdown(Shutdown::Write);
+        let out = read_to_close(&mut s);
+        let mut pos = 0;
+        while pos < out.len() {
+            let (r, used) = Reply::decode(&out[pos..], &Limits::default())
+                .expect("the server's answers parse")
+                .expect("whole answers");
+            assert!(matches!(
+                r,
+                Reply::Error(_) | Reply::Bulk(_) | Reply::Simple(_) | Reply::Integer(_)
+            ));
+            pos += used;
+        }
+    }
+
+    stop.store(true, Ordering::SeqCst);
+    let rounds = good.join().unwrap();
+    assert!(rounds >= 10);
+    assert!(server.stats().protocol_errors.load(Ordering::Relaxed) >= 6);
+    // Every bad connection is gone; the listener still serves.
+    let mut c = connect(addr);
+    assert_eq!(
+        c.call(&[b"GET", b"bystander"]).unwrap(),
+        bulk(&format!("v{}", rounds - 1))
+    );
+    for _ in 0..100 {
+        if server.connections() == 1 {
+            break;
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(server.connections(), 1);
+}
+
+#[test]
+fn a_client_that_never_reads_blocks_only_itself() {
+    let server = memory_server(ServerConfig {
+        max_pipeline: 16,
+        ..ServerConfig::default()
+    });
+    let addr = server.local_addr();
+    let mut hog = TcpStream::connect(addr).unwrap();
+    hog.set_write_timeout(Some(Duration::from_secs(2))).unwrap();
+    // Write until the server stops reading (its answers fill the socket buffers).
+    let chunk = b"PING\r\n".repeat(10_000);
+    let mut written = 0usize;
+    while hog.write_all(&chunk).is_ok() {
+        written += chunk.len();
+        assert!(
+            written < 1 << 30,
+            "the server read a gigabyte without answers being read"
+        );
+    }
+    let mut c = connect(addr);
+    assert_eq!(c.call(&[b"SET", b"a", b"b"]).unwrap(), Reply::ok());
+    assert_eq!(c.call(&[b"GET", b"a"]).unwrap(), bulk("b"));
+    drop(hog);
+    server.shutdown();
+}
+
+#[test]
+fn connections_over_the_limit_are_refused_with_an_error() {
+    let server = memory_server(ServerConfig {
+        max_clients: 2,
+        ..ServerConfig::default()
+    });
+    let addr = server.local_addr();
+    let mut a = connect(addr);
+    let mut b = connect(addr);
+    assert_eq!(a.call(&[b"PING"]).unwrap(), Reply::Simple("PONG".into()));
+    assert_eq!(b.call(&[b"PING"]).unwrap(), Reply::Simple("PONG".into()));
+    let mut third = TcpStream::connect(addr).unwrap();
+    assert_eq!(
+        read_to_close(&mut third),
+        b"-ERR max number of clients reached\r\n"
+    );
+    assert_eq!(server.stats().refused.load(Ordering::Relaxed), 1);
+    drop(a);
+    // Once one leaves, a new client is served.
+    let mut ok = false;
+    for _ in 0..100 {
+        let mut c = connect(addr);
+        if let Ok(Reply::Simple(p)) = c.call(&[b"PING"]) {
+            ok = p == "PONG";
+            break;
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    assert!(ok);
+    assert_eq!(b.call(&[b"PING"]).unwrap(), Reply::Simple("PONG".into()));
+}
+
+#[test]
+fn shutdown_closes_connections_and_stops_listening() {
+    let server = memory_server(ServerConfig::default());
+    let addr = server.local_addr();
+    let mut c = connect(addr);
+    assert_eq!(c.call(&[b"PING"]).unwrap(), Reply::Simple("PONG".into()));
+    server.shutdown();
+    assert!(c.call(&[b"PING"]).is_err());
+    assert!(TcpStream::connect(addr).is_err());
+}
+
+fn bench_config(addr: SocketAddr, workload: Workload, preload: bool) -> BenchConfig {
+    BenchConfig {
+        addr,
+        clients: 4,
+        duration: Duration::from_millis(400),
+        keys: 500,
+        value_size: 100,
+        workload,
+        preload,
+        seed: 1,
+        timeout: Duration::from_secs(10),
+    }
+}
+
+#[test]
+fn bench_measures_every_workload_against_the_memory_server() {
+    let backend = Arc::new(MemoryBackend::new());
+    let server = Server::start("127.0.0.1:0", backend.clone(), ServerConfig::default()).unwrap();
+    let addr = server.local_addr();
+
+    let set = bench::run(&bench_config(addr, Workload::Set, false)).unwrap();
+    assert!(set.ops > 100, "{set}");
+    assert_eq!(set.errors, 0);
+    assert_eq!(set.get_hits + set.get_misses, 0);
+    assert!(backend.len() > 0 && backend.len() <= 500);
+    let l = &set.latency;
+    assert!(
+        0.0 < l.p50_us
+            && l.p50_us <= l.p99_us
+            && l.p99_us <= l.p999_us
+            && l.p999_us <= l.max_us * 1.001
+    );
+    assert!((set.ops_per_sec - set.ops as f64 / set.seconds).abs() < 1e-6);
+
+    // After a preload every GET hits, and the values are the configured size.
+    let get = bench::run(&bench_config(addr, Workload::Get, true)).unwrap();
+    assert_eq!(backend.len(), 500);
+    assert_eq!(get.errors, 0);
+    assert_eq!(get.get_hits, get.ops);
+    let mut c = connect(addr);
+    match c.call(&[b"GET", bench::key_name(7).as_bytes()]).unwrap() {
+        Reply::Bulk(Some(v)) => assert_eq!(v.len(), 100),
+        other => panic!("unexpected {other:?}"),
+    }
+
+    let mixed = bench::run(&bench_config(addr, Workload::Mixed, false)).unwrap();
+    assert_eq!(mixed.errors, 0);
+    let gets = mixed.get_hits + mixed.get_misses;
+    assert!(gets > mixed.ops / 4 && gets < mixed.ops * 3 / 4, "{mixed}");
+    let json = serde_json::to_value(&mixed).unwrap();
+    assert_eq!(json["workload"], "mixed");
+    assert_eq!(json["clients"], 4);
+    assert!(json["latency"]["p999_us"].as_f64().unwrap() > 0.0);
+
+    // Empty values are values too.
+    let mut errs = bench_config(addr, Workload::Set, false);
+    errs.value_size = 0;
+    errs.duration = Duration::from_millis(100);
+    let r = bench::run(&errs).unwrap();
+    assert_eq!(r.errors, 0, "empty values are fine");
+
+    server.shutdown();
+    // No server: a clear error, not a report.
+    let e = bench::run(&bench_config(addr, Workload::Set, false)).unwrap_err();
+    assert!(e.to_string().contains("connecting to"), "{e}");
+}
+
+#[test]
+fn bench_counts_error_replies() {
+    // A server that refuses every SET (unknown command from a backend's point of view).
+    struct NoWrites;
+    impl Backend for NoWrites {
+        fn submit(&self, _c: ClientId, cmd: Command, reply: Responder) {
+            reply.send(match cmd {
+                Command::Set { .. } => Reply::Error("READONLY you can't write".into()),
+                _ => Reply::nil(),
+            });
+        }
+    }
+    let server = Server::start("127.0.0.1:0", Arc::new(NoWrites), ServerConfig::default()).unwrap();
+    let mut cfg = bench_config(server.local_addr(), Workload::Mixed, false);
+    cfg.duration = Duration::from_millis(200);
+    let r = bench::run(&cfg).unwrap();
+    assert!(r.errors > 0);
+    assert_eq!(r.errors + r.get_misses, r.ops);
+}
