@@ -436,7 +436,7 @@ fn bench_measures_every_workload_against_the_memory_server() {
     assert!(set.ops > 100, "{set}");
     assert_eq!(set.errors, 0);
     assert_eq!(set.get_hits + set.get_misses, 0);
-    assert!(backend.len() > 0 && backend.len() <= 500);
+    assert!(!backend.is_empty() && backend.len() <= 500);
     let l = &set.latency;
     assert!(
         0.0 < l.p50_us

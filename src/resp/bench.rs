@@ -256,11 +256,8 @@ fn preload(config: &BenchConfig, clients: &mut [Client]) -> io::Result<()> {
                             c.send(&[b"SET", key_name(k).as_bytes(), value])?;
                         }
                         for _ in chunk {
-                            match c.read_reply()? {
-                                Reply::Error(e) => {
-                                    return Err(io::Error::other(format!("preload SET: {e}")))
-                                }
-                                _ => {}
+                            if let Reply::Error(e) = c.read_reply()? {
+                                return Err(io::Error::other(format!("preload SET: {e}")));
                             }
                         }
                     }
