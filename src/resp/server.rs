@@ -31,6 +31,9 @@ use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+/// Stack of a connection's threads: they keep their buffers on the heap.
+const STACK: usize = 256 << 10;
+
 /// A connection's number, unique for the server's life (1, 2, 3, ...).
 pub type ClientId = u64;
 
@@ -237,6 +240,7 @@ fn accept_loop<B: Backend>(
         let (b, s) = (backend.clone(), shared.clone());
         let spawned = thread::Builder::new()
             .name(format!("resp-conn-{id}"))
+            .stack_size(STACK)
             .spawn(move || connection(id, stream, writer_half, b, config, s));
         if let Err(e) = spawned {
             tracing::warn!("cannot start a connection thread: {e}");
@@ -261,6 +265,7 @@ fn connection<B: Backend>(
     let (credit_tx, credit_rx) = mpsc::sync_channel::<()>(config.max_pipeline.max(1));
     let writer = thread::Builder::new()
         .name(format!("resp-write-{id}"))
+        .stack_size(STACK)
         .spawn(move || write_loop(writer_half, rx, credit_rx));
     let Ok(writer) = writer else {
         let _ = stream.shutdown(Shutdown::Both);
