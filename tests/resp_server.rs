@@ -498,3 +498,147 @@ fn bench_counts_error_replies() {
     assert!(r.errors > 0);
     assert_eq!(r.errors + r.get_misses, r.ops);
 }
+
+/// A backend that executes commands late and in a random order (each when it answers it),
+/// and records how many commands of one client it held at once.
+struct ShufflingBackend {
+    tx: Mutex<mpsc::Sender<(ClientId, Command, Responder)>>,
+    most_in_flight: Arc<Mutex<usize>>,
+}
+
+impl ShufflingBackend {
+    fn new() -> Arc<Self> {
+        let (tx, rx) = mpsc::channel::<(ClientId, Command, Responder)>();
+        let most_in_flight = Arc::new(Mutex::new(0));
+        let most = most_in_flight.clone();
+        thread::spawn(move || {
+            let memory = MemoryBackend::new();
+            let mut rng = StdRng::seed_from_u64(5);
+            let mut held: Vec<(ClientId, Command, Responder)> = Vec::new();
+            loop {
+                match rx.recv_timeout(Duration::from_micros(200)) {
+                    Ok(item) => {
+                        held.push(item);
+                        let mut per_client: std::collections::HashMap<ClientId, usize> =
+                            Default::default();
+                        for (c, _, _) in &held {
+                            *per_client.entry(*c).or_default() += 1;
+                        }
+                        let mut m = most.lock().unwrap();
+                        *m = (*m).max(per_client.values().copied().max().unwrap_or(0));
+                        if held.len() < 3 {
+                            continue;
+                        }
+                    }
+                    Err(mpsc::RecvTimeoutError::Timeout) => {}
+                    Err(mpsc::RecvTimeoutError::Disconnected) => return,
+                }
+                while !held.is_empty() {
+                    let (_, cmd, r) = held.swap_remove(rng.random_range(0..held.len()));
+                    r.send(memory.execute(cmd));
+                }
+            }
+        });
+        Arc::new(ShufflingBackend {
+            tx: Mutex::new(tx),
+            most_in_flight,
+        })
+    }
+}
+
+impl Backend for ShufflingBackend {
+    fn submit(&self, client: ClientId, cmd: Command, reply: Responder) {
+        self.tx.lock().unwrap().send((client, cmd, reply)).unwrap();
+    }
+}
+
+fn pipeline_set_get(addr: SocketAddr, key: &str, n: usize) -> usize {
+    let mut c = connect(addr);
+    for i in 0..n {
+        c.send(&[b"SET", key.as_bytes(), i.to_string().as_bytes()])
+            .unwrap();
+        c.send(&[b"GET", key.as_bytes()]).unwrap();
+    }
+    let mut stale = 0;
+    for i in 0..n {
+        assert_eq!(c.read_reply().unwrap(), Reply::ok());
+        if c.read_reply().unwrap() != bulk(&i.to_string()) {
+            stale += 1;
+        }
+    }
+    stale
+}
+
+#[test]
+fn one_at_a_time_keeps_a_pipeline_in_order_on_a_reordering_backend() {
+    use parliament::resp::server::OneAtATime;
+    // Without the adapter, the backend reorders a pipeline: GETs see other SETs.
+    let raw = ShufflingBackend::new();
+    let server = Server::start("127.0.0.1:0", raw.clone(), ServerConfig::default()).unwrap();
+    assert!(pipeline_set_get(server.local_addr(), "k", 300) > 0);
+    assert!(*raw.most_in_flight.lock().unwrap() > 1);
+    server.shutdown();
+
+    // With it, each client has one command in the backend at a time, and every GET reads
+    // the SET just before it.
+    let inner = ShufflingBackend::new();
+    let server = Server::start(
+        "127.0.0.1:0",
+        OneAtATime::new(inner.clone()),
+        ServerConfig::default(),
+    )
+    .unwrap();
+    let addr = server.local_addr();
+    let clients: Vec<_> = (0..4)
+        .map(|t| thread::spawn(move || pipeline_set_get(addr, &format!("k{t}"), 300)))
+        .collect();
+    for c in clients {
+        assert_eq!(c.join().unwrap(), 0);
+    }
+    assert_eq!(*inner.most_in_flight.lock().unwrap(), 1);
+}
+
+/// Answers a client's first command late, from a thread with a small stack, and every
+/// other command at once, inside `submit`.
+struct SlowFirst {
+    memory: MemoryBackend,
+    seen: Mutex<std::collections::HashSet<ClientId>>,
+}
+
+impl Backend for SlowFirst {
+    fn submit(&self, client: ClientId, cmd: Command, reply: Responder) {
+        let answer = self.memory.execute(cmd);
+        if self.seen.lock().unwrap().insert(client) {
+            thread::Builder::new()
+                .stack_size(64 << 10)
+                .spawn(move || {
+                    thread::sleep(Duration::from_millis(300));
+                    reply.send(answer);
+                })
+                .unwrap();
+        } else {
+            reply.send(answer);
+        }
+    }
+}
+
+#[test]
+fn one_at_a_time_drains_a_deep_queue_without_recursing() {
+    use parliament::resp::server::OneAtATime;
+    // While the first command waits, the pipeline queues up behind it; its answer then
+    // submits the whole queue from the answering thread (64 KiB of stack), each answered
+    // inside `submit`: this must loop, not nest one call per command.
+    let server = Server::start(
+        "127.0.0.1:0",
+        OneAtATime::new(Arc::new(SlowFirst {
+            memory: MemoryBackend::new(),
+            seen: Mutex::new(Default::default()),
+        })),
+        ServerConfig {
+            max_pipeline: 100_000,
+            ..ServerConfig::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(pipeline_set_get(server.local_addr(), "deep", 20_000), 0);
+}

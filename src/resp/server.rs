@@ -8,6 +8,10 @@
 //! puts answers back in request order (a client pipelining `SET a; GET a` must read the
 //! SET's answer first) and writes all that are ready in one `write`.
 //!
+//! A backend whose clients may have only one command in flight (the law's sessions) is
+//! wrapped in [`OneAtATime`], which queues a connection's pipeline and submits it command by
+//! command.
+//!
 //! Bounds: at most `max_pipeline` commands of one connection are unanswered at once (the
 //! reader stops reading until answers go out, so a client that never reads cannot make
 //! the server buffer without limit), at most `max_clients` connections (more get
@@ -50,29 +54,172 @@ pub trait Backend: Send + Sync + 'static {
 }
 
 /// The way back to the connection for one command's answer.
-#[derive(Debug)]
 pub struct Responder {
     seq: u64,
     tx: Option<Sender<(u64, Reply)>>,
+    /// Runs once the answer is handed to the connection (or the responder is dropped).
+    then: Option<Box<dyn FnOnce() + Send>>,
+}
+
+impl std::fmt::Debug for Responder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Responder")
+            .field("seq", &self.seq)
+            .field("answered", &self.tx.is_none())
+            .finish()
+    }
 }
 
 impl Responder {
+    fn new(seq: u64, tx: Sender<(u64, Reply)>) -> Responder {
+        Responder {
+            seq,
+            tx: Some(tx),
+            then: None,
+        }
+    }
+
     /// Answers the command. If the connection is gone the answer is discarded.
     pub fn send(mut self, reply: Reply) {
+        self.deliver(reply);
+    }
+
+    /// This responder, running `f` after its answer is handed over (for adapters like
+    /// [`OneAtATime`] that wait for an answer before submitting more).
+    pub fn then(mut self, f: impl FnOnce() + Send + 'static) -> Responder {
+        let before = self.then.take();
+        self.then = Some(Box::new(move || {
+            if let Some(g) = before {
+                g();
+            }
+            f();
+        }));
+        self
+    }
+
+    fn deliver(&mut self, reply: Reply) {
         if let Some(tx) = self.tx.take() {
             let _ = tx.send((self.seq, reply));
+        }
+        if let Some(f) = self.then.take() {
+            f();
         }
     }
 }
 
 impl Drop for Responder {
     fn drop(&mut self) {
-        if let Some(tx) = self.tx.take() {
-            let _ = tx.send((
-                self.seq,
-                Reply::err("the command was dropped without an answer"),
-            ));
+        if self.tx.is_some() {
+            self.deliver(Reply::err("the command was dropped without an answer"));
         }
+    }
+}
+
+/// An adapter that hands the inner backend at most one command per client at a time, the
+/// next only once the previous is answered; the rest wait in a queue per client.
+///
+/// For backends whose clients must not have two commands in flight, like the law's
+/// sessions (a client numbers its commands and sends one at a time): a connection may
+/// pipeline, and its commands still reach the law one by one, in order, so they also
+/// *execute* in the order sent, as Redis promises for a pipeline.
+///
+/// An answer given later submits the client's next command from the answering thread, so
+/// the inner backend must not answer while holding a lock its `submit` takes. An answer
+/// given inside `submit` does not nest: the queue drains in a loop.
+pub struct OneAtATime<B> {
+    inner: Arc<B>,
+    me: std::sync::Weak<OneAtATime<B>>,
+    clients: Mutex<HashMap<ClientId, Pending>>,
+}
+
+#[derive(Default)]
+struct Pending {
+    queue: std::collections::VecDeque<(Command, Responder)>,
+    /// A command of this client is with the inner backend.
+    in_flight: bool,
+    /// A thread is in `pump` for this client (so an answer given inside `submit` must not
+    /// start another: the loop goes on instead of recursing).
+    pumping: bool,
+}
+
+impl<B: Backend> OneAtATime<B> {
+    /// Wraps `inner`.
+    pub fn new(inner: Arc<B>) -> Arc<Self> {
+        Arc::new_cyclic(|me| OneAtATime {
+            inner,
+            me: me.clone(),
+            clients: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The wrapped backend.
+    pub fn inner(&self) -> &Arc<B> {
+        &self.inner
+    }
+
+    fn pump(&self, client: ClientId) {
+        loop {
+            let (cmd, reply) = {
+                let mut clients = self.clients.lock().expect("not poisoned");
+                let Some(p) = clients.get_mut(&client) else {
+                    return;
+                };
+                if p.in_flight || p.pumping {
+                    return;
+                }
+                let Some(next) = p.queue.pop_front() else {
+                    return;
+                };
+                p.in_flight = true;
+                p.pumping = true;
+                next
+            };
+            let me = self.me.clone();
+            let reply = reply.then(move || {
+                let Some(me) = me.upgrade() else { return };
+                let pump = {
+                    let mut clients = me.clients.lock().expect("not poisoned");
+                    match clients.get_mut(&client) {
+                        Some(p) => {
+                            p.in_flight = false;
+                            !p.pumping
+                        }
+                        None => false,
+                    }
+                };
+                if pump {
+                    me.pump(client);
+                }
+            });
+            self.inner.submit(client, cmd, reply);
+            let mut clients = self.clients.lock().expect("not poisoned");
+            let Some(p) = clients.get_mut(&client) else {
+                return;
+            };
+            p.pumping = false;
+            if p.in_flight {
+                return; // its answer will pump the next
+            }
+        }
+    }
+}
+
+impl<B: Backend> Backend for OneAtATime<B> {
+    fn submit(&self, client: ClientId, cmd: Command, reply: Responder) {
+        self.clients
+            .lock()
+            .expect("not poisoned")
+            .entry(client)
+            .or_default()
+            .queue
+            .push_back((cmd, reply));
+        self.pump(client);
+    }
+
+    fn disconnected(&self, client: ClientId) {
+        let gone = self.clients.lock().expect("not poisoned").remove(&client);
+        drop(gone); // queued responders answer into a closed connection
+        self.inner.disconnected(client);
     }
 }
 
@@ -280,10 +427,7 @@ fn connection<B: Backend>(
     // Answers `reply` as command number `seq`, waiting for a credit first.
     let answer_slot = |seq: &mut u64| -> Option<Responder> {
         credit_tx.send(()).ok()?;
-        let r = Responder {
-            seq: *seq,
-            tx: Some(tx.clone()),
-        };
+        let r = Responder::new(*seq, tx.clone());
         *seq += 1;
         Some(r)
     };
