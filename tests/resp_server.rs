@@ -642,3 +642,123 @@ fn one_at_a_time_drains_a_deep_queue_without_recursing() {
     .unwrap();
     assert_eq!(pipeline_set_get(server.local_addr(), "deep", 20_000), 0);
 }
+
+/// Several clients run random GET/SET/CAS/DEL on a few keys for `millis`, recording the
+/// history (a reply that does not come within a second is indeterminate).
+fn record_history(
+    addr: SocketAddr,
+    clients: usize,
+    millis: u64,
+    seed: u64,
+) -> parliament::resp::history::History {
+    use parliament::resp::history::History;
+    let history = Arc::new(Mutex::new(History::new()));
+    let handles: Vec<_> = (0..clients)
+        .map(|c| {
+            let history = history.clone();
+            thread::spawn(move || {
+                let mut rng = StdRng::seed_from_u64(seed + c as u64);
+                let mut client = Client::connect(addr).unwrap();
+                client.set_timeout(Some(Duration::from_secs(1))).unwrap();
+                let deadline = std::time::Instant::now() + Duration::from_millis(millis);
+                while std::time::Instant::now() < deadline {
+                    let key = format!("h{}", rng.random_range(0..3));
+                    let (v1, v2) = (
+                        rng.random_range(0..4).to_string(),
+                        rng.random_range(0..4).to_string(),
+                    );
+                    let cmd = match rng.random_range(0..10) {
+                        0..=3 => Command::Get { key },
+                        4..=6 => Command::Set { key, value: v1 },
+                        7..=8 => {
+                            let (e, n) = (v1, v2);
+                            Command::Cas {
+                                key,
+                                expected: Some(e),
+                                new: n,
+                            }
+                        }
+                        _ => Command::Del { key },
+                    };
+                    let sent = history.lock().unwrap().now();
+                    let reply = client.command(&cmd);
+                    let mut h = history.lock().unwrap();
+                    let at = h.now();
+                    match reply {
+                        Ok(r) => h.record(c, cmd, sent, Some((at, &r))),
+                        Err(_) => {
+                            h.record(c, cmd, sent, None);
+                            return; // the connection is in an unknown state
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    Arc::try_unwrap(history).unwrap().into_inner().unwrap()
+}
+
+#[test]
+fn histories_of_real_clients_are_linearizable_on_the_memory_server() {
+    for seed in [1, 2, 3] {
+        // A fresh map each time: the checker takes every key to start absent.
+        let server = memory_server(ServerConfig::default());
+        let h = record_history(server.local_addr(), 6, 300, seed * 100);
+        assert!(h.events().len() > 100, "only {} commands", h.events().len());
+        if let Err(e) = h.check() {
+            panic!("seed {seed}: {e}");
+        }
+    }
+}
+
+/// A seeded bug: GETs answered from a copy of the map refreshed only every tenth write, as a
+/// replica that reads locally without asking the president would.
+struct StaleReads {
+    fresh: MemoryBackend,
+    stale: Mutex<(usize, std::collections::HashMap<String, Option<String>>)>,
+}
+
+impl Backend for StaleReads {
+    fn submit(&self, _client: ClientId, cmd: Command, reply: Responder) {
+        if let Command::Get { key } = &cmd {
+            let stale = self.stale.lock().unwrap();
+            if let Some(v) = stale.1.get(key) {
+                reply.send(Reply::Bulk(v.clone().map(String::into_bytes)));
+                return;
+            }
+        }
+        let key = cmd.key().map(str::to_string);
+        let is_write = !matches!(cmd, Command::Get { .. } | Command::Exists { .. });
+        let answer = self.fresh.execute(cmd);
+        if let (Some(key), true) = (key, is_write) {
+            let mut stale = self.stale.lock().unwrap();
+            stale.0 += 1;
+            if stale.0 % 10 == 0 {
+                stale.1.clear();
+            }
+            if !stale.1.contains_key(&key) {
+                let now = match self.fresh.execute(Command::Get { key: key.clone() }) {
+                    Reply::Bulk(v) => v.map(|b| String::from_utf8(b).unwrap()),
+                    other => panic!("{other:?}"),
+                };
+                stale.1.insert(key, now);
+            }
+        }
+        reply.send(answer);
+    }
+}
+
+#[test]
+fn the_checker_finds_stale_reads_in_real_histories() {
+    let backend = Arc::new(StaleReads {
+        fresh: MemoryBackend::new(),
+        stale: Mutex::new((0, Default::default())),
+    });
+    let server = Server::start("127.0.0.1:0", backend, ServerConfig::default()).unwrap();
+    let h = record_history(server.local_addr(), 4, 300, 7);
+    let err = h.check().unwrap_err();
+    assert!(err.to_string().contains("is not linearizable"));
+}

@@ -11,6 +11,7 @@
 //! - [`server`]: a TCP listener that hands each command to a [`server::Backend`] and writes
 //!   the answers back in order, whenever they come (a replicated backend answers once the
 //!   command's decree has passed); [`client`] and [`bench`] are the other side.
+//! - [`history`]: checking that what real clients saw is linearizable.
 //!
 //! # Commands
 //!
@@ -34,6 +35,7 @@
 pub mod bench;
 pub mod client;
 pub mod codec;
+pub mod history;
 pub mod memory;
 pub mod server;
 
