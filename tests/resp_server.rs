@@ -736,15 +736,17 @@ impl Backend for StaleReads {
         if let (Some(key), true) = (key, is_write) {
             let mut stale = self.stale.lock().unwrap();
             stale.0 += 1;
-            if stale.0 % 10 == 0 {
+            if stale.0.is_multiple_of(10) {
                 stale.1.clear();
             }
-            if !stale.1.contains_key(&key) {
-                let now = match self.fresh.execute(Command::Get { key: key.clone() }) {
+            if let std::collections::hash_map::Entry::Vacant(slot) = stale.1.entry(key) {
+                let now = match self.fresh.execute(Command::Get {
+                    key: slot.key().clone(),
+                }) {
                     Reply::Bulk(v) => v.map(|b| String::from_utf8(b).unwrap()),
                     other => panic!("{other:?}"),
                 };
-                stale.1.insert(key, now);
+                slot.insert(now);
             }
         }
         reply.send(answer);
