@@ -118,3 +118,32 @@ fn bench_command_prints_text_and_json() {
     assert_eq!(code, 1);
     assert!(err.contains("connecting to"), "{err}");
 }
+
+#[test]
+fn serve_memory_serves_until_sigterm() {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_parliament"))
+        .args(["serve-memory", "--listen", "127.0.0.1:0"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stderr.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line.trim().rsplit(' ').next().unwrap().to_string();
+    assert!(
+        line.starts_with("serving an in-memory map over RESP on 127.0.0.1:"),
+        "{line}"
+    );
+    assert_eq!(parliament(&["kv", "--addr", &addr, "set", "a", "1"]).0, 0);
+    assert_eq!(parliament(&["kv", "--addr", &addr, "get", "a"]).1, "1\n");
+    let pid = child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    assert!(child.wait().unwrap().success());
+    assert_eq!(parliament(&["kv", "--addr", &addr, "ping"]).0, 2);
+}
