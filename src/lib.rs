@@ -5,9 +5,11 @@
 //! - [`models`]: the checked models built from the actors, with their properties.
 //! - [`check`]: running the checker and reporting.
 //! - [`runtime`]: the actors on UDP with a durable ledger (deployment).
+//! - [`resp`]: the client protocol (RESP2, Redis's), its TCP listener and load generator.
 
 pub mod ballot;
 pub mod check;
+pub mod resp;
 pub mod runtime;
 pub mod synod;
 

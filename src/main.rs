@@ -57,6 +57,82 @@ enum Command {
         /// Where to write the key (must not exist).
         file: std::path::PathBuf,
     },
+    /// Drive a RESP (Redis protocol) server with a closed loop of clients; print ops/s and latency.
+    Bench(BenchArgs),
+    /// Run one command against a RESP server, for scripts: prints the answer; exit status 0
+    /// for yes (found, deleted, swapped), 1 for no, 2 for an error.
+    Kv {
+        /// The server, HOST:PORT.
+        #[arg(long, default_value = "127.0.0.1:6379")]
+        addr: String,
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 10)]
+        timeout: u64,
+        #[command(subcommand)]
+        op: KvOp,
+    },
+    /// Serve an in-memory, unreplicated map over RESP (a yardstick for clients and the bench).
+    ServeMemory {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:6380")]
+        listen: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum KvOp {
+    /// Print the key's value (status 1, and nothing printed, if absent).
+    Get { key: String },
+    /// Write the key.
+    Set { key: String, value: String },
+    /// Remove the key (status 1 if it was absent).
+    Del { key: String },
+    /// Status 0 if the key exists, 1 if not.
+    Exists { key: String },
+    /// Write NEW if the key holds EXPECTED (status 1 if it did not).
+    Cas {
+        key: String,
+        expected: String,
+        new: String,
+    },
+    /// Write the key only if it is absent (status 1 if it was present).
+    Setnx { key: String, value: String },
+    /// Check the server answers.
+    Ping,
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    /// The server, HOST:PORT.
+    #[arg(long)]
+    addr: String,
+    /// Concurrent connections, each with one command outstanding.
+    #[arg(long, default_value_t = 16)]
+    clients: usize,
+    /// How long to measure.
+    #[arg(long, default_value_t = 10.0)]
+    seconds: f64,
+    /// Keys are drawn uniformly from this many.
+    #[arg(long, default_value_t = 10_000)]
+    keys: u64,
+    /// Bytes per value.
+    #[arg(long, default_value_t = 100)]
+    value_size: usize,
+    /// set, get or mixed (half GET, half SET).
+    #[arg(long, default_value = "set")]
+    workload: parliament::resp::bench::Workload,
+    /// Write every key once before measuring (so GETs hit).
+    #[arg(long)]
+    preload: bool,
+    /// Seed of the key and value choices.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Fail the run if a reply takes longer than this many seconds.
+    #[arg(long, default_value_t = 10.0)]
+    timeout: f64,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Subcommand)]
@@ -182,7 +258,11 @@ fn deploy(command: Command) -> ExitCode {
                 Err(e) => usage_error(&format!("cannot write {}: {e}", file.display())),
             }
         }
-        Command::Check { .. } | Command::Bugs { .. } => unreachable!("not a deployment command"),
+        Command::Check { .. }
+        | Command::Bugs { .. }
+        | Command::Bench(_)
+        | Command::ServeMemory { .. }
+        | Command::Kv { .. } => unreachable!("not a deployment command"),
     }
 }
 
@@ -376,6 +456,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         c @ (Command::Serve { .. } | Command::Synod { .. } | Command::Keygen { .. }) => deploy(c),
+        Command::Bench(args) => bench(args),
+        Command::ServeMemory { listen } => serve_memory(&listen),
+        Command::Kv { addr, timeout, op } => kv(&addr, timeout, op),
         Command::Bugs { json } => {
             let infos: Vec<_> = Bug::ALL.iter().map(|b| b.info()).collect();
             if json {
@@ -518,5 +601,140 @@ fn main() -> ExitCode {
                 finish(&report, &common)
             }
         },
+    }
+}
+
+fn bench(args: BenchArgs) -> ExitCode {
+    use parliament::resp::bench;
+    use std::net::ToSocketAddrs;
+    let addr = match args.addr.to_socket_addrs().map(|mut a| a.next()) {
+        Ok(Some(a)) => a,
+        Ok(None) => return usage_error(&format!("--addr {}: no address", args.addr)),
+        Err(e) => return usage_error(&format!("--addr {}: {e}", args.addr)),
+    };
+    let secs = |what: &str, s: f64| {
+        Duration::try_from_secs_f64(s)
+            .ok()
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| format!("{what} must be a positive number of seconds"))
+    };
+    let (duration, timeout) = match (
+        secs("--seconds", args.seconds),
+        secs("--timeout", args.timeout),
+    ) {
+        (Ok(d), Ok(t)) => (d, t),
+        (Err(e), _) | (_, Err(e)) => return usage_error(&e),
+    };
+    let config = bench::BenchConfig {
+        addr,
+        clients: args.clients,
+        duration,
+        keys: args.keys,
+        value_size: args.value_size,
+        workload: args.workload,
+        preload: args.preload,
+        seed: args.seed,
+        timeout,
+    };
+    match bench::run(&config) {
+        Ok(report) => {
+            if args.json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&report).expect("serializes")
+                );
+            } else {
+                println!("{report}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("parliament bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve_memory(listen: &str) -> ExitCode {
+    use parliament::resp::memory::MemoryBackend;
+    use parliament::resp::server::{Server, ServerConfig};
+    use std::sync::Arc;
+    let stop = match parliament::runtime::stop_on_signals() {
+        Ok(s) => s,
+        Err(e) => return usage_error(&format!("cannot install signal handlers: {e}")),
+    };
+    let server = match Server::start(
+        listen,
+        Arc::new(MemoryBackend::new()),
+        ServerConfig::default(),
+    ) {
+        Ok(s) => s,
+        Err(e) => return usage_error(&format!("cannot listen on {listen}: {e}")),
+    };
+    eprintln!(
+        "serving an in-memory map over RESP on {}",
+        server.local_addr()
+    );
+    while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    server.shutdown();
+    ExitCode::SUCCESS
+}
+
+fn kv(addr: &str, timeout: u64, op: KvOp) -> ExitCode {
+    use parliament::resp::client::Client;
+    use parliament::resp::{Command as Cmd, Reply};
+    let cmd = match op {
+        KvOp::Get { key } => Cmd::Get { key },
+        KvOp::Set { key, value } => Cmd::Set { key, value },
+        KvOp::Del { key } => Cmd::Del { key },
+        KvOp::Exists { key } => Cmd::Exists { key },
+        KvOp::Cas { key, expected, new } => Cmd::Cas {
+            key,
+            expected: Some(expected),
+            new,
+        },
+        KvOp::Setnx { key, value } => Cmd::Cas {
+            key,
+            expected: None,
+            new: value,
+        },
+        KvOp::Ping => Cmd::Ping(None),
+    };
+    let reply = Client::connect(addr).and_then(|mut c| {
+        c.set_timeout(Some(Duration::from_secs(timeout.max(1))))?;
+        c.command(&cmd)
+    });
+    match reply {
+        Err(e) => {
+            eprintln!("parliament kv: {addr}: {e}");
+            ExitCode::from(2)
+        }
+        Ok(Reply::Error(e)) => {
+            eprintln!("parliament kv: {e}");
+            ExitCode::from(2)
+        }
+        Ok(Reply::Bulk(Some(v))) => {
+            println!("{}", String::from_utf8_lossy(&v));
+            ExitCode::SUCCESS
+        }
+        Ok(Reply::Simple(s)) => {
+            println!("{s}");
+            ExitCode::SUCCESS
+        }
+        Ok(Reply::Integer(n)) => {
+            println!("{n}");
+            if n > 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
+        Ok(Reply::Bulk(None) | Reply::Array(None)) => ExitCode::from(1),
+        Ok(other @ Reply::Array(Some(_))) => {
+            println!("{other:?}");
+            ExitCode::SUCCESS
+        }
     }
 }
