@@ -3,6 +3,7 @@
 use clap::{Args, Parser, Subcommand};
 use parliament::check::{self, CheckOptions, Report, Strategy};
 use parliament::models::synod::{NetworkKind, SynodConfig};
+use parliament::models::parliament::ParliamentConfig;
 use parliament::synod::Bug;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -58,6 +59,53 @@ enum CheckModel {
         /// Check a seeded bug instead of the correct protocol (see `parliament bugs`).
         #[arg(long, default_value = "none")]
         bug: Bug,
+        #[command(flatten)]
+        common: CommonArgs,
+    },
+    /// The multi-decree Parliament replicating a key-value map (paper, section 3).
+    Parliament {
+        /// Number of priests (2 to 5).
+        #[arg(long, default_value_t = 3)]
+        priests: usize,
+        /// Number of priests that may run for president (priest 0 starts as president).
+        #[arg(long, default_value_t = 2)]
+        proposers: usize,
+        /// Highest ballot round a priest tries (bounds the state space).
+        #[arg(long, default_value_t = 1)]
+        rounds: u32,
+        /// Decree numbers 0..N may be used (bounds the state space).
+        #[arg(long, default_value_t = 2)]
+        decrees: u32,
+        /// Number of clients (1 to 4).
+        #[arg(long, default_value_t = 2)]
+        clients: usize,
+        /// Commands per client: cas, get, put, del, in that order.
+        #[arg(long, default_value_t = 1)]
+        ops: usize,
+        /// Decrees a president keeps in flight (pipelining).
+        #[arg(long, default_value_t = 2)]
+        window: usize,
+        /// Client commands one decree carries at most (batching).
+        #[arg(long, default_value_t = 2)]
+        batch: usize,
+        /// The messengers' network.
+        #[arg(long, value_enum, default_value_t = NetworkKind::Unordered)]
+        network: NetworkKind,
+        /// Messengers may lose messages.
+        #[arg(long)]
+        lossy: bool,
+        /// At most this many priests are crashed at once (they restart from their ledger).
+        #[arg(long, default_value_t = 0)]
+        crashes: usize,
+        /// How many times in all a client may resend an unanswered command.
+        #[arg(long, default_value_t = 0)]
+        retries: u8,
+        /// Presidents send heartbeats and lagging priests catch up (duplicating network only).
+        #[arg(long)]
+        heartbeats: bool,
+        /// Check a seeded bug instead of the correct protocol (see `parliament bugs`).
+        #[arg(long, default_value = "none")]
+        bug: parliament::parliament::Bug,
         #[command(flatten)]
         common: CommonArgs,
     },
@@ -137,16 +185,34 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Bugs { json } => {
             let infos: Vec<_> = Bug::ALL.iter().map(|b| b.info()).collect();
+            let multi: Vec<_> = parliament::parliament::Bug::ALL
+                .iter()
+                .map(|b| b.info())
+                .collect();
             if json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&infos).expect("serializes")
-                );
+                let mut all = Vec::new();
+                for (protocol, v) in [
+                    ("synod", serde_json::to_value(&infos)),
+                    ("parliament", serde_json::to_value(&multi)),
+                ] {
+                    for mut i in v.expect("serializes").as_array().cloned().unwrap_or_default() {
+                        i["protocol"] = protocol.into();
+                        all.push(i);
+                    }
+                }
+                println!("{}", serde_json::to_string_pretty(&all).expect("serializes"));
             } else {
                 for i in infos {
                     println!("{:<20} breaks {}", i.name, i.breaks);
                     println!("{:<20} {}", "", i.changes);
                     println!("{:<20} ({})", "", i.stands_for);
+                }
+                println!();
+                println!("parliament (check parliament --bug NAME):");
+                for i in multi {
+                    println!("{:<26} breaks {}", i.name, i.breaks);
+                    println!("{:<26} {}", "", i.changes);
+                    println!("{:<26} ({})", "", i.stands_for);
                 }
             }
             ExitCode::SUCCESS
@@ -185,6 +251,58 @@ fn main() -> ExitCode {
                     config,
                     &common.options(),
                     symmetry,
+                );
+                finish(&report, &common)
+            }
+            CheckModel::Parliament {
+                priests,
+                proposers,
+                rounds,
+                decrees,
+                clients,
+                ops,
+                window,
+                batch,
+                network,
+                lossy,
+                crashes,
+                retries,
+                heartbeats,
+                bug,
+                common,
+            } => {
+                let cfg = ParliamentConfig {
+                    priests,
+                    proposers,
+                    rounds,
+                    decrees,
+                    clients,
+                    ops,
+                    window,
+                    batch,
+                    network,
+                    lossy,
+                    crashes,
+                    retries,
+                    heartbeats,
+                    bug,
+                };
+                if let Err(e) = cfg.validate() {
+                    return usage_error(&e);
+                }
+                let mut config = serde_json::to_value(&cfg).expect("config serializes");
+                config["symmetry"] = common.symmetry.into();
+                if common.symmetry {
+                    return usage_error(
+                        "--symmetry is not available for the parliament model",
+                    );
+                }
+                let report = check::run(
+                    cfg.into_model(),
+                    "parliament",
+                    config,
+                    &common.options(),
+                    None,
                 );
                 finish(&report, &common)
             }
