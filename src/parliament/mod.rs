@@ -295,9 +295,15 @@ impl PriestState {
         self.applied.iter().map(|n| &self.ledger.learned[n])
     }
 
+    /// Whether the command is already queued, in flight, or passed but not yet applied.
     fn holds(&self, client: Id, seq: u64) -> bool {
         let same = |c: &Command| c.client == client && c.seq == seq;
         self.queue.iter().any(same)
+            || self
+                .ledger
+                .learned
+                .range(self.applied.len() as DecreeNumber..)
+                .any(|(_, d)| d.commands().iter().any(same))
             || match &self.status {
                 Status::Presiding { pending, .. } => pending
                     .values()
