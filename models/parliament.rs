@@ -608,6 +608,8 @@ impl ParliamentConfig {
             .max_crashes(self.crashes)
             .record_msg_out(record_out)
             .record_msg_in(record_in)
+            // Crashes are the priests' (clients are outside the Chamber and never crash).
+            .within_boundary(|cfg, s| !s.crashed[cfg.priests..].iter().any(|&c| c))
             .property(Expectation::Always, "b1-unique-ballots", |_, s| {
                 b1_unique_ballots(&s.history)
             })
