@@ -1,0 +1,193 @@
+//! The Parliament model checked exhaustively in several configurations (every count pinned,
+//! every bound stated), and every seeded Parliament bug found by the checker.
+//!
+//! Bounds common to every configuration unless said otherwise: 3 priests, priest 0 starts as
+//! president, candidates `proposers`, ballot rounds <= 1, decree numbers < 2, window 2,
+//! batch 2, clients' scripts of one command (`cas x nil->i+1`), no client retries.
+
+use parliament::check::{self, CheckOptions, Report, Strategy};
+use parliament::models::parliament::ParliamentConfig;
+use parliament::models::synod::NetworkKind;
+use parliament::parliament::Bug;
+
+fn check(cfg: ParliamentConfig, stop_on_failure: bool) -> Report {
+    cfg.validate().expect("valid config");
+    let opts = CheckOptions {
+        threads: 1,
+        strategy: Strategy::Bfs,
+        stop_on_failure,
+        timeout: None,
+        progress: false,
+    };
+    let json = serde_json::to_value(&cfg).unwrap();
+    check::run(cfg.into_model(), "parliament", json, &opts, None)
+}
+
+const SAFETY: [&str; 8] = [
+    "b1-unique-ballots",
+    "b2-quorums-intersect",
+    "b3-respects-earlier-votes",
+    "agreement",
+    "learned-implies-chosen",
+    "logs-are-prefixes",
+    "linearizable",
+    "exactly-once",
+];
+
+fn assert_safe(r: &Report) {
+    assert!(r.complete, "search must be complete:\n{}", r.to_text());
+    for p in SAFETY {
+        assert!(r.property(p).holds, "{p} must hold:\n{}", r.to_text());
+    }
+}
+
+/// Default: 3 priests, 2 candidates, 2 clients, unordered non-duplicating network.
+#[test]
+fn default_config_passes_every_property() {
+    let r = check(ParliamentConfig::default(), false);
+    assert_safe(&r);
+    assert!(r.all_hold(), "{}", r.to_text());
+    for p in [
+        "decree-chosen",
+        "president-changed",
+        "gap-filled-with-no-op",
+        "client-answered",
+    ] {
+        assert!(r.property(p).holds, "{p} must be reached");
+    }
+    assert_eq!(r.unique_states, 54_024);
+    assert_eq!(r.max_depth, 21);
+}
+
+/// A lossy, duplicating network with a stable president (one candidate), 1 client that may
+/// resend its command once to another priest.
+#[test]
+fn lossy_duplicating_network_with_a_retrying_client() {
+    let r = check(
+        ParliamentConfig {
+            network: NetworkKind::Duplicating,
+            lossy: true,
+            proposers: 1,
+            clients: 1,
+            retries: 1,
+            ..ParliamentConfig::default()
+        },
+        false,
+    );
+    assert_safe(&r);
+    assert!(r.all_hold(), "{}", r.to_text());
+    assert_eq!(r.unique_states, 16_842);
+}
+
+/// A lossy network with a president change: 2 candidates, 1 client.
+#[test]
+fn lossy_network_with_a_president_change() {
+    let r = check(
+        ParliamentConfig {
+            lossy: true,
+            clients: 1,
+            ..ParliamentConfig::default()
+        },
+        false,
+    );
+    assert_safe(&r);
+    assert!(r.property("president-changed").holds);
+    assert!(r.property("client-answered").holds);
+    // One client has one command in flight at a time: no gap can open.
+    assert!(!r.property("gap-filled-with-no-op").holds);
+    assert_eq!(r.unique_states, 5_561);
+}
+
+/// One priest at a time may crash and restart from its ledger, with a president change:
+/// 2 candidates, 1 client.
+#[test]
+fn one_crash_and_a_president_change() {
+    let r = check(
+        ParliamentConfig {
+            crashes: 1,
+            clients: 1,
+            ..ParliamentConfig::default()
+        },
+        false,
+    );
+    assert_safe(&r);
+    assert!(r.property("president-changed").holds);
+    assert!(r.property("client-answered").holds);
+    assert!(!r.property("gap-filled-with-no-op").holds);
+    assert_eq!(r.unique_states, 61_336);
+}
+
+/// A stable president (one candidate), no loss, no crash: liveness is checked. 2 clients of
+/// two commands each (cas then get), decree numbers < 4, window 1 so commands queue and
+/// batch.
+#[test]
+fn stable_president_answers_every_client() {
+    let r = check(
+        ParliamentConfig {
+            proposers: 1,
+            ops: 2,
+            decrees: 4,
+            window: 1,
+            ..ParliamentConfig::default()
+        },
+        false,
+    );
+    assert_safe(&r);
+    assert!(r.property("every-client-answered").holds, "{}", r.to_text());
+    assert!(r.all_hold());
+    assert_eq!(r.unique_states, 20_169);
+}
+
+fn assert_found(bug: Bug, cfg: ParliamentConfig) {
+    let breaks = bug.info().breaks;
+    let r = check(ParliamentConfig { bug, ..cfg }, true);
+    let p = r.property(breaks);
+    assert!(!p.holds, "{bug} must break {breaks}:\n{}", r.to_text());
+    assert!(p.counterexample.as_ref().is_some_and(|c| !c.is_empty()));
+}
+
+#[test]
+fn every_seeded_bug_is_found() {
+    for bug in Bug::ALL {
+        let cfg = match bug {
+            Bug::NoTiebreak => ParliamentConfig {
+                proposers: 3,
+                ..ParliamentConfig::default()
+            },
+            Bug::MinorityQuorum => ParliamentConfig {
+                priests: 4,
+                rounds: 2,
+                clients: 1,
+                ..ParliamentConfig::default()
+            },
+            Bug::StrandQueuedCommands => ParliamentConfig {
+                proposers: 1,
+                ops: 2,
+                decrees: 4,
+                window: 1,
+                ..ParliamentConfig::default()
+            },
+            _ => ParliamentConfig::default(),
+        };
+        assert_found(bug, cfg);
+    }
+}
+
+#[test]
+fn bad_configs_are_refused_with_a_clear_message() {
+    let e = ParliamentConfig {
+        heartbeats: true,
+        ..ParliamentConfig::default()
+    }
+    .validate()
+    .unwrap_err();
+    assert!(e.contains("--heartbeats needs --network duplicating"), "{e}");
+    let e = ParliamentConfig {
+        clients: 0,
+        ..ParliamentConfig::default()
+    }
+    .validate()
+    .unwrap_err();
+    assert!(e.contains("--clients"), "{e}");
+    assert!("no-such-bug".parse::<Bug>().unwrap_err().contains("skip-phase-one-on-takeover"));
+}
