@@ -1,4 +1,4 @@
 //! The checked models, built from the actors in `src/`.
 
-pub mod synod;
 pub mod parliament;
+pub mod synod;

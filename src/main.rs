@@ -2,8 +2,8 @@
 
 use clap::{Args, Parser, Subcommand};
 use parliament::check::{self, CheckOptions, Report, Strategy};
-use parliament::models::synod::{NetworkKind, SynodConfig};
 use parliament::models::parliament::ParliamentConfig;
+use parliament::models::synod::{NetworkKind, SynodConfig};
 use parliament::synod::Bug;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -195,12 +195,20 @@ fn main() -> ExitCode {
                     ("synod", serde_json::to_value(&infos)),
                     ("parliament", serde_json::to_value(&multi)),
                 ] {
-                    for mut i in v.expect("serializes").as_array().cloned().unwrap_or_default() {
+                    for mut i in v
+                        .expect("serializes")
+                        .as_array()
+                        .cloned()
+                        .unwrap_or_default()
+                    {
                         i["protocol"] = protocol.into();
                         all.push(i);
                     }
                 }
-                println!("{}", serde_json::to_string_pretty(&all).expect("serializes"));
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&all).expect("serializes")
+                );
             } else {
                 for i in infos {
                     println!("{:<20} breaks {}", i.name, i.breaks);
@@ -293,9 +301,7 @@ fn main() -> ExitCode {
                 let mut config = serde_json::to_value(&cfg).expect("config serializes");
                 config["symmetry"] = common.symmetry.into();
                 if common.symmetry {
-                    return usage_error(
-                        "--symmetry is not available for the parliament model",
-                    );
+                    return usage_error("--symmetry is not available for the parliament model");
                 }
                 let report = check::run(
                     cfg.into_model(),

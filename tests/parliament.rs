@@ -181,7 +181,10 @@ fn bad_configs_are_refused_with_a_clear_message() {
     }
     .validate()
     .unwrap_err();
-    assert!(e.contains("--heartbeats needs --network duplicating"), "{e}");
+    assert!(
+        e.contains("--heartbeats needs --network duplicating"),
+        "{e}"
+    );
     let e = ParliamentConfig {
         clients: 0,
         ..ParliamentConfig::default()
@@ -189,5 +192,8 @@ fn bad_configs_are_refused_with_a_clear_message() {
     .validate()
     .unwrap_err();
     assert!(e.contains("--clients"), "{e}");
-    assert!("no-such-bug".parse::<Bug>().unwrap_err().contains("skip-phase-one-on-takeover"));
+    assert!("no-such-bug"
+        .parse::<Bug>()
+        .unwrap_err()
+        .contains("skip-phase-one-on-takeover"));
 }

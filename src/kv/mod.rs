@@ -308,11 +308,17 @@ mod tests {
     fn a_retried_command_takes_effect_once_and_gets_its_first_answer() {
         let mut s = Store::default();
         let first = cmd(7, 1, put("x", "a"));
-        assert_eq!(s.apply(&first, Dedup::Sessions), Outcome::Executed(Answer::Written));
+        assert_eq!(
+            s.apply(&first, Dedup::Sessions),
+            Outcome::Executed(Answer::Written)
+        );
         // Another client overwrites; then client 7's retry of its put arrives in a later
         // decree. It must not overwrite again, and must get its original answer.
         s.apply(&cmd(8, 1, put("x", "b")), Dedup::Sessions);
-        assert_eq!(s.apply(&first, Dedup::Sessions), Outcome::Retry(Answer::Written));
+        assert_eq!(
+            s.apply(&first, Dedup::Sessions),
+            Outcome::Retry(Answer::Written)
+        );
         assert_eq!(s.map.0.get("x").map(String::as_str), Some("b"));
         assert_eq!(s.executed, 2);
         // The next command of client 7 executes; after it, the first is stale.
@@ -322,7 +328,10 @@ mod tests {
             Outcome::Executed(Answer::Value(Some("b".into())))
         );
         assert_eq!(s.apply(&first, Dedup::Sessions), Outcome::Stale);
-        assert_eq!(s.lookup(Id::from(7), 2), Some(Outcome::Retry(Answer::Value(Some("b".into())))));
+        assert_eq!(
+            s.lookup(Id::from(7), 2),
+            Some(Outcome::Retry(Answer::Value(Some("b".into()))))
+        );
         assert_eq!(s.lookup(Id::from(7), 3), None);
         assert_eq!(s.executed, 3);
     }
@@ -354,11 +363,15 @@ mod tests {
 
     #[test]
     fn commands_and_answers_round_trip_through_serde() {
-        let c = cmd(3, 9, Op::Cas {
-            key: "k".into(),
-            expected: None,
-            new: "v".into(),
-        });
+        let c = cmd(
+            3,
+            9,
+            Op::Cas {
+                key: "k".into(),
+                expected: None,
+                new: "v".into(),
+            },
+        );
         let json = serde_json::to_string(&c).unwrap();
         assert_eq!(serde_json::from_str::<Command>(&json).unwrap(), c);
         assert_eq!(c.to_string(), "c3#9 cas k nil->v");

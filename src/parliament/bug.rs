@@ -133,7 +133,10 @@ impl FromStr for Bug {
             .find(|b| b.name() == s)
             .ok_or_else(|| {
                 let names: Vec<_> = Bug::ALL.iter().map(|b| b.name()).collect();
-                format!("unknown parliament bug '{s}'; known bugs: {}", names.join(", "))
+                format!(
+                    "unknown parliament bug '{s}'; known bugs: {}",
+                    names.join(", ")
+                )
             })
     }
 }

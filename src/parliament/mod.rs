@@ -427,9 +427,7 @@ impl ParliamentPriest {
     }
 
     fn may_run(&self, state: &PriestState) -> bool {
-        self.candidate
-            && !state.is_president()
-            && self.next_round(&state.ledger) <= self.max_round
+        self.candidate && !state.is_president() && self.next_round(&state.ledger) <= self.max_round
     }
 
     fn finish(&self, state: &PriestState, step: Step, o: &mut Out<Self>) {
@@ -510,7 +508,8 @@ impl ParliamentPriest {
                 }
                 let decree = match votes.get(&n) {
                     Some(_) if self.bug == Bug::FillGapWithOwnDecree && !state.queue.is_empty() => {
-                        let cmds: Vec<Command> = std::mem::take(&mut state.queue).into_iter().collect();
+                        let cmds: Vec<Command> =
+                            std::mem::take(&mut state.queue).into_iter().collect();
                         Decree::Commands(cmds)
                     }
                     Some(v) => v.decree.clone(),
@@ -534,8 +533,17 @@ impl ParliamentPriest {
     }
 
     /// Step 4 for decree number `n`: the president votes and asks its quorum to vote.
-    fn begin_ballot(&self, state: &mut PriestState, n: DecreeNumber, decree: Decree, step: &mut Step) {
-        let ballot = state.ledger.last_tried.expect("presiding implies lastTried");
+    fn begin_ballot(
+        &self,
+        state: &mut PriestState,
+        n: DecreeNumber,
+        decree: Decree,
+        step: &mut Step,
+    ) {
+        let ballot = state
+            .ledger
+            .last_tried
+            .expect("presiding implies lastTried");
         let Status::Presiding {
             quorum, pending, ..
         } = &mut state.status
@@ -607,8 +615,7 @@ impl ParliamentPriest {
             let Status::Presiding { next, pending, .. } = &mut state.status else {
                 return;
             };
-            if pending.len() >= self.window || state.queue.is_empty() || *next >= self.max_decrees
-            {
+            if pending.len() >= self.window || state.queue.is_empty() || *next >= self.max_decrees {
                 return;
             }
             let n = *next;
@@ -688,7 +695,13 @@ impl ParliamentPriest {
 
     /// The priest learned of ballot `ballot` of another priest, higher than its own: it is
     /// no longer president (or candidate), and hands its commands to that ballot's owner.
-    fn step_down(&self, state: &mut PriestState, ballot: Ballot, o: &mut Out<Self>, step: &mut Step) {
+    fn step_down(
+        &self,
+        state: &mut PriestState,
+        ballot: Ballot,
+        o: &mut Out<Self>,
+        step: &mut Step,
+    ) {
         let mut cmds: Vec<Command> = std::mem::take(&mut state.queue).into_iter().collect();
         let was_running = !matches!(state.status, Status::Follower);
         if let Status::Presiding { pending, .. } = &state.status {
