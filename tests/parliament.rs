@@ -79,6 +79,25 @@ fn lossy_duplicating_network_with_a_retrying_client() {
     assert_eq!(r.unique_states, 16_842);
 }
 
+/// A duplicating network where the president sends heartbeats and a priest that learns
+/// from a heartbeat that it lags asks for the decrees it lacks (catch-up): one candidate,
+/// 2 clients.
+#[test]
+fn duplicating_network_with_heartbeats_and_catch_up() {
+    let r = check(
+        ParliamentConfig {
+            network: NetworkKind::Duplicating,
+            heartbeats: true,
+            proposers: 1,
+            ..ParliamentConfig::default()
+        },
+        false,
+    );
+    assert_safe(&r);
+    assert!(r.all_hold(), "{}", r.to_text());
+    assert_eq!(r.unique_states, 73_464);
+}
+
 /// A lossy network with a president change: 2 candidates, 1 client.
 #[test]
 fn lossy_network_with_a_president_change() {

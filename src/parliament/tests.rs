@@ -302,3 +302,30 @@ fn messages_round_trip_through_serde() {
     let json = serde_json::to_string(&ledger).unwrap();
     assert_eq!(serde_json::from_str::<Ledger>(&json).unwrap(), ledger);
 }
+
+#[test]
+fn commands_that_queue_behind_a_full_window_pass_in_one_decree() {
+    let mut p = model_priest(0);
+    p.window = 1;
+    p.batch = 8;
+    let (s, _) = start(&p, None);
+    let (s, _) = deliver(&p, &s, 7, put(7, 1, "a"));
+    let (s, _) = deliver(&p, &s, 8, put(8, 1, "b"));
+    let (s, _) = deliver(&p, &s, 9, put(9, 1, "c"));
+    assert_eq!(s.queue.len(), 2);
+    let (s, out) = deliver(
+        &p,
+        &s,
+        1,
+        Msg::Voted {
+            ballot: GENESIS,
+            number: 0,
+        },
+    );
+    assert!(
+        out.iter()
+            .any(|c| c.contains("BeginBallot(0.0, #1 [c8#1 put x=b; c9#1 put x=c])")),
+        "{out:?}"
+    );
+    assert!(s.queue.is_empty());
+}
