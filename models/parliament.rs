@@ -47,7 +47,7 @@
 //! | `president-changed` | sometimes | only with two or more candidates: a ballot other than the genesis ballot begins |
 //! | `gap-filled-with-no-op` | sometimes | only with two or more candidates: an olive-day decree is begun |
 //! | `client-answered` | sometimes | some client got an answer |
-//! | `every-client-answered` | eventually | only with one candidate (a stable president), no loss and no crash: every client gets every answer |
+//! | `every-client-answered` | eventually | only with no loss, no crash, at most 2 candidates and `decrees >= clients * ops + window`: every client gets every answer |
 
 use crate::ballot::{Ballot, PriestIx, Priests, QuorumSystem};
 use crate::check::Narrate;
@@ -97,7 +97,7 @@ impl Default for ParliamentConfig {
             priests: 3,
             proposers: 2,
             rounds: 1,
-            decrees: 2,
+            decrees: 4,
             clients: 2,
             ops: 1,
             window: 2,
@@ -505,10 +505,15 @@ impl ParliamentConfig {
         all.into_iter().cycle().take(self.ops).collect()
     }
 
-    /// With a stable president (one candidate), no loss and no crash, the model also checks
-    /// liveness: every client gets every answer.
+    /// With no loss, no crash, at most one priest besides the genesis president able to run
+    /// (so at most one takeover, which cannot be lost to a duel), and room for every
+    /// command plus the olive-day decrees of a takeover (`decrees >= clients * ops +
+    /// window`), the model also checks liveness: every client gets every answer.
     pub fn checks_liveness(&self) -> bool {
-        !self.lossy && self.crashes == 0 && self.proposers == 1
+        !self.lossy
+            && self.crashes == 0
+            && self.proposers <= 2
+            && self.decrees as usize >= self.clients * self.ops + self.window
     }
 
     /// Checks the configuration, returning a clear message when it is not sensible.

@@ -74,7 +74,7 @@ enum CheckModel {
         #[arg(long, default_value_t = 1)]
         rounds: u32,
         /// Decree numbers 0..N may be used (bounds the state space).
-        #[arg(long, default_value_t = 2)]
+        #[arg(long, default_value_t = 4)]
         decrees: u32,
         /// Number of clients (1 to 4).
         #[arg(long, default_value_t = 2)]

@@ -2,7 +2,7 @@
 //! every bound stated), and every seeded Parliament bug found by the checker.
 //!
 //! Bounds common to every configuration unless said otherwise: 3 priests, priest 0 starts as
-//! president, candidates `proposers`, ballot rounds <= 1, decree numbers < 2, window 2,
+//! president, candidates `proposers`, ballot rounds <= 1, decree numbers < 4, window 2,
 //! batch 2, clients' scripts of one command (`cas x nil->i+1`), no client retries.
 
 use parliament::check::{self, CheckOptions, Report, Strategy};
@@ -41,7 +41,8 @@ fn assert_safe(r: &Report) {
     }
 }
 
-/// Default: 3 priests, 2 candidates, 2 clients, unordered non-duplicating network.
+/// Default: 3 priests, 2 candidates, 2 clients, unordered non-duplicating network. No loss,
+/// no crash, at most one takeover and room for every command: liveness is checked too.
 #[test]
 fn default_config_passes_every_property() {
     let r = check(ParliamentConfig::default(), false);
@@ -52,11 +53,12 @@ fn default_config_passes_every_property() {
         "president-changed",
         "gap-filled-with-no-op",
         "client-answered",
+        "every-client-answered",
     ] {
-        assert!(r.property(p).holds, "{p} must be reached");
+        assert!(r.property(p).holds, "{p} must hold");
     }
-    assert_eq!(r.unique_states, 54_024);
-    assert_eq!(r.max_depth, 21);
+    assert_eq!(r.unique_states, 59_828);
+    assert_eq!(r.max_depth, 24);
 }
 
 /// A lossy, duplicating network with a stable president (one candidate), 1 client that may
@@ -95,6 +97,7 @@ fn duplicating_network_with_heartbeats_and_catch_up() {
     );
     assert_safe(&r);
     assert!(r.all_hold(), "{}", r.to_text());
+    assert!(r.property("every-client-answered").holds);
     assert_eq!(r.unique_states, 73_464);
 }
 
@@ -137,15 +140,14 @@ fn one_crash_and_a_president_change() {
 }
 
 /// A stable president (one candidate), no loss, no crash: liveness is checked. 2 clients of
-/// two commands each (cas then get), decree numbers < 4, window 1 so commands queue and
-/// batch.
+/// two commands each (cas then get), decree numbers < 5, window 1 so commands queue.
 #[test]
 fn stable_president_answers_every_client() {
     let r = check(
         ParliamentConfig {
             proposers: 1,
             ops: 2,
-            decrees: 4,
+            decrees: 5,
             window: 1,
             ..ParliamentConfig::default()
         },
@@ -182,7 +184,7 @@ fn every_seeded_bug_is_found() {
             Bug::StrandQueuedCommands => ParliamentConfig {
                 proposers: 1,
                 ops: 2,
-                decrees: 4,
+                decrees: 5,
                 window: 1,
                 ..ParliamentConfig::default()
             },

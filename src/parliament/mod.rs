@@ -652,10 +652,16 @@ impl ParliamentPriest {
         if state.ledger.learned.contains_key(&n) {
             return;
         }
-        state.ledger.learned.insert(n, decree);
+        state.ledger.learned.insert(n, decree.clone());
         step.save = true;
         if let Status::Presiding { pending, .. } = &mut state.status {
-            pending.remove(&n);
+            // Another president's decree passed as number `n`: the commands this president
+            // had begun there wait for a new number.
+            if let Some(p) = pending.remove(&n).filter(|p| p.decree != decree) {
+                for c in p.decree.commands().iter().rev() {
+                    state.queue.push_front(c.clone());
+                }
+            }
         }
         if self.bug == Bug::ApplyOutOfOrder {
             self.apply(state, n, step);
@@ -969,6 +975,7 @@ impl Actor for ParliamentPriest {
                 }
                 let state = state.to_mut();
                 self.learn(state, number, decree, &mut step);
+                self.propose_queued(state, &mut step);
                 self.finish(state, step, o);
             }
 

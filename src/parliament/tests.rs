@@ -329,3 +329,27 @@ fn commands_that_queue_behind_a_full_window_pass_in_one_decree() {
     );
     assert!(s.queue.is_empty());
 }
+
+#[test]
+fn a_president_whose_decree_number_went_to_another_decree_proposes_its_commands_again() {
+    let p = model_priest(0);
+    let (s, _) = start(&p, None);
+    let (s, _) = deliver(&p, &s, 7, put(7, 1, "a"));
+    // A later president passed an olive-day decree as number 0 (priest 0 has not yet heard
+    // of its ballot): client 7's command must not be lost.
+    let (s, out) = deliver(
+        &p,
+        &s,
+        1,
+        Msg::Success {
+            number: 0,
+            decree: Decree::OliveDay,
+        },
+    );
+    assert!(
+        out.iter()
+            .any(|c| c.contains("BeginBallot(0.0, #1 [c7#1 put x=a])")),
+        "{out:?}"
+    );
+    assert!(s.queue.is_empty());
+}
