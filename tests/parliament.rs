@@ -101,6 +101,24 @@ fn duplicating_network_with_heartbeats_and_catch_up() {
     assert_eq!(r.unique_states, 73_464);
 }
 
+/// A duplicating network (which, for safety, also covers loss: a message never delivered is
+/// a lost one) with a president change: 2 candidates, 2 clients.
+#[test]
+fn duplicating_network_with_a_president_change() {
+    let r = check(
+        ParliamentConfig {
+            network: NetworkKind::Duplicating,
+            ..ParliamentConfig::default()
+        },
+        false,
+    );
+    assert_safe(&r);
+    assert!(r.all_hold(), "{}", r.to_text());
+    assert!(r.property("president-changed").holds);
+    assert!(r.property("every-client-answered").holds);
+    assert_eq!(r.unique_states, 228_737);
+}
+
 /// A lossy network with a president change: 2 candidates, 1 client.
 #[test]
 fn lossy_network_with_a_president_change() {
