@@ -236,3 +236,18 @@ fn bad_configs_are_refused_with_a_clear_message() {
         .unwrap_err()
         .contains("skip-phase-one-on-takeover"));
 }
+
+/// `agreement` has its own witness: filling a reported vote's decree number with another
+/// decree lets two decrees be chosen as the same number (found in the default config).
+#[test]
+fn fill_gap_with_own_decree_breaks_agreement() {
+    let r = check(
+        ParliamentConfig {
+            bug: Bug::FillGapWithOwnDecree,
+            ..ParliamentConfig::default()
+        },
+        false,
+    );
+    assert!(!r.property("agreement").holds, "{}", r.to_text());
+    assert!(!r.property("b3-respects-earlier-votes").holds);
+}
