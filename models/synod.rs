@@ -42,13 +42,13 @@
 
 use crate::ballot::{Ballot, PriestIx, Priests, QuorumSystem};
 use crate::check::Narrate;
-use crate::synod::{Bug, Msg, SynodPriest};
+use crate::synod::{Bug, Msg, PriestState, Status, SynodPriest};
 use serde::Serialize;
 use stateright::actor::{
     model_timeout, Actor, ActorModel, ActorModelAction, ActorModelState, Envelope, Id,
     LossyNetwork, Network,
 };
-use stateright::{Model, Path};
+use stateright::{Model, Path, Rewrite, RewritePlan};
 
 /// The decrees of the model: proposer `i` proposes the letter `'a' + i`.
 pub type ModelDecree = char;
@@ -77,9 +77,15 @@ pub struct SynodConfig {
     pub rounds: u32,
     pub network: NetworkKind,
     pub lossy: bool,
+    /// Explore loss literally (stateright's drop action) even where it is subsumed; see
+    /// [`SynodConfig::loss`].
+    pub literal_loss: bool,
     /// At most this many priests are crashed at once.
     pub crashes: usize,
     pub bug: Bug,
+    /// Set when a timed check's time is up.
+    #[serde(skip)]
+    pub stop: crate::check::StopFlag,
 }
 
 impl Default for SynodConfig {
@@ -90,8 +96,10 @@ impl Default for SynodConfig {
             rounds: 2,
             network: NetworkKind::Unordered,
             lossy: false,
+            literal_loss: false,
             crashes: 0,
             bug: Bug::None,
+            stop: Default::default(),
         }
     }
 }
@@ -117,8 +125,11 @@ impl GhostBallot {
 /// The ghost history: every try and every ballot, in the order they happened.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Ghost {
-    /// Ballot numbers tried (one entry per NextBallot broadcast), with their president.
-    pub tried: Vec<(Ballot, PriestIx)>,
+    /// Ballot numbers tried (one entry per NextBallot broadcast), each once.
+    pub tried: Vec<Ballot>,
+    /// A ballot number was tried a second time (B1 is violated). Recorded as a flag rather
+    /// than as more entries so that a priest reusing numbers forever keeps the history finite.
+    pub reused: bool,
     pub ballots: Vec<GhostBallot>,
 }
 
@@ -138,17 +149,28 @@ fn record_out(_: &SynodConfig, ghost: &Ghost, env: Envelope<&Msg<ModelDecree>>) 
     match env.msg {
         Msg::NextBallot(b) if dst == u8::from(src == 0) => {
             let mut g = ghost.clone();
-            g.tried.push((*b, src));
+            if g.tried.contains(b) {
+                g.reused = true;
+            } else {
+                g.tried.push(*b);
+            }
             Some(g)
         }
         Msg::BeginBallot(b, d) => {
             let mut g = ghost.clone();
+            let reused_again = g.reused
+                && g.ballots
+                    .iter()
+                    .any(|x| x.bal == *b && x.president == src && x.dec == *d);
             let existing =
                 g.ballots.iter_mut().rev().find(|x| {
                     x.bal == *b && x.president == src && x.dec == *d && !x.qrm.contains(dst)
                 });
             match existing {
                 Some(x) => x.qrm = x.qrm.with(dst),
+                // The same ballot begun again after a restart (B1 violated): keep one entry
+                // so the history stays finite.
+                None if reused_again => {}
                 None => {
                     let after_votes = g.ballots.iter().any(|x| !x.vot.is_empty());
                     g.ballots.push(GhostBallot {
@@ -181,10 +203,7 @@ fn record_out(_: &SynodConfig, ghost: &Ghost, env: Envelope<&Msg<ModelDecree>>) 
 
 /// B1: no ballot number was tried twice (by one priest after a restart, or by two priests).
 pub fn b1_unique_ballots(ghost: &Ghost) -> bool {
-    let t = &ghost.tried;
-    t.iter()
-        .enumerate()
-        .all(|(i, (b, _))| t[i + 1..].iter().all(|(c, _)| c != b))
+    !ghost.reused
 }
 
 /// B2: the quorums of any two ballots intersect.
@@ -212,6 +231,25 @@ impl SynodConfig {
     /// The decree proposer `i` proposes.
     pub fn decree_of(i: usize) -> ModelDecree {
         (b'a' + i as u8) as char
+    }
+
+    /// How loss is explored: `"none"`, `"literal"` (stateright drops messages), or
+    /// `"subsumed"`. On unordered networks a lost message is indistinguishable, for every
+    /// property checked here (they read priests' states and the ghost history, never the
+    /// network), from a message that is never delivered, and an unordered network never forces
+    /// a delivery: every behaviour with a loss is, step for step without the drops, a
+    /// behaviour without it, reaching the same priest states and ghost history. Dropping
+    /// messages would only multiply network states (every subset of the sent messages), so on
+    /// unordered networks `lossy` is checked by the model without drop actions, unless
+    /// `literal_loss` asks for them. On ordered networks a loss unblocks the messages queued
+    /// behind it, so there loss is always literal. The test
+    /// `loss_is_subsumed_on_unordered_networks` checks the claim on small configurations.
+    pub fn loss(&self) -> &'static str {
+        match (self.lossy, self.network, self.literal_loss) {
+            (false, _, _) => "none",
+            (true, NetworkKind::Ordered, _) | (true, _, true) => "literal",
+            (true, _, false) => "subsumed",
+        }
     }
 
     /// Checks the configuration, returning a clear message when it is not sensible.
@@ -265,7 +303,7 @@ impl SynodConfig {
             NetworkKind::Duplicating => Network::new_unordered_duplicating([]),
             NetworkKind::Ordered => Network::new_ordered([]),
         };
-        let lossy = if self.lossy {
+        let lossy = if self.loss() == "literal" {
             LossyNetwork::Yes
         } else {
             LossyNetwork::No
@@ -277,6 +315,7 @@ impl SynodConfig {
             .lossy_network(lossy)
             .max_crashes(crashes)
             .record_msg_out(record_out)
+            .within_boundary(|cfg, _| !cfg.stop.is_set())
             .property(
                 stateright::Expectation::Always,
                 "b1-unique-ballots",
@@ -355,10 +394,16 @@ where
     }
 }
 
+/// A path through an actor model.
+pub type ActorPath<A, H> = Path<
+    ActorModelState<A, H>,
+    ActorModelAction<<A as Actor>::Msg, <A as Actor>::Timer, <A as Actor>::Random>,
+>;
+
 /// Tells a path of an actor model: each step, and what it sent.
 pub fn narrate_actor_path<A, H>(
     model: &ActorModel<A, impl Clone, H>,
-    path: &Path<ActorModelState<A, H>, ActorModelAction<A::Msg, A::Timer, A::Random>>,
+    path: &ActorPath<A, H>,
 ) -> Vec<String>
 where
     A: Actor,
@@ -375,14 +420,35 @@ where
 }
 
 impl Narrate for SynodModel {
+    fn stop_flag(&self) -> Option<crate::check::StopFlag> {
+        Some(self.cfg.stop.clone())
+    }
+
     fn narrate(&self, path: &Path<SynodState, <Self as Model>::Action>) -> Vec<String> {
-        let mut steps = narrate_actor_path(self, path);
-        let last = path.last_state();
-        steps.push(format!(
-            "final ballots: {}",
-            describe_ballots(&last.history)
-        ));
-        steps
+        narrate_actor_path(self, path)
+    }
+
+    fn describe(&self, state: &SynodState) -> Option<String> {
+        let learned: Vec<String> = state
+            .actor_states
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| p.ledger.decree.map(|d| format!("priest {i} learned {d}")))
+            .collect();
+        Some(format!(
+            "ballots {}{}{}",
+            describe_ballots(&state.history),
+            if state.history.reused {
+                "; a ballot number was tried twice"
+            } else {
+                ""
+            },
+            if learned.is_empty() {
+                String::new()
+            } else {
+                format!("; {}", learned.join(", "))
+            }
+        ))
     }
 
     fn svg(&self, path: &Path<SynodState, <Self as Model>::Action>) -> Option<String> {
@@ -414,9 +480,123 @@ pub fn describe_ballots(ghost: &Ghost) -> String {
     }
 }
 
+impl<D: Clone> Rewrite<Id> for Msg<D> {
+    /// Messages name no priest but in ballot numbers, and ballots belong to proposers, which
+    /// symmetry never permutes.
+    fn rewrite<S>(&self, _: &RewritePlan<Id, S>) -> Self {
+        self.clone()
+    }
+}
+
+fn permute(set: Priests, old_to_new: &[usize]) -> Priests {
+    set.iter()
+        .map(|p| old_to_new[p as usize] as PriestIx)
+        .collect()
+}
+
 /// Symmetry reduction: non-proposing priests are interchangeable (they own no ballots and
-/// propose nothing), so a state is represented by the one whose non-proposers appear in a
-/// canonical order. Proposers are never permuted: ballot numbers carry their names.
+/// propose nothing, and majority quorums treat every priest alike), so every permutation of
+/// them maps a state to an equivalent one. The representative is exact: of all the states
+/// obtained by permuting the non-proposers, the one with the least hash (for at most 3
+/// non-proposers that is at most 6 candidates). Proposers are never permuted: ballot
+/// numbers carry their names.
 pub fn representative(state: &SynodState) -> SynodState {
-    state.clone()
+    use std::hash::{Hash, Hasher};
+    let n = state.actor_states.len();
+    let movable: Vec<usize> = (0..n)
+        .filter(|&i| state.actor_states[i].proposal.is_none())
+        .collect();
+    if movable.len() < 2 {
+        return state.clone();
+    }
+    let mut best: Option<(u64, SynodState)> = None;
+    for order in permutations(&movable) {
+        // new_to_old[new] = old
+        let mut new_to_old: Vec<usize> = (0..n).collect();
+        for (slot, old) in movable.iter().zip(&order) {
+            new_to_old[*slot] = *old;
+        }
+        let candidate = permuted(state, &new_to_old);
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        candidate.hash(&mut h);
+        let key = h.finish();
+        if best.as_ref().is_none_or(|(k, _)| key < *k) {
+            best = Some((key, candidate));
+        }
+    }
+    best.expect("at least one permutation").1
+}
+
+fn permutations(items: &[usize]) -> Vec<Vec<usize>> {
+    if items.len() <= 1 {
+        return vec![items.to_vec()];
+    }
+    let mut all = Vec::new();
+    for i in 0..items.len() {
+        let mut rest = items.to_vec();
+        let first = rest.remove(i);
+        for mut tail in permutations(&rest) {
+            tail.insert(0, first);
+            all.push(tail);
+        }
+    }
+    all
+}
+
+/// `state` with priest `new_to_old[i]` renamed `i`.
+fn permuted(state: &SynodState, new_to_old: &[usize]) -> SynodState {
+    let n = new_to_old.len();
+    let mut old_to_new = vec![0; n];
+    for (new, &old) in new_to_old.iter().enumerate() {
+        old_to_new[old] = new;
+    }
+    let remap_state = |p: &PriestState<ModelDecree>| {
+        let mut p = p.clone();
+        p.status = match p.status {
+            Status::Idle => Status::Idle,
+            Status::Trying { promised, latest } => Status::Trying {
+                promised: permute(promised, &old_to_new),
+                latest,
+            },
+            Status::Polling {
+                quorum,
+                voted,
+                decree,
+            } => Status::Polling {
+                quorum: permute(quorum, &old_to_new),
+                voted: permute(voted, &old_to_new),
+                decree,
+            },
+        };
+        p
+    };
+    let plan = RewritePlan::new(old_to_new.clone(), |id: &Id, map: &Vec<usize>| {
+        Id::from(map[usize::from(*id)])
+    });
+    let mut history = state.history.clone();
+    for b in &mut history.ballots {
+        b.qrm = permute(b.qrm, &old_to_new);
+        b.vot = permute(b.vot, &old_to_new);
+    }
+    SynodState {
+        actor_states: new_to_old
+            .iter()
+            .map(|&o| std::sync::Arc::new(remap_state(&state.actor_states[o])))
+            .collect(),
+        network: state.network.rewrite(&plan),
+        timers_set: new_to_old
+            .iter()
+            .map(|&o| state.timers_set[o].clone())
+            .collect(),
+        random_choices: new_to_old
+            .iter()
+            .map(|&o| state.random_choices[o].clone())
+            .collect(),
+        crashed: new_to_old.iter().map(|&o| state.crashed[o]).collect(),
+        history,
+        actor_storages: new_to_old
+            .iter()
+            .map(|&o| state.actor_storages[o].clone())
+            .collect(),
+    }
 }

@@ -18,6 +18,14 @@ use std::fmt;
 pub type PriestIx = u8;
 
 /// A ballot number: `(round, priest)`, ordered lexicographically (B1 by construction).
+///
+/// ```
+/// use parliament::ballot::Ballot;
+/// // A higher round wins; within a round, the priest's name breaks the tie.
+/// assert!(Ballot::new(1, 2) < Ballot::new(2, 0));
+/// assert!(Ballot::new(2, 0) < Ballot::new(2, 1));
+/// assert_eq!(Ballot::new(2, 1).to_string(), "2.1");
+/// ```
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
 )]
@@ -104,6 +112,13 @@ impl fmt::Display for Priests {
 }
 
 /// Which sets of priests count as a quorum.
+///
+/// ```
+/// use parliament::ballot::{Priests, QuorumSystem};
+/// let q = QuorumSystem::majority(3);
+/// assert!(q.is_quorum(Priests(0b011)) && !q.is_quorum(Priests(0b100)));
+/// assert!(q.quorums_intersect());
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum QuorumSystem {
     /// Any set of more than half of the `n` priests.

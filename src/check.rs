@@ -17,6 +17,22 @@ use std::hash::Hash;
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
+/// Asks a running check to stop. Models consult it in `within_boundary`, so that once a
+/// check's time is up the checker stops expanding states and its queue drains quickly
+/// (stateright's own timeout only takes effect when a thread's queue runs empty). Each model
+/// carries its own flag, so checks running side by side do not disturb each other.
+#[derive(Clone, Debug, Default)]
+pub struct StopFlag(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl StopFlag {
+    pub fn is_set(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+    pub fn set(&self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
 /// How to search.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -56,6 +72,15 @@ impl Default for CheckOptions {
 pub trait Narrate: Model {
     /// The steps of `path`, one line each, numbered by the caller.
     fn narrate(&self, path: &Path<Self::State, Self::Action>) -> Vec<String>;
+    /// What matters in the state a counterexample ends in, one line (e.g. the ballots).
+    fn describe(&self, _state: &Self::State) -> Option<String> {
+        None
+    }
+    /// The flag this model's `within_boundary` consults; without one, a timeout waits for
+    /// stateright's own (which may come late).
+    fn stop_flag(&self) -> Option<StopFlag> {
+        None
+    }
     /// stateright's sequence diagram of `path`, when the model has one.
     fn svg(&self, _path: &Path<Self::State, Self::Action>) -> Option<String> {
         None
@@ -73,6 +98,9 @@ pub struct PropertyReport {
     pub holds: bool,
     /// The steps leading to the violation (for a failed `always`/`eventually`), else null.
     pub counterexample: Option<Vec<String>>,
+    /// What the counterexample's last state holds, when the model can say.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub final_state: Option<String>,
     /// Length of the example or counterexample path, in steps, when there is one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub path_length: Option<usize>,
@@ -160,6 +188,9 @@ impl Report {
                 for (i, step) in steps.iter().enumerate() {
                     let _ = writeln!(s, "  {:>3}. {}", i + 1, step);
                 }
+                if let Some(last) = &p.final_state {
+                    let _ = writeln!(s, "  then: {last}");
+                }
             }
         }
         s
@@ -174,6 +205,9 @@ fn expectation_name(e: &Expectation) -> &'static str {
     }
 }
 
+/// A symmetry-reduction representative function for the states of `M`.
+pub type Representative<M> = fn(&<M as Model>::State) -> <M as Model>::State;
+
 /// Check `model` and report. `symmetry`, when given, is a representative function; it makes
 /// the search depth-first whatever `opts.strategy` says (stateright reduces symmetry only in
 /// DFS), and the report's config should say so.
@@ -182,24 +216,25 @@ pub fn run<M>(
     name: &str,
     config: serde_json::Value,
     opts: &CheckOptions,
-    symmetry: Option<fn(&M::State) -> M::State>,
+    symmetry: Option<Representative<M>>,
 ) -> Report
 where
-    M: Narrate + Send + Sync + 'static,
+    M: Narrate + Clone + Send + Sync + 'static,
     M::State: Clone + Debug + Hash + PartialEq + Send + Sync,
     M::Action: Clone + Debug + PartialEq,
 {
     let properties = model.properties();
+    let stop = model.stop_flag().unwrap_or_default();
     let mut builder: CheckerBuilder<M> = model.checker().threads(opts.threads.max(1));
     if opts.stop_on_failure {
         builder = builder.finish_when(HasDiscoveries::AnyFailures);
     }
-    if let Some(t) = opts.timeout {
-        builder = builder.timeout(t);
-    }
     let dfs = symmetry.is_some() || opts.strategy == Strategy::Dfs;
     if let Some(rep) = symmetry {
         builder = builder.symmetry_fn(rep);
+    }
+    if let Some(t) = opts.timeout {
+        builder = builder.timeout(t);
     }
     let start = Instant::now();
     let checker = if dfs {
@@ -241,7 +276,7 @@ where
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
-    let timed_out = opts.timeout.is_some_and(|t| start.elapsed() >= t);
+    let timed_out = stop.is_set() || opts.timeout.is_some_and(|t| start.elapsed() >= t);
     let discoveries = checker.discoveries();
     let stopped_early = opts.stop_on_failure
         && properties
@@ -254,23 +289,31 @@ where
     let reports = properties
         .iter()
         .map(|p| {
-            let found = discoveries.get(p.name);
+            let found = discoveries.get(p.name).map(|path| {
+                let path = shortest_prefix(model, p, path);
+                if opts.stop_on_failure && p.expectation == Expectation::Always {
+                    shortest_counterexample(model, p, path)
+                } else {
+                    path
+                }
+            });
             let holds = found.is_some() != p.expectation.discovery_is_failure();
-            let path_length = found.map(|path| path.clone().into_actions().len());
-            let counterexample = match found {
+            let path_length = found.as_ref().map(|path| path.clone().into_actions().len());
+            let (counterexample, final_state) = match &found {
                 Some(path) if !holds => {
                     if svg.is_none() {
                         svg = model.svg(path);
                     }
-                    Some(model.narrate(path))
+                    (Some(model.narrate(path)), model.describe(path.last_state()))
                 }
-                _ => None,
+                _ => (None, None),
             };
             PropertyReport {
                 name: p.name,
                 expectation: expectation_name(&p.expectation),
                 holds,
                 counterexample,
+                final_state,
                 path_length,
             }
         })
@@ -287,6 +330,72 @@ where
         states_per_second: total as f64 / seconds.max(1e-9),
         properties: reports,
         svg,
+    }
+}
+
+/// The path cut at its first state that decides the property: the first state violating an
+/// `always` property, or satisfying a `sometimes` one. stateright's BFS keeps the last
+/// discovery it makes in a block of states, which can be a descendant of the first; cutting
+/// restores a shortest counterexample along that path.
+fn shortest_prefix<M>(
+    model: &M,
+    property: &stateright::Property<M>,
+    path: &Path<M::State, M::Action>,
+) -> Path<M::State, M::Action>
+where
+    M: Model,
+    M::State: Clone + PartialEq,
+    M::Action: Clone + PartialEq,
+{
+    let steps = path.clone().into_vec();
+    let decides = |s: &M::State| match property.expectation {
+        Expectation::Always => !(property.condition)(model, s),
+        Expectation::Sometimes => (property.condition)(model, s),
+        Expectation::Eventually => false,
+    };
+    let Some(cut) = steps.iter().position(|(s, _)| decides(s)) else {
+        return path.clone();
+    };
+    let actions: Vec<M::Action> = steps[..cut].iter().filter_map(|(_, a)| a.clone()).collect();
+    Path::from_actions(model, steps[0].0.clone(), &actions).unwrap_or_else(|| path.clone())
+}
+
+/// A shortest counterexample to `property`, given one of its counterexamples: breadth-first
+/// searches bounded below the length of the best path so far, until none finds a shorter.
+fn shortest_counterexample<M>(
+    model: &M,
+    property: &stateright::Property<M>,
+    mut best: Path<M::State, M::Action>,
+) -> Path<M::State, M::Action>
+where
+    M: Model + Clone + Send + Sync + 'static,
+    M::State: Clone + Debug + Hash + PartialEq + Send + Sync,
+    M::Action: Clone + Debug + PartialEq,
+{
+    loop {
+        let length = best.clone().into_actions().len();
+        if length == 0 {
+            return best;
+        }
+        // Depth counts states from 1 for the initial state: paths of fewer than `length`
+        // actions end at depth `length` or less.
+        let checker = model
+            .clone()
+            .checker()
+            .target_max_depth(length + 1)
+            .finish_when(HasDiscoveries::AnyOf([property.name].into()))
+            .spawn_bfs()
+            .join();
+        match checker.discovery(property.name) {
+            Some(path) => {
+                let path = shortest_prefix(model, property, &path);
+                if path.clone().into_actions().len() >= length {
+                    return best;
+                }
+                best = path;
+            }
+            None => return best,
+        }
     }
 }
 

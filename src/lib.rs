@@ -6,11 +6,13 @@
 //! - [`kv`]: the law, a key-value state machine with client sessions.
 //! - [`models`]: the checked models built from the actors, with their properties.
 //! - [`check`]: running the checker and reporting.
+//! - [`runtime`]: the actors on UDP with a durable ledger (deployment).
 
 pub mod ballot;
 pub mod check;
 pub mod kv;
 pub mod parliament;
+pub mod runtime;
 pub mod synod;
 
 #[path = "../models/mod.rs"]

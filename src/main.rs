@@ -1,9 +1,16 @@
 //! The `parliament` command: check the models, list the seeded bugs.
 
 use clap::{Args, Parser, Subcommand};
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use parliament::check::{self, CheckOptions, Report, Strategy};
 use parliament::models::parliament::ParliamentConfig;
+use parliament::models::paxos_spec::{PaxosSpecBug, PaxosSpecConfig, PaxosSymmetry};
 use parliament::models::synod::{NetworkKind, SynodConfig};
+use parliament::models::synod_refinement::RefinementConfig;
+use parliament::models::synod_spec::{SynodSpecBug, SynodSpecConfig};
 use parliament::synod::Bug;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -32,6 +39,152 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run one Synod priest of a configured cluster over UDP (stops on SIGINT/SIGTERM).
+    Serve {
+        /// The cluster's TOML configuration.
+        #[arg(long, value_name = "FILE")]
+        config: std::path::PathBuf,
+        /// Which priest to run (its id in the configuration).
+        #[arg(long)]
+        id: usize,
+    },
+    /// Talk to a deployed Synod cluster.
+    Synod {
+        #[command(subcommand)]
+        command: SynodCommand,
+    },
+    /// Write a fresh random cluster key (64 hex digits) to FILE.
+    Keygen {
+        /// Where to write the key (must not exist).
+        file: std::path::PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum SynodCommand {
+    /// Ask the cluster to pass a decree; prints the decree passed (perhaps another's).
+    Propose {
+        /// The cluster's TOML configuration.
+        #[arg(long, value_name = "FILE")]
+        config: std::path::PathBuf,
+        /// Ask only this priest (default: every priest).
+        #[arg(long)]
+        to: Option<usize>,
+        /// Resend the proposal this often until a priest answers.
+        #[arg(long, default_value_t = 200)]
+        resend_ms: u64,
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 30)]
+        timeout: u64,
+        /// The decree.
+        value: String,
+    },
+    /// Print a priest's ledger as recovery finds it, as JSON (read-only).
+    Ledger {
+        /// The cluster's TOML configuration.
+        #[arg(long, value_name = "FILE")]
+        config: std::path::PathBuf,
+        /// Which priest.
+        #[arg(long)]
+        id: usize,
+    },
+}
+
+fn load_config(path: &std::path::Path) -> Result<parliament::runtime::config::Config, ExitCode> {
+    parliament::runtime::config::Config::load(path).map_err(|e| usage_error(&e))
+}
+
+fn deploy(command: Command) -> ExitCode {
+    use parliament::runtime::{self, synod};
+    match command {
+        Command::Serve { config, id } => {
+            runtime::init_logging();
+            let cfg = match load_config(&config) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            let stop = match runtime::stop_on_signals() {
+                Ok(s) => s,
+                Err(e) => return usage_error(&format!("cannot install signal handlers: {e}")),
+            };
+            match synod::serve(&cfg, id, &stop) {
+                Ok(_) => ExitCode::SUCCESS,
+                Err(e) => {
+                    tracing::error!("{e}");
+                    eprintln!("error: {e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+        Command::Synod {
+            command:
+                SynodCommand::Propose {
+                    config,
+                    to,
+                    resend_ms,
+                    timeout,
+                    value,
+                },
+        } => {
+            let cfg = match load_config(&config) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            let resend = Duration::from_millis(resend_ms.max(1));
+            match synod::propose(&cfg, value, to, resend, Duration::from_secs(timeout)) {
+                Ok(d) => {
+                    println!("{d}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+        Command::Synod {
+            command: SynodCommand::Ledger { config, id },
+        } => {
+            let cfg = match load_config(&config) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            match synod::read_ledger(&cfg, id) {
+                Ok((ledger, recovery)) => {
+                    if let Some((path, offset, len)) = recovery.torn {
+                        eprintln!(
+                            "note: {} has a torn last record at offset {offset} ({len} bytes), \
+                             which a starting priest cuts off",
+                            path.display()
+                        );
+                    }
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(&ledger).expect("ledgers serialize")
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+        Command::Keygen { file } => {
+            use std::io::Write;
+            let key = parliament::runtime::wire::Key::random();
+            let written = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&file)
+                .and_then(|mut f| writeln!(f, "{}", key.to_hex()));
+            match written {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => usage_error(&format!("cannot write {}: {e}", file.display())),
+            }
+        }
+        Command::Check { .. } | Command::Bugs { .. } => unreachable!("not a deployment command"),
+    }
 }
 
 #[derive(Subcommand)]
@@ -53,6 +206,10 @@ enum CheckModel {
         /// Messengers may lose messages.
         #[arg(long)]
         lossy: bool,
+        /// With --lossy on an unordered network, explore drops literally instead of as
+        /// never-delivered messages (same verdicts, far more states; see the README).
+        #[arg(long)]
+        literal_loss: bool,
         /// At most this many priests are crashed at once (they restart from their ledger).
         #[arg(long, default_value_t = 0)]
         crashes: usize,
@@ -109,13 +266,76 @@ enum CheckModel {
         #[command(flatten)]
         common: CommonArgs,
     },
+    /// tla/Paxos.tla (phases 1a, 1b, 2a, 2b over a set of messages), transliterated.
+    PaxosSpec {
+        /// Number of acceptors (the spec's Acceptor); quorums are their majorities.
+        #[arg(long, default_value_t = 3)]
+        acceptors: usize,
+        /// Number of values (the spec's Value).
+        #[arg(long, default_value_t = 2)]
+        values: usize,
+        /// Ballots are 0..=N (the spec's MaxBallot).
+        #[arg(long, default_value_t = 2)]
+        max_ballot: usize,
+        /// Check a seeded bug in the spec instead of the spec itself.
+        #[arg(long, value_enum, default_value_t = PaxosSpecBug::None)]
+        bug: PaxosSpecBug,
+        #[command(flatten)]
+        common: SpecArgs,
+    },
+    /// tla/Synod.tla (the paper's basic Synod protocol with its ballots), transliterated.
+    SynodSpec {
+        /// Number of priests (the spec's N, 2 to 5).
+        #[arg(long, default_value_t = 3)]
+        priests: usize,
+        /// Priests 0..P propose, priest i decree i (the spec's P).
+        #[arg(long, default_value_t = 2)]
+        proposers: usize,
+        /// Ballots have rounds 1..=N (the spec's MaxRound).
+        #[arg(long, default_value_t = 2)]
+        rounds: usize,
+        /// Check a seeded bug in the spec instead of the spec itself.
+        #[arg(long, value_enum, default_value_t = SynodSpecBug::None)]
+        bug: SynodSpecBug,
+        #[command(flatten)]
+        common: SpecRunArgs,
+    },
+    /// The Synod actor model, each step checked to be a step of tla/Synod.tla or a stutter
+    /// (property refines-synod-spec), on a duplicating, lossless network.
+    SynodRefinement {
+        /// Number of priests (2 to 5).
+        #[arg(long, default_value_t = 3)]
+        priests: usize,
+        /// Number of priests that propose a decree of their own.
+        #[arg(long, default_value_t = 2)]
+        proposers: usize,
+        /// Highest ballot round a priest tries.
+        #[arg(long, default_value_t = 1)]
+        rounds: u32,
+        /// At most this many priests are crashed at once (they restart from their ledger).
+        #[arg(long, default_value_t = 0)]
+        crashes: usize,
+        /// Check a seeded bug of the priest (see `parliament bugs`).
+        #[arg(long, default_value = "none")]
+        bug: Bug,
+        #[command(flatten)]
+        common: SpecRunArgs,
+    },
 }
 
+/// The options of a spec check: those of [`CommonArgs`], with symmetry over named sets.
 #[derive(Args)]
-struct CommonArgs {
-    /// Reduce by symmetry (non-proposing priests are interchangeable); implies DFS.
-    #[arg(long)]
-    symmetry: bool,
+struct SpecArgs {
+    /// Reduce by exact symmetry over these interchangeable sets (TLC's SYMMETRY); implies DFS.
+    #[arg(long, value_enum)]
+    symmetry: Option<PaxosSymmetry>,
+    #[command(flatten)]
+    run: SpecRunArgs,
+}
+
+/// The options of every check: how to search and how to report.
+#[derive(Args)]
+struct SpecRunArgs {
     /// Checker threads (default: every core).
     #[arg(long)]
     threads: Option<usize>,
@@ -128,19 +348,39 @@ struct CommonArgs {
     /// Print one JSON object instead of the human report.
     #[arg(long)]
     json: bool,
+}
+
+impl SpecRunArgs {
+    fn common(self, symmetry: bool) -> CommonArgs {
+        CommonArgs {
+            symmetry,
+            svg: None,
+            run: self,
+        }
+    }
+}
+
+/// The options of an actor-model check: [`SpecRunArgs`], plus symmetry and a diagram.
+#[derive(Args)]
+struct CommonArgs {
+    /// Reduce by symmetry (non-proposing priests are interchangeable); implies DFS.
+    #[arg(long)]
+    symmetry: bool,
     /// Write stateright's sequence diagram of the first counterexample to FILE.
     #[arg(long, value_name = "FILE")]
     svg: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    run: SpecRunArgs,
 }
 
 impl CommonArgs {
     fn options(&self) -> CheckOptions {
         CheckOptions {
-            threads: self.threads.unwrap_or(CheckOptions::default().threads),
-            strategy: self.strategy,
+            threads: self.run.threads.unwrap_or(CheckOptions::default().threads),
+            strategy: self.run.strategy,
             stop_on_failure: false,
-            timeout: self.timeout.map(Duration::from_secs),
-            progress: !self.json,
+            timeout: self.run.timeout.map(Duration::from_secs),
+            progress: !self.run.json,
         }
     }
 }
@@ -151,7 +391,7 @@ fn usage_error(msg: &str) -> ExitCode {
 }
 
 fn finish(report: &Report, common: &CommonArgs) -> ExitCode {
-    if common.json {
+    if common.run.json {
         println!(
             "{}",
             serde_json::to_string_pretty(report).expect("reports serialize")
@@ -166,7 +406,7 @@ fn finish(report: &Report, common: &CommonArgs) -> ExitCode {
                     eprintln!("error: cannot write {}: {e}", path.display());
                     return ExitCode::from(2);
                 }
-                if !common.json {
+                if !common.run.json {
                     println!("sequence diagram written to {}", path.display());
                 }
             }
@@ -183,6 +423,7 @@ fn finish(report: &Report, common: &CommonArgs) -> ExitCode {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        c @ (Command::Serve { .. } | Command::Synod { .. } | Command::Keygen { .. }) => deploy(c),
         Command::Bugs { json } => {
             let infos: Vec<_> = Bug::ALL.iter().map(|b| b.info()).collect();
             let multi: Vec<_> = parliament::parliament::Bug::ALL
@@ -232,6 +473,7 @@ fn main() -> ExitCode {
                 rounds,
                 network,
                 lossy,
+                literal_loss,
                 crashes,
                 bug,
                 common,
@@ -242,8 +484,10 @@ fn main() -> ExitCode {
                     rounds,
                     network,
                     lossy,
+                    literal_loss,
                     crashes,
                     bug,
+                    stop: Default::default(),
                 };
                 if let Err(e) = cfg.validate() {
                     return usage_error(&e);
@@ -253,9 +497,37 @@ fn main() -> ExitCode {
                     .symmetry
                     .then_some(parliament::models::synod::representative as fn(&_) -> _);
                 config["symmetry"] = common.symmetry.into();
+                config["loss"] = cfg.loss().into();
+                // A seeded bug's model may be infinite (a priest that forgets its ballots can
+                // retry forever), so stop at the first violation: BFS makes it a shortest one.
+                let mut options = common.options();
+                options.stop_on_failure = bug != Bug::None;
+                let report = check::run(cfg.into_model(), "synod", config, &options, symmetry);
+                finish(&report, &common)
+            }
+            CheckModel::PaxosSpec {
+                acceptors,
+                values,
+                max_ballot,
+                bug,
+                common,
+            } => {
+                let cfg = PaxosSpecConfig {
+                    acceptors,
+                    values,
+                    max_ballot,
+                    bug,
+                };
+                if let Err(e) = cfg.validate() {
+                    return usage_error(&e);
+                }
+                let mut config = serde_json::to_value(&cfg).expect("config serializes");
+                config["symmetry"] = serde_json::to_value(common.symmetry).expect("serializes");
+                let symmetry = common.symmetry.map(PaxosSymmetry::representative);
+                let common = common.run.common(symmetry.is_some());
                 let report = check::run(
                     cfg.into_model(),
-                    "synod",
+                    "paxos-spec",
                     config,
                     &common.options(),
                     symmetry,
@@ -298,14 +570,69 @@ fn main() -> ExitCode {
                 if let Err(e) = cfg.validate() {
                     return usage_error(&e);
                 }
-                let mut config = serde_json::to_value(&cfg).expect("config serializes");
-                config["symmetry"] = common.symmetry.into();
                 if common.symmetry {
                     return usage_error("--symmetry is not available for the parliament model");
                 }
+                let mut config = serde_json::to_value(&cfg).expect("config serializes");
+                config["symmetry"] = common.symmetry.into();
+                // As for the Synod: a seeded bug's check stops at its first (BFS: shortest)
+                // violation.
+                let mut options = common.options();
+                options.stop_on_failure = bug != parliament::parliament::Bug::None;
+                let report = check::run(cfg.into_model(), "parliament", config, &options, None);
+                finish(&report, &common)
+            }
+            CheckModel::SynodSpec {
+                priests,
+                proposers,
+                rounds,
+                bug,
+                common,
+            } => {
+                let cfg = SynodSpecConfig {
+                    priests,
+                    proposers,
+                    rounds,
+                    bug,
+                };
+                if let Err(e) = cfg.validate() {
+                    return usage_error(&e);
+                }
+                let config = serde_json::to_value(&cfg).expect("config serializes");
+                let common = common.common(false);
                 let report = check::run(
                     cfg.into_model(),
-                    "parliament",
+                    "synod-spec",
+                    config,
+                    &common.options(),
+                    None,
+                );
+                finish(&report, &common)
+            }
+            CheckModel::SynodRefinement {
+                priests,
+                proposers,
+                rounds,
+                crashes,
+                bug,
+                common,
+            } => {
+                let cfg = RefinementConfig {
+                    priests,
+                    proposers,
+                    rounds,
+                    crashes,
+                    bug,
+                };
+                if let Err(e) = cfg.validate() {
+                    return usage_error(&e);
+                }
+                let mut config = serde_json::to_value(&cfg).expect("config serializes");
+                config["network"] = "duplicating".into();
+                let common = common.common(false);
+                let report = check::run(
+                    cfg.into_model(),
+                    "synod-refinement",
                     config,
                     &common.options(),
                     None,

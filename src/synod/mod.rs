@@ -363,8 +363,9 @@ impl<D: Decree> SynodPriest<D> {
                 Msg::BeginBallot(ballot, decree.clone()),
             );
         }
-        if self.bug == Bug::PrematureSuccess {
-            // The president's own vote is taken for the quorum's.
+        if self.bug == Bug::PrematureSuccess || quorum == Priests::single(self.me) {
+            // A quorum of one (or, under the bug, the president's own vote taken for the
+            // quorum's): the decree is passed at once.
             self.announce(state, decree, o);
         }
         true

@@ -1,0 +1,851 @@
+//! The runtime: a checked actor, unchanged, on a real network with a durable ledger.
+//!
+//! The protocol lives only in the actor (any `stateright::actor::Actor` whose messages and
+//! Storage serialize). The runtime moves bytes, keeps the ledger durable and fires timers,
+//! with the semantics stateright gives the actor in the model:
+//!
+//! - `on_start(id, storage)` gets the last ledger that was durably saved ([`ledger`]);
+//! - a handler's commands take effect in order: `SetTimer` (re)arms a timer at a random
+//!   moment in its range, `CancelTimer` disarms it, `ChooseRandom` picks one of the choices
+//!   and delivers it by `on_random` on the next step, `Save` replaces the ledger, `Send`
+//!   sends one datagram ([`wire`]);
+//! - **every `Save` of a handler is durable (`fdatasync`) before any `Send` of that handler
+//!   leaves.** Handlers run in batches (group commit): the runtime takes every datagram
+//!   waiting on the socket (up to `max_batch`) and every due timer, runs their handlers one
+//!   after the other on the in-memory state, writes the last saved ledger once and syncs once,
+//!   and only then sends the batch's messages.
+//!
+//! Why this is faithful to the model (see `DESIGN.md`): a crash before the sync loses the
+//! batch's effects and the messages that caused them, which in the model are lost messages;
+//! a crash after the sync but before every send left is a set of completed handlers whose
+//! messages were lost. Both are behaviours of the lossy model.
+//!
+//! # Ids and addresses
+//!
+//! An actor [`Id`] is a `u64`. The runtime gives priest `i` (its index in the configuration)
+//! the id `Id::from(i)`: the very ids the checked model uses, so a deployed priest runs with
+//! the `priests: Vec<Id>` it was checked with, whatever its address family. Clients take ids
+//! with the top bit set ([`client_id`]) and random low bits. Every datagram carries its
+//! sender's id under the MAC; the runtime maps ids to socket addresses:
+//!
+//! - a priest's address is the one configured; a datagram claiming a priest's id from
+//!   another address is dropped as from a non-member;
+//! - a client's address is learned from its last authenticated datagram (so replies reach
+//!   it, over IPv4 or IPv6), in a table of at most [`MAX_CLIENTS`] entries;
+//! - any other id is a non-member.
+//!
+//! Datagrams that fail to decode, fail the MAC or come from a non-member are dropped,
+//! counted in [`Counters`] and logged at debug level.
+//!
+//! # Running a cluster
+//!
+//! ```text
+//! parliament keygen cluster.key                  # once; copy it to every host
+//! $EDITOR cluster.toml                           # see `config` for the format
+//! parliament serve --config cluster.toml --id 0  # and --id 1, --id 2 on their hosts
+//! parliament synod propose --config cluster.toml "the decree"   # prints the passed decree
+//! parliament synod ledger --config cluster.toml --id 0          # a priest's ledger, as JSON
+//! ```
+//!
+//! `serve` logs with `tracing` to standard error (`RUST_LOG=parliament=debug` shows every
+//! message sent and every datagram dropped), stops cleanly on SIGINT or SIGTERM and then logs
+//! its counters. A priest whose ledger is corrupt refuses to start and names the file and
+//! offset; one whose last record was torn by a crash cuts it off and starts.
+
+pub mod config;
+pub mod ledger;
+pub mod synod;
+pub mod wire;
+
+use ledger::{Durable, Ledger, LedgerError, LedgerOptions};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use stateright::actor::{Actor, Command, Id, Out};
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::fmt;
+use std::io;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+use wire::Key;
+
+/// The bit that marks a client's id.
+pub const CLIENT_BIT: u64 = 1 << 63;
+/// How many clients' addresses a priest remembers.
+pub const MAX_CLIENTS: usize = 65_536;
+
+/// A fresh client id: the top bit set, the rest random.
+pub fn client_id() -> Id {
+    Id::from((CLIENT_BIT | (rand::random::<u64>() >> 1)) as usize)
+}
+
+fn bits(id: Id) -> u64 {
+    usize::from(id) as u64
+}
+
+/// What a priest's runtime needs to know.
+#[derive(Clone, Debug)]
+pub struct NodeConfig {
+    /// This priest's index.
+    pub me: usize,
+    /// Every priest's address, by index.
+    pub priests: Vec<SocketAddr>,
+    pub key: Key,
+    /// This priest's ledger directory.
+    pub ledger_dir: PathBuf,
+    pub ledger: LedgerOptions,
+    /// Most datagrams handled under one sync.
+    pub max_batch: usize,
+    /// Fault injection for crash tests: sleep this long before each ledger write, which widens
+    /// the window in which a kill lands between a handler and its commit. Zero when deployed;
+    /// `serve` reads it from the environment variable `PARLIAMENT_SLOW_LEDGER_MS`.
+    pub save_delay: Duration,
+}
+
+impl NodeConfig {
+    /// Priest `me` of a cluster configuration.
+    pub fn from_config(cfg: &config::Config, me: usize) -> Self {
+        NodeConfig {
+            me,
+            priests: cfg.priests.clone(),
+            key: cfg.key.clone(),
+            ledger_dir: cfg.ledger_of(me),
+            ledger: LedgerOptions::default(),
+            max_batch: 256,
+            save_delay: std::env::var("PARLIAMENT_SLOW_LEDGER_MS")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .map_or(Duration::ZERO, Duration::from_millis),
+        }
+    }
+}
+
+/// Why a priest stopped.
+#[derive(Debug)]
+pub enum RuntimeError {
+    Ledger(LedgerError),
+    Bind { addr: SocketAddr, error: io::Error },
+    Socket(io::Error),
+}
+
+impl fmt::Display for RuntimeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RuntimeError::Ledger(e) => write!(f, "{e}"),
+            RuntimeError::Bind { addr, error } => write!(f, "cannot bind {addr}: {error}"),
+            RuntimeError::Socket(e) => write!(f, "socket error: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for RuntimeError {}
+
+impl From<LedgerError> for RuntimeError {
+    fn from(e: LedgerError) -> Self {
+        RuntimeError::Ledger(e)
+    }
+}
+
+/// What a priest's runtime has done, and what it dropped.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Counters {
+    pub received: u64,
+    pub handled: u64,
+    pub timeouts: u64,
+    pub sent: u64,
+    pub send_errors: u64,
+    /// Ledger syncs (one per batch that changed the ledger).
+    pub syncs: u64,
+    pub dropped_malformed: u64,
+    pub dropped_bad_mac: u64,
+    pub dropped_undecodable: u64,
+    pub dropped_non_member: u64,
+    /// Messages the actor addressed to an id with no known address.
+    pub unroutable: u64,
+}
+
+impl Counters {
+    /// Every datagram dropped on receipt.
+    pub fn dropped(&self) -> u64 {
+        self.dropped_malformed
+            + self.dropped_bad_mac
+            + self.dropped_undecodable
+            + self.dropped_non_member
+    }
+}
+
+impl fmt::Display for Counters {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "received={} handled={} timeouts={} sent={} send_errors={} syncs={} \
+             dropped_malformed={} dropped_bad_mac={} dropped_undecodable={} \
+             dropped_non_member={} unroutable={}",
+            self.received,
+            self.handled,
+            self.timeouts,
+            self.sent,
+            self.send_errors,
+            self.syncs,
+            self.dropped_malformed,
+            self.dropped_bad_mac,
+            self.dropped_undecodable,
+            self.dropped_non_member,
+            self.unroutable
+        )
+    }
+}
+
+/// The effects of a batch of handlers waiting for the group commit.
+struct Batch<A: Actor> {
+    sends: Vec<(Id, A::Msg)>,
+    save: Option<A::Storage>,
+}
+
+impl<A: Actor> Default for Batch<A> {
+    fn default() -> Self {
+        Batch {
+            sends: Vec::new(),
+            save: None,
+        }
+    }
+}
+
+/// One priest: its actor and state, its socket, its ledger and its timers.
+pub struct Node<A: Actor>
+where
+    A::Storage: Durable,
+{
+    actor: A,
+    id: Id,
+    state: A::State,
+    socket: UdpSocket,
+    nonblocking: bool,
+    key: Key,
+    priests: Vec<SocketAddr>,
+    clients: HashMap<Id, SocketAddr>,
+    ledger: Ledger<A::Storage>,
+    timers: HashMap<A::Timer, Instant>,
+    randoms: HashMap<String, A::Random>,
+    max_batch: usize,
+    save_delay: Duration,
+    counters: Counters,
+    recv_buf: Vec<u8>,
+    send_buf: Vec<u8>,
+}
+
+impl<A> Node<A>
+where
+    A: Actor,
+    A::Msg: Serialize + DeserializeOwned,
+    A::Storage: Durable,
+{
+    /// Opens the ledger, binds the socket and starts the actor with its last durable ledger.
+    pub fn start(actor: A, cfg: NodeConfig) -> Result<Self, RuntimeError> {
+        let (ledger, storage, recovery) = Ledger::open(&cfg.ledger_dir, cfg.ledger)?;
+        if let Some((path, offset, len)) = &recovery.torn {
+            tracing::warn!(
+                file = %path.display(),
+                offset,
+                bytes = len,
+                "cut off a torn last ledger record (a batch whose messages never left)"
+            );
+        }
+        let addr = cfg.priests[cfg.me];
+        let socket = UdpSocket::bind(addr).map_err(|error| RuntimeError::Bind { addr, error })?;
+        tracing::info!(
+            priest = cfg.me,
+            %addr,
+            ledger = %cfg.ledger_dir.display(),
+            segments = recovery.segments,
+            records = recovery.records,
+            "priest starting"
+        );
+        tracing::debug!(recovered = ?storage, "ledger recovered");
+        let id = Id::from(cfg.me);
+        let mut out = Out::new();
+        let state = actor.on_start(id, &storage, &mut out);
+        let mut node = Node {
+            actor,
+            id,
+            state,
+            socket,
+            nonblocking: false,
+            key: cfg.key,
+            priests: cfg.priests,
+            clients: HashMap::new(),
+            ledger,
+            timers: HashMap::new(),
+            randoms: HashMap::new(),
+            max_batch: cfg.max_batch.max(1),
+            save_delay: cfg.save_delay,
+            counters: Counters::default(),
+            recv_buf: vec![0; 65_536],
+            send_buf: Vec::new(),
+        };
+        let mut batch = Batch::default();
+        node.absorb(out, &mut batch);
+        node.commit(batch)?;
+        Ok(node)
+    }
+
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    pub fn state(&self) -> &A::State {
+        &self.state
+    }
+
+    pub fn id(&self) -> Id {
+        self.id
+    }
+
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.socket.local_addr()
+    }
+
+    /// Runs until `stop` is set (checked at least every 100 ms).
+    pub fn run(&mut self, stop: &AtomicBool) -> Result<(), RuntimeError> {
+        while !stop.load(Ordering::Relaxed) {
+            self.step(Duration::from_millis(100))?;
+        }
+        Ok(())
+    }
+
+    /// One batch: waits up to `max_wait` (less if a timer is due sooner) for a datagram, takes
+    /// every datagram waiting (up to `max_batch`) and every due timer, runs their handlers,
+    /// syncs the ledger once, then sends. Returns how many handlers ran.
+    pub fn step(&mut self, max_wait: Duration) -> Result<usize, RuntimeError> {
+        let now = Instant::now();
+        let mut wake = now + max_wait;
+        if let Some(t) = self.timers.values().min() {
+            wake = wake.min(*t);
+        }
+        if !self.randoms.is_empty() {
+            wake = now;
+        }
+        let mut batch = Batch::default();
+        let mut handled = 0;
+        let mut taken = 0;
+        let mut wait = wake.saturating_duration_since(now);
+        // Bounded by datagrams taken, not handled, so a flood of garbage cannot starve the
+        // commit and the timers.
+        while taken < self.max_batch {
+            let received = if wait.is_zero() {
+                self.set_nonblocking(true)?;
+                self.socket.recv_from(&mut self.recv_buf)
+            } else {
+                self.set_nonblocking(false)?;
+                self.socket
+                    .set_read_timeout(Some(wait))
+                    .map_err(RuntimeError::Socket)?;
+                self.socket.recv_from(&mut self.recv_buf)
+            };
+            wait = Duration::ZERO;
+            match received {
+                Ok((len, from)) => {
+                    taken += 1;
+                    self.counters.received += 1;
+                    if self.receive(len, from, &mut batch) {
+                        handled += 1;
+                    }
+                }
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    break
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => break,
+                Err(e) => {
+                    // Errors such as ICMP port unreachable reported on a later receive.
+                    tracing::debug!(error = %e, "receive error");
+                    break;
+                }
+            }
+        }
+        let now = Instant::now();
+        let mut due: Vec<A::Timer> = self
+            .timers
+            .iter()
+            .filter(|(_, at)| **at <= now)
+            .map(|(t, _)| t.clone())
+            .collect();
+        due.sort_by_key(|t| self.timers[t]);
+        for timer in due {
+            // An earlier handler of this batch may have re-armed or cancelled it.
+            if self.timers.get(&timer).is_none_or(|at| *at > now) {
+                continue;
+            }
+            self.timers.remove(&timer);
+            self.counters.timeouts += 1;
+            let id = self.id;
+            let out = self.handle(|a, s, o| a.on_timeout(id, s, &timer, o));
+            self.absorb(out, &mut batch);
+            handled += 1;
+        }
+        for (_, random) in std::mem::take(&mut self.randoms) {
+            let id = self.id;
+            let out = self.handle(|a, s, o| a.on_random(id, s, &random, o));
+            self.absorb(out, &mut batch);
+            handled += 1;
+        }
+        self.commit(batch)?;
+        Ok(handled)
+    }
+
+    fn set_nonblocking(&mut self, on: bool) -> Result<(), RuntimeError> {
+        if self.nonblocking != on {
+            self.socket
+                .set_nonblocking(on)
+                .map_err(RuntimeError::Socket)?;
+            self.nonblocking = on;
+        }
+        Ok(())
+    }
+
+    /// Checks one datagram and runs its handler; returns whether it was handled.
+    fn receive(&mut self, len: usize, from: SocketAddr, batch: &mut Batch<A>) -> bool {
+        let (src, msg) = match wire::decode::<A::Msg>(&self.key, &self.recv_buf[..len]) {
+            Ok(ok) => ok,
+            Err(reject) => {
+                match reject {
+                    wire::Reject::Malformed(_) => self.counters.dropped_malformed += 1,
+                    wire::Reject::BadMac => self.counters.dropped_bad_mac += 1,
+                    wire::Reject::Undecodable(_) => self.counters.dropped_undecodable += 1,
+                }
+                tracing::debug!(%from, len, %reject, "dropped datagram");
+                return false;
+            }
+        };
+        if !self.admit(src, from) {
+            self.counters.dropped_non_member += 1;
+            tracing::debug!(%from, src = bits(src), "dropped datagram from a non-member");
+            return false;
+        }
+        self.counters.handled += 1;
+        let id = self.id;
+        let out = self.handle(|a, s, o| a.on_msg(id, s, src, msg, o));
+        self.absorb(out, batch);
+        true
+    }
+
+    /// Whether `src`, received from `from`, is a member (learning a client's address).
+    fn admit(&mut self, src: Id, from: SocketAddr) -> bool {
+        let b = bits(src);
+        if let Some(addr) = usize::try_from(b).ok().and_then(|i| self.priests.get(i)) {
+            return *addr == from;
+        }
+        if b & CLIENT_BIT == 0 {
+            return false;
+        }
+        if self.clients.len() >= MAX_CLIENTS && !self.clients.contains_key(&src) {
+            self.clients.clear();
+        }
+        self.clients.insert(src, from);
+        true
+    }
+
+    fn handle(&mut self, f: impl FnOnce(&A, &mut Cow<A::State>, &mut Out<A>)) -> Out<A> {
+        let mut out = Out::new();
+        let mut state = Cow::Borrowed(&self.state);
+        f(&self.actor, &mut state, &mut out);
+        if let Cow::Owned(s) = state {
+            self.state = s;
+        }
+        out
+    }
+
+    /// Applies a handler's commands in order; sends and saves wait for the commit.
+    fn absorb(&mut self, out: Out<A>, batch: &mut Batch<A>) {
+        use rand::Rng;
+        for c in out {
+            match c {
+                Command::Send(dst, msg) => batch.sends.push((dst, msg)),
+                Command::Save(storage) => batch.save = Some(storage),
+                Command::SetTimer(timer, range) => {
+                    let d = if range.start < range.end {
+                        rand::rng().random_range(range)
+                    } else {
+                        range.start
+                    };
+                    self.timers.insert(timer, Instant::now() + d);
+                }
+                Command::CancelTimer(timer) => {
+                    self.timers.remove(&timer);
+                }
+                Command::ChooseRandom(key, choices) => {
+                    if choices.is_empty() {
+                        self.randoms.remove(&key);
+                    } else {
+                        let i = rand::rng().random_range(0..choices.len());
+                        self.randoms.insert(key, choices[i].clone());
+                    }
+                }
+            }
+        }
+    }
+
+    /// The group commit: make the batch's last saved ledger durable, then send.
+    fn commit(&mut self, batch: Batch<A>) -> Result<(), RuntimeError>
+    where
+        A::Storage: PartialEq,
+    {
+        if let Some(storage) = batch.save {
+            if !self.save_delay.is_zero() {
+                std::thread::sleep(self.save_delay);
+            }
+            if self.ledger.save(&storage)? > 0 {
+                self.counters.syncs += 1;
+            }
+        }
+        let mut last: Option<&A::Msg> = None;
+        for (dst, msg) in &batch.sends {
+            // A broadcast encodes once: the datagram does not name its recipient.
+            if last != Some(msg) {
+                if let Err(e) = wire::encode(&self.key, self.id, msg, &mut self.send_buf) {
+                    tracing::warn!(error = %e, ?msg, "cannot encode message");
+                    self.counters.send_errors += 1;
+                    last = None;
+                    continue;
+                }
+                last = Some(msg);
+            }
+            let b = bits(*dst);
+            let addr = match usize::try_from(b).ok().and_then(|i| self.priests.get(i)) {
+                Some(a) => Some(*a),
+                None => self.clients.get(dst).copied(),
+            };
+            let Some(addr) = addr else {
+                self.counters.unroutable += 1;
+                tracing::debug!(to = b, ?msg, "no address for recipient");
+                continue;
+            };
+            match self.socket.send_to(&self.send_buf, addr) {
+                Ok(_) => {
+                    self.counters.sent += 1;
+                    tracing::debug!(to = b, ?msg, "sent");
+                }
+                Err(e) => {
+                    self.counters.send_errors += 1;
+                    tracing::debug!(to = b, %addr, error = %e, "send failed");
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Runs priest `cfg.me` until `stop` is set; returns its counters.
+pub fn serve<A>(actor: A, cfg: NodeConfig, stop: &AtomicBool) -> Result<Counters, RuntimeError>
+where
+    A: Actor,
+    A::Msg: Serialize + DeserializeOwned,
+    A::Storage: Durable,
+{
+    let mut node = Node::start(actor, cfg)?;
+    let result = node.run(stop);
+    if let Err(e) = node.ledger.finish_compaction() {
+        tracing::warn!(error = %e, "ledger snapshot failed; the segments it would replace remain");
+    }
+    tracing::info!(counters = %node.counters(), "priest stopping");
+    result.map(|()| node.counters().clone())
+}
+
+/// A client of the cluster: sends a request to priests until one answers.
+pub struct Client {
+    socket: UdpSocket,
+    key: Key,
+    id: Id,
+    priests: Vec<SocketAddr>,
+    buf: Vec<u8>,
+}
+
+impl Client {
+    /// A client with a fresh id, on an ephemeral port of the priests' address family.
+    pub fn new(priests: Vec<SocketAddr>, key: Key) -> io::Result<Self> {
+        let local: SocketAddr = match priests.first() {
+            Some(SocketAddr::V6(_)) => (Ipv6Addr::UNSPECIFIED, 0).into(),
+            _ => (Ipv4Addr::UNSPECIFIED, 0).into(),
+        };
+        Ok(Client {
+            socket: UdpSocket::bind(local)?,
+            key,
+            id: client_id(),
+            priests,
+            buf: vec![0; 65_536],
+        })
+    }
+
+    pub fn id(&self) -> Id {
+        self.id
+    }
+
+    /// Sends `msg` to the priests `to` every `resend` until `answer` accepts a reply from a
+    /// priest (by index), or `timeout` passes.
+    pub fn ask<M, R>(
+        &mut self,
+        msg: &M,
+        to: &[usize],
+        resend: Duration,
+        timeout: Duration,
+        mut answer: impl FnMut(usize, M) -> Option<R>,
+    ) -> Result<R, String>
+    where
+        M: Serialize + DeserializeOwned,
+    {
+        let mut out = Vec::new();
+        wire::encode(&self.key, self.id, msg, &mut out).map_err(|e| e.to_string())?;
+        let deadline = Instant::now() + timeout;
+        loop {
+            for &p in to {
+                // A priest that is down is not an error: another may answer.
+                let _ = self.socket.send_to(&out, self.priests[p]);
+            }
+            let next = (Instant::now() + resend).min(deadline);
+            loop {
+                let now = Instant::now();
+                if now >= next {
+                    break;
+                }
+                self.socket
+                    .set_read_timeout(Some(next - now))
+                    .map_err(|e| e.to_string())?;
+                let Ok((len, from)) = self.socket.recv_from(&mut self.buf) else {
+                    continue;
+                };
+                let Ok((src, reply)) = wire::decode::<M>(&self.key, &self.buf[..len]) else {
+                    continue;
+                };
+                let Some(ix) = usize::try_from(bits(src)).ok() else {
+                    continue;
+                };
+                if self.priests.get(ix) != Some(&from) {
+                    continue;
+                }
+                if let Some(r) = answer(ix, reply) {
+                    return Ok(r);
+                }
+            }
+            if Instant::now() >= deadline {
+                return Err(format!(
+                    "no answer from priests {to:?} within {:.1} s",
+                    timeout.as_secs_f64()
+                ));
+            }
+        }
+    }
+}
+
+/// Sets a flag on SIGINT or SIGTERM, for [`Node::run`] to stop at.
+pub fn stop_on_signals() -> io::Result<std::sync::Arc<AtomicBool>> {
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, stop.clone())?;
+    }
+    Ok(stop)
+}
+
+/// Structured logs to standard error, filtered by `RUST_LOG` (default `info`).
+pub fn init_logging() {
+    use std::io::IsTerminal;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(io::stderr)
+        .with_ansi(io::stderr().is_terminal())
+        .try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    /// A small actor that is not a priest: the runtime is generic over any actor.
+    #[derive(Clone)]
+    struct Echo;
+
+    #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+    enum EchoMsg {
+        Ping(u64),
+        Pong(u64),
+    }
+
+    #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+    enum Tick {
+        Fires,
+        Cancelled,
+        Rearmed,
+    }
+
+    #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+    struct EchoState {
+        pings: u64,
+        fired: Vec<String>,
+        recovered: Option<u64>,
+    }
+
+    impl Durable for u64 {
+        type Delta = ();
+    }
+
+    impl Actor for Echo {
+        type Msg = EchoMsg;
+        type State = EchoState;
+        type Timer = Tick;
+        type Random = ();
+        type Storage = u64;
+
+        fn on_start(&self, _: Id, storage: &Option<u64>, o: &mut Out<Self>) -> EchoState {
+            o.set_timer(
+                Tick::Fires,
+                Duration::from_millis(5)..Duration::from_millis(6),
+            );
+            o.set_timer(
+                Tick::Cancelled,
+                Duration::from_millis(1)..Duration::from_millis(2),
+            );
+            o.cancel_timer(Tick::Cancelled);
+            o.set_timer(
+                Tick::Rearmed,
+                Duration::from_millis(1)..Duration::from_millis(2),
+            );
+            o.set_timer(
+                Tick::Rearmed,
+                Duration::from_secs(3600)..Duration::from_secs(3601),
+            );
+            EchoState {
+                pings: storage.unwrap_or(0),
+                fired: vec![],
+                recovered: *storage,
+            }
+        }
+
+        fn on_msg(
+            &self,
+            _: Id,
+            state: &mut Cow<EchoState>,
+            src: Id,
+            msg: EchoMsg,
+            o: &mut Out<Self>,
+        ) {
+            if let EchoMsg::Ping(n) = msg {
+                let s = state.to_mut();
+                s.pings += 1;
+                o.save(s.pings);
+                o.send(src, EchoMsg::Pong(n));
+            }
+        }
+
+        fn on_timeout(&self, _: Id, state: &mut Cow<EchoState>, t: &Tick, _: &mut Out<Self>) {
+            state.to_mut().fired.push(format!("{t:?}"));
+        }
+    }
+
+    fn echo_cluster() -> (Vec<SocketAddr>, UdpSocket) {
+        let me = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let addrs = vec![me.local_addr().unwrap(), peer.local_addr().unwrap()];
+        drop(me);
+        (addrs, peer)
+    }
+
+    fn config(addrs: &[SocketAddr], key: &Key, dir: &std::path::Path) -> NodeConfig {
+        NodeConfig {
+            me: 0,
+            priests: addrs.to_vec(),
+            key: key.clone(),
+            ledger_dir: dir.to_path_buf(),
+            ledger: LedgerOptions::default(),
+            max_batch: 256,
+            save_delay: Duration::ZERO,
+        }
+    }
+
+    #[test]
+    fn a_batch_of_datagrams_shares_one_sync_and_replies_follow_it() {
+        let key = Key::random();
+        let dir = tempfile::tempdir().unwrap();
+        let (addrs, peer) = echo_cluster();
+        let mut node = Node::start(Echo, config(&addrs, &key, dir.path())).unwrap();
+        let mut buf = Vec::new();
+        for n in 0..50 {
+            wire::encode(&key, Id::from(1usize), &EchoMsg::Ping(n), &mut buf).unwrap();
+            peer.send_to(&buf, addrs[0]).unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+        let handled = node.step(Duration::from_millis(100)).unwrap();
+        assert!(handled >= 50, "{handled}");
+        assert_eq!(node.counters().handled, 50);
+        assert_eq!(node.counters().syncs, 1, "one group commit for the batch");
+        assert_eq!(node.counters().sent, 50);
+        assert_eq!(node.ledger.durable(), Some(&50));
+        let mut got = Vec::new();
+        let mut rbuf = [0u8; 256];
+        peer.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        for _ in 0..50 {
+            let (len, _) = peer.recv_from(&mut rbuf).unwrap();
+            let (src, m) = wire::decode::<EchoMsg>(&key, &rbuf[..len]).unwrap();
+            assert_eq!(src, Id::from(0usize));
+            got.push(m);
+        }
+        assert_eq!(got, (0..50).map(EchoMsg::Pong).collect::<Vec<_>>());
+        // Restarted, the actor gets its last durable storage.
+        drop(node);
+        let node = Node::start(Echo, config(&addrs, &key, dir.path())).unwrap();
+        assert_eq!(node.state().recovered, Some(50));
+    }
+
+    #[test]
+    fn timers_fire_once_and_cancel_and_rearm_take_effect() {
+        let key = Key::random();
+        let dir = tempfile::tempdir().unwrap();
+        let (addrs, _peer) = echo_cluster();
+        let mut node = Node::start(Echo, config(&addrs, &key, dir.path())).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while node.state().fired.is_empty() {
+            assert!(Instant::now() < deadline, "the timer never fired");
+            node.step(Duration::from_millis(50)).unwrap();
+        }
+        for _ in 0..3 {
+            node.step(Duration::from_millis(10)).unwrap();
+        }
+        assert_eq!(node.state().fired, vec!["Fires".to_string()]);
+        assert_eq!(node.counters().timeouts, 1);
+    }
+
+    #[test]
+    fn impostors_and_unknown_ids_are_non_members_and_clients_get_answers() {
+        let key = Key::random();
+        let dir = tempfile::tempdir().unwrap();
+        let (addrs, _peer) = echo_cluster();
+        let mut node = Node::start(Echo, config(&addrs, &key, dir.path())).unwrap();
+        let other = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let mut buf = Vec::new();
+        for src in [Id::from(1usize), Id::from(2usize), client_id()] {
+            wire::encode(&key, src, &EchoMsg::Ping(7), &mut buf).unwrap();
+            other.send_to(&buf, addrs[0]).unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+        node.step(Duration::from_millis(50)).unwrap();
+        assert_eq!(node.counters().dropped_non_member, 2);
+        assert_eq!(node.counters().handled, 1);
+        other
+            .set_read_timeout(Some(Duration::from_secs(2)))
+            .unwrap();
+        let mut rbuf = [0u8; 256];
+        let (len, from) = other.recv_from(&mut rbuf).unwrap();
+        assert_eq!(from, addrs[0]);
+        assert_eq!(
+            wire::decode::<EchoMsg>(&key, &rbuf[..len]).unwrap().1,
+            EchoMsg::Pong(7)
+        );
+    }
+}

@@ -1,0 +1,70 @@
+//! The Synod priest on the runtime: its ledger on disk, and the commands that deploy it.
+//!
+//! The Synod ledger is four small fields, so it is written whole at every save (the
+//! [`Durable`] default) and compaction keeps the file short.
+
+use super::config::Config;
+use super::ledger::{self, Durable, Recovery};
+use super::{Client, NodeConfig};
+use crate::ballot::PriestIx;
+use crate::synod::{Decree, Ledger, Msg, SynodPriest};
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+impl<D: Decree> Durable for Ledger<D> {
+    type Delta = ();
+}
+
+/// The deployed Synod priest `me` of the configured cluster: correct (no seeded bug),
+/// majority quorums, no proposal of its own (clients propose), unbounded rounds.
+pub fn priest(cfg: &Config, me: usize) -> SynodPriest<String> {
+    let mut p = SynodPriest::new(me as PriestIx, cfg.priest_ids(), None);
+    p.retry = cfg.retry.clone();
+    p
+}
+
+/// `parliament serve`: runs priest `me` until `stop` is set.
+pub fn serve(cfg: &Config, me: usize, stop: &AtomicBool) -> Result<super::Counters, String> {
+    cfg.check_priest(me)?;
+    super::serve(priest(cfg, me), NodeConfig::from_config(cfg, me), stop).map_err(|e| e.to_string())
+}
+
+/// `parliament synod propose`: asks priests `to` (all when `None`) to pass `decree`, and
+/// returns the decree that was passed (perhaps another proposer's).
+pub fn propose(
+    cfg: &Config,
+    decree: String,
+    to: Option<usize>,
+    resend: Duration,
+    timeout: Duration,
+) -> Result<String, String> {
+    let to: Vec<usize> = match to {
+        Some(p) => {
+            cfg.check_priest(p)?;
+            vec![p]
+        }
+        None => (0..cfg.priests.len()).collect(),
+    };
+    let mut client = Client::new(cfg.priests.clone(), cfg.key.clone())
+        .map_err(|e| format!("cannot open a client socket: {e}"))?;
+    client.ask(
+        &Msg::Propose(decree),
+        &to,
+        resend,
+        timeout,
+        |_, m| match m {
+            Msg::Chosen(d) => Some(d),
+            _ => None,
+        },
+    )
+}
+
+/// `parliament synod ledger`: priest `me`'s ledger as recovery would find it (read-only).
+pub fn read_ledger(cfg: &Config, me: usize) -> Result<(Option<Ledger<String>>, Recovery), String> {
+    cfg.check_priest(me)?;
+    let dir = cfg.ledger_of(me);
+    if !dir.exists() {
+        return Err(format!("priest {me} has no ledger at {}", dir.display()));
+    }
+    ledger::read(&dir).map_err(|e| e.to_string())
+}
