@@ -89,6 +89,9 @@ pub struct ParliamentConfig {
     /// Presidents send heartbeats; lagging priests catch up (duplicating network only).
     pub heartbeats: bool,
     pub bug: Bug,
+    /// Set when the check's time is up: the search stops expanding states.
+    #[serde(skip)]
+    pub stop: crate::check::StopFlag,
 }
 
 impl Default for ParliamentConfig {
@@ -108,6 +111,7 @@ impl Default for ParliamentConfig {
             retries: 0,
             heartbeats: false,
             bug: Bug::None,
+            stop: Default::default(),
         }
     }
 }
@@ -611,8 +615,11 @@ impl ParliamentConfig {
             .max_crashes(self.crashes)
             .record_msg_out(record_out)
             .record_msg_in(record_in)
-            // Crashes are the priests' (clients are outside the Chamber and never crash).
-            .within_boundary(|cfg, s| !s.crashed[cfg.priests..].iter().any(|&c| c))
+            // Crashes are the priests' (clients are outside the Chamber and never crash); a
+            // check whose time is up expands no more states.
+            .within_boundary(|cfg, s| {
+                !cfg.stop.is_set() && !s.crashed[cfg.priests..].iter().any(|&c| c)
+            })
             .property(Expectation::Always, "b1-unique-ballots", |_, s| {
                 b1_unique_ballots(&s.history)
             })
@@ -737,6 +744,10 @@ impl Narrate for ParliamentModel {
             .collect();
         steps.push(format!("final ballots: {}", ballots.join(" ")));
         steps
+    }
+
+    fn stop_flag(&self) -> Option<crate::check::StopFlag> {
+        Some(self.cfg.stop.clone())
     }
 
     fn svg(&self, path: &Path<ParliamentState, <Self as Model>::Action>) -> Option<String> {

@@ -566,6 +566,7 @@ fn main() -> ExitCode {
                     retries,
                     heartbeats,
                     bug,
+                    stop: Default::default(),
                 };
                 if let Err(e) = cfg.validate() {
                     return usage_error(&e);
