@@ -754,3 +754,182 @@ impl Narrate for ParliamentModel {
         self.as_svg(path.clone())
     }
 }
+
+impl stateright::Rewrite<Id> for Msg {
+    /// Messages name priests only in ballot numbers, and ballots belong to candidates, which
+    /// symmetry never permutes; the ids they carry are clients', never permuted either.
+    fn rewrite<S>(&self, _: &stateright::RewritePlan<Id, S>) -> Self {
+        self.clone()
+    }
+}
+
+impl ParliamentConfig {
+    /// The priests that symmetry may permute: those that are not candidates (they own no
+    /// ballot) and not in the genesis quorum (the lowest-numbered majority). Clients only
+    /// ever address priest 0 and ballot owners, and majority quorums treat every priest
+    /// alike, so renaming these priests maps a state to an equivalent one. None when a
+    /// client retries (retries go to priests by number) or a seeded bug is on.
+    pub fn interchangeable(&self) -> Vec<usize> {
+        if self.retries > 0 || self.bug != Bug::None {
+            return Vec::new();
+        }
+        let genesis_quorum = self.priests / 2 + 1;
+        (self.proposers.max(genesis_quorum)..self.priests).collect()
+    }
+}
+
+fn permute(set: Priests, old_to_new: &[usize]) -> Priests {
+    set.iter()
+        .map(|p| old_to_new[p as usize] as PriestIx)
+        .collect()
+}
+
+/// `state` with actor `new_to_old[i]` renamed `i`.
+fn permuted(state: &ParliamentState, new_to_old: &[usize]) -> ParliamentState {
+    use crate::parliament::Status;
+    use stateright::Rewrite;
+    let n = new_to_old.len();
+    let mut old_to_new = vec![0; n];
+    for (new, &old) in new_to_old.iter().enumerate() {
+        old_to_new[old] = new;
+    }
+    let remap = |s: &NodeState| match s {
+        NodeState::Client(_) => s.clone(),
+        NodeState::Priest(p) => {
+            let mut p = p.clone();
+            p.status = match p.status {
+                Status::Follower => Status::Follower,
+                Status::Trying {
+                    from,
+                    promised,
+                    votes,
+                } => Status::Trying {
+                    from,
+                    promised: permute(promised, &old_to_new),
+                    votes,
+                },
+                Status::Presiding {
+                    quorum,
+                    next,
+                    pending,
+                } => Status::Presiding {
+                    quorum: permute(quorum, &old_to_new),
+                    next,
+                    pending: pending
+                        .into_iter()
+                        .map(|(k, mut v)| {
+                            v.voted = permute(v.voted, &old_to_new);
+                            (k, v)
+                        })
+                        .collect(),
+                },
+            };
+            NodeState::Priest(p)
+        }
+    };
+    let plan = stateright::RewritePlan::new(old_to_new.clone(), |id: &Id, map: &Vec<usize>| {
+        Id::from(map[usize::from(*id)])
+    });
+    let mut history = state.history.clone();
+    for b in &mut history.ballots {
+        b.qrm = permute(b.qrm, &old_to_new);
+        b.vot = permute(b.vot, &old_to_new);
+    }
+    ParliamentState {
+        actor_states: new_to_old
+            .iter()
+            .map(|&o| std::sync::Arc::new(remap(&state.actor_states[o])))
+            .collect(),
+        network: state.network.rewrite(&plan),
+        timers_set: new_to_old
+            .iter()
+            .map(|&o| state.timers_set[o].clone())
+            .collect(),
+        random_choices: new_to_old
+            .iter()
+            .map(|&o| state.random_choices[o].clone())
+            .collect(),
+        crashed: new_to_old.iter().map(|&o| state.crashed[o]).collect(),
+        history,
+        actor_storages: new_to_old
+            .iter()
+            .map(|&o| state.actor_storages[o].clone())
+            .collect(),
+    }
+}
+
+fn permutations(items: &[usize]) -> Vec<Vec<usize>> {
+    if items.len() <= 1 {
+        return vec![items.to_vec()];
+    }
+    let mut all = Vec::new();
+    for i in 0..items.len() {
+        let mut rest = items.to_vec();
+        let first = rest.remove(i);
+        for mut tail in permutations(&rest) {
+            tail.insert(0, first);
+            all.push(tail);
+        }
+    }
+    all
+}
+
+/// Symmetry reduction over [`ParliamentConfig::interchangeable`] priests: of all the states
+/// obtained by permuting them, the one with the least hash (exact: every state of an orbit
+/// maps to the same representative, up to hash collisions of the 64-bit hash).
+pub fn representative(state: &ParliamentState, movable: &[usize]) -> ParliamentState {
+    use std::hash::{Hash, Hasher};
+    if movable.len() < 2 {
+        return state.clone();
+    }
+    let n = state.actor_states.len();
+    let mut best: Option<(u64, ParliamentState)> = None;
+    for order in permutations(movable) {
+        let mut new_to_old: Vec<usize> = (0..n).collect();
+        for (slot, old) in movable.iter().zip(&order) {
+            new_to_old[*slot] = *old;
+        }
+        let candidate = permuted(state, &new_to_old);
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        candidate.hash(&mut h);
+        let key = h.finish();
+        if best.as_ref().is_none_or(|(k, _)| key < *k) {
+            best = Some((key, candidate));
+        }
+    }
+    best.expect("at least one permutation").1
+}
+
+/// [`representative`] over the priests outside the genesis quorum (`n/2+1 .. n`), as a plain
+/// function for the checker. Sound only when [`ParliamentConfig::symmetry_error`] is `None`.
+pub fn representative_outside_genesis_quorum(state: &ParliamentState) -> ParliamentState {
+    let priests = state
+        .actor_states
+        .iter()
+        .filter(|s| s.priest().is_some())
+        .count();
+    let movable: Vec<usize> = (priests / 2 + 1..priests).collect();
+    representative(state, &movable)
+}
+
+impl ParliamentConfig {
+    /// Why symmetry reduction would not be sound (or would do nothing) for this config.
+    pub fn symmetry_error(&self) -> Option<String> {
+        let outside: Vec<usize> = (self.priests / 2 + 1..self.priests).collect();
+        if self.interchangeable() != outside {
+            return Some(format!(
+                "--symmetry needs no --retries, no --bug and --proposers at most {} (the genesis quorum), so that priests {}..{} are interchangeable",
+                self.priests / 2 + 1,
+                self.priests / 2 + 1,
+                self.priests.saturating_sub(1)
+            ));
+        }
+        if outside.len() < 2 {
+            return Some(format!(
+                "--symmetry needs at least 2 priests outside the genesis quorum (--priests 5); with {} priests there is none to permute",
+                self.priests
+            ));
+        }
+        None
+    }
+}

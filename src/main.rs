@@ -571,16 +571,20 @@ fn main() -> ExitCode {
                 if let Err(e) = cfg.validate() {
                     return usage_error(&e);
                 }
-                if common.symmetry {
-                    return usage_error("--symmetry is not available for the parliament model");
+                if let (true, Some(e)) = (common.symmetry, cfg.symmetry_error()) {
+                    return usage_error(&e);
                 }
+                let symmetry = common.symmetry.then_some(
+                    parliament::models::parliament::representative_outside_genesis_quorum
+                        as fn(&_) -> _,
+                );
                 let mut config = serde_json::to_value(&cfg).expect("config serializes");
                 config["symmetry"] = common.symmetry.into();
                 // As for the Synod: a seeded bug's check stops at its first (BFS: shortest)
                 // violation.
                 let mut options = common.options();
                 options.stop_on_failure = bug != parliament::parliament::Bug::None;
-                let report = check::run(cfg.into_model(), "parliament", config, &options, None);
+                let report = check::run(cfg.into_model(), "parliament", config, &options, symmetry);
                 finish(&report, &common)
             }
             CheckModel::SynodSpec {

@@ -251,3 +251,48 @@ fn fill_gap_with_own_decree_breaks_agreement() {
     assert!(!r.property("agreement").holds, "{}", r.to_text());
     assert!(!r.property("b3-respects-earlier-votes").holds);
 }
+
+/// Symmetry: with 5 priests, priests 3 and 4 (not candidates, not in the genesis quorum) are
+/// interchangeable. 2 candidates, 1 client; DFS both ways so only the reduction differs.
+#[test]
+fn symmetry_over_priests_outside_the_genesis_quorum() {
+    use parliament::models::parliament::representative_outside_genesis_quorum;
+    let cfg = ParliamentConfig {
+        priests: 5,
+        clients: 1,
+        ..ParliamentConfig::default()
+    };
+    assert_eq!(cfg.symmetry_error(), None);
+    let opts = |_: ()| CheckOptions {
+        threads: 1,
+        strategy: Strategy::Dfs,
+        stop_on_failure: false,
+        timeout: None,
+        progress: false,
+    };
+    let json = serde_json::to_value(&cfg).unwrap();
+    let full = check::run(
+        cfg.clone().into_model(),
+        "parliament",
+        json.clone(),
+        &opts(()),
+        None,
+    );
+    let reduced = check::run(
+        cfg.into_model(),
+        "parliament",
+        json,
+        &opts(()),
+        Some(representative_outside_genesis_quorum),
+    );
+    assert_safe(&full);
+    assert_safe(&reduced);
+    for (a, b) in full.properties.iter().zip(&reduced.properties) {
+        assert_eq!((a.name, a.holds), (b.name, b.holds));
+    }
+    assert!(reduced.property("every-client-answered").holds);
+    assert_eq!(full.unique_states, 32_071);
+    assert_eq!(reduced.unique_states, 17_760);
+    let e = ParliamentConfig::default().symmetry_error().unwrap();
+    assert!(e.contains("--priests 5"), "{e}");
+}
