@@ -2,6 +2,8 @@
 //!
 //! - [`ballot`]: ballot numbers and quorum systems (B1, B2).
 //! - [`synod`]: the single-decree Synod priest (paper, section 2).
+//! - [`parliament`]: the multi-decree Parliament priest (paper, section 3).
+//! - [`kv`]: the law, a key-value state machine with client sessions.
 //! - [`models`]: the checked models built from the actors, with their properties.
 //! - [`check`]: running the checker and reporting.
 //! - [`runtime`]: the actors on UDP with a durable ledger (deployment).
@@ -9,6 +11,8 @@
 
 pub mod ballot;
 pub mod check;
+pub mod kv;
+pub mod parliament;
 pub mod resp;
 pub mod runtime;
 pub mod synod;

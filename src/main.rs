@@ -6,6 +6,7 @@ use clap::{Args, Parser, Subcommand};
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use parliament::check::{self, CheckOptions, Report, Strategy};
+use parliament::models::parliament::ParliamentConfig;
 use parliament::models::paxos_spec::{PaxosSpecBug, PaxosSpecConfig, PaxosSymmetry};
 use parliament::models::synod::{NetworkKind, SynodConfig};
 use parliament::models::synod_refinement::RefinementConfig;
@@ -298,6 +299,53 @@ enum CheckModel {
         #[command(flatten)]
         common: CommonArgs,
     },
+    /// The multi-decree Parliament replicating a key-value map (paper, section 3).
+    Parliament {
+        /// Number of priests (2 to 5).
+        #[arg(long, default_value_t = 3)]
+        priests: usize,
+        /// Number of priests that may run for president (priest 0 starts as president).
+        #[arg(long, default_value_t = 2)]
+        proposers: usize,
+        /// Highest ballot round a priest tries (bounds the state space).
+        #[arg(long, default_value_t = 1)]
+        rounds: u32,
+        /// Decree numbers 0..N may be used (bounds the state space).
+        #[arg(long, default_value_t = 4)]
+        decrees: u32,
+        /// Number of clients (1 to 4).
+        #[arg(long, default_value_t = 2)]
+        clients: usize,
+        /// Commands per client: cas, get, put, del, in that order.
+        #[arg(long, default_value_t = 1)]
+        ops: usize,
+        /// Decrees a president keeps in flight (pipelining).
+        #[arg(long, default_value_t = 2)]
+        window: usize,
+        /// Client commands one decree carries at most (batching).
+        #[arg(long, default_value_t = 2)]
+        batch: usize,
+        /// The messengers' network.
+        #[arg(long, value_enum, default_value_t = NetworkKind::Unordered)]
+        network: NetworkKind,
+        /// Messengers may lose messages.
+        #[arg(long)]
+        lossy: bool,
+        /// At most this many priests are crashed at once (they restart from their ledger).
+        #[arg(long, default_value_t = 0)]
+        crashes: usize,
+        /// How many times in all a client may resend an unanswered command.
+        #[arg(long, default_value_t = 0)]
+        retries: u8,
+        /// Presidents send heartbeats and lagging priests catch up (duplicating network only).
+        #[arg(long)]
+        heartbeats: bool,
+        /// Check a seeded bug instead of the correct protocol (see `parliament bugs`).
+        #[arg(long, default_value = "none")]
+        bug: parliament::parliament::Bug,
+        #[command(flatten)]
+        common: CommonArgs,
+    },
     /// tla/Paxos.tla (phases 1a, 1b, 2a, 2b over a set of messages), transliterated.
     PaxosSpec {
         /// Number of acceptors (the spec's Acceptor); quorums are their majorities.
@@ -461,16 +509,42 @@ fn main() -> ExitCode {
         Command::Kv { addr, timeout, op } => kv(&addr, timeout, op),
         Command::Bugs { json } => {
             let infos: Vec<_> = Bug::ALL.iter().map(|b| b.info()).collect();
+            let multi: Vec<_> = parliament::parliament::Bug::ALL
+                .iter()
+                .map(|b| b.info())
+                .collect();
             if json {
+                let mut all = Vec::new();
+                for (protocol, v) in [
+                    ("synod", serde_json::to_value(&infos)),
+                    ("parliament", serde_json::to_value(&multi)),
+                ] {
+                    for mut i in v
+                        .expect("serializes")
+                        .as_array()
+                        .cloned()
+                        .unwrap_or_default()
+                    {
+                        i["protocol"] = protocol.into();
+                        all.push(i);
+                    }
+                }
                 println!(
                     "{}",
-                    serde_json::to_string_pretty(&infos).expect("serializes")
+                    serde_json::to_string_pretty(&all).expect("serializes")
                 );
             } else {
                 for i in infos {
                     println!("{:<20} breaks {}", i.name, i.breaks);
                     println!("{:<20} {}", "", i.changes);
                     println!("{:<20} ({})", "", i.stands_for);
+                }
+                println!();
+                println!("parliament (check parliament --bug NAME):");
+                for i in multi {
+                    println!("{:<26} breaks {}", i.name, i.breaks);
+                    println!("{:<26} {}", "", i.changes);
+                    println!("{:<26} ({})", "", i.stands_for);
                 }
             }
             ExitCode::SUCCESS
@@ -541,6 +615,59 @@ fn main() -> ExitCode {
                     &common.options(),
                     symmetry,
                 );
+                finish(&report, &common)
+            }
+            CheckModel::Parliament {
+                priests,
+                proposers,
+                rounds,
+                decrees,
+                clients,
+                ops,
+                window,
+                batch,
+                network,
+                lossy,
+                crashes,
+                retries,
+                heartbeats,
+                bug,
+                common,
+            } => {
+                let cfg = ParliamentConfig {
+                    priests,
+                    proposers,
+                    rounds,
+                    decrees,
+                    clients,
+                    ops,
+                    window,
+                    batch,
+                    network,
+                    lossy,
+                    crashes,
+                    retries,
+                    heartbeats,
+                    bug,
+                    stop: Default::default(),
+                };
+                if let Err(e) = cfg.validate() {
+                    return usage_error(&e);
+                }
+                if let (true, Some(e)) = (common.symmetry, cfg.symmetry_error()) {
+                    return usage_error(&e);
+                }
+                let symmetry = common.symmetry.then_some(
+                    parliament::models::parliament::representative_outside_genesis_quorum
+                        as fn(&_) -> _,
+                );
+                let mut config = serde_json::to_value(&cfg).expect("config serializes");
+                config["symmetry"] = common.symmetry.into();
+                // As for the Synod: a seeded bug's check stops at its first (BFS: shortest)
+                // violation.
+                let mut options = common.options();
+                options.stop_on_failure = bug != parliament::parliament::Bug::None;
+                let report = check::run(cfg.into_model(), "parliament", config, &options, symmetry);
                 finish(&report, &common)
             }
             CheckModel::SynodSpec {

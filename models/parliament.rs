@@ -1,0 +1,935 @@
+//! The Parliament model: `ParliamentPriest` actors and scripted clients on a stateright
+//! network, with the paper's ghost history of ballots (one Synod per decree number) and the
+//! client history, and the properties of the multi-decree protocol and of the key-value law.
+//!
+//! # What is modelled
+//!
+//! `priests` priests (3 by default); priest 0 starts as president of the genesis ballot, and
+//! the first `proposers` priests are candidates that may take over whenever their election
+//! timer fires, up to ballot round `rounds`. `clients` clients each send a script of `ops`
+//! commands on the key `x`, one at a time, to priest 0: client `i`'s script is
+//! `cas x nil->i+1`, then `get x`, `put x=i+1`, `del x` (as many as `ops`). Decree numbers
+//! stop at `decrees`; a president keeps up to `window` decrees in flight and puts up to
+//! `batch` commands in one decree. The network is unordered (non-duplicating or
+//! duplicating) or ordered, optionally lossy, and up to `crashes` priests can be down at
+//! once (they restart from their ledger). With `retries`, a client that has no answer may
+//! send its command again, to the next priest, that many times in all; with `heartbeats`
+//! (duplicating networks only, where repeated heartbeats do not pile up) the president sends
+//! heartbeats and lagging priests catch up.
+//!
+//! # The ghost history
+//!
+//! Recorded from the messages the actors send and receive (never read by them):
+//!
+//! - every `NextBallot(b)` broadcast is a *try* of ballot number `b` (B1);
+//! - every `BeginBallot(b, n, d)` from president `p` adds its addressee to the quorum of the
+//!   ballot `(n, b, p, d)`: the Synod ballot for decree number `n`; the president is in its
+//!   own quorum and voted in the same step;
+//! - every `Voted(b, n)` from `q` to `p` adds `q` to that ballot's voters. A ballot
+//!   *succeeds* (its decree is chosen as number `n`) when its whole quorum voted;
+//! - every client `Request` sent by a client for a new sequence number is an invocation, and
+//!   every `Reply` a client accepts is its return, in stateright's `LinearizabilityTester`
+//!   against the sequential key-value map [`KvMap`].
+//!
+//! # Properties
+//!
+//! | name | kind | meaning |
+//! |---|---|---|
+//! | `b1-unique-ballots` | always | no ballot number was tried twice |
+//! | `b2-quorums-intersect` | always | any two ballots' quorums share a priest |
+//! | `b3-respects-earlier-votes` | always | per decree number, the paper's B3 |
+//! | `agreement` | always | per decree number, at most one decree is chosen |
+//! | `learned-implies-chosen` | always | every decree in a ledger was chosen with that number |
+//! | `logs-are-prefixes` | always | of any two priests' applied decree sequences, one is a prefix of the other |
+//! | `linearizable` | always | the clients' history is linearizable against a key-value map |
+//! | `exactly-once` | always | no priest's law executed a client command twice |
+//! | `decree-chosen` | sometimes | some decree is chosen |
+//! | `president-changed` | sometimes | only with two or more candidates: a ballot other than the genesis ballot begins |
+//! | `gap-filled-with-no-op` | sometimes | only with two or more candidates: an olive-day decree is begun |
+//! | `client-answered` | sometimes | some client got an answer |
+//! | `every-client-answered` | eventually | only with no loss, no crash, at most 2 candidates and `decrees >= clients * ops + window`: every client gets every answer |
+
+use crate::ballot::{Ballot, PriestIx, Priests, QuorumSystem};
+use crate::check::Narrate;
+use crate::kv::{KvMap, Op, Store};
+use crate::models::synod::NetworkKind;
+use crate::parliament::{Bug, Decree, DecreeNumber, Msg, ParliamentPriest, PriestState, GENESIS};
+use serde::Serialize;
+use stateright::actor::{
+    model_timeout, Actor, ActorModel, ActorModelAction, ActorModelState, Envelope, Id,
+    LossyNetwork, Network, Out,
+};
+use stateright::semantics::{ConsistencyTester, LinearizabilityTester};
+use stateright::{Expectation, Model, Path};
+use std::borrow::Cow;
+
+/// How the Parliament model is built.
+#[derive(Clone, Debug, Serialize)]
+pub struct ParliamentConfig {
+    pub priests: usize,
+    /// Priests `0..proposers` are candidates for president.
+    pub proposers: usize,
+    /// Highest ballot round any priest tries.
+    pub rounds: u32,
+    /// Decree numbers `0..decrees` may be used.
+    pub decrees: DecreeNumber,
+    pub clients: usize,
+    /// Commands per client.
+    pub ops: usize,
+    /// Decrees a president keeps in flight.
+    pub window: usize,
+    /// Commands per decree at most.
+    pub batch: usize,
+    pub network: NetworkKind,
+    pub lossy: bool,
+    /// At most this many priests are crashed at once.
+    pub crashes: usize,
+    /// How many times in all a client may resend an unanswered command.
+    pub retries: u8,
+    /// Presidents send heartbeats; lagging priests catch up (duplicating network only).
+    pub heartbeats: bool,
+    pub bug: Bug,
+    /// Set when the check's time is up: the search stops expanding states.
+    #[serde(skip)]
+    pub stop: crate::check::StopFlag,
+}
+
+impl Default for ParliamentConfig {
+    fn default() -> Self {
+        ParliamentConfig {
+            priests: 3,
+            proposers: 2,
+            rounds: 1,
+            decrees: 4,
+            clients: 2,
+            ops: 1,
+            window: 2,
+            batch: 2,
+            network: NetworkKind::Unordered,
+            lossy: false,
+            crashes: 0,
+            retries: 0,
+            heartbeats: false,
+            bug: Bug::None,
+            stop: Default::default(),
+        }
+    }
+}
+
+/// A scripted client: sends its commands one at a time and waits for each answer.
+#[derive(Clone, Debug)]
+pub struct Client {
+    pub priests: usize,
+    pub script: Vec<Op>,
+    pub retries: u8,
+}
+
+/// A client's state: how many answers it has, which priest it talks to, retries left.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ClientState {
+    pub answered: u8,
+    pub target: u8,
+    pub retries: u8,
+}
+
+/// An actor of the model: a priest or a client.
+#[derive(Clone, Debug)]
+pub enum Node {
+    Priest(ParliamentPriest),
+    Client(Client),
+}
+
+/// The state of a [`Node`]. (Most nodes are priests; boxing the priest would only add an
+/// allocation to every step.)
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum NodeState {
+    Priest(PriestState),
+    Client(ClientState),
+}
+
+impl NodeState {
+    pub fn priest(&self) -> Option<&PriestState> {
+        match self {
+            NodeState::Priest(p) => Some(p),
+            NodeState::Client(_) => None,
+        }
+    }
+    pub fn client(&self) -> Option<&ClientState> {
+        match self {
+            NodeState::Client(c) => Some(c),
+            NodeState::Priest(_) => None,
+        }
+    }
+}
+
+/// The timers of the model's actors.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum NodeTimer {
+    Priest(crate::parliament::Timer),
+    /// A client resends its unanswered command.
+    Retry,
+}
+
+impl Client {
+    fn request(&self, id: Id, state: &ClientState, o: &mut Out<Node>) {
+        let seq = u64::from(state.answered) + 1;
+        if let Some(op) = self.script.get(state.answered as usize) {
+            o.send(
+                Id::from(state.target as usize),
+                Msg::Request {
+                    client: id,
+                    seq,
+                    op: op.clone(),
+                },
+            );
+        }
+    }
+}
+
+fn wrap_priest_out(out: Out<ParliamentPriest>, o: &mut Out<Node>) {
+    use stateright::actor::Command as C;
+    for c in out {
+        match c {
+            C::Send(dst, msg) => o.send(dst, msg),
+            C::SetTimer(t, d) => o.set_timer(NodeTimer::Priest(t), d),
+            C::CancelTimer(t) => o.cancel_timer(NodeTimer::Priest(t)),
+            C::Save(s) => o.save(s),
+            C::ChooseRandom(..) => {}
+        }
+    }
+}
+
+impl Actor for Node {
+    type Msg = Msg;
+    type State = NodeState;
+    type Timer = NodeTimer;
+    type Random = ();
+    type Storage = crate::parliament::Ledger;
+
+    fn name(&self) -> String {
+        match self {
+            Node::Priest(_) => "priest".into(),
+            Node::Client(_) => "client".into(),
+        }
+    }
+
+    fn on_start(&self, id: Id, storage: &Option<Self::Storage>, o: &mut Out<Self>) -> NodeState {
+        match self {
+            Node::Priest(p) => {
+                let mut out = Out::new();
+                let s = p.on_start(id, storage, &mut out);
+                wrap_priest_out(out, o);
+                NodeState::Priest(s)
+            }
+            Node::Client(c) => {
+                let s = ClientState {
+                    answered: 0,
+                    target: 0,
+                    retries: c.retries,
+                };
+                c.request(id, &s, o);
+                if c.retries > 0 && !c.script.is_empty() {
+                    o.set_timer(NodeTimer::Retry, model_timeout());
+                }
+                NodeState::Client(s)
+            }
+        }
+    }
+
+    fn on_msg(&self, id: Id, state: &mut Cow<NodeState>, src: Id, msg: Msg, o: &mut Out<Self>) {
+        match (self, &**state) {
+            (Node::Priest(p), NodeState::Priest(s)) => {
+                let mut ps = Cow::Borrowed(s);
+                let mut out = Out::new();
+                p.on_msg(id, &mut ps, src, msg, &mut out);
+                if let Cow::Owned(ps) = ps {
+                    *state = Cow::Owned(NodeState::Priest(ps));
+                }
+                wrap_priest_out(out, o);
+            }
+            (Node::Client(c), NodeState::Client(s)) => {
+                let Msg::Reply { seq, .. } = msg else { return };
+                if seq != u64::from(s.answered) + 1 || s.answered as usize >= c.script.len() {
+                    return;
+                }
+                let next = ClientState {
+                    answered: s.answered + 1,
+                    ..s.clone()
+                };
+                c.request(id, &next, o);
+                *state = Cow::Owned(NodeState::Client(next));
+            }
+            _ => {}
+        }
+    }
+
+    fn on_timeout(&self, id: Id, state: &mut Cow<NodeState>, timer: &NodeTimer, o: &mut Out<Self>) {
+        match (self, &**state, timer) {
+            (Node::Priest(p), NodeState::Priest(s), NodeTimer::Priest(t)) => {
+                let mut ps = Cow::Borrowed(s);
+                let mut out = Out::new();
+                p.on_timeout(id, &mut ps, t, &mut out);
+                if let Cow::Owned(ps) = ps {
+                    *state = Cow::Owned(NodeState::Priest(ps));
+                }
+                wrap_priest_out(out, o);
+            }
+            (Node::Client(c), NodeState::Client(s), NodeTimer::Retry) => {
+                if s.retries == 0 || s.answered as usize >= c.script.len() {
+                    return;
+                }
+                let next = ClientState {
+                    target: ((s.target as usize + 1) % c.priests) as u8,
+                    retries: s.retries - 1,
+                    ..s.clone()
+                };
+                c.request(id, &next, o);
+                if next.retries > 0 {
+                    o.set_timer(NodeTimer::Retry, model_timeout());
+                }
+                *state = Cow::Owned(NodeState::Client(next));
+            }
+            _ => {}
+        }
+    }
+}
+
+/// A ballot of the ghost history: the Synod ballot `(bal, dec, qrm, vot)` for decree
+/// number `number`, begun by `president`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct GhostBallot {
+    pub number: DecreeNumber,
+    pub bal: Ballot,
+    pub president: PriestIx,
+    pub dec: Decree,
+    pub qrm: Priests,
+    pub vot: Priests,
+}
+
+impl GhostBallot {
+    pub fn succeeded(&self) -> bool {
+        !self.qrm.is_empty() && self.qrm.is_subset(self.vot)
+    }
+}
+
+/// The ghost history: tries, ballots and the clients' history.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Ghost {
+    pub tried: Vec<(Ballot, PriestIx)>,
+    pub ballots: Vec<GhostBallot>,
+    pub clients: LinearizabilityTester<Id, KvMap>,
+    /// The highest sequence number each client invoked (index: client number).
+    pub invoked: Vec<u64>,
+}
+
+impl Ghost {
+    fn new(clients: usize) -> Self {
+        Ghost {
+            tried: Vec::new(),
+            ballots: Vec::new(),
+            clients: LinearizabilityTester::new(KvMap::default()),
+            invoked: vec![0; clients],
+        }
+    }
+
+    /// The decrees chosen, with their numbers.
+    pub fn chosen(&self) -> impl Iterator<Item = (DecreeNumber, &Decree)> + '_ {
+        self.ballots
+            .iter()
+            .filter(|b| b.succeeded())
+            .map(|b| (b.number, &b.dec))
+    }
+}
+
+pub type ParliamentModel = ActorModel<Node, ParliamentConfig, Ghost>;
+pub type ParliamentState = ActorModelState<Node, Ghost>;
+
+fn record_out(cfg: &ParliamentConfig, ghost: &Ghost, env: Envelope<&Msg>) -> Option<Ghost> {
+    let src = usize::from(env.src);
+    let dst = usize::from(env.dst);
+    match env.msg {
+        Msg::NextBallot { ballot, .. } if dst == usize::from(src == 0) => {
+            let mut g = ghost.clone();
+            g.tried.push((*ballot, src as PriestIx));
+            Some(g)
+        }
+        Msg::BeginBallot {
+            ballot,
+            number,
+            decree,
+        } => {
+            let mut g = ghost.clone();
+            let (src, dst) = (src as PriestIx, dst as PriestIx);
+            let existing = g.ballots.iter_mut().rev().find(|x| {
+                x.number == *number
+                    && x.bal == *ballot
+                    && x.president == src
+                    && x.dec == *decree
+                    && !x.qrm.contains(dst)
+            });
+            match existing {
+                Some(x) => x.qrm = x.qrm.with(dst),
+                None => g.ballots.push(GhostBallot {
+                    number: *number,
+                    bal: *ballot,
+                    president: src,
+                    dec: decree.clone(),
+                    qrm: Priests::single(src).with(dst),
+                    vot: Priests::single(src),
+                }),
+            }
+            Some(g)
+        }
+        Msg::Voted { ballot, number } => {
+            let mut g = ghost.clone();
+            let x =
+                g.ballots.iter_mut().rev().find(|x| {
+                    x.number == *number && x.bal == *ballot && x.president as usize == dst
+                })?;
+            x.vot = x.vot.with(src as PriestIx);
+            Some(g)
+        }
+        Msg::Request { client, seq, op } if src >= cfg.priests && *client == env.src => {
+            let c = src - cfg.priests;
+            if *seq <= ghost.invoked[c] {
+                return None;
+            }
+            let mut g = ghost.clone();
+            g.invoked[c] = *seq;
+            let _ = g.clients.on_invoke(env.src, op.clone());
+            Some(g)
+        }
+        _ => None,
+    }
+}
+
+fn record_in(cfg: &ParliamentConfig, ghost: &Ghost, env: Envelope<&Msg>) -> Option<Ghost> {
+    match env.msg {
+        Msg::Reply { answer, .. } if usize::from(env.dst) >= cfg.priests => {
+            let mut g = ghost.clone();
+            let _ = g.clients.on_return(env.dst, answer.clone());
+            Some(g)
+        }
+        _ => None,
+    }
+}
+
+/// B1: no ballot number was tried twice.
+pub fn b1_unique_ballots(ghost: &Ghost) -> bool {
+    let t = &ghost.tried;
+    t.iter()
+        .enumerate()
+        .all(|(i, (b, _))| t[i + 1..].iter().all(|(c, _)| c != b) && *b != GENESIS)
+}
+
+/// B2: the quorums of any two ballots intersect.
+pub fn b2_quorums_intersect(ghost: &Ghost) -> bool {
+    let bs = &ghost.ballots;
+    bs.iter()
+        .enumerate()
+        .all(|(i, a)| bs[i + 1..].iter().all(|b| a.qrm.intersects(b.qrm)))
+}
+
+/// B3, per decree number: if a member of B's quorum voted in an earlier ballot for the same
+/// number, B's decree is the decree of the latest such ballot.
+pub fn b3_respects_earlier_votes(ghost: &Ghost) -> bool {
+    ghost.ballots.iter().all(|b| {
+        ghost
+            .ballots
+            .iter()
+            .filter(|e| e.number == b.number && e.bal < b.bal && e.vot.intersects(b.qrm))
+            .max_by_key(|e| e.bal)
+            .is_none_or(|latest| latest.dec == b.dec)
+    })
+}
+
+/// Agreement: per decree number, at most one decree is chosen.
+pub fn agreement(ghost: &Ghost) -> bool {
+    let chosen: Vec<_> = ghost.chosen().collect();
+    chosen
+        .iter()
+        .all(|(n, d)| chosen.iter().all(|(m, e)| n != m || d == e))
+}
+
+fn priests_of(state: &ParliamentState) -> impl Iterator<Item = &PriestState> + '_ {
+    state.actor_states.iter().filter_map(|s| s.priest())
+}
+
+/// Every decree in a ledger was chosen with that number.
+pub fn learned_implies_chosen(state: &ParliamentState) -> bool {
+    priests_of(state).all(|p| {
+        p.ledger
+            .learned
+            .iter()
+            .all(|(n, d)| state.history.chosen().any(|(m, c)| m == *n && c == d))
+    })
+}
+
+/// Of any two priests' applied decree sequences, one is a prefix of the other.
+pub fn logs_are_prefixes(state: &ParliamentState) -> bool {
+    let logs: Vec<Vec<&Decree>> = priests_of(state)
+        .map(|p| p.applied_decrees().collect())
+        .collect();
+    logs.iter().enumerate().all(|(i, a)| {
+        logs[i + 1..].iter().all(|b| {
+            let k = a.len().min(b.len());
+            a[..k] == b[..k]
+        })
+    })
+}
+
+/// No priest's law executed a command twice: it executed exactly as many commands as a
+/// deduplicating law does on the same decree sequence.
+pub fn exactly_once(state: &ParliamentState) -> bool {
+    priests_of(state).all(|p| {
+        let cmds = p.applied_decrees().flat_map(|d| d.commands().iter());
+        p.law.executed == Store::distinct_executions(cmds)
+    })
+}
+
+impl ParliamentConfig {
+    /// Client `i`'s script.
+    pub fn script(&self, i: usize) -> Vec<Op> {
+        let key = || "x".to_string();
+        let mine = (i + 1).to_string();
+        let all = [
+            Op::Cas {
+                key: key(),
+                expected: None,
+                new: mine.clone(),
+            },
+            Op::Get { key: key() },
+            Op::Put {
+                key: key(),
+                value: mine,
+            },
+            Op::Delete { key: key() },
+        ];
+        all.into_iter().cycle().take(self.ops).collect()
+    }
+
+    /// With no loss, no crash, at most one priest besides the genesis president able to run
+    /// (so at most one takeover, which cannot be lost to a duel), and room for every
+    /// command plus the olive-day decrees of a takeover (`decrees >= clients * ops +
+    /// window`), the model also checks liveness: every client gets every answer.
+    pub fn checks_liveness(&self) -> bool {
+        !self.lossy
+            && self.crashes == 0
+            && self.proposers <= 2
+            && self.decrees as usize >= self.clients * self.ops + self.window
+    }
+
+    /// Checks the configuration, returning a clear message when it is not sensible.
+    pub fn validate(&self) -> Result<(), String> {
+        if !(2..=5).contains(&self.priests) {
+            return Err(format!("--priests must be 2 to 5, not {}", self.priests));
+        }
+        if self.proposers == 0 || self.proposers > self.priests {
+            return Err(format!(
+                "--proposers must be 1 to the number of priests ({}), not {}",
+                self.priests, self.proposers
+            ));
+        }
+        if !(1..=4).contains(&self.clients) {
+            return Err(format!("--clients must be 1 to 4, not {}", self.clients));
+        }
+        if !(1..=8).contains(&self.ops) {
+            return Err(format!("--ops must be 1 to 8, not {}", self.ops));
+        }
+        if self.decrees == 0 || self.decrees > 16 {
+            return Err(format!("--decrees must be 1 to 16, not {}", self.decrees));
+        }
+        if self.window == 0 || self.batch == 0 {
+            return Err("--window and --batch must be at least 1".into());
+        }
+        if self.crashes > self.priests {
+            return Err(format!(
+                "--crashes must be at most the number of priests ({})",
+                self.priests
+            ));
+        }
+        if self.heartbeats && self.network != NetworkKind::Duplicating {
+            return Err(
+                "--heartbeats needs --network duplicating (repeated heartbeats would pile up without bound otherwise)"
+                    .into(),
+            );
+        }
+        Ok(())
+    }
+
+    /// The priests of this configuration.
+    pub fn priests(&self) -> Vec<ParliamentPriest> {
+        let ids = Id::vec_from(0..self.priests);
+        (0..self.priests)
+            .map(|i| {
+                let mut p = ParliamentPriest::new(i as PriestIx, ids.clone());
+                p.candidate = i < self.proposers;
+                p.max_round = self.rounds;
+                p.max_decrees = self.decrees;
+                p.window = self.window;
+                p.batch = self.batch;
+                p.election = model_timeout();
+                p.heartbeat = self.heartbeats.then(model_timeout);
+                p.bug = self.bug;
+                if self.bug == Bug::MinorityQuorum {
+                    p.quorums = QuorumSystem::AtLeast {
+                        priests: self.priests,
+                        size: (self.priests / 2).max(1),
+                    };
+                }
+                p
+            })
+            .collect()
+    }
+
+    /// The stateright model of this configuration, with every property.
+    pub fn into_model(self) -> ParliamentModel {
+        let network = match self.network {
+            NetworkKind::Unordered => Network::new_unordered_nonduplicating([]),
+            NetworkKind::Duplicating => Network::new_unordered_duplicating([]),
+            NetworkKind::Ordered => Network::new_ordered([]),
+        };
+        let lossy = if self.lossy {
+            LossyNetwork::Yes
+        } else {
+            LossyNetwork::No
+        };
+        let nodes = self
+            .priests()
+            .into_iter()
+            .map(Node::Priest)
+            .chain((0..self.clients).map(|i| {
+                Node::Client(Client {
+                    priests: self.priests,
+                    script: self.script(i),
+                    retries: self.retries,
+                })
+            }));
+        let liveness = self.checks_liveness();
+        let takeovers = self.proposers > 1;
+        let mut model = ActorModel::new(self.clone(), Ghost::new(self.clients))
+            .actors(nodes)
+            .init_network(network)
+            .lossy_network(lossy)
+            .max_crashes(self.crashes)
+            .record_msg_out(record_out)
+            .record_msg_in(record_in)
+            // Crashes are the priests' (clients are outside the Chamber and never crash); a
+            // check whose time is up expands no more states.
+            .within_boundary(|cfg, s| {
+                !cfg.stop.is_set() && !s.crashed[cfg.priests..].iter().any(|&c| c)
+            })
+            .property(Expectation::Always, "b1-unique-ballots", |_, s| {
+                b1_unique_ballots(&s.history)
+            })
+            .property(Expectation::Always, "b2-quorums-intersect", |_, s| {
+                b2_quorums_intersect(&s.history)
+            })
+            .property(Expectation::Always, "b3-respects-earlier-votes", |_, s| {
+                b3_respects_earlier_votes(&s.history)
+            })
+            .property(Expectation::Always, "agreement", |_, s| {
+                agreement(&s.history)
+            })
+            .property(Expectation::Always, "learned-implies-chosen", |_, s| {
+                learned_implies_chosen(s)
+            })
+            .property(Expectation::Always, "logs-are-prefixes", |_, s| {
+                logs_are_prefixes(s)
+            })
+            .property(Expectation::Always, "linearizable", |_, s| {
+                s.history.clients.serialized_history().is_some()
+            })
+            .property(Expectation::Always, "exactly-once", |_, s| exactly_once(s))
+            .property(Expectation::Sometimes, "decree-chosen", |_, s| {
+                s.history.chosen().next().is_some()
+            })
+            .property(Expectation::Sometimes, "client-answered", |_, s| {
+                s.actor_states
+                    .iter()
+                    .any(|a| a.client().is_some_and(|c| c.answered > 0))
+            });
+        if takeovers {
+            model = model
+                .property(Expectation::Sometimes, "president-changed", |_, s| {
+                    s.history.ballots.iter().any(|b| b.bal != GENESIS)
+                })
+                .property(Expectation::Sometimes, "gap-filled-with-no-op", |_, s| {
+                    s.history.ballots.iter().any(|b| b.dec == Decree::OliveDay)
+                });
+        }
+        if liveness {
+            model = model.property(Expectation::Eventually, "every-client-answered", |m, s| {
+                s.actor_states
+                    .iter()
+                    .filter_map(|a| a.client())
+                    .all(|c| c.answered as usize == m.cfg.ops)
+            });
+        }
+        model
+    }
+}
+
+fn who(cfg: &ParliamentConfig, id: &Id) -> String {
+    let i = usize::from(*id);
+    if i < cfg.priests {
+        format!("priest {i}")
+    } else {
+        format!("client {}", i - cfg.priests)
+    }
+}
+
+impl Narrate for ParliamentModel {
+    fn narrate(&self, path: &Path<ParliamentState, <Self as Model>::Action>) -> Vec<String> {
+        let cfg = &self.cfg;
+        let mut steps: Vec<String> = path
+            .clone()
+            .into_vec()
+            .into_iter()
+            .filter_map(|(_, action)| action)
+            .map(|a| match a {
+                ActorModelAction::Deliver { src, dst, msg } => {
+                    format!(
+                        "{} receives {} from {}",
+                        who(cfg, &dst),
+                        msg,
+                        who(cfg, &src)
+                    )
+                }
+                ActorModelAction::Drop(env) => format!(
+                    "the messenger carrying {} from {} to {} is lost",
+                    env.msg,
+                    who(cfg, &env.src),
+                    who(cfg, &env.dst)
+                ),
+                ActorModelAction::Timeout(id, timer) => {
+                    format!("{}'s {:?} timer fires", who(cfg, &id), timer)
+                }
+                ActorModelAction::Crash(id) => {
+                    format!("{} leaves the Chamber (crash)", who(cfg, &id))
+                }
+                ActorModelAction::Recover(id) => format!(
+                    "{} returns to the Chamber (restart from its ledger)",
+                    who(cfg, &id)
+                ),
+                other => format!("{other:?}"),
+            })
+            .collect();
+        let last = path.last_state();
+        for (i, p) in priests_of(last).enumerate() {
+            let log: Vec<String> = p
+                .applied
+                .iter()
+                .map(|n| format!("#{n} {}", p.ledger.learned[n]))
+                .collect();
+            steps.push(format!("final: priest {i} applied [{}]", log.join(", ")));
+        }
+        let ballots: Vec<String> = last
+            .history
+            .ballots
+            .iter()
+            .map(|b| {
+                format!(
+                    "[#{} ballot {} by priest {}: {}, quorum {}, voted {}{}]",
+                    b.number,
+                    b.bal,
+                    b.president,
+                    b.dec,
+                    b.qrm,
+                    b.vot,
+                    if b.succeeded() { ", passed" } else { "" }
+                )
+            })
+            .collect();
+        steps.push(format!("final ballots: {}", ballots.join(" ")));
+        steps
+    }
+
+    fn stop_flag(&self) -> Option<crate::check::StopFlag> {
+        Some(self.cfg.stop.clone())
+    }
+
+    fn svg(&self, path: &Path<ParliamentState, <Self as Model>::Action>) -> Option<String> {
+        self.as_svg(path.clone())
+    }
+}
+
+impl stateright::Rewrite<Id> for Msg {
+    /// Messages name priests only in ballot numbers, and ballots belong to candidates, which
+    /// symmetry never permutes; the ids they carry are clients', never permuted either.
+    fn rewrite<S>(&self, _: &stateright::RewritePlan<Id, S>) -> Self {
+        self.clone()
+    }
+}
+
+impl ParliamentConfig {
+    /// The priests that symmetry may permute: those that are not candidates (they own no
+    /// ballot) and not in the genesis quorum (the lowest-numbered majority). Clients only
+    /// ever address priest 0 and ballot owners, and majority quorums treat every priest
+    /// alike, so renaming these priests maps a state to an equivalent one. None when a
+    /// client retries (retries go to priests by number) or a seeded bug is on.
+    pub fn interchangeable(&self) -> Vec<usize> {
+        if self.retries > 0 || self.bug != Bug::None {
+            return Vec::new();
+        }
+        let genesis_quorum = self.priests / 2 + 1;
+        (self.proposers.max(genesis_quorum)..self.priests).collect()
+    }
+}
+
+fn permute(set: Priests, old_to_new: &[usize]) -> Priests {
+    set.iter()
+        .map(|p| old_to_new[p as usize] as PriestIx)
+        .collect()
+}
+
+/// `state` with actor `new_to_old[i]` renamed `i`.
+fn permuted(state: &ParliamentState, new_to_old: &[usize]) -> ParliamentState {
+    use crate::parliament::Status;
+    use stateright::Rewrite;
+    let n = new_to_old.len();
+    let mut old_to_new = vec![0; n];
+    for (new, &old) in new_to_old.iter().enumerate() {
+        old_to_new[old] = new;
+    }
+    let remap = |s: &NodeState| match s {
+        NodeState::Client(_) => s.clone(),
+        NodeState::Priest(p) => {
+            let mut p = p.clone();
+            p.status = match p.status {
+                Status::Follower => Status::Follower,
+                Status::Trying {
+                    from,
+                    promised,
+                    votes,
+                } => Status::Trying {
+                    from,
+                    promised: permute(promised, &old_to_new),
+                    votes,
+                },
+                Status::Presiding {
+                    quorum,
+                    next,
+                    pending,
+                } => Status::Presiding {
+                    quorum: permute(quorum, &old_to_new),
+                    next,
+                    pending: pending
+                        .into_iter()
+                        .map(|(k, mut v)| {
+                            v.voted = permute(v.voted, &old_to_new);
+                            (k, v)
+                        })
+                        .collect(),
+                },
+            };
+            NodeState::Priest(p)
+        }
+    };
+    let plan = stateright::RewritePlan::new(old_to_new.clone(), |id: &Id, map: &Vec<usize>| {
+        Id::from(map[usize::from(*id)])
+    });
+    let mut history = state.history.clone();
+    for b in &mut history.ballots {
+        b.qrm = permute(b.qrm, &old_to_new);
+        b.vot = permute(b.vot, &old_to_new);
+    }
+    ParliamentState {
+        actor_states: new_to_old
+            .iter()
+            .map(|&o| std::sync::Arc::new(remap(&state.actor_states[o])))
+            .collect(),
+        network: state.network.rewrite(&plan),
+        timers_set: new_to_old
+            .iter()
+            .map(|&o| state.timers_set[o].clone())
+            .collect(),
+        random_choices: new_to_old
+            .iter()
+            .map(|&o| state.random_choices[o].clone())
+            .collect(),
+        crashed: new_to_old.iter().map(|&o| state.crashed[o]).collect(),
+        history,
+        actor_storages: new_to_old
+            .iter()
+            .map(|&o| state.actor_storages[o].clone())
+            .collect(),
+    }
+}
+
+fn permutations(items: &[usize]) -> Vec<Vec<usize>> {
+    if items.len() <= 1 {
+        return vec![items.to_vec()];
+    }
+    let mut all = Vec::new();
+    for i in 0..items.len() {
+        let mut rest = items.to_vec();
+        let first = rest.remove(i);
+        for mut tail in permutations(&rest) {
+            tail.insert(0, first);
+            all.push(tail);
+        }
+    }
+    all
+}
+
+/// Symmetry reduction over [`ParliamentConfig::interchangeable`] priests: of all the states
+/// obtained by permuting them, the one with the least hash (exact: every state of an orbit
+/// maps to the same representative, up to hash collisions of the 64-bit hash).
+pub fn representative(state: &ParliamentState, movable: &[usize]) -> ParliamentState {
+    use std::hash::{Hash, Hasher};
+    if movable.len() < 2 {
+        return state.clone();
+    }
+    let n = state.actor_states.len();
+    let mut best: Option<(u64, ParliamentState)> = None;
+    for order in permutations(movable) {
+        let mut new_to_old: Vec<usize> = (0..n).collect();
+        for (slot, old) in movable.iter().zip(&order) {
+            new_to_old[*slot] = *old;
+        }
+        let candidate = permuted(state, &new_to_old);
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        candidate.hash(&mut h);
+        let key = h.finish();
+        if best.as_ref().is_none_or(|(k, _)| key < *k) {
+            best = Some((key, candidate));
+        }
+    }
+    best.expect("at least one permutation").1
+}
+
+/// [`representative`] over the priests outside the genesis quorum (`n/2+1 .. n`), as a plain
+/// function for the checker. Sound only when [`ParliamentConfig::symmetry_error`] is `None`.
+pub fn representative_outside_genesis_quorum(state: &ParliamentState) -> ParliamentState {
+    let priests = state
+        .actor_states
+        .iter()
+        .filter(|s| s.priest().is_some())
+        .count();
+    let movable: Vec<usize> = (priests / 2 + 1..priests).collect();
+    representative(state, &movable)
+}
+
+impl ParliamentConfig {
+    /// Why symmetry reduction would not be sound (or would do nothing) for this config.
+    pub fn symmetry_error(&self) -> Option<String> {
+        let outside: Vec<usize> = (self.priests / 2 + 1..self.priests).collect();
+        if self.interchangeable() != outside {
+            return Some(format!(
+                "--symmetry needs no --retries, no --bug and --proposers at most {} (the genesis quorum), so that priests {}..{} are interchangeable",
+                self.priests / 2 + 1,
+                self.priests / 2 + 1,
+                self.priests.saturating_sub(1)
+            ));
+        }
+        if outside.len() < 2 {
+            return Some(format!(
+                "--symmetry needs at least 2 priests outside the genesis quorum (--priests 5); with {} priests there is none to permute",
+                self.priests
+            ));
+        }
+        None
+    }
+}

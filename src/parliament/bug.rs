@@ -1,0 +1,142 @@
+//! Seeded bugs of the multi-decree Parliament: minimal mutations of the priest that real
+//! multi-Paxos and replicated-state-machine implementations have shipped. Each exists so a
+//! test can show the checker catching it. The deployed priest always runs [`Bug::None`].
+
+use serde::Serialize;
+use std::fmt;
+use std::str::FromStr;
+
+/// A seeded bug in the Parliament priest (or [`Bug::None`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Bug {
+    /// The correct protocol.
+    #[default]
+    None,
+    SkipPhaseOneOnTakeover,
+    FillGapWithOwnDecree,
+    ApplyOutOfOrder,
+    NoSessionDedup,
+    ReplyBeforeChosen,
+    NoTiebreak,
+    MinorityQuorum,
+    PrematureSuccess,
+    StrandQueuedCommands,
+}
+
+/// What a bug is, what it breaks, and where it comes from.
+#[derive(Clone, Debug, Serialize)]
+pub struct BugInfo {
+    pub name: &'static str,
+    /// The property the checker is expected to find violated.
+    pub breaks: &'static str,
+    pub changes: &'static str,
+    pub stands_for: &'static str,
+}
+
+impl Bug {
+    /// Every seeded bug (not [`Bug::None`]).
+    pub const ALL: [Bug; 9] = [
+        Bug::SkipPhaseOneOnTakeover,
+        Bug::FillGapWithOwnDecree,
+        Bug::ApplyOutOfOrder,
+        Bug::NoSessionDedup,
+        Bug::ReplyBeforeChosen,
+        Bug::NoTiebreak,
+        Bug::MinorityQuorum,
+        Bug::PrematureSuccess,
+        Bug::StrandQueuedCommands,
+    ];
+
+    pub fn name(self) -> &'static str {
+        self.info().name
+    }
+
+    pub fn info(self) -> BugInfo {
+        let (name, breaks, changes, stands_for) = match self {
+            Bug::None => ("none", "", "the correct protocol", ""),
+            Bug::SkipPhaseOneOnTakeover => (
+                "skip-phase-one-on-takeover",
+                "b3-respects-earlier-votes",
+                "a priest taking over the presidency begins ballots at once, without NextBallot, filling decree numbers with its own commands",
+                "leaders that assume they already hold the lease after an election; the paper's president must learn the earlier votes first",
+            ),
+            Bug::FillGapWithOwnDecree => (
+                "fill-gap-with-own-decree",
+                "b3-respects-earlier-votes",
+                "a new president puts a queued client command in a decree number for which a LastVote reported a vote, instead of the highest reported vote",
+                "multi-Paxos leaders that re-propose only the slots they know were chosen (Paxos Made Live, section 5.2, on catching up a new master)",
+            ),
+            Bug::ApplyOutOfOrder => (
+                "apply-out-of-order",
+                "logs-are-prefixes",
+                "a priest applies each decree to the law as soon as it learns it, not in decree-number order",
+                "state machines fed from an unordered commit stream; the paper's priests apply decrees in order of their numbers",
+            ),
+            Bug::NoSessionDedup => (
+                "no-session-dedup",
+                "exactly-once",
+                "the law keeps no client sessions, so a command passed in two decrees (a retry, or one handed over by a deposed president) is executed twice",
+                "the missing client table of early Raft/Paxos key-value stores (Raft thesis, section 6.3)",
+            ),
+            Bug::ReplyBeforeChosen => (
+                "reply-before-chosen",
+                "linearizable",
+                "the president answers a client when it begins the ballot for its command, from its own tentative order, not when the decree is passed",
+                "acknowledging writes on the leader's local append before a quorum accepted them",
+            ),
+            Bug::NoTiebreak => (
+                "no-tiebreak",
+                "b1-unique-ballots",
+                "ballot numbers carry no priest id, so two priests taking over in the same round use the same number",
+                "proposal numbers without a node id; the paper makes ballot numbers unique by construction",
+            ),
+            Bug::MinorityQuorum => (
+                "minority-quorum",
+                "b2-quorums-intersect",
+                "a quorum is n/2 priests rounded down, so two quorums can miss each other",
+                "off-by-one quorum sizes in home-grown consensus code",
+            ),
+            Bug::PrematureSuccess => (
+                "premature-success",
+                "learned-implies-chosen",
+                "the president sends Success for a decree as soon as it voted for it itself",
+                "learners that treat one acceptance as a decision",
+            ),
+            Bug::StrandQueuedCommands => (
+                "strand-queued-commands",
+                "every-client-answered",
+                "when a decree passes, the president does not propose the commands that queued while its window was full",
+                "a pipeline that only proposes on new requests, never on completions",
+            ),
+        };
+        BugInfo {
+            name,
+            breaks,
+            changes,
+            stands_for,
+        }
+    }
+}
+
+impl fmt::Display for Bug {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Bug {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        std::iter::once(Bug::None)
+            .chain(Bug::ALL)
+            .find(|b| b.name() == s)
+            .ok_or_else(|| {
+                let names: Vec<_> = Bug::ALL.iter().map(|b| b.name()).collect();
+                format!(
+                    "unknown parliament bug '{s}'; known bugs: {}",
+                    names.join(", ")
+                )
+            })
+    }
+}

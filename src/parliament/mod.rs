@@ -1,0 +1,1051 @@
+//! The multi-decree Parliament (paper, section 3), as a `stateright` actor: a president
+//! passes a sequence of numbered decrees, and every priest applies them in order to the law,
+//! a key-value map ([`crate::kv`]).
+//!
+//! # The algorithm
+//!
+//! The Synod protocol ([`crate::synod`]) passes one decree. The Parliament passes decree
+//! number 0, 1, 2, ... and runs one instance of the Synod for each number, but it pays for
+//! the first phase only once per presidency:
+//!
+//! 1. **Election.** Any priest may try to become president; any election is safe, because
+//!    a president only ever passes decrees through ballots. A priest that hears no president
+//!    (its election timer fires) picks a ballot number `b` above every one it tried or
+//!    promised, writes `lastTried = b` in its ledger, and sends `NextBallot(b, n)` to the other
+//!    priests, where `n` is the first decree number it does not know to be passed.
+//! 2. **LastVote for every decree number at once.** A priest `q` with `nextBal < b` writes
+//!    `nextBal = b` in its ledger and answers `LastVote(b, n, votes)`: its vote (ballot and
+//!    decree) for *every* decree number `>= n` it ever voted on. It promises, for all those
+//!    numbers at once, not to vote in a ballot below `b`.
+//! 3. **Taking office.** With LastVotes from a quorum (itself included), the president picks,
+//!    for each decree number from `n` up to the highest one reported, the decree of the
+//!    highest-numbered vote reported for it (B3, exactly as in the Synod), and where nobody
+//!    in the quorum voted, an *olive-day decree* (a no-op: the paper's priests passed
+//!    "the olive day" decree to fill gaps). It begins a ballot numbered `b` for each.
+//! 4. **Pipelined ballots.** From then on every new decree is one `BeginBallot(b, i, d)` /
+//!    `Voted(b, i)` round with the same quorum: no NextBallot is needed, since the quorum's
+//!    promise covers every decree number. Up to `window` decree numbers are in flight at once,
+//!    and one decree carries up to `batch` client commands (batching).
+//! 5. **Success.** When the whole quorum voted for decree `i`, the president writes it in its
+//!    ledger and sends `Success(i, d)` to every priest.
+//! 6. **The law.** Each priest applies the decrees it knows in decree-number order, never
+//!    skipping a number, to its copy of the law. The president answers each client whose
+//!    command it applies. A priest that misses a Success learns the decree later: a
+//!    president's heartbeat says how far it knows, and a priest that lags asks it for the
+//!    decrees from its first gap (`Catchup`); a new president re-proposes any decree a
+//!    quorum voted for, so a passed decree is never lost.
+//!
+//! A priest votes in `BeginBallot(b, i, d)` when `b >= nextBal` (the Synod's step 4 for
+//! decree number `i`; a higher `b` also raises `nextBal`). Ledger writes (`lastTried`,
+//! `nextBal`, votes, passed decrees) are saved (`Out::save`) before any message that depends
+//! on them leaves.
+//!
+//! # What this implementation chooses
+//!
+//! - **The genesis ballot.** Every priest starts having promised ballot `0.0` of priest 0
+//!   with no votes, which is exactly the state after priest 0 sent `NextBallot(0.0, 0)` and
+//!   every priest answered `LastVote(0.0, 0, nothing)`. So priest 0 starts as president of
+//!   ballot `0.0` with the quorum of the lowest-numbered priests, without a first phase. A
+//!   priest restarting from a saved ledger is never president.
+//! - **The president is in its own quorum**, and its own promise and votes happen locally at
+//!   the moment it takes office or begins a ballot (as in [`crate::synod`]); `BeginBallot`
+//!   goes only to the other members of its quorum, the priests whose LastVote made it one.
+//!   This keeps messages to oneself off the network and the checked state space small.
+//! - **Candidates.** Only priests configured as candidates run an election timer. In the
+//!   model a timer can fire at any moment, so every takeover timing is explored; `max_round`
+//!   bounds the rounds tried (unbounded when deployed). Deployed priests also send
+//!   heartbeats, and a candidate that heard its president since its timer last fired does
+//!   not run.
+//! - **Client commands** ([`crate::kv::Command`]) arrive as `Request`. A president queues
+//!   them and proposes them; a priest trying to become president queues them; any other
+//!   priest forwards them to the owner of the ballot it promised. A president that learns
+//!   of a higher ballot steps down and hands its queued and unfinished commands to the
+//!   new ballot's owner, so a command can be passed twice: the law's sessions make the
+//!   second copy a no-op that gets the first copy's answer.
+//! - Decree numbers are bounded by `max_decrees` (unbounded when deployed) so the model is
+//!   finite.
+//! - [`Bug`] selects a seeded mutation for the checker to catch; deployed priests run
+//!   [`Bug::None`].
+
+mod bug;
+
+pub use bug::{Bug, BugInfo};
+
+use crate::ballot::{Ballot, PriestIx, Priests, QuorumSystem};
+use crate::kv::{Answer, Command, Dedup, Op, Outcome, Store};
+use im::{OrdMap, Vector};
+use serde::{Deserialize, Serialize};
+use stateright::actor::{Actor, Id, Out};
+use std::borrow::Cow;
+use std::fmt::{self, Debug, Display};
+use std::ops::Range;
+use std::time::Duration;
+
+/// A decree number: the position of a decree in the Parliament's sequence (0, 1, 2, ...).
+pub type DecreeNumber = u32;
+
+/// The ballot every priest starts having promised: priest 0's round 0.
+pub const GENESIS: Ballot = Ballot::new(0, 0);
+
+/// A decree of the Parliament.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Decree {
+    /// The olive-day decree: changes nothing; fills a decree number nobody voted for.
+    OliveDay,
+    /// A batch of client commands, applied in this order.
+    Commands(Vec<Command>),
+}
+
+impl Decree {
+    pub fn commands(&self) -> &[Command] {
+        match self {
+            Decree::OliveDay => &[],
+            Decree::Commands(c) => c,
+        }
+    }
+}
+
+impl Display for Decree {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Decree::OliveDay => write!(f, "olive-day"),
+            Decree::Commands(cs) => {
+                write!(f, "[")?;
+                for (i, c) in cs.iter().enumerate() {
+                    if i > 0 {
+                        write!(f, "; ")?;
+                    }
+                    write!(f, "{c}")?;
+                }
+                write!(f, "]")
+            }
+        }
+    }
+}
+
+/// A vote: the priest voted for `decree` in ballot `ballot` (for some decree number).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Vote {
+    pub ballot: Ballot,
+    pub decree: Decree,
+}
+
+/// The messages of the Parliament, named as in the paper, and the client messages.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Msg {
+    /// Step 1: the president asks for promises for ballot `ballot`, for every decree number
+    /// from `from` on.
+    NextBallot { ballot: Ballot, from: DecreeNumber },
+    /// Step 2: the sender promises; `votes` are its votes for decree numbers `>= from`.
+    LastVote {
+        ballot: Ballot,
+        from: DecreeNumber,
+        votes: Vec<(DecreeNumber, Vote)>,
+    },
+    /// Step 3/4: the president asks its quorum to vote for decree `decree` as number `number`.
+    BeginBallot {
+        ballot: Ballot,
+        number: DecreeNumber,
+        decree: Decree,
+    },
+    /// The sender voted for decree number `number` in ballot `ballot`.
+    Voted {
+        ballot: Ballot,
+        number: DecreeNumber,
+    },
+    /// Step 5: decree `decree` is passed as number `number`.
+    Success {
+        number: DecreeNumber,
+        decree: Decree,
+    },
+    /// The president of `ballot` knows every decree below `known`.
+    Heartbeat { ballot: Ballot, known: DecreeNumber },
+    /// Please send me every passed decree from `from` on.
+    Catchup { from: DecreeNumber },
+    /// From a client (or forwarded by a priest): please pass this command.
+    Request { client: Id, seq: u64, op: Op },
+    /// To a client: the answer to its command number `seq`.
+    Reply { seq: u64, answer: Answer },
+}
+
+impl Display for Msg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Msg::NextBallot { ballot, from } => write!(f, "NextBallot({ballot}, from {from})"),
+            Msg::LastVote {
+                ballot,
+                from,
+                votes,
+            } => {
+                write!(f, "LastVote({ballot}, from {from}:")?;
+                if votes.is_empty() {
+                    write!(f, " no votes")?;
+                }
+                for (n, v) in votes {
+                    write!(f, " #{n} {} in {}", v.decree, v.ballot)?;
+                }
+                write!(f, ")")
+            }
+            Msg::BeginBallot {
+                ballot,
+                number,
+                decree,
+            } => write!(f, "BeginBallot({ballot}, #{number} {decree})"),
+            Msg::Voted { ballot, number } => write!(f, "Voted({ballot}, #{number})"),
+            Msg::Success { number, decree } => write!(f, "Success(#{number} {decree})"),
+            Msg::Heartbeat { ballot, known } => write!(f, "Heartbeat({ballot}, knows <{known})"),
+            Msg::Catchup { from } => write!(f, "Catchup(from {from})"),
+            Msg::Request { client, seq, op } => {
+                write!(f, "Request(c{}#{seq} {op})", usize::from(*client))
+            }
+            Msg::Reply { seq, answer } => write!(f, "Reply(#{seq} {answer})"),
+        }
+    }
+}
+
+impl Debug for Msg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        Display::fmt(self, f)
+    }
+}
+
+/// The ledger: what a priest must not forget across a crash (the actor's `Storage`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Ledger {
+    /// `lastTried[p]`: the last ballot this priest tried to begin.
+    pub last_tried: Option<Ballot>,
+    /// `nextBal[p]`: the highest ballot this priest promised (for every decree number).
+    pub next_bal: Option<Ballot>,
+    /// This priest's latest vote for each decree number.
+    pub votes: OrdMap<DecreeNumber, Vote>,
+    /// The decrees this priest knows were passed, by number.
+    pub learned: OrdMap<DecreeNumber, Decree>,
+}
+
+impl Ledger {
+    /// The ledger every priest starts with: the genesis ballot promised; priest 0 tried it.
+    pub fn genesis(me: PriestIx) -> Self {
+        Ledger {
+            last_tried: (me == GENESIS.priest).then_some(GENESIS),
+            next_bal: Some(GENESIS),
+            ..Ledger::default()
+        }
+    }
+
+    /// The first decree number this priest does not know to be passed.
+    pub fn first_gap(&self) -> DecreeNumber {
+        let mut n = 0;
+        while self.learned.contains_key(&n) {
+            n += 1;
+        }
+        n
+    }
+}
+
+/// A decree the president began and has not yet seen passed.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Pending {
+    pub decree: Decree,
+    pub voted: Priests,
+}
+
+/// What the priest, as (would-be) president of ballot `lastTried`, is doing (volatile).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Status {
+    /// Not president.
+    Follower,
+    /// Sent NextBallot(lastTried, from); collecting LastVotes: who promised, and the
+    /// highest-numbered vote reported for each decree number.
+    Trying {
+        from: DecreeNumber,
+        promised: Priests,
+        votes: OrdMap<DecreeNumber, Vote>,
+    },
+    /// President of ballot lastTried with `quorum`; `next` is the next free decree number.
+    Presiding {
+        quorum: Priests,
+        next: DecreeNumber,
+        pending: OrdMap<DecreeNumber, Pending>,
+    },
+}
+
+/// A priest's whole state.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct PriestState {
+    pub ledger: Ledger,
+    pub status: Status,
+    /// The law: the decrees applied so far, as a key-value map with client sessions.
+    pub law: Store,
+    /// The decree numbers applied to the law, in the order applied (`0, 1, 2, ...` unless a
+    /// seeded bug applies them out of order).
+    pub applied: Vector<DecreeNumber>,
+    /// Client commands waiting to be proposed.
+    pub queue: Vector<Command>,
+    /// Heard from the president since the election timer last fired (deployed priests only).
+    pub heard: bool,
+}
+
+impl PriestState {
+    pub fn is_president(&self) -> bool {
+        matches!(self.status, Status::Presiding { .. })
+    }
+
+    /// The decrees applied to the law, in the order applied.
+    pub fn applied_decrees(&self) -> impl Iterator<Item = &Decree> + '_ {
+        self.applied.iter().map(|n| &self.ledger.learned[n])
+    }
+
+    /// Whether the command is already queued, in flight, or passed but not yet applied.
+    fn holds(&self, client: Id, seq: u64) -> bool {
+        let same = |c: &Command| c.client == client && c.seq == seq;
+        self.queue.iter().any(same)
+            || self
+                .ledger
+                .learned
+                .range(self.applied.len() as DecreeNumber..)
+                .any(|(_, d)| d.commands().iter().any(same))
+            || match &self.status {
+                Status::Presiding { pending, .. } => pending
+                    .values()
+                    .any(|p| p.decree.commands().iter().any(same)),
+                _ => false,
+            }
+    }
+}
+
+/// The priest's timers.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Timer {
+    /// A candidate that heard no president tries to become one.
+    Election,
+    /// A president tells the others it is alive and how far it knows.
+    Heartbeat,
+}
+
+/// A Parliament priest: president when elected, voter and learner always.
+#[derive(Clone, Debug)]
+pub struct ParliamentPriest {
+    /// This priest's index among `priests`.
+    pub me: PriestIx,
+    /// Every priest of the Chamber, by index.
+    pub priests: Vec<Id>,
+    /// Which sets of priests are quorums.
+    pub quorums: QuorumSystem,
+    /// Whether this priest runs for president when it hears none.
+    pub candidate: bool,
+    /// The highest ballot round this priest will try (`u32::MAX` when deployed).
+    pub max_round: u32,
+    /// Decree numbers stop here (`u32::MAX` when deployed).
+    pub max_decrees: DecreeNumber,
+    /// How many decree numbers a president keeps in flight at once.
+    pub window: usize,
+    /// How many client commands one decree carries at most.
+    pub batch: usize,
+    /// Election timeout.
+    pub election: Range<Duration>,
+    /// Heartbeat period; `None` sends no heartbeats (the model's default: there a timer can
+    /// fire at any moment, so heartbeats would not change which elections are explored).
+    pub heartbeat: Option<Range<Duration>>,
+    /// A seeded bug, for the checker to find; [`Bug::None`] when deployed.
+    pub bug: Bug,
+}
+
+/// What a handler does, gathered so the ledger is saved before any message leaves.
+#[derive(Default)]
+struct Step {
+    save: bool,
+    sends: Vec<(Id, Msg)>,
+}
+
+impl ParliamentPriest {
+    /// A correct, deployable priest `me` of `priests`, majority quorums, every priest a
+    /// candidate.
+    pub fn new(me: PriestIx, priests: Vec<Id>) -> Self {
+        let n = priests.len();
+        ParliamentPriest {
+            me,
+            priests,
+            quorums: QuorumSystem::majority(n),
+            candidate: true,
+            max_round: u32::MAX,
+            max_decrees: DecreeNumber::MAX,
+            window: 64,
+            batch: 64,
+            election: Duration::from_millis(300)..Duration::from_millis(600),
+            heartbeat: Some(Duration::from_millis(100)..Duration::from_millis(100)),
+            bug: Bug::None,
+        }
+    }
+
+    fn ix(&self, id: Id) -> Option<PriestIx> {
+        self.priests
+            .iter()
+            .position(|&p| p == id)
+            .map(|i| i as PriestIx)
+    }
+
+    fn others(&self) -> impl Iterator<Item = Id> + '_ {
+        self.priests
+            .iter()
+            .enumerate()
+            .filter(move |(i, _)| *i != self.me as usize)
+            .map(|(_, id)| *id)
+    }
+
+    fn is_quorum(&self, set: Priests) -> bool {
+        match self.bug {
+            Bug::MinorityQuorum => set.len() >= (self.priests.len() / 2).max(1),
+            _ => self.quorums.is_quorum(set),
+        }
+    }
+
+    /// The genesis president's quorum: itself and the lowest-numbered priests that make it
+    /// a quorum.
+    fn lowest_quorum(&self) -> Priests {
+        let mut q = Priests::single(self.me);
+        for i in 0..self.priests.len() as PriestIx {
+            if self.is_quorum(q) {
+                break;
+            }
+            q = q.with(i);
+        }
+        q
+    }
+
+    fn next_round(&self, ledger: &Ledger) -> u32 {
+        let tried = ledger.last_tried.map_or(0, |b| b.round);
+        let promised = ledger.next_bal.map_or(0, |b| b.round);
+        tried.max(promised) + 1
+    }
+
+    fn dedup(&self) -> Dedup {
+        if self.bug == Bug::NoSessionDedup {
+            Dedup::Off
+        } else {
+            Dedup::Sessions
+        }
+    }
+
+    fn may_run(&self, state: &PriestState) -> bool {
+        self.candidate && !state.is_president() && self.next_round(&state.ledger) <= self.max_round
+    }
+
+    fn finish(&self, state: &PriestState, step: Step, o: &mut Out<Self>) {
+        if step.save {
+            o.save(state.ledger.clone());
+        }
+        for (dst, msg) in step.sends {
+            o.send(dst, msg);
+        }
+    }
+
+    /// Step 1: run for president with a new ballot.
+    fn run_for_president(&self, state: &mut PriestState, step: &mut Step) {
+        let round = self.next_round(&state.ledger);
+        let priest = if self.bug == Bug::NoTiebreak {
+            0
+        } else {
+            self.me
+        };
+        let ballot = Ballot::new(round, priest);
+        let from = state.ledger.first_gap();
+        state.ledger.last_tried = Some(ballot);
+        step.save = true;
+        if self.bug == Bug::SkipPhaseOneOnTakeover {
+            // Takes office at once, as if every priest had promised and reported nothing.
+            let quorum = self.lowest_quorum();
+            self.take_office(state, quorum, from, OrdMap::new(), step);
+            return;
+        }
+        state.status = Status::Trying {
+            from,
+            promised: Priests::EMPTY,
+            votes: OrdMap::new(),
+        };
+        for q in self.others() {
+            step.sends.push((q, Msg::NextBallot { ballot, from }));
+        }
+    }
+
+    /// Step 3: with a quorum's LastVotes, promise, re-propose what the quorum voted for, fill
+    /// gaps with olive-day decrees, then propose queued commands.
+    fn take_office(
+        &self,
+        state: &mut PriestState,
+        quorum: Priests,
+        from: DecreeNumber,
+        reported: OrdMap<DecreeNumber, Vote>,
+        step: &mut Step,
+    ) {
+        let ballot = state.ledger.last_tried.expect("running implies lastTried");
+        if state.ledger.next_bal.is_some_and(|n| n > ballot) {
+            // Promised a higher ballot meanwhile: this ballot is dead.
+            state.status = Status::Follower;
+            return;
+        }
+        state.ledger.next_bal = Some(ballot);
+        let mut votes = reported;
+        for (n, v) in state.ledger.votes.range(from..) {
+            merge_vote(&mut votes, *n, v.clone());
+        }
+        let top = votes.keys().next_back().copied();
+        let last_known = state.ledger.learned.keys().next_back().map(|n| n + 1);
+        let next = [Some(from), top.map(|t| t + 1), last_known]
+            .into_iter()
+            .flatten()
+            .max()
+            .unwrap_or(0);
+        state.status = Status::Presiding {
+            quorum,
+            next,
+            pending: OrdMap::new(),
+        };
+        step.save = true;
+        if let Some(top) = top {
+            for n in from..=top {
+                if state.ledger.learned.contains_key(&n) {
+                    continue;
+                }
+                let decree = match votes.get(&n) {
+                    Some(_) if self.bug == Bug::FillGapWithOwnDecree && !state.queue.is_empty() => {
+                        let cmds: Vec<Command> =
+                            std::mem::take(&mut state.queue).into_iter().collect();
+                        Decree::Commands(cmds)
+                    }
+                    Some(v) => v.decree.clone(),
+                    None => Decree::OliveDay,
+                };
+                self.begin_ballot(state, n, decree, step);
+            }
+        }
+        // Commands re-proposed from the votes need not be proposed again.
+        let Status::Presiding { pending, .. } = &state.status else {
+            return;
+        };
+        let proposed: Vec<(Id, u64)> = pending
+            .values()
+            .flat_map(|p| p.decree.commands().iter().map(|c| (c.client, c.seq)))
+            .collect();
+        state
+            .queue
+            .retain(|c| !proposed.contains(&(c.client, c.seq)));
+        self.propose_queued(state, step);
+    }
+
+    /// Step 4 for decree number `n`: the president votes and asks its quorum to vote.
+    fn begin_ballot(
+        &self,
+        state: &mut PriestState,
+        n: DecreeNumber,
+        decree: Decree,
+        step: &mut Step,
+    ) {
+        let ballot = state
+            .ledger
+            .last_tried
+            .expect("presiding implies lastTried");
+        let Status::Presiding {
+            quorum, pending, ..
+        } = &mut state.status
+        else {
+            return;
+        };
+        let quorum = *quorum;
+        state.ledger.votes.insert(
+            n,
+            Vote {
+                ballot,
+                decree: decree.clone(),
+            },
+        );
+        pending.insert(
+            n,
+            Pending {
+                decree: decree.clone(),
+                voted: Priests::single(self.me),
+            },
+        );
+        step.save = true;
+        for q in quorum.iter().filter(|&q| q != self.me) {
+            step.sends.push((
+                self.priests[q as usize],
+                Msg::BeginBallot {
+                    ballot,
+                    number: n,
+                    decree: decree.clone(),
+                },
+            ));
+        }
+        if self.bug == Bug::ReplyBeforeChosen {
+            self.reply_tentatively(state, n, step);
+        }
+        let passed = self.bug == Bug::PrematureSuccess || quorum == Priests::single(self.me);
+        if passed {
+            self.pass(state, n, step);
+        }
+    }
+
+    /// Seeded bug: answer the clients of decree `n` from the president's tentative order.
+    fn reply_tentatively(&self, state: &PriestState, n: DecreeNumber, step: &mut Step) {
+        let Status::Presiding { pending, .. } = &state.status else {
+            return;
+        };
+        let mut law = state.law.clone();
+        for (m, p) in pending.range(..=n) {
+            for c in p.decree.commands() {
+                let outcome = law.apply(c, self.dedup());
+                if *m == n {
+                    if let Some(answer) = outcome.answer() {
+                        step.sends.push((
+                            c.client,
+                            Msg::Reply {
+                                seq: c.seq,
+                                answer: answer.clone(),
+                            },
+                        ));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Proposes queued commands while the window has room.
+    fn propose_queued(&self, state: &mut PriestState, step: &mut Step) {
+        loop {
+            let Status::Presiding { next, pending, .. } = &mut state.status else {
+                return;
+            };
+            if pending.len() >= self.window || state.queue.is_empty() || *next >= self.max_decrees {
+                return;
+            }
+            let n = *next;
+            *next += 1;
+            let take = self.batch.min(state.queue.len());
+            let cmds: Vec<Command> = state.queue.slice(..take).into_iter().collect();
+            self.begin_ballot(state, n, Decree::Commands(cmds), step);
+        }
+    }
+
+    /// Step 5: decree `n` is passed; tell everyone, learn it, propose more.
+    fn pass(&self, state: &mut PriestState, n: DecreeNumber, step: &mut Step) {
+        let Status::Presiding { pending, .. } = &mut state.status else {
+            return;
+        };
+        let Some(p) = pending.remove(&n) else { return };
+        for q in self.others() {
+            step.sends.push((
+                q,
+                Msg::Success {
+                    number: n,
+                    decree: p.decree.clone(),
+                },
+            ));
+        }
+        self.learn(state, n, p.decree, step);
+        if self.bug != Bug::StrandQueuedCommands {
+            self.propose_queued(state, step);
+        }
+    }
+
+    /// Step 6: write decree `n` in the ledger and apply what can be applied.
+    fn learn(&self, state: &mut PriestState, n: DecreeNumber, decree: Decree, step: &mut Step) {
+        if state.ledger.learned.contains_key(&n) {
+            return;
+        }
+        state.ledger.learned.insert(n, decree.clone());
+        step.save = true;
+        if let Status::Presiding { pending, .. } = &mut state.status {
+            // Another president's decree passed as number `n`: the commands this president
+            // had begun there wait for a new number.
+            if let Some(p) = pending.remove(&n).filter(|p| p.decree != decree) {
+                for c in p.decree.commands().iter().rev() {
+                    state.queue.push_front(c.clone());
+                }
+            }
+        }
+        if self.bug == Bug::ApplyOutOfOrder {
+            self.apply(state, n, step);
+            return;
+        }
+        while state
+            .ledger
+            .learned
+            .contains_key(&(state.applied.len() as DecreeNumber))
+        {
+            let n = state.applied.len() as DecreeNumber;
+            self.apply(state, n, step);
+        }
+    }
+
+    /// Applies decree `n` to the law; a president answers the commands' clients.
+    fn apply(&self, state: &mut PriestState, n: DecreeNumber, step: &mut Step) {
+        state.applied.push_back(n);
+        let decree = state.ledger.learned[&n].clone();
+        let reply = state.is_president() && self.bug != Bug::ReplyBeforeChosen;
+        for c in decree.commands() {
+            let outcome = state.law.apply(c, self.dedup());
+            state
+                .queue
+                .retain(|q| !(q.client == c.client && q.seq == c.seq));
+            if let (true, Some(answer)) = (reply, outcome.answer()) {
+                step.sends.push((
+                    c.client,
+                    Msg::Reply {
+                        seq: c.seq,
+                        answer: answer.clone(),
+                    },
+                ));
+            }
+        }
+    }
+
+    /// The priest learned of ballot `ballot` of another priest, higher than its own: it is
+    /// no longer president (or candidate), and hands its commands to that ballot's owner.
+    fn step_down(
+        &self,
+        state: &mut PriestState,
+        ballot: Ballot,
+        o: &mut Out<Self>,
+        step: &mut Step,
+    ) {
+        let mut cmds: Vec<Command> = std::mem::take(&mut state.queue).into_iter().collect();
+        let was_running = !matches!(state.status, Status::Follower);
+        if let Status::Presiding { pending, .. } = &state.status {
+            for p in pending.values() {
+                cmds.extend(p.decree.commands().iter().cloned());
+            }
+        }
+        state.status = Status::Follower;
+        let owner = self.priests.get(ballot.priest as usize).copied();
+        match owner {
+            Some(owner) if ballot.priest != self.me => {
+                for c in cmds {
+                    step.sends.push((
+                        owner,
+                        Msg::Request {
+                            client: c.client,
+                            seq: c.seq,
+                            op: c.op,
+                        },
+                    ));
+                }
+            }
+            _ => state.queue = cmds.into_iter().collect(),
+        }
+        if was_running && self.may_run(state) {
+            o.set_timer(Timer::Election, self.election.clone());
+        }
+    }
+
+    fn rebuild(&self, ledger: Ledger) -> PriestState {
+        let mut state = PriestState {
+            ledger,
+            status: Status::Follower,
+            law: Store::default(),
+            applied: Vector::new(),
+            queue: Vector::new(),
+            heard: false,
+        };
+        let mut step = Step::default();
+        while state
+            .ledger
+            .learned
+            .contains_key(&(state.applied.len() as DecreeNumber))
+        {
+            let n = state.applied.len() as DecreeNumber;
+            self.apply(&mut state, n, &mut step);
+        }
+        state
+    }
+}
+
+/// Keeps, for decree number `n`, the higher-numbered of two votes.
+fn merge_vote(votes: &mut OrdMap<DecreeNumber, Vote>, n: DecreeNumber, v: Vote) {
+    if votes.get(&n).is_none_or(|w| v.ballot > w.ballot) {
+        votes.insert(n, v);
+    }
+}
+
+impl Actor for ParliamentPriest {
+    type Msg = Msg;
+    type State = PriestState;
+    type Timer = Timer;
+    type Random = ();
+    type Storage = Ledger;
+
+    fn on_start(&self, _id: Id, storage: &Option<Ledger>, o: &mut Out<Self>) -> PriestState {
+        let genesis = storage.is_none() && self.me == GENESIS.priest;
+        let mut state = self.rebuild(storage.clone().unwrap_or_else(|| Ledger::genesis(self.me)));
+        if genesis {
+            state.status = Status::Presiding {
+                quorum: self.lowest_quorum(),
+                next: 0,
+                pending: OrdMap::new(),
+            };
+            o.save(state.ledger.clone());
+            if let Some(h) = &self.heartbeat {
+                o.set_timer(Timer::Heartbeat, h.clone());
+            }
+        } else if self.may_run(&state) {
+            o.set_timer(Timer::Election, self.election.clone());
+        }
+        state
+    }
+
+    fn on_timeout(&self, _id: Id, state: &mut Cow<PriestState>, timer: &Timer, o: &mut Out<Self>) {
+        match timer {
+            Timer::Election => {
+                if !self.may_run(state) {
+                    return;
+                }
+                let state = state.to_mut();
+                if self.heartbeat.is_some() && state.heard {
+                    state.heard = false;
+                    o.set_timer(Timer::Election, self.election.clone());
+                    return;
+                }
+                let mut step = Step::default();
+                self.run_for_president(state, &mut step);
+                if self.may_run(state) {
+                    o.set_timer(Timer::Election, self.election.clone());
+                }
+                if state.is_president() {
+                    if let Some(h) = &self.heartbeat {
+                        o.set_timer(Timer::Heartbeat, h.clone());
+                    }
+                }
+                self.finish(state, step, o);
+            }
+            Timer::Heartbeat => {
+                let Some(h) = &self.heartbeat else { return };
+                let (Some(ballot), true) = (state.ledger.last_tried, state.is_president()) else {
+                    return;
+                };
+                let known = state.ledger.first_gap();
+                for q in self.others() {
+                    o.send(q, Msg::Heartbeat { ballot, known });
+                }
+                o.set_timer(Timer::Heartbeat, h.clone());
+            }
+        }
+    }
+
+    fn on_msg(&self, _id: Id, state: &mut Cow<PriestState>, src: Id, msg: Msg, o: &mut Out<Self>) {
+        let mut step = Step::default();
+        match msg {
+            // Step 2: promise for every decree number from `from` on; report the votes.
+            Msg::NextBallot { ballot, from } => {
+                if state.ledger.next_bal.is_some_and(|n| ballot <= n) {
+                    return;
+                }
+                let state = state.to_mut();
+                state.ledger.next_bal = Some(ballot);
+                step.save = true;
+                if ballot.priest != self.me || self.bug == Bug::NoTiebreak {
+                    self.step_down(state, ballot, o, &mut step);
+                }
+                let votes = state
+                    .ledger
+                    .votes
+                    .range(from..)
+                    .map(|(n, v)| (*n, v.clone()))
+                    .collect();
+                step.sends.insert(
+                    0,
+                    (
+                        src,
+                        Msg::LastVote {
+                            ballot,
+                            from,
+                            votes,
+                        },
+                    ),
+                );
+                self.finish(state, step, o);
+            }
+
+            // Step 3: with LastVotes from a quorum, take office.
+            Msg::LastVote {
+                ballot,
+                from,
+                votes,
+            } => {
+                let Some(q) = self.ix(src) else { return };
+                let Status::Trying {
+                    from: my_from,
+                    promised,
+                    votes: gathered,
+                } = &state.status
+                else {
+                    return;
+                };
+                if state.ledger.last_tried != Some(ballot)
+                    || from != *my_from
+                    || promised.contains(q)
+                    || q == self.me
+                {
+                    return;
+                }
+                let promised = promised.with(q);
+                let mut gathered = gathered.clone();
+                for (n, v) in votes {
+                    merge_vote(&mut gathered, n, v);
+                }
+                let state = state.to_mut();
+                let quorum = promised.with(self.me);
+                if self.is_quorum(quorum) {
+                    self.take_office(state, quorum, from, gathered, &mut step);
+                    if state.is_president() {
+                        if let Some(h) = &self.heartbeat {
+                            o.set_timer(Timer::Heartbeat, h.clone());
+                        }
+                    }
+                } else {
+                    state.status = Status::Trying {
+                        from,
+                        promised,
+                        votes: gathered,
+                    };
+                }
+                self.finish(state, step, o);
+            }
+
+            // Step 4: vote for decree number `number`, unless promised a higher ballot.
+            Msg::BeginBallot {
+                ballot,
+                number,
+                decree,
+            } => {
+                if state.ledger.next_bal.is_some_and(|n| n > ballot)
+                    || state
+                        .ledger
+                        .votes
+                        .get(&number)
+                        .is_some_and(|v| v.ballot == ballot)
+                {
+                    return;
+                }
+                let state = state.to_mut();
+                if state.ledger.next_bal != Some(ballot) {
+                    state.ledger.next_bal = Some(ballot);
+                    self.step_down(state, ballot, o, &mut step);
+                }
+                state.ledger.votes.insert(number, Vote { ballot, decree });
+                step.save = true;
+                step.sends.insert(0, (src, Msg::Voted { ballot, number }));
+                self.finish(state, step, o);
+            }
+
+            // Step 5: with the whole quorum's votes, the decree is passed.
+            Msg::Voted { ballot, number } => {
+                let Some(q) = self.ix(src) else { return };
+                let Status::Presiding {
+                    quorum, pending, ..
+                } = &state.status
+                else {
+                    return;
+                };
+                let Some(p) = pending.get(&number) else {
+                    return;
+                };
+                if state.ledger.last_tried != Some(ballot)
+                    || !quorum.contains(q)
+                    || p.voted.contains(q)
+                {
+                    return;
+                }
+                let voted = p.voted.with(q);
+                let passed = quorum.is_subset(voted);
+                let state = state.to_mut();
+                if let Status::Presiding { pending, .. } = &mut state.status {
+                    if let Some(p) = pending.get_mut(&number) {
+                        p.voted = voted;
+                    }
+                }
+                if passed {
+                    self.pass(state, number, &mut step);
+                }
+                self.finish(state, step, o);
+            }
+
+            // Step 6: write the passed decree in the ledger.
+            Msg::Success { number, decree } => {
+                if state.ledger.learned.contains_key(&number) {
+                    return;
+                }
+                let state = state.to_mut();
+                self.learn(state, number, decree, &mut step);
+                self.propose_queued(state, &mut step);
+                self.finish(state, step, o);
+            }
+
+            Msg::Heartbeat { ballot, known } => {
+                if state.ledger.next_bal.is_some_and(|n| n > ballot) {
+                    return;
+                }
+                let gap = state.ledger.first_gap();
+                if !state.heard {
+                    state.to_mut().heard = true;
+                }
+                if gap < known {
+                    o.send(src, Msg::Catchup { from: gap });
+                }
+            }
+
+            Msg::Catchup { from } => {
+                for (n, d) in state.ledger.learned.range(from..) {
+                    o.send(
+                        src,
+                        Msg::Success {
+                            number: *n,
+                            decree: d.clone(),
+                        },
+                    );
+                }
+            }
+
+            Msg::Request { client, seq, op } => {
+                if self.bug != Bug::NoSessionDedup {
+                    match state.law.lookup(client, seq) {
+                        Some(Outcome::Retry(answer)) => {
+                            o.send(client, Msg::Reply { seq, answer });
+                            return;
+                        }
+                        Some(_) => return,
+                        None => {}
+                    }
+                }
+                if state.holds(client, seq) {
+                    return;
+                }
+                let cmd = Command { client, seq, op };
+                let owner = state.ledger.next_bal.map(|b| b.priest);
+                let state = state.to_mut();
+                match &state.status {
+                    Status::Presiding { .. } => {
+                        state.queue.push_back(cmd);
+                        self.propose_queued(state, &mut step);
+                    }
+                    Status::Follower if owner.is_some_and(|p| p != self.me) => {
+                        let owner = self.priests[owner.unwrap_or(0) as usize];
+                        step.sends.push((
+                            owner,
+                            Msg::Request {
+                                client: cmd.client,
+                                seq: cmd.seq,
+                                op: cmd.op,
+                            },
+                        ));
+                    }
+                    _ => state.queue.push_back(cmd),
+                }
+                self.finish(state, step, o);
+            }
+
+            Msg::Reply { .. } => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,355 @@
+//! Unit tests of the Parliament priest, driven by hand (the model checks the rest).
+
+use super::*;
+
+fn priests() -> Vec<Id> {
+    Id::vec_from(0..3)
+}
+
+fn start(p: &ParliamentPriest, storage: Option<Ledger>) -> (PriestState, Vec<String>) {
+    let mut o = Out::new();
+    let s = p.on_start(Id::from(p.me as usize), &storage, &mut o);
+    (s, commands(o))
+}
+
+fn commands(o: Out<ParliamentPriest>) -> Vec<String> {
+    o.into_iter().map(|c| format!("{c:?}")).collect()
+}
+
+fn deliver(
+    p: &ParliamentPriest,
+    s: &PriestState,
+    src: usize,
+    msg: Msg,
+) -> (PriestState, Vec<String>) {
+    let mut st = Cow::Borrowed(s);
+    let mut o = Out::new();
+    p.on_msg(Id::from(p.me as usize), &mut st, Id::from(src), msg, &mut o);
+    (st.into_owned(), commands(o))
+}
+
+fn model_priest(me: PriestIx) -> ParliamentPriest {
+    let mut p = ParliamentPriest::new(me, priests());
+    p.heartbeat = None;
+    p
+}
+
+fn put(client: usize, seq: u64, v: &str) -> Msg {
+    Msg::Request {
+        client: Id::from(client),
+        seq,
+        op: Op::Put {
+            key: "x".into(),
+            value: v.into(),
+        },
+    }
+}
+
+fn cmd(client: usize, seq: u64, v: &str) -> Command {
+    let Msg::Request { client, seq, op } = put(client, seq, v) else {
+        unreachable!()
+    };
+    Command { client, seq, op }
+}
+
+#[test]
+fn priest_zero_starts_as_genesis_president_and_others_as_candidates() {
+    let (s0, out0) = start(&model_priest(0), None);
+    assert!(s0.is_president());
+    assert_eq!(s0.ledger.last_tried, Some(GENESIS));
+    assert!(out0[0].starts_with("Save"), "{out0:?}");
+    let (s1, out1) = start(&model_priest(1), None);
+    assert!(!s1.is_president());
+    assert_eq!(s1.ledger.next_bal, Some(GENESIS));
+    assert!(out1.iter().any(|c| c.contains("Election")), "{out1:?}");
+    // A restarted priest 0 is not president: its ledger says it already tried genesis.
+    let (r0, _) = start(&model_priest(0), Some(s0.ledger.clone()));
+    assert!(!r0.is_president());
+}
+
+#[test]
+fn the_president_votes_saves_then_sends_begin_ballot_to_its_quorum() {
+    let p = model_priest(0);
+    let (s, _) = start(&p, None);
+    let (s, out) = deliver(&p, &s, 7, put(7, 1, "a"));
+    assert!(out[0].starts_with("Save"), "save must come first: {out:?}");
+    assert_eq!(out.len(), 2, "{out:?}");
+    assert!(
+        out[1].contains("BeginBallot(0.0, #0 [c7#1 put x=a])"),
+        "{out:?}"
+    );
+    assert!(
+        out[1].contains("Id(1)"),
+        "genesis quorum is {{0,1}}: {out:?}"
+    );
+    assert_eq!(s.ledger.votes[&0].ballot, GENESIS);
+    // Priest 1 votes; the decree passes; the president applies it and answers the client.
+    let (s, out) = deliver(
+        &p,
+        &s,
+        1,
+        Msg::Voted {
+            ballot: GENESIS,
+            number: 0,
+        },
+    );
+    assert!(out[0].starts_with("Save"), "{out:?}");
+    assert!(out.iter().any(|c| c.contains("Success(#0")), "{out:?}");
+    assert!(
+        out.iter()
+            .any(|c| c.contains("Reply(#1 ok)") && c.contains("Id(7)")),
+        "{out:?}"
+    );
+    assert_eq!(s.applied.len(), 1);
+    // A retry of the same command is answered from the session, not passed again.
+    let (_, out) = deliver(&p, &s, 8, put(7, 1, "a"));
+    assert_eq!(out.len(), 1);
+    assert!(out[0].contains("Reply(#1 ok)"), "{out:?}");
+}
+
+#[test]
+fn last_vote_reports_every_vote_from_the_first_unknown_decree_number() {
+    let p = model_priest(2);
+    let (s, _) = start(&p, None);
+    let d = |v: &str| Decree::Commands(vec![cmd(7, 1, v)]);
+    let (s, _) = deliver(
+        &p,
+        &s,
+        0,
+        Msg::BeginBallot {
+            ballot: GENESIS,
+            number: 0,
+            decree: d("a"),
+        },
+    );
+    let (s, _) = deliver(
+        &p,
+        &s,
+        0,
+        Msg::BeginBallot {
+            ballot: GENESIS,
+            number: 2,
+            decree: d("b"),
+        },
+    );
+    let b = Ballot::new(1, 1);
+    let (s, out) = deliver(&p, &s, 1, Msg::NextBallot { ballot: b, from: 1 });
+    assert_eq!(s.ledger.next_bal, Some(b));
+    assert!(
+        out[0].starts_with("Save"),
+        "the promise is saved before LastVote: {out:?}"
+    );
+    assert!(
+        out[1].contains("LastVote(1.1, from 1: #2 [c7#1 put x=b] in 0.0)"),
+        "{out:?}"
+    );
+    // A lower ballot is refused now.
+    let (_, out) = deliver(
+        &p,
+        &s,
+        0,
+        Msg::BeginBallot {
+            ballot: GENESIS,
+            number: 3,
+            decree: d("c"),
+        },
+    );
+    assert!(out.is_empty());
+}
+
+#[test]
+fn a_new_president_re_proposes_the_highest_votes_and_fills_gaps_with_olive_day() {
+    let p = model_priest(1);
+    let (s, _) = start(&p, None);
+    let mut st = Cow::Borrowed(&s);
+    let mut o = Out::new();
+    p.on_timeout(Id::from(1), &mut st, &Timer::Election, &mut o);
+    let s = st.into_owned();
+    let b = Ballot::new(1, 1);
+    assert_eq!(s.ledger.last_tried, Some(b));
+    let out = commands(o);
+    assert!(
+        out.iter().any(|c| c.contains("NextBallot(1.1, from 0)")),
+        "{out:?}"
+    );
+    let d = |v: &str| Decree::Commands(vec![cmd(7, 1, v)]);
+    let votes = vec![(
+        1,
+        Vote {
+            ballot: GENESIS,
+            decree: d("a"),
+        },
+    )];
+    let (s, out) = deliver(
+        &p,
+        &s,
+        2,
+        Msg::LastVote {
+            ballot: b,
+            from: 0,
+            votes,
+        },
+    );
+    assert!(s.is_president());
+    assert!(out[0].starts_with("Save"), "{out:?}");
+    assert!(
+        out.iter()
+            .any(|c| c.contains("BeginBallot(1.1, #0 olive-day)")),
+        "{out:?}"
+    );
+    assert!(
+        out.iter()
+            .any(|c| c.contains("BeginBallot(1.1, #1 [c7#1 put x=a])")),
+        "{out:?}"
+    );
+    assert!(
+        out.iter().all(|c| !c.contains("Id(0)")),
+        "quorum is {{1,2}}: {out:?}"
+    );
+}
+
+#[test]
+fn a_deposed_president_hands_its_commands_to_its_successor() {
+    let mut p = model_priest(0);
+    p.window = 1;
+    let (s, _) = start(&p, None);
+    let (s, _) = deliver(&p, &s, 7, put(7, 1, "a"));
+    let (s, _) = deliver(&p, &s, 8, put(8, 1, "b"));
+    assert_eq!(s.queue.len(), 1, "window 1: the second command waits");
+    let (s, out) = deliver(
+        &p,
+        &s,
+        1,
+        Msg::NextBallot {
+            ballot: Ballot::new(1, 1),
+            from: 0,
+        },
+    );
+    assert!(!s.is_president());
+    assert!(s.queue.is_empty());
+    let forwarded = out
+        .iter()
+        .filter(|c| c.contains("Request(") && c.contains("Id(1)"))
+        .count();
+    assert_eq!(forwarded, 2, "{out:?}");
+}
+
+#[test]
+fn a_lagging_priest_catches_up_from_a_heartbeat() {
+    let p = ParliamentPriest::new(2, priests());
+    let (s, _) = start(&p, None);
+    let (s, out) = deliver(
+        &p,
+        &s,
+        0,
+        Msg::Heartbeat {
+            ballot: GENESIS,
+            known: 2,
+        },
+    );
+    assert!(s.heard);
+    assert!(out.iter().any(|c| c.contains("Catchup(from 0)")), "{out:?}");
+    let (_, out) = deliver(
+        &p,
+        &s,
+        0,
+        Msg::Success {
+            number: 1,
+            decree: Decree::OliveDay,
+        },
+    );
+    assert!(out.iter().all(|c| !c.contains("Reply")));
+    let learned = deliver(
+        &p,
+        &s,
+        0,
+        Msg::Success {
+            number: 1,
+            decree: Decree::OliveDay,
+        },
+    )
+    .0;
+    assert_eq!(learned.applied.len(), 0, "decree 1 waits for decree 0");
+    let both = deliver(
+        &p,
+        &learned,
+        0,
+        Msg::Success {
+            number: 0,
+            decree: Decree::OliveDay,
+        },
+    )
+    .0;
+    assert_eq!(both.applied.iter().copied().collect::<Vec<_>>(), vec![0, 1]);
+}
+
+#[test]
+fn messages_round_trip_through_serde() {
+    let m = Msg::LastVote {
+        ballot: Ballot::new(3, 1),
+        from: 4,
+        votes: vec![(
+            5,
+            Vote {
+                ballot: GENESIS,
+                decree: Decree::Commands(vec![cmd(9, 2, "v")]),
+            },
+        )],
+    };
+    let json = serde_json::to_string(&m).unwrap();
+    assert_eq!(serde_json::from_str::<Msg>(&json).unwrap(), m);
+    let ledger = Ledger::genesis(0);
+    let json = serde_json::to_string(&ledger).unwrap();
+    assert_eq!(serde_json::from_str::<Ledger>(&json).unwrap(), ledger);
+}
+
+#[test]
+fn commands_that_queue_behind_a_full_window_pass_in_one_decree() {
+    let mut p = model_priest(0);
+    p.window = 1;
+    p.batch = 8;
+    let (s, _) = start(&p, None);
+    let (s, _) = deliver(&p, &s, 7, put(7, 1, "a"));
+    let (s, _) = deliver(&p, &s, 8, put(8, 1, "b"));
+    let (s, _) = deliver(&p, &s, 9, put(9, 1, "c"));
+    assert_eq!(s.queue.len(), 2);
+    let (s, out) = deliver(
+        &p,
+        &s,
+        1,
+        Msg::Voted {
+            ballot: GENESIS,
+            number: 0,
+        },
+    );
+    assert!(
+        out.iter()
+            .any(|c| c.contains("BeginBallot(0.0, #1 [c8#1 put x=b; c9#1 put x=c])")),
+        "{out:?}"
+    );
+    assert!(s.queue.is_empty());
+}
+
+#[test]
+fn a_president_whose_decree_number_went_to_another_decree_proposes_its_commands_again() {
+    let p = model_priest(0);
+    let (s, _) = start(&p, None);
+    let (s, _) = deliver(&p, &s, 7, put(7, 1, "a"));
+    // A later president passed an olive-day decree as number 0 (priest 0 has not yet heard
+    // of its ballot): client 7's command must not be lost.
+    let (s, out) = deliver(
+        &p,
+        &s,
+        1,
+        Msg::Success {
+            number: 0,
+            decree: Decree::OliveDay,
+        },
+    );
+    assert!(
+        out.iter()
+            .any(|c| c.contains("BeginBallot(0.0, #1 [c7#1 put x=a])")),
+        "{out:?}"
+    );
+    assert!(s.queue.is_empty());
+}

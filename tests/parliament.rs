@@ -1,0 +1,298 @@
+//! The Parliament model checked exhaustively in several configurations (every count pinned,
+//! every bound stated), and every seeded Parliament bug found by the checker.
+//!
+//! Bounds common to every configuration unless said otherwise: 3 priests, priest 0 starts as
+//! president, candidates `proposers`, ballot rounds <= 1, decree numbers < 4, window 2,
+//! batch 2, clients' scripts of one command (`cas x nil->i+1`), no client retries.
+
+use parliament::check::{self, CheckOptions, Report, Strategy};
+use parliament::models::parliament::ParliamentConfig;
+use parliament::models::synod::NetworkKind;
+use parliament::parliament::Bug;
+
+fn check(cfg: ParliamentConfig, stop_on_failure: bool) -> Report {
+    cfg.validate().expect("valid config");
+    let opts = CheckOptions {
+        threads: 1,
+        strategy: Strategy::Bfs,
+        stop_on_failure,
+        timeout: None,
+        progress: false,
+    };
+    let json = serde_json::to_value(&cfg).unwrap();
+    check::run(cfg.into_model(), "parliament", json, &opts, None)
+}
+
+const SAFETY: [&str; 8] = [
+    "b1-unique-ballots",
+    "b2-quorums-intersect",
+    "b3-respects-earlier-votes",
+    "agreement",
+    "learned-implies-chosen",
+    "logs-are-prefixes",
+    "linearizable",
+    "exactly-once",
+];
+
+fn assert_safe(r: &Report) {
+    assert!(r.complete, "search must be complete:\n{}", r.to_text());
+    for p in SAFETY {
+        assert!(r.property(p).holds, "{p} must hold:\n{}", r.to_text());
+    }
+}
+
+/// Default: 3 priests, 2 candidates, 2 clients, unordered non-duplicating network. No loss,
+/// no crash, at most one takeover and room for every command: liveness is checked too.
+#[test]
+fn default_config_passes_every_property() {
+    let r = check(ParliamentConfig::default(), false);
+    assert_safe(&r);
+    assert!(r.all_hold(), "{}", r.to_text());
+    for p in [
+        "decree-chosen",
+        "president-changed",
+        "gap-filled-with-no-op",
+        "client-answered",
+        "every-client-answered",
+    ] {
+        assert!(r.property(p).holds, "{p} must hold");
+    }
+    assert_eq!(r.unique_states, 59_828);
+    assert_eq!(r.max_depth, 24);
+}
+
+/// A lossy, duplicating network with a stable president (one candidate), 1 client that may
+/// resend its command once to another priest.
+#[test]
+fn lossy_duplicating_network_with_a_retrying_client() {
+    let r = check(
+        ParliamentConfig {
+            network: NetworkKind::Duplicating,
+            lossy: true,
+            proposers: 1,
+            clients: 1,
+            retries: 1,
+            ..ParliamentConfig::default()
+        },
+        false,
+    );
+    assert_safe(&r);
+    assert!(r.all_hold(), "{}", r.to_text());
+    assert_eq!(r.unique_states, 16_842);
+}
+
+/// A duplicating network where the president sends heartbeats and a priest that learns
+/// from a heartbeat that it lags asks for the decrees it lacks (catch-up): one candidate,
+/// 2 clients.
+#[test]
+fn duplicating_network_with_heartbeats_and_catch_up() {
+    let r = check(
+        ParliamentConfig {
+            network: NetworkKind::Duplicating,
+            heartbeats: true,
+            proposers: 1,
+            ..ParliamentConfig::default()
+        },
+        false,
+    );
+    assert_safe(&r);
+    assert!(r.all_hold(), "{}", r.to_text());
+    assert!(r.property("every-client-answered").holds);
+    assert_eq!(r.unique_states, 73_464);
+}
+
+/// A duplicating network (which, for safety, also covers loss: a message never delivered is
+/// a lost one) with a president change: 2 candidates, 2 clients.
+#[test]
+fn duplicating_network_with_a_president_change() {
+    let r = check(
+        ParliamentConfig {
+            network: NetworkKind::Duplicating,
+            ..ParliamentConfig::default()
+        },
+        false,
+    );
+    assert_safe(&r);
+    assert!(r.all_hold(), "{}", r.to_text());
+    assert!(r.property("president-changed").holds);
+    assert!(r.property("every-client-answered").holds);
+    assert_eq!(r.unique_states, 228_737);
+}
+
+/// A lossy network with a president change: 2 candidates, 1 client.
+#[test]
+fn lossy_network_with_a_president_change() {
+    let r = check(
+        ParliamentConfig {
+            lossy: true,
+            clients: 1,
+            ..ParliamentConfig::default()
+        },
+        false,
+    );
+    assert_safe(&r);
+    assert!(r.property("president-changed").holds);
+    assert!(r.property("client-answered").holds);
+    // One client has one command in flight at a time: no gap can open.
+    assert!(!r.property("gap-filled-with-no-op").holds);
+    assert_eq!(r.unique_states, 5_561);
+}
+
+/// One priest at a time may crash and restart from its ledger, with a president change:
+/// 2 candidates, 1 client.
+#[test]
+fn one_crash_and_a_president_change() {
+    let r = check(
+        ParliamentConfig {
+            crashes: 1,
+            clients: 1,
+            ..ParliamentConfig::default()
+        },
+        false,
+    );
+    assert_safe(&r);
+    assert!(r.property("president-changed").holds);
+    assert!(r.property("client-answered").holds);
+    assert!(!r.property("gap-filled-with-no-op").holds);
+    assert_eq!(r.unique_states, 61_336);
+}
+
+/// A stable president (one candidate), no loss, no crash: liveness is checked. 2 clients of
+/// two commands each (cas then get), decree numbers < 5, window 1 so commands queue.
+#[test]
+fn stable_president_answers_every_client() {
+    let r = check(
+        ParliamentConfig {
+            proposers: 1,
+            ops: 2,
+            decrees: 5,
+            window: 1,
+            ..ParliamentConfig::default()
+        },
+        false,
+    );
+    assert_safe(&r);
+    assert!(r.property("every-client-answered").holds, "{}", r.to_text());
+    assert!(r.all_hold());
+    assert_eq!(r.unique_states, 20_169);
+}
+
+fn assert_found(bug: Bug, cfg: ParliamentConfig) {
+    let breaks = bug.info().breaks;
+    let r = check(ParliamentConfig { bug, ..cfg }, true);
+    let p = r.property(breaks);
+    assert!(!p.holds, "{bug} must break {breaks}:\n{}", r.to_text());
+    assert!(p.counterexample.as_ref().is_some_and(|c| !c.is_empty()));
+}
+
+#[test]
+fn every_seeded_bug_is_found() {
+    for bug in Bug::ALL {
+        let cfg = match bug {
+            Bug::NoTiebreak => ParliamentConfig {
+                proposers: 3,
+                ..ParliamentConfig::default()
+            },
+            Bug::MinorityQuorum => ParliamentConfig {
+                priests: 4,
+                rounds: 2,
+                clients: 1,
+                ..ParliamentConfig::default()
+            },
+            Bug::StrandQueuedCommands => ParliamentConfig {
+                proposers: 1,
+                ops: 2,
+                decrees: 5,
+                window: 1,
+                ..ParliamentConfig::default()
+            },
+            _ => ParliamentConfig::default(),
+        };
+        assert_found(bug, cfg);
+    }
+}
+
+#[test]
+fn bad_configs_are_refused_with_a_clear_message() {
+    let e = ParliamentConfig {
+        heartbeats: true,
+        ..ParliamentConfig::default()
+    }
+    .validate()
+    .unwrap_err();
+    assert!(
+        e.contains("--heartbeats needs --network duplicating"),
+        "{e}"
+    );
+    let e = ParliamentConfig {
+        clients: 0,
+        ..ParliamentConfig::default()
+    }
+    .validate()
+    .unwrap_err();
+    assert!(e.contains("--clients"), "{e}");
+    assert!("no-such-bug"
+        .parse::<Bug>()
+        .unwrap_err()
+        .contains("skip-phase-one-on-takeover"));
+}
+
+/// `agreement` has its own witness: filling a reported vote's decree number with another
+/// decree lets two decrees be chosen as the same number (found in the default config).
+#[test]
+fn fill_gap_with_own_decree_breaks_agreement() {
+    let r = check(
+        ParliamentConfig {
+            bug: Bug::FillGapWithOwnDecree,
+            ..ParliamentConfig::default()
+        },
+        false,
+    );
+    assert!(!r.property("agreement").holds, "{}", r.to_text());
+    assert!(!r.property("b3-respects-earlier-votes").holds);
+}
+
+/// Symmetry: with 5 priests, priests 3 and 4 (not candidates, not in the genesis quorum) are
+/// interchangeable. 2 candidates, 1 client; DFS both ways so only the reduction differs.
+#[test]
+fn symmetry_over_priests_outside_the_genesis_quorum() {
+    use parliament::models::parliament::representative_outside_genesis_quorum;
+    let cfg = ParliamentConfig {
+        priests: 5,
+        clients: 1,
+        ..ParliamentConfig::default()
+    };
+    assert_eq!(cfg.symmetry_error(), None);
+    let opts = |_: ()| CheckOptions {
+        threads: 1,
+        strategy: Strategy::Dfs,
+        stop_on_failure: false,
+        timeout: None,
+        progress: false,
+    };
+    let json = serde_json::to_value(&cfg).unwrap();
+    let full = check::run(
+        cfg.clone().into_model(),
+        "parliament",
+        json.clone(),
+        &opts(()),
+        None,
+    );
+    let reduced = check::run(
+        cfg.into_model(),
+        "parliament",
+        json,
+        &opts(()),
+        Some(representative_outside_genesis_quorum),
+    );
+    assert_safe(&full);
+    assert_safe(&reduced);
+    for (a, b) in full.properties.iter().zip(&reduced.properties) {
+        assert_eq!((a.name, a.holds), (b.name, b.holds));
+    }
+    assert!(reduced.property("every-client-answered").holds);
+    assert_eq!(full.unique_states, 32_071);
+    assert_eq!(reduced.unique_states, 17_760);
+    let e = ParliamentConfig::default().symmetry_error().unwrap();
+    assert!(e.contains("--priests 5"), "{e}");
+}
