@@ -2,6 +2,7 @@
 
 pub mod parliament;
 pub mod paxos_spec;
+pub mod symmetry;
 pub mod synod;
 pub mod synod_refinement;
 pub mod synod_spec;

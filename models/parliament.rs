@@ -52,6 +52,7 @@
 use crate::ballot::{Ballot, PriestIx, Priests, QuorumSystem};
 use crate::check::Narrate;
 use crate::kv::{KvMap, Op, Store};
+use crate::models::symmetry::{least_hash_representative, permute, rename_actors};
 use crate::models::synod::NetworkKind;
 use crate::parliament::{Bug, Decree, DecreeNumber, Msg, ParliamentPriest, PriestState, GENESIS};
 use serde::Serialize;
@@ -778,22 +779,10 @@ impl ParliamentConfig {
     }
 }
 
-fn permute(set: Priests, old_to_new: &[usize]) -> Priests {
-    set.iter()
-        .map(|p| old_to_new[p as usize] as PriestIx)
-        .collect()
-}
-
 /// `state` with actor `new_to_old[i]` renamed `i`.
 fn permuted(state: &ParliamentState, new_to_old: &[usize]) -> ParliamentState {
     use crate::parliament::Status;
-    use stateright::Rewrite;
-    let n = new_to_old.len();
-    let mut old_to_new = vec![0; n];
-    for (new, &old) in new_to_old.iter().enumerate() {
-        old_to_new[old] = new;
-    }
-    let remap = |s: &NodeState| match s {
+    let priest = |s: &NodeState, old_to_new: &[usize]| match s {
         NodeState::Client(_) => s.clone(),
         NodeState::Priest(p) => {
             let mut p = p.clone();
@@ -805,7 +794,7 @@ fn permuted(state: &ParliamentState, new_to_old: &[usize]) -> ParliamentState {
                     votes,
                 } => Status::Trying {
                     from,
-                    promised: permute(promised, &old_to_new),
+                    promised: permute(promised, old_to_new),
                     votes,
                 },
                 Status::Presiding {
@@ -813,12 +802,12 @@ fn permuted(state: &ParliamentState, new_to_old: &[usize]) -> ParliamentState {
                     next,
                     pending,
                 } => Status::Presiding {
-                    quorum: permute(quorum, &old_to_new),
+                    quorum: permute(quorum, old_to_new),
                     next,
                     pending: pending
                         .into_iter()
                         .map(|(k, mut v)| {
-                            v.voted = permute(v.voted, &old_to_new);
+                            v.voted = permute(v.voted, old_to_new);
                             (k, v)
                         })
                         .collect(),
@@ -827,77 +816,22 @@ fn permuted(state: &ParliamentState, new_to_old: &[usize]) -> ParliamentState {
             NodeState::Priest(p)
         }
     };
-    let plan = stateright::RewritePlan::new(old_to_new.clone(), |id: &Id, map: &Vec<usize>| {
-        Id::from(map[usize::from(*id)])
-    });
-    let mut history = state.history.clone();
-    for b in &mut history.ballots {
-        b.qrm = permute(b.qrm, &old_to_new);
-        b.vot = permute(b.vot, &old_to_new);
-    }
-    ParliamentState {
-        actor_states: new_to_old
-            .iter()
-            .map(|&o| std::sync::Arc::new(remap(&state.actor_states[o])))
-            .collect(),
-        network: state.network.rewrite(&plan),
-        timers_set: new_to_old
-            .iter()
-            .map(|&o| state.timers_set[o].clone())
-            .collect(),
-        random_choices: new_to_old
-            .iter()
-            .map(|&o| state.random_choices[o].clone())
-            .collect(),
-        crashed: new_to_old.iter().map(|&o| state.crashed[o]).collect(),
-        history,
-        actor_storages: new_to_old
-            .iter()
-            .map(|&o| state.actor_storages[o].clone())
-            .collect(),
-    }
-}
-
-fn permutations(items: &[usize]) -> Vec<Vec<usize>> {
-    if items.len() <= 1 {
-        return vec![items.to_vec()];
-    }
-    let mut all = Vec::new();
-    for i in 0..items.len() {
-        let mut rest = items.to_vec();
-        let first = rest.remove(i);
-        for mut tail in permutations(&rest) {
-            tail.insert(0, first);
-            all.push(tail);
+    let ghost = |g: &Ghost, old_to_new: &[usize]| {
+        let mut g = g.clone();
+        for b in &mut g.ballots {
+            b.qrm = permute(b.qrm, old_to_new);
+            b.vot = permute(b.vot, old_to_new);
         }
-    }
-    all
+        g
+    };
+    rename_actors(state, new_to_old, priest, ghost)
 }
 
 /// Symmetry reduction over [`ParliamentConfig::interchangeable`] priests: of all the states
 /// obtained by permuting them, the one with the least hash (exact: every state of an orbit
 /// maps to the same representative, up to hash collisions of the 64-bit hash).
 pub fn representative(state: &ParliamentState, movable: &[usize]) -> ParliamentState {
-    use std::hash::{Hash, Hasher};
-    if movable.len() < 2 {
-        return state.clone();
-    }
-    let n = state.actor_states.len();
-    let mut best: Option<(u64, ParliamentState)> = None;
-    for order in permutations(movable) {
-        let mut new_to_old: Vec<usize> = (0..n).collect();
-        for (slot, old) in movable.iter().zip(&order) {
-            new_to_old[*slot] = *old;
-        }
-        let candidate = permuted(state, &new_to_old);
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        candidate.hash(&mut h);
-        let key = h.finish();
-        if best.as_ref().is_none_or(|(k, _)| key < *k) {
-            best = Some((key, candidate));
-        }
-    }
-    best.expect("at least one permutation").1
+    least_hash_representative(state, state.actor_states.len(), movable, permuted)
 }
 
 /// [`representative`] over the priests outside the genesis quorum (`n/2+1 .. n`), as a plain

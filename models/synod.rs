@@ -42,6 +42,7 @@
 
 use crate::ballot::{Ballot, PriestIx, Priests, QuorumSystem};
 use crate::check::Narrate;
+use crate::models::symmetry::{least_hash_representative, permute, rename_actors};
 use crate::synod::{Bug, Msg, PriestState, Status, SynodPriest};
 use serde::Serialize;
 use stateright::actor::{
@@ -488,12 +489,6 @@ impl<D: Clone> Rewrite<Id> for Msg<D> {
     }
 }
 
-fn permute(set: Priests, old_to_new: &[usize]) -> Priests {
-    set.iter()
-        .map(|p| old_to_new[p as usize] as PriestIx)
-        .collect()
-}
-
 /// Symmetry reduction: non-proposing priests are interchangeable (they own no ballots and
 /// propose nothing, and majority quorums treat every priest alike), so every permutation of
 /// them maps a state to an equivalent one. The representative is exact: of all the states
@@ -501,61 +496,21 @@ fn permute(set: Priests, old_to_new: &[usize]) -> Priests {
 /// non-proposers that is at most 6 candidates). Proposers are never permuted: ballot
 /// numbers carry their names.
 pub fn representative(state: &SynodState) -> SynodState {
-    use std::hash::{Hash, Hasher};
     let n = state.actor_states.len();
     let movable: Vec<usize> = (0..n)
         .filter(|&i| state.actor_states[i].proposal.is_none())
         .collect();
-    if movable.len() < 2 {
-        return state.clone();
-    }
-    let mut best: Option<(u64, SynodState)> = None;
-    for order in permutations(&movable) {
-        // new_to_old[new] = old
-        let mut new_to_old: Vec<usize> = (0..n).collect();
-        for (slot, old) in movable.iter().zip(&order) {
-            new_to_old[*slot] = *old;
-        }
-        let candidate = permuted(state, &new_to_old);
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        candidate.hash(&mut h);
-        let key = h.finish();
-        if best.as_ref().is_none_or(|(k, _)| key < *k) {
-            best = Some((key, candidate));
-        }
-    }
-    best.expect("at least one permutation").1
-}
-
-fn permutations(items: &[usize]) -> Vec<Vec<usize>> {
-    if items.len() <= 1 {
-        return vec![items.to_vec()];
-    }
-    let mut all = Vec::new();
-    for i in 0..items.len() {
-        let mut rest = items.to_vec();
-        let first = rest.remove(i);
-        for mut tail in permutations(&rest) {
-            tail.insert(0, first);
-            all.push(tail);
-        }
-    }
-    all
+    least_hash_representative(state, n, &movable, permuted)
 }
 
 /// `state` with priest `new_to_old[i]` renamed `i`.
 fn permuted(state: &SynodState, new_to_old: &[usize]) -> SynodState {
-    let n = new_to_old.len();
-    let mut old_to_new = vec![0; n];
-    for (new, &old) in new_to_old.iter().enumerate() {
-        old_to_new[old] = new;
-    }
-    let remap_state = |p: &PriestState<ModelDecree>| {
+    let priest = |p: &PriestState<ModelDecree>, old_to_new: &[usize]| {
         let mut p = p.clone();
         p.status = match p.status {
             Status::Idle => Status::Idle,
             Status::Trying { promised, latest } => Status::Trying {
-                promised: permute(promised, &old_to_new),
+                promised: permute(promised, old_to_new),
                 latest,
             },
             Status::Polling {
@@ -563,40 +518,20 @@ fn permuted(state: &SynodState, new_to_old: &[usize]) -> SynodState {
                 voted,
                 decree,
             } => Status::Polling {
-                quorum: permute(quorum, &old_to_new),
-                voted: permute(voted, &old_to_new),
+                quorum: permute(quorum, old_to_new),
+                voted: permute(voted, old_to_new),
                 decree,
             },
         };
         p
     };
-    let plan = RewritePlan::new(old_to_new.clone(), |id: &Id, map: &Vec<usize>| {
-        Id::from(map[usize::from(*id)])
-    });
-    let mut history = state.history.clone();
-    for b in &mut history.ballots {
-        b.qrm = permute(b.qrm, &old_to_new);
-        b.vot = permute(b.vot, &old_to_new);
-    }
-    SynodState {
-        actor_states: new_to_old
-            .iter()
-            .map(|&o| std::sync::Arc::new(remap_state(&state.actor_states[o])))
-            .collect(),
-        network: state.network.rewrite(&plan),
-        timers_set: new_to_old
-            .iter()
-            .map(|&o| state.timers_set[o].clone())
-            .collect(),
-        random_choices: new_to_old
-            .iter()
-            .map(|&o| state.random_choices[o].clone())
-            .collect(),
-        crashed: new_to_old.iter().map(|&o| state.crashed[o]).collect(),
-        history,
-        actor_storages: new_to_old
-            .iter()
-            .map(|&o| state.actor_storages[o].clone())
-            .collect(),
-    }
+    let ghost = |g: &Ghost, old_to_new: &[usize]| {
+        let mut g = g.clone();
+        for b in &mut g.ballots {
+            b.qrm = permute(b.qrm, old_to_new);
+            b.vot = permute(b.vot, old_to_new);
+        }
+        g
+    };
+    rename_actors(state, new_to_old, priest, ghost)
 }
