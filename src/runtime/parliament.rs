@@ -362,3 +362,111 @@ impl Backend for PriestBackend {
         self.sessions.lock().expect("not poisoned").remove(&client);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_ledger_delta_replays_to_the_saved_ledger() {
+        let prev = {
+            let mut l = Ledger::genesis(1);
+            for n in 0..10 {
+                let vote = Vote {
+                    ballot: Ballot::new(0, 0),
+                    decree: Decree::OliveDay,
+                };
+                l.votes.insert(n, vote);
+                l.learned.insert(n, Decree::OliveDay);
+            }
+            l
+        };
+        let mut next = prev.clone();
+        next.next_bal = Some(Ballot::new(3, 2));
+        next.votes.remove(&4);
+        next.votes.insert(
+            10,
+            Vote {
+                ballot: Ballot::new(3, 2),
+                decree: Decree::OliveDay,
+            },
+        );
+        next.learned.insert(10, Decree::OliveDay);
+        let delta = next.delta(&prev).expect("a small change is a delta");
+        assert_eq!(delta.votes.len(), 2);
+        assert_eq!(delta.learned.len(), 1);
+        let bytes = postcard::to_allocvec(&delta).unwrap();
+        let mut replayed = prev.clone();
+        replayed.apply(postcard::from_bytes(&bytes).unwrap());
+        assert_eq!(replayed, next);
+    }
+
+    #[test]
+    fn each_command_is_one_operation_and_its_answer_a_redis_reply() {
+        let key = || "k".to_string();
+        let v = |s: &str| Some(s.to_string());
+        let cases = [
+            (
+                Command::Get { key: key() },
+                Answer::Value(v("a")),
+                Reply::Bulk(Some(b"a".to_vec())),
+            ),
+            (
+                Command::Get { key: key() },
+                Answer::Value(None),
+                Reply::nil(),
+            ),
+            (
+                Command::Exists { key: key() },
+                Answer::Value(v("a")),
+                Reply::Integer(1),
+            ),
+            (
+                Command::Set {
+                    key: key(),
+                    value: "a".into(),
+                },
+                Answer::Written,
+                Reply::ok(),
+            ),
+            (
+                Command::Del { key: key() },
+                Answer::Deleted(false),
+                Reply::Integer(0),
+            ),
+            (
+                Command::Cas {
+                    key: key(),
+                    expected: v("a"),
+                    new: "b".into(),
+                },
+                Answer::Cas {
+                    swapped: true,
+                    previous: v("a"),
+                },
+                Reply::Integer(1),
+            ),
+            (
+                Command::Cas {
+                    key: key(),
+                    expected: None,
+                    new: "b".into(),
+                },
+                Answer::Cas {
+                    swapped: false,
+                    previous: v("a"),
+                },
+                Reply::nil(),
+            ),
+        ];
+        for (cmd, answer, want) in cases {
+            assert!(op_of(&cmd).is_some());
+            assert_eq!(reply_of(&cmd, answer), want, "{cmd:?}");
+        }
+        assert_eq!(op_of(&Command::Ping(None)), None);
+        assert!(matches!(
+            reply_of(&Command::Get { key: key() }, Answer::Written),
+            Reply::Error(_)
+        ));
+    }
+}
