@@ -39,7 +39,8 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Run one Synod priest of a configured cluster over UDP (stops on SIGINT/SIGTERM).
+    /// Run one priest of a configured cluster over UDP (stops on SIGINT/SIGTERM): a Synod
+    /// priest, or with `protocol = "parliament"` a Parliament priest and its RESP listener.
     Serve {
         /// The cluster's TOML configuration.
         #[arg(long, value_name = "FILE")]
@@ -183,7 +184,13 @@ fn deploy(command: Command) -> ExitCode {
                 Ok(s) => s,
                 Err(e) => return usage_error(&format!("cannot install signal handlers: {e}")),
             };
-            match synod::serve(&cfg, id, &stop) {
+            let served = match cfg.protocol {
+                runtime::config::Protocol::Synod => synod::serve(&cfg, id, &stop),
+                runtime::config::Protocol::Parliament => {
+                    runtime::parliament::serve(&cfg, id, &stop)
+                }
+            };
+            match served {
                 Ok(_) => ExitCode::SUCCESS,
                 Err(e) => {
                     tracing::error!("{e}");

@@ -4,6 +4,7 @@
 //! # Paths are relative to this file's directory.
 //! ledger_dir = "ledger"        # priest N keeps its ledger in ledger_dir/priest-N
 //! key_file = "cluster.key"     # 64 hex digits; `parliament keygen FILE` writes one
+//! protocol = "synod"           # or "parliament" (the key-value service); default "synod"
 //!
 //! [timers]
 //! retry_ms = [100, 200]        # a priest with a proposal retries a ballot after this long
@@ -15,6 +16,7 @@
 //! [[priest]]
 //! id = 1
 //! address = "127.0.0.1:7001"   # or all IPv6: "[::1]:7001"
+//! client_address = "127.0.0.1:6380"  # parliament only: its RESP (Redis) listener, TCP
 //! ```
 //!
 //! Priest ids are their indices, listed in order from 0: they are the actor [`Id`]s the
@@ -36,6 +38,8 @@ pub const MAX_PRIESTS: usize = 64;
 struct Raw {
     ledger_dir: PathBuf,
     key_file: PathBuf,
+    #[serde(default)]
+    protocol: Protocol,
     #[serde(default)]
     timers: RawTimers,
     #[serde(default)]
@@ -66,6 +70,19 @@ fn default_retry() -> [u64; 2] {
 struct RawPriest {
     id: usize,
     address: String,
+    #[serde(default)]
+    client_address: Option<String>,
+}
+
+/// Which priest `parliament serve` runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    /// The single-decree Synod priest ([`crate::synod`]).
+    #[default]
+    Synod,
+    /// The multi-decree Parliament priest ([`crate::parliament`]) with a RESP listener.
+    Parliament,
 }
 
 /// A validated configuration.
@@ -80,6 +97,10 @@ pub struct Config {
     pub key: Key,
     /// How long a priest waits before retrying a ballot.
     pub retry: Range<Duration>,
+    /// Which priest `serve` runs.
+    pub protocol: Protocol,
+    /// Each priest's RESP listener (TCP), if it has one.
+    pub client_addresses: Vec<Option<SocketAddr>>,
 }
 
 impl Config {
@@ -105,7 +126,15 @@ impl Config {
             ));
         }
         let mut priests: Vec<SocketAddr> = Vec::new();
+        let mut client_addresses = Vec::new();
         for (i, p) in raw.priest.iter().enumerate() {
+            let client: Option<SocketAddr> = match &p.client_address {
+                None => None,
+                Some(a) => Some(a.parse().map_err(|e| {
+                    format!("priest {i}: client_address {a:?} is not IP:PORT ({e})")
+                })?),
+            };
+            client_addresses.push(client);
             if p.id != i {
                 return Err(format!(
                     "priest ids must be 0, 1, 2, ... in the order listed; the priest at \
@@ -160,6 +189,8 @@ impl Config {
             ledger_dir: resolve(&raw.ledger_dir),
             key,
             retry: Duration::from_millis(lo)..Duration::from_millis(hi.max(lo + 1)),
+            protocol: raw.protocol,
+            client_addresses,
         })
     }
 
@@ -224,6 +255,15 @@ address = "127.0.0.1:7001"
         );
         assert!(c.ledger_of(1).ends_with("l/priest-1"));
         assert!(c.check_priest(2).unwrap_err().contains("priests 0 to 1"));
+        assert_eq!(c.protocol, Protocol::Synod);
+        assert_eq!(c.client_addresses, vec![None, None]);
+        let p = GOOD.replace("id = 1\n", "id = 1\nclient_address = \"127.0.0.1:6380\"\n");
+        let c = parse(&format!("protocol = \"parliament\"\n{p}")).unwrap();
+        assert_eq!(c.protocol, Protocol::Parliament);
+        assert_eq!(
+            c.client_addresses[1],
+            Some("127.0.0.1:6380".parse().unwrap())
+        );
     }
 
     #[test]
@@ -242,6 +282,11 @@ address = "127.0.0.1:7001"
                 "nope",
             ),
             (GOOD.replace("ledger_dir", "ledger_dri"), "ledger_dri"),
+            (format!("protocol = \"raft\"\n{GOOD}"), "raft"),
+            (
+                GOOD.replace("id = 1\n", "id = 1\nclient_address = \"nowhere\"\n"),
+                "client_address",
+            ),
             (
                 GOOD.replace("127.0.0.1:7000", "0.0.0.0:7000"),
                 "unspecified",

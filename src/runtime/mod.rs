@@ -54,6 +54,7 @@
 
 pub mod config;
 pub mod ledger;
+pub mod parliament;
 pub mod synod;
 pub mod wire;
 

@@ -1,0 +1,472 @@
+//! The Parliament priest on the runtime, with a RESP (Redis protocol) listener beside it:
+//! the key-value service.
+//!
+//! `parliament serve` with `protocol = "parliament"` runs two things in one process:
+//!
+//! - the priest ([`ParliamentPriest`]), on the runtime exactly as the Synod priest is: its
+//!   ledger on disk, its datagrams on UDP;
+//! - a TCP listener speaking RESP ([`crate::resp::server`]) on the priest's configured
+//!   `client_address`, whose backend ([`PriestBackend`]) is **a client of the Parliament**:
+//!   each RESP connection is one client session (a fresh client [`Id`]), and each command
+//!   becomes the `Request { client, seq, op }` message the model checks, sent over UDP,
+//!   signed with the cluster key, like any other client's. The answer is the president's
+//!   `Reply { seq, answer }`. The listener makes no protocol decision.
+//!
+//! # Which priest a command goes to
+//!
+//! A command is sent first to the priest that answered the backend's last command (at first,
+//! the listener's own priest). If no answer comes within the resend interval, it is sent
+//! again to every priest: a follower forwards a `Request` to the president it knows, and the
+//! president answers the client directly (a priest replies to a client at the address of the
+//! client's own datagram, so the copy sent straight to the president is the one whose reply
+//! can be routed). The law's sessions make the copies one command: a `Request` already
+//! applied gets the first answer again. So a client may connect to **any** priest's
+//! listener: commands reach the president whichever priest the client chose (forwarding,
+//! not a MOVED-style error). A command that gets no answer within the timeout is answered
+//! `-ERR no answer from the Parliament within N s`; it may still have been passed
+//! (indeterminate, as a timed-out Redis command is).
+//!
+//! # The ledger on disk
+//!
+//! The Parliament ledger grows with every decree, so a save writes only what changed
+//! ([`LedgerDelta`]): the two ballots, and the entries of the votes and learned maps that
+//! changed since the last save.
+
+use super::config::{Config, Protocol};
+use super::ledger::Durable;
+use super::wire::{self, Key};
+use super::{client_id, NodeConfig};
+use crate::ballot::{Ballot, PriestIx};
+use crate::kv::{Answer, Op};
+use crate::parliament::{Decree, DecreeNumber, Ledger, Msg, ParliamentPriest, Vote};
+use crate::resp::server::{Backend, ClientId, OneAtATime, Responder, Server, ServerConfig};
+use crate::resp::{Command, Reply};
+use serde::{Deserialize, Serialize};
+use stateright::actor::Id;
+use std::collections::HashMap;
+use std::io;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+/// What one save of a Parliament [`Ledger`] changes.
+#[derive(Serialize, Deserialize)]
+pub struct LedgerDelta {
+    last_tried: Option<Ballot>,
+    next_bal: Option<Ballot>,
+    votes: Vec<(DecreeNumber, Option<Vote>)>,
+    learned: Vec<(DecreeNumber, Option<Decree>)>,
+}
+
+impl Durable for Ledger {
+    type Delta = LedgerDelta;
+
+    fn delta(&self, prev: &Self) -> Option<LedgerDelta> {
+        Some(LedgerDelta {
+            last_tried: self.last_tried,
+            next_bal: self.next_bal,
+            votes: self.votes.delta(&prev.votes)?,
+            learned: self.learned.delta(&prev.learned)?,
+        })
+    }
+
+    fn apply(&mut self, d: LedgerDelta) {
+        self.last_tried = d.last_tried;
+        self.next_bal = d.next_bal;
+        self.votes.apply(d.votes);
+        self.learned.apply(d.learned);
+    }
+}
+
+/// The deployed Parliament priest `me` of the configured cluster: correct, majority quorums,
+/// every priest a candidate, unbounded ballots and decree numbers.
+pub fn priest(cfg: &Config, me: usize) -> ParliamentPriest {
+    ParliamentPriest::new(me as PriestIx, cfg.priest_ids())
+}
+
+/// How long the listener's backend waits for an answer.
+#[derive(Clone, Copy, Debug)]
+pub struct Patience {
+    /// Resend (to every priest) after this long without an answer.
+    pub resend: Duration,
+    /// Answer `-ERR` after this long without an answer.
+    pub timeout: Duration,
+}
+
+impl Default for Patience {
+    fn default() -> Self {
+        Patience {
+            resend: Duration::from_millis(200),
+            timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// `parliament serve` with `protocol = "parliament"`: runs priest `me` and its RESP
+/// listener until `stop` is set.
+pub fn serve(cfg: &Config, me: usize, stop: &AtomicBool) -> Result<super::Counters, String> {
+    cfg.check_priest(me)?;
+    if cfg.protocol != Protocol::Parliament {
+        return Err(format!(
+            "{} does not say protocol = \"parliament\"",
+            cfg.path.display()
+        ));
+    }
+    let listen = cfg.client_addresses[me].ok_or_else(|| {
+        format!(
+            "priest {me} has no client_address in {}: the Parliament's priests need one for \
+             their RESP listener",
+            cfg.path.display()
+        )
+    })?;
+    let backend = PriestBackend::start(
+        cfg.priests.clone(),
+        cfg.key.clone(),
+        me,
+        Patience::default(),
+    )
+    .map_err(|e| format!("cannot open the listener's client socket: {e}"))?;
+    let server = Server::start(
+        listen,
+        OneAtATime::new(backend.clone()),
+        ServerConfig::default(),
+    )
+    .map_err(|e| format!("cannot listen for RESP clients on {listen}: {e}"))?;
+    tracing::info!(%listen, "RESP listener up");
+    let result = super::serve(priest(cfg, me), NodeConfig::from_config(cfg, me), stop)
+        .map_err(|e| e.to_string());
+    server.shutdown();
+    backend.stop();
+    result
+}
+
+/// The operation of the law a RESP command is (`None` for PING, answered locally).
+pub fn op_of(cmd: &Command) -> Option<Op> {
+    Some(match cmd.clone() {
+        Command::Ping(_) => return None,
+        Command::Get { key } | Command::Exists { key } => Op::Get { key },
+        Command::Set { key, value } => Op::Put { key, value },
+        Command::Del { key } => Op::Delete { key },
+        Command::Cas { key, expected, new } => Op::Cas { key, expected, new },
+    })
+}
+
+/// The RESP reply to `cmd` whose operation got `answer` from the law.
+pub fn reply_of(cmd: &Command, answer: Answer) -> Reply {
+    match (cmd, answer) {
+        (Command::Get { .. }, Answer::Value(v)) => Reply::Bulk(v.map(String::into_bytes)),
+        (Command::Exists { .. }, Answer::Value(v)) => Reply::Integer(v.is_some() as i64),
+        (Command::Set { .. }, Answer::Written) => Reply::ok(),
+        (Command::Del { .. }, Answer::Deleted(existed)) => Reply::Integer(existed as i64),
+        (
+            Command::Cas {
+                expected: Some(_), ..
+            },
+            Answer::Cas { swapped, .. },
+        ) => Reply::Integer(swapped as i64),
+        (Command::Cas { expected: None, .. }, Answer::Cas { swapped: true, .. }) => Reply::ok(),
+        (Command::Cas { expected: None, .. }, Answer::Cas { swapped: false, .. }) => Reply::nil(),
+        (cmd, answer) => Reply::err(format!(
+            "the law answered {answer} to {}, which does not fit",
+            String::from_utf8_lossy(&cmd.words()[0])
+        )),
+    }
+}
+
+/// A command sent to the Parliament and not yet answered.
+struct InFlight {
+    cmd: Command,
+    datagram: Vec<u8>,
+    reply: Responder,
+    sent: Instant,
+    deadline: Instant,
+}
+
+/// A RESP backend that is a client of the Parliament (see the module docs). Each
+/// connection must have one command in flight at a time: wrap it in [`OneAtATime`].
+pub struct PriestBackend {
+    socket: UdpSocket,
+    key: Key,
+    priests: Vec<SocketAddr>,
+    patience: Patience,
+    /// The priest that answered last.
+    target: AtomicUsize,
+    /// Each connection's client id.
+    sessions: Mutex<HashMap<ClientId, Id>>,
+    /// The next command number (of every session).
+    next_seq: AtomicU64,
+    /// Commands sent and not answered, by number.
+    in_flight: Mutex<HashMap<u64, InFlight>>,
+    stopped: AtomicBool,
+    receiver: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl PriestBackend {
+    /// A backend sending first to priest `first`, with a thread receiving the answers.
+    pub fn start(
+        priests: Vec<SocketAddr>,
+        key: Key,
+        first: usize,
+        patience: Patience,
+    ) -> io::Result<Arc<Self>> {
+        let local: SocketAddr = match priests.first() {
+            Some(SocketAddr::V6(_)) => (Ipv6Addr::UNSPECIFIED, 0).into(),
+            _ => (Ipv4Addr::UNSPECIFIED, 0).into(),
+        };
+        let socket = UdpSocket::bind(local)?;
+        socket.set_read_timeout(Some(Duration::from_millis(20)))?;
+        let backend = Arc::new(PriestBackend {
+            socket,
+            key,
+            priests,
+            patience,
+            target: AtomicUsize::new(first),
+            sessions: Mutex::new(HashMap::new()),
+            next_seq: AtomicU64::new(1),
+            in_flight: Mutex::new(HashMap::new()),
+            stopped: AtomicBool::new(false),
+            receiver: Mutex::new(None),
+        });
+        let b = backend.clone();
+        let handle = thread::Builder::new()
+            .name("resp-parliament".into())
+            .spawn(move || b.receive_loop())?;
+        *backend.receiver.lock().expect("not poisoned") = Some(handle);
+        Ok(backend)
+    }
+
+    /// Stops the receiving thread; commands still in flight are answered `-ERR`.
+    pub fn stop(&self) {
+        self.stopped.store(true, Ordering::SeqCst);
+        if let Some(h) = self.receiver.lock().expect("not poisoned").take() {
+            let _ = h.join();
+        }
+        self.in_flight.lock().expect("not poisoned").clear();
+    }
+
+    fn receive_loop(&self) {
+        let mut buf = vec![0u8; 65_536];
+        let mut last_scan = Instant::now();
+        while !self.stopped.load(Ordering::SeqCst) {
+            if let Ok((len, from)) = self.socket.recv_from(&mut buf) {
+                self.receive(&buf[..len], from);
+            }
+            let now = Instant::now();
+            if now - last_scan >= self.patience.resend / 4 {
+                last_scan = now;
+                self.scan(now);
+            }
+        }
+    }
+
+    fn receive(&self, bytes: &[u8], from: SocketAddr) {
+        let Ok((src, msg)) = wire::decode::<Msg>(&self.key, bytes) else {
+            return;
+        };
+        let ix = usize::from(src);
+        if self.priests.get(ix) != Some(&from) {
+            return;
+        }
+        let Msg::Reply { seq, answer } = msg else {
+            return;
+        };
+        let done = self.in_flight.lock().expect("not poisoned").remove(&seq);
+        if let Some(f) = done {
+            self.target.store(ix, Ordering::Relaxed);
+            f.reply.send(reply_of(&f.cmd, answer));
+        }
+    }
+
+    /// Resends what waited too long, to every priest; gives up on what waited longest.
+    fn scan(&self, now: Instant) {
+        let mut expired = Vec::new();
+        let mut resend = Vec::new();
+        {
+            let mut in_flight = self.in_flight.lock().expect("not poisoned");
+            let late: Vec<u64> = in_flight
+                .iter()
+                .filter(|(_, f)| now >= f.deadline)
+                .map(|(s, _)| *s)
+                .collect();
+            for s in late {
+                expired.extend(in_flight.remove(&s));
+            }
+            for f in in_flight.values_mut() {
+                if now - f.sent >= self.patience.resend {
+                    f.sent = now;
+                    resend.push(f.datagram.clone());
+                }
+            }
+        }
+        for f in expired {
+            f.reply.send(Reply::err(format!(
+                "no answer from the Parliament within {:.1} s (the command may have passed)",
+                self.patience.timeout.as_secs_f64()
+            )));
+        }
+        for d in resend {
+            for p in &self.priests {
+                let _ = self.socket.send_to(&d, p);
+            }
+        }
+    }
+}
+
+impl Backend for PriestBackend {
+    fn submit(&self, client: ClientId, cmd: Command, reply: Responder) {
+        let Some(op) = op_of(&cmd) else {
+            reply.send(Reply::Simple("PONG".into()));
+            return;
+        };
+        let id = *self
+            .sessions
+            .lock()
+            .expect("not poisoned")
+            .entry(client)
+            .or_insert_with(client_id);
+        // One counter for every session: each session's numbers increase (as the law's
+        // sessions require), and a Reply, which names only the number, finds its command.
+        let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
+        let mut datagram = Vec::new();
+        if let Err(e) = wire::encode(
+            &self.key,
+            id,
+            &Msg::Request {
+                client: id,
+                seq,
+                op,
+            },
+            &mut datagram,
+        ) {
+            reply.send(Reply::err(format!("cannot encode the request: {e}")));
+            return;
+        }
+        let target = self.priests[self.target.load(Ordering::Relaxed)];
+        let now = Instant::now();
+        self.in_flight.lock().expect("not poisoned").insert(
+            seq,
+            InFlight {
+                cmd,
+                datagram: datagram.clone(),
+                reply,
+                sent: now,
+                deadline: now + self.patience.timeout,
+            },
+        );
+        let _ = self.socket.send_to(&datagram, target);
+    }
+
+    fn disconnected(&self, client: ClientId) {
+        self.sessions.lock().expect("not poisoned").remove(&client);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_ledger_delta_replays_to_the_saved_ledger() {
+        let prev = {
+            let mut l = Ledger::genesis(1);
+            for n in 0..10 {
+                let vote = Vote {
+                    ballot: Ballot::new(0, 0),
+                    decree: Decree::OliveDay,
+                };
+                l.votes.insert(n, vote);
+                l.learned.insert(n, Decree::OliveDay);
+            }
+            l
+        };
+        let mut next = prev.clone();
+        next.next_bal = Some(Ballot::new(3, 2));
+        next.votes.remove(&4);
+        next.votes.insert(
+            10,
+            Vote {
+                ballot: Ballot::new(3, 2),
+                decree: Decree::OliveDay,
+            },
+        );
+        next.learned.insert(10, Decree::OliveDay);
+        let delta = next.delta(&prev).expect("a small change is a delta");
+        assert_eq!(delta.votes.len(), 2);
+        assert_eq!(delta.learned.len(), 1);
+        let bytes = postcard::to_allocvec(&delta).unwrap();
+        let mut replayed = prev.clone();
+        replayed.apply(postcard::from_bytes(&bytes).unwrap());
+        assert_eq!(replayed, next);
+    }
+
+    #[test]
+    fn each_command_is_one_operation_and_its_answer_a_redis_reply() {
+        let key = || "k".to_string();
+        let v = |s: &str| Some(s.to_string());
+        let cases = [
+            (
+                Command::Get { key: key() },
+                Answer::Value(v("a")),
+                Reply::Bulk(Some(b"a".to_vec())),
+            ),
+            (
+                Command::Get { key: key() },
+                Answer::Value(None),
+                Reply::nil(),
+            ),
+            (
+                Command::Exists { key: key() },
+                Answer::Value(v("a")),
+                Reply::Integer(1),
+            ),
+            (
+                Command::Set {
+                    key: key(),
+                    value: "a".into(),
+                },
+                Answer::Written,
+                Reply::ok(),
+            ),
+            (
+                Command::Del { key: key() },
+                Answer::Deleted(false),
+                Reply::Integer(0),
+            ),
+            (
+                Command::Cas {
+                    key: key(),
+                    expected: v("a"),
+                    new: "b".into(),
+                },
+                Answer::Cas {
+                    swapped: true,
+                    previous: v("a"),
+                },
+                Reply::Integer(1),
+            ),
+            (
+                Command::Cas {
+                    key: key(),
+                    expected: None,
+                    new: "b".into(),
+                },
+                Answer::Cas {
+                    swapped: false,
+                    previous: v("a"),
+                },
+                Reply::nil(),
+            ),
+        ];
+        for (cmd, answer, want) in cases {
+            assert!(op_of(&cmd).is_some());
+            assert_eq!(reply_of(&cmd, answer), want, "{cmd:?}");
+        }
+        assert_eq!(op_of(&Command::Ping(None)), None);
+        assert!(matches!(
+            reply_of(&Command::Get { key: key() }, Answer::Written),
+            Reply::Error(_)
+        ));
+    }
+}
