@@ -58,7 +58,7 @@ use crate::parliament::{Bug, Decree, DecreeNumber, Msg, ParliamentPriest, Priest
 use serde::Serialize;
 use stateright::actor::{
     model_timeout, Actor, ActorModel, ActorModelAction, ActorModelState, Envelope, Id,
-    LossyNetwork, Network, Out,
+    LossyNetwork, Out,
 };
 use stateright::semantics::{ConsistencyTester, LinearizabilityTester};
 use stateright::{Expectation, Model, Path};
@@ -586,11 +586,7 @@ impl ParliamentConfig {
 
     /// The stateright model of this configuration, with every property.
     pub fn into_model(self) -> ParliamentModel {
-        let network = match self.network {
-            NetworkKind::Unordered => Network::new_unordered_nonduplicating([]),
-            NetworkKind::Duplicating => Network::new_unordered_duplicating([]),
-            NetworkKind::Ordered => Network::new_ordered([]),
-        };
+        let network = self.network.empty();
         let lossy = if self.lossy {
             LossyNetwork::Yes
         } else {

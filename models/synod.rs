@@ -69,6 +69,17 @@ pub enum NetworkKind {
     Ordered,
 }
 
+impl NetworkKind {
+    /// An empty network of this kind, as a model starts with.
+    pub fn empty<Msg: Eq + std::hash::Hash>(self) -> Network<Msg> {
+        match self {
+            NetworkKind::Unordered => Network::new_unordered_nonduplicating([]),
+            NetworkKind::Duplicating => Network::new_unordered_duplicating([]),
+            NetworkKind::Ordered => Network::new_ordered([]),
+        }
+    }
+}
+
 /// How the Synod model is built.
 #[derive(Clone, Debug, Serialize)]
 pub struct SynodConfig {
@@ -299,11 +310,7 @@ impl SynodConfig {
 
     /// The stateright model of this configuration, with every property.
     pub fn into_model(self) -> SynodModel {
-        let network = match self.network {
-            NetworkKind::Unordered => Network::new_unordered_nonduplicating([]),
-            NetworkKind::Duplicating => Network::new_unordered_duplicating([]),
-            NetworkKind::Ordered => Network::new_ordered([]),
-        };
+        let network = self.network.empty();
         let lossy = if self.loss() == "literal" {
             LossyNetwork::Yes
         } else {
