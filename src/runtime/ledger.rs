@@ -270,7 +270,7 @@ fn record_at(bytes: &[u8], at: usize) -> Result<usize, String> {
 /// file's new length. Real zeros, not a hole or `fallocate`d extents, so that later writes
 /// over them change no file metadata, and `fdatasync` writes only the data.
 fn zero_fill(file: &File, from: u64, to: u64) -> io::Result<u64> {
-    const ZEROS: [u8; 64 << 10] = [0; 64 << 10];
+    static ZEROS: [u8; 64 << 10] = [0; 64 << 10];
     let mut at = from;
     while at < to {
         let n = (to - at).min(ZEROS.len() as u64) as usize;
