@@ -480,3 +480,160 @@ fn closed_loop<C: Connection>(
 
 #[cfg(feature = "etcd")]
 pub mod etcd;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    /// An in-process server: a shared map; every `refuse_every`-th command (counting from
+    /// one) is answered with an error, and a connection breaks after `break_after` commands.
+    #[derive(Default)]
+    struct Fake {
+        map: Mutex<HashMap<String, usize>>,
+        calls: AtomicU64,
+        refuse_every: u64,
+        break_after: Option<u64>,
+        connected: Mutex<Vec<usize>>,
+    }
+
+    struct FakeConn(Arc<Fake>, u64);
+
+    impl FakeConn {
+        fn count(&mut self) -> io::Result<bool> {
+            self.1 += 1;
+            if self.0.break_after.is_some_and(|n| self.1 > n) {
+                return Err(io::ErrorKind::ConnectionReset.into());
+            }
+            let n = self.0.calls.fetch_add(1, Ordering::SeqCst) + 1;
+            Ok(self.0.refuse_every != 0 && n % self.0.refuse_every == 0)
+        }
+    }
+
+    impl Connection for FakeConn {
+        fn set(&mut self, key: &str, value: &[u8]) -> io::Result<Answer> {
+            if self.count()? {
+                return Ok(Answer::Error);
+            }
+            self.0.map.lock().unwrap().insert(key.into(), value.len());
+            Ok(Answer::Written)
+        }
+        fn get(&mut self, key: &str) -> io::Result<Answer> {
+            if self.count()? {
+                return Ok(Answer::Error);
+            }
+            Ok(match self.0.map.lock().unwrap().contains_key(key) {
+                true => Answer::Hit,
+                false => Answer::Miss,
+            })
+        }
+    }
+
+    struct FakeDriver(Arc<Fake>);
+
+    impl Driver for FakeDriver {
+        type Conn = FakeConn;
+        fn system(&self) -> &'static str {
+            "fake"
+        }
+        fn target(&self) -> String {
+            "in-process".into()
+        }
+        fn connect(&self, index: usize, _load: &Load) -> io::Result<FakeConn> {
+            self.0.connected.lock().unwrap().push(index);
+            Ok(FakeConn(self.0.clone(), 0))
+        }
+    }
+
+    fn load(workload: Workload, preload: bool) -> Load {
+        Load {
+            clients: 3,
+            duration: Duration::from_millis(50),
+            keys: 200,
+            value_size: 7,
+            workload,
+            preload,
+            seed: 1,
+            timeout: Duration::from_secs(1),
+        }
+    }
+
+    #[test]
+    fn every_answer_is_counted_once_and_every_client_connects() {
+        let fake = Arc::new(Fake {
+            refuse_every: 10,
+            ..Fake::default()
+        });
+        let r = run_with(&FakeDriver(fake.clone()), &load(Workload::Mixed, false)).unwrap();
+        assert_eq!(*fake.connected.lock().unwrap(), vec![0, 1, 2]);
+        assert_eq!(r.ops, fake.calls.load(Ordering::SeqCst));
+        assert_eq!(r.errors, r.ops / 10);
+        assert!(r.get_hits > 0 && r.get_misses > 0, "{r}");
+        assert!(r.get_hits + r.get_misses + r.errors < r.ops, "some SETs: {r}");
+        assert_eq!((r.system, r.target.as_str()), ("fake", "in-process"));
+        let l = &r.latency;
+        assert!(l.p50_us <= l.p99_us && l.p99_us <= l.p999_us && l.p999_us <= l.max_us * 1.001);
+        assert!(fake.map.lock().unwrap().values().all(|&len| len == 7));
+    }
+
+    #[test]
+    fn preload_writes_every_key_once_over_all_connections_then_gets_hit() {
+        let fake = Arc::new(Fake::default());
+        let r = run_with(&FakeDriver(fake.clone()), &load(Workload::Get, true)).unwrap();
+        assert_eq!(fake.map.lock().unwrap().len(), 200);
+        // The preload's 200 SETs are not in the report; every measured GET hits.
+        assert_eq!(r.ops + 200, fake.calls.load(Ordering::SeqCst));
+        assert_eq!(r.get_hits, r.ops);
+    }
+
+    #[test]
+    fn a_refused_preload_or_a_broken_connection_stops_the_run() {
+        let refusing = Arc::new(Fake {
+            refuse_every: 1,
+            ..Fake::default()
+        });
+        let e = run_with(&FakeDriver(refusing), &load(Workload::Get, true)).unwrap_err();
+        assert!(e.to_string().contains("preloading: preload: writing key:"), "{e}");
+
+        let breaking = Arc::new(Fake {
+            break_after: Some(5),
+            ..Fake::default()
+        });
+        let e = run_with(&FakeDriver(breaking), &load(Workload::Set, false)).unwrap_err();
+        assert!(e.to_string().starts_with("waiting for a reply: "), "{e}");
+        assert_eq!(e.kind(), io::ErrorKind::ConnectionReset);
+    }
+
+    #[test]
+    fn bad_loads_are_refused_before_connecting() {
+        let fake = Arc::new(Fake::default());
+        for (change, msg) in [
+            (0, "--clients must be at least 1"),
+            (1, "--keys must be at least 1"),
+            (2, "--seconds must be more than 0"),
+        ] {
+            let mut l = load(Workload::Set, false);
+            match change {
+                0 => l.clients = 0,
+                1 => l.keys = 0,
+                _ => l.duration = Duration::ZERO,
+            }
+            let e = run_with(&FakeDriver(fake.clone()), &l).unwrap_err();
+            assert_eq!(e.to_string(), msg);
+        }
+        assert!(fake.connected.lock().unwrap().is_empty());
+    }
+
+    #[cfg(not(feature = "etcd"))]
+    #[test]
+    fn etcd_without_the_feature_says_how_to_build_it() {
+        let e = run_etcd("127.0.0.1:2379", &load(Workload::Set, false)).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::Unsupported);
+        assert_eq!(
+            e.to_string(),
+            "built without the etcd feature: cargo build --release --features etcd"
+        );
+    }
+}

@@ -138,3 +138,110 @@ fn to_io(e: Error) -> io::Error {
         e => io::Error::other(e.to_string()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::{run_etcd, run_with, Workload};
+    use super::*;
+    use std::net::TcpListener;
+    use std::process::{Child, Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn endpoints_are_a_comma_separated_list() {
+        let e = Etcd::new(" 127.0.0.1:1, http://127.0.0.1:2 ,").unwrap();
+        assert_eq!(e.target(), "127.0.0.1:1,http://127.0.0.1:2");
+        assert_eq!(e.system(), "etcd");
+        let err = Etcd::new(" , ").err().unwrap();
+        assert_eq!(err.to_string(), "--etcd needs at least one HOST:PORT");
+    }
+
+    /// One etcd member (`/usr/bin/etcd`, Debian's `etcd-server`) in a temporary directory,
+    /// killed when dropped.
+    struct Member(Child, tempfile::TempDir, String);
+
+    impl Drop for Member {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
+    fn free_port() -> u16 {
+        TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    }
+
+    fn member() -> Member {
+        let dir = tempfile::tempdir().unwrap();
+        let (client, peer) = (free_port(), free_port());
+        let child = Command::new("etcd")
+            .arg("--data-dir")
+            .arg(dir.path().join("data"))
+            .args([
+                "--listen-client-urls",
+                &format!("http://127.0.0.1:{client}"),
+                "--advertise-client-urls",
+                &format!("http://127.0.0.1:{client}"),
+                "--listen-peer-urls",
+                &format!("http://127.0.0.1:{peer}"),
+                "--initial-advertise-peer-urls",
+                &format!("http://127.0.0.1:{peer}"),
+                "--initial-cluster",
+                &format!("default=http://127.0.0.1:{peer}"),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("this test needs etcd: apt-get install -y etcd-server");
+        Member(child, dir, format!("127.0.0.1:{client}"))
+    }
+
+    fn load(workload: Workload, preload: bool) -> Load {
+        Load {
+            clients: 3,
+            duration: Duration::from_millis(300),
+            keys: 50,
+            value_size: 100,
+            workload,
+            preload,
+            seed: 1,
+            timeout: Duration::from_secs(5),
+        }
+    }
+
+    #[test]
+    fn the_same_loop_drives_a_real_etcd_member() {
+        let m = member();
+        let etcd = Etcd::new(&m.2).unwrap();
+        // Until the member has elected itself and answers.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while etcd.connect(0, &load(Workload::Get, false)).is_err() {
+            assert!(Instant::now() < deadline, "etcd at {} never answered", m.2);
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let empty = run_with(&etcd, &load(Workload::Get, false)).unwrap();
+        assert!(empty.ops > 0);
+        assert_eq!((empty.get_misses, empty.errors), (empty.ops, 0));
+
+        let set = run_with(&etcd, &load(Workload::Set, false)).unwrap();
+        assert!(set.ops > 0, "{set}");
+        assert_eq!(set.errors + set.get_hits + set.get_misses, 0);
+
+        let get = run_etcd(&m.2, &load(Workload::Get, true)).unwrap();
+        assert_eq!((get.get_hits, get.errors), (get.ops, 0), "{get}");
+        assert_eq!((get.system, get.target.as_str()), ("etcd", m.2.as_str()));
+
+        // A member that is gone: a clear error, not a report.
+        let addr = m.2.clone();
+        drop(m);
+        let e = run_etcd(&addr, &load(Workload::Set, false)).unwrap_err();
+        assert!(
+            e.to_string().contains(&format!("connecting to etcd at {addr}")),
+            "{e}"
+        );
+    }
+}
