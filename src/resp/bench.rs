@@ -571,7 +571,10 @@ mod tests {
         assert_eq!(r.ops, fake.calls.load(Ordering::SeqCst));
         assert_eq!(r.errors, r.ops / 10);
         assert!(r.get_hits > 0 && r.get_misses > 0, "{r}");
-        assert!(r.get_hits + r.get_misses + r.errors < r.ops, "some SETs: {r}");
+        assert!(
+            r.get_hits + r.get_misses + r.errors < r.ops,
+            "some SETs: {r}"
+        );
         assert_eq!((r.system, r.target.as_str()), ("fake", "in-process"));
         let l = &r.latency;
         assert!(l.p50_us <= l.p99_us && l.p99_us <= l.p999_us && l.p999_us <= l.max_us * 1.001);
@@ -595,7 +598,10 @@ mod tests {
             ..Fake::default()
         });
         let e = run_with(&FakeDriver(refusing), &load(Workload::Get, true)).unwrap_err();
-        assert!(e.to_string().contains("preloading: preload: writing key:"), "{e}");
+        assert!(
+            e.to_string().contains("preloading: preload: writing key:"),
+            "{e}"
+        );
 
         let breaking = Arc::new(Fake {
             break_after: Some(5),

@@ -240,7 +240,8 @@ mod tests {
         drop(m);
         let e = run_etcd(&addr, &load(Workload::Set, false)).unwrap_err();
         assert!(
-            e.to_string().contains(&format!("connecting to etcd at {addr}")),
+            e.to_string()
+                .contains(&format!("connecting to etcd at {addr}")),
             "{e}"
         );
     }
