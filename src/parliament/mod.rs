@@ -888,6 +888,27 @@ impl Actor for ParliamentPriest {
                 for q in self.others() {
                     o.send(q, Msg::Heartbeat { ballot, known });
                 }
+                // A BeginBallot or its Voted may have been lost: ask again every member of
+                // the quorum whose vote has not arrived (a priest that already voted answers
+                // Voted again). Without this, one lost message would stall the decree, and
+                // behind it every later one, while the heartbeats keep the president in office.
+                if let Status::Presiding {
+                    quorum, pending, ..
+                } = &state.status
+                {
+                    for (n, p) in pending {
+                        for q in quorum.iter().filter(|&q| !p.voted.contains(q)) {
+                            o.send(
+                                self.priests[q as usize],
+                                Msg::BeginBallot {
+                                    ballot,
+                                    number: *n,
+                                    decree: p.decree.clone(),
+                                },
+                            );
+                        }
+                    }
+                }
                 o.set_timer(Timer::Heartbeat, h.clone());
             }
         }
@@ -979,13 +1000,18 @@ impl Actor for ParliamentPriest {
                 number,
                 decree,
             } => {
-                if state.ledger.next_bal.is_some_and(|n| n > ballot)
-                    || state
-                        .ledger
-                        .votes
-                        .get(&number)
-                        .is_some_and(|v| v.ballot == ballot)
+                if state.ledger.next_bal.is_some_and(|n| n > ballot) {
+                    return;
+                }
+                if state
+                    .ledger
+                    .votes
+                    .get(&number)
+                    .is_some_and(|v| v.ballot == ballot)
                 {
+                    // Voted already (and saved that vote before saying so): the president
+                    // asks again because the answer was lost. Answer again.
+                    o.send(src, Msg::Voted { ballot, number });
                     return;
                 }
                 let state = state.to_mut();
