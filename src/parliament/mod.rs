@@ -403,6 +403,10 @@ pub struct ParliamentPriest {
     /// Heartbeat period; `None` sends no heartbeats (the model's default: there a timer can
     /// fire at any moment, so heartbeats would not change which elections are explored).
     pub heartbeat: Option<Range<Duration>>,
+    /// Whether a president whose decree stays pending for a whole election timeout runs
+    /// again (deployed: yes; needs heartbeats). The model leaves it off: there timers fire at
+    /// any moment, and a president's re-runs multiply the states past what fits in memory.
+    pub rerun_when_stalled: bool,
     /// A seeded bug, for the checker to find; [`Bug::None`] when deployed.
     pub bug: Bug,
 }
@@ -431,6 +435,7 @@ impl ParliamentPriest {
             batch_bytes: BATCH_BYTES,
             election: Duration::from_millis(300)..Duration::from_millis(600),
             heartbeat: Some(Duration::from_millis(100)..Duration::from_millis(100)),
+            rerun_when_stalled: true,
             bug: Bug::None,
         }
     }
@@ -698,7 +703,7 @@ impl ParliamentPriest {
             return;
         };
         let Some(p) = pending.remove(&n) else { return };
-        if self.heartbeat.is_some() {
+        if self.rerun_when_stalled {
             // Progress, for the president's own election timer (see `on_timeout`).
             state.heard = true;
         }
@@ -855,7 +860,9 @@ impl Actor for ParliamentPriest {
             o.save(state.ledger.clone());
             if let Some(h) = &self.heartbeat {
                 o.set_timer(Timer::Heartbeat, h.clone());
-                o.set_timer(Timer::Election, self.election.clone());
+                if self.rerun_when_stalled {
+                    o.set_timer(Timer::Election, self.election.clone());
+                }
             }
         } else if self.may_run(&state) {
             o.set_timer(Timer::Election, self.election.clone());
@@ -865,7 +872,7 @@ impl Actor for ParliamentPriest {
 
     fn on_timeout(&self, _id: Id, state: &mut Cow<PriestState>, timer: &Timer, o: &mut Out<Self>) {
         match timer {
-            Timer::Election if state.is_president() => {
+            Timer::Election if state.is_president() && self.rerun_when_stalled => {
                 // Deployed presidents watch their own progress: if a decree stayed pending
                 // for a whole election timeout (no decree passed, although the lost messages
                 // were asked for again on every heartbeat), a member of the quorum is gone.
@@ -901,7 +908,9 @@ impl Actor for ParliamentPriest {
                 if state.is_president() {
                     if let Some(h) = &self.heartbeat {
                         o.set_timer(Timer::Heartbeat, h.clone());
-                        o.set_timer(Timer::Election, self.election.clone());
+                        if self.rerun_when_stalled {
+                            o.set_timer(Timer::Election, self.election.clone());
+                        }
                     }
                 }
                 self.finish(state, step, o);
@@ -1009,7 +1018,9 @@ impl Actor for ParliamentPriest {
                     if state.is_president() {
                         if let Some(h) = &self.heartbeat {
                             o.set_timer(Timer::Heartbeat, h.clone());
-                            o.set_timer(Timer::Election, self.election.clone());
+                            if self.rerun_when_stalled {
+                                o.set_timer(Timer::Election, self.election.clone());
+                            }
                         }
                     }
                 } else {
