@@ -1118,6 +1118,16 @@ impl Actor for ParliamentPriest {
                 if gap < known {
                     o.send(src, Msg::Catchup { from: gap });
                 }
+                // A president (or candidate) of a lower ballot hears it was deposed: it
+                // steps down and hands its commands to the new president.
+                let deposed = !matches!(state.status, Status::Follower)
+                    && state.ledger.last_tried.is_some_and(|t| t < ballot)
+                    && ballot.priest != self.me;
+                if deposed {
+                    let state = state.to_mut();
+                    self.step_down(state, ballot, o, &mut step);
+                    self.finish(state, step, o);
+                }
             }
 
             Msg::Catchup { from } => {
