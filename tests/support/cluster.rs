@@ -24,7 +24,8 @@ pub struct Timers {
 
 /// Priests; every process is killed when dropped, also when the test fails.
 pub struct Cluster {
-    pub dir: tempfile::TempDir,
+    /// Configuration, key, ledgers and logs; kept (not deleted) when the test fails.
+    dir: Option<tempfile::TempDir>,
     config: PathBuf,
     /// Each priest's RESP listener.
     pub clients: Vec<SocketAddr>,
@@ -38,6 +39,14 @@ impl Drop for Cluster {
         for c in self.children.iter_mut().flatten() {
             let _ = c.kill();
             let _ = c.wait();
+        }
+        if std::thread::panicking() {
+            if let Some(dir) = self.dir.take() {
+                eprintln!(
+                    "the cluster's logs and ledgers are kept in {}",
+                    dir.keep().display()
+                );
+            }
         }
     }
 }
@@ -89,7 +98,7 @@ impl Cluster {
         let config = dir.path().join("cluster.toml");
         fs::write(&config, text).unwrap();
         let mut cluster = Cluster {
-            dir,
+            dir: Some(dir),
             config,
             clients,
             children: (0..n).map(|_| None).collect(),
@@ -102,7 +111,8 @@ impl Cluster {
     }
 
     fn log_path(&self, i: usize) -> PathBuf {
-        self.dir.path().join(format!("priest-{i}.log"))
+        let dir = self.dir.as_ref().expect("kept only when dropped");
+        dir.path().join(format!("priest-{i}.log"))
     }
 
     /// Starts priest `i` (again); its output is appended to its log.

@@ -235,7 +235,12 @@ impl Inner {
             if let Some(j) = self.binds.iter().position(|b| *b == from) {
                 self.observe(bytes);
                 let socket = self.advertised[j].clone();
-                self.forward(Link::Priests { from: j, to: i }, socket, self.binds[i], bytes);
+                self.forward(
+                    Link::Priests { from: j, to: i },
+                    socket,
+                    self.binds[i],
+                    bytes,
+                );
             } else {
                 let socket = self.nat_socket(from);
                 self.forward(Link::Client, socket, self.binds[i], bytes);
