@@ -51,18 +51,16 @@ impl Drop for Cluster {
     }
 }
 
-/// Ports that were free a moment ago (each socket is held while choosing, so they differ).
-fn free_ports(n: usize) -> (Vec<SocketAddr>, Vec<SocketAddr>) {
-    let udp: Vec<UdpSocket> = (0..n)
+/// Free ports for the priests' sockets and listeners, held (so they differ from each other
+/// and from the relay's) until the caller drops the sockets, just before the priests start.
+fn free_ports(n: usize) -> (Vec<UdpSocket>, Vec<TcpListener>) {
+    let udp = (0..n)
         .map(|_| UdpSocket::bind("127.0.0.1:0").unwrap())
         .collect();
-    let tcp: Vec<TcpListener> = (0..n)
+    let tcp = (0..n)
         .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
         .collect();
-    (
-        udp.iter().map(|s| s.local_addr().unwrap()).collect(),
-        tcp.iter().map(|s| s.local_addr().unwrap()).collect(),
-    )
+    (udp, tcp)
 }
 
 impl Cluster {
@@ -71,7 +69,9 @@ impl Cluster {
     pub fn start(n: usize, timers: Timers, proxy_seed: Option<u64>) -> Cluster {
         let dir = tempfile::tempdir().unwrap();
         let key = Key::random();
-        let (binds, clients) = free_ports(n);
+        let held = free_ports(n);
+        let binds: Vec<SocketAddr> = held.0.iter().map(|s| s.local_addr().unwrap()).collect();
+        let clients: Vec<SocketAddr> = held.1.iter().map(|s| s.local_addr().unwrap()).collect();
         let proxy = proxy_seed.map(|seed| Proxy::start(key.clone(), binds.clone(), seed));
         let addresses = match &proxy {
             Some(p) => p.addresses(),
@@ -104,10 +104,21 @@ impl Cluster {
             children: (0..n).map(|_| None).collect(),
             proxy,
         };
+        drop(held);
         for i in 0..n {
             cluster.restart(i);
         }
+        cluster.wait_until_up();
         cluster
+    }
+
+    /// Waits until every priest's listener accepts (its priest binds its socket right
+    /// after), so no first command reaches a president whose quorum is not up yet.
+    pub fn wait_until_up(&self) {
+        for i in 0..self.clients.len() {
+            drop(self.connect(i, Duration::from_secs(1)));
+        }
+        std::thread::sleep(Duration::from_millis(50));
     }
 
     fn log_path(&self, i: usize) -> PathBuf {
