@@ -683,6 +683,14 @@ fn bad_clients_of_the_replicated_service_get_errors_and_harm_no_one() {
         ),
         "+PONG\r\n-ERR Protocol error: invalid bulk length\r\n"
     );
+    // The same with the bytes really sent: 2 MiB, over `serve`'s 1 MiB limit.
+    let mut huge = b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$2097152\r\n".to_vec();
+    huge.extend(std::iter::repeat_n(b'x', 2 << 20));
+    huge.extend_from_slice(b"\r\n");
+    assert_eq!(
+        exchange_text(addr, &huge),
+        "-ERR Protocol error: invalid bulk length\r\n"
+    );
     // Garbage after a good command: its answer (from the Parliament), then the error.
     assert_eq!(
         exchange_text(addr, b"GET nothing-here\r\n*1\r\n:12\r\n\xff\xfe"),
