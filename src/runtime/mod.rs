@@ -52,9 +52,11 @@
 //! its counters. A priest whose ledger is corrupt refuses to start and names the file and
 //! offset; one whose last record was torn by a crash cuts it off and starts.
 
+pub mod cluster;
 pub mod config;
 pub mod ledger;
 pub mod parliament;
+pub mod status;
 pub mod synod;
 pub mod wire;
 
@@ -214,6 +216,10 @@ impl<A: Actor> Default for Batch<A> {
     }
 }
 
+/// Watches a priest: called with the actor's state and the runtime's counters once the node
+/// starts and after every batch, to publish a status view ([`status`]). It only reads.
+pub type Observer<A> = Box<dyn FnMut(&<A as Actor>::State, &Counters) + Send>;
+
 /// One priest: its actor and state, its socket, its ledger and its timers.
 pub struct Node<A: Actor>
 where
@@ -235,6 +241,7 @@ where
     counters: Counters,
     recv_buf: Vec<u8>,
     send_buf: Vec<u8>,
+    observer: Option<Observer<A>>,
 }
 
 impl<A> Node<A>
@@ -285,6 +292,7 @@ where
             counters: Counters::default(),
             recv_buf: vec![0; 65_536],
             send_buf: Vec::new(),
+            observer: None,
         };
         let mut batch = Batch::default();
         node.absorb(out, &mut batch);
@@ -294,6 +302,12 @@ where
 
     pub fn counters(&self) -> &Counters {
         &self.counters
+    }
+
+    /// Calls `f` now and after every batch from now on (see [`Observer`]).
+    pub fn observe(&mut self, mut f: Observer<A>) {
+        f(&self.state, &self.counters);
+        self.observer = Some(f);
     }
 
     pub fn state(&self) -> &A::State {
@@ -397,6 +411,9 @@ where
             handled += 1;
         }
         self.commit(batch)?;
+        if let Some(f) = &mut self.observer {
+            f(&self.state, &self.counters);
+        }
         Ok(handled)
     }
 
@@ -549,7 +566,25 @@ where
     A::Msg: Serialize + DeserializeOwned,
     A::Storage: Durable,
 {
+    serve_observed(actor, cfg, stop, None)
+}
+
+/// [`serve`], with an [`Observer`] watching the priest.
+pub fn serve_observed<A>(
+    actor: A,
+    cfg: NodeConfig,
+    stop: &AtomicBool,
+    observer: Option<Observer<A>>,
+) -> Result<Counters, RuntimeError>
+where
+    A: Actor,
+    A::Msg: Serialize + DeserializeOwned,
+    A::Storage: Durable,
+{
     let mut node = Node::start(actor, cfg)?;
+    if let Some(f) = observer {
+        node.observe(f);
+    }
     let result = node.run(stop);
     if let Err(e) = node.ledger.finish_compaction() {
         tracing::warn!(error = %e, "ledger snapshot failed; the segments it would replace remain");
