@@ -363,6 +363,14 @@ impl PriestState {
         }
     }
 
+    /// The quorum a president asks to vote in its ballots (`None` unless presiding).
+    pub fn quorum(&self) -> Option<Priests> {
+        match self.status {
+            Status::Presiding { quorum, .. } => Some(quorum),
+            _ => None,
+        }
+    }
+
     /// The highest decree number this priest knows was passed (chosen).
     pub fn highest_learned(&self) -> Option<DecreeNumber> {
         self.ledger.learned.keys().next_back().copied()

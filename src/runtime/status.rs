@@ -17,6 +17,7 @@
 //! ballot:3.0            the ballot it leads or tries (lastTried), or as a follower the
 //!                       ballot it follows (nextBal, its highest promise); round.priest
 //! president:0           the president it knows: itself, or the owner of nextBal
+//! quorum:0,1            a president's quorum: the priests it asks to vote (none otherwise)
 //! highest_chosen:41     the highest decree number it knows was passed (none: no decree yet)
 //! highest_applied:41    decrees 0..=41 were applied to its law
 //! ledger_bytes:18230    the size of its ledger directory's files on disk
@@ -48,11 +49,15 @@ use std::time::{Duration, Instant};
 /// What one priest reports about itself.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct PriestStatus {
+    /// Which priest (in JSON, the [`Row`]'s `priest`).
+    #[serde(skip)]
     pub priest: usize,
     pub role: Role,
     /// `round.priest`.
     pub ballot: Option<String>,
     pub president: Option<usize>,
+    /// A president's quorum.
+    pub quorum: Option<Vec<usize>>,
     pub highest_chosen: Option<DecreeNumber>,
     pub highest_applied: Option<DecreeNumber>,
     pub ledger_bytes: u64,
@@ -75,6 +80,7 @@ struct Published {
     role: Role,
     ballot: Option<String>,
     president: Option<usize>,
+    quorum: Option<Vec<usize>>,
     highest_chosen: Option<DecreeNumber>,
     highest_applied: Option<DecreeNumber>,
     counters: Counters,
@@ -108,6 +114,7 @@ impl Board {
                 role: state.role(),
                 ballot: state.ballot().map(|b| b.to_string()),
                 president: state.president().map(usize::from),
+                quorum: state.quorum().map(|q| q.iter().map(usize::from).collect()),
                 highest_chosen: state.highest_learned(),
                 highest_applied: state.highest_applied(),
                 counters: counters.clone(),
@@ -132,6 +139,7 @@ impl Board {
             role: p.role,
             ballot: p.ballot,
             president: p.president,
+            quorum: p.quorum,
             highest_chosen: p.highest_chosen,
             highest_applied: p.highest_applied,
             ledger_bytes: dir_bytes(&self.ledger_dir),
@@ -167,6 +175,12 @@ fn opt<T: std::fmt::Display>(v: &Option<T>) -> String {
     v.as_ref().map_or("none".to_string(), T::to_string)
 }
 
+fn list(v: &Option<Vec<usize>>) -> String {
+    v.as_ref().map_or("none".to_string(), |q| {
+        q.iter().map(usize::to_string).collect::<Vec<_>>().join(",")
+    })
+}
+
 /// A status as `INFO` text: `# Section` headers, `field:value` lines, CR LF line ends.
 pub fn format_info(s: &PriestStatus, section: Option<&str>) -> String {
     let wants = |name: &str| {
@@ -180,12 +194,13 @@ pub fn format_info(s: &PriestStatus, section: Option<&str>) -> String {
     if wants("parliament") {
         let _ = write!(
             out,
-            "# Parliament\r\npriest:{}\r\nrole:{}\r\nballot:{}\r\npresident:{}\r\n\
+            "# Parliament\r\npriest:{}\r\nrole:{}\r\nballot:{}\r\npresident:{}\r\nquorum:{}\r\n\
              highest_chosen:{}\r\nhighest_applied:{}\r\nledger_bytes:{}\r\nstatus_age_ms:{}\r\n",
             s.priest,
             s.role,
             opt(&s.ballot),
             opt(&s.president),
+            list(&s.quorum),
             opt(&s.highest_chosen),
             opt(&s.highest_applied),
             s.ledger_bytes,
@@ -261,6 +276,14 @@ pub fn parse_info(text: &str) -> Result<PriestStatus, String> {
             b => Some(b.to_string()),
         },
         president: maybe("president")?.map(|p| p as usize),
+        quorum: match field("quorum")? {
+            "none" => None,
+            q => Some(
+                q.split(',')
+                    .map(|p| number("quorum", p))
+                    .collect::<Result<_, _>>()?,
+            ),
+        },
         highest_chosen: decree("highest_chosen")?,
         highest_applied: decree("highest_applied")?,
         ledger_bytes: number("ledger_bytes", field("ledger_bytes")?)?,
@@ -396,6 +419,7 @@ pub fn render(rows: &[Row]) -> String {
         "role",
         "ballot",
         "president",
+        "quorum",
         "chosen",
         "applied",
         "ledger_bytes",
@@ -412,6 +436,7 @@ pub fn render(rows: &[Row]) -> String {
                 s.role.to_string(),
                 opt(&s.ballot),
                 opt(&s.president),
+                list(&s.quorum).replace("none", "-"),
                 opt(&s.highest_chosen),
                 opt(&s.highest_applied),
                 s.ledger_bytes.to_string(),
@@ -424,7 +449,7 @@ pub fn render(rows: &[Row]) -> String {
             ],
             Err(_) => {
                 let mut v = vec![r.priest.to_string(), "down".to_string()];
-                v.extend((0..6).map(|_| dash()));
+                v.extend((0..7).map(|_| dash()));
                 v.push(client);
                 v
             }
@@ -457,6 +482,7 @@ pub fn render(rows: &[Row]) -> String {
         .collect();
     let _ = write!(out, "{} of {} priests answered", up.len(), rows.len());
     match presidents.len() {
+        _ if up.is_empty() => out += "\n",
         0 => out += "; no president (an election may be under way)\n",
         1 => {
             let _ = writeln!(out, "; president: priest {}", presidents[0]);
@@ -478,6 +504,7 @@ pub fn render(rows: &[Row]) -> String {
 mod tests {
     use super::*;
     use crate::parliament::ParliamentPriest;
+    use serde_json::Value;
     use stateright::actor::{Actor, Id, Out};
 
     fn sample() -> PriestStatus {
@@ -486,6 +513,7 @@ mod tests {
             role: Role::Follower,
             ballot: Some("3.1".into()),
             president: Some(1),
+            quorum: None,
             highest_chosen: Some(41),
             highest_applied: Some(40),
             ledger_bytes: 18230,
@@ -504,6 +532,13 @@ mod tests {
         assert!(text.contains("role:follower\r\n"), "{text}");
         assert!(text.contains("\r\n\r\n# Runtime\r\n"), "{text}");
         assert_eq!(parse_info(&text), Ok(s.clone()));
+        let quorum = PriestStatus {
+            quorum: Some(vec![0, 2]),
+            ..s.clone()
+        };
+        let text_q = format_info(&quorum, None);
+        assert!(text_q.contains("\r\nquorum:0,2\r\n"), "{text_q}");
+        assert_eq!(parse_info(&text_q), Ok(quorum));
         let none = PriestStatus {
             ballot: None,
             president: None,
@@ -545,6 +580,7 @@ mod tests {
         assert_eq!(s.role, Role::President);
         assert_eq!(s.ballot.as_deref(), Some("0.0"));
         assert_eq!(s.president, Some(0));
+        assert_eq!(s.quorum, Some(vec![0, 1]), "the genesis quorum");
         assert_eq!((s.highest_chosen, s.highest_applied), (None, None));
         assert_eq!(s.ledger_bytes, 100);
         assert_eq!(s.counters["dropped_non_member"], 2);
@@ -563,6 +599,7 @@ mod tests {
         let president = PriestStatus {
             priest: 1,
             role: Role::President,
+            quorum: Some(vec![1, 2]),
             ..sample()
         };
         let rows = vec![
@@ -589,14 +626,21 @@ mod tests {
             lines[1].starts_with("0       down") && lines[1].ends_with("127.0.0.1:7000"),
             "{text}"
         );
-        assert!(lines[2].contains("president  3.1"), "{text}");
+        assert!(
+            lines[2].contains("president  3.1     1          1,2"),
+            "{text}"
+        );
         assert!(lines[3].contains("0/3/0/0"), "{text}");
         assert!(text.contains("priest 0 is down: cannot connect"), "{text}");
         assert!(text.ends_with("2 of 3 priests answered; president: priest 1\n"));
         let json = serde_json::to_value(&rows).unwrap();
         assert_eq!(json[0]["role"], "down");
+        assert_eq!(json[1]["priest"], 1);
+        assert!(json[0]["error"].as_str().unwrap().contains("refused"));
         assert_eq!(json[1]["role"], "president");
         assert_eq!(json[2]["highest_chosen"], 41);
+        assert_eq!(json[1]["quorum"], serde_json::json!([1, 2]));
+        assert_eq!(json[2]["quorum"], Value::Null);
         assert_eq!(json[2]["counters"]["dropped_bad_mac"], 3);
     }
 }
