@@ -104,6 +104,23 @@ pub struct Command {
     pub op: Op,
 }
 
+impl Command {
+    /// About how many bytes the command takes in a message: its strings and a fixed
+    /// allowance for the client, the number and the framing. A president bounds a decree's
+    /// size with it, so every message carrying decrees fits in one datagram.
+    pub fn size(&self) -> usize {
+        const FRAMING: usize = 24;
+        FRAMING
+            + match &self.op {
+                Op::Get { key } | Op::Delete { key } => key.len(),
+                Op::Put { key, value } => key.len() + value.len(),
+                Op::Cas { key, expected, new } => {
+                    key.len() + expected.as_ref().map_or(0, String::len) + new.len()
+                }
+            }
+    }
+}
+
 impl fmt::Display for Command {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "c{}#{} {}", usize::from(self.client), self.seq, self.op)

@@ -77,12 +77,19 @@ use im::{OrdMap, Vector};
 use serde::{Deserialize, Serialize};
 use stateright::actor::{Actor, Id, Out};
 use std::borrow::Cow;
+use std::sync::Arc;
 use std::fmt::{self, Debug, Display};
 use std::ops::Range;
 use std::time::Duration;
 
 /// A decree number: the position of a decree in the Parliament's sequence (0, 1, 2, ...).
 pub type DecreeNumber = u32;
+
+/// A deployed president's bound on the bytes of commands in one decree
+/// ([`ParliamentPriest::batch_bytes`]); a client command larger than this is refused before
+/// it reaches the Parliament. With the deployed window of 4 decrees in flight, a `LastVote`
+/// reporting all of them stays within one UDP datagram (64 KiB).
+pub const BATCH_BYTES: usize = 12_000;
 
 /// The ballot every priest starts having promised: priest 0's round 0.
 pub const GENESIS: Ballot = Ballot::new(0, 0);
@@ -92,8 +99,11 @@ pub const GENESIS: Ballot = Ballot::new(0, 0);
 pub enum Decree {
     /// The olive-day decree: changes nothing; fills a decree number nobody voted for.
     OliveDay,
-    /// A batch of client commands, applied in this order.
-    Commands(Vec<Command>),
+    /// A batch of client commands, applied in this order. Shared, not copied: a decree
+    /// sits in the ledger's votes and learned maps, in the president's pending map and in
+    /// messages at once, and `im` copies map nodes (and so their decrees) when it changes
+    /// a shared map.
+    Commands(Arc<[Command]>),
 }
 
 impl Decree {
@@ -234,11 +244,19 @@ impl Ledger {
 
     /// The first decree number this priest does not know to be passed.
     pub fn first_gap(&self) -> DecreeNumber {
-        let mut n = 0;
-        while self.learned.contains_key(&n) {
-            n += 1;
+        let known = self.learned.len() as DecreeNumber;
+        match self.learned.keys().next_back() {
+            // The usual case: every number below the highest is known, so no scan.
+            Some(&top) if top + 1 == known => known,
+            // The numbers are ordered and distinct: the first gap is the first position
+            // whose number is not the position.
+            _ => self
+                .learned
+                .keys()
+                .zip(0..)
+                .find(|(n, i)| **n != *i)
+                .map_or(known, |(_, i)| i),
         }
-        n
     }
 }
 
@@ -411,6 +429,11 @@ pub struct ParliamentPriest {
     pub window: usize,
     /// How many client commands one decree carries at most.
     pub batch: usize,
+    /// About how many bytes of commands ([`Command::size`]) one decree carries at most (a
+    /// decree always carries at least one command). Deployed, this keeps every message
+    /// that carries decrees (a `LastVote` reports up to `window` of them) within one
+    /// datagram.
+    pub batch_bytes: usize,
     /// Election timeout.
     pub election: Range<Duration>,
     /// Heartbeat period; `None` sends no heartbeats (the model's default: there a timer can
@@ -439,8 +462,9 @@ impl ParliamentPriest {
             candidate: true,
             max_round: u32::MAX,
             max_decrees: DecreeNumber::MAX,
-            window: 64,
-            batch: 64,
+            window: 4,
+            batch: 256,
+            batch_bytes: BATCH_BYTES,
             election: Duration::from_millis(300)..Duration::from_millis(600),
             heartbeat: Some(Duration::from_millis(100)..Duration::from_millis(100)),
             bug: Bug::None,
@@ -580,7 +604,7 @@ impl ParliamentPriest {
                     Some(_) if self.bug == Bug::FillGapWithOwnDecree && !state.queue.is_empty() => {
                         let cmds: Vec<Command> =
                             std::mem::take(&mut state.queue).into_iter().collect();
-                        Decree::Commands(cmds)
+                        Decree::Commands(cmds.into())
                     }
                     Some(v) => v.decree.clone(),
                     None => Decree::OliveDay,
@@ -690,9 +714,17 @@ impl ParliamentPriest {
             }
             let n = *next;
             *next += 1;
-            let take = self.batch.min(state.queue.len());
+            let mut take = 0;
+            let mut bytes = 0;
+            for c in state.queue.iter().take(self.batch) {
+                bytes += c.size();
+                if take > 0 && bytes > self.batch_bytes {
+                    break;
+                }
+                take += 1;
+            }
             let cmds: Vec<Command> = state.queue.slice(..take).into_iter().collect();
-            self.begin_ballot(state, n, Decree::Commands(cmds), step);
+            self.begin_ballot(state, n, Decree::Commands(cmds.into()), step);
         }
     }
 

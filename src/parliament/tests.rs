@@ -111,7 +111,7 @@ fn the_president_votes_saves_then_sends_begin_ballot_to_its_quorum() {
 fn last_vote_reports_every_vote_from_the_first_unknown_decree_number() {
     let p = model_priest(2);
     let (s, _) = start(&p, None);
-    let d = |v: &str| Decree::Commands(vec![cmd(7, 1, v)]);
+    let d = |v: &str| Decree::Commands(vec![cmd(7, 1, v)].into());
     let (s, _) = deliver(
         &p,
         &s,
@@ -172,7 +172,7 @@ fn a_new_president_re_proposes_the_highest_votes_and_fills_gaps_with_olive_day()
         out.iter().any(|c| c.contains("NextBallot(1.1, from 0)")),
         "{out:?}"
     );
-    let d = |v: &str| Decree::Commands(vec![cmd(7, 1, v)]);
+    let d = |v: &str| Decree::Commands(vec![cmd(7, 1, v)].into());
     let votes = vec![(
         1,
         Vote {
@@ -292,7 +292,7 @@ fn messages_round_trip_through_serde() {
             5,
             Vote {
                 ballot: GENESIS,
-                decree: Decree::Commands(vec![cmd(9, 2, "v")]),
+                decree: Decree::Commands(vec![cmd(9, 2, "v")].into()),
             },
         )],
     };

@@ -227,7 +227,8 @@ where
 {
     actor: A,
     id: Id,
-    state: A::State,
+    /// The actor's state; `None` only while a handler runs (it owns the state meanwhile).
+    state: Option<A::State>,
     socket: UdpSocket,
     nonblocking: bool,
     key: Key,
@@ -278,7 +279,7 @@ where
         let mut node = Node {
             actor,
             id,
-            state,
+            state: Some(state),
             socket,
             nonblocking: false,
             key: cfg.key,
@@ -311,7 +312,7 @@ where
     }
 
     pub fn state(&self) -> &A::State {
-        &self.state
+        self.state.as_ref().expect("no handler is running")
     }
 
     pub fn id(&self) -> Id {
@@ -471,11 +472,13 @@ where
 
     fn handle(&mut self, f: impl FnOnce(&A, &mut Cow<A::State>, &mut Out<A>)) -> Out<A> {
         let mut out = Out::new();
-        let mut state = Cow::Borrowed(&self.state);
+        // The handler gets the state owned, not borrowed: the runtime keeps no copy of the
+        // state before the handler (the checker needs one, to tell a changed state; the
+        // runtime does not), so the handler's changes are made in place instead of copying
+        // every shared `im` node they touch.
+        let mut state = Cow::Owned(self.state.take().expect("no handler is running"));
         f(&self.actor, &mut state, &mut out);
-        if let Cow::Owned(s) = state {
-            self.state = s;
-        }
+        self.state = Some(state.into_owned());
         out
     }
 

@@ -41,7 +41,7 @@ use super::wire::{self, Key};
 use super::{client_id, NodeConfig};
 use crate::ballot::{Ballot, PriestIx};
 use crate::kv::{Answer, Op};
-use crate::parliament::{Decree, DecreeNumber, Ledger, Msg, ParliamentPriest, Vote};
+use crate::parliament::{Decree, DecreeNumber, Ledger, Msg, ParliamentPriest, Vote, BATCH_BYTES};
 use crate::resp::server::{Backend, ClientId, OneAtATime, Responder, Server, ServerConfig};
 use crate::resp::{Command, Reply};
 use serde::{Deserialize, Serialize};
@@ -339,6 +339,20 @@ impl Backend for PriestBackend {
         // One counter for every session: each session's numbers increase (as the law's
         // sessions require), and a Reply, which names only the number, finds its command.
         let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
+        let command = crate::kv::Command {
+            client: id,
+            seq,
+            op,
+        };
+        if command.size() > BATCH_BYTES {
+            reply.send(Reply::err(format!(
+                "command too large: its keys and values take {} bytes, the Parliament \
+                 takes at most {BATCH_BYTES} (a decree travels in one datagram)",
+                command.size()
+            )));
+            return;
+        }
+        let crate::kv::Command { op, .. } = command;
         let mut datagram = Vec::new();
         if let Err(e) = wire::encode(
             &self.key,
