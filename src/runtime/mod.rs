@@ -307,7 +307,7 @@ where
 
     /// Calls `f` now and after every batch from now on (see [`Observer`]).
     pub fn observe(&mut self, mut f: Observer<A>) {
-        f(&self.state, &self.counters);
+        f(self.state(), &self.counters);
         self.observer = Some(f);
     }
 
@@ -412,8 +412,8 @@ where
             handled += 1;
         }
         self.commit(batch)?;
-        if let Some(f) = &mut self.observer {
-            f(&self.state, &self.counters);
+        if let (Some(f), Some(state)) = (&mut self.observer, &self.state) {
+            f(state, &self.counters);
         }
         Ok(handled)
     }
