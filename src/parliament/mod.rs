@@ -77,9 +77,9 @@ use im::{OrdMap, Vector};
 use serde::{Deserialize, Serialize};
 use stateright::actor::{Actor, Id, Out};
 use std::borrow::Cow;
-use std::sync::Arc;
 use std::fmt::{self, Debug, Display};
 use std::ops::Range;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// A decree number: the position of a decree in the Parliament's sequence (0, 1, 2, ...).

@@ -843,6 +843,34 @@ mod tests {
     }
 
     #[test]
+    fn an_observer_sees_the_state_and_counters_after_every_batch() {
+        let key = Key::random();
+        let dir = tempfile::tempdir().unwrap();
+        let (addrs, peer) = echo_cluster();
+        let mut node = Node::start(Echo, config(&addrs, &key, dir.path())).unwrap();
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let s = seen.clone();
+        node.observe(Box::new(move |state: &EchoState, c: &Counters| {
+            s.lock().unwrap().push((state.pings, c.handled));
+        }));
+        assert_eq!(*seen.lock().unwrap(), vec![(0, 0)], "called at once");
+        let mut buf = Vec::new();
+        for n in 0..3 {
+            wire::encode(&key, Id::from(1usize), &EchoMsg::Ping(n), &mut buf).unwrap();
+            peer.send_to(&buf, addrs[0]).unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+        node.step(Duration::from_millis(100)).unwrap();
+        assert_eq!(*seen.lock().unwrap(), vec![(0, 0), (3, 3)]);
+        node.step(Duration::ZERO).unwrap();
+        assert_eq!(
+            seen.lock().unwrap().len(),
+            3,
+            "after every batch, even an empty one"
+        );
+    }
+
+    #[test]
     fn timers_fire_once_and_cancel_and_rearm_take_effect() {
         let key = Key::random();
         let dir = tempfile::tempdir().unwrap();
