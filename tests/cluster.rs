@@ -119,7 +119,8 @@ impl Running {
     }
 
     fn client(&self, ix: usize) -> Client {
-        let c = Client::connect(("127.0.0.1", self.port(ix))).unwrap();
+        let addr = ([127, 0, 0, 1], self.port(ix)).into();
+        let c = Client::connect_timeout(&addr, Duration::from_secs(5)).unwrap();
         c.set_timeout(Some(Duration::from_secs(20))).unwrap();
         c
     }
@@ -182,12 +183,34 @@ impl Drop for Running {
     }
 }
 
-fn status(config: &Path) -> (Output, Value) {
-    let out = Command::new(BIN)
-        .args(["status", "--json", "--config"])
-        .arg(config)
-        .output()
+/// Runs `cmd` to completion like `Command::output`, but kills it and fails after 30 s.
+fn output(cmd: &mut Command) -> Output {
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .unwrap();
+    let pid = child.id() as i32;
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(Duration::from_secs(30)) {
+        Ok(out) => out.unwrap(),
+        Err(_) => {
+            signal(pid, libc::SIGKILL);
+            panic!("{cmd:?} did not finish within 30 s");
+        }
+    }
+}
+
+fn status(config: &Path) -> (Output, Value) {
+    let out = output(
+        Command::new(BIN)
+            .args(["status", "--json", "--config"])
+            .arg(config),
+    );
     let json = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
     (out, json)
 }
@@ -273,11 +296,7 @@ fn a_cluster_serves_reports_its_status_restarts_with_its_data_and_stops_its_prie
         assert!(r["ledger_bytes"].as_u64().unwrap() > 0, "{rows:?}");
         assert_eq!(r["counters"]["dropped_bad_mac"], 0, "{rows:?}");
     }
-    let text = Command::new(BIN)
-        .args(["status", "--config"])
-        .arg(&config)
-        .output()
-        .unwrap();
+    let text = output(Command::new(BIN).args(["status", "--config"]).arg(&config));
     let text = String::from_utf8(text.stdout).unwrap();
     assert!(
         text.contains(&format!(
@@ -345,12 +364,7 @@ fn a_cluster_serves_reports_its_status_restarts_with_its_data_and_stops_its_prie
 }
 
 fn refused(args: &[&str], dir: &Path) -> String {
-    let out = Command::new(BIN)
-        .args(args)
-        .arg(dir)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let out = output(Command::new(BIN).args(args).arg(dir));
     assert_eq!(out.status.code(), Some(2), "{args:?}: {out:?}");
     String::from_utf8(out.stderr).unwrap()
 }
@@ -375,11 +389,14 @@ fn bad_cluster_and_status_arguments_are_refused_with_exit_status_2() {
     let mut text = "ledger_dir = \"ledger\"\nkey_file = \"cluster.key\"\n\
                     protocol = \"parliament\"\n"
         .to_string();
-    let ports: Vec<u16> = (0..3)
-        .map(|_| {
-            let s = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            s.local_addr().unwrap().port()
-        })
+    // Held open and never accepting: connections succeed, INFO gets no answer (and no
+    // other test's priest can take these ports meanwhile).
+    let silent: Vec<std::net::TcpListener> = (0..3)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    let ports: Vec<u16> = silent
+        .iter()
+        .map(|s| s.local_addr().unwrap().port())
         .collect();
     for (i, p) in ports.iter().enumerate() {
         text += &format!(
@@ -392,17 +409,19 @@ fn bad_cluster_and_status_arguments_are_refused_with_exit_status_2() {
     assert!(e.contains("--replicas 5 does not match"), "{e}");
     assert!(!dir.join("ledger").exists(), "nothing started");
 
-    // status: nobody answers -> every priest down, exit 1; a missing or Synod configuration
-    // -> exit 2.
-    let out = Command::new(BIN)
-        .args(["status", "--timeout-ms", "300", "--config"])
-        .arg(&config)
-        .output()
-        .unwrap();
+    // status: nobody answers in time -> every priest down, exit 1; a missing or Synod
+    // configuration -> exit 2.
+    let out = output(
+        Command::new(BIN)
+            .args(["status", "--timeout-ms", "300", "--config"])
+            .arg(&config),
+    );
     assert_eq!(out.status.code(), Some(1));
     let table = String::from_utf8(out.stdout).unwrap();
     assert_eq!(table.lines().filter(|l| l.contains(" down ")).count(), 3);
     assert!(table.contains("0 of 3 priests answered"), "{table}");
+    assert!(table.contains("no INFO answer"), "{table}");
+    drop(silent);
     let e = refused(&["status", "--config"], &tmp.path().join("nope.toml"));
     assert!(e.contains("cannot read configuration"), "{e}");
     fs::write(
