@@ -34,6 +34,7 @@
 
 use super::config::Config;
 use super::{Counters, Observer};
+use crate::ballot::{Ballot, PriestIx, Priests};
 use crate::parliament::{DecreeNumber, ParliamentPriest, PriestState, Role};
 use crate::resp::client::Client;
 use crate::resp::server::{Backend, ClientId, Responder};
@@ -74,13 +75,14 @@ pub const DROPS: [&str; 4] = [
     "dropped_non_member",
 ];
 
-/// The latest facts the runtime published, and when.
+/// The latest facts the runtime published, and when (plain values: publishing after every
+/// batch costs a lock and a copy, no allocation).
 #[derive(Clone, Debug)]
 struct Published {
     role: Role,
-    ballot: Option<String>,
-    president: Option<usize>,
-    quorum: Option<Vec<usize>>,
+    ballot: Option<Ballot>,
+    president: Option<PriestIx>,
+    quorum: Option<Priests>,
     highest_chosen: Option<DecreeNumber>,
     highest_applied: Option<DecreeNumber>,
     counters: Counters,
@@ -112,9 +114,9 @@ impl Board {
         Box::new(move |state: &PriestState, counters: &Counters| {
             let published = Published {
                 role: state.role(),
-                ballot: state.ballot().map(|b| b.to_string()),
-                president: state.president().map(usize::from),
-                quorum: state.quorum().map(|q| q.iter().map(usize::from).collect()),
+                ballot: state.ballot(),
+                president: state.president(),
+                quorum: state.quorum(),
                 highest_chosen: state.highest_learned(),
                 highest_applied: state.highest_applied(),
                 counters: counters.clone(),
@@ -137,9 +139,9 @@ impl Board {
         Some(PriestStatus {
             priest: self.priest,
             role: p.role,
-            ballot: p.ballot,
-            president: p.president,
-            quorum: p.quorum,
+            ballot: p.ballot.map(|b| b.to_string()),
+            president: p.president.map(usize::from),
+            quorum: p.quorum.map(|q| q.iter().map(usize::from).collect()),
             highest_chosen: p.highest_chosen,
             highest_applied: p.highest_applied,
             ledger_bytes: dir_bytes(&self.ledger_dir),
@@ -258,6 +260,7 @@ pub fn parse_info(text: &str) -> Result<PriestStatus, String> {
         }
     };
     let role = match field("role")? {
+        "starting" => return Err("the priest is starting (recovering its ledger)".into()),
         "president" => Role::President,
         "candidate" => Role::Candidate,
         "follower" => Role::Follower,
@@ -566,6 +569,8 @@ mod tests {
         let board = Board::new(0, dir.path().to_path_buf());
         assert_eq!(board.status(), None);
         assert!(board.info(None).contains("role:starting"));
+        let err = parse_info(&board.info(None)).unwrap_err();
+        assert!(err.contains("starting"), "{err}");
         // Priest 0 of three starts as the genesis president.
         let priest = ParliamentPriest::new(0, Id::vec_from(0..3));
         let mut out = Out::new();
