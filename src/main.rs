@@ -133,9 +133,13 @@ enum KvOp {
 
 #[derive(Args)]
 struct BenchArgs {
-    /// The server, HOST:PORT.
-    #[arg(long)]
-    addr: String,
+    /// The RESP server, HOST:PORT.
+    #[arg(long, required_unless_present = "etcd", conflicts_with = "etcd")]
+    addr: Option<String>,
+    /// Drive etcd v3 instead, over gRPC: HOST:PORT[,HOST:PORT...], client i to member i mod n
+    /// (SET is a Put, GET a linearizable Range). Needs a build with `--features etcd`.
+    #[arg(long, value_name = "ENDPOINTS")]
+    etcd: Option<String>,
     /// Concurrent connections, each with one command outstanding.
     #[arg(long, default_value_t = 16)]
     clients: usize,
@@ -781,11 +785,6 @@ fn main() -> ExitCode {
 fn bench(args: BenchArgs) -> ExitCode {
     use parliament::resp::bench;
     use std::net::ToSocketAddrs;
-    let addr = match args.addr.to_socket_addrs().map(|mut a| a.next()) {
-        Ok(Some(a)) => a,
-        Ok(None) => return usage_error(&format!("--addr {}: no address", args.addr)),
-        Err(e) => return usage_error(&format!("--addr {}: {e}", args.addr)),
-    };
     let secs = |what: &str, s: f64| {
         Duration::try_from_secs_f64(s)
             .ok()
@@ -799,8 +798,7 @@ fn bench(args: BenchArgs) -> ExitCode {
         (Ok(d), Ok(t)) => (d, t),
         (Err(e), _) | (_, Err(e)) => return usage_error(&e),
     };
-    let config = bench::BenchConfig {
-        addr,
+    let load = bench::Load {
         clients: args.clients,
         duration,
         keys: args.keys,
@@ -810,7 +808,19 @@ fn bench(args: BenchArgs) -> ExitCode {
         seed: args.seed,
         timeout,
     };
-    match bench::run(&config) {
+    let result = match (&args.addr, &args.etcd) {
+        (_, Some(endpoints)) => bench::run_etcd(endpoints, &load),
+        (Some(addr), None) => {
+            let addr = match addr.to_socket_addrs().map(|mut a| a.next()) {
+                Ok(Some(a)) => a,
+                Ok(None) => return usage_error(&format!("--addr {addr}: no address")),
+                Err(e) => return usage_error(&format!("--addr {addr}: {e}")),
+            };
+            bench::run_with(&bench::Resp { addr }, &load)
+        }
+        (None, None) => return usage_error("--addr or --etcd is required"),
+    };
+    match result {
         Ok(report) => {
             if args.json {
                 println!(

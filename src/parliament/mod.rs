@@ -95,7 +95,7 @@ pub const BATCH_BYTES: usize = 12_000;
 pub const GENESIS: Ballot = Ballot::new(0, 0);
 
 /// A decree of the Parliament.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Clone, Debug, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Decree {
     /// The olive-day decree: changes nothing; fills a decree number nobody voted for.
     OliveDay,
@@ -111,6 +111,29 @@ impl Decree {
         match self {
             Decree::OliveDay => &[],
             Decree::Commands(c) => c,
+        }
+    }
+}
+
+/// Equal when the same shared commands, else compared command by command. (The ledger's
+/// saves compare the decrees of every map node a change copied; the copies share their
+/// commands, so this makes those comparisons cheap.)
+impl PartialEq for Decree {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Decree::OliveDay, Decree::OliveDay) => true,
+            (Decree::Commands(a), Decree::Commands(b)) => Arc::ptr_eq(a, b) || a == b,
+            _ => false,
+        }
+    }
+}
+
+/// By content, as equality is.
+impl std::hash::Hash for Decree {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        std::mem::discriminant(self).hash(h);
+        if let Decree::Commands(c) = self {
+            c.hash(h);
         }
     }
 }

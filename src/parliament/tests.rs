@@ -94,6 +94,7 @@ fn the_president_votes_saves_then_sends_begin_ballot_to_its_quorum() {
         },
     );
     assert!(out[0].starts_with("Save"), "{out:?}");
+    assert!(s.ledger.learned.contains_key(&0));
     assert!(out.iter().any(|c| c.contains("Success(#0")), "{out:?}");
     assert!(
         out.iter()

@@ -1,14 +1,21 @@
 //! The load generator behind `parliament bench`: a closed loop of `clients` connections to
-//! any RESP server, each sending one command and waiting for its reply before the next, for
-//! a fixed time. Keys are drawn uniformly from `keys` (`key:000000001234`, like
+//! a key-value server, each sending one command and waiting for its reply before the next,
+//! for a fixed time. Keys are drawn uniformly from `keys` (`key:000000001234`, like
 //! `redis-benchmark`), values are `value_size` bytes. The latency of every command (send to
 //! whole reply) goes into an HDR histogram; the report has ops/s and p50/p99/p999.
 //!
 //! Workloads: `set` (SET key value), `get` (GET key), `mixed` (half each, chosen at random).
-//! With `preload`, every key is written once first (pipelined, not measured) so GETs hit.
+//! With `preload`, every key is written once first (not measured) so GETs hit.
 //! An error reply, or a reply of the wrong kind, counts as an error (and its latency is
 //! still recorded); a broken connection or no reply within `timeout` stops the run with an
 //! error, since a closed loop cannot measure a server that does not answer.
+//!
+//! The loop, the choice of keys and values, the histogram and the report are the same for
+//! every server; what differs is one client connection, a [`Connection`] made by a
+//! [`Driver`]. [`Resp`] speaks RESP to any Redis-protocol server (the Parliament's
+//! listeners, Redis itself); with the cargo feature `etcd`, `etcd::Etcd` speaks etcd's v3
+//! gRPC API (a Put for SET, a linearizable Range for GET), so the Parliament and etcd are
+//! measured by the same generator.
 
 use super::client::Client;
 use super::Reply;
@@ -20,7 +27,7 @@ use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 use std::str::FromStr;
-use std::sync::{Arc, Barrier};
+use std::sync::Barrier;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -57,7 +64,7 @@ impl fmt::Display for Workload {
     }
 }
 
-/// One run's settings.
+/// One run's settings against a RESP server (see [`run`]).
 #[derive(Clone, Debug, Serialize)]
 pub struct BenchConfig {
     pub addr: SocketAddr,
@@ -70,6 +77,136 @@ pub struct BenchConfig {
     pub seed: u64,
     /// Longest wait for one reply before the run fails.
     pub timeout: Duration,
+}
+
+impl BenchConfig {
+    /// The load, without the server.
+    pub fn load(&self) -> Load {
+        Load {
+            clients: self.clients,
+            duration: self.duration,
+            keys: self.keys,
+            value_size: self.value_size,
+            workload: self.workload,
+            preload: self.preload,
+            seed: self.seed,
+            timeout: self.timeout,
+        }
+    }
+}
+
+/// What the closed loop sends, whatever the server.
+#[derive(Clone, Debug, Serialize)]
+pub struct Load {
+    pub clients: usize,
+    pub duration: Duration,
+    pub keys: u64,
+    pub value_size: usize,
+    pub workload: Workload,
+    pub preload: bool,
+    pub seed: u64,
+    /// Longest wait for one reply before the run fails.
+    pub timeout: Duration,
+}
+
+/// How a server answered one command.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Answer {
+    /// A write was acknowledged.
+    Written,
+    /// A read found a value.
+    Hit,
+    /// A read found none.
+    Miss,
+    /// An error reply, or a reply of the wrong kind.
+    Error,
+}
+
+/// One client connection: one command at a time. An `Err` is a broken connection or a
+/// timeout, and stops the run; an error the server answered is `Ok(Answer::Error)`.
+pub trait Connection: Send {
+    /// Writes `value` under `key` (SET, Put).
+    fn set(&mut self, key: &str, value: &[u8]) -> io::Result<Answer>;
+    /// Reads `key` (GET, linearizable Range).
+    fn get(&mut self, key: &str) -> io::Result<Answer>;
+    /// Writes `value` under every key in `keys`, before the measurement (not measured). One
+    /// at a time unless a connection knows better.
+    fn preload(&mut self, keys: &[u64], value: &[u8]) -> io::Result<()> {
+        for &k in keys {
+            if self.set(&key_name(k), value)? != Answer::Written {
+                return Err(io::Error::other(format!(
+                    "preload: writing {} was refused",
+                    key_name(k)
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Makes the connections to one server (or cluster).
+pub trait Driver: Sync {
+    type Conn: Connection;
+    /// What kind of server: `resp`, `etcd`.
+    fn system(&self) -> &'static str;
+    /// Where it is, for the report.
+    fn target(&self) -> String;
+    /// Opens client `index`'s connection (a driver may spread clients over endpoints).
+    fn connect(&self, index: usize, load: &Load) -> io::Result<Self::Conn>;
+}
+
+/// The RESP driver: one TCP connection per client to `addr`.
+#[derive(Clone, Debug)]
+pub struct Resp {
+    pub addr: SocketAddr,
+}
+
+impl Driver for Resp {
+    type Conn = Client;
+    fn system(&self) -> &'static str {
+        "resp"
+    }
+    fn target(&self) -> String {
+        self.addr.to_string()
+    }
+    fn connect(&self, _index: usize, load: &Load) -> io::Result<Client> {
+        let c = Client::connect(self.addr)
+            .map_err(|e| fail(&format!("connecting to {}", self.addr), e))?;
+        c.set_timeout(Some(load.timeout))?;
+        Ok(c)
+    }
+}
+
+impl Connection for Client {
+    fn set(&mut self, key: &str, value: &[u8]) -> io::Result<Answer> {
+        Ok(match self.call(&[b"SET", key.as_bytes(), value])? {
+            Reply::Simple(s) if s == "OK" => Answer::Written,
+            _ => Answer::Error,
+        })
+    }
+
+    fn get(&mut self, key: &str) -> io::Result<Answer> {
+        Ok(match self.call(&[b"GET", key.as_bytes()])? {
+            Reply::Bulk(Some(_)) => Answer::Hit,
+            Reply::Bulk(None) => Answer::Miss,
+            _ => Answer::Error,
+        })
+    }
+
+    /// Pipelined, 64 SETs at a time.
+    fn preload(&mut self, keys: &[u64], value: &[u8]) -> io::Result<()> {
+        for chunk in keys.chunks(64) {
+            for &k in chunk {
+                self.send(&[b"SET", key_name(k).as_bytes(), value])?;
+            }
+            for _ in chunk {
+                if let Reply::Error(e) = self.read_reply()? {
+                    return Err(io::Error::other(format!("preload SET: {e}")));
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Latencies in microseconds.
@@ -85,7 +222,10 @@ pub struct Latency {
 /// One run's figures.
 #[derive(Clone, Debug, Serialize)]
 pub struct BenchReport {
-    pub addr: SocketAddr,
+    /// The kind of server ([`Driver::system`]): `resp` or `etcd`.
+    pub system: &'static str,
+    /// Its address (or endpoints).
+    pub target: String,
     pub workload: Workload,
     pub clients: usize,
     pub keys: u64,
@@ -108,8 +248,14 @@ impl fmt::Display for BenchReport {
         let ms = |us: f64| us / 1000.0;
         writeln!(
             f,
-            "{} workload, {} clients, {} keys, {}-byte values, {:.1} s against {}",
-            self.workload, self.clients, self.keys, self.value_size, self.seconds, self.addr
+            "{} workload, {} clients, {} keys, {}-byte values, {:.1} s against {} ({})",
+            self.workload,
+            self.clients,
+            self.keys,
+            self.value_size,
+            self.seconds,
+            self.target,
+            self.system
         )?;
         writeln!(
             f,
@@ -141,76 +287,107 @@ struct Tally {
     misses: u64,
 }
 
+impl Tally {
+    fn new() -> Tally {
+        Tally {
+            hist: new_histogram(),
+            ops: 0,
+            errors: 0,
+            hits: 0,
+            misses: 0,
+        }
+    }
+}
+
 fn fail(what: &str, e: io::Error) -> io::Error {
     io::Error::new(e.kind(), format!("{what}: {e}"))
 }
 
-/// Runs the load and reports. Errors: bad settings, a connection that fails or a server
-/// that does not answer within the timeout.
+/// Runs the load against a RESP server and reports. Errors: bad settings, a connection
+/// that fails or a server that does not answer within the timeout.
 pub fn run(config: &BenchConfig) -> io::Result<BenchReport> {
+    run_with(&Resp { addr: config.addr }, &config.load())
+}
+
+/// Runs the load against etcd v3 members (`HOST:PORT[,HOST:PORT...]`; client `i` talks to
+/// endpoint `i mod n`). Without the cargo feature `etcd` this is an error saying how to
+/// build with it.
+pub fn run_etcd(endpoints: &str, load: &Load) -> io::Result<BenchReport> {
+    #[cfg(feature = "etcd")]
+    {
+        run_with(&etcd::Etcd::new(endpoints)?, load)
+    }
+    #[cfg(not(feature = "etcd"))]
+    {
+        let _ = (endpoints, load);
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "built without the etcd feature: cargo build --release --features etcd",
+        ))
+    }
+}
+
+/// Runs the load through `driver`'s connections and reports.
+pub fn run_with<D: Driver>(driver: &D, load: &Load) -> io::Result<BenchReport> {
     let invalid = |m: &str| io::Error::new(io::ErrorKind::InvalidInput, m.to_string());
-    if config.clients == 0 {
+    if load.clients == 0 {
         return Err(invalid("--clients must be at least 1"));
     }
-    if config.keys == 0 {
+    if load.keys == 0 {
         return Err(invalid("--keys must be at least 1"));
     }
-    if config.duration.is_zero() {
+    if load.duration.is_zero() {
         return Err(invalid("--seconds must be more than 0"));
     }
-    let mut clients = Vec::with_capacity(config.clients);
-    for _ in 0..config.clients {
-        let c = Client::connect(config.addr)
-            .map_err(|e| fail(&format!("connecting to {}", config.addr), e))?;
-        c.set_timeout(Some(config.timeout))?;
-        clients.push(c);
+    let mut conns = Vec::with_capacity(load.clients);
+    for i in 0..load.clients {
+        conns.push(driver.connect(i, load)?);
     }
-    if config.preload {
-        preload(config, &mut clients)?;
+    if load.preload {
+        preload(load, &mut conns)?;
     }
-    let barrier = Arc::new(Barrier::new(config.clients + 1));
-    let mut handles = Vec::with_capacity(config.clients);
-    for (i, client) in clients.into_iter().enumerate() {
-        let (cfg, barrier) = (config.clone(), barrier.clone());
-        handles.push(thread::spawn(move || {
-            closed_loop(&cfg, client, cfg.seed.wrapping_add(i as u64), &barrier)
-        }));
-    }
-    barrier.wait();
-    let started = Instant::now();
-    let mut total = Tally {
-        hist: new_histogram(),
-        ops: 0,
-        errors: 0,
-        hits: 0,
-        misses: 0,
-    };
+    let barrier = Barrier::new(load.clients + 1);
+    let mut total = Tally::new();
     let mut first_error = None;
-    for h in handles {
-        match h.join().expect("bench client thread panicked") {
-            Ok(t) => {
-                total.hist.add(&t.hist).expect("same bounds");
-                total.ops += t.ops;
-                total.errors += t.errors;
-                total.hits += t.hits;
-                total.misses += t.misses;
-            }
-            Err(e) => {
-                first_error.get_or_insert(e);
+    let started = thread::scope(|s| {
+        let handles: Vec<_> = conns
+            .into_iter()
+            .enumerate()
+            .map(|(i, conn)| {
+                let barrier = &barrier;
+                s.spawn(move || closed_loop(load, conn, load.seed.wrapping_add(i as u64), barrier))
+            })
+            .collect();
+        barrier.wait();
+        let started = Instant::now();
+        for h in handles {
+            match h.join().expect("bench client thread panicked") {
+                Ok(t) => {
+                    total.hist.add(&t.hist).expect("same bounds");
+                    total.ops += t.ops;
+                    total.errors += t.errors;
+                    total.hits += t.hits;
+                    total.misses += t.misses;
+                }
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
             }
         }
-    }
+        started
+    });
     let seconds = started.elapsed().as_secs_f64();
     if let Some(e) = first_error {
         return Err(e);
     }
     let q = |p: f64| total.hist.value_at_quantile(p) as f64 / 1000.0;
     Ok(BenchReport {
-        addr: config.addr,
-        workload: config.workload,
-        clients: config.clients,
-        keys: config.keys,
-        value_size: config.value_size,
+        system: driver.system(),
+        target: driver.target(),
+        workload: load.workload,
+        clients: load.clients,
+        keys: load.keys,
+        value_size: load.value_size,
         seconds,
         ops: total.ops,
         errors: total.errors,
@@ -238,30 +415,20 @@ fn value_for(rng: &mut StdRng, size: usize) -> Vec<u8> {
         .collect()
 }
 
-/// Writes every key once, pipelined, spread over the connections (not measured).
-fn preload(config: &BenchConfig, clients: &mut [Client]) -> io::Result<()> {
-    let mut rng = StdRng::seed_from_u64(config.seed ^ 0x5eed);
-    let value = value_for(&mut rng, config.value_size);
-    let n = clients.len() as u64;
+/// Writes every key once, spread over the connections (not measured).
+fn preload<C: Connection>(load: &Load, conns: &mut [C]) -> io::Result<()> {
+    let mut rng = StdRng::seed_from_u64(load.seed ^ 0x5eed);
+    let value = value_for(&mut rng, load.value_size);
+    let n = conns.len();
     thread::scope(|s| {
-        let handles: Vec<_> = clients
+        let handles: Vec<_> = conns
             .iter_mut()
             .enumerate()
             .map(|(i, c)| {
                 let value = &value;
-                s.spawn(move || -> io::Result<()> {
-                    let mine: Vec<u64> = (i as u64..config.keys).step_by(n as usize).collect();
-                    for chunk in mine.chunks(64) {
-                        for &k in chunk {
-                            c.send(&[b"SET", key_name(k).as_bytes(), value])?;
-                        }
-                        for _ in chunk {
-                            if let Reply::Error(e) = c.read_reply()? {
-                                return Err(io::Error::other(format!("preload SET: {e}")));
-                            }
-                        }
-                    }
-                    Ok(())
+                s.spawn(move || {
+                    let mine: Vec<u64> = (i as u64..load.keys).step_by(n).collect();
+                    c.preload(&mine, value)
                 })
             })
             .collect();
@@ -272,47 +439,207 @@ fn preload(config: &BenchConfig, clients: &mut [Client]) -> io::Result<()> {
     .map_err(|e| fail("preloading", e))
 }
 
-fn closed_loop(
-    config: &BenchConfig,
-    mut client: Client,
+fn closed_loop<C: Connection>(
+    load: &Load,
+    mut conn: C,
     seed: u64,
     barrier: &Barrier,
 ) -> io::Result<Tally> {
     let mut rng = StdRng::seed_from_u64(seed);
-    let value = value_for(&mut rng, config.value_size);
-    let mut t = Tally {
-        hist: new_histogram(),
-        ops: 0,
-        errors: 0,
-        hits: 0,
-        misses: 0,
-    };
+    let value = value_for(&mut rng, load.value_size);
+    let mut t = Tally::new();
     barrier.wait();
-    let deadline = Instant::now() + config.duration;
+    let deadline = Instant::now() + load.duration;
     loop {
         let now = Instant::now();
         if now >= deadline {
             return Ok(t);
         }
-        let key = key_name(rng.random_range(0..config.keys));
-        let get = match config.workload {
+        let key = key_name(rng.random_range(0..load.keys));
+        let get = match load.workload {
             Workload::Get => true,
             Workload::Set => false,
             Workload::Mixed => rng.random_bool(0.5),
         };
-        let reply = if get {
-            client.call(&[b"GET", key.as_bytes()])
+        let answer = if get {
+            conn.get(&key)
         } else {
-            client.call(&[b"SET", key.as_bytes(), &value])
+            conn.set(&key, &value)
         }
         .map_err(|e| fail("waiting for a reply", e))?;
         t.hist.saturating_record(now.elapsed().as_nanos() as u64);
         t.ops += 1;
-        match (get, reply) {
-            (true, Reply::Bulk(Some(_))) => t.hits += 1,
-            (true, Reply::Bulk(None)) => t.misses += 1,
-            (false, Reply::Simple(s)) if s == "OK" => {}
+        match (get, answer) {
+            (true, Answer::Hit) => t.hits += 1,
+            (true, Answer::Miss) => t.misses += 1,
+            (false, Answer::Written) => {}
             _ => t.errors += 1,
         }
+    }
+}
+
+#[cfg(feature = "etcd")]
+pub mod etcd;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    /// An in-process server: a shared map; every `refuse_every`-th command (counting from
+    /// one) is answered with an error, and a connection breaks after `break_after` commands.
+    #[derive(Default)]
+    struct Fake {
+        map: Mutex<HashMap<String, usize>>,
+        calls: AtomicU64,
+        refuse_every: u64,
+        break_after: Option<u64>,
+        connected: Mutex<Vec<usize>>,
+    }
+
+    struct FakeConn(Arc<Fake>, u64);
+
+    impl FakeConn {
+        fn count(&mut self) -> io::Result<bool> {
+            self.1 += 1;
+            if self.0.break_after.is_some_and(|n| self.1 > n) {
+                return Err(io::ErrorKind::ConnectionReset.into());
+            }
+            let n = self.0.calls.fetch_add(1, Ordering::SeqCst) + 1;
+            Ok(self.0.refuse_every != 0 && n % self.0.refuse_every == 0)
+        }
+    }
+
+    impl Connection for FakeConn {
+        fn set(&mut self, key: &str, value: &[u8]) -> io::Result<Answer> {
+            if self.count()? {
+                return Ok(Answer::Error);
+            }
+            self.0.map.lock().unwrap().insert(key.into(), value.len());
+            Ok(Answer::Written)
+        }
+        fn get(&mut self, key: &str) -> io::Result<Answer> {
+            if self.count()? {
+                return Ok(Answer::Error);
+            }
+            Ok(match self.0.map.lock().unwrap().contains_key(key) {
+                true => Answer::Hit,
+                false => Answer::Miss,
+            })
+        }
+    }
+
+    struct FakeDriver(Arc<Fake>);
+
+    impl Driver for FakeDriver {
+        type Conn = FakeConn;
+        fn system(&self) -> &'static str {
+            "fake"
+        }
+        fn target(&self) -> String {
+            "in-process".into()
+        }
+        fn connect(&self, index: usize, _load: &Load) -> io::Result<FakeConn> {
+            self.0.connected.lock().unwrap().push(index);
+            Ok(FakeConn(self.0.clone(), 0))
+        }
+    }
+
+    fn load(workload: Workload, preload: bool) -> Load {
+        Load {
+            clients: 3,
+            duration: Duration::from_millis(50),
+            keys: 200,
+            value_size: 7,
+            workload,
+            preload,
+            seed: 1,
+            timeout: Duration::from_secs(1),
+        }
+    }
+
+    #[test]
+    fn every_answer_is_counted_once_and_every_client_connects() {
+        let fake = Arc::new(Fake {
+            refuse_every: 10,
+            ..Fake::default()
+        });
+        let r = run_with(&FakeDriver(fake.clone()), &load(Workload::Mixed, false)).unwrap();
+        assert_eq!(*fake.connected.lock().unwrap(), vec![0, 1, 2]);
+        assert_eq!(r.ops, fake.calls.load(Ordering::SeqCst));
+        assert_eq!(r.errors, r.ops / 10);
+        assert!(r.get_hits > 0 && r.get_misses > 0, "{r}");
+        assert!(
+            r.get_hits + r.get_misses + r.errors < r.ops,
+            "some SETs: {r}"
+        );
+        assert_eq!((r.system, r.target.as_str()), ("fake", "in-process"));
+        let l = &r.latency;
+        assert!(l.p50_us <= l.p99_us && l.p99_us <= l.p999_us && l.p999_us <= l.max_us * 1.001);
+        assert!(fake.map.lock().unwrap().values().all(|&len| len == 7));
+    }
+
+    #[test]
+    fn preload_writes_every_key_once_over_all_connections_then_gets_hit() {
+        let fake = Arc::new(Fake::default());
+        let r = run_with(&FakeDriver(fake.clone()), &load(Workload::Get, true)).unwrap();
+        assert_eq!(fake.map.lock().unwrap().len(), 200);
+        // The preload's 200 SETs are not in the report; every measured GET hits.
+        assert_eq!(r.ops + 200, fake.calls.load(Ordering::SeqCst));
+        assert_eq!(r.get_hits, r.ops);
+    }
+
+    #[test]
+    fn a_refused_preload_or_a_broken_connection_stops_the_run() {
+        let refusing = Arc::new(Fake {
+            refuse_every: 1,
+            ..Fake::default()
+        });
+        let e = run_with(&FakeDriver(refusing), &load(Workload::Get, true)).unwrap_err();
+        assert!(
+            e.to_string().contains("preloading: preload: writing key:"),
+            "{e}"
+        );
+
+        let breaking = Arc::new(Fake {
+            break_after: Some(5),
+            ..Fake::default()
+        });
+        let e = run_with(&FakeDriver(breaking), &load(Workload::Set, false)).unwrap_err();
+        assert!(e.to_string().starts_with("waiting for a reply: "), "{e}");
+        assert_eq!(e.kind(), io::ErrorKind::ConnectionReset);
+    }
+
+    #[test]
+    fn bad_loads_are_refused_before_connecting() {
+        let fake = Arc::new(Fake::default());
+        for (change, msg) in [
+            (0, "--clients must be at least 1"),
+            (1, "--keys must be at least 1"),
+            (2, "--seconds must be more than 0"),
+        ] {
+            let mut l = load(Workload::Set, false);
+            match change {
+                0 => l.clients = 0,
+                1 => l.keys = 0,
+                _ => l.duration = Duration::ZERO,
+            }
+            let e = run_with(&FakeDriver(fake.clone()), &l).unwrap_err();
+            assert_eq!(e.to_string(), msg);
+        }
+        assert!(fake.connected.lock().unwrap().is_empty());
+    }
+
+    #[cfg(not(feature = "etcd"))]
+    #[test]
+    fn etcd_without_the_feature_says_how_to_build_it() {
+        let e = run_etcd("127.0.0.1:2379", &load(Workload::Set, false)).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::Unsupported);
+        assert_eq!(
+            e.to_string(),
+            "built without the etcd feature: cargo build --release --features etcd"
+        );
     }
 }

@@ -51,6 +51,7 @@ use serde::Serialize;
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::thread::JoinHandle;
 
@@ -161,13 +162,16 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> LedgerError + '_ {
     }
 }
 
-/// When to start a new segment and snapshot.
+/// When to start a new segment and snapshot, and how far ahead to allocate.
 #[derive(Clone, Copy, Debug)]
 pub struct LedgerOptions {
     /// Never compact a segment smaller than this.
     pub compact_min_bytes: u64,
     /// Compact when a segment exceeds this multiple of the last snapshot's size.
     pub compact_ratio: u64,
+    /// Zeros written ahead of the records, this many bytes at a time (0: none; each save
+    /// then grows the file).
+    pub preallocate: u64,
 }
 
 impl Default for LedgerOptions {
@@ -175,6 +179,7 @@ impl Default for LedgerOptions {
         LedgerOptions {
             compact_min_bytes: 4 << 20,
             compact_ratio: 4,
+            preallocate: 256 << 10,
         }
     }
 }
@@ -261,6 +266,20 @@ fn record_at(bytes: &[u8], at: usize) -> Result<usize, String> {
     Ok(RECORD_HEADER + len)
 }
 
+/// Writes zeros into `file` from `from` up to `to` (nothing if `to <= from`); returns the
+/// file's new length. Real zeros, not a hole or `fallocate`d extents, so that later writes
+/// over them change no file metadata, and `fdatasync` writes only the data.
+fn zero_fill(file: &File, from: u64, to: u64) -> io::Result<u64> {
+    static ZEROS: [u8; 64 << 10] = [0; 64 << 10];
+    let mut at = from;
+    while at < to {
+        let n = (to - at).min(ZEROS.len() as u64) as usize;
+        file.write_all_at(&ZEROS[..n], at)?;
+        at += n as u64;
+    }
+    Ok(at.max(from))
+}
+
 fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     postcard::to_stdvec(value).expect("ledger values serialize")
 }
@@ -276,6 +295,8 @@ struct Parsed {
     records: Vec<(RecordInfo, Vec<u8>)>,
     valid_len: u64,
     file_len: u64,
+    /// Everything after `valid_len` is zeros: space allocated ahead, not a torn record.
+    zero_tail: bool,
 }
 
 /// Reads one ledger file. A damaged tail is accepted (reported through `valid_len`) only
@@ -295,6 +316,7 @@ fn parse_file(path: &Path, tail_may_tear: bool) -> Result<Parsed, LedgerError> {
                 records: vec![],
                 valid_len: 0,
                 file_len,
+                zero_tail: false,
             });
         }
         return Err(corrupt(0, "file header is cut short".into()));
@@ -321,6 +343,15 @@ fn parse_file(path: &Path, tail_may_tear: bool) -> Result<Parsed, LedgerError> {
                 ));
                 at += len;
             }
+            Err(_) if bytes[at..].iter().all(|&b| b == 0) => {
+                // Space allocated ahead (or a write that never reached the disk): the end.
+                return Ok(Parsed {
+                    records,
+                    valid_len: at as u64,
+                    file_len,
+                    zero_tail: true,
+                });
+            }
             Err(why) => {
                 // Each sync appends one record, so a torn write damages only the last one:
                 // the damage is a torn tail only if no intact record follows it anywhere.
@@ -330,6 +361,7 @@ fn parse_file(path: &Path, tail_may_tear: bool) -> Result<Parsed, LedgerError> {
                         records,
                         valid_len: at as u64,
                         file_len,
+                        zero_tail: false,
                     });
                 }
                 return Err(corrupt(at, why));
@@ -340,6 +372,7 @@ fn parse_file(path: &Path, tail_may_tear: bool) -> Result<Parsed, LedgerError> {
         records,
         valid_len: file_len,
         file_len,
+        zero_tail: false,
     })
 }
 
@@ -377,8 +410,9 @@ fn list(dir: &Path) -> Result<Listing, LedgerError> {
 struct Replay<S> {
     state: Option<S>,
     recovery: Recovery,
-    /// The last segment's sequence number, its valid length, and its length on disk.
-    tail: Option<(u64, u64, u64)>,
+    /// The last segment's sequence number, its valid length, its length on disk, and
+    /// whether all after the valid part is zeros.
+    tail: Option<(u64, u64, u64, bool)>,
     /// The base snapshot's sequence number and size.
     base: Option<(u64, u64)>,
     listing: Listing,
@@ -469,7 +503,7 @@ fn replay<S: Durable>(dir: &Path) -> Result<Replay<S>, LedgerError> {
             recovery.records += 1;
         }
         recovery.segments += 1;
-        if parsed.valid_len < parsed.file_len {
+        if parsed.valid_len < parsed.file_len && !parsed.zero_tail {
             recovery.torn = Some((
                 path.clone(),
                 parsed.valid_len,
@@ -477,7 +511,7 @@ fn replay<S: Durable>(dir: &Path) -> Result<Replay<S>, LedgerError> {
             ));
         }
         if last {
-            tail = Some((n, parsed.valid_len, parsed.file_len));
+            tail = Some((n, parsed.valid_len, parsed.file_len, parsed.zero_tail));
         }
     }
     Ok(Replay {
@@ -519,7 +553,10 @@ pub struct Ledger<S: Durable> {
     /// The segment being appended to.
     seq: u64,
     file: File,
+    /// Where the segment's records end (the next record's offset).
     segment_bytes: u64,
+    /// The segment file's length: records, then zeros allocated ahead.
+    allocated: u64,
     /// The last state made durable.
     durable: Option<S>,
     snapshot_bytes: u64,
@@ -552,28 +589,33 @@ impl<S: Durable> Ledger<S> {
         for t in &r.listing.temps {
             fs::remove_file(t).map_err(io_err(t))?;
         }
-        let (seq, file, segment_bytes) = match r.tail {
-            Some((seq, valid, on_disk)) => {
+        let (seq, file, segment_bytes, allocated) = match r.tail {
+            Some((seq, valid, on_disk, zero_tail)) => {
                 let path = dir.join(name("log", seq));
-                let mut file = OpenOptions::new()
-                    .append(true)
+                let file = OpenOptions::new()
+                    .write(true)
                     .open(&path)
                     .map_err(io_err(&path))?;
                 let mut valid = valid;
-                if valid < on_disk {
+                let mut allocated = on_disk;
+                if valid < on_disk && !zero_tail {
+                    // A torn record: cut it off (zeros are allocated again as saves need).
                     file.set_len(valid).map_err(io_err(&path))?;
+                    allocated = valid;
                 }
                 if valid == 0 {
-                    file.write_all(&file_header()).map_err(io_err(&path))?;
+                    file.write_all_at(&file_header(), 0)
+                        .map_err(io_err(&path))?;
                     valid = FILE_HEADER as u64;
+                    allocated = allocated.max(valid);
                 }
                 file.sync_data().map_err(io_err(&path))?;
-                (seq, file, valid)
+                (seq, file, valid, allocated)
             }
             None => {
                 let seq = r.base.map_or(0, |(s, _)| s);
-                let file = Self::create_segment(dir, seq)?;
-                (seq, file, FILE_HEADER as u64)
+                let (file, allocated) = Self::create_segment(dir, seq, &options)?;
+                (seq, file, FILE_HEADER as u64, allocated)
             }
         };
         let ledger = Ledger {
@@ -582,6 +624,7 @@ impl<S: Durable> Ledger<S> {
             seq,
             file,
             segment_bytes,
+            allocated,
             durable: r.state.clone(),
             snapshot_bytes: r.base.map_or(0, |(_, b)| b),
             compactor: None,
@@ -591,18 +634,27 @@ impl<S: Durable> Ledger<S> {
         Ok((ledger, r.state, r.recovery))
     }
 
-    fn create_segment(dir: &Path, seq: u64) -> Result<File, LedgerError> {
+    /// A new, empty segment, with zeros allocated ahead; returns it and its length.
+    fn create_segment(
+        dir: &Path,
+        seq: u64,
+        options: &LedgerOptions,
+    ) -> Result<(File, u64), LedgerError> {
         let path = dir.join(name("log", seq));
-        let mut file = OpenOptions::new()
+        let file = OpenOptions::new()
             .create(true)
             .truncate(true)
             .write(true)
             .open(&path)
             .map_err(io_err(&path))?;
-        file.write_all(&file_header()).map_err(io_err(&path))?;
+        file.write_all_at(&file_header(), 0)
+            .map_err(io_err(&path))?;
+        let allocated = FILE_HEADER as u64;
+        let allocated =
+            zero_fill(&file, allocated, allocated + options.preallocate).map_err(io_err(&path))?;
         file.sync_data().map_err(io_err(&path))?;
         sync_dir(dir)?;
-        Ok(file)
+        Ok((file, allocated))
     }
 
     /// The directory this ledger lives in.
@@ -631,9 +683,18 @@ impl<S: Durable> Ledger<S> {
             None => record(FULL, &encode(next), &mut self.buf),
         }
         let path = self.segment_path();
-        self.file.write_all(&self.buf).map_err(io_err(&path))?;
+        let end = self.segment_bytes + self.buf.len() as u64;
+        if end > self.allocated && self.options.preallocate > 0 {
+            // Allocate ahead, so the next saves' syncs write data only, not the file size.
+            self.allocated = zero_fill(&self.file, self.allocated, end + self.options.preallocate)
+                .map_err(io_err(&path))?;
+        }
+        self.file
+            .write_all_at(&self.buf, self.segment_bytes)
+            .map_err(io_err(&path))?;
         self.file.sync_data().map_err(io_err(&path))?;
-        self.segment_bytes += self.buf.len() as u64;
+        self.segment_bytes = end;
+        self.allocated = self.allocated.max(end);
         self.durable = Some(next.clone());
         Ok(self.buf.len() as u64)
     }
@@ -676,7 +737,7 @@ impl<S: Durable> Ledger<S> {
             return Ok(());
         }
         let seq = self.seq + 1;
-        self.file = Self::create_segment(&self.dir, seq)?;
+        (self.file, self.allocated) = Self::create_segment(&self.dir, seq, &self.options)?;
         self.seq = seq;
         self.segment_bytes = FILE_HEADER as u64;
         let dir = self.dir.clone();
@@ -754,7 +815,65 @@ mod tests {
         LedgerOptions {
             compact_min_bytes: 256,
             compact_ratio: 2,
+            preallocate: 0,
         }
+    }
+
+    #[test]
+    fn preallocated_segments_keep_records_and_cut_a_torn_one_among_the_zeros() {
+        let options = LedgerOptions {
+            preallocate: 4096,
+            ..small()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let mut e = Entries::default();
+        {
+            let (mut l, _, _) = Ledger::<Entries>::open(dir.path(), options).unwrap();
+            for i in 0..300 {
+                e.0.push_back(i);
+                l.save(&e).unwrap();
+            }
+            l.finish_compaction().unwrap();
+        }
+        // Every segment is allocated ahead: its length is past its last record, in zeros.
+        let recs = scan(dir.path()).unwrap();
+        let last = recs.last().unwrap().clone();
+        let bytes = fs::read(&last.path).unwrap();
+        let end = (last.offset + last.len) as usize;
+        assert!(bytes.len() > end && bytes[end..].iter().all(|&b| b == 0));
+        let (_, s, rec) = Ledger::<Entries>::open(dir.path(), options).unwrap();
+        assert_eq!(s, Some(e.clone()));
+        assert_eq!(
+            rec.torn, None,
+            "zeros allocated ahead are not a torn record"
+        );
+
+        // A record torn inside the allocated space (its end never written) is cut off.
+        let mut torn = bytes.clone();
+        for b in &mut torn[end - 3..end] {
+            *b = 0;
+        }
+        fs::write(&last.path, &torn).unwrap();
+        let (mut l, s, rec) = Ledger::<Entries>::open(dir.path(), options).unwrap();
+        let mut before = e.clone();
+        before.0.pop_back();
+        assert_eq!(s, Some(before.clone()));
+        assert_eq!(rec.torn.map(|t| t.1), Some(last.offset));
+        // Saves after the cut land where the torn record was, and are read back.
+        before.0.push_back(1000);
+        l.save(&before).unwrap();
+        drop(l);
+        assert_eq!(read::<Entries>(dir.path()).unwrap().0, Some(before));
+
+        // Damage before the last record is still refused.
+        let first = &scan(dir.path()).unwrap()[0];
+        let mut bad = fs::read(&first.path).unwrap();
+        bad[first.offset as usize + RECORD_HEADER] ^= 0x10;
+        fs::write(&first.path, &bad).unwrap();
+        assert!(matches!(
+            read::<Entries>(dir.path()).err(),
+            Some(LedgerError::Corrupt { .. })
+        ));
     }
 
     #[test]
@@ -998,7 +1117,7 @@ mod tests {
             }
         }
         // Crash after segment 1 was started, before its snapshot was renamed into place.
-        drop(Ledger::<Entries>::create_segment(dir.path(), 1).unwrap());
+        drop(Ledger::<Entries>::create_segment(dir.path(), 1, &small()).unwrap());
         fs::write(dir.path().join("snap-00000000000000000001.tmp"), b"half").unwrap();
         let (mut l, s, rec) = Ledger::<Entries>::open(dir.path(), small()).unwrap();
         assert_eq!(s.as_ref(), Some(&e));
