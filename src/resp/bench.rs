@@ -508,7 +508,7 @@ mod tests {
                 return Err(io::ErrorKind::ConnectionReset.into());
             }
             let n = self.0.calls.fetch_add(1, Ordering::SeqCst) + 1;
-            Ok(self.0.refuse_every != 0 && n % self.0.refuse_every == 0)
+            Ok(self.0.refuse_every != 0 && n.is_multiple_of(self.0.refuse_every))
         }
     }
 
