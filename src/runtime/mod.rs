@@ -47,6 +47,10 @@
 //! parliament synod ledger --config cluster.toml --id 0          # a priest's ledger, as JSON
 //! ```
 //!
+//! For the key-value service on one machine, `parliament cluster --dir DIR` writes the key and
+//! configuration and runs every priest ([`cluster`]); `parliament status --config FILE` shows
+//! what each priest is doing ([`status`]).
+//!
 //! `serve` logs with `tracing` to standard error (`RUST_LOG=parliament=debug` shows every
 //! message sent and every datagram dropped), stops cleanly on SIGINT or SIGTERM and then logs
 //! its counters. A priest whose ledger is corrupt refuses to start and names the file and

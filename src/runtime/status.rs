@@ -599,6 +599,39 @@ mod tests {
     }
 
     #[test]
+    fn the_listener_answers_info_itself_and_passes_other_commands_on() {
+        use crate::resp::memory::MemoryBackend;
+        use crate::resp::server::{Server, ServerConfig};
+        let dir = tempfile::tempdir().unwrap();
+        let board = Board::new(0, dir.path().to_path_buf());
+        let priest = ParliamentPriest::new(0, Id::vec_from(0..3));
+        let state = priest.on_start(Id::from(0), &None, &mut Out::new());
+        board.observer()(&state, &Counters::default());
+        let memory = Arc::new(MemoryBackend::new());
+        let server = Server::start(
+            "127.0.0.1:0",
+            WithInfo::new(memory.clone(), board),
+            ServerConfig::default(),
+        )
+        .unwrap();
+        let mut c = Client::connect(server.local_addr()).unwrap();
+        c.set_timeout(Some(Duration::from_secs(10))).unwrap();
+        assert_eq!(c.call(&[b"SET", b"k", b"v"]).unwrap(), Reply::ok());
+        assert_eq!(memory.len(), 1, "SET reached the inner backend");
+        let Reply::Bulk(Some(text)) = c.call(&[b"info"]).unwrap() else {
+            panic!("INFO is a bulk string");
+        };
+        let s = parse_info(&String::from_utf8(text).unwrap()).unwrap();
+        assert_eq!((s.priest, s.role), (0, Role::President));
+        let Reply::Bulk(Some(text)) = c.call(&[b"INFO", b"runtime"]).unwrap() else {
+            panic!("INFO runtime is a bulk string");
+        };
+        assert!(text.starts_with(b"# Runtime\r\n"));
+        assert_eq!(memory.len(), 1, "INFO did not reach the inner backend");
+        server.shutdown();
+    }
+
+    #[test]
     fn the_table_shows_down_priests_and_the_president() {
         let up = sample();
         let president = PriestStatus {
