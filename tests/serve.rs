@@ -166,6 +166,20 @@ fn set_then_get_through_every_priest_of_a_three_priest_parliament() {
         assert_eq!(c.read_reply().unwrap(), Reply::ok());
     }
     assert_eq!(c.read_reply().unwrap(), bulk("19"));
+    // A value as large as a decree may carry is passed; a larger one is refused with a
+    // clear error (a decree travels in one datagram), and the connection goes on.
+    let big = "v".repeat(parliament::parliament::BATCH_BYTES - 100);
+    assert_eq!(
+        c.call(&[b"SET", b"big", big.as_bytes()]).unwrap(),
+        Reply::ok()
+    );
+    assert_eq!(c.call(&[b"GET", b"big"]).unwrap(), bulk(&big));
+    let huge = "v".repeat(parliament::parliament::BATCH_BYTES + 1);
+    match c.call(&[b"SET", b"huge", huge.as_bytes()]).unwrap() {
+        Reply::Error(e) => assert!(e.contains("command too large"), "{e}"),
+        r => panic!("a command over the limit was answered {r:?}"),
+    }
+    assert_eq!(c.call(&[b"EXISTS", b"huge"]).unwrap(), Reply::Integer(0));
 }
 
 #[test]

@@ -354,3 +354,50 @@ fn a_president_whose_decree_number_went_to_another_decree_proposes_its_commands_
     );
     assert!(s.queue.is_empty());
 }
+
+#[test]
+fn a_lost_begin_ballot_or_voted_is_asked_again_on_the_heartbeat() {
+    // Deployed priests (heartbeats on).
+    let p0 = ParliamentPriest::new(0, priests());
+    let p1 = ParliamentPriest::new(1, priests());
+    let (s0, _) = start(&p0, None);
+    let (s0, out) = deliver(&p0, &s0, 7, put(7, 1, "a"));
+    assert!(out[1].contains("BeginBallot(0.0, #0"), "{out:?}");
+    // The BeginBallot is lost: the heartbeat asks the quorum member whose vote is missing
+    // (priest 1), and nobody else, again.
+    let heartbeat = |s: &PriestState| {
+        let mut st = Cow::Borrowed(s);
+        let mut o = Out::new();
+        p0.on_timeout(Id::from(0), &mut st, &Timer::Heartbeat, &mut o);
+        commands(o)
+    };
+    let out = heartbeat(&s0);
+    let again: Vec<&String> = out.iter().filter(|c| c.contains("BeginBallot")).collect();
+    assert_eq!(again.len(), 1, "{out:?}");
+    assert!(again[0].contains("Id(1)") && again[0].contains("#0 [c7#1 put x=a]"));
+    // Priest 1 votes (saving first); its Voted is lost; asked again, it answers Voted
+    // again without another save.
+    let (s1, _) = start(&p1, None);
+    let begin = Msg::BeginBallot {
+        ballot: GENESIS,
+        number: 0,
+        decree: Decree::Commands(vec![cmd(7, 1, "a")].into()),
+    };
+    let (s1, out) = deliver(&p1, &s1, 0, begin.clone());
+    assert!(out[0].starts_with("Save") && out[1].contains("Voted(0.0, #0)"), "{out:?}");
+    let (_, out) = deliver(&p1, &s1, 0, begin);
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert!(out[0].contains("Voted(0.0, #0)") && out[0].contains("Id(0)"), "{out:?}");
+    // Once the decree passed, the heartbeat asks nobody.
+    let (s0, _) = deliver(
+        &p0,
+        &s0,
+        1,
+        Msg::Voted {
+            ballot: GENESIS,
+            number: 0,
+        },
+    );
+    assert!(s0.ledger.learned.contains_key(&0));
+    assert!(!heartbeat(&s0).iter().any(|c| c.contains("BeginBallot")));
+}
