@@ -384,10 +384,16 @@ fn a_lost_begin_ballot_or_voted_is_asked_again_on_the_heartbeat() {
         decree: Decree::Commands(vec![cmd(7, 1, "a")].into()),
     };
     let (s1, out) = deliver(&p1, &s1, 0, begin.clone());
-    assert!(out[0].starts_with("Save") && out[1].contains("Voted(0.0, #0)"), "{out:?}");
+    assert!(
+        out[0].starts_with("Save") && out[1].contains("Voted(0.0, #0)"),
+        "{out:?}"
+    );
     let (_, out) = deliver(&p1, &s1, 0, begin);
     assert_eq!(out.len(), 1, "{out:?}");
-    assert!(out[0].contains("Voted(0.0, #0)") && out[0].contains("Id(0)"), "{out:?}");
+    assert!(
+        out[0].contains("Voted(0.0, #0)") && out[0].contains("Id(0)"),
+        "{out:?}"
+    );
     // Once the decree passed, the heartbeat asks nobody.
     let (s0, _) = deliver(
         &p0,
