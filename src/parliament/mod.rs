@@ -55,7 +55,10 @@
 //!   model a timer can fire at any moment, so every takeover timing is explored; `max_round`
 //!   bounds the rounds tried (unbounded when deployed). Deployed priests also send
 //!   heartbeats, and a candidate that heard its president since its timer last fired does
-//!   not run.
+//!   not run. A deployed president asks again, on each heartbeat, every quorum member whose
+//!   vote for a pending decree has not arrived (lost messages), and if no decree passed in a
+//!   whole election timeout while some were pending (a quorum member is gone), it runs
+//!   again with a higher ballot, whose quorum is whichever priests answer.
 //! - **Client commands** ([`crate::kv::Command`]) arrive as `Request`. A president queues
 //!   them and proposes them; a priest trying to become president queues them; any other
 //!   priest forwards them to the owner of the ballot it promised. A president that learns
@@ -765,6 +768,10 @@ impl ParliamentPriest {
             return;
         };
         let Some(p) = pending.remove(&n) else { return };
+        if self.heartbeat.is_some() {
+            // Progress, for the president's own election timer (see `on_timeout`).
+            state.heard = true;
+        }
         for q in self.others() {
             step.sends.push((
                 q,
@@ -918,6 +925,7 @@ impl Actor for ParliamentPriest {
             o.save(state.ledger.clone());
             if let Some(h) = &self.heartbeat {
                 o.set_timer(Timer::Heartbeat, h.clone());
+                o.set_timer(Timer::Election, self.election.clone());
             }
         } else if self.may_run(&state) {
             o.set_timer(Timer::Election, self.election.clone());
@@ -927,6 +935,24 @@ impl Actor for ParliamentPriest {
 
     fn on_timeout(&self, _id: Id, state: &mut Cow<PriestState>, timer: &Timer, o: &mut Out<Self>) {
         match timer {
+            Timer::Election if state.is_president() => {
+                // Deployed presidents watch their own progress: if a decree stayed pending
+                // for a whole election timeout (no decree passed, although the lost messages
+                // were asked for again on every heartbeat), a member of the quorum is gone.
+                // Take a new ballot: its quorum is whichever priests answer.
+                let stalled = !state.heard
+                    && matches!(&state.status, Status::Presiding { pending, .. } if !pending.is_empty());
+                let state = state.to_mut();
+                state.heard = false;
+                if !stalled || self.next_round(&state.ledger) > self.max_round {
+                    o.set_timer(Timer::Election, self.election.clone());
+                    return;
+                }
+                let mut step = Step::default();
+                self.run_for_president(state, &mut step);
+                o.set_timer(Timer::Election, self.election.clone());
+                self.finish(state, step, o);
+            }
             Timer::Election => {
                 if !self.may_run(state) {
                     return;
@@ -945,6 +971,7 @@ impl Actor for ParliamentPriest {
                 if state.is_president() {
                     if let Some(h) = &self.heartbeat {
                         o.set_timer(Timer::Heartbeat, h.clone());
+                        o.set_timer(Timer::Election, self.election.clone());
                     }
                 }
                 self.finish(state, step, o);
@@ -1052,6 +1079,7 @@ impl Actor for ParliamentPriest {
                     if state.is_president() {
                         if let Some(h) = &self.heartbeat {
                             o.set_timer(Timer::Heartbeat, h.clone());
+                            o.set_timer(Timer::Election, self.election.clone());
                         }
                     }
                 } else {

@@ -407,3 +407,41 @@ fn a_lost_begin_ballot_or_voted_is_asked_again_on_the_heartbeat() {
     assert!(s0.ledger.learned.contains_key(&0));
     assert!(!heartbeat(&s0).iter().any(|c| c.contains("BeginBallot")));
 }
+
+#[test]
+fn a_deployed_president_whose_quorum_stopped_answering_runs_again() {
+    let p0 = ParliamentPriest::new(0, priests());
+    let (s0, out) = start(&p0, None);
+    assert!(out.iter().any(|c| c.contains("Election")), "{out:?}");
+    let election = |s: &PriestState| {
+        let mut st = Cow::Borrowed(s);
+        let mut o = Out::new();
+        p0.on_timeout(Id::from(0), &mut st, &Timer::Election, &mut o);
+        (st.into_owned(), commands(o))
+    };
+    // Nothing pending: the president stays in office.
+    let (s0, out) = election(&s0);
+    assert!(s0.is_president() && !out.iter().any(|c| c.contains("NextBallot")));
+    // A decree pending through a whole election timeout with no progress: run again.
+    let (s0, _) = deliver(&p0, &s0, 7, put(7, 1, "a"));
+    let (s1, out) = election(&s0);
+    assert!(!s1.is_president(), "trying a new ballot");
+    assert_eq!(
+        out.iter().filter(|c| c.contains("NextBallot(1.0")).count(),
+        2,
+        "{out:?}"
+    );
+    // But a decree that passed in that time is progress: stay.
+    let (s0, _) = deliver(
+        &p0,
+        &s0,
+        1,
+        Msg::Voted {
+            ballot: GENESIS,
+            number: 0,
+        },
+    );
+    let (s0, _) = deliver(&p0, &s0, 7, put(7, 2, "b"));
+    let (s0, out) = election(&s0);
+    assert!(s0.is_president() && !out.iter().any(|c| c.contains("NextBallot")));
+}
