@@ -155,6 +155,7 @@ fn fresh_round(key: &Key) -> Round {
             let cfg = NodeConfig {
                 me: i,
                 priests: addrs.clone(),
+                bind: None,
                 key: key.clone(),
                 ledger_dir: dirs[i].path().to_path_buf(),
                 ledger: LedgerOptions::default(),
@@ -260,6 +261,7 @@ fn group_commit(c: &mut Criterion) {
     let cfg = NodeConfig {
         me: 0,
         priests: addrs.clone(),
+        bind: None,
         key: key.clone(),
         ledger_dir: dir.path().to_path_buf(),
         ledger: LedgerOptions::default(),

@@ -362,14 +362,13 @@ fn record_out(cfg: &ParliamentConfig, ghost: &Ghost, env: Envelope<&Msg>) -> Opt
         } => {
             let mut g = ghost.clone();
             let (src, dst) = (src as PriestIx, dst as PriestIx);
+            // One Synod ballot per (decree number, ballot): a BeginBallot sent again (a
+            // president asking again for a lost vote) adds nothing.
             let existing = g.ballots.iter_mut().rev().find(|x| {
-                x.number == *number
-                    && x.bal == *ballot
-                    && x.president == src
-                    && x.dec == *decree
-                    && !x.qrm.contains(dst)
+                x.number == *number && x.bal == *ballot && x.president == src && x.dec == *decree
             });
             match existing {
+                Some(x) if x.qrm.contains(dst) => return None,
                 Some(x) => x.qrm = x.qrm.with(dst),
                 None => g.ballots.push(GhostBallot {
                     number: *number,
@@ -569,6 +568,7 @@ impl ParliamentConfig {
                 p.max_round = self.rounds;
                 p.max_decrees = self.decrees;
                 p.window = self.window;
+                p.rerun_when_stalled = false;
                 p.batch = self.batch;
                 p.election = model_timeout();
                 p.heartbeat = self.heartbeats.then(model_timeout);

@@ -473,6 +473,10 @@ pub struct ParliamentPriest {
     /// Heartbeat period; `None` sends no heartbeats (the model's default: there a timer can
     /// fire at any moment, so heartbeats would not change which elections are explored).
     pub heartbeat: Option<Range<Duration>>,
+    /// Whether a president whose decree stays pending for a whole election timeout runs
+    /// again (deployed: yes; needs heartbeats). The model leaves it off: there timers fire at
+    /// any moment, and a president's re-runs multiply the states past what fits in memory.
+    pub rerun_when_stalled: bool,
     /// A seeded bug, for the checker to find; [`Bug::None`] when deployed.
     pub bug: Bug,
 }
@@ -501,6 +505,7 @@ impl ParliamentPriest {
             batch_bytes: BATCH_BYTES,
             election: Duration::from_millis(300)..Duration::from_millis(600),
             heartbeat: Some(Duration::from_millis(100)..Duration::from_millis(100)),
+            rerun_when_stalled: true,
             bug: Bug::None,
         }
     }
@@ -768,7 +773,7 @@ impl ParliamentPriest {
             return;
         };
         let Some(p) = pending.remove(&n) else { return };
-        if self.heartbeat.is_some() {
+        if self.rerun_when_stalled {
             // Progress, for the president's own election timer (see `on_timeout`).
             state.heard = true;
         }
@@ -925,7 +930,9 @@ impl Actor for ParliamentPriest {
             o.save(state.ledger.clone());
             if let Some(h) = &self.heartbeat {
                 o.set_timer(Timer::Heartbeat, h.clone());
-                o.set_timer(Timer::Election, self.election.clone());
+                if self.rerun_when_stalled {
+                    o.set_timer(Timer::Election, self.election.clone());
+                }
             }
         } else if self.may_run(&state) {
             o.set_timer(Timer::Election, self.election.clone());
@@ -935,7 +942,7 @@ impl Actor for ParliamentPriest {
 
     fn on_timeout(&self, _id: Id, state: &mut Cow<PriestState>, timer: &Timer, o: &mut Out<Self>) {
         match timer {
-            Timer::Election if state.is_president() => {
+            Timer::Election if state.is_president() && self.rerun_when_stalled => {
                 // Deployed presidents watch their own progress: if a decree stayed pending
                 // for a whole election timeout (no decree passed, although the lost messages
                 // were asked for again on every heartbeat), a member of the quorum is gone.
@@ -971,7 +978,9 @@ impl Actor for ParliamentPriest {
                 if state.is_president() {
                     if let Some(h) = &self.heartbeat {
                         o.set_timer(Timer::Heartbeat, h.clone());
-                        o.set_timer(Timer::Election, self.election.clone());
+                        if self.rerun_when_stalled {
+                            o.set_timer(Timer::Election, self.election.clone());
+                        }
                     }
                 }
                 self.finish(state, step, o);
@@ -1079,7 +1088,9 @@ impl Actor for ParliamentPriest {
                     if state.is_president() {
                         if let Some(h) = &self.heartbeat {
                             o.set_timer(Timer::Heartbeat, h.clone());
-                            o.set_timer(Timer::Election, self.election.clone());
+                            if self.rerun_when_stalled {
+                                o.set_timer(Timer::Election, self.election.clone());
+                            }
                         }
                     }
                 } else {
@@ -1176,6 +1187,16 @@ impl Actor for ParliamentPriest {
                 }
                 if gap < known {
                     o.send(src, Msg::Catchup { from: gap });
+                }
+                // A president (or candidate) of a lower ballot hears it was deposed: it
+                // steps down and hands its commands to the new president.
+                let deposed = !matches!(state.status, Status::Follower)
+                    && state.ledger.last_tried.is_some_and(|t| t < ballot)
+                    && ballot.priest != self.me;
+                if deposed {
+                    let state = state.to_mut();
+                    self.step_down(state, ballot, o, &mut step);
+                    self.finish(state, step, o);
                 }
             }
 

@@ -445,3 +445,27 @@ fn a_deployed_president_whose_quorum_stopped_answering_runs_again() {
     let (s0, out) = election(&s0);
     assert!(s0.is_president() && !out.iter().any(|c| c.contains("NextBallot")));
 }
+
+#[test]
+fn a_deposed_president_steps_down_on_a_higher_ballots_heartbeat() {
+    let p0 = ParliamentPriest::new(0, priests());
+    let (s0, _) = start(&p0, None);
+    let (s0, _) = deliver(&p0, &s0, 7, put(7, 1, "a"));
+    assert!(s0.is_president());
+    let (s0, out) = deliver(
+        &p0,
+        &s0,
+        2,
+        Msg::Heartbeat {
+            ballot: Ballot::new(3, 2),
+            known: 0,
+        },
+    );
+    assert!(!s0.is_president(), "deposed");
+    // Its unfinished command goes to the new president.
+    assert!(
+        out.iter()
+            .any(|c| c.contains("Id(2)") && c.contains("Request(c7#1")),
+        "{out:?}"
+    );
+}

@@ -6,8 +6,15 @@
 //! key_file = "cluster.key"     # 64 hex digits; `parliament keygen FILE` writes one
 //! protocol = "synod"           # or "parliament" (the key-value service); default "synod"
 //!
-//! [timers]
-//! retry_ms = [100, 200]        # a priest with a proposal retries a ballot after this long
+//! [timers]                     # every one optional; the defaults are shown
+//! retry_ms = [100, 200]        # synod: a priest with a proposal retries a ballot after this long
+//! election_ms = [300, 600]     # parliament: a priest that heard no president for a random
+//!                              #   time in this range runs for president
+//! heartbeat_ms = 100           # parliament: how often a president says it is alive; must be
+//!                              #   below the least election timeout
+//! resend_ms = 200              # parliament: the RESP listener resends an unanswered command
+//!                              #   to every priest after this long
+//! client_timeout_ms = 5000     # parliament: and answers it -ERR after this long
 //!
 //! [[priest]]
 //! id = 0
@@ -17,10 +24,31 @@
 //! id = 1
 //! address = "127.0.0.1:7001"   # or all IPv6: "[::1]:7001"
 //! client_address = "127.0.0.1:6380"  # parliament only: its RESP (Redis) listener, TCP
+//! bind = "0.0.0.0:7001"        # optional: the local address its UDP socket binds
 //! ```
 //!
 //! Priest ids are their indices, listed in order from 0: they are the actor [`Id`]s the
 //! checked model uses, so a deployed priest runs with exactly the ids it was checked with.
+//!
+//! # `address` and `bind`
+//!
+//! `address` is where the other priests and the clients send a priest's datagrams, and the
+//! source address they accept its datagrams from (a datagram claiming priest 1's id from
+//! anywhere else is dropped). `bind` (default: `address`) is the address the priest's own
+//! socket binds. They differ behind address translation: in a container, or when something
+//! relays datagrams between priests. The nemesis tests (`tests/nemesis.rs`) use that to put a
+//! fault-injecting relay between the priests without any fault code in the binary: the relay
+//! binds every priest's `address`, each priest binds its own `bind`, and the relay forwards a
+//! datagram from priest j to priest i from its socket at j's `address`.
+//!
+//! # Timers of the Parliament
+//!
+//! A follower notices a dead president after one to two election timeouts (its timer must
+//! fire once with no heartbeat heard since the last firing), so the failover time is about
+//! `election_ms` plus one ballot's round trips. Smaller timeouts fail over faster and hold
+//! more elections needlessly on a loaded machine. The RESP listener's `resend_ms` bounds how
+//! long a command sent to a dead priest waits before it is sent to every priest; a command
+//! unanswered after `client_timeout_ms` is answered `-ERR` (and may still have passed).
 
 use super::wire::Key;
 use serde::Deserialize;
@@ -51,18 +79,46 @@ struct Raw {
 struct RawTimers {
     #[serde(default = "default_retry")]
     retry_ms: [u64; 2],
+    #[serde(default = "default_election")]
+    election_ms: [u64; 2],
+    #[serde(default = "default_heartbeat")]
+    heartbeat_ms: u64,
+    #[serde(default = "default_resend")]
+    resend_ms: u64,
+    #[serde(default = "default_client_timeout")]
+    client_timeout_ms: u64,
 }
 
 impl Default for RawTimers {
     fn default() -> Self {
         RawTimers {
             retry_ms: default_retry(),
+            election_ms: default_election(),
+            heartbeat_ms: default_heartbeat(),
+            resend_ms: default_resend(),
+            client_timeout_ms: default_client_timeout(),
         }
     }
 }
 
 fn default_retry() -> [u64; 2] {
     [100, 200]
+}
+
+fn default_election() -> [u64; 2] {
+    [300, 600]
+}
+
+fn default_heartbeat() -> u64 {
+    100
+}
+
+fn default_resend() -> u64 {
+    200
+}
+
+fn default_client_timeout() -> u64 {
+    5000
 }
 
 #[derive(Debug, Deserialize)]
@@ -72,6 +128,8 @@ struct RawPriest {
     address: String,
     #[serde(default)]
     client_address: Option<String>,
+    #[serde(default)]
+    bind: Option<String>,
 }
 
 /// Which priest `parliament serve` runs.
@@ -101,6 +159,16 @@ pub struct Config {
     pub protocol: Protocol,
     /// Each priest's RESP listener (TCP), if it has one.
     pub client_addresses: Vec<Option<SocketAddr>>,
+    /// The address each priest's socket binds (its `address` unless `bind` says otherwise).
+    pub binds: Vec<SocketAddr>,
+    /// Parliament: a priest that heard no president for this long runs for president.
+    pub election: Range<Duration>,
+    /// Parliament: a president's heartbeat period.
+    pub heartbeat: Duration,
+    /// Parliament: the RESP listener resends an unanswered command to every priest after this.
+    pub resend: Duration,
+    /// Parliament: the RESP listener answers `-ERR` to a command unanswered for this long.
+    pub client_timeout: Duration,
 }
 
 impl Config {
@@ -127,6 +195,7 @@ impl Config {
         }
         let mut priests: Vec<SocketAddr> = Vec::new();
         let mut client_addresses = Vec::new();
+        let mut binds = Vec::new();
         for (i, p) in raw.priest.iter().enumerate() {
             let client: Option<SocketAddr> = match &p.client_address {
                 None => None,
@@ -167,12 +236,52 @@ impl Config {
             if let Some(j) = priests.iter().position(|a| *a == addr) {
                 return Err(format!("priests {j} and {i} share the address {addr}"));
             }
+            let bind: SocketAddr = match &p.bind {
+                None => addr,
+                Some(b) => b.parse().map_err(|e| {
+                    format!("priest {i}: bind {b:?} is not IP:PORT ({e}); write IPv6 as [::]:7000")
+                })?,
+            };
+            if bind.port() == 0 {
+                return Err(format!(
+                    "priest {i}: bind {bind} has port 0; a priest binds a fixed port"
+                ));
+            }
+            if bind.is_ipv4() != addr.is_ipv4() {
+                return Err(format!(
+                    "priest {i}: bind {bind} is not of the address family of its address {addr}"
+                ));
+            }
             priests.push(addr);
+            binds.push(bind);
         }
         let [lo, hi] = raw.timers.retry_ms;
         if lo == 0 || lo > hi {
             return Err(format!(
                 "timers.retry_ms = [{lo}, {hi}] must be [least, most] with 0 < least <= most"
+            ));
+        }
+        let t = &raw.timers;
+        let [elo, ehi] = t.election_ms;
+        if elo == 0 || elo > ehi {
+            return Err(format!(
+                "timers.election_ms = [{elo}, {ehi}] must be [least, most] with 0 < least <= most"
+            ));
+        }
+        if t.heartbeat_ms == 0 || t.heartbeat_ms >= elo {
+            return Err(format!(
+                "timers.heartbeat_ms = {} must be above 0 and below the least election timeout \
+                 ({elo} ms), or followers would run for president while the president lives",
+                t.heartbeat_ms
+            ));
+        }
+        if t.resend_ms == 0 {
+            return Err("timers.resend_ms must be above 0".into());
+        }
+        if t.client_timeout_ms < t.resend_ms {
+            return Err(format!(
+                "timers.client_timeout_ms = {} must be at least timers.resend_ms = {}",
+                t.client_timeout_ms, t.resend_ms
             ));
         }
         let resolve = |p: &Path| {
@@ -191,6 +300,11 @@ impl Config {
             retry: Duration::from_millis(lo)..Duration::from_millis(hi.max(lo + 1)),
             protocol: raw.protocol,
             client_addresses,
+            binds,
+            election: Duration::from_millis(elo)..Duration::from_millis(ehi.max(elo + 1)),
+            heartbeat: Duration::from_millis(t.heartbeat_ms),
+            resend: Duration::from_millis(t.resend_ms),
+            client_timeout: Duration::from_millis(t.client_timeout_ms),
         })
     }
 
@@ -257,6 +371,14 @@ address = "127.0.0.1:7001"
         assert!(c.check_priest(2).unwrap_err().contains("priests 0 to 1"));
         assert_eq!(c.protocol, Protocol::Synod);
         assert_eq!(c.client_addresses, vec![None, None]);
+        assert_eq!(c.binds, c.priests);
+        assert_eq!(
+            c.election,
+            Duration::from_millis(300)..Duration::from_millis(600)
+        );
+        assert_eq!(c.heartbeat, Duration::from_millis(100));
+        assert_eq!(c.resend, Duration::from_millis(200));
+        assert_eq!(c.client_timeout, Duration::from_millis(5000));
         let p = GOOD.replace("id = 1\n", "id = 1\nclient_address = \"127.0.0.1:6380\"\n");
         let c = parse(&format!("protocol = \"parliament\"\n{p}")).unwrap();
         assert_eq!(c.protocol, Protocol::Parliament);
@@ -264,6 +386,28 @@ address = "127.0.0.1:7001"
             c.client_addresses[1],
             Some("127.0.0.1:6380".parse().unwrap())
         );
+    }
+
+    #[test]
+    fn timers_and_bind_addresses() {
+        let text = GOOD
+            .replace(
+                "retry_ms = [10, 20]",
+                "retry_ms = [10, 20]\nelection_ms = [150, 300]\nheartbeat_ms = 50\n\
+                 resend_ms = 80\nclient_timeout_ms = 1000",
+            )
+            .replace("id = 1\n", "id = 1\nbind = \"0.0.0.0:9001\"\n");
+        let c = parse(&text).unwrap();
+        assert_eq!(
+            c.election,
+            Duration::from_millis(150)..Duration::from_millis(300)
+        );
+        assert_eq!(c.heartbeat, Duration::from_millis(50));
+        assert_eq!(c.resend, Duration::from_millis(80));
+        assert_eq!(c.client_timeout, Duration::from_millis(1000));
+        assert_eq!(c.binds[0], c.priests[0]);
+        assert_eq!(c.binds[1], "0.0.0.0:9001".parse().unwrap());
+        assert_eq!(c.priests[1], "127.0.0.1:7001".parse().unwrap());
     }
 
     #[test]
@@ -290,6 +434,46 @@ address = "127.0.0.1:7001"
             (
                 GOOD.replace("127.0.0.1:7000", "0.0.0.0:7000"),
                 "unspecified",
+            ),
+            (
+                GOOD.replace("[10, 20]\n", "[10, 20]\nelection_ms = [300, 100]\n"),
+                "election_ms",
+            ),
+            (
+                GOOD.replace("[10, 20]\n", "[10, 20]\nelection_ms = [0, 100]\n"),
+                "election_ms",
+            ),
+            (
+                GOOD.replace("[10, 20]\n", "[10, 20]\nheartbeat_ms = 300\n"),
+                "below the least election timeout",
+            ),
+            (
+                GOOD.replace("[10, 20]\n", "[10, 20]\nheartbeat_ms = 0\n"),
+                "heartbeat_ms",
+            ),
+            (
+                GOOD.replace("[10, 20]\n", "[10, 20]\nresend_ms = 0\n"),
+                "resend_ms",
+            ),
+            (
+                GOOD.replace("[10, 20]\n", "[10, 20]\nclient_timeout_ms = 100\n"),
+                "client_timeout_ms",
+            ),
+            (
+                GOOD.replace("[10, 20]\n", "[10, 20]\nelection = [1, 2]\n"),
+                "election",
+            ),
+            (
+                GOOD.replace("id = 1\n", "id = 1\nbind = \"here\"\n"),
+                "bind \"here\" is not IP:PORT",
+            ),
+            (
+                GOOD.replace("id = 1\n", "id = 1\nbind = \"0.0.0.0:0\"\n"),
+                "port 0",
+            ),
+            (
+                GOOD.replace("id = 1\n", "id = 1\nbind = \"[::]:7001\"\n"),
+                "address family",
             ),
         ];
         for (text, want) in cases {

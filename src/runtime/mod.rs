@@ -99,6 +99,9 @@ pub struct NodeConfig {
     pub me: usize,
     /// Every priest's address, by index.
     pub priests: Vec<SocketAddr>,
+    /// The address this priest's socket binds, if not `priests[me]` (see [`config`]: behind
+    /// address translation, or a relay, the address peers use is not the local one).
+    pub bind: Option<SocketAddr>,
     pub key: Key,
     /// This priest's ledger directory.
     pub ledger_dir: PathBuf,
@@ -117,6 +120,7 @@ impl NodeConfig {
         NodeConfig {
             me,
             priests: cfg.priests.clone(),
+            bind: Some(cfg.binds[me]),
             key: cfg.key.clone(),
             ledger_dir: cfg.ledger_of(me),
             ledger: LedgerOptions::default(),
@@ -266,7 +270,7 @@ where
                 "cut off a torn last ledger record (a batch whose messages never left)"
             );
         }
-        let addr = cfg.priests[cfg.me];
+        let addr = cfg.bind.unwrap_or(cfg.priests[cfg.me]);
         let socket = UdpSocket::bind(addr).map_err(|error| RuntimeError::Bind { addr, error })?;
         tracing::info!(
             priest = cfg.me,
@@ -804,6 +808,7 @@ mod tests {
         NodeConfig {
             me: 0,
             priests: addrs.to_vec(),
+            bind: None,
             key: key.clone(),
             ledger_dir: dir.to_path_buf(),
             ledger: LedgerOptions::default(),

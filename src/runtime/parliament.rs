@@ -84,9 +84,13 @@ impl Durable for Ledger {
 }
 
 /// The deployed Parliament priest `me` of the configured cluster: correct, majority quorums,
-/// every priest a candidate, unbounded ballots and decree numbers.
+/// every priest a candidate, unbounded ballots and decree numbers, the configured election
+/// timeout and heartbeat period.
 pub fn priest(cfg: &Config, me: usize) -> ParliamentPriest {
-    ParliamentPriest::new(me as PriestIx, cfg.priest_ids())
+    let mut p = ParliamentPriest::new(me as PriestIx, cfg.priest_ids());
+    p.election = cfg.election.clone();
+    p.heartbeat = Some(cfg.heartbeat..cfg.heartbeat);
+    p
 }
 
 /// How long the listener's backend waits for an answer.
@@ -103,6 +107,16 @@ impl Default for Patience {
         Patience {
             resend: Duration::from_millis(200),
             timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+impl Patience {
+    /// The configured `timers.resend_ms` and `timers.client_timeout_ms`.
+    pub fn from_config(cfg: &Config) -> Self {
+        Patience {
+            resend: cfg.resend,
+            timeout: cfg.client_timeout,
         }
     }
 }
@@ -128,7 +142,7 @@ pub fn serve(cfg: &Config, me: usize, stop: &AtomicBool) -> Result<super::Counte
         cfg.priests.clone(),
         cfg.key.clone(),
         me,
-        Patience::default(),
+        Patience::from_config(cfg),
     )
     .map_err(|e| format!("cannot open the listener's client socket: {e}"))?;
     // INFO is answered from the status board, locally; every other command is a Request.
