@@ -73,6 +73,34 @@ enum Command {
         #[command(subcommand)]
         op: KvOp,
     },
+    /// Run a local Parliament (the key-value service) in DIR: creates its key, configuration
+    /// and ledgers the first time, reuses them after; prints each priest's Redis port; stops
+    /// every priest on Ctrl-C or SIGTERM.
+    Cluster {
+        /// Number of priests (default 3 for a new cluster; must match an existing one).
+        #[arg(long)]
+        replicas: Option<usize>,
+        /// The cluster's directory (cluster.toml, cluster.key, ledger/, priest-N.log).
+        #[arg(long, value_name = "DIR")]
+        dir: std::path::PathBuf,
+        /// Priest i uses port P+i (UDP and TCP) on 127.0.0.1; default: free ports.
+        #[arg(long, value_name = "P")]
+        base_port: Option<u16>,
+    },
+    /// Print each priest's role, ballot, president, highest decree chosen and applied,
+    /// ledger size and dropped datagrams (asks every listener for INFO); a priest that does
+    /// not answer is down. Exit status 0 if any priest answered, 1 if none did.
+    Status {
+        /// The cluster's TOML configuration.
+        #[arg(long, value_name = "FILE")]
+        config: std::path::PathBuf,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// How long to wait for each priest, in milliseconds.
+        #[arg(long, default_value_t = 1000)]
+        timeout_ms: u64,
+    },
     /// Serve an in-memory, unreplicated map over RESP (a yardstick for clients and the bench).
     ServeMemory {
         /// Address to listen on.
@@ -274,6 +302,8 @@ fn deploy(command: Command) -> ExitCode {
         | Command::Bugs { .. }
         | Command::Bench(_)
         | Command::ServeMemory { .. }
+        | Command::Cluster { .. }
+        | Command::Status { .. }
         | Command::Kv { .. } => unreachable!("not a deployment command"),
     }
 }
@@ -518,6 +548,16 @@ fn main() -> ExitCode {
         Command::Bench(args) => bench(args),
         Command::ServeMemory { listen } => serve_memory(&listen),
         Command::Kv { addr, timeout, op } => kv(&addr, timeout, op),
+        Command::Cluster {
+            replicas,
+            dir,
+            base_port,
+        } => cluster(replicas, dir, base_port),
+        Command::Status {
+            config,
+            json,
+            timeout_ms,
+        } => status(&config, json, timeout_ms),
         Command::Bugs { json } => {
             let infos: Vec<_> = Bug::ALL.iter().map(|b| b.info()).collect();
             let multi: Vec<_> = parliament::parliament::Bug::ALL
@@ -796,6 +836,74 @@ fn bench(args: BenchArgs) -> ExitCode {
             eprintln!("parliament bench: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+fn cluster(replicas: Option<usize>, dir: std::path::PathBuf, base_port: Option<u16>) -> ExitCode {
+    use parliament::runtime::cluster::{self, ClusterArgs};
+    let args = ClusterArgs {
+        replicas,
+        dir,
+        base_port,
+    };
+    let (cfg, created) = match cluster::prepare(&args) {
+        Ok(c) => c,
+        Err(e) => return usage_error(&e),
+    };
+    let exe = match std::env::current_exe() {
+        Ok(e) => e,
+        Err(e) => return usage_error(&format!("cannot find this program's path: {e}")),
+    };
+    let stop = match parliament::runtime::stop_on_signals() {
+        Ok(s) => s,
+        Err(e) => return usage_error(&format!("cannot install signal handlers: {e}")),
+    };
+    eprintln!(
+        "{} {} with {} priests",
+        if created { "created" } else { "restarting" },
+        cfg.path.display(),
+        cfg.priests.len()
+    );
+    match cluster::run(
+        &cfg,
+        &exe,
+        &stop,
+        &mut std::io::stdout(),
+        &mut std::io::stderr(),
+    ) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn status(config: &std::path::Path, json: bool, timeout_ms: u64) -> ExitCode {
+    use parliament::runtime::status;
+    let cfg = match load_config(config) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    if cfg.protocol != parliament::runtime::config::Protocol::Parliament {
+        return usage_error(&format!(
+            "{} does not say protocol = \"parliament\": only Parliament priests report a status",
+            config.display()
+        ));
+    }
+    let rows = status::query_cluster(&cfg, Duration::from_millis(timeout_ms.max(1)));
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&rows).expect("rows serialize")
+        );
+    } else {
+        print!("{}", status::render(&rows));
+    }
+    if rows.iter().any(|r| r.status.is_ok()) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
     }
 }
 

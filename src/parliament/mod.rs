@@ -365,6 +365,76 @@ impl PriestState {
     }
 }
 
+/// What a priest is doing, as a status view reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Presiding over the ballot it leads (`Status::Presiding`).
+    President,
+    /// Sent NextBallot for a ballot of its own, gathering LastVotes (`Status::Trying`).
+    Candidate,
+    /// Neither: votes in the ballots of the president it promised (`Status::Follower`).
+    Follower,
+}
+
+impl Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Role::President => "president",
+            Role::Candidate => "candidate",
+            Role::Follower => "follower",
+        })
+    }
+}
+
+/// Read-only views of a priest's state, for status pages: they decide nothing.
+impl PriestState {
+    pub fn role(&self) -> Role {
+        match self.status {
+            Status::Presiding { .. } => Role::President,
+            Status::Trying { .. } => Role::Candidate,
+            Status::Follower => Role::Follower,
+        }
+    }
+
+    /// The ballot the priest leads or tries (`lastTried`) as president or candidate, or
+    /// the ballot it follows (`nextBal`, its highest promise) as a follower.
+    pub fn ballot(&self) -> Option<Ballot> {
+        match self.status {
+            Status::Presiding { .. } | Status::Trying { .. } => self.ledger.last_tried,
+            Status::Follower => self.ledger.next_bal,
+        }
+    }
+
+    /// The president this priest knows: itself when presiding, else the owner of the
+    /// highest ballot it promised (where it forwards client requests).
+    pub fn president(&self) -> Option<PriestIx> {
+        match self.status {
+            Status::Presiding { .. } => self.ledger.last_tried.map(|b| b.priest),
+            _ => self.ledger.next_bal.map(|b| b.priest),
+        }
+    }
+
+    /// The quorum a president asks to vote in its ballots (`None` unless presiding).
+    pub fn quorum(&self) -> Option<Priests> {
+        match self.status {
+            Status::Presiding { quorum, .. } => Some(quorum),
+            _ => None,
+        }
+    }
+
+    /// The highest decree number this priest knows was passed (chosen).
+    pub fn highest_learned(&self) -> Option<DecreeNumber> {
+        self.ledger.learned.keys().next_back().copied()
+    }
+
+    /// The end of the prefix of decrees the law has applied: decrees `0..=n` were applied
+    /// (decrees are applied in order, never skipping a number).
+    pub fn highest_applied(&self) -> Option<DecreeNumber> {
+        (self.applied.len() as DecreeNumber).checked_sub(1)
+    }
+}
+
 /// The priest's timers.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Timer {

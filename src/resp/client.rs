@@ -4,7 +4,7 @@
 use super::codec::{encode_request, Limits, Reply};
 use super::Command;
 use std::io::{self, Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
 /// One connection to a RESP server.
@@ -21,7 +21,16 @@ pub struct Client {
 impl Client {
     /// Connects (with `TCP_NODELAY`).
     pub fn connect(addr: impl ToSocketAddrs) -> io::Result<Client> {
-        let stream = TcpStream::connect(addr)?;
+        Client::from_stream(TcpStream::connect(addr)?)
+    }
+
+    /// Connects, giving up after `timeout` (with `TCP_NODELAY`).
+    pub fn connect_timeout(addr: &SocketAddr, timeout: Duration) -> io::Result<Client> {
+        Client::from_stream(TcpStream::connect_timeout(addr, timeout)?)
+    }
+
+    /// A client over a connected stream (with `TCP_NODELAY`).
+    pub fn from_stream(stream: TcpStream) -> io::Result<Client> {
         stream.set_nodelay(true)?;
         Ok(Client {
             stream,

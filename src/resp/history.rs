@@ -62,7 +62,7 @@ impl Outcome {
 /// Executes `cmd` on a key holding `value`: the new value and the outcome.
 pub fn step(value: &Option<String>, cmd: &Command) -> (Option<String>, Outcome) {
     match cmd {
-        Command::Ping(_) => (value.clone(), Outcome::Written),
+        Command::Ping(_) | Command::Info(_) => (value.clone(), Outcome::Written),
         Command::Get { .. } => (value.clone(), Outcome::Value(value.clone())),
         Command::Set { value: v, .. } => (Some(v.clone()), Outcome::Written),
         Command::Del { .. } => (None, Outcome::Bool(value.is_some())),
@@ -171,9 +171,9 @@ impl History {
     }
 
     /// Records a command sent at `sent` with its reply (`None`: no reply) received at
-    /// `answered`. PINGs are not recorded.
+    /// `answered`. PINGs and INFOs are not recorded.
     pub fn record(&mut self, client: usize, cmd: Command, sent: u64, reply: Option<(u64, &Reply)>) {
-        if matches!(cmd, Command::Ping(_)) {
+        if matches!(cmd, Command::Ping(_) | Command::Info(_)) {
             return;
         }
         let answered = reply.and_then(|(t, r)| Outcome::from_reply(&cmd, r).map(|o| (t, o)));

@@ -27,6 +27,9 @@ impl MemoryBackend {
         match cmd {
             Command::Ping(None) => Reply::Simple("PONG".into()),
             Command::Ping(Some(m)) => Reply::Bulk(Some(m.into_bytes())),
+            Command::Info(_) => Reply::Bulk(Some(
+                format!("# Memory\r\nbackend:memory\r\nkeys:{}\r\n", map.len()).into_bytes(),
+            )),
             Command::Get { key } => Reply::Bulk(map.get(&key).map(|v| v.clone().into_bytes())),
             Command::Set { key, value } => {
                 map.insert(key, value);

@@ -24,13 +24,17 @@
 //! | `DEL key` | `:1` if the key existed, else `:0` |
 //! | `EXISTS key` | `:1` or `:0` |
 //! | `CAS key expected new` | `:1` if the key held `expected` (and now holds `new`), else `:0` |
+//! | `INFO [section]` | a bulk string of `field:value` lines under `# Section` headers |
 //!
 //! `CAS` is this service's compare-and-set; `SET key value NX` is compare-and-set against an
 //! absent key (both are one `Cas` operation of the law). `DEL` and `EXISTS` take exactly one
 //! key here (Redis allows several): each command is one operation of the law, so a
 //! multi-key `DEL` would not be atomic, and it is refused rather than split. Keys and values
 //! are UTF-8 text, as in the law; other bytes get `-ERR keys and values must be UTF-8`.
-//! Command names are case-insensitive.
+//! Command names are case-insensitive. `INFO` is answered by the server itself, never through
+//! the law: a replicated server reports what its priest is doing (see
+//! `runtime::status`); the section names one section (case-insensitive), `all`, `default`
+//! and `everything` every section.
 
 pub mod bench;
 pub mod client;
@@ -64,6 +68,8 @@ pub enum Command {
         expected: Option<Text>,
         new: Text,
     },
+    /// `INFO [section]`: what the server is doing, answered locally.
+    Info(Option<Text>),
 }
 
 /// Why a request is not a [`Command`]; `Display` is the Redis error text (without `ERR `).
@@ -154,6 +160,10 @@ impl Command {
                     key: text(&args[0])?,
                 })
             }
+            b"info" => {
+                arity("info", args.len() <= 1)?;
+                Ok(Command::Info(args.first().map(text).transpose()?))
+            }
             b"cas" => {
                 arity("cas", args.len() == 3)?;
                 Ok(Command::Cas {
@@ -181,6 +191,8 @@ impl Command {
         match self {
             Command::Ping(None) => vec![w("PING")],
             Command::Ping(Some(m)) => vec![w("PING"), w(m)],
+            Command::Info(None) => vec![w("INFO")],
+            Command::Info(Some(s)) => vec![w("INFO"), w(s)],
             Command::Get { key } => vec![w("GET"), w(key)],
             Command::Set { key, value } => vec![w("SET"), w(key), w(value)],
             Command::Del { key } => vec![w("DEL"), w(key)],
@@ -198,10 +210,10 @@ impl Command {
         }
     }
 
-    /// The key the command touches (`None` for PING).
+    /// The key the command touches (`None` for PING and INFO).
     pub fn key(&self) -> Option<&str> {
         match self {
-            Command::Ping(_) => None,
+            Command::Ping(_) | Command::Info(_) => None,
             Command::Get { key }
             | Command::Set { key, .. }
             | Command::Del { key }

@@ -158,6 +158,11 @@ fn commands_parse_with_redis_errors() {
         })
     );
     assert_eq!(p(&["SET", "k", "v", "XX"]), Err(CommandError::Syntax));
+    assert_eq!(p(&["info"]), Ok(Command::Info(None)));
+    assert_eq!(
+        p(&["INFO", "Parliament"]),
+        Ok(Command::Info(Some("Parliament".into())))
+    );
     assert_eq!(p(&["del", "k"]), Ok(Command::Del { key: "k".into() }));
     assert_eq!(p(&["exists", "k"]), Ok(Command::Exists { key: "k".into() }));
     assert_eq!(
@@ -186,6 +191,10 @@ fn commands_parse_with_redis_errors() {
         b"-ERR wrong number of arguments for 'cas' command\r\n"
     );
     assert_eq!(
+        text(p(&["info", "a", "b"])),
+        b"-ERR wrong number of arguments for 'info' command\r\n"
+    );
+    assert_eq!(
         text(p(&["FLUSHALL", "x"])),
         b"-ERR unknown command 'FLUSHALL', with args beginning with: 'x'\r\n"
     );
@@ -205,6 +214,8 @@ fn typed_commands_round_trip_through_words() {
     let cmds = [
         Command::Ping(None),
         Command::Ping(Some("m".into())),
+        Command::Info(None),
+        Command::Info(Some("runtime".into())),
         Command::Get { key: "k".into() },
         Command::Set {
             key: "k".into(),

@@ -47,14 +47,20 @@
 //! parliament synod ledger --config cluster.toml --id 0          # a priest's ledger, as JSON
 //! ```
 //!
+//! For the key-value service on one machine, `parliament cluster --dir DIR` writes the key and
+//! configuration and runs every priest ([`cluster`]); `parliament status --config FILE` shows
+//! what each priest is doing ([`status`]).
+//!
 //! `serve` logs with `tracing` to standard error (`RUST_LOG=parliament=debug` shows every
 //! message sent and every datagram dropped), stops cleanly on SIGINT or SIGTERM and then logs
 //! its counters. A priest whose ledger is corrupt refuses to start and names the file and
 //! offset; one whose last record was torn by a crash cuts it off and starts.
 
+pub mod cluster;
 pub mod config;
 pub mod ledger;
 pub mod parliament;
+pub mod status;
 pub mod synod;
 pub mod wire;
 
@@ -218,6 +224,10 @@ impl<A: Actor> Default for Batch<A> {
     }
 }
 
+/// Watches a priest: called with the actor's state and the runtime's counters once the node
+/// starts and after every batch, to publish a status view ([`status`]). It only reads.
+pub type Observer<A> = Box<dyn FnMut(&<A as Actor>::State, &Counters) + Send>;
+
 /// One priest: its actor and state, its socket, its ledger and its timers.
 pub struct Node<A: Actor>
 where
@@ -240,6 +250,7 @@ where
     counters: Counters,
     recv_buf: Vec<u8>,
     send_buf: Vec<u8>,
+    observer: Option<Observer<A>>,
 }
 
 impl<A> Node<A>
@@ -290,6 +301,7 @@ where
             counters: Counters::default(),
             recv_buf: vec![0; 65_536],
             send_buf: Vec::new(),
+            observer: None,
         };
         let mut batch = Batch::default();
         node.absorb(out, &mut batch);
@@ -299,6 +311,12 @@ where
 
     pub fn counters(&self) -> &Counters {
         &self.counters
+    }
+
+    /// Calls `f` now and after every batch from now on (see [`Observer`]).
+    pub fn observe(&mut self, mut f: Observer<A>) {
+        f(self.state(), &self.counters);
+        self.observer = Some(f);
     }
 
     pub fn state(&self) -> &A::State {
@@ -402,6 +420,9 @@ where
             handled += 1;
         }
         self.commit(batch)?;
+        if let (Some(f), Some(state)) = (&mut self.observer, &self.state) {
+            f(state, &self.counters);
+        }
         Ok(handled)
     }
 
@@ -556,7 +577,25 @@ where
     A::Msg: Serialize + DeserializeOwned,
     A::Storage: Durable,
 {
+    serve_observed(actor, cfg, stop, None)
+}
+
+/// [`serve`], with an [`Observer`] watching the priest.
+pub fn serve_observed<A>(
+    actor: A,
+    cfg: NodeConfig,
+    stop: &AtomicBool,
+    observer: Option<Observer<A>>,
+) -> Result<Counters, RuntimeError>
+where
+    A: Actor,
+    A::Msg: Serialize + DeserializeOwned,
+    A::Storage: Durable,
+{
     let mut node = Node::start(actor, cfg)?;
+    if let Some(f) = observer {
+        node.observe(f);
+    }
     let result = node.run(stop);
     if let Err(e) = node.ledger.finish_compaction() {
         tracing::warn!(error = %e, "ledger snapshot failed; the segments it would replace remain");
@@ -810,6 +849,34 @@ mod tests {
         drop(node);
         let node = Node::start(Echo, config(&addrs, &key, dir.path())).unwrap();
         assert_eq!(node.state().recovered, Some(50));
+    }
+
+    #[test]
+    fn an_observer_sees_the_state_and_counters_after_every_batch() {
+        let key = Key::random();
+        let dir = tempfile::tempdir().unwrap();
+        let (addrs, peer) = echo_cluster();
+        let mut node = Node::start(Echo, config(&addrs, &key, dir.path())).unwrap();
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let s = seen.clone();
+        node.observe(Box::new(move |state: &EchoState, c: &Counters| {
+            s.lock().unwrap().push((state.pings, c.handled));
+        }));
+        assert_eq!(*seen.lock().unwrap(), vec![(0, 0)], "called at once");
+        let mut buf = Vec::new();
+        for n in 0..3 {
+            wire::encode(&key, Id::from(1usize), &EchoMsg::Ping(n), &mut buf).unwrap();
+            peer.send_to(&buf, addrs[0]).unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+        node.step(Duration::from_millis(100)).unwrap();
+        assert_eq!(*seen.lock().unwrap(), vec![(0, 0), (3, 3)]);
+        node.step(Duration::ZERO).unwrap();
+        assert_eq!(
+            seen.lock().unwrap().len(),
+            3,
+            "after every batch, even an empty one"
+        );
     }
 
     #[test]

@@ -26,6 +26,9 @@
 //! `-ERR no answer from the Parliament within N s`; it may still have been passed
 //! (indeterminate, as a timed-out Redis command is).
 //!
+//! `INFO` is not a command of the law: the listener answers it locally from the priest's
+//! status board ([`super::status`]), which the runtime fills after every batch.
+//!
 //! # The ledger on disk
 //!
 //! The Parliament ledger grows with every decree, so a save writes only what changed
@@ -142,24 +145,31 @@ pub fn serve(cfg: &Config, me: usize, stop: &AtomicBool) -> Result<super::Counte
         Patience::from_config(cfg),
     )
     .map_err(|e| format!("cannot open the listener's client socket: {e}"))?;
+    // INFO is answered from the status board, locally; every other command is a Request.
+    let board = super::status::Board::new(me, cfg.ledger_of(me));
     let server = Server::start(
         listen,
-        OneAtATime::new(backend.clone()),
+        super::status::WithInfo::new(OneAtATime::new(backend.clone()), board.clone()),
         ServerConfig::default(),
     )
     .map_err(|e| format!("cannot listen for RESP clients on {listen}: {e}"))?;
     tracing::info!(%listen, "RESP listener up");
-    let result = super::serve(priest(cfg, me), NodeConfig::from_config(cfg, me), stop)
-        .map_err(|e| e.to_string());
+    let result = super::serve_observed(
+        priest(cfg, me),
+        NodeConfig::from_config(cfg, me),
+        stop,
+        Some(board.observer()),
+    )
+    .map_err(|e| e.to_string());
     server.shutdown();
     backend.stop();
     result
 }
 
-/// The operation of the law a RESP command is (`None` for PING, answered locally).
+/// The operation of the law a RESP command is (`None` for PING and INFO, answered locally).
 pub fn op_of(cmd: &Command) -> Option<Op> {
     Some(match cmd.clone() {
-        Command::Ping(_) => return None,
+        Command::Ping(_) | Command::Info(_) => return None,
         Command::Get { key } | Command::Exists { key } => Op::Get { key },
         Command::Set { key, value } => Op::Put { key, value },
         Command::Del { key } => Op::Delete { key },

@@ -1,0 +1,684 @@
+//! The status view: what each priest of a running Parliament is doing.
+//!
+//! A status view reads; it never decides. Each `parliament serve` process keeps a small
+//! [`Board`]: the runtime calls the board's [`Observer`] after every batch of handlers with
+//! the priest's state and the runtime's counters, and the board copies out a few read-only
+//! facts ([`PriestState::role`], [`PriestState::ballot`], ...). The priest's RESP listener
+//! answers `INFO` from the board, locally, without a decree ([`WithInfo`]), so
+//! `redis-cli -p PORT info` works; `parliament status` sends `INFO` to every priest's
+//! listener and prints one line per priest ([`query_cluster`], [`render`]).
+//!
+//! # The INFO fields
+//!
+//! ```text
+//! # Parliament
+//! priest:1              this priest's id
+//! role:follower         president, candidate (sent NextBallot, gathering LastVotes) or follower
+//! ballot:3.0            the ballot it leads or tries (lastTried), or as a follower the
+//!                       ballot it follows (nextBal, its highest promise); round.priest
+//! president:0           the president it knows: itself, or the owner of nextBal
+//! quorum:0,1            a president's quorum: the priests it asks to vote (none otherwise)
+//! highest_chosen:41     the highest decree number it knows was passed (none: no decree yet)
+//! highest_applied:41    decrees 0..=41 were applied to its law
+//! ledger_bytes:18230    the size of its ledger directory's files on disk
+//! status_age_ms:12      how long ago the runtime last published this (a stuck priest ages)
+//!
+//! # Runtime
+//! dropped_bad_mac:0     datagrams dropped: failed the cluster key's MAC,
+//! dropped_malformed:0   too short or of another version,
+//! dropped_non_member:0  from an id that is no member (or a priest's id from a wrong address),
+//! dropped_undecodable:0 authentic but not a message;
+//! received:..., handled:..., sent:..., syncs:..., timeouts:..., send_errors:...,
+//! unroutable:...        the runtime's other counters (see `runtime::Counters`)
+//! ```
+
+use super::config::Config;
+use super::{Counters, Observer};
+use crate::ballot::{Ballot, PriestIx, Priests};
+use crate::parliament::{DecreeNumber, ParliamentPriest, PriestState, Role};
+use crate::resp::client::Client;
+use crate::resp::server::{Backend, ClientId, Responder};
+use crate::resp::{Command, Reply};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// What one priest reports about itself.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PriestStatus {
+    /// Which priest (in JSON, the [`Row`]'s `priest`).
+    #[serde(skip)]
+    pub priest: usize,
+    pub role: Role,
+    /// `round.priest`.
+    pub ballot: Option<String>,
+    pub president: Option<usize>,
+    /// A president's quorum.
+    pub quorum: Option<Vec<usize>>,
+    pub highest_chosen: Option<DecreeNumber>,
+    pub highest_applied: Option<DecreeNumber>,
+    pub ledger_bytes: u64,
+    pub status_age_ms: u64,
+    /// The runtime's counters, by name (`dropped_bad_mac`, `received`, ...).
+    pub counters: BTreeMap<String, u64>,
+}
+
+/// The drop counters, in the order the status table prints them.
+pub const DROPS: [&str; 4] = [
+    "dropped_malformed",
+    "dropped_bad_mac",
+    "dropped_undecodable",
+    "dropped_non_member",
+];
+
+/// The latest facts the runtime published, and when (plain values: publishing after every
+/// batch costs a lock and a copy, no allocation).
+#[derive(Clone, Debug)]
+struct Published {
+    role: Role,
+    ballot: Option<Ballot>,
+    president: Option<PriestIx>,
+    quorum: Option<Priests>,
+    highest_chosen: Option<DecreeNumber>,
+    highest_applied: Option<DecreeNumber>,
+    counters: Counters,
+    at: Instant,
+}
+
+/// One priest's status board, filled by the runtime ([`Board::observer`]) and read by the
+/// listener ([`Board::info`]).
+#[derive(Clone, Debug)]
+pub struct Board {
+    priest: usize,
+    ledger_dir: PathBuf,
+    latest: Arc<Mutex<Option<Published>>>,
+}
+
+impl Board {
+    /// The board of priest `priest`, whose ledger lives in `ledger_dir`.
+    pub fn new(priest: usize, ledger_dir: PathBuf) -> Board {
+        Board {
+            priest,
+            ledger_dir,
+            latest: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    /// What the runtime calls after every batch: copies the facts out of the state.
+    pub fn observer(&self) -> Observer<ParliamentPriest> {
+        let latest = self.latest.clone();
+        Box::new(move |state: &PriestState, counters: &Counters| {
+            let published = Published {
+                role: state.role(),
+                ballot: state.ballot(),
+                president: state.president(),
+                quorum: state.quorum(),
+                highest_chosen: state.highest_learned(),
+                highest_applied: state.highest_applied(),
+                counters: counters.clone(),
+                at: Instant::now(),
+            };
+            *latest.lock().expect("not poisoned") = Some(published);
+        })
+    }
+
+    /// The priest's status now; `None` before the runtime first published.
+    pub fn status(&self) -> Option<PriestStatus> {
+        let p = self.latest.lock().expect("not poisoned").clone()?;
+        let counters = match serde_json::to_value(&p.counters) {
+            Ok(serde_json::Value::Object(m)) => m
+                .into_iter()
+                .filter_map(|(k, v)| Some((k, v.as_u64()?)))
+                .collect(),
+            _ => BTreeMap::new(),
+        };
+        Some(PriestStatus {
+            priest: self.priest,
+            role: p.role,
+            ballot: p.ballot.map(|b| b.to_string()),
+            president: p.president.map(usize::from),
+            quorum: p.quorum.map(|q| q.iter().map(usize::from).collect()),
+            highest_chosen: p.highest_chosen,
+            highest_applied: p.highest_applied,
+            ledger_bytes: dir_bytes(&self.ledger_dir),
+            status_age_ms: p.at.elapsed().as_millis() as u64,
+            counters,
+        })
+    }
+
+    /// The `INFO` reply's text: every section, or the one named (case-insensitive; `all`,
+    /// `default` and `everything` name every section).
+    pub fn info(&self, section: Option<&str>) -> String {
+        match self.status() {
+            Some(s) => format_info(&s, section),
+            None => "# Parliament\r\nrole:starting\r\n".to_string(),
+        }
+    }
+}
+
+/// The total size of the regular files in `dir` (0 if it cannot be read).
+fn dir_bytes(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.metadata().ok())
+        .filter(|m| m.is_file())
+        .map(|m| m.len())
+        .sum()
+}
+
+fn opt<T: std::fmt::Display>(v: &Option<T>) -> String {
+    v.as_ref().map_or("none".to_string(), T::to_string)
+}
+
+fn list(v: &Option<Vec<usize>>) -> String {
+    v.as_ref().map_or("none".to_string(), |q| {
+        q.iter().map(usize::to_string).collect::<Vec<_>>().join(",")
+    })
+}
+
+/// A status as `INFO` text: `# Section` headers, `field:value` lines, CR LF line ends.
+pub fn format_info(s: &PriestStatus, section: Option<&str>) -> String {
+    let wants = |name: &str| {
+        section.is_none_or(|w| {
+            ["all", "default", "everything", name]
+                .iter()
+                .any(|n| w.eq_ignore_ascii_case(n))
+        })
+    };
+    let mut out = String::new();
+    if wants("parliament") {
+        let _ = write!(
+            out,
+            "# Parliament\r\npriest:{}\r\nrole:{}\r\nballot:{}\r\npresident:{}\r\nquorum:{}\r\n\
+             highest_chosen:{}\r\nhighest_applied:{}\r\nledger_bytes:{}\r\nstatus_age_ms:{}\r\n",
+            s.priest,
+            s.role,
+            opt(&s.ballot),
+            opt(&s.president),
+            list(&s.quorum),
+            opt(&s.highest_chosen),
+            opt(&s.highest_applied),
+            s.ledger_bytes,
+            s.status_age_ms
+        );
+    }
+    if wants("runtime") {
+        if !out.is_empty() {
+            out += "\r\n";
+        }
+        out += "# Runtime\r\n";
+        for (k, v) in &s.counters {
+            let _ = write!(out, "{k}:{v}\r\n");
+        }
+    }
+    out
+}
+
+/// Reads `INFO` text back into a status.
+pub fn parse_info(text: &str) -> Result<PriestStatus, String> {
+    let mut fields: BTreeMap<&str, &str> = BTreeMap::new();
+    let mut section = "";
+    let mut counters = BTreeMap::new();
+    for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        if let Some(name) = line.strip_prefix('#') {
+            section = name.trim();
+            continue;
+        }
+        let (k, v) = line
+            .split_once(':')
+            .ok_or_else(|| format!("INFO line {line:?} is not field:value"))?;
+        if section.eq_ignore_ascii_case("runtime") {
+            let n = v
+                .parse()
+                .map_err(|_| format!("INFO counter {k}:{v} is not a number"))?;
+            counters.insert(k.to_string(), n);
+        } else {
+            fields.insert(k, v);
+        }
+    }
+    let field = |k: &str| {
+        fields
+            .get(k)
+            .copied()
+            .ok_or_else(|| format!("INFO has no {k} field (is this a Parliament priest?)"))
+    };
+    fn number<T: std::str::FromStr>(k: &str, v: &str) -> Result<T, String> {
+        v.parse()
+            .map_err(|_| format!("INFO field {k}:{v} is not a number"))
+    }
+    let maybe = |k: &str| -> Result<Option<u64>, String> {
+        match field(k)? {
+            "none" => Ok(None),
+            v => number(k, v).map(Some),
+        }
+    };
+    let role = match field("role")? {
+        "starting" => return Err("the priest is starting (recovering its ledger)".into()),
+        "president" => Role::President,
+        "candidate" => Role::Candidate,
+        "follower" => Role::Follower,
+        other => return Err(format!("INFO role {other:?} is not a role of a priest")),
+    };
+    let decree = |k: &str| -> Result<Option<DecreeNumber>, String> {
+        maybe(k)?
+            .map(|n| DecreeNumber::try_from(n).map_err(|_| format!("INFO {k}:{n} is too large")))
+            .transpose()
+    };
+    Ok(PriestStatus {
+        priest: number("priest", field("priest")?)?,
+        role,
+        ballot: match field("ballot")? {
+            "none" => None,
+            b => Some(b.to_string()),
+        },
+        president: maybe("president")?.map(|p| p as usize),
+        quorum: match field("quorum")? {
+            "none" => None,
+            q => Some(
+                q.split(',')
+                    .map(|p| number("quorum", p))
+                    .collect::<Result<_, _>>()?,
+            ),
+        },
+        highest_chosen: decree("highest_chosen")?,
+        highest_applied: decree("highest_applied")?,
+        ledger_bytes: number("ledger_bytes", field("ledger_bytes")?)?,
+        status_age_ms: number("status_age_ms", field("status_age_ms")?)?,
+        counters,
+    })
+}
+
+/// A RESP backend that answers `INFO` from a [`Board`] and hands every other command to
+/// `inner`.
+pub struct WithInfo<B> {
+    inner: Arc<B>,
+    board: Board,
+}
+
+impl<B: Backend> WithInfo<B> {
+    pub fn new(inner: Arc<B>, board: Board) -> Arc<Self> {
+        Arc::new(WithInfo { inner, board })
+    }
+}
+
+impl<B: Backend> Backend for WithInfo<B> {
+    fn submit(&self, client: ClientId, cmd: Command, reply: Responder) {
+        match cmd {
+            Command::Info(section) => reply.send(Reply::Bulk(Some(
+                self.board.info(section.as_deref()).into_bytes(),
+            ))),
+            cmd => self.inner.submit(client, cmd, reply),
+        }
+    }
+
+    fn disconnected(&self, client: ClientId) {
+        self.inner.disconnected(client);
+    }
+}
+
+/// One row of `parliament status`: a priest's answer, or why there was none.
+#[derive(Clone, Debug, Serialize)]
+pub struct Row {
+    pub priest: usize,
+    pub client_address: Option<SocketAddr>,
+    /// `Err`: the priest is down (or did not answer in time), and why.
+    #[serde(flatten, with = "row_result")]
+    pub status: Result<PriestStatus, String>,
+}
+
+mod row_result {
+    use super::PriestStatus;
+    use serde::{Serialize, Serializer};
+
+    #[derive(Serialize)]
+    struct Down<'a> {
+        role: &'static str,
+        error: &'a str,
+    }
+
+    pub fn serialize<S: Serializer>(
+        r: &Result<PriestStatus, String>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        match r {
+            Ok(status) => status.serialize(s),
+            Err(error) => Down {
+                role: "down",
+                error,
+            }
+            .serialize(s),
+        }
+    }
+}
+
+/// Asks the listener at `addr` for its `INFO`, waiting at most `timeout` in all.
+pub fn query(addr: SocketAddr, timeout: Duration) -> Result<PriestStatus, String> {
+    let deadline = Instant::now() + timeout;
+    let mut client = Client::connect_timeout(&addr, timeout)
+        .map_err(|e| format!("cannot connect to {addr}: {e}"))?;
+    let left = deadline
+        .saturating_duration_since(Instant::now())
+        .max(Duration::from_millis(1));
+    client
+        .set_timeout(Some(left))
+        .map_err(|e| format!("{addr}: {e}"))?;
+    match client.call(&[b"INFO"]) {
+        Ok(Reply::Bulk(Some(text))) => parse_info(&String::from_utf8_lossy(&text)),
+        Ok(Reply::Error(e)) => Err(format!("{addr} answered INFO with an error: {e}")),
+        Ok(other) => Err(format!("{addr} answered INFO with {other:?}")),
+        Err(e) => Err(format!("no INFO answer from {addr}: {e}")),
+    }
+}
+
+/// Asks every priest of the cluster at once; a priest with no `client_address` or no
+/// answer within `timeout` is down.
+pub fn query_cluster(cfg: &Config, timeout: Duration) -> Vec<Row> {
+    let handles: Vec<_> = cfg
+        .client_addresses
+        .iter()
+        .enumerate()
+        .map(|(priest, addr)| {
+            let addr = *addr;
+            std::thread::spawn(move || Row {
+                priest,
+                client_address: addr,
+                status: match addr {
+                    None => Err("no client_address in the configuration".into()),
+                    Some(a) => query(a, timeout).and_then(|s| {
+                        if s.priest == priest {
+                            Ok(s)
+                        } else {
+                            Err(format!("{a} answers as priest {}", s.priest))
+                        }
+                    }),
+                },
+            })
+        })
+        .collect();
+    handles
+        .into_iter()
+        .enumerate()
+        .map(|(priest, h)| {
+            h.join().unwrap_or_else(|_| Row {
+                priest,
+                client_address: cfg.client_addresses[priest],
+                status: Err("the query panicked".into()),
+            })
+        })
+        .collect()
+}
+
+/// The rows as a table, with a summary line.
+pub fn render(rows: &[Row]) -> String {
+    let header = [
+        "priest",
+        "role",
+        "ballot",
+        "president",
+        "quorum",
+        "chosen",
+        "applied",
+        "ledger_bytes",
+        "dropped",
+        "client",
+    ];
+    let mut table: Vec<Vec<String>> = vec![header.iter().map(|s| s.to_string()).collect()];
+    let dash = || "-".to_string();
+    for r in rows {
+        let client = opt(&r.client_address);
+        table.push(match &r.status {
+            Ok(s) => vec![
+                s.priest.to_string(),
+                s.role.to_string(),
+                opt(&s.ballot),
+                opt(&s.president),
+                list(&s.quorum).replace("none", "-"),
+                opt(&s.highest_chosen),
+                opt(&s.highest_applied),
+                s.ledger_bytes.to_string(),
+                DROPS
+                    .iter()
+                    .map(|d| s.counters.get(*d).copied().unwrap_or(0).to_string())
+                    .collect::<Vec<_>>()
+                    .join("/"),
+                client,
+            ],
+            Err(_) => {
+                let mut v = vec![r.priest.to_string(), "down".to_string()];
+                v.extend((0..7).map(|_| dash()));
+                v.push(client);
+                v
+            }
+        });
+    }
+    let widths: Vec<usize> = (0..header.len())
+        .map(|c| table.iter().map(|row| row[c].len()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    for row in &table {
+        let line: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(cell, w)| format!("{cell:<w$}"))
+            .collect();
+        out += line.join("  ").trim_end();
+        out += "\n";
+    }
+    out += "dropped = malformed/bad_mac/undecodable/non_member datagrams\n";
+    for r in rows {
+        if let Err(e) = &r.status {
+            let _ = writeln!(out, "priest {} is down: {e}", r.priest);
+        }
+    }
+    let up: Vec<&PriestStatus> = rows.iter().filter_map(|r| r.status.as_ref().ok()).collect();
+    let presidents: Vec<String> = up
+        .iter()
+        .filter(|s| s.role == Role::President)
+        .map(|s| s.priest.to_string())
+        .collect();
+    let _ = write!(out, "{} of {} priests answered", up.len(), rows.len());
+    match presidents.len() {
+        _ if up.is_empty() => out += "\n",
+        0 => out += "; no president (an election may be under way)\n",
+        1 => {
+            let _ = writeln!(out, "; president: priest {}", presidents[0]);
+        }
+        _ => {
+            // Possible for a moment: a deposed president has not yet heard of the higher
+            // ballot. Only the one with the highest ballot can pass decrees.
+            let _ = writeln!(
+                out,
+                "; priests {} each believe they preside (the one with the highest ballot does)",
+                presidents.join(", ")
+            );
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parliament::ParliamentPriest;
+    use serde_json::Value;
+    use stateright::actor::{Actor, Id, Out};
+
+    fn sample() -> PriestStatus {
+        PriestStatus {
+            priest: 2,
+            role: Role::Follower,
+            ballot: Some("3.1".into()),
+            president: Some(1),
+            quorum: None,
+            highest_chosen: Some(41),
+            highest_applied: Some(40),
+            ledger_bytes: 18230,
+            status_age_ms: 7,
+            counters: [("dropped_bad_mac", 3), ("received", 100)]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn info_text_reads_back_to_the_same_status() {
+        let s = sample();
+        let text = format_info(&s, None);
+        assert!(text.contains("role:follower\r\n"), "{text}");
+        assert!(text.contains("\r\n\r\n# Runtime\r\n"), "{text}");
+        assert_eq!(parse_info(&text), Ok(s.clone()));
+        let quorum = PriestStatus {
+            quorum: Some(vec![0, 2]),
+            ..s.clone()
+        };
+        let text_q = format_info(&quorum, None);
+        assert!(text_q.contains("\r\nquorum:0,2\r\n"), "{text_q}");
+        assert_eq!(parse_info(&text_q), Ok(quorum));
+        let none = PriestStatus {
+            ballot: None,
+            president: None,
+            highest_chosen: None,
+            highest_applied: None,
+            ..s.clone()
+        };
+        assert_eq!(parse_info(&format_info(&none, Some("ALL"))), Ok(none));
+        // One section.
+        let only = format_info(&s, Some("Runtime"));
+        assert!(only.starts_with("# Runtime\r\n") && !only.contains("role:"));
+        assert_eq!(format_info(&s, Some("nothing")), "");
+        // Not a priest's INFO.
+        let err = parse_info("# Memory\r\nbackend:memory\r\n").unwrap_err();
+        assert!(err.contains("no role field"), "{err}");
+        let err = parse_info(&text.replace("ledger_bytes:18230", "ledger_bytes:lots"));
+        assert!(err.unwrap_err().contains("ledger_bytes:lots"));
+    }
+
+    #[test]
+    fn the_board_publishes_what_the_priest_state_says() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("log-0"), [0u8; 100]).unwrap();
+        std::fs::write(dir.path().join("LOCK"), []).unwrap();
+        let board = Board::new(0, dir.path().to_path_buf());
+        assert_eq!(board.status(), None);
+        assert!(board.info(None).contains("role:starting"));
+        let err = parse_info(&board.info(None)).unwrap_err();
+        assert!(err.contains("starting"), "{err}");
+        // Priest 0 of three starts as the genesis president.
+        let priest = ParliamentPriest::new(0, Id::vec_from(0..3));
+        let mut out = Out::new();
+        let state = priest.on_start(Id::from(0), &None, &mut out);
+        let mut observe = board.observer();
+        let counters = Counters {
+            dropped_non_member: 2,
+            ..Counters::default()
+        };
+        observe(&state, &counters);
+        let s = board.status().unwrap();
+        assert_eq!(s.role, Role::President);
+        assert_eq!(s.ballot.as_deref(), Some("0.0"));
+        assert_eq!(s.president, Some(0));
+        assert_eq!(s.quorum, Some(vec![0, 1]), "the genesis quorum");
+        assert_eq!((s.highest_chosen, s.highest_applied), (None, None));
+        assert_eq!(s.ledger_bytes, 100);
+        assert_eq!(s.counters["dropped_non_member"], 2);
+        assert_eq!(parse_info(&board.info(None)), Ok(s));
+        // Priest 1 starts a follower of the genesis ballot.
+        let priest = ParliamentPriest::new(1, Id::vec_from(0..3));
+        let state = priest.on_start(Id::from(1), &None, &mut Out::new());
+        observe(&state, &counters);
+        let s = board.status().unwrap();
+        assert_eq!((s.role, s.president), (Role::Follower, Some(0)));
+    }
+
+    #[test]
+    fn the_listener_answers_info_itself_and_passes_other_commands_on() {
+        use crate::resp::memory::MemoryBackend;
+        use crate::resp::server::{Server, ServerConfig};
+        let dir = tempfile::tempdir().unwrap();
+        let board = Board::new(0, dir.path().to_path_buf());
+        let priest = ParliamentPriest::new(0, Id::vec_from(0..3));
+        let state = priest.on_start(Id::from(0), &None, &mut Out::new());
+        board.observer()(&state, &Counters::default());
+        let memory = Arc::new(MemoryBackend::new());
+        let server = Server::start(
+            "127.0.0.1:0",
+            WithInfo::new(memory.clone(), board),
+            ServerConfig::default(),
+        )
+        .unwrap();
+        let mut c = Client::connect(server.local_addr()).unwrap();
+        c.set_timeout(Some(Duration::from_secs(10))).unwrap();
+        assert_eq!(c.call(&[b"SET", b"k", b"v"]).unwrap(), Reply::ok());
+        assert_eq!(memory.len(), 1, "SET reached the inner backend");
+        let Reply::Bulk(Some(text)) = c.call(&[b"info"]).unwrap() else {
+            panic!("INFO is a bulk string");
+        };
+        let s = parse_info(&String::from_utf8(text).unwrap()).unwrap();
+        assert_eq!((s.priest, s.role), (0, Role::President));
+        let Reply::Bulk(Some(text)) = c.call(&[b"INFO", b"runtime"]).unwrap() else {
+            panic!("INFO runtime is a bulk string");
+        };
+        assert!(text.starts_with(b"# Runtime\r\n"));
+        assert_eq!(memory.len(), 1, "INFO did not reach the inner backend");
+        server.shutdown();
+    }
+
+    #[test]
+    fn the_table_shows_down_priests_and_the_president() {
+        let up = sample();
+        let president = PriestStatus {
+            priest: 1,
+            role: Role::President,
+            quorum: Some(vec![1, 2]),
+            ..sample()
+        };
+        let rows = vec![
+            Row {
+                priest: 0,
+                client_address: Some("127.0.0.1:7000".parse().unwrap()),
+                status: Err("cannot connect to 127.0.0.1:7000: refused".into()),
+            },
+            Row {
+                priest: 1,
+                client_address: Some("127.0.0.1:7001".parse().unwrap()),
+                status: Ok(president),
+            },
+            Row {
+                priest: 2,
+                client_address: Some("127.0.0.1:7002".parse().unwrap()),
+                status: Ok(up),
+            },
+        ];
+        let text = render(&rows);
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[0].starts_with("priest  role"), "{text}");
+        assert!(
+            lines[1].starts_with("0       down") && lines[1].ends_with("127.0.0.1:7000"),
+            "{text}"
+        );
+        assert!(
+            lines[2].contains("president  3.1     1          1,2"),
+            "{text}"
+        );
+        assert!(lines[3].contains("0/3/0/0"), "{text}");
+        assert!(text.contains("priest 0 is down: cannot connect"), "{text}");
+        assert!(text.ends_with("2 of 3 priests answered; president: priest 1\n"));
+        let json = serde_json::to_value(&rows).unwrap();
+        assert_eq!(json[0]["role"], "down");
+        assert_eq!(json[1]["priest"], 1);
+        assert!(json[0]["error"].as_str().unwrap().contains("refused"));
+        assert_eq!(json[1]["role"], "president");
+        assert_eq!(json[2]["highest_chosen"], 41);
+        assert_eq!(json[1]["quorum"], serde_json::json!([1, 2]));
+        assert_eq!(json[2]["quorum"], Value::Null);
+        assert_eq!(json[2]["counters"]["dropped_bad_mac"], 3);
+    }
+}

@@ -1,0 +1,451 @@
+//! `parliament cluster` and `parliament status` with real processes on 127.0.0.1: a cluster
+//! starts and prints its ports, serves SET and GET, reports one president and agreeing
+//! priests, shows a killed priest as down, stops every priest on SIGTERM, restarts from its
+//! directory with its data, gives up when a majority is gone, and takes its priests with it
+//! when it is killed. Bad input is refused with exit status 2.
+
+use parliament::resp::client::Client;
+use parliament::resp::Reply;
+use parliament::runtime::wire::Key;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_parliament");
+
+/// Whether process `pid` still runs (a zombie, dead but not yet reaped, does not).
+fn alive(pid: i32) -> bool {
+    // SAFETY: signal 0 only checks that the process exists.
+    if unsafe { libc::kill(pid, 0) } != 0 {
+        return false;
+    }
+    // /proc/PID/stat: "pid (comm) state ..."
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let state = stat.rsplit(')').next().unwrap_or("").trim_start();
+    !(state.starts_with('Z') || state.starts_with('X'))
+}
+
+fn signal(pid: i32, sig: libc::c_int) {
+    // SAFETY: kill has no memory effects.
+    unsafe {
+        libc::kill(pid, sig);
+    }
+}
+
+/// A running `parliament cluster`; on drop (also when a test fails) it and every priest it
+/// printed are killed.
+struct Running {
+    child: Child,
+    lines: Receiver<String>,
+    stdout: Vec<String>,
+    stderr: PathBuf,
+    /// By priest: (pid, client port).
+    priests: BTreeMap<usize, (i32, u16)>,
+}
+
+impl Running {
+    fn start(dir: &Path, args: &[&str], tag: &str) -> Running {
+        let stderr = dir.with_extension(format!("{tag}.err"));
+        let mut child = Command::new(BIN)
+            .arg("cluster")
+            .arg("--dir")
+            .arg(dir)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(fs::File::create(&stderr).unwrap())
+            .spawn()
+            .unwrap();
+        let out = child.stdout.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        let mut r = Running {
+            child,
+            lines,
+            stdout: Vec::new(),
+            stderr,
+            priests: BTreeMap::new(),
+        };
+        r.wait_ready();
+        r
+    }
+
+    /// Reads the cluster's output until its `ready:` message ends, noting each priest's pid and
+    /// port.
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let Ok(line) = self.lines.recv_timeout(left) else {
+                panic!("no ready line\n{}", self.report());
+            };
+            self.stdout.push(line.clone());
+            // "priest 0: pid 1234, client port 41207, log DIR/priest-0.log"
+            if let Some(rest) = line.strip_prefix("priest ") {
+                let words: Vec<&str> = rest.split([' ', ':', ',']).collect();
+                let ix: usize = words[0].parse().unwrap();
+                let pid: i32 = words[3].parse().unwrap();
+                let port: u16 = words[7].parse().unwrap();
+                self.priests.insert(ix, (pid, port));
+            }
+            if line.starts_with("Ctrl-C stops the cluster") {
+                return;
+            }
+        }
+    }
+
+    fn stderr(&self) -> String {
+        fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+
+    fn report(&self) -> String {
+        format!(
+            "stdout:\n{}\nstderr:\n{}",
+            self.stdout.join("\n"),
+            self.stderr()
+        )
+    }
+
+    fn port(&self, ix: usize) -> u16 {
+        self.priests[&ix].1
+    }
+
+    fn pid(&self, ix: usize) -> i32 {
+        self.priests[&ix].0
+    }
+
+    fn client(&self, ix: usize) -> Client {
+        let addr = ([127, 0, 0, 1], self.port(ix)).into();
+        let c = Client::connect_timeout(&addr, Duration::from_secs(5)).unwrap();
+        c.set_timeout(Some(Duration::from_secs(20))).unwrap();
+        c
+    }
+
+    /// Waits for the cluster process to exit by itself.
+    fn wait_exit(&mut self, within: Duration) -> ExitStatus {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return s;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the cluster did not exit within {within:?}\n{}",
+                self.report()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Waits until the cluster's standard error contains `what`.
+    fn wait_stderr(&self, what: &str) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !self.stderr().contains(what) {
+            assert!(
+                Instant::now() < deadline,
+                "{what:?} never reported\n{}",
+                self.report()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn no_priest_left(&self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        for (ix, (pid, _)) in &self.priests {
+            while alive(*pid) {
+                assert!(
+                    Instant::now() < deadline,
+                    "priest {ix} (pid {pid}) outlived its cluster\n{}",
+                    self.report()
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+        for (pid, _) in self.priests.values() {
+            if alive(*pid) {
+                signal(*pid, libc::SIGKILL);
+            }
+        }
+    }
+}
+
+/// Runs `cmd` to completion like `Command::output`, but kills it and fails after 30 s.
+fn output(cmd: &mut Command) -> Output {
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id() as i32;
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(Duration::from_secs(30)) {
+        Ok(out) => out.unwrap(),
+        Err(_) => {
+            signal(pid, libc::SIGKILL);
+            panic!("{cmd:?} did not finish within 30 s");
+        }
+    }
+}
+
+fn status(config: &Path) -> (Output, Value) {
+    let out = output(
+        Command::new(BIN)
+            .args(["status", "--json", "--config"])
+            .arg(config),
+    );
+    let json = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    (out, json)
+}
+
+/// Polls `parliament status` until `ok` holds of its rows (at most 15 s).
+fn status_until(config: &Path, what: &str, ok: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let (out, json) = status(config);
+        let rows = json.as_array().cloned().unwrap_or_default();
+        if out.status.success() && ok(&rows) {
+            return rows;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "status never showed {what}: {}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn roles(rows: &[Value]) -> Vec<&str> {
+    rows.iter().map(|r| r["role"].as_str().unwrap()).collect()
+}
+
+fn bulk(s: &str) -> Reply {
+    Reply::Bulk(Some(s.as_bytes().to_vec()))
+}
+
+#[test]
+fn a_cluster_serves_reports_its_status_restarts_with_its_data_and_stops_its_priests() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("sofa");
+    let config = dir.join("cluster.toml");
+
+    // First run: created, three priests with their ports printed.
+    let mut run = Running::start(&dir, &["--replicas", "3"], "first");
+    assert_eq!(run.priests.len(), 3, "{}", run.report());
+    assert!(config.exists() && dir.join("cluster.key").exists());
+    let example = format!("redis-cli -p {} set k v", run.port(0));
+    assert!(
+        run.stdout.iter().any(|l| l.contains(&example)),
+        "{}",
+        run.report()
+    );
+
+    // SET and GET through a printed port (priest 1: a follower forwards to the president).
+    let mut c = run.client(1);
+    for i in 0..10 {
+        let v = format!("v{i}");
+        assert_eq!(c.call(&[b"SET", b"k", v.as_bytes()]).unwrap(), Reply::ok());
+    }
+    assert_eq!(c.call(&[b"GET", b"k"]).unwrap(), bulk("v9"));
+
+    // INFO is answered by the listener itself.
+    match c.call(&[b"INFO"]).unwrap() {
+        Reply::Bulk(Some(text)) => {
+            let text = String::from_utf8(text).unwrap();
+            assert!(text.starts_with("# Parliament\r\npriest:1\r\n"), "{text}");
+            assert!(text.contains("\r\ndropped_bad_mac:0\r\n"), "{text}");
+        }
+        r => panic!("INFO answered {r:?}"),
+    }
+
+    // One president, and every priest has chosen and applied the same decrees.
+    let rows = status_until(&config, "one president and agreeing priests", |rows| {
+        let chosen: Vec<&Value> = rows.iter().map(|r| &r["highest_chosen"]).collect();
+        rows.len() == 3
+            && roles(rows).iter().filter(|r| **r == "president").count() == 1
+            && roles(rows).iter().all(|r| *r != "down")
+            && chosen.iter().all(|c| c.is_u64() && *c == chosen[0])
+            && rows
+                .iter()
+                .all(|r| r["highest_applied"] == r["highest_chosen"])
+    });
+    // Eleven commands, each at least one decree (several may share one).
+    assert!(rows[0]["highest_chosen"].as_u64().unwrap() >= 1);
+    let president = rows.iter().position(|r| r["role"] == "president").unwrap();
+    for r in &rows {
+        assert_eq!(r["president"], president, "{rows:?}");
+        assert!(r["ledger_bytes"].as_u64().unwrap() > 0, "{rows:?}");
+        assert_eq!(r["counters"]["dropped_bad_mac"], 0, "{rows:?}");
+    }
+    let text = output(Command::new(BIN).args(["status", "--config"]).arg(&config));
+    let text = String::from_utf8(text.stdout).unwrap();
+    assert!(
+        text.contains(&format!(
+            "3 of 3 priests answered; president: priest {president}"
+        )),
+        "{text}"
+    );
+
+    // A killed follower is reported by the cluster and shown as down; the rest serve on.
+    // It is the other member of the president's quorum: the president, its decree stuck,
+    // runs a new ballot and takes office with a quorum of the living.
+    let quorum: Vec<usize> = rows[president]["quorum"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_u64().unwrap() as usize)
+        .collect();
+    assert_eq!(quorum.len(), 2, "{rows:?}");
+    let follower = quorum.iter().copied().find(|p| *p != president).unwrap();
+    signal(run.pid(follower), libc::SIGKILL);
+    run.wait_stderr(&format!("priest {follower} (pid {})", run.pid(follower)));
+    let rows = status_until(&config, "the killed priest down", |rows| {
+        roles(rows)[follower] == "down"
+    });
+    assert_eq!(roles(&rows).iter().filter(|r| **r == "down").count(), 1);
+    let alive: Vec<usize> = (0..3).filter(|p| *p != follower).collect();
+    let mut c = run.client(alive[0]);
+    assert_eq!(c.call(&[b"SET", b"k", b"last"]).unwrap(), Reply::ok());
+    let rows = status_until(&config, "a president with a quorum of the living", |rows| {
+        rows.iter().any(|r| {
+            r["role"] == "president"
+                && r["quorum"]
+                    .as_array()
+                    .is_some_and(|q| !q.contains(&Value::from(follower)))
+        })
+    });
+    assert!(roles(&rows).contains(&"president"), "{rows:?}");
+
+    // SIGTERM stops the cluster and every priest; exit 0.
+    signal(run.child.id() as i32, libc::SIGTERM);
+    let exit = run.wait_exit(Duration::from_secs(15));
+    assert!(exit.success(), "{exit}\n{}", run.report());
+    run.no_priest_left();
+    assert!(run.stderr().contains("cluster stopped"), "{}", run.report());
+    let (out, json) = status(&config);
+    assert_eq!(out.status.code(), Some(1), "nobody answers: exit 1");
+    assert_eq!(roles(json.as_array().unwrap()), ["down"; 3]);
+    drop(run);
+
+    // Second run on the same directory: same ports, the data is there (so every ledger's
+    // LOCK was released). Losing a majority stops the cluster with exit status 1.
+    let mut run = Running::start(&dir, &[], "second");
+    assert!(!run.stderr().contains("exited"), "{}", run.report());
+    let mut c = run.client(0);
+    assert_eq!(c.call(&[b"GET", b"k"]).unwrap(), bulk("last"));
+    signal(run.pid(1), libc::SIGKILL);
+    signal(run.pid(2), libc::SIGKILL);
+    let exit = run.wait_exit(Duration::from_secs(15));
+    assert_eq!(exit.code(), Some(1), "{}", run.report());
+    assert!(
+        run.stderr().contains("fewer than a majority"),
+        "{}",
+        run.report()
+    );
+    run.no_priest_left();
+    drop(run);
+
+    // Third run: a cluster killed outright takes its priests with it.
+    let mut run = Running::start(&dir, &["--replicas", "3"], "third");
+    let mut c = run.client(2);
+    assert_eq!(c.call(&[b"GET", b"k"]).unwrap(), bulk("last"));
+    run.child.kill().unwrap();
+    run.child.wait().unwrap();
+    run.no_priest_left();
+}
+
+fn refused(args: &[&str], dir: &Path) -> String {
+    let out = output(Command::new(BIN).args(args).arg(dir));
+    assert_eq!(out.status.code(), Some(2), "{args:?}: {out:?}");
+    String::from_utf8(out.stderr).unwrap()
+}
+
+#[test]
+fn bad_cluster_and_status_arguments_are_refused_with_exit_status_2() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fresh = tmp.path().join("fresh");
+    let e = refused(&["cluster", "--replicas", "0", "--dir"], &fresh);
+    assert!(e.contains("--replicas 0"), "{e}");
+    assert!(!fresh.exists());
+
+    let file = tmp.path().join("a-file");
+    fs::write(&file, "not a directory").unwrap();
+    let e = refused(&["cluster", "--dir"], &file);
+    assert!(e.contains("not a directory"), "{e}");
+
+    // An existing three-priest cluster (written by hand; nothing listens on its ports).
+    let dir = tmp.path().join("three");
+    fs::create_dir(&dir).unwrap();
+    fs::write(dir.join("cluster.key"), Key::random().to_hex()).unwrap();
+    let mut text = "ledger_dir = \"ledger\"\nkey_file = \"cluster.key\"\n\
+                    protocol = \"parliament\"\n"
+        .to_string();
+    // Held open and never accepting: connections succeed, INFO gets no answer (and no
+    // other test's priest can take these ports meanwhile).
+    let silent: Vec<std::net::TcpListener> = (0..3)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    let ports: Vec<u16> = silent
+        .iter()
+        .map(|s| s.local_addr().unwrap().port())
+        .collect();
+    for (i, p) in ports.iter().enumerate() {
+        text += &format!(
+            "[[priest]]\nid = {i}\naddress = \"127.0.0.1:{p}\"\nclient_address = \"127.0.0.1:{p}\"\n"
+        );
+    }
+    let config = dir.join("cluster.toml");
+    fs::write(&config, &text).unwrap();
+    let e = refused(&["cluster", "--replicas", "5", "--dir"], &dir);
+    assert!(e.contains("--replicas 5 does not match"), "{e}");
+    assert!(!dir.join("ledger").exists(), "nothing started");
+
+    // status: nobody answers in time -> every priest down, exit 1; a missing or Synod
+    // configuration -> exit 2.
+    let out = output(
+        Command::new(BIN)
+            .args(["status", "--timeout-ms", "300", "--config"])
+            .arg(&config),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let table = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(table.lines().filter(|l| l.contains(" down ")).count(), 3);
+    assert!(table.contains("0 of 3 priests answered"), "{table}");
+    assert!(table.contains("no INFO answer"), "{table}");
+    drop(silent);
+    let e = refused(&["status", "--config"], &tmp.path().join("nope.toml"));
+    assert!(e.contains("cannot read configuration"), "{e}");
+    fs::write(
+        &config,
+        text.replace("protocol = \"parliament\"", "protocol = \"synod\""),
+    )
+    .unwrap();
+    let e = refused(&["status", "--config"], &config);
+    assert!(e.contains("protocol = \"parliament\""), "{e}");
+}
