@@ -149,6 +149,17 @@ impl std::hash::Hash for Decree {
     }
 }
 
+/// A client command as the `Request` that carries it.
+impl From<Command> for Msg {
+    fn from(c: Command) -> Msg {
+        Msg::Request {
+            client: c.client,
+            seq: c.seq,
+            op: c.op,
+        }
+    }
+}
+
 impl Display for Decree {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -563,6 +574,17 @@ impl ParliamentPriest {
         self.candidate && !state.is_president() && self.next_round(&state.ledger) <= self.max_round
     }
 
+    /// A new president's timers (deployed only): its heartbeat, and the election timer by
+    /// which it watches its own progress (see `on_timeout`).
+    fn arm_office_timers(&self, o: &mut Out<Self>) {
+        if let Some(h) = &self.heartbeat {
+            o.set_timer(Timer::Heartbeat, h.clone());
+            if self.rerun_when_stalled {
+                o.set_timer(Timer::Election, self.election.clone());
+            }
+        }
+    }
+
     fn finish(&self, state: &PriestState, step: Step, o: &mut Out<Self>) {
         if step.save {
             o.save(state.ledger.clone());
@@ -865,14 +887,7 @@ impl ParliamentPriest {
         match owner {
             Some(owner) if ballot.priest != self.me => {
                 for c in cmds {
-                    step.sends.push((
-                        owner,
-                        Msg::Request {
-                            client: c.client,
-                            seq: c.seq,
-                            op: c.op,
-                        },
-                    ));
+                    step.sends.push((owner, c.into()));
                 }
             }
             _ => state.queue = cmds.into_iter().collect(),
@@ -928,12 +943,7 @@ impl Actor for ParliamentPriest {
                 pending: OrdMap::new(),
             };
             o.save(state.ledger.clone());
-            if let Some(h) = &self.heartbeat {
-                o.set_timer(Timer::Heartbeat, h.clone());
-                if self.rerun_when_stalled {
-                    o.set_timer(Timer::Election, self.election.clone());
-                }
-            }
+            self.arm_office_timers(o);
         } else if self.may_run(&state) {
             o.set_timer(Timer::Election, self.election.clone());
         }
@@ -976,12 +986,7 @@ impl Actor for ParliamentPriest {
                     o.set_timer(Timer::Election, self.election.clone());
                 }
                 if state.is_president() {
-                    if let Some(h) = &self.heartbeat {
-                        o.set_timer(Timer::Heartbeat, h.clone());
-                        if self.rerun_when_stalled {
-                            o.set_timer(Timer::Election, self.election.clone());
-                        }
-                    }
+                    self.arm_office_timers(o);
                 }
                 self.finish(state, step, o);
             }
@@ -1086,12 +1091,7 @@ impl Actor for ParliamentPriest {
                 if self.is_quorum(quorum) {
                     self.take_office(state, quorum, from, gathered, &mut step);
                     if state.is_president() {
-                        if let Some(h) = &self.heartbeat {
-                            o.set_timer(Timer::Heartbeat, h.clone());
-                            if self.rerun_when_stalled {
-                                o.set_timer(Timer::Election, self.election.clone());
-                            }
-                        }
+                        self.arm_office_timers(o);
                     }
                 } else {
                     state.status = Status::Trying {
@@ -1236,14 +1236,7 @@ impl Actor for ParliamentPriest {
                     }
                     Status::Follower if owner.is_some_and(|p| p != self.me) => {
                         let owner = self.priests[owner.unwrap_or(0) as usize];
-                        step.sends.push((
-                            owner,
-                            Msg::Request {
-                                client: cmd.client,
-                                seq: cmd.seq,
-                                op: cmd.op,
-                            },
-                        ));
+                        step.sends.push((owner, cmd.into()));
                     }
                     _ => state.queue.push_back(cmd),
                 }

@@ -366,18 +366,8 @@ impl Backend for PriestBackend {
             )));
             return;
         }
-        let crate::kv::Command { op, .. } = command;
         let mut datagram = Vec::new();
-        if let Err(e) = wire::encode(
-            &self.key,
-            id,
-            &Msg::Request {
-                client: id,
-                seq,
-                op,
-            },
-            &mut datagram,
-        ) {
+        if let Err(e) = wire::encode(&self.key, id, &Msg::from(command), &mut datagram) {
             reply.send(Reply::err(format!("cannot encode the request: {e}")));
             return;
         }
