@@ -1,42 +1,51 @@
 //! The TCP listener: many connections, pipelining, answers that come later.
 //!
-//! Each connection has two threads. The *reader* reads bytes, decodes requests
-//! ([`Decoder`]), parses each into a [`Command`] and numbers it; `PING`, unknown commands
-//! and wrong arity are answered at once, every other command is handed to the
-//! [`Backend`] with a [`Responder`]. The backend may answer from any thread at any later
-//! time (a replicated backend answers when the command's decree has passed). The *writer*
-//! puts answers back in request order (a client pipelining `SET a; GET a` must read the
-//! SET's answer first) and writes all that are ready in one `write`.
+//! One thread, an event loop (`mio`: epoll on Linux), serves every connection. It reads what
+//! each readable connection sent, decodes requests ([`Decoder`]), parses each into a
+//! [`Command`] and numbers it; `PING`, unknown commands and wrong arity are answered at once,
+//! every other command is handed to the [`Backend`] with a [`Responder`]. The backend may
+//! answer from any thread at any later time (a replicated backend answers when the command's
+//! decree has passed): an answer goes into the loop's inbox, waking the loop if it sleeps.
+//! The loop puts each connection's answers back in request order (a client pipelining
+//! `SET a; GET a` must read the SET's answer first) and writes all that are ready in one
+//! `write`.
+//!
+//! A backend may also give the loop a socket of its own to watch ([`Backend::source`]): the
+//! loop calls [`Backend::poll`] on its own thread when that socket is readable, so answers
+//! arriving there reach their connections without a thread switch, and calls
+//! [`Backend::flush`] once per turn, after every command of the turn was submitted, so a
+//! backend can send what a turn gathered together.
 //!
 //! A backend whose clients may have only one command in flight (the law's sessions) is
 //! wrapped in [`OneAtATime`], which queues a connection's pipeline and submits it command by
 //! command.
 //!
 //! Bounds: at most `max_pipeline` commands of one connection are unanswered at once (the
-//! reader stops reading until answers go out, so a client that never reads cannot make
-//! the server buffer without limit), at most `max_clients` connections (more get
+//! loop stops reading that connection until answers go out, so a client that never reads
+//! cannot make the server buffer without limit), at most `max_clients` connections (more get
 //! `-ERR max number of clients reached` and are closed), and the decoder's [`Limits`].
 //!
 //! Closing: a client that half-closes (shuts down its writing side) still gets every
 //! answer, then the server closes. A protocol error (garbage, an oversize bulk string or
 //! array) is answered with `-ERR Protocol error: ...` after the answers to the requests
-//! before it; then the server closes the connection, reading and discarding what the client
-//! still sends for a moment so the error is not lost to a TCP reset. A misbehaving
-//! connection touches only its own threads: the listener and other clients go on.
+//! before it; then the server shuts down its side and reads and discards what the client
+//! still sends for a moment (`linger`), so the error is not lost to a TCP reset, and closes.
+//! A misbehaving connection touches only itself: every socket is non-blocking, so the
+//! listener and the other clients go on.
 
 use super::codec::{Decoder, Limits, Reply};
 use super::Command;
+use mio::net::{TcpListener, TcpStream};
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Token, Waker};
 use std::collections::{BTreeMap, HashMap};
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, Sender};
+use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
+use std::os::fd::RawFd;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
-
-/// Stack of a connection's threads: they keep their buffers on the heap.
-const STACK: usize = 256 << 10;
 
 /// A connection's number, unique for the server's life (1, 2, 3, ...).
 pub type ClientId = u64;
@@ -51,12 +60,51 @@ pub trait Backend: Send + Sync + 'static {
 
     /// The client's connection is gone (its answers, if any come, are discarded).
     fn disconnected(&self, _client: ClientId) {}
+
+    /// A socket the server's event loop should watch for this backend, and the longest the
+    /// loop may go without calling [`Backend::poll`] (for the backend's own timers).
+    fn source(&self) -> Option<(RawFd, Duration)> {
+        None
+    }
+
+    /// Called on the event loop's thread when the [`Backend::source`] is readable or its
+    /// period passed. The loop watches edge-triggered: read until the socket would block.
+    fn poll(&self) {}
+
+    /// Called on the event loop's thread at the end of every turn, after every command the
+    /// turn read was submitted.
+    fn flush(&self) {}
+}
+
+/// Where answers wait for the event loop.
+struct Inbox {
+    answers: Mutex<Vec<(ClientId, u64, Reply)>>,
+    waker: Waker,
+    /// The loop is (about to be) blocked in `poll` and needs a wake for a new answer.
+    asleep: AtomicBool,
+}
+
+impl Inbox {
+    fn put(&self, client: ClientId, seq: u64, reply: Reply) {
+        self.answers
+            .lock()
+            .expect("not poisoned")
+            .push((client, seq, reply));
+        if self.asleep.swap(false, Ordering::SeqCst) {
+            let _ = self.waker.wake();
+        }
+    }
+
+    fn take(&self, into: &mut Vec<(ClientId, u64, Reply)>) {
+        std::mem::swap(&mut *self.answers.lock().expect("not poisoned"), into);
+    }
 }
 
 /// The way back to the connection for one command's answer.
 pub struct Responder {
+    client: ClientId,
     seq: u64,
-    tx: Option<Sender<(u64, Reply)>>,
+    inbox: Option<Arc<Inbox>>,
     /// Runs once the answer is handed to the connection (or the responder is dropped).
     then: Option<Box<dyn FnOnce() + Send>>,
 }
@@ -64,17 +112,19 @@ pub struct Responder {
 impl std::fmt::Debug for Responder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Responder")
+            .field("client", &self.client)
             .field("seq", &self.seq)
-            .field("answered", &self.tx.is_none())
+            .field("answered", &self.inbox.is_none())
             .finish()
     }
 }
 
 impl Responder {
-    fn new(seq: u64, tx: Sender<(u64, Reply)>) -> Responder {
+    fn new(client: ClientId, seq: u64, inbox: Arc<Inbox>) -> Responder {
         Responder {
+            client,
             seq,
-            tx: Some(tx),
+            inbox: Some(inbox),
             then: None,
         }
     }
@@ -98,8 +148,8 @@ impl Responder {
     }
 
     fn deliver(&mut self, reply: Reply) {
-        if let Some(tx) = self.tx.take() {
-            let _ = tx.send((self.seq, reply));
+        if let Some(inbox) = self.inbox.take() {
+            inbox.put(self.client, self.seq, reply);
         }
         if let Some(f) = self.then.take() {
             f();
@@ -109,7 +159,7 @@ impl Responder {
 
 impl Drop for Responder {
     fn drop(&mut self) {
-        if self.tx.is_some() {
+        if self.inbox.is_some() {
             self.deliver(Reply::err("the command was dropped without an answer"));
         }
     }
@@ -221,6 +271,18 @@ impl<B: Backend> Backend for OneAtATime<B> {
         drop(gone); // queued responders answer into a closed connection
         self.inner.disconnected(client);
     }
+
+    fn source(&self) -> Option<(RawFd, Duration)> {
+        self.inner.source()
+    }
+
+    fn poll(&self) {
+        self.inner.poll()
+    }
+
+    fn flush(&self) {
+        self.inner.flush()
+    }
 }
 
 /// The listener's bounds.
@@ -257,7 +319,7 @@ pub struct Stats {
 
 struct Shared {
     stop: AtomicBool,
-    conns: Mutex<HashMap<ClientId, TcpStream>>,
+    connections: AtomicUsize,
     stats: Stats,
 }
 
@@ -265,31 +327,58 @@ struct Shared {
 pub struct Server {
     addr: SocketAddr,
     shared: Arc<Shared>,
-    accept: Option<JoinHandle<()>>,
+    inbox: Arc<Inbox>,
+    event_loop: Option<JoinHandle<()>>,
 }
 
 impl Server {
-    /// Binds `addr` (port 0 for any free port) and starts accepting.
+    /// Binds `addr` (port 0 for any free port) and starts serving.
     pub fn start<B: Backend>(
         addr: impl ToSocketAddrs,
         backend: Arc<B>,
         config: ServerConfig,
     ) -> io::Result<Server> {
-        let listener = TcpListener::bind(addr)?;
+        let listener = std::net::TcpListener::bind(addr)?;
+        listener.set_nonblocking(true)?;
+        let mut listener = TcpListener::from_std(listener);
         let addr = listener.local_addr()?;
+        let poll = Poll::new()?;
+        poll.registry()
+            .register(&mut listener, LISTENER, Interest::READABLE)?;
+        if let Some((fd, _)) = backend.source() {
+            poll.registry()
+                .register(&mut SourceFd(&fd), BACKEND, Interest::READABLE)?;
+        }
+        let inbox = Arc::new(Inbox {
+            answers: Mutex::new(Vec::new()),
+            waker: Waker::new(poll.registry(), WAKER)?,
+            asleep: AtomicBool::new(false),
+        });
         let shared = Arc::new(Shared {
             stop: AtomicBool::new(false),
-            conns: Mutex::new(HashMap::new()),
+            connections: AtomicUsize::new(0),
             stats: Stats::default(),
         });
-        let s = shared.clone();
-        let accept = thread::Builder::new()
-            .name("resp-accept".into())
-            .spawn(move || accept_loop(listener, backend, config, s))?;
+        let mut event_loop = EventLoop {
+            poll,
+            listener,
+            backend,
+            config,
+            shared: shared.clone(),
+            inbox: inbox.clone(),
+            conns: HashMap::new(),
+            next_id: 0,
+            buf: vec![0u8; 64 << 10],
+            touched: Vec::new(),
+        };
+        let handle = thread::Builder::new()
+            .name("resp-loop".into())
+            .spawn(move || event_loop.run())?;
         Ok(Server {
             addr,
             shared,
-            accept: Some(accept),
+            inbox,
+            event_loop: Some(handle),
         })
     }
 
@@ -300,7 +389,7 @@ impl Server {
 
     /// Open connections now.
     pub fn connections(&self) -> usize {
-        self.shared.conns.lock().expect("not poisoned").len()
+        self.shared.connections.load(Ordering::SeqCst)
     }
 
     /// Its counters.
@@ -315,212 +404,354 @@ impl Server {
 
     fn stop(&mut self) {
         self.shared.stop.store(true, Ordering::SeqCst);
-        // Wake the blocking accept.
-        let mut wake = self.addr;
-        if wake.ip().is_unspecified() {
-            wake.set_ip(if wake.is_ipv4() {
-                [127, 0, 0, 1].into()
-            } else {
-                std::net::Ipv6Addr::LOCALHOST.into()
-            });
-        }
-        let _ = TcpStream::connect_timeout(&wake, Duration::from_secs(1));
-        if let Some(h) = self.accept.take() {
+        let _ = self.inbox.waker.wake();
+        if let Some(h) = self.event_loop.take() {
             let _ = h.join();
-        }
-        for (_, c) in self.shared.conns.lock().expect("not poisoned").drain() {
-            let _ = c.shutdown(Shutdown::Both);
         }
     }
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
-        if self.accept.is_some() {
+        if self.event_loop.is_some() {
             self.stop();
         }
     }
 }
 
-fn accept_loop<B: Backend>(
+const LISTENER: Token = Token(0);
+const WAKER: Token = Token(1);
+const BACKEND: Token = Token(2);
+/// A connection's token is its id plus this.
+const FIRST_CONNECTION: usize = 3;
+
+/// Stop putting answers into a connection's output once this many bytes wait to be written
+/// (the client is not reading); its unanswered commands then stop its reading.
+const MAX_OUTPUT: usize = 256 << 10;
+
+/// How a connection ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    /// Reading requests.
+    Open,
+    /// The client half-closed: answer what was asked, then close.
+    ReadClosed,
+    /// A protocol error was read: answer up to it, then linger.
+    Failed,
+    /// Every answer is written and our side shut down; discard what the client still
+    /// sends until it closes or the deadline passes.
+    Lingering(Instant),
+}
+
+struct Connection {
+    stream: TcpStream,
+    decoder: Decoder,
+    phase: Phase,
+    /// The number the next request gets.
+    next_seq: u64,
+    /// The number of the next answer to write.
+    next_out: u64,
+    /// Answers that came before an earlier one.
+    waiting: BTreeMap<u64, Reply>,
+    /// Encoded answers not yet written.
+    out: Vec<u8>,
+    /// Writing would block: wait for the socket to be writable.
+    blocked: bool,
+    /// Reading stopped at `max_pipeline` unanswered commands; the socket may hold more.
+    paused: bool,
+}
+
+impl Connection {
+    fn unanswered(&self) -> u64 {
+        self.next_seq - self.next_out
+    }
+}
+
+struct EventLoop<B> {
+    poll: Poll,
     listener: TcpListener,
     backend: Arc<B>,
     config: ServerConfig,
     shared: Arc<Shared>,
-) {
-    let mut next_id: ClientId = 0;
-    for stream in listener.incoming() {
-        if shared.stop.load(Ordering::SeqCst) {
-            return;
-        }
-        let mut stream = match stream {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::warn!("accept failed: {e}");
-                // Out of file descriptors and the like: back off rather than spin.
-                thread::sleep(Duration::from_millis(10));
-                continue;
-            }
-        };
-        {
-            let conns = shared.conns.lock().expect("not poisoned");
-            if conns.len() >= config.max_clients {
-                drop(conns);
-                shared.stats.refused.fetch_add(1, Ordering::Relaxed);
-                let _ = stream.write_all(&Reply::err("max number of clients reached").to_bytes());
-                continue;
-            }
-        }
-        next_id += 1;
-        let id = next_id;
-        let _ = stream.set_nodelay(true);
-        let clones = (stream.try_clone(), stream.try_clone());
-        let (Ok(writer_half), Ok(registry_half)) = clones else {
-            continue;
-        };
-        shared
-            .conns
-            .lock()
-            .expect("not poisoned")
-            .insert(id, registry_half);
-        shared.stats.accepted.fetch_add(1, Ordering::Relaxed);
-        let (b, s) = (backend.clone(), shared.clone());
-        let spawned = thread::Builder::new()
-            .name(format!("resp-conn-{id}"))
-            .stack_size(STACK)
-            .spawn(move || connection(id, stream, writer_half, b, config, s));
-        if let Err(e) = spawned {
-            tracing::warn!("cannot start a connection thread: {e}");
-            if let Some(c) = shared.conns.lock().expect("not poisoned").remove(&id) {
-                let _ = c.shutdown(Shutdown::Both);
-            }
-        }
-    }
+    inbox: Arc<Inbox>,
+    conns: HashMap<ClientId, Connection>,
+    next_id: ClientId,
+    buf: Vec<u8>,
+    /// Connections read or answered in this turn, to write.
+    touched: Vec<ClientId>,
 }
 
-/// The reader side of one connection (this thread) and its writer thread.
-fn connection<B: Backend>(
-    id: ClientId,
-    mut stream: TcpStream,
-    writer_half: TcpStream,
-    backend: Arc<B>,
-    config: ServerConfig,
-    shared: Arc<Shared>,
-) {
-    let (tx, rx) = mpsc::channel::<(u64, Reply)>();
-    // A bounded channel used as a counting semaphore: one token per unanswered command.
-    let (credit_tx, credit_rx) = mpsc::sync_channel::<()>(config.max_pipeline.max(1));
-    let writer = thread::Builder::new()
-        .name(format!("resp-write-{id}"))
-        .stack_size(STACK)
-        .spawn(move || write_loop(writer_half, rx, credit_rx));
-    let Ok(writer) = writer else {
-        let _ = stream.shutdown(Shutdown::Both);
-        shared.conns.lock().expect("not poisoned").remove(&id);
-        return;
-    };
-
-    let mut decoder = Decoder::new(config.limits);
-    let mut buf = vec![0u8; 64 << 10];
-    let mut seq = 0u64;
-    let mut protocol_error = false;
-    // Answers `reply` as command number `seq`, waiting for a credit first.
-    let answer_slot = |seq: &mut u64| -> Option<Responder> {
-        credit_tx.send(()).ok()?;
-        let r = Responder::new(*seq, tx.clone());
-        *seq += 1;
-        Some(r)
-    };
-    'read: loop {
-        let n = match stream.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(_) => break,
-        };
-        decoder.feed(&buf[..n]);
-        loop {
-            match decoder.next_request() {
-                Ok(None) => break,
-                Ok(Some(words)) => {
-                    shared.stats.commands.fetch_add(1, Ordering::Relaxed);
-                    let Some(slot) = answer_slot(&mut seq) else {
-                        break 'read; // the writer is gone: the client stopped reading
-                    };
-                    match Command::parse(&words) {
-                        Ok(Command::Ping(None)) => slot.send(Reply::Simple("PONG".into())),
-                        Ok(Command::Ping(Some(m))) => slot.send(Reply::Bulk(Some(m.into_bytes()))),
-                        Ok(cmd) => backend.submit(id, cmd, slot),
-                        Err(e) => slot.send(Reply::err(e)),
+impl<B: Backend> EventLoop<B> {
+    fn run(&mut self) {
+        let mut events = Events::with_capacity(1024);
+        let period = self.backend.source().map(|(_, p)| p);
+        let mut next_tick = period.map(|p| Instant::now() + p);
+        let mut answers = Vec::new();
+        while !self.shared.stop.load(Ordering::SeqCst) {
+            let now = Instant::now();
+            let mut wake: Option<Instant> = next_tick;
+            for c in self.conns.values() {
+                if let Phase::Lingering(at) = c.phase {
+                    wake = Some(wake.map_or(at, |w| w.min(at)));
+                }
+            }
+            let mut timeout = wake.map(|w| w.saturating_duration_since(now));
+            self.inbox.asleep.store(true, Ordering::SeqCst);
+            if !self.inbox.answers.lock().expect("not poisoned").is_empty() {
+                timeout = Some(Duration::ZERO);
+            }
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
+                self.inbox.asleep.store(false, Ordering::SeqCst);
+                if e.kind() != io::ErrorKind::Interrupted {
+                    tracing::warn!("event loop poll failed: {e}");
+                    thread::sleep(Duration::from_millis(10));
+                }
+                continue;
+            }
+            self.inbox.asleep.store(false, Ordering::SeqCst);
+            for event in events.iter() {
+                match event.token() {
+                    LISTENER => self.accept(),
+                    WAKER => {}
+                    BACKEND => self.backend.poll(),
+                    Token(t) => {
+                        let id = (t - FIRST_CONNECTION) as ClientId;
+                        if event.is_writable() {
+                            if let Some(c) = self.conns.get_mut(&id) {
+                                c.blocked = false;
+                            }
+                        }
+                        self.read(id);
                     }
                 }
+            }
+            if let (Some(p), Some(at)) = (period, next_tick) {
+                if Instant::now() >= at {
+                    self.backend.poll();
+                    next_tick = Some(Instant::now() + p);
+                }
+            }
+            // Answers, writes and the reading they unblock, until nothing moves.
+            loop {
+                self.backend.flush();
+                self.inbox.take(&mut answers);
+                if answers.is_empty() && self.touched.is_empty() {
+                    break;
+                }
+                for (id, seq, reply) in answers.drain(..) {
+                    if let Some(c) = self.conns.get_mut(&id) {
+                        c.waiting.insert(seq, reply);
+                        self.touched.push(id);
+                    }
+                }
+                let mut touched = std::mem::take(&mut self.touched);
+                touched.sort_unstable();
+                touched.dedup();
+                for id in touched {
+                    if self.write(id) {
+                        // Answers went out: a paused connection may read again.
+                        self.read(id);
+                    }
+                }
+            }
+            let now = Instant::now();
+            let expired: Vec<ClientId> = self
+                .conns
+                .iter()
+                .filter(|(_, c)| matches!(c.phase, Phase::Lingering(at) if now >= at))
+                .map(|(id, _)| *id)
+                .collect();
+            for id in expired {
+                self.close(id);
+            }
+        }
+        for id in self.conns.keys().copied().collect::<Vec<_>>() {
+            self.close(id);
+        }
+    }
+
+    fn accept(&mut self) {
+        loop {
+            let (mut stream, _) = match self.listener.accept() {
+                Ok(s) => s,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
-                    shared.stats.protocol_errors.fetch_add(1, Ordering::Relaxed);
-                    tracing::debug!("client {id}: {e}");
-                    if let Some(slot) = answer_slot(&mut seq) {
-                        slot.send(Reply::err(e));
-                    }
-                    protocol_error = true;
-                    break 'read;
+                    // Out of file descriptors and the like: try again on the next event.
+                    tracing::warn!("accept failed: {e}");
+                    return;
                 }
-            }
-        }
-    }
-    drop(tx);
-    drop(credit_tx);
-    if protocol_error {
-        // Let the writer send the answers and the error, then drain what the client is
-        // still sending for a moment so closing does not reset the connection under it.
-        let _ = writer.join();
-        let deadline = Instant::now() + config.linger;
-        let _ = stream.set_read_timeout(Some(config.linger));
-        while Instant::now() < deadline {
-            match stream.read(&mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(_) => {}
-            }
-        }
-    } else {
-        let _ = writer.join();
-    }
-    let _ = stream.shutdown(Shutdown::Both);
-    shared.conns.lock().expect("not poisoned").remove(&id);
-    backend.disconnected(id);
-}
-
-/// Writes answers in command order; ends when every sender is gone and all are written,
-/// or when the client stops reading.
-fn write_loop(mut stream: TcpStream, rx: Receiver<(u64, Reply)>, credit: Receiver<()>) {
-    let mut next = 0u64;
-    let mut waiting: BTreeMap<u64, Reply> = BTreeMap::new();
-    let mut out = Vec::with_capacity(64 << 10);
-    'outer: while let Ok((seq, reply)) = rx.recv() {
-        waiting.insert(seq, reply);
-        loop {
-            while let Some(reply) = waiting.remove(&next) {
-                reply.encode(&mut out);
-                next += 1;
-                let _ = credit.try_recv();
-            }
-            if out.len() > 256 << 10 {
-                break;
-            }
-            match rx.try_recv() {
-                Ok((seq, reply)) => {
-                    waiting.insert(seq, reply);
-                }
-                Err(_) => break,
-            }
-        }
-        if !out.is_empty() {
-            if stream.write_all(&out).is_err() {
-                // The client stopped reading: wake the reader, whatever it waits on.
+            };
+            if self.conns.len() >= self.config.max_clients {
+                self.shared.stats.refused.fetch_add(1, Ordering::Relaxed);
+                let _ = stream.write(&Reply::err("max number of clients reached").to_bytes());
                 let _ = stream.shutdown(Shutdown::Both);
-                break 'outer;
+                continue;
             }
-            out.clear();
+            self.next_id += 1;
+            let id = self.next_id;
+            let _ = stream.set_nodelay(true);
+            let token = Token(id as usize + FIRST_CONNECTION);
+            if let Err(e) = self.poll.registry().register(
+                &mut stream,
+                token,
+                Interest::READABLE | Interest::WRITABLE,
+            ) {
+                tracing::warn!("cannot watch a connection: {e}");
+                continue;
+            }
+            self.conns.insert(
+                id,
+                Connection {
+                    stream,
+                    decoder: Decoder::new(self.config.limits),
+                    phase: Phase::Open,
+                    next_seq: 0,
+                    next_out: 0,
+                    waiting: BTreeMap::new(),
+                    out: Vec::new(),
+                    blocked: false,
+                    paused: false,
+                },
+            );
+            self.shared.stats.accepted.fetch_add(1, Ordering::Relaxed);
+            self.shared
+                .connections
+                .store(self.conns.len(), Ordering::SeqCst);
+            // Data may have come with the connection: read it now (edge-triggered).
+            self.read(id);
         }
     }
-    // Done (or the client is gone): no more answers will be written.
-    let _ = stream.shutdown(Shutdown::Write);
+
+    /// Reads and submits what connection `id` sent, up to its pipeline bound.
+    fn read(&mut self, id: ClientId) {
+        self.touched.push(id);
+        let max = self.config.max_pipeline.max(1) as u64;
+        loop {
+            let Some(c) = self.conns.get_mut(&id) else {
+                return;
+            };
+            match c.phase {
+                Phase::Open => {}
+                Phase::Lingering(_) => {
+                    // Discard until the client closes.
+                    match c.stream.read(&mut self.buf) {
+                        Ok(0) => return self.close(id),
+                        Ok(_) => continue,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                        Err(_) => return self.close(id),
+                    }
+                }
+                Phase::ReadClosed | Phase::Failed => return,
+            }
+            // First the requests already buffered, then the socket.
+            while c.unanswered() < max {
+                match c.decoder.next_request() {
+                    Ok(None) => break,
+                    Ok(Some(words)) => {
+                        self.shared.stats.commands.fetch_add(1, Ordering::Relaxed);
+                        let seq = c.next_seq;
+                        c.next_seq += 1;
+                        match Command::parse(&words) {
+                            Ok(Command::Ping(None)) => {
+                                c.waiting.insert(seq, Reply::Simple("PONG".into()));
+                            }
+                            Ok(Command::Ping(Some(m))) => {
+                                c.waiting.insert(seq, Reply::Bulk(Some(m.into_bytes())));
+                            }
+                            Ok(cmd) => {
+                                let r = Responder::new(id, seq, self.inbox.clone());
+                                self.backend.submit(id, cmd, r);
+                            }
+                            Err(e) => {
+                                c.waiting.insert(seq, Reply::err(e));
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        self.shared
+                            .stats
+                            .protocol_errors
+                            .fetch_add(1, Ordering::Relaxed);
+                        tracing::debug!("client {id}: {e}");
+                        let seq = c.next_seq;
+                        c.next_seq += 1;
+                        c.waiting.insert(seq, Reply::err(e));
+                        c.phase = Phase::Failed;
+                        return;
+                    }
+                }
+            }
+            if c.unanswered() >= max {
+                c.paused = true;
+                return;
+            }
+            c.paused = false;
+            match c.stream.read(&mut self.buf) {
+                Ok(0) => {
+                    c.phase = Phase::ReadClosed;
+                    return;
+                }
+                Ok(n) => c.decoder.feed(&self.buf[..n]),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(_) => return self.close(id),
+            }
+        }
+    }
+
+    /// Writes connection `id`'s answers that are ready, in order; closes it when it is done.
+    /// Returns whether a paused connection may read again.
+    fn write(&mut self, id: ClientId) -> bool {
+        let Some(c) = self.conns.get_mut(&id) else {
+            return false;
+        };
+        while c.out.len() < MAX_OUTPUT {
+            let Some(reply) = c.waiting.remove(&c.next_out) else {
+                break;
+            };
+            reply.encode(&mut c.out);
+            c.next_out += 1;
+        }
+        let mut written = 0;
+        while written < c.out.len() && !c.blocked {
+            match c.stream.write(&c.out[written..]) {
+                Ok(0) => break,
+                Ok(n) => written += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => c.blocked = true,
+                Err(_) => {
+                    // The client is gone or stopped reading for good.
+                    self.close(id);
+                    return false;
+                }
+            }
+        }
+        c.out.drain(..written);
+        let done = c.out.is_empty() && c.unanswered() == 0;
+        match c.phase {
+            Phase::ReadClosed if done => {
+                self.close(id);
+                false
+            }
+            Phase::Failed if done => {
+                let _ = c.stream.shutdown(Shutdown::Write);
+                c.phase = Phase::Lingering(Instant::now() + self.config.linger);
+                true // discard what is waiting
+            }
+            _ => c.paused && c.unanswered() < self.config.max_pipeline.max(1) as u64,
+        }
+    }
+
+    fn close(&mut self, id: ClientId) {
+        if let Some(mut c) = self.conns.remove(&id) {
+            let _ = self.poll.registry().deregister(&mut c.stream);
+            let _ = c.stream.shutdown(Shutdown::Both);
+            self.shared
+                .connections
+                .store(self.conns.len(), Ordering::SeqCst);
+            self.backend.disconnected(id);
+        }
+    }
 }

@@ -373,9 +373,7 @@ where
                 Ok((len, from)) => {
                     taken += 1;
                     self.counters.received += 1;
-                    if self.receive(len, from, &mut batch) {
-                        handled += 1;
-                    }
+                    handled += self.receive(len, from, &mut batch);
                 }
                 Err(e)
                     if matches!(
@@ -436,9 +434,10 @@ where
         Ok(())
     }
 
-    /// Checks one datagram and runs its handler; returns whether it was handled.
-    fn receive(&mut self, len: usize, from: SocketAddr, batch: &mut Batch<A>) -> bool {
-        let (src, msg) = match wire::decode::<A::Msg>(&self.key, &self.recv_buf[..len]) {
+    /// Checks one datagram and runs the handler of each of its messages; returns how many
+    /// were handled.
+    fn receive(&mut self, len: usize, from: SocketAddr, batch: &mut Batch<A>) -> usize {
+        let msgs = match wire::decode::<A::Msg>(&self.key, &self.recv_buf[..len]) {
             Ok(ok) => ok,
             Err(reject) => {
                 match reject {
@@ -447,19 +446,23 @@ where
                     wire::Reject::Undecodable(_) => self.counters.dropped_undecodable += 1,
                 }
                 tracing::debug!(%from, len, %reject, "dropped datagram");
-                return false;
+                return 0;
             }
         };
-        if !self.admit(src, from) {
-            self.counters.dropped_non_member += 1;
-            tracing::debug!(%from, src = bits(src), "dropped datagram from a non-member");
-            return false;
+        let mut handled = 0;
+        for (src, msg) in msgs {
+            if !self.admit(src, from) {
+                self.counters.dropped_non_member += 1;
+                tracing::debug!(%from, src = bits(src), "dropped message from a non-member");
+                continue;
+            }
+            self.counters.handled += 1;
+            handled += 1;
+            let id = self.id;
+            let out = self.handle(|a, s, o| a.on_msg(id, s, src, msg, o));
+            self.absorb(out, batch);
         }
-        self.counters.handled += 1;
-        let id = self.id;
-        let out = self.handle(|a, s, o| a.on_msg(id, s, src, msg, o));
-        self.absorb(out, batch);
-        true
+        handled
     }
 
     /// Whether `src`, received from `from`, is a member (learning a client's address).
@@ -533,18 +536,10 @@ where
                 self.counters.syncs += 1;
             }
         }
-        let mut last: Option<&A::Msg> = None;
+        // Every message to one socket goes in as few datagrams as fit (a bundle, see
+        // `wire`), in the order the handlers sent them.
+        let mut bundles: Vec<(SocketAddr, wire::Bundle)> = Vec::new();
         for (dst, msg) in &batch.sends {
-            // A broadcast encodes once: the datagram does not name its recipient.
-            if last != Some(msg) {
-                if let Err(e) = wire::encode(&self.key, self.id, msg, &mut self.send_buf) {
-                    tracing::warn!(error = %e, ?msg, "cannot encode message");
-                    self.counters.send_errors += 1;
-                    last = None;
-                    continue;
-                }
-                last = Some(msg);
-            }
             let b = bits(*dst);
             let addr = match usize::try_from(b).ok().and_then(|i| self.priests.get(i)) {
                 Some(a) => Some(*a),
@@ -555,18 +550,45 @@ where
                 tracing::debug!(to = b, ?msg, "no address for recipient");
                 continue;
             };
-            match self.socket.send_to(&self.send_buf, addr) {
-                Ok(_) => {
-                    self.counters.sent += 1;
-                    tracing::debug!(to = b, ?msg, "sent");
+            tracing::debug!(to = b, ?msg, "sent");
+            let k = match bundles.iter().position(|(a, _)| *a == addr) {
+                Some(k) => k,
+                None => {
+                    bundles.push((addr, wire::Bundle::new()));
+                    bundles.len() - 1
                 }
-                Err(e) => {
-                    self.counters.send_errors += 1;
-                    tracing::debug!(to = b, %addr, error = %e, "send failed");
+            };
+            loop {
+                match bundles[k].1.push(self.id, msg, wire::MAX_DATAGRAM) {
+                    Ok(true) => break,
+                    // Full: send what it holds, then put the message in the emptied bundle.
+                    Ok(false) => self.send_bundle(addr, &mut bundles[k].1),
+                    Err(e) => {
+                        tracing::warn!(error = %e, ?msg, "cannot encode message");
+                        self.counters.send_errors += 1;
+                        break;
+                    }
                 }
             }
         }
+        for (addr, mut bundle) in bundles {
+            if bundle.count() > 0 {
+                self.send_bundle(addr, &mut bundle);
+            }
+        }
         Ok(())
+    }
+
+    fn send_bundle(&mut self, addr: SocketAddr, bundle: &mut wire::Bundle) {
+        let n = bundle.count() as u64;
+        bundle.seal(&self.key, &mut self.send_buf);
+        match self.socket.send_to(&self.send_buf, addr) {
+            Ok(_) => self.counters.sent += n,
+            Err(e) => {
+                self.counters.send_errors += n;
+                tracing::debug!(%addr, messages = n, error = %e, "send failed");
+            }
+        }
     }
 }
 
@@ -666,17 +688,19 @@ impl Client {
                 let Ok((len, from)) = self.socket.recv_from(&mut self.buf) else {
                     continue;
                 };
-                let Ok((src, reply)) = wire::decode::<M>(&self.key, &self.buf[..len]) else {
+                let Ok(replies) = wire::decode::<M>(&self.key, &self.buf[..len]) else {
                     continue;
                 };
-                let Some(ix) = usize::try_from(bits(src)).ok() else {
-                    continue;
-                };
-                if self.priests.get(ix) != Some(&from) {
-                    continue;
-                }
-                if let Some(r) = answer(ix, reply) {
-                    return Ok(r);
+                for (src, reply) in replies {
+                    let Some(ix) = usize::try_from(bits(src)).ok() else {
+                        continue;
+                    };
+                    if self.priests.get(ix) != Some(&from) {
+                        continue;
+                    }
+                    if let Some(r) = answer(ix, reply) {
+                        return Ok(r);
+                    }
                 }
             }
             if Instant::now() >= deadline {
@@ -835,16 +859,17 @@ mod tests {
         assert_eq!(node.counters().syncs, 1, "one group commit for the batch");
         assert_eq!(node.counters().sent, 50);
         assert_eq!(node.ledger.durable(), Some(&50));
-        let mut got = Vec::new();
-        let mut rbuf = [0u8; 256];
+        // The 50 answers to one socket travel as one bundle, in order.
+        let mut rbuf = [0u8; 4096];
         peer.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
-        for _ in 0..50 {
-            let (len, _) = peer.recv_from(&mut rbuf).unwrap();
-            let (src, m) = wire::decode::<EchoMsg>(&key, &rbuf[..len]).unwrap();
-            assert_eq!(src, Id::from(0usize));
-            got.push(m);
-        }
-        assert_eq!(got, (0..50).map(EchoMsg::Pong).collect::<Vec<_>>());
+        let (len, _) = peer.recv_from(&mut rbuf).unwrap();
+        let got = wire::decode::<EchoMsg>(&key, &rbuf[..len]).unwrap();
+        assert_eq!(
+            got,
+            (0..50)
+                .map(|n| (Id::from(0usize), EchoMsg::Pong(n)))
+                .collect::<Vec<_>>()
+        );
         // Restarted, the actor gets its last durable storage.
         drop(node);
         let node = Node::start(Echo, config(&addrs, &key, dir.path())).unwrap();
@@ -920,8 +945,26 @@ mod tests {
         let (len, from) = other.recv_from(&mut rbuf).unwrap();
         assert_eq!(from, addrs[0]);
         assert_eq!(
-            wire::decode::<EchoMsg>(&key, &rbuf[..len]).unwrap().1,
-            EchoMsg::Pong(7)
+            wire::decode::<EchoMsg>(&key, &rbuf[..len]).unwrap(),
+            vec![(Id::from(0usize), EchoMsg::Pong(7))]
+        );
+        // The same three in one bundle: each message is admitted or dropped on its own.
+        let mut bundle = wire::Bundle::new();
+        for src in [Id::from(1usize), client_id(), Id::from(2usize)] {
+            bundle
+                .push(src, &EchoMsg::Ping(8), wire::MAX_DATAGRAM)
+                .unwrap();
+        }
+        bundle.seal(&key, &mut buf);
+        other.send_to(&buf, addrs[0]).unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        node.step(Duration::from_millis(50)).unwrap();
+        assert_eq!(node.counters().dropped_non_member, 4);
+        assert_eq!(node.counters().handled, 2);
+        let (len, _) = other.recv_from(&mut rbuf).unwrap();
+        assert_eq!(
+            wire::decode::<EchoMsg>(&key, &rbuf[..len]).unwrap(),
+            vec![(Id::from(0usize), EchoMsg::Pong(8))]
         );
     }
 }

@@ -51,7 +51,6 @@ use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 /// What one save of a Parliament [`Ledger`] changes.
@@ -202,7 +201,9 @@ pub fn reply_of(cmd: &Command, answer: Answer) -> Reply {
 /// A command sent to the Parliament and not yet answered.
 struct InFlight {
     cmd: Command,
-    datagram: Vec<u8>,
+    /// The session's client id and the command, as the law numbers it.
+    client: Id,
+    command: crate::kv::Command,
     reply: Responder,
     sent: Instant,
     deadline: Instant,
@@ -210,6 +211,11 @@ struct InFlight {
 
 /// A RESP backend that is a client of the Parliament (see the module docs). Each
 /// connection must have one command in flight at a time: wrap it in [`OneAtATime`].
+///
+/// It lives on the listener's event loop: the loop watches its socket ([`Backend::source`])
+/// and calls [`Backend::poll`] when answers arrive (and every quarter of the resend
+/// interval, to resend and give up), and [`Backend::flush`] once per turn, which sends the
+/// requests the turn gathered.
 pub struct PriestBackend {
     socket: UdpSocket,
     key: Key,
@@ -223,12 +229,13 @@ pub struct PriestBackend {
     next_seq: AtomicU64,
     /// Commands sent and not answered, by number.
     in_flight: Mutex<HashMap<u64, InFlight>>,
-    stopped: AtomicBool,
-    receiver: Mutex<Option<JoinHandle<()>>>,
+    /// Requests submitted and not yet sent, with the priest each goes to.
+    outbox: Mutex<Vec<(usize, u64)>>,
+    last_scan: Mutex<Instant>,
 }
 
 impl PriestBackend {
-    /// A backend sending first to priest `first`, with a thread receiving the answers.
+    /// A backend sending first to priest `first`.
     pub fn start(
         priests: Vec<SocketAddr>,
         key: Key,
@@ -240,8 +247,8 @@ impl PriestBackend {
             _ => (Ipv4Addr::UNSPECIFIED, 0).into(),
         };
         let socket = UdpSocket::bind(local)?;
-        socket.set_read_timeout(Some(Duration::from_millis(20)))?;
-        let backend = Arc::new(PriestBackend {
+        socket.set_nonblocking(true)?;
+        Ok(Arc::new(PriestBackend {
             socket,
             key,
             priests,
@@ -250,56 +257,60 @@ impl PriestBackend {
             sessions: Mutex::new(HashMap::new()),
             next_seq: AtomicU64::new(1),
             in_flight: Mutex::new(HashMap::new()),
-            stopped: AtomicBool::new(false),
-            receiver: Mutex::new(None),
-        });
-        let b = backend.clone();
-        let handle = thread::Builder::new()
-            .name("resp-parliament".into())
-            .spawn(move || b.receive_loop())?;
-        *backend.receiver.lock().expect("not poisoned") = Some(handle);
-        Ok(backend)
+            outbox: Mutex::new(Vec::new()),
+            last_scan: Mutex::new(Instant::now()),
+        }))
     }
 
-    /// Stops the receiving thread; commands still in flight are answered `-ERR`.
+    /// Answers `-ERR` to every command still in flight (the listener stopped).
     pub fn stop(&self) {
-        self.stopped.store(true, Ordering::SeqCst);
-        if let Some(h) = self.receiver.lock().expect("not poisoned").take() {
-            let _ = h.join();
-        }
         self.in_flight.lock().expect("not poisoned").clear();
     }
 
-    fn receive_loop(&self) {
-        let mut buf = vec![0u8; 65_536];
-        let mut last_scan = Instant::now();
-        while !self.stopped.load(Ordering::SeqCst) {
-            if let Ok((len, from)) = self.socket.recv_from(&mut buf) {
-                self.receive(&buf[..len], from);
+    fn receive(&self, bytes: &[u8], from: SocketAddr) {
+        let Ok(msgs) = wire::decode::<Msg>(&self.key, bytes) else {
+            return;
+        };
+        for (src, msg) in msgs {
+            let ix = usize::from(src);
+            if self.priests.get(ix) != Some(&from) {
+                continue;
             }
-            let now = Instant::now();
-            if now - last_scan >= self.patience.resend / 4 {
-                last_scan = now;
-                self.scan(now);
+            let Msg::Reply { seq, answer } = msg else {
+                continue;
+            };
+            let done = self.in_flight.lock().expect("not poisoned").remove(&seq);
+            if let Some(f) = done {
+                self.target.store(ix, Ordering::Relaxed);
+                f.reply.send(reply_of(&f.cmd, answer));
             }
         }
     }
 
-    fn receive(&self, bytes: &[u8], from: SocketAddr) {
-        let Ok((src, msg)) = wire::decode::<Msg>(&self.key, bytes) else {
-            return;
-        };
-        let ix = usize::from(src);
-        if self.priests.get(ix) != Some(&from) {
-            return;
+    /// Sends `requests` (client id and Request) to `to`, as few datagrams as fit.
+    fn send(&self, requests: &[(Id, Msg)], to: SocketAddr) {
+        let mut bundle = wire::Bundle::new();
+        let mut datagram = Vec::new();
+        for (id, msg) in requests {
+            // A Request is at most BATCH_BYTES of keys and values: it always fits alone.
+            loop {
+                match bundle.push(*id, msg, wire::MAX_DATAGRAM) {
+                    Ok(true) => break,
+                    Ok(false) => {
+                        bundle.seal(&self.key, &mut datagram);
+                        let _ = self.socket.send_to(&datagram, to);
+                    }
+                    Err(e) => {
+                        // Not seen: a Request of strings always encodes. It would time out.
+                        tracing::warn!(error = %e, "cannot encode a request");
+                        break;
+                    }
+                }
+            }
         }
-        let Msg::Reply { seq, answer } = msg else {
-            return;
-        };
-        let done = self.in_flight.lock().expect("not poisoned").remove(&seq);
-        if let Some(f) = done {
-            self.target.store(ix, Ordering::Relaxed);
-            f.reply.send(reply_of(&f.cmd, answer));
+        if bundle.count() > 0 {
+            bundle.seal(&self.key, &mut datagram);
+            let _ = self.socket.send_to(&datagram, to);
         }
     }
 
@@ -320,7 +331,7 @@ impl PriestBackend {
             for f in in_flight.values_mut() {
                 if now - f.sent >= self.patience.resend {
                     f.sent = now;
-                    resend.push(f.datagram.clone());
+                    resend.push((f.client, Msg::from(f.command.clone())));
                 }
             }
         }
@@ -330,9 +341,9 @@ impl PriestBackend {
                 self.patience.timeout.as_secs_f64()
             )));
         }
-        for d in resend {
+        if !resend.is_empty() {
             for p in &self.priests {
-                let _ = self.socket.send_to(&d, p);
+                self.send(&resend, *p);
             }
         }
     }
@@ -366,28 +377,79 @@ impl Backend for PriestBackend {
             )));
             return;
         }
-        let mut datagram = Vec::new();
-        if let Err(e) = wire::encode(&self.key, id, &Msg::from(command), &mut datagram) {
-            reply.send(Reply::err(format!("cannot encode the request: {e}")));
-            return;
-        }
-        let target = self.priests[self.target.load(Ordering::Relaxed)];
         let now = Instant::now();
         self.in_flight.lock().expect("not poisoned").insert(
             seq,
             InFlight {
                 cmd,
-                datagram: datagram.clone(),
+                client: id,
+                command,
                 reply,
                 sent: now,
                 deadline: now + self.patience.timeout,
             },
         );
-        let _ = self.socket.send_to(&datagram, target);
+        let target = self.target.load(Ordering::Relaxed);
+        self.outbox
+            .lock()
+            .expect("not poisoned")
+            .push((target, seq));
     }
 
     fn disconnected(&self, client: ClientId) {
         self.sessions.lock().expect("not poisoned").remove(&client);
+    }
+
+    fn source(&self) -> Option<(std::os::fd::RawFd, Duration)> {
+        use std::os::fd::AsRawFd;
+        Some((self.socket.as_raw_fd(), self.patience.resend / 4))
+    }
+
+    /// Takes every answer waiting on the socket; resends and gives up as [`Patience`] says.
+    fn poll(&self) {
+        let mut buf = [0u8; 65_536];
+        loop {
+            match self.socket.recv_from(&mut buf) {
+                Ok((len, from)) => self.receive(&buf[..len], from),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                // WouldBlock: all taken. Anything else (an ICMP error from a priest that is
+                // down) says nothing about the answers still to come.
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(_) => {}
+            }
+        }
+        let now = Instant::now();
+        let mut last = self.last_scan.lock().expect("not poisoned");
+        if now - *last >= self.patience.resend / 4 {
+            *last = now;
+            drop(last);
+            self.scan(now);
+        }
+    }
+
+    /// Sends the requests submitted since the last flush: one bundle per priest.
+    fn flush(&self) {
+        let outbox = std::mem::take(&mut *self.outbox.lock().expect("not poisoned"));
+        if outbox.is_empty() {
+            return;
+        }
+        let mut to: Vec<(usize, Vec<(Id, Msg)>)> = Vec::new();
+        {
+            let in_flight = self.in_flight.lock().expect("not poisoned");
+            for (target, seq) in outbox {
+                let Some(f) = in_flight.get(&seq) else {
+                    continue;
+                };
+                let request = (f.client, Msg::from(f.command.clone()));
+                match to.iter_mut().find(|(t, _)| *t == target) {
+                    Some((_, rs)) => rs.push(request),
+                    None => to.push((target, vec![request])),
+                }
+            }
+        }
+        for (target, requests) in to {
+            self.send(&requests, self.priests[target]);
+        }
     }
 }
 

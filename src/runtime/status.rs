@@ -321,6 +321,18 @@ impl<B: Backend> Backend for WithInfo<B> {
     fn disconnected(&self, client: ClientId) {
         self.inner.disconnected(client);
     }
+
+    fn source(&self) -> Option<(std::os::fd::RawFd, std::time::Duration)> {
+        self.inner.source()
+    }
+
+    fn poll(&self) {
+        self.inner.poll()
+    }
+
+    fn flush(&self) {
+        self.inner.flush()
+    }
 }
 
 /// One row of `parliament status`: a priest's answer, or why there was none.

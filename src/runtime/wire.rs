@@ -1,19 +1,32 @@
-//! The wire format: how one message travels in one UDP datagram.
+//! The wire format: how messages travel in UDP datagrams.
+//!
+//! A datagram carries one message (version 1) or several (version 2, a *bundle*):
 //!
 //! ```text
-//! offset  size  field
-//! 0       1     version (currently 1)
-//! 1       8     sender's actor Id, big-endian u64 (see the Id scheme in `runtime`)
-//! 9       n     the message, postcard-encoded (compact binary serde)
-//! 9+n     16    MAC: keyed BLAKE3 of bytes 0..9+n under the cluster key, first 16 bytes
+//! version 1                                   version 2 (a bundle)
+//! offset  size  field                         offset  size  field
+//! 0       1     version (1)                   0       1     version (2)
+//! 1       8     sender's actor Id, u64 BE     then, for each message:
+//! 9       n     the message, postcard           8     its sender's actor Id, u64 BE
+//! 9+n     16    MAC                             4     n, u32 BE
+//!                                               n     the message, postcard
+//!                                             end-16  16    MAC
 //! ```
 //!
-//! The MAC proves the datagram was made by a holder of the cluster key and that the claimed
-//! sender, which the receiver uses as the message's `src`, was not altered. Nothing stops a
-//! replay; replays are harmless by construction, since the checked model has a duplicating
-//! network. A datagram is checked in this order, and the first failure names the drop:
-//! length and version ([`Reject::Malformed`]), MAC ([`Reject::BadMac`]), then the message
-//! ([`Reject::Undecodable`]); whether the sender is a member is the runtime's business.
+//! The message is postcard-encoded (compact binary serde). The MAC is the keyed BLAKE3 of
+//! every byte before it under the cluster key, first 16 bytes. It proves the datagram was
+//! made by a holder of the cluster key and that the claimed senders, which the receiver uses
+//! as each message's `src`, were not altered. Nothing stops a replay; replays are harmless
+//! by construction, since the checked model has a duplicating network. A datagram is
+//! checked in this order, and the first failure names the drop: length and version
+//! ([`Reject::Malformed`]), MAC ([`Reject::BadMac`]), then the messages
+//! ([`Reject::Undecodable`], also for a bundle whose lengths do not add up); whether each
+//! sender is a member is the runtime's business.
+//!
+//! A bundle is only transport: the runtime sends every message a batch addresses to one
+//! socket in as few datagrams as fit ([`Bundle`]), and the receiver handles its messages
+//! one by one, as if each had come alone. Losing or duplicating a bundle loses or
+//! duplicates each of its messages, which the lossy, duplicating model already covers.
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -21,8 +34,12 @@ use stateright::actor::Id;
 use std::fmt;
 use std::path::Path;
 
-/// The version byte this build writes and accepts.
+/// The version byte of a datagram carrying one message.
 pub const VERSION: u8 = 1;
+/// The version byte of a bundle: several messages, each with its sender.
+pub const VERSION_BUNDLE: u8 = 2;
+/// Bytes before each message of a bundle: its sender and its length.
+pub const ENTRY_HEADER: usize = 12;
 /// Bytes before the message: version and sender.
 pub const HEADER: usize = 9;
 /// Bytes of the MAC at the end.
@@ -129,19 +146,96 @@ pub fn encode<M: Serialize>(
     Ok(())
 }
 
-/// Checks and decodes one datagram into its sender and message.
-pub fn decode<M: DeserializeOwned>(key: &Key, bytes: &[u8]) -> Result<(Id, M), Reject> {
-    if bytes.len() < HEADER + MAC_LEN {
+/// A bundle being filled: messages to one destination, sealed with the MAC when full or
+/// when the batch ends.
+#[derive(Debug)]
+pub struct Bundle {
+    buf: Vec<u8>,
+    count: usize,
+}
+
+impl Default for Bundle {
+    fn default() -> Self {
+        Bundle::new()
+    }
+}
+
+impl Bundle {
+    pub fn new() -> Self {
+        Bundle {
+            buf: vec![VERSION_BUNDLE],
+            count: 0,
+        }
+    }
+
+    /// Messages in it.
+    pub fn count(&self) -> usize {
+        self.count
+    }
+
+    /// Appends `msg` from `src`, unless the sealed datagram would then exceed `max` bytes and
+    /// the bundle already holds a message (a first message always goes in, whatever its
+    /// size, so an oversize message fails at the socket and is counted, not lost silently).
+    /// Returns whether it went in.
+    pub fn push<M: Serialize>(
+        &mut self,
+        src: Id,
+        msg: &M,
+        max: usize,
+    ) -> Result<bool, postcard::Error> {
+        let start = self.buf.len();
+        self.buf.extend_from_slice(&id_bits(src).to_be_bytes());
+        self.buf.extend_from_slice(&[0; 4]);
+        let taken = std::mem::take(&mut self.buf);
+        self.buf = match postcard::to_extend(msg, taken) {
+            Ok(b) => b,
+            Err(e) => {
+                // to_extend consumed the buffer: the bundle starts again empty.
+                *self = Bundle::new();
+                return Err(e);
+            }
+        };
+        let n = self.buf.len() - start - ENTRY_HEADER;
+        if self.count > 0 && self.buf.len() + MAC_LEN > max {
+            self.buf.truncate(start);
+            return Ok(false);
+        }
+        self.buf[start + 8..start + ENTRY_HEADER].copy_from_slice(&(n as u32).to_be_bytes());
+        self.count += 1;
+        Ok(true)
+    }
+
+    /// The datagram: the messages and the MAC over them. The bundle is empty again after.
+    pub fn seal(&mut self, key: &Key, out: &mut Vec<u8>) {
+        out.clear();
+        out.extend_from_slice(&self.buf);
+        let mac = key.mac(out);
+        out.extend_from_slice(&mac);
+        self.buf.truncate(1);
+        self.count = 0;
+    }
+}
+
+/// Checks and decodes one datagram (either version) into its messages, each with its
+/// sender, in the order they were put in.
+pub fn decode<M: DeserializeOwned>(key: &Key, bytes: &[u8]) -> Result<Vec<(Id, M)>, Reject> {
+    if bytes.len() < 1 + MAC_LEN {
+        return Err(Reject::Malformed(format!(
+            "{} bytes, shorter than a version byte and a MAC",
+            bytes.len()
+        )));
+    }
+    if bytes[0] != VERSION && bytes[0] != VERSION_BUNDLE {
+        return Err(Reject::Malformed(format!(
+            "version {}, this build speaks {VERSION} and {VERSION_BUNDLE}",
+            bytes[0]
+        )));
+    }
+    if bytes[0] == VERSION && bytes.len() < HEADER + MAC_LEN {
         return Err(Reject::Malformed(format!(
             "{} bytes, shorter than the {} of header and MAC",
             bytes.len(),
             HEADER + MAC_LEN
-        )));
-    }
-    if bytes[0] != VERSION {
-        return Err(Reject::Malformed(format!(
-            "version {}, this build speaks {VERSION}",
-            bytes[0]
         )));
     }
     let (signed, mac) = bytes.split_at(bytes.len() - MAC_LEN);
@@ -156,12 +250,39 @@ pub fn decode<M: DeserializeOwned>(key: &Key, bytes: &[u8]) -> Result<(Id, M), R
     {
         return Err(Reject::BadMac);
     }
-    let src = id_from_bits(u64::from_be_bytes(
-        signed[1..HEADER].try_into().expect("8 bytes"),
-    ));
-    let msg =
-        postcard::from_bytes(&signed[HEADER..]).map_err(|e| Reject::Undecodable(e.to_string()))?;
-    Ok((src, msg))
+    let undecodable = |e: postcard::Error| Reject::Undecodable(e.to_string());
+    if signed[0] == VERSION {
+        let src = id_from_bits(u64::from_be_bytes(
+            signed[1..HEADER].try_into().expect("8 bytes"),
+        ));
+        let msg = postcard::from_bytes(&signed[HEADER..]).map_err(undecodable)?;
+        return Ok(vec![(src, msg)]);
+    }
+    let mut msgs = Vec::new();
+    let mut rest = &signed[1..];
+    while !rest.is_empty() {
+        if rest.len() < ENTRY_HEADER {
+            return Err(Reject::Undecodable(format!(
+                "a bundle entry of {} bytes, shorter than its header",
+                rest.len()
+            )));
+        }
+        let src = id_from_bits(u64::from_be_bytes(rest[..8].try_into().expect("8 bytes")));
+        let n = u32::from_be_bytes(rest[8..ENTRY_HEADER].try_into().expect("4 bytes")) as usize;
+        let body = &rest[ENTRY_HEADER..];
+        if body.len() < n {
+            return Err(Reject::Undecodable(format!(
+                "a bundle entry says {n} bytes, {} are left",
+                body.len()
+            )));
+        }
+        msgs.push((src, postcard::from_bytes(&body[..n]).map_err(undecodable)?));
+        rest = &body[n..];
+    }
+    if msgs.is_empty() {
+        return Err(Reject::Undecodable("an empty bundle".into()));
+    }
+    Ok(msgs)
 }
 
 #[cfg(test)]
@@ -196,9 +317,8 @@ mod tests {
         let mut buf = Vec::new();
         for m in msgs {
             encode(&key(1), Id::from(2usize), &m, &mut buf).unwrap();
-            let (src, back): (Id, Msg<String>) = decode(&key(1), &buf).unwrap();
-            assert_eq!(src, Id::from(2usize));
-            assert_eq!(back, m);
+            let got: Vec<(Id, Msg<String>)> = decode(&key(1), &buf).unwrap();
+            assert_eq!(got, vec![(Id::from(2usize), m.clone())]);
             assert!(buf.len() < 64, "{m}: {} bytes", buf.len());
         }
     }
@@ -237,6 +357,74 @@ mod tests {
             decode::<Msg<String>>(&key(1), &nonsense),
             Err(Reject::Undecodable(_))
         ));
+    }
+
+    #[test]
+    fn a_bundle_carries_many_messages_each_with_its_sender() {
+        let msgs: Vec<(Id, Msg<String>)> = (0..50usize)
+            .map(|i| (Id::from(i % 3), Msg::Propose(format!("decree {i}"))))
+            .collect();
+        let mut bundle = Bundle::new();
+        for (src, m) in &msgs {
+            assert!(bundle.push(*src, m, MAX_DATAGRAM).unwrap());
+        }
+        assert_eq!(bundle.count(), 50);
+        let mut buf = Vec::new();
+        bundle.seal(&key(1), &mut buf);
+        assert_eq!(bundle.count(), 0, "sealing empties the bundle");
+        assert_eq!(decode::<Msg<String>>(&key(1), &buf).unwrap(), msgs);
+        // Altered, truncated or under another key: refused whole.
+        assert_eq!(
+            decode::<Msg<String>>(&key(2), &buf).unwrap_err(),
+            Reject::BadMac
+        );
+        for cut in 0..buf.len() {
+            assert!(decode::<Msg<String>>(&key(1), &buf[..cut]).is_err());
+        }
+    }
+
+    #[test]
+    fn a_full_bundle_refuses_a_message_but_always_takes_the_first() {
+        let big: Msg<String> = Msg::Propose("x".repeat(600));
+        let mut bundle = Bundle::new();
+        let mut taken = 0;
+        while bundle.push(Id::from(1usize), &big, 2_000).unwrap() {
+            taken += 1;
+        }
+        assert_eq!(
+            taken, 3,
+            "three 600-byte messages fit in 2,000 bytes, four do not"
+        );
+        let mut buf = Vec::new();
+        bundle.seal(&key(1), &mut buf);
+        assert!(buf.len() <= 2_000);
+        assert_eq!(decode::<Msg<String>>(&key(1), &buf).unwrap().len(), 3);
+        let huge: Msg<String> = Msg::Propose("x".repeat(5_000));
+        assert!(bundle.push(Id::from(1usize), &huge, 2_000).unwrap());
+        assert!(!bundle.push(Id::from(1usize), &big, 2_000).unwrap());
+    }
+
+    #[test]
+    fn signed_bundles_whose_entries_do_not_add_up_are_undecodable() {
+        let sign = |body: &[u8]| {
+            let mut d = vec![VERSION_BUNDLE];
+            d.extend_from_slice(body);
+            let mac = key(1).mac(&d);
+            d.extend_from_slice(&mac);
+            d
+        };
+        let mut entry = 7u64.to_be_bytes().to_vec();
+        entry.extend_from_slice(&100u32.to_be_bytes());
+        entry.extend_from_slice(&[0; 5]);
+        for body in [&[][..], &[1, 2, 3][..], &entry[..]] {
+            assert!(
+                matches!(
+                    decode::<Msg<String>>(&key(1), &sign(body)),
+                    Err(Reject::Undecodable(_))
+                ),
+                "{body:?}"
+            );
+        }
     }
 
     #[test]

@@ -280,14 +280,19 @@ impl Inner {
 
     /// Notes the ballot of a president at work.
     fn observe(&self, bytes: &[u8]) {
-        let ballot = match wire::decode::<Msg>(&self.key, bytes) {
-            Ok((_, Msg::Heartbeat { ballot, .. })) => ballot,
-            Ok((_, Msg::BeginBallot { ballot, .. })) => ballot,
-            _ => return,
+        let Ok(msgs) = wire::decode::<Msg>(&self.key, bytes) else {
+            return;
         };
-        let mut p = self.president.lock().unwrap();
-        if p.is_none_or(|b| b < ballot) {
-            *p = Some(ballot);
+        for (_, msg) in msgs {
+            let ballot = match msg {
+                Msg::Heartbeat { ballot, .. } => ballot,
+                Msg::BeginBallot { ballot, .. } => ballot,
+                _ => continue,
+            };
+            let mut p = self.president.lock().unwrap();
+            if p.is_none_or(|b| b < ballot) {
+                *p = Some(ballot);
+            }
         }
     }
 
