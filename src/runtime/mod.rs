@@ -237,8 +237,8 @@ where
     id: Id,
     /// The actor's state; `None` only while a handler runs (it owns the state meanwhile).
     state: Option<A::State>,
+    /// Non-blocking; [`wait_readable`] waits on it.
     socket: UdpSocket,
-    nonblocking: bool,
     key: Key,
     priests: Vec<SocketAddr>,
     clients: HashMap<Id, SocketAddr>,
@@ -272,6 +272,7 @@ where
         }
         let addr = cfg.bind.unwrap_or(cfg.priests[cfg.me]);
         let socket = UdpSocket::bind(addr).map_err(|error| RuntimeError::Bind { addr, error })?;
+        socket.set_nonblocking(true).map_err(RuntimeError::Socket)?;
         tracing::info!(
             priest = cfg.me,
             %addr,
@@ -289,7 +290,6 @@ where
             id,
             state: Some(state),
             socket,
-            nonblocking: false,
             key: cfg.key,
             priests: cfg.priests,
             clients: HashMap::new(),
@@ -358,17 +358,11 @@ where
         // Bounded by datagrams taken, not handled, so a flood of garbage cannot starve the
         // commit and the timers.
         while taken < self.max_batch {
-            let received = if wait.is_zero() {
-                self.set_nonblocking(true)?;
-                self.socket.recv_from(&mut self.recv_buf)
-            } else {
-                self.set_nonblocking(false)?;
-                self.socket
-                    .set_read_timeout(Some(wait))
-                    .map_err(RuntimeError::Socket)?;
-                self.socket.recv_from(&mut self.recv_buf)
-            };
-            wait = Duration::ZERO;
+            if !wait.is_zero() {
+                wait_readable(&self.socket, wait).map_err(RuntimeError::Socket)?;
+                wait = Duration::ZERO;
+            }
+            let received = self.socket.recv_from(&mut self.recv_buf);
             match received {
                 Ok((len, from)) => {
                     taken += 1;
@@ -422,16 +416,6 @@ where
             f(state, &self.counters);
         }
         Ok(handled)
-    }
-
-    fn set_nonblocking(&mut self, on: bool) -> Result<(), RuntimeError> {
-        if self.nonblocking != on {
-            self.socket
-                .set_nonblocking(on)
-                .map_err(RuntimeError::Socket)?;
-            self.nonblocking = on;
-        }
-        Ok(())
     }
 
     /// Checks one datagram and runs the handler of each of its messages; returns how many
@@ -590,6 +574,32 @@ where
             }
         }
     }
+}
+
+/// Waits until `socket` is readable or `timeout` passes, to the microsecond: `ppoll` takes
+/// a high-resolution timeout, where a socket's read timeout is rounded up to the kernel's
+/// tick (4 ms at 250 Hz), which would make a timer of a fraction of a millisecond fire
+/// milliseconds late.
+fn wait_readable(socket: &UdpSocket, timeout: Duration) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let mut fd = libc::pollfd {
+        fd: socket.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let ts = libc::timespec {
+        tv_sec: timeout.as_secs().min(i32::MAX as u64) as libc::time_t,
+        tv_nsec: timeout.subsec_nanos() as libc::c_long,
+    };
+    // SAFETY: one valid pollfd, a valid timespec, no signal mask.
+    let r = unsafe { libc::ppoll(&mut fd, 1, &ts, std::ptr::null()) };
+    if r < 0 {
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+    Ok(())
 }
 
 /// Runs priest `cfg.me` until `stop` is set; returns its counters.
