@@ -852,11 +852,18 @@ mod tests {
             msg: EchoMsg,
             o: &mut Out<Self>,
         ) {
-            if let EchoMsg::Ping(n) = msg {
-                let s = state.to_mut();
-                s.pings += 1;
-                o.save(s.pings);
-                o.send(src, EchoMsg::Pong(n));
+            match msg {
+                EchoMsg::Ping(n) => {
+                    let s = state.to_mut();
+                    s.pings += 1;
+                    o.save(s.pings);
+                    o.send(src, EchoMsg::Pong(n));
+                }
+                // A handler that saves and sends nothing (as a priest learning a decree).
+                EchoMsg::Pong(n) => {
+                    state.to_mut().pings = n;
+                    o.save(n);
+                }
             }
         }
 
@@ -919,6 +926,43 @@ mod tests {
         drop(node);
         let node = Node::start(Echo, config(&addrs, &key, dir.path())).unwrap();
         assert_eq!(node.state().recovered, Some(50));
+    }
+
+    #[test]
+    fn a_batch_that_sends_nothing_defers_its_save_to_the_next_that_sends() {
+        let key = Key::random();
+        let dir = tempfile::tempdir().unwrap();
+        let (addrs, peer) = echo_cluster();
+        let mut node = Node::start(Echo, config(&addrs, &key, dir.path())).unwrap();
+        let mut buf = Vec::new();
+        let mut send = |m: EchoMsg, node: &mut Node<Echo>| {
+            wire::encode(&key, Id::from(1usize), &m, &mut buf).unwrap();
+            peer.send_to(&buf, addrs[0]).unwrap();
+            std::thread::sleep(Duration::from_millis(5));
+            node.step(Duration::from_millis(50)).unwrap();
+        };
+        // Two batches that only save: nothing is written yet.
+        send(EchoMsg::Pong(5), &mut node);
+        send(EchoMsg::Pong(6), &mut node);
+        assert_eq!(node.state().pings, 6);
+        assert_eq!((node.counters().syncs, node.ledger.durable()), (0, None));
+        // A batch that sends: the newest ledger is durable before its message leaves.
+        send(EchoMsg::Ping(1), &mut node);
+        assert_eq!((node.counters().syncs, node.ledger.durable()), (1, Some(&7)));
+        // A deferred save is written once it has waited DEFER_SAVE, with nothing to send.
+        send(EchoMsg::Pong(9), &mut node);
+        assert_eq!(node.ledger.durable(), Some(&7));
+        std::thread::sleep(DEFER_SAVE);
+        node.step(Duration::ZERO).unwrap();
+        assert_eq!((node.counters().syncs, node.ledger.durable()), (2, Some(&9)));
+        // And when the priest stops.
+        send(EchoMsg::Pong(11), &mut node);
+        assert_eq!(node.ledger.durable(), Some(&9));
+        node.run(&AtomicBool::new(true)).unwrap();
+        assert_eq!(node.ledger.durable(), Some(&11));
+        drop(node);
+        let node = Node::start(Echo, config(&addrs, &key, dir.path())).unwrap();
+        assert_eq!(node.state().recovered, Some(11));
     }
 
     #[test]
