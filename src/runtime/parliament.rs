@@ -12,6 +12,11 @@
 //!   signed with the cluster key, like any other client's. The answer is the president's
 //!   `Reply { seq, answer }`. The listener makes no protocol decision.
 //!
+//! The listener is one event loop for every connection, and the backend lives on it: the
+//! Requests read in one turn of the loop travel to a priest as one datagram (a bundle,
+//! [`super::wire`]), and the priest's Replies of one batch come back as one, so under load
+//! a datagram each way carries many commands.
+//!
 //! # Which priest a command goes to
 //!
 //! A command is sent first to the priest that answered the backend's last command (at first,
