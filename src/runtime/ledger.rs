@@ -737,20 +737,29 @@ impl<S: Durable> Ledger<S> {
             return Ok(());
         }
         let seq = self.seq + 1;
+        // The snapshot is about the last one plus what was logged since.
+        let hint = (self.snapshot_bytes + self.segment_bytes) as usize;
         (self.file, self.allocated) = Self::create_segment(&self.dir, seq, &self.options)?;
         self.seq = seq;
         self.segment_bytes = FILE_HEADER as u64;
         let dir = self.dir.clone();
-        self.compactor = Some(std::thread::spawn(move || {
-            write_snapshot(&dir, seq, &state)
-        }));
+        let snapshot = std::thread::Builder::new()
+            .name("ledger-snapshot".into())
+            .spawn(move || write_snapshot(&dir, seq, &state, hint))
+            .map_err(io_err(&self.dir))?;
+        self.compactor = Some(snapshot);
         Ok(())
     }
 }
 
 /// Writes `snap-seq` (the state at the start of segment `seq`), then deletes what it replaces.
-fn write_snapshot<S: Durable>(dir: &Path, seq: u64, state: &S) -> Result<u64, LedgerError> {
-    let bytes = write_snapshot_file(dir, seq, state)?;
+fn write_snapshot<S: Durable>(
+    dir: &Path,
+    seq: u64,
+    state: &S,
+    size_hint: usize,
+) -> Result<u64, LedgerError> {
+    let bytes = write_snapshot_file(dir, seq, state, size_hint)?;
     let l = list(dir)?;
     for n in l.snaps.into_iter().filter(|&n| n < seq) {
         let p = dir.join(name("snap", n));
@@ -765,17 +774,31 @@ fn write_snapshot<S: Durable>(dir: &Path, seq: u64, state: &S) -> Result<u64, Le
 }
 
 /// Writes `snap-seq` durably through a temporary file and a rename; returns its size.
-fn write_snapshot_file<S: Durable>(dir: &Path, seq: u64, state: &S) -> Result<u64, LedgerError> {
+fn write_snapshot_file<S: Durable>(
+    dir: &Path,
+    seq: u64,
+    state: &S,
+    size_hint: usize,
+) -> Result<u64, LedgerError> {
     let final_path = dir.join(name("snap", seq));
     let tmp = dir.join(format!("{}.tmp", name("snap", seq)));
-    let mut bytes = file_header().to_vec();
-    record(FULL, &encode(state), &mut bytes);
+    // The whole state is large: serialize it once, into a buffer sized like the last
+    // snapshot, and write the record's header and body separately (no second copy).
+    let mut body = Vec::with_capacity(size_hint);
+    body.push(FULL);
+    let body = postcard::to_extend(state, body).expect("ledger values serialize");
+    let len = (body.len() as u32).to_le_bytes();
+    let mut head = file_header().to_vec();
+    head.extend_from_slice(&len);
+    head.extend_from_slice(&crc32c::crc32c(&len).to_le_bytes());
+    head.extend_from_slice(&crc32c::crc32c(&body).to_le_bytes());
     let mut file = File::create(&tmp).map_err(io_err(&tmp))?;
-    file.write_all(&bytes).map_err(io_err(&tmp))?;
+    file.write_all(&head).map_err(io_err(&tmp))?;
+    file.write_all(&body).map_err(io_err(&tmp))?;
     file.sync_all().map_err(io_err(&tmp))?;
     fs::rename(&tmp, &final_path).map_err(io_err(&final_path))?;
     sync_dir(dir)?;
-    Ok(bytes.len() as u64)
+    Ok((head.len() + body.len()) as u64)
 }
 
 #[cfg(test)]
@@ -1132,7 +1155,7 @@ mod tests {
         // Crash after the snapshot was renamed, before the old segment was deleted.
         let mut at_one = e.clone();
         at_one.0.pop_back();
-        write_snapshot_file(dir.path(), 1, &at_one).unwrap();
+        write_snapshot_file(dir.path(), 1, &at_one, 0).unwrap();
         let (s, rec) = read::<Entries>(dir.path()).unwrap();
         assert_eq!(s.as_ref(), Some(&e));
         assert_eq!(rec.segments, 1, "segment 0 is superseded by snapshot 1");

@@ -948,13 +948,19 @@ mod tests {
         assert_eq!((node.counters().syncs, node.ledger.durable()), (0, None));
         // A batch that sends: the newest ledger is durable before its message leaves.
         send(EchoMsg::Ping(1), &mut node);
-        assert_eq!((node.counters().syncs, node.ledger.durable()), (1, Some(&7)));
+        assert_eq!(
+            (node.counters().syncs, node.ledger.durable()),
+            (1, Some(&7))
+        );
         // A deferred save is written once it has waited DEFER_SAVE, with nothing to send.
         send(EchoMsg::Pong(9), &mut node);
         assert_eq!(node.ledger.durable(), Some(&7));
         std::thread::sleep(DEFER_SAVE);
         node.step(Duration::ZERO).unwrap();
-        assert_eq!((node.counters().syncs, node.ledger.durable()), (2, Some(&9)));
+        assert_eq!(
+            (node.counters().syncs, node.ledger.durable()),
+            (2, Some(&9))
+        );
         // And when the priest stops.
         send(EchoMsg::Pong(11), &mut node);
         assert_eq!(node.ledger.durable(), Some(&9));
