@@ -5,6 +5,9 @@
 #
 #   benches/compare.sh [SECONDS] [CLIENTS...]      (defaults: 10 s; 1 16 64 clients)
 #
+# ENDPOINTS=leader (default) sends every client to etcd's leader and to the Parliament's
+# president's listener; ENDPOINTS=all spreads the clients over the three members of each.
+#
 # The JSON reports are kept in the directory named by OUT (default: a temporary one, removed
 # at the end). Needs what etcd.sh needs (etcd-server, etcd-client, protobuf-compiler, jq).
 set -euo pipefail

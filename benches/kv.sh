@@ -10,8 +10,9 @@
 # directory, fsynced as `parliament serve` always does), starts the three `parliament serve`
 # processes, waits until a SET through priest 0's listener is answered, runs the SET workload
 # at each client count (default 1 16 64, SECONDS each, default 10) and a preloaded GET
-# workload at 16 clients through priest 0's listener (a listener sends each command to the
-# president it last heard from, wherever it is), prints one JSON report per run on stdout,
+# workload at 16 clients, through priest 0's listener or, with ENDPOINTS=all, through all
+# three (a listener sends each command to the president it last heard from, wherever it
+# is), prints one JSON report per run on stdout,
 # then stops the priests and removes their ledgers. FEATURES=etcd builds with that feature
 # (benches/compare.sh does, so the binary is not rebuilt between the two systems).
 set -euo pipefail
@@ -68,10 +69,18 @@ if [ -z "$ready" ]; then
     tail -n 20 "$dir"/priest-*.log >&2
     exit 1
 fi
-echo "# parliament $(git describe --always --dirty 2>/dev/null || echo '?'), 3 priests, clients to $addr" >&2
+# ENDPOINTS=leader (the default) sends every client to priest 0's listener (the president's,
+# as etcd.sh sends every client to etcd's leader); ENDPOINTS=all spreads the clients over the
+# three listeners (client i to listener i mod 3), as etcd.sh does over its three members.
+case "${ENDPOINTS:-leader}" in
+    leader) targets="$addr" ;;
+    all) targets="127.0.0.1:26380,127.0.0.1:26381,127.0.0.1:26382" ;;
+    *) echo "ENDPOINTS must be leader or all" >&2; exit 2 ;;
+esac
+echo "# parliament $(git describe --always --dirty 2>/dev/null || echo '?'), 3 priests, clients to $targets" >&2
 echo "# load: $(uptime)" >&2
 
-bench() { "$bin" bench --addr "$addr" --seconds "$seconds" --json "$@"; }
+bench() { "$bin" bench --addr "$targets" --seconds "$seconds" --json "$@"; }
 for c in "${clients[@]}"; do
     echo "# parliament, SET, $c clients" >&2
     bench --clients "$c" --workload set

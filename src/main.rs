@@ -133,7 +133,8 @@ enum KvOp {
 
 #[derive(Args)]
 struct BenchArgs {
-    /// The RESP server, HOST:PORT.
+    /// The RESP server, HOST:PORT; or several, HOST:PORT,HOST:PORT..., client i to server
+    /// i mod n (every listener of a Parliament, say).
     #[arg(long, required_unless_present = "etcd", conflicts_with = "etcd")]
     addr: Option<String>,
     /// Drive etcd v3 instead, over gRPC: HOST:PORT[,HOST:PORT...], client i to member i mod n
@@ -810,13 +811,16 @@ fn bench(args: BenchArgs) -> ExitCode {
     };
     let result = match (&args.addr, &args.etcd) {
         (_, Some(endpoints)) => bench::run_etcd(endpoints, &load),
-        (Some(addr), None) => {
-            let addr = match addr.to_socket_addrs().map(|mut a| a.next()) {
-                Ok(Some(a)) => a,
-                Ok(None) => return usage_error(&format!("--addr {addr}: no address")),
-                Err(e) => return usage_error(&format!("--addr {addr}: {e}")),
-            };
-            bench::run_with(&bench::Resp { addr }, &load)
+        (Some(list), None) => {
+            let mut addrs = Vec::new();
+            for addr in list.split(',').map(str::trim) {
+                match addr.to_socket_addrs().map(|mut a| a.next()) {
+                    Ok(Some(a)) => addrs.push(a),
+                    Ok(None) => return usage_error(&format!("--addr {addr}: no address")),
+                    Err(e) => return usage_error(&format!("--addr {addr}: {e}")),
+                }
+            }
+            bench::run_with(&bench::Resp { addrs }, &load)
         }
         (None, None) => return usage_error("--addr or --etcd is required"),
     };

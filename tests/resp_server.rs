@@ -480,6 +480,29 @@ fn bench_measures_every_workload_against_the_memory_server() {
 }
 
 #[test]
+fn bench_spreads_its_clients_over_every_address_given() {
+    let servers: Vec<Server> = (0..3)
+        .map(|_| memory_server(ServerConfig::default()))
+        .collect();
+    let driver = bench::Resp {
+        addrs: servers.iter().map(Server::local_addr).collect(),
+    };
+    let mut load = bench_config(servers[0].local_addr(), Workload::Set, false).load();
+    load.clients = 7;
+    load.duration = Duration::from_millis(200);
+    let report = bench::run_with(&driver, &load).unwrap();
+    assert_eq!(report.errors, 0);
+    assert!(report.ops > 0);
+    let accepted: Vec<u64> = servers
+        .iter()
+        .map(|s| s.stats().accepted.load(Ordering::Relaxed))
+        .collect();
+    assert_eq!(accepted, vec![3, 2, 2], "client i goes to address i mod 3");
+    let empty = bench::Resp { addrs: vec![] };
+    assert!(bench::run_with(&empty, &load).is_err());
+}
+
+#[test]
 fn bench_counts_error_replies() {
     // A server that refuses every SET (unknown command from a backend's point of view).
     struct NoWrites;

@@ -155,10 +155,11 @@ pub trait Driver: Sync {
     fn connect(&self, index: usize, load: &Load) -> io::Result<Self::Conn>;
 }
 
-/// The RESP driver: one TCP connection per client to `addr`.
+/// The RESP driver: one TCP connection per client, client `i` to `addrs[i mod n]` (so the
+/// clients spread over every listener given, as an etcd client's over its endpoints).
 #[derive(Clone, Debug)]
 pub struct Resp {
-    pub addr: SocketAddr,
+    pub addrs: Vec<SocketAddr>,
 }
 
 impl Driver for Resp {
@@ -167,11 +168,17 @@ impl Driver for Resp {
         "resp"
     }
     fn target(&self) -> String {
-        self.addr.to_string()
+        let addrs: Vec<String> = self.addrs.iter().map(|a| a.to_string()).collect();
+        addrs.join(",")
     }
-    fn connect(&self, _index: usize, load: &Load) -> io::Result<Client> {
-        let c = Client::connect(self.addr)
-            .map_err(|e| fail(&format!("connecting to {}", self.addr), e))?;
+    fn connect(&self, index: usize, load: &Load) -> io::Result<Client> {
+        let Some(&addr) = self.addrs.get(index % self.addrs.len().max(1)) else {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "no server address to connect to",
+            ));
+        };
+        let c = Client::connect(addr).map_err(|e| fail(&format!("connecting to {addr}"), e))?;
         c.set_timeout(Some(load.timeout))?;
         Ok(c)
     }
@@ -306,7 +313,12 @@ fn fail(what: &str, e: io::Error) -> io::Error {
 /// Runs the load against a RESP server and reports. Errors: bad settings, a connection
 /// that fails or a server that does not answer within the timeout.
 pub fn run(config: &BenchConfig) -> io::Result<BenchReport> {
-    run_with(&Resp { addr: config.addr }, &config.load())
+    run_with(
+        &Resp {
+            addrs: vec![config.addr],
+        },
+        &config.load(),
+    )
 }
 
 /// Runs the load against etcd v3 members (`HOST:PORT[,HOST:PORT...]`; client `i` talks to
