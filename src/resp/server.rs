@@ -370,6 +370,7 @@ impl Server {
             next_id: 0,
             buf: vec![0u8; 64 << 10],
             touched: Vec::new(),
+            lingering: Vec::new(),
         };
         let handle = thread::Builder::new()
             .name("resp-loop".into())
@@ -439,8 +440,8 @@ enum Phase {
     /// A protocol error was read: answer up to it, then linger.
     Failed,
     /// Every answer is written and our side shut down; discard what the client still
-    /// sends until it closes or the deadline passes.
-    Lingering(Instant),
+    /// sends until it closes or the deadline (in `EventLoop::lingering`) passes.
+    Lingering,
 }
 
 struct Connection {
@@ -479,6 +480,8 @@ struct EventLoop<B> {
     buf: Vec<u8>,
     /// Connections read or answered in this turn, to write.
     touched: Vec<ClientId>,
+    /// Connections lingering after a protocol error, and when each closes.
+    lingering: Vec<(Instant, ClientId)>,
 }
 
 impl<B: Backend> EventLoop<B> {
@@ -490,10 +493,8 @@ impl<B: Backend> EventLoop<B> {
         while !self.shared.stop.load(Ordering::SeqCst) {
             let now = Instant::now();
             let mut wake: Option<Instant> = next_tick;
-            for c in self.conns.values() {
-                if let Phase::Lingering(at) = c.phase {
-                    wake = Some(wake.map_or(at, |w| w.min(at)));
-                }
+            if let Some(&(at, _)) = self.lingering.iter().min() {
+                wake = Some(wake.map_or(at, |w| w.min(at)));
             }
             let mut timeout = wake.map(|w| w.saturating_duration_since(now));
             self.inbox.asleep.store(true, Ordering::SeqCst);
@@ -554,15 +555,15 @@ impl<B: Backend> EventLoop<B> {
                     }
                 }
             }
-            let now = Instant::now();
-            let expired: Vec<ClientId> = self
-                .conns
-                .iter()
-                .filter(|(_, c)| matches!(c.phase, Phase::Lingering(at) if now >= at))
-                .map(|(id, _)| *id)
-                .collect();
-            for id in expired {
-                self.close(id);
+            if !self.lingering.is_empty() {
+                let now = Instant::now();
+                let (expired, waiting) = std::mem::take(&mut self.lingering)
+                    .into_iter()
+                    .partition(|(at, _)| now >= *at);
+                self.lingering = waiting;
+                for (_, id) in expired {
+                    self.close(id); // if it did not close itself before
+                }
             }
         }
         for id in self.conns.keys().copied().collect::<Vec<_>>() {
@@ -633,7 +634,7 @@ impl<B: Backend> EventLoop<B> {
             };
             match c.phase {
                 Phase::Open => {}
-                Phase::Lingering(_) => {
+                Phase::Lingering => {
                     // Discard until the client closes.
                     match c.stream.read(&mut self.buf) {
                         Ok(0) => return self.close(id),
@@ -737,7 +738,9 @@ impl<B: Backend> EventLoop<B> {
             }
             Phase::Failed if done => {
                 let _ = c.stream.shutdown(Shutdown::Write);
-                c.phase = Phase::Lingering(Instant::now() + self.config.linger);
+                let at = Instant::now() + self.config.linger;
+                c.phase = Phase::Lingering;
+                self.lingering.push((at, id));
                 true // discard what is waiting
             }
             _ => c.paused && c.unanswered() < self.config.max_pipeline.max(1) as u64,

@@ -237,6 +237,7 @@ pub struct PriestBackend {
     /// Requests submitted and not yet sent, with the priest each goes to.
     outbox: Mutex<Vec<(usize, u64)>>,
     last_scan: Mutex<Instant>,
+    recv_buf: Mutex<Vec<u8>>,
 }
 
 impl PriestBackend {
@@ -264,6 +265,7 @@ impl PriestBackend {
             in_flight: Mutex::new(HashMap::new()),
             outbox: Mutex::new(Vec::new()),
             last_scan: Mutex::new(Instant::now()),
+            recv_buf: Mutex::new(vec![0; 65_536]),
         }))
     }
 
@@ -412,17 +414,22 @@ impl Backend for PriestBackend {
 
     /// Takes every answer waiting on the socket; resends and gives up as [`Patience`] says.
     fn poll(&self) {
-        let mut buf = [0u8; 65_536];
+        let mut buf = self.recv_buf.lock().expect("not poisoned");
+        // Errors other than WouldBlock (an ICMP error from a priest that is down, reported
+        // once) say nothing about the answers still to come: read on, but not forever.
+        let mut errors = 0;
         loop {
             match self.socket.recv_from(&mut buf) {
-                Ok((len, from)) => self.receive(&buf[..len], from),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                // WouldBlock: all taken. Anything else (an ICMP error from a priest that is
-                // down) says nothing about the answers still to come.
+                Ok((len, from)) => {
+                    errors = 0;
+                    self.receive(&buf[..len], from);
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(_) => {}
+                Err(_) if errors < 64 => errors += 1,
+                Err(_) => break,
             }
         }
+        drop(buf);
         let now = Instant::now();
         let mut last = self.last_scan.lock().expect("not poisoned");
         if now - *last >= self.patience.resend / 4 {
