@@ -186,15 +186,11 @@ impl Bundle {
         let start = self.buf.len();
         self.buf.extend_from_slice(&id_bits(src).to_be_bytes());
         self.buf.extend_from_slice(&[0; 4]);
-        let taken = std::mem::take(&mut self.buf);
-        self.buf = match postcard::to_extend(msg, taken) {
-            Ok(b) => b,
-            Err(e) => {
-                // to_extend consumed the buffer: the bundle starts again empty.
-                *self = Bundle::new();
-                return Err(e);
-            }
-        };
+        if let Err(e) = postcard::to_io(msg, &mut self.buf) {
+            // The messages already in stay; this one is not.
+            self.buf.truncate(start);
+            return Err(e);
+        }
         let n = self.buf.len() - start - ENTRY_HEADER;
         if self.count > 0 && self.buf.len() + MAC_LEN > max {
             self.buf.truncate(start);
@@ -402,6 +398,29 @@ mod tests {
         let huge: Msg<String> = Msg::Propose("x".repeat(5_000));
         assert!(bundle.push(Id::from(1usize), &huge, 2_000).unwrap());
         assert!(!bundle.push(Id::from(1usize), &big, 2_000).unwrap());
+    }
+
+    #[test]
+    fn a_message_that_fails_to_encode_leaves_the_bundle_as_it_was() {
+        struct Unencodable;
+        impl Serialize for Unencodable {
+            fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+                Err(serde::ser::Error::custom("no"))
+            }
+        }
+        let ok: Msg<String> = Msg::Propose("kept".into());
+        let mut bundle = Bundle::new();
+        assert!(bundle.push(Id::from(1usize), &ok, MAX_DATAGRAM).unwrap());
+        assert!(bundle
+            .push(Id::from(1usize), &Unencodable, MAX_DATAGRAM)
+            .is_err());
+        assert_eq!(bundle.count(), 1);
+        let mut buf = Vec::new();
+        bundle.seal(&key(1), &mut buf);
+        assert_eq!(
+            decode::<Msg<String>>(&key(1), &buf).unwrap(),
+            vec![(Id::from(1usize), ok)]
+        );
     }
 
     #[test]
