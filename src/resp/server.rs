@@ -54,6 +54,10 @@ pub type ClientId = u64;
 /// connection sent them; the answer goes to the [`Responder`], now or later, from any
 /// thread. A responder dropped without an answer answers `-ERR` for the backend, so a
 /// connection never waits forever on a lost command.
+///
+/// A backend that wraps another (like [`OneAtATime`]) must forward `source`, `poll` and
+/// `flush` to it: the defaults do nothing, and a wrapped backend that lives on the loop
+/// (the Parliament's) would then never hear its answers.
 pub trait Backend: Send + Sync + 'static {
     /// Executes `cmd` for `client` and eventually answers through `reply`.
     fn submit(&self, client: ClientId, cmd: Command, reply: Responder);
