@@ -503,6 +503,74 @@ mod tests {
         assert_eq!(replayed, next);
     }
 
+    /// The listener's backend against a stand-in priest: every command reaches the priest
+    /// as a `Request` (in bundles), and one bundle of `Reply`s answers every client.
+    #[test]
+    fn the_backend_sends_requests_and_takes_a_bundle_of_replies() {
+        use crate::resp::client::Client;
+        let key = Key::random();
+        let priest = UdpSocket::bind("127.0.0.1:0").unwrap();
+        priest
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let backend = PriestBackend::start(
+            vec![priest.local_addr().unwrap()],
+            key.clone(),
+            0,
+            Patience::default(),
+        )
+        .unwrap();
+        let server = Server::start(
+            "127.0.0.1:0",
+            OneAtATime::new(backend.clone()),
+            ServerConfig::default(),
+        )
+        .unwrap();
+        let clients: Vec<Client> = (0..5)
+            .map(|i| {
+                let mut c = Client::connect(server.local_addr()).unwrap();
+                c.set_timeout(Some(Duration::from_secs(5))).unwrap();
+                let k = format!("k{i}");
+                c.send(&[b"SET", k.as_bytes(), b"v"]).unwrap();
+                c
+            })
+            .collect();
+        // Take the five Requests, however the listener's turns grouped them.
+        let mut requests = Vec::new();
+        let mut from = None;
+        let mut buf = vec![0u8; 65_536];
+        while requests.len() < 5 {
+            let (len, addr) = priest.recv_from(&mut buf).unwrap();
+            from = Some(addr);
+            requests.extend(wire::decode::<Msg>(&key, &buf[..len]).unwrap());
+        }
+        let mut bundle = wire::Bundle::new();
+        for (client, msg) in &requests {
+            assert!(
+                usize::from(*client) as u64 & crate::runtime::CLIENT_BIT != 0,
+                "a client id"
+            );
+            let Msg::Request { seq, op, .. } = msg else {
+                panic!("{msg:?}")
+            };
+            assert!(matches!(op, Op::Put { .. }), "{op}");
+            let reply = Msg::Reply {
+                seq: *seq,
+                answer: Answer::Written,
+            };
+            bundle
+                .push(Id::from(0usize), &reply, wire::MAX_DATAGRAM)
+                .unwrap();
+        }
+        bundle.seal(&key, &mut buf);
+        priest.send_to(&buf, from.unwrap()).unwrap();
+        for mut c in clients {
+            assert_eq!(c.read_reply().unwrap(), Reply::ok());
+        }
+        server.shutdown();
+        backend.stop();
+    }
+
     #[test]
     fn each_command_is_one_operation_and_its_answer_a_redis_reply() {
         let key = || "k".to_string();
