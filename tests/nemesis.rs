@@ -30,7 +30,7 @@ use parliament::resp::history::{Event, History, Outcome};
 use parliament::resp::{Command, Reply};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -38,15 +38,12 @@ use std::thread;
 use std::time::{Duration, Instant};
 use support::cluster::{Cluster, Timers};
 use support::proxy::{Counters, Faults};
+use support::resp::{bulk, read_to_close};
 
 /// One test at a time: each runs three priests (and the relay) of its own.
 fn serial() -> MutexGuard<'static, ()> {
     static LOCK: Mutex<()> = Mutex::new(());
     LOCK.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn bulk(s: &str) -> Reply {
-    Reply::Bulk(Some(s.as_bytes().to_vec()))
 }
 
 /// Fast timers, so faults are survived within a short test.
@@ -600,26 +597,6 @@ fn after_the_president_is_killed_writes_succeed_again_within_two_seconds() {
             *g < Duration::from_secs(2),
             "failover took {g:?} (all: {gaps:?})"
         );
-    }
-}
-
-/// Everything the server sends until it closes the connection.
-fn read_to_close(stream: &mut TcpStream) -> Vec<u8> {
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    let mut out = Vec::new();
-    let mut buf = [0u8; 4096];
-    loop {
-        match stream.read(&mut buf) {
-            Ok(0) => return out,
-            Ok(n) => out.extend_from_slice(&buf[..n]),
-            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return out,
-            Err(e) => panic!(
-                "reading until close: {e} (got {:?})",
-                String::from_utf8_lossy(&out)
-            ),
-        }
     }
 }
 

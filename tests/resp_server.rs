@@ -9,45 +9,25 @@ use parliament::resp::server::{Backend, ClientId, Responder, Server, ServerConfi
 use parliament::resp::{Command, Limits, Reply};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
+#[path = "support/resp.rs"]
+mod resp_support;
+use resp_support::{bulk, read_to_close};
+
 fn memory_server(config: ServerConfig) -> Server {
     Server::start("127.0.0.1:0", Arc::new(MemoryBackend::new()), config).unwrap()
-}
-
-fn bulk(s: &str) -> Reply {
-    Reply::Bulk(Some(s.as_bytes().to_vec()))
 }
 
 fn connect(addr: SocketAddr) -> Client {
     let c = Client::connect(addr).unwrap();
     c.set_timeout(Some(Duration::from_secs(10))).unwrap();
     c
-}
-
-/// Everything the server sends until it closes the connection.
-fn read_to_close(stream: &mut TcpStream) -> Vec<u8> {
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    let mut out = Vec::new();
-    let mut buf = [0u8; 4096];
-    loop {
-        match stream.read(&mut buf) {
-            Ok(0) => return out,
-            Ok(n) => out.extend_from_slice(&buf[..n]),
-            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return out,
-            Err(e) => panic!(
-                "reading until close: {e} (got {:?})",
-                String::from_utf8_lossy(&out)
-            ),
-        }
-    }
 }
 
 /// A well-behaved client that keeps writing and reading back its own keys until stopped;
