@@ -206,8 +206,7 @@ pub fn reply_of(cmd: &Command, answer: Answer) -> Reply {
 /// A command sent to the Parliament and not yet answered.
 struct InFlight {
     cmd: Command,
-    /// The session's client id and the command, as the law numbers it.
-    client: Id,
+    /// The command as the law numbers it (its `client` is the session's id).
     command: crate::kv::Command,
     reply: Responder,
     sent: Instant,
@@ -294,14 +293,16 @@ impl PriestBackend {
         }
     }
 
-    /// Sends `requests` (client id and Request) to `to`, as few datagrams as fit.
-    fn send(&self, requests: &[(Id, Msg)], to: SocketAddr) {
+    /// Sends each command as the `Request` of its session to `to`, in as few datagrams as
+    /// fit.
+    fn send(&self, commands: &[crate::kv::Command], to: SocketAddr) {
         let mut bundle = wire::Bundle::new();
         let mut datagram = Vec::new();
-        for (id, msg) in requests {
+        for command in commands {
+            let request = Msg::from(command.clone());
             // A Request is at most BATCH_BYTES of keys and values: it always fits alone.
             loop {
-                match bundle.push(*id, msg, wire::MAX_DATAGRAM) {
+                match bundle.push(command.client, &request, wire::MAX_DATAGRAM) {
                     Ok(true) => break,
                     Ok(false) => {
                         bundle.seal(&self.key, &mut datagram);
@@ -338,7 +339,7 @@ impl PriestBackend {
             for f in in_flight.values_mut() {
                 if now - f.sent >= self.patience.resend {
                     f.sent = now;
-                    resend.push((f.client, Msg::from(f.command.clone())));
+                    resend.push(f.command.clone());
                 }
             }
         }
@@ -389,7 +390,6 @@ impl Backend for PriestBackend {
             seq,
             InFlight {
                 cmd,
-                client: id,
                 command,
                 reply,
                 sent: now,
@@ -445,14 +445,14 @@ impl Backend for PriestBackend {
         if outbox.is_empty() {
             return;
         }
-        let mut to: Vec<(usize, Vec<(Id, Msg)>)> = Vec::new();
+        let mut to: Vec<(usize, Vec<crate::kv::Command>)> = Vec::new();
         {
             let in_flight = self.in_flight.lock().expect("not poisoned");
             for (target, seq) in outbox {
                 let Some(f) = in_flight.get(&seq) else {
                     continue;
                 };
-                let request = (f.client, Msg::from(f.command.clone()));
+                let request = f.command.clone();
                 match to.iter_mut().find(|(t, _)| *t == target) {
                     Some((_, rs)) => rs.push(request),
                     None => to.push((target, vec![request])),
