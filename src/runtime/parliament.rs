@@ -295,14 +295,15 @@ impl PriestBackend {
 
     /// Sends each command as the `Request` of its session to `to`, in as few datagrams as
     /// fit.
-    fn send(&self, commands: &[crate::kv::Command], to: SocketAddr) {
+    fn send(&self, commands: impl IntoIterator<Item = crate::kv::Command>, to: SocketAddr) {
         let mut bundle = wire::Bundle::new();
         let mut datagram = Vec::new();
         for command in commands {
-            let request = Msg::from(command.clone());
+            let client = command.client;
+            let request = Msg::from(command);
             // A Request is at most BATCH_BYTES of keys and values: it always fits alone.
             loop {
-                match bundle.push(command.client, &request, wire::MAX_DATAGRAM) {
+                match bundle.push(client, &request, wire::MAX_DATAGRAM) {
                     Ok(true) => break,
                     Ok(false) => {
                         bundle.seal(&self.key, &mut datagram);
@@ -351,7 +352,7 @@ impl PriestBackend {
         }
         if !resend.is_empty() {
             for p in &self.priests {
-                self.send(&resend, *p);
+                self.send(resend.iter().cloned(), *p);
             }
         }
     }
@@ -460,7 +461,7 @@ impl Backend for PriestBackend {
             }
         }
         for (target, requests) in to {
-            self.send(&requests, self.priests[target]);
+            self.send(requests, self.priests[target]);
         }
     }
 }
