@@ -820,7 +820,7 @@ fn bench(args: BenchArgs) -> ExitCode {
                     Err(e) => return usage_error(&format!("--addr {addr}: {e}")),
                 }
             }
-            bench::run_with(&bench::Resp { addrs }, &load)
+            bench::run_resp(&bench::Resp { addrs }, &load)
         }
         (None, None) => return usage_error("--addr or --etcd is required"),
     };

@@ -470,7 +470,7 @@ fn bench_spreads_its_clients_over_every_address_given() {
     let mut load = bench_config(servers[0].local_addr(), Workload::Set, false).load();
     load.clients = 7;
     load.duration = Duration::from_millis(200);
-    let report = bench::run_with(&driver, &load).unwrap();
+    let report = bench::run_resp(&driver, &load).unwrap();
     assert_eq!(report.errors, 0);
     assert!(report.ops > 0);
     let accepted: Vec<u64> = servers
@@ -479,7 +479,45 @@ fn bench_spreads_its_clients_over_every_address_given() {
         .collect();
     assert_eq!(accepted, vec![3, 2, 2], "client i goes to address i mod 3");
     let empty = bench::Resp { addrs: vec![] };
-    assert!(bench::run_with(&empty, &load).is_err());
+    assert!(bench::run_resp(&empty, &load).is_err());
+    // The threaded loop spreads its clients the same way.
+    assert_eq!(bench::run_with(&driver, &load).unwrap().errors, 0);
+}
+
+/// A server that answers nothing, and one that hangs up after the first command: the
+/// one-thread loop stops with an error saying so, not with a report.
+#[test]
+fn bench_stops_on_a_silent_or_vanishing_server() {
+    use std::io::Read;
+    use std::net::TcpListener;
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut cfg = bench_config(silent.local_addr().unwrap(), Workload::Set, false);
+    cfg.clients = 2;
+    cfg.timeout = Duration::from_millis(200);
+    let held = thread::spawn(move || {
+        let conns: Vec<TcpStream> = (0..2).map(|_| silent.accept().unwrap().0).collect();
+        thread::sleep(Duration::from_millis(600));
+        drop(conns);
+    });
+    let e = bench::run(&cfg).unwrap_err();
+    assert!(e.to_string().contains("no reply in 200ms"), "{e}");
+    held.join().unwrap();
+
+    let vanishing = TcpListener::bind("127.0.0.1:0").unwrap();
+    cfg.addr = vanishing.local_addr().unwrap();
+    cfg.timeout = Duration::from_secs(5);
+    let hangs_up = thread::spawn(move || {
+        for _ in 0..2 {
+            let (mut c, _) = vanishing.accept().unwrap();
+            thread::spawn(move || {
+                let mut buf = [0u8; 256];
+                let _ = c.read(&mut buf);
+            });
+        }
+    });
+    let e = bench::run(&cfg).unwrap_err();
+    assert!(e.to_string().contains("waiting for a reply"), "{e}");
+    hangs_up.join().unwrap();
 }
 
 #[test]

@@ -12,7 +12,10 @@
 //!
 //! The loop, the choice of keys and values, the histogram and the report are the same for
 //! every server; what differs is one client connection, a [`Connection`] made by a
-//! [`Driver`]. [`Resp`] speaks RESP to any Redis-protocol server (the Parliament's
+//! [`Driver`]. [`run_with`] gives each client a thread; [`run_resp`] (what `parliament
+//! bench --addr` runs) serves every RESP client from one event-loop thread, as
+//! `redis-benchmark` does, so that the generator takes less of the CPU it shares with the
+//! servers it measures. [`Resp`] speaks RESP to any Redis-protocol server (the Parliament's
 //! listeners, Redis itself); with the cargo feature `etcd`, `etcd::Etcd` speaks etcd's v3
 //! gRPC API (a Put for SET, a linearizable Range for GET), so the Parliament and etcd are
 //! measured by the same generator.
@@ -186,18 +189,14 @@ impl Driver for Resp {
 
 impl Connection for Client {
     fn set(&mut self, key: &str, value: &[u8]) -> io::Result<Answer> {
-        Ok(match self.call(&[b"SET", key.as_bytes(), value])? {
-            Reply::Simple(s) if s == "OK" => Answer::Written,
-            _ => Answer::Error,
-        })
+        Ok(answer_of(
+            false,
+            &self.call(&[b"SET", key.as_bytes(), value])?,
+        ))
     }
 
     fn get(&mut self, key: &str) -> io::Result<Answer> {
-        Ok(match self.call(&[b"GET", key.as_bytes()])? {
-            Reply::Bulk(Some(_)) => Answer::Hit,
-            Reply::Bulk(None) => Answer::Miss,
-            _ => Answer::Error,
-        })
+        Ok(answer_of(true, &self.call(&[b"GET", key.as_bytes()])?))
     }
 
     /// Pipelined, 64 SETs at a time.
@@ -213,6 +212,16 @@ impl Connection for Client {
             }
         }
         Ok(())
+    }
+}
+
+/// How a RESP server answered a GET (`get`) or a SET.
+fn answer_of(get: bool, reply: &Reply) -> Answer {
+    match (get, reply) {
+        (false, Reply::Simple(s)) if s == "OK" => Answer::Written,
+        (true, Reply::Bulk(Some(_))) => Answer::Hit,
+        (true, Reply::Bulk(None)) => Answer::Miss,
+        _ => Answer::Error,
     }
 }
 
@@ -313,7 +322,7 @@ fn fail(what: &str, e: io::Error) -> io::Error {
 /// Runs the load against a RESP server and reports. Errors: bad settings, a connection
 /// that fails or a server that does not answer within the timeout.
 pub fn run(config: &BenchConfig) -> io::Result<BenchReport> {
-    run_with(
+    run_resp(
         &Resp {
             addrs: vec![config.addr],
         },
@@ -339,18 +348,66 @@ pub fn run_etcd(endpoints: &str, load: &Load) -> io::Result<BenchReport> {
     }
 }
 
-/// Runs the load through `driver`'s connections and reports.
-pub fn run_with<D: Driver>(driver: &D, load: &Load) -> io::Result<BenchReport> {
-    let invalid = |m: &str| io::Error::new(io::ErrorKind::InvalidInput, m.to_string());
+/// Refuses a load that cannot be measured.
+fn check_load(load: &Load) -> io::Result<()> {
+    let invalid = |m: &str| Err(io::Error::new(io::ErrorKind::InvalidInput, m.to_string()));
     if load.clients == 0 {
-        return Err(invalid("--clients must be at least 1"));
+        return invalid("--clients must be at least 1");
     }
     if load.keys == 0 {
-        return Err(invalid("--keys must be at least 1"));
+        return invalid("--keys must be at least 1");
     }
     if load.duration.is_zero() {
-        return Err(invalid("--seconds must be more than 0"));
+        return invalid("--seconds must be more than 0");
     }
+    Ok(())
+}
+
+impl Tally {
+    fn add(&mut self, t: &Tally) {
+        self.hist.add(&t.hist).expect("same bounds");
+        self.ops += t.ops;
+        self.errors += t.errors;
+        self.hits += t.hits;
+        self.misses += t.misses;
+    }
+
+    /// The report of a run of `load` that took `seconds` against `target`.
+    fn report(
+        &self,
+        system: &'static str,
+        target: String,
+        load: &Load,
+        seconds: f64,
+    ) -> BenchReport {
+        let q = |p: f64| self.hist.value_at_quantile(p) as f64 / 1000.0;
+        BenchReport {
+            system,
+            target,
+            workload: load.workload,
+            clients: load.clients,
+            keys: load.keys,
+            value_size: load.value_size,
+            seconds,
+            ops: self.ops,
+            errors: self.errors,
+            get_hits: self.hits,
+            get_misses: self.misses,
+            ops_per_sec: self.ops as f64 / seconds,
+            latency: Latency {
+                p50_us: q(0.5),
+                p99_us: q(0.99),
+                p999_us: q(0.999),
+                max_us: self.hist.max() as f64 / 1000.0,
+                mean_us: self.hist.mean() / 1000.0,
+            },
+        }
+    }
+}
+
+/// Runs the load through `driver`'s connections, a thread per client, and reports.
+pub fn run_with<D: Driver>(driver: &D, load: &Load) -> io::Result<BenchReport> {
+    check_load(load)?;
     let mut conns = Vec::with_capacity(load.clients);
     for i in 0..load.clients {
         conns.push(driver.connect(i, load)?);
@@ -367,20 +424,14 @@ pub fn run_with<D: Driver>(driver: &D, load: &Load) -> io::Result<BenchReport> {
             .enumerate()
             .map(|(i, conn)| {
                 let barrier = &barrier;
-                s.spawn(move || closed_loop(load, conn, load.seed.wrapping_add(i as u64), barrier))
+                s.spawn(move || closed_loop(load, conn, i, barrier))
             })
             .collect();
         barrier.wait();
         let started = Instant::now();
         for h in handles {
             match h.join().expect("bench client thread panicked") {
-                Ok(t) => {
-                    total.hist.add(&t.hist).expect("same bounds");
-                    total.ops += t.ops;
-                    total.errors += t.errors;
-                    total.hits += t.hits;
-                    total.misses += t.misses;
-                }
+                Ok(t) => total.add(&t),
                 Err(e) => {
                     first_error.get_or_insert(e);
                 }
@@ -392,28 +443,7 @@ pub fn run_with<D: Driver>(driver: &D, load: &Load) -> io::Result<BenchReport> {
     if let Some(e) = first_error {
         return Err(e);
     }
-    let q = |p: f64| total.hist.value_at_quantile(p) as f64 / 1000.0;
-    Ok(BenchReport {
-        system: driver.system(),
-        target: driver.target(),
-        workload: load.workload,
-        clients: load.clients,
-        keys: load.keys,
-        value_size: load.value_size,
-        seconds,
-        ops: total.ops,
-        errors: total.errors,
-        get_hits: total.hits,
-        get_misses: total.misses,
-        ops_per_sec: total.ops as f64 / seconds,
-        latency: Latency {
-            p50_us: q(0.5),
-            p99_us: q(0.99),
-            p999_us: q(0.999),
-            max_us: total.hist.max() as f64 / 1000.0,
-            mean_us: total.hist.mean() / 1000.0,
-        },
-    })
+    Ok(total.report(driver.system(), driver.target(), load, seconds))
 }
 
 fn new_histogram() -> Histogram<u64> {
@@ -451,35 +481,40 @@ fn preload<C: Connection>(load: &Load, conns: &mut [C]) -> io::Result<()> {
     .map_err(|e| fail("preloading", e))
 }
 
-fn closed_loop<C: Connection>(
-    load: &Load,
-    mut conn: C,
-    seed: u64,
-    barrier: &Barrier,
-) -> io::Result<Tally> {
-    let mut rng = StdRng::seed_from_u64(seed);
-    let value = value_for(&mut rng, load.value_size);
-    let mut t = Tally::new();
-    barrier.wait();
-    let deadline = Instant::now() + load.duration;
-    loop {
-        let now = Instant::now();
-        if now >= deadline {
-            return Ok(t);
+/// One client's side of the closed loop, whatever carries its commands: which command comes
+/// next (a key drawn from `load.keys`, GET or SET by the workload) and the tally of answers.
+struct Pace {
+    rng: StdRng,
+    value: Vec<u8>,
+    tally: Tally,
+}
+
+impl Pace {
+    fn new(load: &Load, client: usize) -> Pace {
+        let mut rng = StdRng::seed_from_u64(load.seed.wrapping_add(client as u64));
+        let value = value_for(&mut rng, load.value_size);
+        Pace {
+            rng,
+            value,
+            tally: Tally::new(),
         }
-        let key = key_name(rng.random_range(0..load.keys));
+    }
+
+    /// The next command: its key, and whether it is a GET (else a SET of `self.value`).
+    fn next(&mut self, load: &Load) -> (String, bool) {
+        let key = key_name(self.rng.random_range(0..load.keys));
         let get = match load.workload {
             Workload::Get => true,
             Workload::Set => false,
-            Workload::Mixed => rng.random_bool(0.5),
+            Workload::Mixed => self.rng.random_bool(0.5),
         };
-        let answer = if get {
-            conn.get(&key)
-        } else {
-            conn.set(&key, &value)
-        }
-        .map_err(|e| fail("waiting for a reply", e))?;
-        t.hist.saturating_record(now.elapsed().as_nanos() as u64);
+        (key, get)
+    }
+
+    /// Counts the answer to a command sent at `sent`.
+    fn record(&mut self, get: bool, answer: Answer, sent: Instant) {
+        let t = &mut self.tally;
+        t.hist.saturating_record(sent.elapsed().as_nanos() as u64);
         t.ops += 1;
         match (get, answer) {
             (true, Answer::Hit) => t.hits += 1,
@@ -489,6 +524,35 @@ fn closed_loop<C: Connection>(
         }
     }
 }
+
+fn closed_loop<C: Connection>(
+    load: &Load,
+    mut conn: C,
+    client: usize,
+    barrier: &Barrier,
+) -> io::Result<Tally> {
+    let mut pace = Pace::new(load, client);
+    barrier.wait();
+    let deadline = Instant::now() + load.duration;
+    loop {
+        let now = Instant::now();
+        if now >= deadline {
+            return Ok(pace.tally);
+        }
+        let (key, get) = pace.next(load);
+        let answer = if get {
+            conn.get(&key)
+        } else {
+            conn.set(&key, &pace.value)
+        }
+        .map_err(|e| fail("waiting for a reply", e))?;
+        pace.record(get, answer, now);
+    }
+}
+
+mod evented;
+
+pub use evented::run_resp;
 
 #[cfg(feature = "etcd")]
 pub mod etcd;

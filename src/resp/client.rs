@@ -57,6 +57,18 @@ impl Client {
         &self.stream
     }
 
+    /// The connection's socket, for a caller that goes on without this client (an event
+    /// loop). Refused while a reply read from the socket is still unreturned.
+    pub fn into_stream(self) -> io::Result<TcpStream> {
+        if self.start < self.buf.len() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "bytes beyond the last reply are still buffered",
+            ));
+        }
+        Ok(self.stream)
+    }
+
     /// Sends one request without waiting for its reply (pipelining).
     pub fn send(&mut self, words: &[&[u8]]) -> io::Result<()> {
         self.out.clear();
