@@ -15,7 +15,9 @@
 //! once (they restart from their ledger). With `retries`, a client that has no answer may
 //! send its command again, to the next priest, that many times in all; with `heartbeats`
 //! (duplicating networks only, where repeated heartbeats do not pile up) the president sends
-//! heartbeats and lagging priests catch up.
+//! heartbeats and lagging priests catch up. A client's `get` is a read: the president answers
+//! it after a `Confirm`/`Confirmed` round with its quorum, with no decree, so a history's
+//! reads are checked against its writes by `linearizable`.
 //!
 //! # The ghost history
 //!
@@ -797,9 +799,14 @@ fn permuted(state: &ParliamentState, new_to_old: &[usize]) -> ParliamentState {
                     quorum,
                     next,
                     pending,
+                    mut reads,
                 } => Status::Presiding {
                     quorum: permute(quorum, old_to_new),
                     next,
+                    reads: {
+                        reads.acks = permute(reads.acks, old_to_new);
+                        reads
+                    },
                     pending: pending
                         .into_iter()
                         .map(|(k, mut v)| {

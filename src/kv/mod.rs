@@ -16,8 +16,11 @@
 //! takes effect once, in the first decree that carries it, and every copy of it gets the
 //! answer of that one execution.
 //!
-//! Reads are commands too: a get passes through the decree sequence like a put, so every
-//! answer is linearizable by construction. [`KvMap`] is the sequential specification the
+//! A get at a priest that keeps its law current is a *read*, answered from the law without
+//! executing anything ([`KvMap::read`]); the Parliament's president answers one only once it
+//! may (see [`crate::parliament`]: a confirmation round and the decrees begun before the read
+//! applied), and a get that does pass in a decree (queued while a president was being
+//! chosen) executes like any command. [`KvMap`] is the sequential specification the
 //! model checks client histories against (stateright's `SequentialSpec`); [`Store`] is that
 //! map plus sessions, as a priest holds it.
 
@@ -132,6 +135,15 @@ impl fmt::Display for Command {
 pub struct KvMap(pub OrdMap<Key, Value>);
 
 impl KvMap {
+    /// What a read returns, without executing anything: `None` if `op` is not a read (a
+    /// `get`).
+    pub fn read(&self, op: &Op) -> Option<Answer> {
+        match op {
+            Op::Get { key } => Some(Answer::Value(self.0.get(key).cloned())),
+            _ => None,
+        }
+    }
+
     /// Executes one operation.
     pub fn execute(&mut self, op: &Op) -> Answer {
         match op {

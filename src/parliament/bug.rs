@@ -22,6 +22,7 @@ pub enum Bug {
     MinorityQuorum,
     PrematureSuccess,
     StrandQueuedCommands,
+    ReadWithoutConfirm,
 }
 
 /// What a bug is, what it breaks, and where it comes from.
@@ -36,7 +37,7 @@ pub struct BugInfo {
 
 impl Bug {
     /// Every seeded bug (not [`Bug::None`]).
-    pub const ALL: [Bug; 9] = [
+    pub const ALL: [Bug; 10] = [
         Bug::SkipPhaseOneOnTakeover,
         Bug::FillGapWithOwnDecree,
         Bug::ApplyOutOfOrder,
@@ -46,6 +47,7 @@ impl Bug {
         Bug::MinorityQuorum,
         Bug::PrematureSuccess,
         Bug::StrandQueuedCommands,
+        Bug::ReadWithoutConfirm,
     ];
 
     pub fn name(self) -> &'static str {
@@ -108,6 +110,12 @@ impl Bug {
                 "every-client-answered",
                 "when a decree passes, the president does not propose the commands that queued while its window was full",
                 "a pipeline that only proposes on new requests, never on completions",
+            ),
+            Bug::ReadWithoutConfirm => (
+                "read-without-confirm",
+                "linearizable",
+                "a president answers a get from its law at once, without a confirmation round, so a deposed president that has not heard of its successor answers with an old value",
+                "leader reads served without a lease or a ReadIndex round (the Raft thesis, section 6.4; etcd's stale reads before 3.0)",
             ),
         };
         BugInfo {

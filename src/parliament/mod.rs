@@ -35,6 +35,18 @@
 //!    decrees from its first gap (`Catchup`); a new president re-proposes any decree a
 //!    quorum voted for, so a passed decree is never lost.
 //!
+//! 7. **Reads.** A `get` needs no decree: the president holds it, and begins a
+//!    *confirmation round* (`Confirm(b, r)` to the rest of its quorum) unless one is in
+//!    flight. A priest answers `Confirmed(b, r)` if it has promised no ballot above `b`,
+//!    from its ledger as it stands (no write). When the whole quorum confirmed a round begun
+//!    after the read came, no quorum had promised a higher ballot at that moment, so no
+//!    other president had passed any decree the read must see; and every write that ended
+//!    before the read began is in a decree numbered below the president's `next` when the
+//!    read came. Once those decrees are applied, the president answers from its law. Reads
+//!    that come during a round wait for the next one, so one round serves every read that
+//!    came before it began; a president that steps down hands its reads to its successor
+//!    like any command.
+//!
 //! A priest votes in `BeginBallot(b, i, d)` when `b >= nextBal` (the Synod's step 4 for
 //! decree number `i`; a higher `b` also raises `nextBal`). Ledger writes (`lastTried`,
 //! `nextBal`, votes, passed decrees) are saved (`Out::save`) before any message that depends
@@ -217,6 +229,11 @@ pub enum Msg {
     Heartbeat { ballot: Ballot, known: DecreeNumber },
     /// Please send me every passed decree from `from` on.
     Catchup { from: DecreeNumber },
+    /// The president of `ballot` asks, for the reads it holds, whether the sender still
+    /// promises no higher ballot (confirmation round `round`).
+    Confirm { ballot: Ballot, round: u32 },
+    /// The sender had promised no ballot above `ballot` when round `round`'s Confirm came.
+    Confirmed { ballot: Ballot, round: u32 },
     /// From a client (or forwarded by a priest): please pass this command.
     Request { client: Id, seq: u64, op: Op },
     /// To a client: the answer to its command number `seq`.
@@ -250,6 +267,8 @@ impl Display for Msg {
             Msg::Success { number, decree } => write!(f, "Success(#{number} {decree})"),
             Msg::Heartbeat { ballot, known } => write!(f, "Heartbeat({ballot}, knows <{known})"),
             Msg::Catchup { from } => write!(f, "Catchup(from {from})"),
+            Msg::Confirm { ballot, round } => write!(f, "Confirm({ballot}, round {round})"),
+            Msg::Confirmed { ballot, round } => write!(f, "Confirmed({ballot}, round {round})"),
             Msg::Request { client, seq, op } => {
                 write!(f, "Request(c{}#{seq} {op})", usize::from(*client))
             }
@@ -312,6 +331,30 @@ pub struct Pending {
     pub voted: Priests,
 }
 
+/// A read (a `get`) held by a president until it may answer it from its law.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Read {
+    pub cmd: Command,
+    /// Every decree numbered below this (the president's `next` when the read came) is
+    /// applied first: any write that finished before the read began is among them.
+    pub index: DecreeNumber,
+    /// The confirmation round that must succeed first: one begun after the read came.
+    pub round: u32,
+}
+
+/// A president's reads and its confirmation rounds (volatile).
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Reads {
+    /// The last confirmation round begun, and the last that succeeded (`confirmed <= begun`;
+    /// a round is in flight while they differ).
+    pub begun: u32,
+    pub confirmed: u32,
+    /// Who has confirmed round `begun` so far (the president included).
+    pub acks: Priests,
+    /// The reads not yet answered, in the order they came.
+    pub waiting: Vector<Read>,
+}
+
 /// What the priest, as (would-be) president of ballot `lastTried`, is doing (volatile).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Status {
@@ -329,6 +372,7 @@ pub enum Status {
         quorum: Priests,
         next: DecreeNumber,
         pending: OrdMap<DecreeNumber, Pending>,
+        reads: Reads,
     },
 }
 
@@ -368,9 +412,12 @@ impl PriestState {
                 .range(self.applied.len() as DecreeNumber..)
                 .any(|(_, d)| d.commands().iter().any(same))
             || match &self.status {
-                Status::Presiding { pending, .. } => pending
-                    .values()
-                    .any(|p| p.decree.commands().iter().any(same)),
+                Status::Presiding { pending, reads, .. } => {
+                    pending
+                        .values()
+                        .any(|p| p.decree.commands().iter().any(same))
+                        || reads.waiting.iter().any(|r| same(&r.cmd))
+                }
                 _ => false,
             }
     }
@@ -654,6 +701,7 @@ impl ParliamentPriest {
             quorum,
             next,
             pending: OrdMap::new(),
+            reads: Reads::default(),
         };
         step.save = true;
         if let Some(top) = top {
@@ -842,6 +890,104 @@ impl ParliamentPriest {
             let n = state.applied.len() as DecreeNumber;
             self.apply(state, n, step);
         }
+        self.answer_reads(state, step);
+    }
+
+    /// A president's read: held until a confirmation round begun after it came succeeds
+    /// (no higher ballot had been promised by a quorum, so no other president had passed
+    /// anything) and every decree numbered below its index is applied; then answered from
+    /// the law. No decree, no disk write.
+    fn read(&self, state: &mut PriestState, cmd: Command, step: &mut Step) {
+        if self.bug == Bug::ReadWithoutConfirm {
+            if let Some(answer) = state.law.map.read(&cmd.op) {
+                step.sends.push((
+                    cmd.client,
+                    Msg::Reply {
+                        seq: cmd.seq,
+                        answer,
+                    },
+                ));
+            }
+            return;
+        }
+        let Status::Presiding { next, reads, .. } = &mut state.status else {
+            return;
+        };
+        let round = reads.begun + 1;
+        reads.waiting.push_back(Read {
+            cmd,
+            index: *next,
+            round,
+        });
+        if reads.confirmed == reads.begun {
+            self.begin_round(state, step);
+        }
+    }
+
+    /// Begins a confirmation round: asks the rest of the quorum whether they still promise
+    /// nothing above this president's ballot.
+    fn begin_round(&self, state: &mut PriestState, step: &mut Step) {
+        let Some(ballot) = state.ledger.last_tried else {
+            return;
+        };
+        let Status::Presiding { quorum, reads, .. } = &mut state.status else {
+            return;
+        };
+        reads.begun += 1;
+        reads.acks = Priests::single(self.me);
+        let round = reads.begun;
+        for q in quorum.iter().filter(|&q| q != self.me) {
+            step.sends
+                .push((self.priests[q as usize], Msg::Confirm { ballot, round }));
+        }
+        self.round_done(state, step);
+    }
+
+    /// If the whole quorum confirmed the round in flight, it succeeded: answer what can be
+    /// answered, and begin the next round if reads came meanwhile.
+    fn round_done(&self, state: &mut PriestState, step: &mut Step) {
+        let Status::Presiding { quorum, reads, .. } = &mut state.status else {
+            return;
+        };
+        if reads.confirmed == reads.begun || !quorum.is_subset(reads.acks) {
+            return;
+        }
+        reads.confirmed = reads.begun;
+        self.answer_reads(state, step);
+        let Status::Presiding { reads, .. } = &state.status else {
+            return;
+        };
+        if reads.waiting.iter().any(|r| r.round > reads.confirmed) {
+            self.begin_round(state, step);
+        }
+    }
+
+    /// Answers, from the law, every read whose round succeeded and whose index is applied.
+    fn answer_reads(&self, state: &mut PriestState, step: &mut Step) {
+        let applied = state.applied.len() as DecreeNumber;
+        let Status::Presiding { reads, .. } = &mut state.status else {
+            return;
+        };
+        if reads.waiting.is_empty() {
+            return;
+        }
+        let confirmed = reads.confirmed;
+        let (ready, wait): (Vector<Read>, Vector<Read>) = std::mem::take(&mut reads.waiting)
+            .into_iter()
+            .partition(|r| r.round <= confirmed && r.index <= applied);
+        reads.waiting = wait;
+        for r in ready {
+            let Some(answer) = state.law.map.read(&r.cmd.op) else {
+                continue;
+            };
+            step.sends.push((
+                r.cmd.client,
+                Msg::Reply {
+                    seq: r.cmd.seq,
+                    answer,
+                },
+            ));
+        }
     }
 
     /// Applies decree `n` to the law; a president answers the commands' clients.
@@ -877,10 +1023,11 @@ impl ParliamentPriest {
     ) {
         let mut cmds: Vec<Command> = std::mem::take(&mut state.queue).into_iter().collect();
         let was_running = !matches!(state.status, Status::Follower);
-        if let Status::Presiding { pending, .. } = &state.status {
+        if let Status::Presiding { pending, reads, .. } = &state.status {
             for p in pending.values() {
                 cmds.extend(p.decree.commands().iter().cloned());
             }
+            cmds.extend(reads.waiting.iter().map(|r| r.cmd.clone()));
         }
         state.status = Status::Follower;
         let owner = self.priests.get(ballot.priest as usize).copied();
@@ -941,6 +1088,7 @@ impl Actor for ParliamentPriest {
                 quorum: self.lowest_quorum(),
                 next: 0,
                 pending: OrdMap::new(),
+                reads: Reads::default(),
             };
             o.save(state.ledger.clone());
             self.arm_office_timers(o);
@@ -1004,9 +1152,18 @@ impl Actor for ParliamentPriest {
                 // Voted again). Without this, one lost message would stall the decree, and
                 // behind it every later one, while the heartbeats keep the president in office.
                 if let Status::Presiding {
-                    quorum, pending, ..
+                    quorum,
+                    pending,
+                    reads,
+                    ..
                 } = &state.status
                 {
+                    if reads.confirmed != reads.begun {
+                        for q in quorum.iter().filter(|&q| !reads.acks.contains(q)) {
+                            let round = reads.begun;
+                            o.send(self.priests[q as usize], Msg::Confirm { ballot, round });
+                        }
+                    }
                     for (n, p) in pending {
                         for q in quorum.iter().filter(|&q| !p.voted.contains(q)) {
                             o.send(
@@ -1212,6 +1369,34 @@ impl Actor for ParliamentPriest {
                 }
             }
 
+            // A read-only question: answered from the promise already in the ledger.
+            Msg::Confirm { ballot, round } => {
+                if state.ledger.next_bal.is_none_or(|n| n <= ballot) {
+                    o.send(src, Msg::Confirmed { ballot, round });
+                }
+            }
+
+            Msg::Confirmed { ballot, round } => {
+                let Some(q) = self.ix(src) else { return };
+                let Status::Presiding { quorum, reads, .. } = &state.status else {
+                    return;
+                };
+                if state.ledger.last_tried != Some(ballot)
+                    || round != reads.begun
+                    || reads.confirmed == reads.begun
+                    || !quorum.contains(q)
+                    || reads.acks.contains(q)
+                {
+                    return;
+                }
+                let state = state.to_mut();
+                if let Status::Presiding { reads, .. } = &mut state.status {
+                    reads.acks = reads.acks.with(q);
+                }
+                self.round_done(state, &mut step);
+                self.finish(state, step, o);
+            }
+
             Msg::Request { client, seq, op } => {
                 if self.bug != Bug::NoSessionDedup {
                     match state.law.lookup(client, seq) {
@@ -1230,6 +1415,9 @@ impl Actor for ParliamentPriest {
                 let owner = state.ledger.next_bal.map(|b| b.priest);
                 let state = state.to_mut();
                 match &state.status {
+                    Status::Presiding { .. } if matches!(cmd.op, Op::Get { .. }) => {
+                        self.read(state, cmd, &mut step);
+                    }
                     Status::Presiding { .. } => {
                         state.queue.push_back(cmd);
                         self.propose_queued(state, &mut step);

@@ -469,3 +469,133 @@ fn a_deposed_president_steps_down_on_a_higher_ballots_heartbeat() {
         "{out:?}"
     );
 }
+
+fn get(client: usize, seq: u64) -> Msg {
+    Msg::Request {
+        client: Id::from(client),
+        seq,
+        op: Op::Get { key: "x".into() },
+    }
+}
+
+fn confirmed(round: u32) -> Msg {
+    Msg::Confirmed {
+        ballot: GENESIS,
+        round,
+    }
+}
+
+#[test]
+fn a_read_is_answered_after_its_quorum_confirms_without_a_decree_or_a_save() {
+    let p = model_priest(0);
+    let (s, _) = start(&p, None);
+    // The president asks its quorum ({0,1}) to confirm; it neither saves nor answers yet.
+    let (s, out) = deliver(&p, &s, 7, get(7, 1));
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert!(out[0].contains("Confirm(0.0, round 1)") && out[0].contains("Id(1)"));
+    // A second read while round 1 is in flight waits for round 2 (begun after it came).
+    let (s, out) = deliver(&p, &s, 8, get(8, 1));
+    assert!(out.is_empty(), "{out:?}");
+    // A confirmation from outside the quorum, or for another round, counts for nothing.
+    let (s, out) = deliver(&p, &s, 2, confirmed(1));
+    assert!(out.is_empty(), "{out:?}");
+    let (s, out) = deliver(&p, &s, 1, confirmed(2));
+    assert!(out.is_empty(), "{out:?}");
+    // Round 1 confirmed: the first read is answered from the law; round 2 begins.
+    let (s, out) = deliver(&p, &s, 1, confirmed(1));
+    assert_eq!(out.len(), 2, "{out:?}");
+    assert!(out[0].contains("Reply(#1 nil)") && out[0].contains("Id(7)"));
+    assert!(out[1].contains("Confirm(0.0, round 2)"));
+    let (s, out) = deliver(&p, &s, 1, confirmed(2));
+    assert!(out[0].contains("Reply(#1 nil)") && out[0].contains("Id(8)"));
+    assert!(s.ledger.votes.is_empty() && s.ledger.learned.is_empty());
+}
+
+#[test]
+fn a_read_waits_for_the_decrees_begun_before_it() {
+    let p = model_priest(0);
+    let (s, _) = start(&p, None);
+    let (s, _) = deliver(&p, &s, 7, put(7, 1, "a"));
+    let (s, _) = deliver(&p, &s, 8, get(8, 1));
+    // Confirmed, but decree 0 (the put) is not applied yet: no answer.
+    let (s, out) = deliver(&p, &s, 1, confirmed(1));
+    assert!(out.is_empty(), "{out:?}");
+    let (_, out) = deliver(
+        &p,
+        &s,
+        1,
+        Msg::Voted {
+            ballot: GENESIS,
+            number: 0,
+        },
+    );
+    assert!(
+        out.iter()
+            .any(|c| c.contains("Reply(#1 a)") && c.contains("Id(8)")),
+        "the read sees the put begun before it: {out:?}"
+    );
+}
+
+#[test]
+fn a_priest_that_promised_a_higher_ballot_does_not_confirm_and_reads_follow_the_new_president() {
+    let p1 = model_priest(1);
+    let (s1, _) = start(&p1, None);
+    let ask = Msg::Confirm {
+        ballot: GENESIS,
+        round: 1,
+    };
+    let (_, out) = deliver(&p1, &s1, 0, ask.clone());
+    assert!(out[0].contains("Confirmed(0.0, round 1)"), "{out:?}");
+    let higher = Ballot::new(1, 2);
+    let (s1, _) = deliver(
+        &p1,
+        &s1,
+        2,
+        Msg::NextBallot {
+            ballot: higher,
+            from: 0,
+        },
+    );
+    let (_, out) = deliver(&p1, &s1, 0, ask);
+    assert!(out.is_empty(), "{out:?}");
+    // The deposed president hands its waiting read to the new one.
+    let p0 = model_priest(0);
+    let (s0, _) = start(&p0, None);
+    let (s0, _) = deliver(&p0, &s0, 7, get(7, 1));
+    let (s0, out) = deliver(
+        &p0,
+        &s0,
+        2,
+        Msg::NextBallot {
+            ballot: higher,
+            from: 0,
+        },
+    );
+    assert!(!s0.is_president());
+    assert!(
+        out.iter()
+            .any(|c| c.contains("Request(c7#1 get x)") && c.contains("Id(2)")),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn a_lost_confirm_or_confirmed_is_asked_again_on_the_heartbeat() {
+    let p0 = ParliamentPriest::new(0, priests());
+    let (s0, _) = start(&p0, None);
+    let (s0, _) = deliver(&p0, &s0, 7, get(7, 1));
+    let heartbeat = |s: &PriestState| {
+        let mut st = Cow::Borrowed(s);
+        let mut o = Out::new();
+        p0.on_timeout(Id::from(0), &mut st, &Timer::Heartbeat, &mut o);
+        commands(o)
+    };
+    let out = heartbeat(&s0);
+    let again: Vec<&String> = out.iter().filter(|c| c.contains("Confirm(")).collect();
+    assert_eq!(again.len(), 1, "{out:?}");
+    assert!(again[0].contains("Confirm(0.0, round 1)") && again[0].contains("Id(1)"));
+    // Once the round succeeded, the heartbeat asks nobody.
+    let (s0, out) = deliver(&p0, &s0, 1, confirmed(1));
+    assert!(out.iter().any(|c| c.contains("Reply(#1 nil)")), "{out:?}");
+    assert!(!heartbeat(&s0).iter().any(|c| c.contains("Confirm(")));
+}

@@ -6,7 +6,7 @@
 //! member: client `i` talks to endpoint `i mod n`, as etcd's `benchmark` tool spreads its
 //! connections. SET is a Put; GET is a Range of one key with etcd's default, linearizable
 //! consistency (the member confirms with the leader before it answers, as the Parliament's
-//! GET is a decree). One request is in flight per client. The async client runs on a small
+//! GET is confirmed by a round of the president's quorum). One request is in flight per client. The async client runs on a small
 //! tokio runtime shared by the connections; each bench thread blocks on its own request.
 //!
 //! A gRPC status that means the member cannot be reached or did not answer in time
