@@ -867,6 +867,12 @@ impl ParliamentPriest {
         if state.ledger.learned.contains_key(&n) {
             return;
         }
+        // A decree this priest voted for comes back in its Success as a copy of its own:
+        // keep the one it holds, so a follower's memory holds each decree once, not twice.
+        let decree = match state.ledger.votes.get(&n) {
+            Some(v) if v.decree == decree => v.decree.clone(),
+            _ => decree,
+        };
         state.ledger.learned.insert(n, decree.clone());
         step.save = true;
         if let Status::Presiding { pending, .. } = &mut state.status {
