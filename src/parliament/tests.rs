@@ -599,3 +599,36 @@ fn a_lost_confirm_or_confirmed_is_asked_again_on_the_heartbeat() {
     assert!(out.iter().any(|c| c.contains("Reply(#1 nil)")), "{out:?}");
     assert!(!heartbeat(&s0).iter().any(|c| c.contains("Confirm(")));
 }
+
+#[test]
+fn a_follower_keeps_one_copy_of_a_decree_it_voted_for_and_learned() {
+    let p = model_priest(1);
+    let (s, _) = start(&p, None);
+    let decree = || Decree::Commands(vec![cmd(7, 1, "a")].into());
+    let (s, _) = deliver(
+        &p,
+        &s,
+        0,
+        Msg::BeginBallot {
+            ballot: GENESIS,
+            number: 0,
+            decree: decree(),
+        },
+    );
+    // The Success carries an equal decree in a new allocation (as off the wire).
+    let (s, _) = deliver(
+        &p,
+        &s,
+        0,
+        Msg::Success {
+            number: 0,
+            decree: decree(),
+        },
+    );
+    let (Decree::Commands(voted), Decree::Commands(learned)) =
+        (&s.ledger.votes[&0].decree, &s.ledger.learned[&0])
+    else {
+        panic!("commands expected");
+    };
+    assert!(Arc::ptr_eq(voted, learned), "one copy, shared");
+}
