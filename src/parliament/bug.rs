@@ -23,6 +23,7 @@ pub enum Bug {
     PrematureSuccess,
     StrandQueuedCommands,
     ReadWithoutConfirm,
+    ReadIgnoresEarlierPresidents,
 }
 
 /// What a bug is, what it breaks, and where it comes from.
@@ -37,7 +38,7 @@ pub struct BugInfo {
 
 impl Bug {
     /// Every seeded bug (not [`Bug::None`]).
-    pub const ALL: [Bug; 10] = [
+    pub const ALL: [Bug; 11] = [
         Bug::SkipPhaseOneOnTakeover,
         Bug::FillGapWithOwnDecree,
         Bug::ApplyOutOfOrder,
@@ -48,6 +49,7 @@ impl Bug {
         Bug::PrematureSuccess,
         Bug::StrandQueuedCommands,
         Bug::ReadWithoutConfirm,
+        Bug::ReadIgnoresEarlierPresidents,
     ];
 
     pub fn name(self) -> &'static str {
@@ -116,6 +118,12 @@ impl Bug {
                 "linearizable",
                 "a president answers a get from its law at once, without a confirmation round, so a deposed president that has not heard of its successor answers with an old value",
                 "leader reads served without a lease or a ReadIndex round (the Raft thesis, section 6.4; etcd's stale reads before 3.0)",
+            ),
+            Bug::ReadIgnoresEarlierPresidents => (
+                "read-ignores-earlier-presidents",
+                "linearizable",
+                "a new president answers confirmed reads before applying the decrees it re-proposed from earlier presidents, which may already have answered their clients",
+                "a ReadIndex taken before the new leader has committed an entry of its own term (the Raft thesis, section 6.4: a leader must first commit a no-op)",
             ),
         };
         BugInfo {

@@ -40,9 +40,14 @@
 //!    flight. A priest answers `Confirmed(b, r)` if it has promised no ballot above `b`,
 //!    from its ledger as it stands (no write). When the whole quorum confirmed a round begun
 //!    after the read came, no quorum had promised a higher ballot at that moment, so no
-//!    other president had passed any decree the read must see; and every write that ended
-//!    before the read began is in a decree numbered below the president's `next` when the
-//!    read came. Once those decrees are applied, the president answers from its law. Reads
+//!    later president had passed anything yet. A write that ended before the read began
+//!    was answered by the priest that applied it; so it is either in a decree of an earlier
+//!    president, numbered below this president's first own number (its `next` on taking
+//!    office: every earlier decree a quorum voted for was reported to it and re-proposed
+//!    below that), or in a decree this president passed, which it applied before anyone
+//!    else could learn it. Its own decrees still in flight were answered by nobody. So once
+//!    the decrees below its first own number are applied, the president answers from its
+//!    law, without waiting for the writes in flight. Reads
 //!    that come during a round wait for the next one, so one round serves every read that
 //!    came before it began; a president that steps down hands its reads to its successor
 //!    like any command.
@@ -335,9 +340,6 @@ pub struct Pending {
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Read {
     pub cmd: Command,
-    /// Every decree numbered below this (the president's `next` when the read came) is
-    /// applied first: any write that finished before the read began is among them.
-    pub index: DecreeNumber,
     /// The confirmation round that must succeed first: one begun after the read came.
     pub round: u32,
 }
@@ -345,6 +347,10 @@ pub struct Read {
 /// A president's reads and its confirmation rounds (volatile).
 #[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Reads {
+    /// The first decree number this president took for commands of its own (its `next` on
+    /// taking office). No read is answered before every decree below it is applied: those
+    /// are the decrees of earlier presidents, which may have answered their clients.
+    pub own: DecreeNumber,
     /// The last confirmation round begun, and the last that succeeded (`confirmed <= begun`;
     /// a round is in flight while they differ).
     pub begun: u32,
@@ -701,7 +707,14 @@ impl ParliamentPriest {
             quorum,
             next,
             pending: OrdMap::new(),
-            reads: Reads::default(),
+            reads: Reads {
+                own: if self.bug == Bug::ReadIgnoresEarlierPresidents {
+                    0
+                } else {
+                    next
+                },
+                ..Reads::default()
+            },
         };
         step.save = true;
         if let Some(top) = top {
@@ -900,9 +913,9 @@ impl ParliamentPriest {
     }
 
     /// A president's read: held until a confirmation round begun after it came succeeds
-    /// (no higher ballot had been promised by a quorum, so no other president had passed
-    /// anything) and every decree numbered below its index is applied; then answered from
-    /// the law. No decree, no disk write.
+    /// (no higher ballot had been promised by a quorum, so no later president had passed
+    /// anything) and the decrees of earlier presidents are applied; then answered from the
+    /// law. No decree, no disk write.
     fn read(&self, state: &mut PriestState, cmd: Command, step: &mut Step) {
         if self.bug == Bug::ReadWithoutConfirm {
             if let Some(answer) = state.law.map.read(&cmd.op) {
@@ -916,15 +929,11 @@ impl ParliamentPriest {
             }
             return;
         }
-        let Status::Presiding { next, reads, .. } = &mut state.status else {
+        let Status::Presiding { reads, .. } = &mut state.status else {
             return;
         };
         let round = reads.begun + 1;
-        reads.waiting.push_back(Read {
-            cmd,
-            index: *next,
-            round,
-        });
+        reads.waiting.push_back(Read { cmd, round });
         if reads.confirmed == reads.begun {
             self.begin_round(state, step);
         }
@@ -968,7 +977,8 @@ impl ParliamentPriest {
         }
     }
 
-    /// Answers, from the law, every read whose round succeeded and whose index is applied.
+    /// Answers, from the law, every read whose round succeeded, once the decrees of earlier
+    /// presidents are applied.
     fn answer_reads(&self, state: &mut PriestState, step: &mut Step) {
         let applied = state.applied.len() as DecreeNumber;
         let Status::Presiding { reads, .. } = &mut state.status else {
@@ -977,10 +987,13 @@ impl ParliamentPriest {
         if reads.waiting.is_empty() {
             return;
         }
+        if applied < reads.own {
+            return;
+        }
         let confirmed = reads.confirmed;
         let (ready, wait): (Vector<Read>, Vector<Read>) = std::mem::take(&mut reads.waiting)
             .into_iter()
-            .partition(|r| r.round <= confirmed && r.index <= applied);
+            .partition(|r| r.round <= confirmed);
         reads.waiting = wait;
         for r in ready {
             let Some(answer) = state.law.map.read(&r.cmd.op) else {

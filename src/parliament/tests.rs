@@ -512,27 +512,65 @@ fn a_read_is_answered_after_its_quorum_confirms_without_a_decree_or_a_save() {
 }
 
 #[test]
-fn a_read_waits_for_the_decrees_begun_before_it() {
+fn a_read_does_not_wait_for_the_presidents_own_writes_in_flight() {
     let p = model_priest(0);
     let (s, _) = start(&p, None);
+    // A put is in flight (decree 0, nobody has answered it): the read may precede it.
     let (s, _) = deliver(&p, &s, 7, put(7, 1, "a"));
     let (s, _) = deliver(&p, &s, 8, get(8, 1));
-    // Confirmed, but decree 0 (the put) is not applied yet: no answer.
     let (s, out) = deliver(&p, &s, 1, confirmed(1));
-    assert!(out.is_empty(), "{out:?}");
+    assert!(
+        out.len() == 1 && out[0].contains("Reply(#1 nil)") && out[0].contains("Id(8)"),
+        "{out:?}"
+    );
+    assert!(s.applied.is_empty());
+}
+
+#[test]
+fn a_new_presidents_reads_wait_for_the_decrees_of_earlier_presidents() {
+    let p = model_priest(1);
+    let (s, _) = start(&p, None);
+    let mut st = Cow::Borrowed(&s);
+    p.on_timeout(Id::from(1), &mut st, &Timer::Election, &mut Out::new());
+    let s = st.into_owned();
+    let b = Ballot::new(1, 1);
+    // Priest 2 reports a vote for decree 0 (which priest 0 may have passed and answered):
+    // the new president re-proposes it, and its own decrees start at 1.
+    let votes = vec![(
+        0,
+        Vote {
+            ballot: GENESIS,
+            decree: Decree::Commands(vec![cmd(7, 1, "a")].into()),
+        },
+    )];
+    let lastvote = Msg::LastVote {
+        ballot: b,
+        from: 0,
+        votes,
+    };
+    let (s, _) = deliver(&p, &s, 2, lastvote);
+    assert!(s.is_president());
+    let (s, out) = deliver(&p, &s, 8, get(8, 1));
+    assert!(out[0].contains("Confirm(1.1, round 1)") && out[0].contains("Id(2)"));
+    let ok = Msg::Confirmed {
+        ballot: b,
+        round: 1,
+    };
+    let (s, out) = deliver(&p, &s, 2, ok);
+    assert!(out.is_empty(), "decree 0 is not applied yet: {out:?}");
     let (_, out) = deliver(
         &p,
         &s,
-        1,
+        2,
         Msg::Voted {
-            ballot: GENESIS,
+            ballot: b,
             number: 0,
         },
     );
     assert!(
         out.iter()
             .any(|c| c.contains("Reply(#1 a)") && c.contains("Id(8)")),
-        "the read sees the put begun before it: {out:?}"
+        "the read sees the earlier president's put: {out:?}"
     );
 }
 
