@@ -9,11 +9,15 @@
 //!   moment in its range, `CancelTimer` disarms it, `ChooseRandom` picks one of the choices
 //!   and delivers it by `on_random` on the next step, `Save` replaces the ledger, `Send`
 //!   sends one datagram ([`wire`]);
-//! - **every `Save` of a handler is durable (`fdatasync`) before any `Send` of that handler
-//!   leaves.** Handlers run in batches (group commit): the runtime takes every datagram
-//!   waiting on the socket (up to `max_batch`) and every due timer, runs their handlers one
-//!   after the other on the in-memory state, writes the last saved ledger once and syncs once,
-//!   and only then sends the batch's messages.
+//! - **every `Save` of a handler is durable (`fdatasync`) before any `Send` of that handler,
+//!   or of any later handler, leaves.** Handlers run in batches (group commit): the runtime
+//!   takes every datagram waiting on the socket (up to `max_batch`) and every due timer, runs
+//!   their handlers one after the other on the in-memory state, writes the last saved ledger
+//!   once and syncs once, and only then sends the messages of the handlers that ran after
+//!   the first save. The messages of handlers that ran before it (say, a priest answering
+//!   `Confirmed` or a heartbeat, which changes nothing durable), with no save deferred from
+//!   an earlier batch, leave first, without waiting for the sync: no change they could
+//!   depend on is unsaved.
 //! - **A batch that sends nothing defers its save** until the next batch that sends
 //!   something (which then writes and syncs the newest ledger, covering both), or until it
 //!   has waited [`DEFER_SAVE`], or the priest stops. So every message leaves only after every
@@ -24,7 +28,9 @@
 //! batch's effects (and those of any deferred batches before it) and the messages that
 //! caused them, which in the model are lost messages: nothing that depended on them had
 //! left; a crash after the sync but before every send left is a set of completed handlers
-//! whose messages were lost. Both are behaviours of the lossy model.
+//! whose messages were lost. Both are behaviours of the lossy model. The messages that left
+//! before the sync came from handlers that ran, in the model's order, before every lost
+//! change: the model's run is those handlers, then the crash.
 //!
 //! # Ids and addresses
 //!
@@ -223,13 +229,22 @@ impl fmt::Display for Counters {
 struct Batch<A: Actor> {
     sends: Vec<(Id, A::Msg)>,
     save: Option<A::Storage>,
+    /// Whether a change not yet durable was made before the handler now running: a save
+    /// deferred from an earlier batch, or a save of an earlier handler of this batch.
+    unsaved: bool,
+    /// How many of `sends` (the first ones) came from handlers that ran before any such
+    /// change: they may leave before the sync.
+    early: usize,
 }
 
-impl<A: Actor> Default for Batch<A> {
-    fn default() -> Self {
+impl<A: Actor> Batch<A> {
+    /// A batch that starts after a save was deferred (`unsaved`) or not.
+    fn new(unsaved: bool) -> Self {
         Batch {
             sends: Vec::new(),
             save: None,
+            unsaved,
+            early: 0,
         }
     }
 }
@@ -316,7 +331,7 @@ where
             send_buf: Vec::new(),
             observer: None,
         };
-        let mut batch = Batch::default();
+        let mut batch = Batch::new(false);
         node.absorb(out, &mut batch);
         node.commit(batch)?;
         // The starting ledger is durable before the first datagram is even read.
@@ -369,7 +384,7 @@ where
         if let Some((_, since)) = &self.deferred {
             wake = wake.min(*since + DEFER_SAVE);
         }
-        let mut batch = Batch::default();
+        let mut batch = Batch::new(self.deferred.is_some());
         let mut handled = 0;
         let mut taken = 0;
         let mut wait = wake.saturating_duration_since(now);
@@ -498,6 +513,11 @@ where
     /// Applies a handler's commands in order; sends and saves wait for the commit.
     fn absorb(&mut self, out: Out<A>, batch: &mut Batch<A>) {
         use rand::Rng;
+        let out: Vec<_> = out.into_iter().collect();
+        if out.iter().any(|c| matches!(c, Command::Save(_))) {
+            batch.unsaved = true;
+        }
+        let early = !batch.unsaved;
         for c in out {
             match c {
                 Command::Send(dst, msg) => batch.sends.push((dst, msg)),
@@ -523,14 +543,20 @@ where
                 }
             }
         }
+        if early {
+            batch.early = batch.sends.len();
+        }
     }
 
-    /// The group commit: make the batch's last saved ledger durable, then send. A batch that
-    /// sends nothing defers its save (see the module docs).
-    fn commit(&mut self, batch: Batch<A>) -> Result<(), RuntimeError>
+    /// The group commit: make the batch's last saved ledger durable, then send. The sends of
+    /// handlers that ran before any change not yet durable leave first, without waiting; a
+    /// batch none of whose other sends remain defers its save (see the module docs).
+    fn commit(&mut self, mut batch: Batch<A>) -> Result<(), RuntimeError>
     where
         A::Storage: PartialEq,
     {
+        let late = batch.sends.split_off(batch.early);
+        self.send_all(&batch.sends);
         if let Some(storage) = batch.save {
             let since = self.deferred.take().map_or_else(Instant::now, |(_, t)| t);
             self.deferred = Some((storage, since));
@@ -539,13 +565,21 @@ where
             .deferred
             .as_ref()
             .is_some_and(|(_, since)| since.elapsed() >= DEFER_SAVE);
-        if !batch.sends.is_empty() || overdue {
+        if !late.is_empty() || overdue {
             self.write_deferred()?;
         }
-        // Every message to one socket goes in as few datagrams as fit (a bundle, see
-        // `wire`), in the order the handlers sent them.
+        self.send_all(&late);
+        Ok(())
+    }
+
+    /// Sends `sends`: every message to one socket goes in as few datagrams as fit (a bundle,
+    /// see `wire`), in the order the handlers sent them.
+    fn send_all(&mut self, sends: &[(Id, A::Msg)]) {
+        if sends.is_empty() {
+            return;
+        }
         let mut bundles: Vec<(SocketAddr, wire::Bundle)> = Vec::new();
-        for (dst, msg) in &batch.sends {
+        for (dst, msg) in sends {
             let b = bits(*dst);
             let addr = match usize::try_from(b).ok().and_then(|i| self.priests.get(i)) {
                 Some(a) => Some(*a),
@@ -582,7 +616,6 @@ where
                 self.send_bundle(addr, &mut bundle);
             }
         }
-        Ok(())
     }
 
     /// Writes and syncs the deferred save, if any.
@@ -792,6 +825,8 @@ mod tests {
     enum EchoMsg {
         Ping(u64),
         Pong(u64),
+        /// Answered with `Pong(pings)`, saving nothing (as a priest answering `Confirm`).
+        Ask,
     }
 
     #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -864,6 +899,7 @@ mod tests {
                     state.to_mut().pings = n;
                     o.save(n);
                 }
+                EchoMsg::Ask => o.send(src, EchoMsg::Pong(state.pings)),
             }
         }
 
@@ -891,6 +927,53 @@ mod tests {
             max_batch: 256,
             save_delay: Duration::ZERO,
         }
+    }
+
+    #[test]
+    fn messages_of_handlers_before_the_first_save_leave_without_waiting_for_it() {
+        let key = Key::random();
+        let dir = tempfile::tempdir().unwrap();
+        let (addrs, peer) = echo_cluster();
+        let mut node = Node::start(Echo, config(&addrs, &key, dir.path())).unwrap();
+        peer.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        let batch = |msgs: &[EchoMsg]| {
+            let mut b = wire::Bundle::new();
+            for m in msgs {
+                assert!(b.push(Id::from(1usize), m, wire::MAX_DATAGRAM).unwrap());
+            }
+            let mut buf = Vec::new();
+            b.seal(&key, &mut buf);
+            peer.send_to(&buf, addrs[0]).unwrap();
+        };
+        let mut rbuf = [0u8; 4096];
+        let mut receive = || {
+            let (len, _) = peer.recv_from(&mut rbuf).unwrap();
+            wire::decode::<EchoMsg>(&key, &rbuf[..len]).unwrap()
+        };
+        // Ask, then a save that sends nothing: the answer leaves, the save stays deferred.
+        batch(&[EchoMsg::Ask, EchoMsg::Pong(7)]);
+        node.step(Duration::from_millis(500)).unwrap();
+        assert_eq!(receive(), vec![(Id::from(0usize), EchoMsg::Pong(0))]);
+        assert_eq!((node.counters().syncs, node.ledger.durable()), (0, None));
+        // A save, then an Ask: the answer depends on the save, so the save is durable first.
+        batch(&[EchoMsg::Pong(9), EchoMsg::Ask]);
+        node.step(Duration::from_millis(500)).unwrap();
+        assert_eq!(
+            (node.counters().syncs, node.ledger.durable()),
+            (1, Some(&9))
+        );
+        assert_eq!(receive(), vec![(Id::from(0usize), EchoMsg::Pong(9))]);
+        // With a save deferred from an earlier batch, even a first Ask waits for it.
+        batch(&[EchoMsg::Pong(11)]);
+        node.step(Duration::from_millis(500)).unwrap();
+        assert_eq!(node.counters().syncs, 1, "deferred");
+        batch(&[EchoMsg::Ask]);
+        node.step(Duration::from_millis(500)).unwrap();
+        assert_eq!(
+            (node.counters().syncs, node.ledger.durable()),
+            (2, Some(&11))
+        );
+        assert_eq!(receive(), vec![(Id::from(0usize), EchoMsg::Pong(11))]);
     }
 
     #[test]
