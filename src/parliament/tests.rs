@@ -28,6 +28,14 @@ fn deliver(
     (st.into_owned(), commands(o))
 }
 
+/// Fires `timer` at `p` in state `s`; returns its commands (the state it leaves is not needed).
+fn timeout(p: &ParliamentPriest, s: &PriestState, timer: Timer) -> Vec<String> {
+    let mut st = Cow::Borrowed(s);
+    let mut o = Out::new();
+    p.on_timeout(Id::from(p.me as usize), &mut st, &timer, &mut o);
+    commands(o)
+}
+
 fn model_priest(me: PriestIx) -> ParliamentPriest {
     let mut p = ParliamentPriest::new(me, priests());
     p.heartbeat = None;
@@ -365,12 +373,7 @@ fn a_lost_begin_ballot_or_voted_is_asked_again_on_the_heartbeat() {
     assert!(out[1].contains("BeginBallot(0.0, #0"), "{out:?}");
     // The BeginBallot is lost: the heartbeat asks the quorum member whose vote is missing
     // (priest 1), and nobody else, again.
-    let heartbeat = |s: &PriestState| {
-        let mut st = Cow::Borrowed(s);
-        let mut o = Out::new();
-        p0.on_timeout(Id::from(0), &mut st, &Timer::Heartbeat, &mut o);
-        commands(o)
-    };
+    let heartbeat = |s: &PriestState| timeout(&p0, s, Timer::Heartbeat);
     let out = heartbeat(&s0);
     let again: Vec<&String> = out.iter().filter(|c| c.contains("BeginBallot")).collect();
     assert_eq!(again.len(), 1, "{out:?}");
@@ -622,12 +625,7 @@ fn a_lost_confirm_or_confirmed_is_asked_again_on_the_heartbeat() {
     let p0 = ParliamentPriest::new(0, priests());
     let (s0, _) = start(&p0, None);
     let (s0, _) = deliver(&p0, &s0, 7, get(7, 1));
-    let heartbeat = |s: &PriestState| {
-        let mut st = Cow::Borrowed(s);
-        let mut o = Out::new();
-        p0.on_timeout(Id::from(0), &mut st, &Timer::Heartbeat, &mut o);
-        commands(o)
-    };
+    let heartbeat = |s: &PriestState| timeout(&p0, s, Timer::Heartbeat);
     let out = heartbeat(&s0);
     let again: Vec<&String> = out.iter().filter(|c| c.contains("Confirm(")).collect();
     assert_eq!(again.len(), 1, "{out:?}");

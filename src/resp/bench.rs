@@ -405,8 +405,8 @@ impl Tally {
     }
 }
 
-/// Runs the load through `driver`'s connections, a thread per client, and reports.
-pub fn run_with<D: Driver>(driver: &D, load: &Load) -> io::Result<BenchReport> {
+/// Checks the load, opens every client's connection and preloads the keys if asked.
+fn connect_all<D: Driver>(driver: &D, load: &Load) -> io::Result<Vec<D::Conn>> {
     check_load(load)?;
     let mut conns = Vec::with_capacity(load.clients);
     for i in 0..load.clients {
@@ -415,6 +415,12 @@ pub fn run_with<D: Driver>(driver: &D, load: &Load) -> io::Result<BenchReport> {
     if load.preload {
         preload(load, &mut conns)?;
     }
+    Ok(conns)
+}
+
+/// Runs the load through `driver`'s connections, a thread per client, and reports.
+pub fn run_with<D: Driver>(driver: &D, load: &Load) -> io::Result<BenchReport> {
+    let conns = connect_all(driver, load)?;
     let barrier = Barrier::new(load.clients + 1);
     let mut total = Tally::new();
     let mut first_error = None;

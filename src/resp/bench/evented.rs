@@ -13,7 +13,7 @@
 //! A client's reply that does not come within `load.timeout`, a connection the server
 //! closes, or a reply that is not RESP stops the run with an error, as in the threaded loop.
 
-use super::{answer_of, check_load, fail, preload, BenchReport, Driver, Load, Pace, Resp, Tally};
+use super::{answer_of, connect_all, fail, BenchReport, Driver, Load, Pace, Resp, Tally};
 use crate::resp::codec::{encode_request, Limits, Reply};
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
@@ -101,14 +101,7 @@ impl Conn {
 /// and reports. Errors: bad settings, a connection that fails, or a server that does not
 /// answer within the timeout.
 pub fn run_resp(driver: &Resp, load: &Load) -> io::Result<BenchReport> {
-    check_load(load)?;
-    let mut clients = Vec::with_capacity(load.clients);
-    for i in 0..load.clients {
-        clients.push(driver.connect(i, load)?);
-    }
-    if load.preload {
-        preload(load, &mut clients)?;
-    }
+    let clients = connect_all(driver, load)?;
     let mut poll = Poll::new()?;
     let mut conns = Vec::with_capacity(load.clients);
     for (i, client) in clients.into_iter().enumerate() {
