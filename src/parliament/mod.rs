@@ -984,10 +984,7 @@ impl ParliamentPriest {
         let Status::Presiding { reads, .. } = &mut state.status else {
             return;
         };
-        if reads.waiting.is_empty() {
-            return;
-        }
-        if applied < reads.own {
+        if reads.waiting.is_empty() || applied < reads.own {
             return;
         }
         let confirmed = reads.confirmed;
