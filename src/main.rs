@@ -593,10 +593,11 @@ fn main() -> ExitCode {
                 }
                 println!();
                 println!("parliament (check parliament --bug NAME):");
+                let w = multi.iter().map(|i| i.name.len()).max().unwrap_or(0);
                 for i in multi {
-                    println!("{:<26} breaks {}", i.name, i.breaks);
-                    println!("{:<26} {}", "", i.changes);
-                    println!("{:<26} ({})", "", i.stands_for);
+                    println!("{:<w$} breaks {}", i.name, i.breaks);
+                    println!("{:<w$} {}", "", i.changes);
+                    println!("{:<w$} ({})", "", i.stands_for);
                 }
             }
             ExitCode::SUCCESS
