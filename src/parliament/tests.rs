@@ -28,12 +28,12 @@ fn deliver(
     (st.into_owned(), commands(o))
 }
 
-/// Fires `timer` at `p` in state `s`; returns its commands (the state it leaves is not needed).
-fn timeout(p: &ParliamentPriest, s: &PriestState, timer: Timer) -> Vec<String> {
+/// Fires `timer` at `p` in state `s`; returns the state it leaves and its commands.
+fn timeout(p: &ParliamentPriest, s: &PriestState, timer: Timer) -> (PriestState, Vec<String>) {
     let mut st = Cow::Borrowed(s);
     let mut o = Out::new();
     p.on_timeout(Id::from(p.me as usize), &mut st, &timer, &mut o);
-    commands(o)
+    (st.into_owned(), commands(o))
 }
 
 fn model_priest(me: PriestIx) -> ParliamentPriest {
@@ -170,13 +170,9 @@ fn last_vote_reports_every_vote_from_the_first_unknown_decree_number() {
 fn a_new_president_re_proposes_the_highest_votes_and_fills_gaps_with_olive_day() {
     let p = model_priest(1);
     let (s, _) = start(&p, None);
-    let mut st = Cow::Borrowed(&s);
-    let mut o = Out::new();
-    p.on_timeout(Id::from(1), &mut st, &Timer::Election, &mut o);
-    let s = st.into_owned();
+    let (s, out) = timeout(&p, &s, Timer::Election);
     let b = Ballot::new(1, 1);
     assert_eq!(s.ledger.last_tried, Some(b));
-    let out = commands(o);
     assert!(
         out.iter().any(|c| c.contains("NextBallot(1.1, from 0)")),
         "{out:?}"
@@ -373,7 +369,7 @@ fn a_lost_begin_ballot_or_voted_is_asked_again_on_the_heartbeat() {
     assert!(out[1].contains("BeginBallot(0.0, #0"), "{out:?}");
     // The BeginBallot is lost: the heartbeat asks the quorum member whose vote is missing
     // (priest 1), and nobody else, again.
-    let heartbeat = |s: &PriestState| timeout(&p0, s, Timer::Heartbeat);
+    let heartbeat = |s: &PriestState| timeout(&p0, s, Timer::Heartbeat).1;
     let out = heartbeat(&s0);
     let again: Vec<&String> = out.iter().filter(|c| c.contains("BeginBallot")).collect();
     assert_eq!(again.len(), 1, "{out:?}");
@@ -416,12 +412,7 @@ fn a_deployed_president_whose_quorum_stopped_answering_runs_again() {
     let p0 = ParliamentPriest::new(0, priests());
     let (s0, out) = start(&p0, None);
     assert!(out.iter().any(|c| c.contains("Election")), "{out:?}");
-    let election = |s: &PriestState| {
-        let mut st = Cow::Borrowed(s);
-        let mut o = Out::new();
-        p0.on_timeout(Id::from(0), &mut st, &Timer::Election, &mut o);
-        (st.into_owned(), commands(o))
-    };
+    let election = |s: &PriestState| timeout(&p0, s, Timer::Election);
     // Nothing pending: the president stays in office.
     let (s0, out) = election(&s0);
     assert!(s0.is_president() && !out.iter().any(|c| c.contains("NextBallot")));
@@ -533,9 +524,7 @@ fn a_read_does_not_wait_for_the_presidents_own_writes_in_flight() {
 fn a_new_presidents_reads_wait_for_the_decrees_of_earlier_presidents() {
     let p = model_priest(1);
     let (s, _) = start(&p, None);
-    let mut st = Cow::Borrowed(&s);
-    p.on_timeout(Id::from(1), &mut st, &Timer::Election, &mut Out::new());
-    let s = st.into_owned();
+    let (s, _) = timeout(&p, &s, Timer::Election);
     let b = Ballot::new(1, 1);
     // Priest 2 reports a vote for decree 0 (which priest 0 may have passed and answered):
     // the new president re-proposes it, and its own decrees start at 1.
@@ -625,7 +614,7 @@ fn a_lost_confirm_or_confirmed_is_asked_again_on_the_heartbeat() {
     let p0 = ParliamentPriest::new(0, priests());
     let (s0, _) = start(&p0, None);
     let (s0, _) = deliver(&p0, &s0, 7, get(7, 1));
-    let heartbeat = |s: &PriestState| timeout(&p0, s, Timer::Heartbeat);
+    let heartbeat = |s: &PriestState| timeout(&p0, s, Timer::Heartbeat).1;
     let out = heartbeat(&s0);
     let again: Vec<&String> = out.iter().filter(|c| c.contains("Confirm(")).collect();
     assert_eq!(again.len(), 1, "{out:?}");
