@@ -513,15 +513,14 @@ where
     /// Applies a handler's commands in order; sends and saves wait for the commit.
     fn absorb(&mut self, out: Out<A>, batch: &mut Batch<A>) {
         use rand::Rng;
-        let out: Vec<_> = out.into_iter().collect();
-        if out.iter().any(|c| matches!(c, Command::Save(_))) {
-            batch.unsaved = true;
-        }
-        let early = !batch.unsaved;
+        let mut saved = false;
         for c in out {
             match c {
                 Command::Send(dst, msg) => batch.sends.push((dst, msg)),
-                Command::Save(storage) => batch.save = Some(storage),
+                Command::Save(storage) => {
+                    batch.save = Some(storage);
+                    saved = true;
+                }
                 Command::SetTimer(timer, range) => {
                     let d = if range.start < range.end {
                         rand::rng().random_range(range)
@@ -543,9 +542,11 @@ where
                 }
             }
         }
-        if early {
+        // A handler that saves holds back all its sends, whatever their order in `out`.
+        if !batch.unsaved && !saved {
             batch.early = batch.sends.len();
         }
+        batch.unsaved |= saved;
     }
 
     /// The group commit: make the batch's last saved ledger durable, then send. The sends of
