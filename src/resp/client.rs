@@ -7,11 +7,18 @@ use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
+/// How large a reply a client accepts (generous: a client trusts its server).
+pub(crate) const REPLY_LIMITS: Limits = Limits {
+    max_bulk_len: 512 << 20,
+    max_array_len: 1 << 20,
+    max_inline_len: 64 << 10,
+    max_buffered: 1 << 30,
+};
+
 /// One connection to a RESP server.
 #[derive(Debug)]
 pub struct Client {
     stream: TcpStream,
-    limits: Limits,
     buf: Vec<u8>,
     /// Bytes of `buf` already returned as replies.
     start: usize,
@@ -34,12 +41,6 @@ impl Client {
         stream.set_nodelay(true)?;
         Ok(Client {
             stream,
-            limits: Limits {
-                max_bulk_len: 512 << 20,
-                max_array_len: 1 << 20,
-                max_inline_len: 64 << 10,
-                max_buffered: 1 << 30,
-            },
             buf: Vec::with_capacity(16 << 10),
             start: 0,
             out: Vec::with_capacity(16 << 10),
@@ -84,7 +85,7 @@ impl Client {
     /// Reads the next reply. End of stream before a whole reply is `UnexpectedEof`.
     pub fn read_reply(&mut self) -> io::Result<Reply> {
         loop {
-            match Reply::decode(&self.buf[self.start..], &self.limits) {
+            match Reply::decode(&self.buf[self.start..], &REPLY_LIMITS) {
                 Ok(Some((reply, used))) => {
                     self.start += used;
                     if self.start == self.buf.len() {

@@ -14,7 +14,8 @@
 //! closes, or a reply that is not RESP stops the run with an error, as in the threaded loop.
 
 use super::{answer_of, connect_all, fail, BenchReport, Driver, Load, Pace, Resp, Tally};
-use crate::resp::codec::{encode_request, Limits, Reply};
+use crate::resp::client::REPLY_LIMITS;
+use crate::resp::codec::{encode_request, Reply};
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 use std::io::{self, Read, Write};
@@ -31,13 +32,6 @@ struct Conn {
     /// When the command in flight was sent, and whether it is a GET.
     in_flight: Option<(Instant, bool)>,
 }
-
-const LIMITS: Limits = Limits {
-    max_bulk_len: 512 << 20,
-    max_array_len: 1 << 20,
-    max_inline_len: 64 << 10,
-    max_buffered: 1 << 30,
-};
 
 impl Conn {
     /// Queues the next command and writes what the socket takes.
@@ -80,7 +74,7 @@ impl Conn {
                 Err(e) => return Err(e),
             }
         }
-        match Reply::decode(&self.inbuf, &LIMITS) {
+        match Reply::decode(&self.inbuf, &REPLY_LIMITS) {
             Ok(Some((reply, used))) => {
                 if used < self.inbuf.len() {
                     return Err(io::Error::new(
