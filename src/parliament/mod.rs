@@ -918,15 +918,7 @@ impl ParliamentPriest {
     /// law. No decree, no disk write.
     fn read(&self, state: &mut PriestState, cmd: Command, step: &mut Step) {
         if self.bug == Bug::ReadWithoutConfirm {
-            if let Some(answer) = state.law.map.read(&cmd.op) {
-                step.sends.push((
-                    cmd.client,
-                    Msg::Reply {
-                        seq: cmd.seq,
-                        answer,
-                    },
-                ));
-            }
+            answer_read(&state.law, &cmd, step);
             return;
         }
         let Status::Presiding { reads, .. } = &mut state.status else {
@@ -993,16 +985,7 @@ impl ParliamentPriest {
             .partition(|r| r.round <= confirmed);
         reads.waiting = wait;
         for r in ready {
-            let Some(answer) = state.law.map.read(&r.cmd.op) else {
-                continue;
-            };
-            step.sends.push((
-                r.cmd.client,
-                Msg::Reply {
-                    seq: r.cmd.seq,
-                    answer,
-                },
-            ));
+            answer_read(&state.law, &r.cmd, step);
         }
     }
 
@@ -1079,6 +1062,14 @@ impl ParliamentPriest {
             self.apply(&mut state, n, &mut step);
         }
         state
+    }
+}
+
+/// Answers the read `cmd` from `law` (a get: nothing is executed).
+fn answer_read(law: &Store, cmd: &Command, step: &mut Step) {
+    if let Some(answer) = law.map.read(&cmd.op) {
+        let seq = cmd.seq;
+        step.sends.push((cmd.client, Msg::Reply { seq, answer }));
     }
 }
 
