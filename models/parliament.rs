@@ -25,8 +25,9 @@
 //!
 //! - every `NextBallot(b)` broadcast is a *try* of ballot number `b` (B1);
 //! - every `BeginBallot(b, n, d)` from president `p` adds its addressee to the quorum of the
-//!   ballot `(n, b, p, d)`: the Synod ballot for decree number `n`; the president is in its
-//!   own quorum and voted in the same step;
+//!   ballot `(n, b, p, d)`: the Synod ballot for decree number `n`. The addressees are the
+//!   quorum if they make one (the genesis president asks a quorum of others); otherwise the
+//!   president is in its own quorum too, and voted in the same step;
 //! - every `Voted(b, n)` from `q` to `p` adds `q` to that ballot's voters. A ballot
 //!   *succeeds* (its decree is chosen as number `n`) when its whole quorum voted;
 //! - every client `Request` sent by a client for a new sequence number is an invocation, and
@@ -369,17 +370,30 @@ fn record_out(cfg: &ParliamentConfig, ghost: &Ghost, env: Envelope<&Msg>) -> Opt
             let existing = g.ballots.iter_mut().rev().find(|x| {
                 x.number == *number && x.bal == *ballot && x.president == src && x.dec == *decree
             });
-            match existing {
+            let x = match existing {
                 Some(x) if x.qrm.contains(dst) => return None,
-                Some(x) => x.qrm = x.qrm.with(dst),
-                None => g.ballots.push(GhostBallot {
-                    number: *number,
-                    bal: *ballot,
-                    president: src,
-                    dec: decree.clone(),
-                    qrm: Priests::single(src).with(dst),
-                    vot: Priests::single(src),
-                }),
+                Some(x) => x,
+                None => {
+                    g.ballots.push(GhostBallot {
+                        number: *number,
+                        bal: *ballot,
+                        president: src,
+                        dec: decree.clone(),
+                        qrm: Priests::EMPTY,
+                        vot: Priests::EMPTY,
+                    });
+                    g.ballots.last_mut().expect("just pushed")
+                }
+            };
+            // The addressees are the quorum if they are one; otherwise the president is in
+            // its own quorum too, and voted as it began the ballot.
+            let addressees = x.qrm.without(src).with(dst);
+            if cfg.quorums().is_quorum(addressees) {
+                x.qrm = addressees;
+                x.vot = x.vot.without(src);
+            } else {
+                x.qrm = addressees.with(src);
+                x.vot = x.vot.with(src);
             }
             Some(g)
         }
@@ -560,6 +574,19 @@ impl ParliamentConfig {
         Ok(())
     }
 
+    /// Which sets of priests are quorums: majorities (smaller sets with the
+    /// `minority-quorum` bug).
+    pub fn quorums(&self) -> QuorumSystem {
+        if self.bug == Bug::MinorityQuorum {
+            QuorumSystem::AtLeast {
+                priests: self.priests,
+                size: (self.priests / 2).max(1),
+            }
+        } else {
+            QuorumSystem::majority(self.priests)
+        }
+    }
+
     /// The priests of this configuration.
     pub fn priests(&self) -> Vec<ParliamentPriest> {
         let ids = Id::vec_from(0..self.priests);
@@ -575,12 +602,7 @@ impl ParliamentConfig {
                 p.election = model_timeout();
                 p.heartbeat = self.heartbeats.then(model_timeout);
                 p.bug = self.bug;
-                if self.bug == Bug::MinorityQuorum {
-                    p.quorums = QuorumSystem::AtLeast {
-                        priests: self.priests,
-                        size: (self.priests / 2).max(1),
-                    };
-                }
+                p.quorums = self.quorums();
                 p
             })
             .collect()
@@ -762,18 +784,30 @@ impl stateright::Rewrite<Id> for Msg {
     }
 }
 
+/// The genesis quorum of `priests` priests: the highest-numbered majority without priest 0
+/// (priests `n - (n/2+1) .. n`; with fewer than 3 priests it cannot leave out priest 0, and
+/// then has no priest to permute).
+fn genesis_quorum(priests: usize) -> std::ops::Range<usize> {
+    let first = priests - (priests / 2 + 1);
+    if first == 0 {
+        return 0..0;
+    }
+    first..priests
+}
+
 impl ParliamentConfig {
-    /// The priests that symmetry may permute: those that are not candidates (they own no
-    /// ballot) and not in the genesis quorum (the lowest-numbered majority). Clients only
-    /// ever address priest 0 and ballot owners, and majority quorums treat every priest
-    /// alike, so renaming these priests maps a state to an equivalent one. None when a
-    /// client retries (retries go to priests by number) or a seeded bug is on.
+    /// The priests that symmetry may permute: the members of the genesis quorum (the
+    /// highest-numbered majority without priest 0) that are not candidates (they own no
+    /// ballot). Clients only ever address priest 0 and ballot owners, and majority quorums
+    /// treat every priest alike, so renaming these priests maps a state to an equivalent
+    /// one. None when a client retries (retries go to priests by number) or a seeded bug is
+    /// on.
     pub fn interchangeable(&self) -> Vec<usize> {
         if self.retries > 0 || self.bug != Bug::None {
             return Vec::new();
         }
-        let genesis_quorum = self.priests / 2 + 1;
-        (self.proposers.max(genesis_quorum)..self.priests).collect()
+        let quorum = genesis_quorum(self.priests);
+        (self.proposers.max(quorum.start)..quorum.end).collect()
     }
 }
 
@@ -837,34 +871,34 @@ pub fn representative(state: &ParliamentState, movable: &[usize]) -> ParliamentS
     least_hash_representative(state, state.actor_states.len(), movable, permuted)
 }
 
-/// [`representative`] over the priests outside the genesis quorum (`n/2+1 .. n`), as a plain
-/// function for the checker. Sound only when [`ParliamentConfig::symmetry_error`] is `None`.
-pub fn representative_outside_genesis_quorum(state: &ParliamentState) -> ParliamentState {
+/// [`representative`] over the genesis quorum (`n - (n/2+1) .. n`), as a plain function for
+/// the checker. Sound only when [`ParliamentConfig::symmetry_error`] is `None`.
+pub fn representative_in_genesis_quorum(state: &ParliamentState) -> ParliamentState {
     let priests = state
         .actor_states
         .iter()
         .filter(|s| s.priest().is_some())
         .count();
-    let movable: Vec<usize> = (priests / 2 + 1..priests).collect();
+    let movable: Vec<usize> = genesis_quorum(priests).collect();
     representative(state, &movable)
 }
 
 impl ParliamentConfig {
     /// Why symmetry reduction would not be sound (or would do nothing) for this config.
     pub fn symmetry_error(&self) -> Option<String> {
-        let outside: Vec<usize> = (self.priests / 2 + 1..self.priests).collect();
-        if self.interchangeable() != outside {
+        let quorum = genesis_quorum(self.priests);
+        if quorum.len() < 2 {
             return Some(format!(
-                "--symmetry needs no --retries, no --bug and --proposers at most {} (the genesis quorum), so that priests {}..{} are interchangeable",
-                self.priests / 2 + 1,
-                self.priests / 2 + 1,
-                self.priests.saturating_sub(1)
+                "--symmetry needs at least 3 priests (a genesis quorum without priest 0); with {} there is none to permute",
+                self.priests
             ));
         }
-        if outside.len() < 2 {
+        if self.interchangeable() != quorum.clone().collect::<Vec<_>>() {
             return Some(format!(
-                "--symmetry needs at least 2 priests outside the genesis quorum (--priests 5); with {} priests there is none to permute",
-                self.priests
+                "--symmetry needs no --retries, no --bug and --proposers at most {} (priest 0 and those outside the genesis quorum), so that priests {}..{} (the genesis quorum) are interchangeable",
+                quorum.start,
+                quorum.start,
+                quorum.end - 1
             ));
         }
         None

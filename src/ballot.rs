@@ -75,6 +75,10 @@ impl Priests {
     pub const fn with(self, p: PriestIx) -> Self {
         Priests(self.0 | (1u64 << p))
     }
+    #[must_use]
+    pub const fn without(self, p: PriestIx) -> Self {
+        Priests(self.0 & !(1u64 << p))
+    }
     pub const fn len(self) -> usize {
         self.0.count_ones() as usize
     }

@@ -711,8 +711,7 @@ fn main() -> ExitCode {
                     return usage_error(&e);
                 }
                 let symmetry = common.symmetry.then_some(
-                    parliament::models::parliament::representative_outside_genesis_quorum
-                        as fn(&_) -> _,
+                    parliament::models::parliament::representative_in_genesis_quorum as fn(&_) -> _,
                 );
                 let mut config = serde_json::to_value(&cfg).expect("config serializes");
                 config["symmetry"] = common.symmetry.into();

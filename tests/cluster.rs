@@ -313,7 +313,7 @@ fn a_cluster_serves_reports_its_status_restarts_with_its_data_and_stops_its_prie
     );
 
     // A killed follower is reported by the cluster and shown as down; the rest serve on.
-    // It is the other member of the president's quorum: the president, its decree stuck,
+    // It is a member of the president's quorum: the president, its decree stuck,
     // runs a new ballot and takes office with a quorum of the living.
     let quorum: Vec<usize> = rows[president]["quorum"]
         .as_array()

@@ -732,7 +732,7 @@ fn writes_resume_after(blow: Blow, within: Duration) -> Duration {
     let _one = serial();
     let mut cluster = Cluster::start(3, FAST, Some(0));
     let proxy = cluster.proxy.as_ref().unwrap();
-    // The genesis president is priest 0, its quorum {0, 1}; write through priest 2.
+    // The genesis president is priest 0, its quorum {1, 2}; write through priest 2.
     let mut c = cluster.connect(2, Duration::from_secs(10));
     assert_eq!(c.call(&[b"SET", b"q", b"0"]).unwrap(), Reply::ok());
     let president = proxy.president().unwrap();

@@ -27,7 +27,7 @@
 //!    promise covers every decree number. Up to `window` decree numbers are in flight at once,
 //!    and one decree carries up to `batch` client commands (batching).
 //! 5. **Success.** When the whole quorum voted for decree `i`, the president writes it in its
-//!    ledger and sends `Success(i, d)` to every priest.
+//!    ledger (with its next save: see below) and sends `Success(i, d)` to every priest.
 //! 6. **The law.** Each priest applies the decrees it knows in decree-number order, never
 //!    skipping a number, to its copy of the law. The president answers each client whose
 //!    command it applies. A priest that misses a Success learns the decree later: a
@@ -62,12 +62,23 @@
 //! - **The genesis ballot.** Every priest starts having promised ballot `0.0` of priest 0
 //!   with no votes, which is exactly the state after priest 0 sent `NextBallot(0.0, 0)` and
 //!   every priest answered `LastVote(0.0, 0, nothing)`. So priest 0 starts as president of
-//!   ballot `0.0` with the quorum of the lowest-numbered priests, without a first phase. A
-//!   priest restarting from a saved ledger is never president.
-//! - **The president is in its own quorum**, and its own promise and votes happen locally at
-//!   the moment it takes office or begins a ballot (as in [`crate::synod`]); `BeginBallot`
-//!   goes only to the other members of its quorum, the priests whose LastVote made it one.
-//!   This keeps messages to oneself off the network and the checked state space small.
+//!   ballot `0.0` without a first phase. A priest restarting from a saved ledger is never
+//!   president.
+//! - **The president's quorum.** The paper lets a president choose any quorum of priests
+//!   that promised its ballot; it need not belong to it. The genesis president takes the
+//!   highest-numbered priests other than itself that make a quorum (priests 1 and 2 of 3):
+//!   it votes in none of its ballots, so no decree waits for its disk. A president elected
+//!   later takes office as soon as the LastVotes it has, with its own promise, make a
+//!   quorum, and that set is its quorum: it is in it, and its own promise and votes happen
+//!   locally, saved in the step that takes office or begins a ballot (as in
+//!   [`crate::synod`]). Either way `BeginBallot` goes only to the other members of the
+//!   quorum: no message goes to oneself, which keeps the checked state space small.
+//! - **Learning without a save.** A president learns a decree it passed in memory only, so
+//!   the answers to its clients and its next ballot leave at once; the record reaches its
+//!   disk with its next save (its next vote, or its next heartbeat). The decree was chosen
+//!   when its quorum's votes became durable, whatever happens to the president: one that
+//!   crashes first restarts without the record, as a priest that had not yet learned the
+//!   decree, and learns it again like any other.
 //! - **Candidates.** Only priests configured as candidates run an election timer. In the
 //!   model a timer can fire at any moment, so every takeover timing is explored; `max_round`
 //!   bounds the rounds tried (unbounded when deployed). Deployed priests also send
@@ -598,13 +609,21 @@ impl ParliamentPriest {
 
     /// The genesis president's quorum: itself and the lowest-numbered priests that make it
     /// a quorum.
-    fn lowest_quorum(&self) -> Priests {
-        let mut q = Priests::single(self.me);
-        for i in 0..self.priests.len() as PriestIx {
+    /// The genesis president's quorum: the highest-numbered priests other than itself that
+    /// make a quorum (priests 1 and 2 of 3), or, in a Chamber too small for that, every
+    /// priest up to a quorum with itself included.
+    fn genesis_quorum(&self) -> Priests {
+        let mut q = Priests::EMPTY;
+        for i in (0..self.priests.len() as PriestIx).rev() {
             if self.is_quorum(q) {
                 break;
             }
-            q = q.with(i);
+            if i != self.me {
+                q = q.with(i);
+            }
+        }
+        if !self.is_quorum(q) {
+            q = q.with(self.me);
         }
         q
     }
@@ -661,7 +680,7 @@ impl ParliamentPriest {
         step.save = true;
         if self.bug == Bug::SkipPhaseOneOnTakeover {
             // Takes office at once, as if every priest had promised and reported nothing.
-            let quorum = self.lowest_quorum();
+            let quorum = self.genesis_quorum();
             self.take_office(state, quorum, from, OrdMap::new(), step);
             return;
         }
@@ -748,7 +767,8 @@ impl ParliamentPriest {
         self.propose_queued(state, step);
     }
 
-    /// Step 4 for decree number `n`: the president votes and asks its quorum to vote.
+    /// Step 4 for decree number `n`: the president asks its quorum to vote, and votes too
+    /// if it is in its quorum.
     fn begin_ballot(
         &self,
         state: &mut PriestState,
@@ -767,21 +787,26 @@ impl ParliamentPriest {
             return;
         };
         let quorum = *quorum;
-        state.ledger.votes.insert(
-            n,
-            Vote {
-                ballot,
-                decree: decree.clone(),
-            },
-        );
+        let voted = if quorum.contains(self.me) {
+            state.ledger.votes.insert(
+                n,
+                Vote {
+                    ballot,
+                    decree: decree.clone(),
+                },
+            );
+            step.save = true;
+            Priests::single(self.me)
+        } else {
+            Priests::EMPTY
+        };
         pending.insert(
             n,
             Pending {
                 decree: decree.clone(),
-                voted: Priests::single(self.me),
+                voted,
             },
         );
-        step.save = true;
         for q in quorum.iter().filter(|&q| q != self.me) {
             step.sends.push((
                 self.priests[q as usize],
@@ -850,7 +875,12 @@ impl ParliamentPriest {
         }
     }
 
-    /// Step 5: decree `n` is passed; tell everyone, learn it, propose more.
+    /// Step 5: decree `n` is passed; tell everyone, learn it, propose more. The president
+    /// learns it without a save: the decree is chosen whatever happens to this priest (its
+    /// quorum's votes are durable), so the answers to its clients and the next ballot need
+    /// not wait for a disk write. The record goes to disk with the president's next save
+    /// (its next vote or heartbeat); a president that crashes before then learns the decree
+    /// again like any lagging priest.
     fn pass(&self, state: &mut PriestState, n: DecreeNumber, step: &mut Step) {
         let Status::Presiding { pending, .. } = &mut state.status else {
             return;
@@ -869,14 +899,22 @@ impl ParliamentPriest {
                 },
             ));
         }
-        self.learn(state, n, p.decree, step);
+        self.learn(state, n, p.decree, false, step);
         if self.bug != Bug::StrandQueuedCommands {
             self.propose_queued(state, step);
         }
     }
 
-    /// Step 6: write decree `n` in the ledger and apply what can be applied.
-    fn learn(&self, state: &mut PriestState, n: DecreeNumber, decree: Decree, step: &mut Step) {
+    /// Step 6: write decree `n` in the ledger (saved with this handler if `save`) and apply
+    /// what can be applied.
+    fn learn(
+        &self,
+        state: &mut PriestState,
+        n: DecreeNumber,
+        decree: Decree,
+        save: bool,
+        step: &mut Step,
+    ) {
         if state.ledger.learned.contains_key(&n) {
             return;
         }
@@ -887,7 +925,7 @@ impl ParliamentPriest {
             _ => decree,
         };
         state.ledger.learned.insert(n, decree.clone());
-        step.save = true;
+        step.save |= save;
         if let Status::Presiding { pending, .. } = &mut state.status {
             // Another president's decree passed as number `n`: the commands this president
             // had begun there wait for a new number.
@@ -1092,7 +1130,7 @@ impl Actor for ParliamentPriest {
         let mut state = self.rebuild(storage.clone().unwrap_or_else(|| Ledger::genesis(self.me)));
         if genesis {
             state.status = Status::Presiding {
-                quorum: self.lowest_quorum(),
+                quorum: self.genesis_quorum(),
                 next: 0,
                 pending: OrdMap::new(),
                 reads: Reads::default(),
@@ -1150,6 +1188,9 @@ impl Actor for ParliamentPriest {
                 let (Some(ballot), true) = (state.ledger.last_tried, state.is_president()) else {
                     return;
                 };
+                // The decrees it learned as it passed them reach its disk at least once per
+                // heartbeat, even when it writes no vote (see `pass`).
+                o.save(state.ledger.clone());
                 let known = state.ledger.first_gap();
                 for q in self.others() {
                     o.send(q, Msg::Heartbeat { ballot, known });
@@ -1336,7 +1377,7 @@ impl Actor for ParliamentPriest {
                     return;
                 }
                 let state = state.to_mut();
-                self.learn(state, number, decree, &mut step);
+                self.learn(state, number, decree, true, &mut step);
                 self.propose_queued(state, &mut step);
                 self.finish(state, step, o);
             }

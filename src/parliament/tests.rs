@@ -60,6 +60,28 @@ fn cmd(client: usize, seq: u64, v: &str) -> Command {
     Command { client, seq, op }
 }
 
+fn voted(number: DecreeNumber) -> Msg {
+    Msg::Voted {
+        ballot: GENESIS,
+        number,
+    }
+}
+
+/// Delivers the genesis quorum's votes (priests 1 and 2) for decree `n` to `p`; returns the
+/// state and the commands of the second vote, on which the decree passes.
+fn quorum_votes(
+    p: &ParliamentPriest,
+    s: &PriestState,
+    n: DecreeNumber,
+) -> (PriestState, Vec<String>) {
+    let (s, out) = deliver(p, s, 1, voted(n));
+    assert!(
+        !out.iter().any(|c| c.contains("Success")),
+        "one vote of two: {out:?}"
+    );
+    deliver(p, &s, 2, voted(n))
+}
+
 #[test]
 fn priest_zero_starts_as_genesis_president_and_others_as_candidates() {
     let (s0, out0) = start(&model_priest(0), None);
@@ -76,32 +98,25 @@ fn priest_zero_starts_as_genesis_president_and_others_as_candidates() {
 }
 
 #[test]
-fn the_president_votes_saves_then_sends_begin_ballot_to_its_quorum() {
+fn the_genesis_president_asks_its_quorum_of_others_and_answers_without_a_save() {
     let p = model_priest(0);
     let (s, _) = start(&p, None);
+    assert_eq!(s.quorum(), Some(Priests::single(1).with(2)));
+    // The genesis president is not in its quorum: it writes no vote, and its BeginBallots
+    // leave without a save.
     let (s, out) = deliver(&p, &s, 7, put(7, 1, "a"));
-    assert!(out[0].starts_with("Save"), "save must come first: {out:?}");
     assert_eq!(out.len(), 2, "{out:?}");
-    assert!(
-        out[1].contains("BeginBallot(0.0, #0 [c7#1 put x=a])"),
-        "{out:?}"
-    );
-    assert!(
-        out[1].contains("Id(1)"),
-        "genesis quorum is {{0,1}}: {out:?}"
-    );
-    assert_eq!(s.ledger.votes[&0].ballot, GENESIS);
-    // Priest 1 votes; the decree passes; the president applies it and answers the client.
-    let (s, out) = deliver(
-        &p,
-        &s,
-        1,
-        Msg::Voted {
-            ballot: GENESIS,
-            number: 0,
-        },
-    );
-    assert!(out[0].starts_with("Save"), "{out:?}");
+    for (c, to) in out.iter().zip(["Id(1)", "Id(2)"]) {
+        assert!(
+            c.contains("BeginBallot(0.0, #0 [c7#1 put x=a])") && c.contains(to),
+            "{out:?}"
+        );
+    }
+    assert!(s.ledger.votes.is_empty());
+    // Priests 1 and 2 vote; the decree passes; the president learns it in memory (the
+    // record goes with its next save), applies it and answers the client at once.
+    let (s, out) = quorum_votes(&p, &s, 0);
+    assert!(!out.iter().any(|c| c.starts_with("Save")), "{out:?}");
     assert!(s.ledger.learned.contains_key(&0));
     assert!(out.iter().any(|c| c.contains("Success(#0")), "{out:?}");
     assert!(
@@ -114,6 +129,38 @@ fn the_president_votes_saves_then_sends_begin_ballot_to_its_quorum() {
     let (_, out) = deliver(&p, &s, 8, put(7, 1, "a"));
     assert_eq!(out.len(), 1);
     assert!(out[0].contains("Reply(#1 ok)"), "{out:?}");
+}
+
+#[test]
+fn an_elected_president_is_in_its_quorum_and_saves_its_vote_before_begin_ballot() {
+    let p = model_priest(1);
+    let (s, _) = start(&p, None);
+    let (s, _) = timeout(&p, &s, Timer::Election);
+    let b = Ballot::new(1, 1);
+    let lastvote = Msg::LastVote {
+        ballot: b,
+        from: 0,
+        votes: vec![],
+    };
+    let (s, _) = deliver(&p, &s, 2, lastvote);
+    assert_eq!(s.quorum(), Some(Priests::single(1).with(2)));
+    let (s, out) = deliver(&p, &s, 7, put(7, 1, "a"));
+    assert!(out[0].starts_with("Save"), "save must come first: {out:?}");
+    assert_eq!(out.len(), 2, "{out:?}");
+    assert!(out[1].contains("BeginBallot(1.1, #0 [c7#1 put x=a])") && out[1].contains("Id(2)"));
+    assert_eq!(s.ledger.votes[&0].ballot, b);
+    // One vote more makes its quorum.
+    let (s, out) = deliver(
+        &p,
+        &s,
+        2,
+        Msg::Voted {
+            ballot: b,
+            number: 0,
+        },
+    );
+    assert!(out.iter().any(|c| c.contains("Reply(#1 ok)")), "{out:?}");
+    assert!(s.ledger.learned.contains_key(&0));
 }
 
 #[test]
@@ -318,15 +365,7 @@ fn commands_that_queue_behind_a_full_window_pass_in_one_decree() {
     let (s, _) = deliver(&p, &s, 8, put(8, 1, "b"));
     let (s, _) = deliver(&p, &s, 9, put(9, 1, "c"));
     assert_eq!(s.queue.len(), 2);
-    let (s, out) = deliver(
-        &p,
-        &s,
-        1,
-        Msg::Voted {
-            ballot: GENESIS,
-            number: 0,
-        },
-    );
+    let (s, out) = quorum_votes(&p, &s, 0);
     assert!(
         out.iter()
             .any(|c| c.contains("BeginBallot(0.0, #1 [c8#1 put x=b; c9#1 put x=c])")),
@@ -367,8 +406,9 @@ fn a_lost_begin_ballot_or_voted_is_asked_again_on_the_heartbeat() {
     let (s0, _) = start(&p0, None);
     let (s0, out) = deliver(&p0, &s0, 7, put(7, 1, "a"));
     assert!(out[1].contains("BeginBallot(0.0, #0"), "{out:?}");
-    // The BeginBallot is lost: the heartbeat asks the quorum member whose vote is missing
-    // (priest 1), and nobody else, again.
+    // Priest 2 voted; the BeginBallot to priest 1 is lost: the heartbeat asks the quorum
+    // member whose vote is missing (priest 1), and nobody else, again.
+    let (s0, _) = deliver(&p0, &s0, 2, voted(0));
     let heartbeat = |s: &PriestState| timeout(&p0, s, Timer::Heartbeat).1;
     let out = heartbeat(&s0);
     let again: Vec<&String> = out.iter().filter(|c| c.contains("BeginBallot")).collect();
@@ -393,18 +433,16 @@ fn a_lost_begin_ballot_or_voted_is_asked_again_on_the_heartbeat() {
         out[0].contains("Voted(0.0, #0)") && out[0].contains("Id(0)"),
         "{out:?}"
     );
-    // Once the decree passed, the heartbeat asks nobody.
-    let (s0, _) = deliver(
-        &p0,
-        &s0,
-        1,
-        Msg::Voted {
-            ballot: GENESIS,
-            number: 0,
-        },
-    );
+    // Once the decree passed, the heartbeat asks nobody, and saves the decree the president
+    // learned without a save.
+    let (s0, _) = deliver(&p0, &s0, 1, voted(0));
     assert!(s0.ledger.learned.contains_key(&0));
-    assert!(!heartbeat(&s0).iter().any(|c| c.contains("BeginBallot")));
+    let out = heartbeat(&s0);
+    assert!(!out.iter().any(|c| c.contains("BeginBallot")), "{out:?}");
+    assert!(
+        out[0].starts_with("Save") && out[0].contains("learned: {0:"),
+        "{out:?}"
+    );
 }
 
 #[test]
@@ -426,15 +464,7 @@ fn a_deployed_president_whose_quorum_stopped_answering_runs_again() {
         "{out:?}"
     );
     // But a decree that passed in that time is progress: stay.
-    let (s0, _) = deliver(
-        &p0,
-        &s0,
-        1,
-        Msg::Voted {
-            ballot: GENESIS,
-            number: 0,
-        },
-    );
+    let (s0, _) = quorum_votes(&p0, &s0, 0);
     let (s0, _) = deliver(&p0, &s0, 7, put(7, 2, "b"));
     let (s0, out) = election(&s0);
     assert!(s0.is_president() && !out.iter().any(|c| c.contains("NextBallot")));
@@ -483,24 +513,29 @@ fn confirmed(round: u32) -> Msg {
 fn a_read_is_answered_after_its_quorum_confirms_without_a_decree_or_a_save() {
     let p = model_priest(0);
     let (s, _) = start(&p, None);
-    // The president asks its quorum ({0,1}) to confirm; it neither saves nor answers yet.
+    // The president asks its quorum ({1,2}) to confirm; it neither saves nor answers yet.
     let (s, out) = deliver(&p, &s, 7, get(7, 1));
-    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!(out.len(), 2, "{out:?}");
     assert!(out[0].contains("Confirm(0.0, round 1)") && out[0].contains("Id(1)"));
+    assert!(out[1].contains("Confirm(0.0, round 1)") && out[1].contains("Id(2)"));
     // A second read while round 1 is in flight waits for round 2 (begun after it came).
     let (s, out) = deliver(&p, &s, 8, get(8, 1));
     assert!(out.is_empty(), "{out:?}");
     // A confirmation from outside the quorum, or for another round, counts for nothing.
-    let (s, out) = deliver(&p, &s, 2, confirmed(1));
+    let (s, out) = deliver(&p, &s, 3, confirmed(1));
     assert!(out.is_empty(), "{out:?}");
     let (s, out) = deliver(&p, &s, 1, confirmed(2));
     assert!(out.is_empty(), "{out:?}");
-    // Round 1 confirmed: the first read is answered from the law; round 2 begins.
+    // Round 1 confirmed by the whole quorum: the first read is answered from the law;
+    // round 2 begins.
     let (s, out) = deliver(&p, &s, 1, confirmed(1));
-    assert_eq!(out.len(), 2, "{out:?}");
+    assert!(out.is_empty(), "one of two: {out:?}");
+    let (s, out) = deliver(&p, &s, 2, confirmed(1));
+    assert_eq!(out.len(), 3, "{out:?}");
     assert!(out[0].contains("Reply(#1 nil)") && out[0].contains("Id(7)"));
     assert!(out[1].contains("Confirm(0.0, round 2)"));
-    let (s, out) = deliver(&p, &s, 1, confirmed(2));
+    let (s, _) = deliver(&p, &s, 1, confirmed(2));
+    let (s, out) = deliver(&p, &s, 2, confirmed(2));
     assert!(out[0].contains("Reply(#1 nil)") && out[0].contains("Id(8)"));
     assert!(s.ledger.votes.is_empty() && s.ledger.learned.is_empty());
 }
@@ -512,7 +547,8 @@ fn a_read_does_not_wait_for_the_presidents_own_writes_in_flight() {
     // A put is in flight (decree 0, nobody has answered it): the read may precede it.
     let (s, _) = deliver(&p, &s, 7, put(7, 1, "a"));
     let (s, _) = deliver(&p, &s, 8, get(8, 1));
-    let (s, out) = deliver(&p, &s, 1, confirmed(1));
+    let (s, _) = deliver(&p, &s, 1, confirmed(1));
+    let (s, out) = deliver(&p, &s, 2, confirmed(1));
     assert!(
         out.len() == 1 && out[0].contains("Reply(#1 nil)") && out[0].contains("Id(8)"),
         "{out:?}"
@@ -615,6 +651,11 @@ fn a_lost_confirm_or_confirmed_is_asked_again_on_the_heartbeat() {
     let (s0, _) = start(&p0, None);
     let (s0, _) = deliver(&p0, &s0, 7, get(7, 1));
     let heartbeat = |s: &PriestState| timeout(&p0, s, Timer::Heartbeat).1;
+    let out = heartbeat(&s0);
+    let again: Vec<&String> = out.iter().filter(|c| c.contains("Confirm(")).collect();
+    assert_eq!(again.len(), 2, "{out:?}");
+    // Priest 2 confirmed; the heartbeat asks only priest 1 again.
+    let (s0, _) = deliver(&p0, &s0, 2, confirmed(1));
     let out = heartbeat(&s0);
     let again: Vec<&String> = out.iter().filter(|c| c.contains("Confirm(")).collect();
     assert_eq!(again.len(), 1, "{out:?}");
