@@ -71,8 +71,11 @@
 //!   later takes office as soon as the LastVotes it has, with its own promise, make a
 //!   quorum, and that set is its quorum: it is in it, and its own promise and votes happen
 //!   locally, saved in the step that takes office or begins a ballot (as in
-//!   [`crate::synod`]). Either way `BeginBallot` goes only to the other members of the
-//!   quorum: no message goes to oneself, which keeps the checked state space small.
+//!   [`crate::synod`]). When a LastVote comes after that and the others then make a quorum
+//!   without it, it leaves its quorum for the decree numbers it has not begun (re-proposing
+//!   what the newcomer reported voting for there, as on taking office). Either way
+//!   `BeginBallot` goes only to the other members of the quorum: no message goes to
+//!   oneself, which keeps the checked state space small.
 //! - **Learning without a save.** A president learns a decree it passed in memory only, so
 //!   the answers to its clients and its next ballot leave at once; the record reaches its
 //!   disk with its next save (its next vote, or its next heartbeat). The decree was chosen
@@ -344,6 +347,8 @@ impl Ledger {
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Pending {
     pub decree: Decree,
+    /// The quorum asked to vote: the president's quorum when the ballot began.
+    pub quorum: Priests,
     pub voted: Priests,
 }
 
@@ -607,8 +612,6 @@ impl ParliamentPriest {
         }
     }
 
-    /// The genesis president's quorum: itself and the lowest-numbered priests that make it
-    /// a quorum.
     /// The genesis president's quorum: the highest-numbered priests other than itself that
     /// make a quorum (priests 1 and 2 of 3), or, in a Chamber too small for that, every
     /// priest up to a quorum with itself included.
@@ -767,6 +770,72 @@ impl ParliamentPriest {
         self.propose_queued(state, step);
     }
 
+    /// Whether the late LastVote of `q` lets the president, now in its own quorum, leave it:
+    /// the others of its quorum and `q` make a quorum by themselves.
+    fn joins_quorum(&self, state: &PriestState, q: PriestIx) -> bool {
+        let Status::Presiding { quorum, .. } = &state.status else {
+            return false;
+        };
+        q != self.me
+            && quorum.contains(self.me)
+            && !quorum.contains(q)
+            && self.is_quorum(quorum.without(self.me).with(q))
+    }
+
+    /// A LastVote that came after the president took office (its promise and the first
+    /// LastVotes made a quorum with itself in it): the others now make a quorum without it,
+    /// so from its next free decree number on, its ballots ask them and it votes in none.
+    /// Ballots already begun keep their quorum. The newcomer may have voted, in an earlier
+    /// ballot, for numbers at or above the next free one (nobody in the first quorum did:
+    /// they reported every such vote on taking office): B3 for the new quorum means
+    /// re-proposing those decrees, with olive-day decrees in the gaps below them, exactly as
+    /// on taking office.
+    fn quorum_of_others(
+        &self,
+        state: &mut PriestState,
+        q: PriestIx,
+        votes: Vec<(DecreeNumber, Vote)>,
+        step: &mut Step,
+    ) {
+        let Some(ballot) = state.ledger.last_tried else {
+            return;
+        };
+        let Status::Presiding {
+            quorum,
+            next,
+            reads,
+            ..
+        } = &mut state.status
+        else {
+            return;
+        };
+        *quorum = quorum.without(self.me).with(q);
+        if reads.confirmed != reads.begun {
+            // The round in flight now needs the newcomer's confirmation too.
+            let round = reads.begun;
+            step.sends
+                .push((self.priests[q as usize], Msg::Confirm { ballot, round }));
+        }
+        let first = *next;
+        let mut reported = OrdMap::new();
+        for (n, v) in votes.into_iter().filter(|(n, _)| *n >= first) {
+            merge_vote(&mut reported, n, v);
+        }
+        if let Some(&top) = reported.keys().next_back() {
+            *next = top + 1;
+            for n in first..=top {
+                if state.ledger.learned.contains_key(&n) {
+                    continue;
+                }
+                let decree = reported
+                    .get(&n)
+                    .map_or(Decree::OliveDay, |v: &Vote| v.decree.clone());
+                self.begin_ballot(state, n, decree, step);
+            }
+        }
+        self.propose_queued(state, step);
+    }
+
     /// Step 4 for decree number `n`: the president asks its quorum to vote, and votes too
     /// if it is in its quorum.
     fn begin_ballot(
@@ -804,6 +873,7 @@ impl ParliamentPriest {
             n,
             Pending {
                 decree: decree.clone(),
+                quorum,
                 voted,
             },
         );
@@ -1213,7 +1283,7 @@ impl Actor for ParliamentPriest {
                         }
                     }
                     for (n, p) in pending {
-                        for q in quorum.iter().filter(|&q| !p.voted.contains(q)) {
+                        for q in p.quorum.iter().filter(|&q| !p.voted.contains(q)) {
                             o.send(
                                 self.priests[q as usize],
                                 Msg::BeginBallot {
@@ -1271,6 +1341,14 @@ impl Actor for ParliamentPriest {
                 votes,
             } => {
                 let Some(q) = self.ix(src) else { return };
+                if state.is_president() && state.ledger.last_tried == Some(ballot) {
+                    if self.joins_quorum(state, q) {
+                        let state = state.to_mut();
+                        self.quorum_of_others(state, q, votes, &mut step);
+                        self.finish(state, step, o);
+                    }
+                    return;
+                }
                 let Status::Trying {
                     from: my_from,
                     promised,
@@ -1342,23 +1420,20 @@ impl Actor for ParliamentPriest {
             // Step 5: with the whole quorum's votes, the decree is passed.
             Msg::Voted { ballot, number } => {
                 let Some(q) = self.ix(src) else { return };
-                let Status::Presiding {
-                    quorum, pending, ..
-                } = &state.status
-                else {
+                let Status::Presiding { pending, .. } = &state.status else {
                     return;
                 };
                 let Some(p) = pending.get(&number) else {
                     return;
                 };
                 if state.ledger.last_tried != Some(ballot)
-                    || !quorum.contains(q)
+                    || !p.quorum.contains(q)
                     || p.voted.contains(q)
                 {
                     return;
                 }
                 let voted = p.voted.with(q);
-                let passed = quorum.is_subset(voted);
+                let passed = p.quorum.is_subset(voted);
                 let state = state.to_mut();
                 if let Status::Presiding { pending, .. } = &mut state.status {
                     if let Some(p) = pending.get_mut(&number) {

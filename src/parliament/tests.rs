@@ -164,6 +164,77 @@ fn an_elected_president_is_in_its_quorum_and_saves_its_vote_before_begin_ballot(
 }
 
 #[test]
+fn an_elected_president_leaves_its_quorum_when_the_others_make_one_without_it() {
+    let p = model_priest(1);
+    let (s, _) = start(&p, None);
+    let (s, _) = timeout(&p, &s, Timer::Election);
+    let b = Ballot::new(1, 1);
+    let lastvote = |votes| Msg::LastVote {
+        ballot: b,
+        from: 0,
+        votes,
+    };
+    let (s, _) = deliver(&p, &s, 2, lastvote(vec![]));
+    let (s, _) = deliver(&p, &s, 7, put(7, 1, "a"));
+    assert_eq!(s.quorum(), Some(Priests::single(1).with(2)));
+    // Priest 0's LastVote comes late, reporting a vote for decree 2 in the genesis ballot
+    // (above the next free number, 1): priests 0 and 2 are a quorum without the president.
+    let reported = Decree::Commands(vec![cmd(8, 1, "b")].into());
+    let vote = Vote {
+        ballot: GENESIS,
+        decree: reported.clone(),
+    };
+    let (s, out) = deliver(&p, &s, 0, lastvote(vec![(2, vote)]));
+    assert_eq!(s.quorum(), Some(Priests::single(0).with(2)));
+    assert!(
+        !out.iter().any(|c| c.starts_with("Save")),
+        "votes in none: {out:?}"
+    );
+    // B3: decree 2 is re-proposed to the new quorum, decree 1 filled with an olive-day decree.
+    for (number, decree) in [(1, "olive-day"), (2, "[c8#1 put x=b]")] {
+        for to in ["Id(0)", "Id(2)"] {
+            assert!(
+                out.iter().any(
+                    |c| c.contains(&format!("BeginBallot(1.1, #{number} {decree})"))
+                        && c.contains(to)
+                ),
+                "#{number} to {to}: {out:?}"
+            );
+        }
+    }
+    // Decree 0, begun before, keeps its quorum: priest 2's vote passes it.
+    let (s, out) = deliver(
+        &p,
+        &s,
+        2,
+        Msg::Voted {
+            ballot: b,
+            number: 0,
+        },
+    );
+    assert!(out.iter().any(|c| c.contains("Reply(#1 ok)")), "{out:?}");
+    // Decree 1 needs both priests 0 and 2.
+    let v1 = Msg::Voted {
+        ballot: b,
+        number: 1,
+    };
+    let (s, out) = deliver(&p, &s, 2, v1.clone());
+    assert!(!out.iter().any(|c| c.contains("Success")), "{out:?}");
+    let (s, out) = deliver(&p, &s, 0, v1);
+    assert!(
+        out.iter().any(|c| c.contains("Success(#1 olive-day)")),
+        "{out:?}"
+    );
+    assert!(
+        !s.ledger.votes.contains_key(&1),
+        "the president voted for #0 only"
+    );
+    // A LastVote that comes again changes nothing.
+    let (_, out) = deliver(&p, &s, 0, lastvote(vec![]));
+    assert!(out.is_empty(), "{out:?}");
+}
+
+#[test]
 fn last_vote_reports_every_vote_from_the_first_unknown_decree_number() {
     let p = model_priest(2);
     let (s, _) = start(&p, None);
