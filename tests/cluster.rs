@@ -359,6 +359,20 @@ fn a_cluster_serves_reports_its_status_restarts_with_its_data_and_stops_its_prie
     assert!(!run.stderr().contains("exited"), "{}", run.report());
     let mut c = run.client(0);
     assert_eq!(c.call(&[b"GET", b"k"]).unwrap(), bulk("last"));
+    // The restarted priests elect a president, which takes office in its own quorum and
+    // leaves it once the third priest's promise comes: its quorum is the two others.
+    status_until(
+        &config,
+        "a president whose quorum is the two others",
+        |rows| {
+            rows.iter().enumerate().any(|(i, r)| {
+                r["role"] == "president"
+                    && r["quorum"]
+                        .as_array()
+                        .is_some_and(|q| q.len() == 2 && !q.contains(&Value::from(i)))
+            })
+        },
+    );
     signal(run.pid(1), libc::SIGKILL);
     signal(run.pid(2), libc::SIGKILL);
     let exit = run.wait_exit(Duration::from_secs(15));

@@ -1271,11 +1271,22 @@ impl Actor for ParliamentPriest {
                 // behind it every later one, while the heartbeats keep the president in office.
                 if let Status::Presiding {
                     quorum,
+                    next,
                     pending,
                     reads,
-                    ..
                 } = &state.status
                 {
+                    if quorum.contains(self.me) {
+                        // In its own quorum: ask the priests outside it (down when it ran,
+                        // or their LastVote lost) for their promise again, from its next free
+                        // decree number, so a late LastVote can let it leave its quorum.
+                        for q in
+                            (0..self.priests.len() as PriestIx).filter(|q| !quorum.contains(*q))
+                        {
+                            let from = *next;
+                            o.send(self.priests[q as usize], Msg::NextBallot { ballot, from });
+                        }
+                    }
                     if reads.confirmed != reads.begun {
                         for q in quorum.iter().filter(|&q| !reads.acks.contains(q)) {
                             let round = reads.begun;

@@ -235,6 +235,37 @@ fn an_elected_president_leaves_its_quorum_when_the_others_make_one_without_it() 
 }
 
 #[test]
+fn a_deployed_president_in_its_own_quorum_asks_the_others_for_their_promise_on_the_heartbeat() {
+    let p = ParliamentPriest::new(1, priests());
+    let (s, _) = start(&p, None);
+    let (s, _) = timeout(&p, &s, Timer::Election);
+    let b = Ballot::new(1, 1);
+    let lastvote = Msg::LastVote {
+        ballot: b,
+        from: 0,
+        votes: vec![],
+    };
+    let (s, _) = deliver(&p, &s, 2, lastvote);
+    let (s, _) = deliver(&p, &s, 7, put(7, 1, "a"));
+    // Priest 0 was down when the NextBallot went out: the heartbeat asks it again, from
+    // the next free decree number (1), and nobody else.
+    let heartbeat = |s: &PriestState| timeout(&p, s, Timer::Heartbeat).1;
+    let out = heartbeat(&s);
+    let asked: Vec<&String> = out.iter().filter(|c| c.contains("NextBallot")).collect();
+    assert_eq!(asked.len(), 1, "{out:?}");
+    assert!(asked[0].contains("NextBallot(1.1, from 1)") && asked[0].contains("Id(0)"));
+    // Its answer takes the president out of its quorum; then the heartbeat asks nobody.
+    let lastvote = Msg::LastVote {
+        ballot: b,
+        from: 1,
+        votes: vec![],
+    };
+    let (s, _) = deliver(&p, &s, 0, lastvote);
+    assert_eq!(s.quorum(), Some(Priests::single(0).with(2)));
+    assert!(!heartbeat(&s).iter().any(|c| c.contains("NextBallot")));
+}
+
+#[test]
 fn last_vote_reports_every_vote_from_the_first_unknown_decree_number() {
     let p = model_priest(2);
     let (s, _) = start(&p, None);
