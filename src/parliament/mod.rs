@@ -739,23 +739,7 @@ impl ParliamentPriest {
             },
         };
         step.save = true;
-        if let Some(top) = top {
-            for n in from..=top {
-                if state.ledger.learned.contains_key(&n) {
-                    continue;
-                }
-                let decree = match votes.get(&n) {
-                    Some(_) if self.bug == Bug::FillGapWithOwnDecree && !state.queue.is_empty() => {
-                        let cmds: Vec<Command> =
-                            std::mem::take(&mut state.queue).into_iter().collect();
-                        Decree::Commands(cmds.into())
-                    }
-                    Some(v) => v.decree.clone(),
-                    None => Decree::OliveDay,
-                };
-                self.begin_ballot(state, n, decree, step);
-            }
-        }
+        self.repropose(state, from, &votes, step);
         // Commands re-proposed from the votes need not be proposed again.
         let Status::Presiding { pending, .. } = &state.status else {
             return;
@@ -823,17 +807,38 @@ impl ParliamentPriest {
         }
         if let Some(&top) = reported.keys().next_back() {
             *next = top + 1;
-            for n in first..=top {
-                if state.ledger.learned.contains_key(&n) {
-                    continue;
-                }
-                let decree = reported
-                    .get(&n)
-                    .map_or(Decree::OliveDay, |v: &Vote| v.decree.clone());
-                self.begin_ballot(state, n, decree, step);
-            }
         }
+        self.repropose(state, first, &reported, step);
         self.propose_queued(state, step);
+    }
+
+    /// B3 for decree numbers `from` up to the highest reported: begins a ballot for each
+    /// number not known to be passed, with the decree of the highest-numbered vote
+    /// reported for it, or an olive-day decree where nobody reported one.
+    fn repropose(
+        &self,
+        state: &mut PriestState,
+        from: DecreeNumber,
+        votes: &OrdMap<DecreeNumber, Vote>,
+        step: &mut Step,
+    ) {
+        let Some(&top) = votes.keys().next_back() else {
+            return;
+        };
+        for n in from..=top {
+            if state.ledger.learned.contains_key(&n) {
+                continue;
+            }
+            let decree = match votes.get(&n) {
+                Some(_) if self.bug == Bug::FillGapWithOwnDecree && !state.queue.is_empty() => {
+                    let cmds: Vec<Command> = std::mem::take(&mut state.queue).into_iter().collect();
+                    Decree::Commands(cmds.into())
+                }
+                Some(v) => v.decree.clone(),
+                None => Decree::OliveDay,
+            };
+            self.begin_ballot(state, n, decree, step);
+        }
     }
 
     /// Step 4 for decree number `n`: the president asks its quorum to vote, and votes too

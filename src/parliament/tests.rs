@@ -82,6 +82,27 @@ fn quorum_votes(
     deliver(p, &s, 2, voted(n))
 }
 
+/// Ballot 1.1: priest 1's first own ballot.
+const B11: Ballot = Ballot::new(1, 1);
+
+fn last_vote_for_b11(votes: Vec<(DecreeNumber, Vote)>) -> Msg {
+    Msg::LastVote {
+        ballot: B11,
+        from: 0,
+        votes,
+    }
+}
+
+/// Priest `p` (priest 1) runs and takes office on priest 2's LastVote (reporting no vote):
+/// president of ballot 1.1 with quorum {1,2}, itself in it.
+fn elected(p: &ParliamentPriest) -> PriestState {
+    let (s, _) = start(p, None);
+    let (s, _) = timeout(p, &s, Timer::Election);
+    let (s, _) = deliver(p, &s, 2, last_vote_for_b11(vec![]));
+    assert_eq!(s.quorum(), Some(Priests::single(1).with(2)));
+    s
+}
+
 #[test]
 fn priest_zero_starts_as_genesis_president_and_others_as_candidates() {
     let (s0, out0) = start(&model_priest(0), None);
@@ -134,16 +155,8 @@ fn the_genesis_president_asks_its_quorum_of_others_and_answers_without_a_save() 
 #[test]
 fn an_elected_president_is_in_its_quorum_and_saves_its_vote_before_begin_ballot() {
     let p = model_priest(1);
-    let (s, _) = start(&p, None);
-    let (s, _) = timeout(&p, &s, Timer::Election);
-    let b = Ballot::new(1, 1);
-    let lastvote = Msg::LastVote {
-        ballot: b,
-        from: 0,
-        votes: vec![],
-    };
-    let (s, _) = deliver(&p, &s, 2, lastvote);
-    assert_eq!(s.quorum(), Some(Priests::single(1).with(2)));
+    let b = B11;
+    let s = elected(&p);
     let (s, out) = deliver(&p, &s, 7, put(7, 1, "a"));
     assert!(out[0].starts_with("Save"), "save must come first: {out:?}");
     assert_eq!(out.len(), 2, "{out:?}");
@@ -166,17 +179,10 @@ fn an_elected_president_is_in_its_quorum_and_saves_its_vote_before_begin_ballot(
 #[test]
 fn an_elected_president_leaves_its_quorum_when_the_others_make_one_without_it() {
     let p = model_priest(1);
-    let (s, _) = start(&p, None);
-    let (s, _) = timeout(&p, &s, Timer::Election);
-    let b = Ballot::new(1, 1);
-    let lastvote = |votes| Msg::LastVote {
-        ballot: b,
-        from: 0,
-        votes,
-    };
-    let (s, _) = deliver(&p, &s, 2, lastvote(vec![]));
+    let b = B11;
+    let lastvote = last_vote_for_b11;
+    let s = elected(&p);
     let (s, _) = deliver(&p, &s, 7, put(7, 1, "a"));
-    assert_eq!(s.quorum(), Some(Priests::single(1).with(2)));
     // Priest 0's LastVote comes late, reporting a vote for decree 2 in the genesis ballot
     // (above the next free number, 1): priests 0 and 2 are a quorum without the president.
     let reported = Decree::Commands(vec![cmd(8, 1, "b")].into());
@@ -237,15 +243,7 @@ fn an_elected_president_leaves_its_quorum_when_the_others_make_one_without_it() 
 #[test]
 fn a_deployed_president_in_its_own_quorum_asks_the_others_for_their_promise_on_the_heartbeat() {
     let p = ParliamentPriest::new(1, priests());
-    let (s, _) = start(&p, None);
-    let (s, _) = timeout(&p, &s, Timer::Election);
-    let b = Ballot::new(1, 1);
-    let lastvote = Msg::LastVote {
-        ballot: b,
-        from: 0,
-        votes: vec![],
-    };
-    let (s, _) = deliver(&p, &s, 2, lastvote);
+    let s = elected(&p);
     let (s, _) = deliver(&p, &s, 7, put(7, 1, "a"));
     // Priest 0 was down when the NextBallot went out: the heartbeat asks it again, from
     // the next free decree number (1), and nobody else.
@@ -256,7 +254,7 @@ fn a_deployed_president_in_its_own_quorum_asks_the_others_for_their_promise_on_t
     assert!(asked[0].contains("NextBallot(1.1, from 1)") && asked[0].contains("Id(0)"));
     // Its answer takes the president out of its quorum; then the heartbeat asks nobody.
     let lastvote = Msg::LastVote {
-        ballot: b,
+        ballot: B11,
         from: 1,
         votes: vec![],
     };
