@@ -17,7 +17,7 @@
 //! ballot:3.0            the ballot it leads or tries (lastTried), or as a follower the
 //!                       ballot it follows (nextBal, its highest promise); round.priest
 //! president:0           the president it knows: itself, or the owner of nextBal
-//! quorum:0,1            a president's quorum: the priests it asks to vote (none otherwise)
+//! quorum:1,2            a president's quorum: the priests it asks to vote (none otherwise)
 //! highest_chosen:41     the highest decree number it knows was passed (none: no decree yet)
 //! highest_applied:41    decrees 0..=41 were applied to its law
 //! ledger_bytes:18230    the size of its ledger directory's files on disk
