@@ -60,11 +60,12 @@ fn cmd(client: usize, seq: u64, v: &str) -> Command {
     Command { client, seq, op }
 }
 
+fn voted_in(ballot: Ballot, number: DecreeNumber) -> Msg {
+    Msg::Voted { ballot, number }
+}
+
 fn voted(number: DecreeNumber) -> Msg {
-    Msg::Voted {
-        ballot: GENESIS,
-        number,
-    }
+    voted_in(GENESIS, number)
 }
 
 /// Delivers the genesis quorum's votes (priests 1 and 2) for decree `n` to `p`; returns the
@@ -163,15 +164,7 @@ fn an_elected_president_is_in_its_quorum_and_saves_its_vote_before_begin_ballot(
     assert!(out[1].contains("BeginBallot(1.1, #0 [c7#1 put x=a])") && out[1].contains("Id(2)"));
     assert_eq!(s.ledger.votes[&0].ballot, b);
     // One vote more makes its quorum.
-    let (s, out) = deliver(
-        &p,
-        &s,
-        2,
-        Msg::Voted {
-            ballot: b,
-            number: 0,
-        },
-    );
+    let (s, out) = deliver(&p, &s, 2, voted_in(b, 0));
     assert!(out.iter().any(|c| c.contains("Reply(#1 ok)")), "{out:?}");
     assert!(s.ledger.learned.contains_key(&0));
 }
@@ -209,21 +202,10 @@ fn an_elected_president_leaves_its_quorum_when_the_others_make_one_without_it() 
         }
     }
     // Decree 0, begun before, keeps its quorum: priest 2's vote passes it.
-    let (s, out) = deliver(
-        &p,
-        &s,
-        2,
-        Msg::Voted {
-            ballot: b,
-            number: 0,
-        },
-    );
+    let (s, out) = deliver(&p, &s, 2, voted_in(b, 0));
     assert!(out.iter().any(|c| c.contains("Reply(#1 ok)")), "{out:?}");
     // Decree 1 needs both priests 0 and 2.
-    let v1 = Msg::Voted {
-        ballot: b,
-        number: 1,
-    };
+    let v1 = voted_in(b, 1);
     let (s, out) = deliver(&p, &s, 2, v1.clone());
     assert!(!out.iter().any(|c| c.contains("Success")), "{out:?}");
     let (s, out) = deliver(&p, &s, 0, v1);
@@ -686,15 +668,7 @@ fn a_new_presidents_reads_wait_for_the_decrees_of_earlier_presidents() {
     };
     let (s, out) = deliver(&p, &s, 2, ok);
     assert!(out.is_empty(), "decree 0 is not applied yet: {out:?}");
-    let (_, out) = deliver(
-        &p,
-        &s,
-        2,
-        Msg::Voted {
-            ballot: b,
-            number: 0,
-        },
-    );
+    let (_, out) = deliver(&p, &s, 2, voted_in(b, 0));
     assert!(
         out.iter()
             .any(|c| c.contains("Reply(#1 a)") && c.contains("Id(8)")),
