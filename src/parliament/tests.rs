@@ -300,7 +300,7 @@ fn a_new_president_re_proposes_the_highest_votes_and_fills_gaps_with_olive_day()
     let p = model_priest(1);
     let (s, _) = start(&p, None);
     let (s, out) = timeout(&p, &s, Timer::Election);
-    let b = Ballot::new(1, 1);
+    let b = B11;
     assert_eq!(s.ledger.last_tried, Some(b));
     assert!(
         out.iter().any(|c| c.contains("NextBallot(1.1, from 0)")),
@@ -314,16 +314,7 @@ fn a_new_president_re_proposes_the_highest_votes_and_fills_gaps_with_olive_day()
             decree: d("a"),
         },
     )];
-    let (s, out) = deliver(
-        &p,
-        &s,
-        2,
-        Msg::LastVote {
-            ballot: b,
-            from: 0,
-            votes,
-        },
-    );
+    let (s, out) = deliver(&p, &s, 2, last_vote_for_b11(votes));
     assert!(s.is_president());
     assert!(out[0].starts_with("Save"), "{out:?}");
     assert!(
@@ -591,6 +582,17 @@ fn confirmed(round: u32) -> Msg {
     }
 }
 
+/// Delivers the genesis quorum's confirmations (priests 1 and 2) of `round` to `p`; returns
+/// the state and the commands of the second, on which the round succeeds.
+fn quorum_confirms(
+    p: &ParliamentPriest,
+    s: &PriestState,
+    round: u32,
+) -> (PriestState, Vec<String>) {
+    let (s, _) = deliver(p, s, 1, confirmed(round));
+    deliver(p, &s, 2, confirmed(round))
+}
+
 #[test]
 fn a_read_is_answered_after_its_quorum_confirms_without_a_decree_or_a_save() {
     let p = model_priest(0);
@@ -616,8 +618,7 @@ fn a_read_is_answered_after_its_quorum_confirms_without_a_decree_or_a_save() {
     assert_eq!(out.len(), 3, "{out:?}");
     assert!(out[0].contains("Reply(#1 nil)") && out[0].contains("Id(7)"));
     assert!(out[1].contains("Confirm(0.0, round 2)"));
-    let (s, _) = deliver(&p, &s, 1, confirmed(2));
-    let (s, out) = deliver(&p, &s, 2, confirmed(2));
+    let (s, out) = quorum_confirms(&p, &s, 2);
     assert!(out[0].contains("Reply(#1 nil)") && out[0].contains("Id(8)"));
     assert!(s.ledger.votes.is_empty() && s.ledger.learned.is_empty());
 }
@@ -629,8 +630,7 @@ fn a_read_does_not_wait_for_the_presidents_own_writes_in_flight() {
     // A put is in flight (decree 0, nobody has answered it): the read may precede it.
     let (s, _) = deliver(&p, &s, 7, put(7, 1, "a"));
     let (s, _) = deliver(&p, &s, 8, get(8, 1));
-    let (s, _) = deliver(&p, &s, 1, confirmed(1));
-    let (s, out) = deliver(&p, &s, 2, confirmed(1));
+    let (s, out) = quorum_confirms(&p, &s, 1);
     assert!(
         out.len() == 1 && out[0].contains("Reply(#1 nil)") && out[0].contains("Id(8)"),
         "{out:?}"
@@ -643,7 +643,7 @@ fn a_new_presidents_reads_wait_for_the_decrees_of_earlier_presidents() {
     let p = model_priest(1);
     let (s, _) = start(&p, None);
     let (s, _) = timeout(&p, &s, Timer::Election);
-    let b = Ballot::new(1, 1);
+    let b = B11;
     // Priest 2 reports a vote for decree 0 (which priest 0 may have passed and answered):
     // the new president re-proposes it, and its own decrees start at 1.
     let votes = vec![(
@@ -653,12 +653,7 @@ fn a_new_presidents_reads_wait_for_the_decrees_of_earlier_presidents() {
             decree: Decree::Commands(vec![cmd(7, 1, "a")].into()),
         },
     )];
-    let lastvote = Msg::LastVote {
-        ballot: b,
-        from: 0,
-        votes,
-    };
-    let (s, _) = deliver(&p, &s, 2, lastvote);
+    let (s, _) = deliver(&p, &s, 2, last_vote_for_b11(votes));
     assert!(s.is_president());
     let (s, out) = deliver(&p, &s, 8, get(8, 1));
     assert!(out[0].contains("Confirm(1.1, round 1)") && out[0].contains("Id(2)"));
