@@ -248,6 +248,43 @@ fn reads_across_a_crash_and_on_a_lossy_network() {
     assert_eq!(lossy.unique_states, 455_790);
 }
 
+/// Reads on a duplicating network (which also covers loss, for safety): with a stable
+/// president and the whole script (`cas`, `get`, `put`, `del`; decree numbers < 6), and
+/// across a president change (`cas`, then `get`). 1 client. Before a president remembered
+/// each client's last read, a duplicated `get` began a confirmation round each time it came,
+/// and neither search ended.
+#[test]
+fn reads_on_a_duplicating_network() {
+    let stable = check(
+        ParliamentConfig {
+            network: NetworkKind::Duplicating,
+            proposers: 1,
+            clients: 1,
+            ops: 4,
+            decrees: 6,
+            ..ParliamentConfig::default()
+        },
+        false,
+    );
+    assert_safe(&stable);
+    assert!(stable.all_hold(), "{}", stable.to_text());
+    assert!(stable.property("every-client-answered").holds);
+    assert_eq!(stable.unique_states, 3_930);
+    let change = check(
+        ParliamentConfig {
+            network: NetworkKind::Duplicating,
+            clients: 1,
+            ops: 2,
+            ..ParliamentConfig::default()
+        },
+        false,
+    );
+    assert_safe(&change);
+    assert!(change.property("president-changed").holds);
+    assert!(change.property("every-client-answered").holds);
+    assert_eq!(change.unique_states, 81_254);
+}
+
 fn assert_found(bug: Bug, cfg: ParliamentConfig) {
     let breaks = bug.info().breaks;
     let r = check(ParliamentConfig { bug, ..cfg }, true);

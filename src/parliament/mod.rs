@@ -50,7 +50,11 @@
 //!    law, without waiting for the writes in flight. Reads
 //!    that come during a round wait for the next one, so one round serves every read that
 //!    came before it began; a president that steps down hands its reads to its successor
-//!    like any command.
+//!    like any command. A president remembers each client's last read and its answer
+//!    (volatile, like its rounds): a copy of that request, duplicated by the network or sent
+//!    again after a lost answer, gets the same answer again, and an older one nothing, so a
+//!    duplicate begins no round. (Without this, a network that duplicates a read could make
+//!    a president begin rounds without end.)
 //!
 //! A priest votes in `BeginBallot(b, i, d)` when `b >= nextBal` (the Synod's step 4 for
 //! decree number `i`; a higher `b` also raises `nextBal`). Ledger writes (`lastTried`,
@@ -375,6 +379,12 @@ pub struct Reads {
     pub acks: Priests,
     /// The reads not yet answered, in the order they came.
     pub waiting: Vector<Read>,
+    /// Each client's last read answered, and the answer. A copy of that request (the
+    /// network's duplicate, or the client asking again after the answer was lost) gets the
+    /// same answer again, which is still right: the client is still waiting for it, or has
+    /// moved on and ignores it. An older request gets nothing. So neither begins a
+    /// confirmation round.
+    pub answered: OrdMap<Id, (u64, Answer)>,
 }
 
 /// What the priest, as (would-be) president of ballot `lastTried`, is doing (volatile).
@@ -1098,7 +1108,9 @@ impl ParliamentPriest {
             .partition(|r| r.round <= confirmed);
         reads.waiting = wait;
         for r in ready {
-            answer_read(&state.law, &r.cmd, step);
+            if let Some(answer) = answer_read(&state.law, &r.cmd, step) {
+                reads.answered.insert(r.cmd.client, (r.cmd.seq, answer));
+            }
         }
     }
 
@@ -1179,11 +1191,17 @@ impl ParliamentPriest {
 }
 
 /// Answers the read `cmd` from `law` (a get: nothing is executed).
-fn answer_read(law: &Store, cmd: &Command, step: &mut Step) {
-    if let Some(answer) = law.map.read(&cmd.op) {
-        let seq = cmd.seq;
-        step.sends.push((cmd.client, Msg::Reply { seq, answer }));
-    }
+fn answer_read(law: &Store, cmd: &Command, step: &mut Step) -> Option<Answer> {
+    let answer = law.map.read(&cmd.op)?;
+    let seq = cmd.seq;
+    step.sends.push((
+        cmd.client,
+        Msg::Reply {
+            seq,
+            answer: answer.clone(),
+        },
+    ));
+    Some(answer)
 }
 
 /// Keeps, for decree number `n`, the higher-numbered of two votes.
@@ -1545,6 +1563,17 @@ impl Actor for ParliamentPriest {
                         }
                         Some(_) => return,
                         None => {}
+                    }
+                }
+                if let Status::Presiding { reads, .. } = &state.status {
+                    match reads.answered.get(&client) {
+                        Some((last, answer)) if seq == *last => {
+                            let answer = answer.clone();
+                            o.send(client, Msg::Reply { seq, answer });
+                            return;
+                        }
+                        Some((last, _)) if seq < *last => return,
+                        _ => {}
                     }
                 }
                 if state.holds(client, seq) {

@@ -624,6 +624,40 @@ fn a_read_is_answered_after_its_quorum_confirms_without_a_decree_or_a_save() {
 }
 
 #[test]
+fn a_read_asked_again_gets_its_answer_again_and_an_older_one_nothing_without_a_round() {
+    let p = model_priest(0);
+    let (s, _) = start(&p, None);
+    let (s, _) = deliver(&p, &s, 7, get(7, 1));
+    let (s, out) = quorum_confirms(&p, &s, 1);
+    assert!(
+        out.len() == 1 && out[0].contains("Reply(#1 nil)"),
+        "{out:?}"
+    );
+    // The same request again (a duplicate, or a retry after a lost answer): the same answer,
+    // and no confirmation round.
+    let (s, out) = deliver(&p, &s, 7, get(7, 1));
+    assert!(
+        out.len() == 1 && out[0].contains("Reply(#1 nil)") && out[0].contains("Id(7)"),
+        "{out:?}"
+    );
+    // The client's next read begins round 2; then its first one, arriving late, gets nothing.
+    let (s, out) = deliver(&p, &s, 7, get(7, 2));
+    assert!(
+        out.iter().all(|c| c.contains("Confirm(0.0, round 2)")),
+        "{out:?}"
+    );
+    let (s, _) = quorum_confirms(&p, &s, 2);
+    let (s, out) = deliver(&p, &s, 7, get(7, 1));
+    assert!(out.is_empty(), "{out:?}");
+    // Another client's read is its own: it begins a round.
+    let (_, out) = deliver(&p, &s, 8, get(8, 1));
+    assert!(
+        out.iter().any(|c| c.contains("Confirm(0.0, round 3)")),
+        "{out:?}"
+    );
+}
+
+#[test]
 fn a_read_does_not_wait_for_the_presidents_own_writes_in_flight() {
     let p = model_priest(0);
     let (s, _) = start(&p, None);
