@@ -23,7 +23,9 @@
 //!
 //! Recorded from the messages the actors send and receive (never read by them):
 //!
-//! - every `NextBallot(b)` broadcast is a *try* of ballot number `b` (B1);
+//! - every `NextBallot(b)` from priest `p` is a *try* of ballot number `b` by `p` (B1); one
+//!   `p` sends again for the same `b` (to another priest of the broadcast, or a deployed-style
+//!   president asking a priest outside its quorum again on a heartbeat) adds nothing;
 //! - every `BeginBallot(b, n, d)` from president `p` adds its addressee to the quorum of the
 //!   ballot `(n, b, p, d)`: the Synod ballot for decree number `n`. The addressees are the
 //!   quorum if they make one (the genesis president asks a quorum of others); otherwise the
@@ -38,7 +40,7 @@
 //!
 //! | name | kind | meaning |
 //! |---|---|---|
-//! | `b1-unique-ballots` | always | no ballot number was tried twice |
+//! | `b1-unique-ballots` | always | no ballot number was tried by two priests, and no two Synod ballots for one decree number share a ballot number |
 //! | `b2-quorums-intersect` | always | any two ballots' quorums share a priest |
 //! | `b3-respects-earlier-votes` | always | per decree number, the paper's B3 |
 //! | `agreement` | always | per decree number, at most one decree is chosen |
@@ -353,9 +355,13 @@ fn record_out(cfg: &ParliamentConfig, ghost: &Ghost, env: Envelope<&Msg>) -> Opt
     let src = usize::from(env.src);
     let dst = usize::from(env.dst);
     match env.msg {
-        Msg::NextBallot { ballot, .. } if dst == usize::from(src == 0) => {
+        Msg::NextBallot { ballot, .. } => {
+            let t = (*ballot, src as PriestIx);
+            if ghost.tried.contains(&t) {
+                return None;
+            }
             let mut g = ghost.clone();
-            g.tried.push((*ballot, src as PriestIx));
+            g.tried.push(t);
             Some(g)
         }
         Msg::BeginBallot {
@@ -431,12 +437,22 @@ fn record_in(cfg: &ParliamentConfig, ghost: &Ghost, env: Envelope<&Msg>) -> Opti
     }
 }
 
-/// B1: no ballot number was tried twice.
+/// B1: no ballot number was tried by two priests (a priest's tries are recorded once per
+/// number), and no two Synod ballots for one decree number share a ballot number (which
+/// would also catch a priest reusing its own number for another decree).
 pub fn b1_unique_ballots(ghost: &Ghost) -> bool {
     let t = &ghost.tried;
+    let bs = &ghost.ballots;
     t.iter()
         .enumerate()
         .all(|(i, (b, _))| t[i + 1..].iter().all(|(c, _)| c != b) && *b != GENESIS)
+        && bs.iter().enumerate().all(|(i, x)| {
+            bs[i + 1..].iter().all(|y| {
+                x.number != y.number
+                    || x.bal != y.bal
+                    || (x.president, &x.dec) == (y.president, &y.dec)
+            })
+        })
 }
 
 /// B2: the quorums of any two ballots intersect.

@@ -108,6 +108,32 @@ fn duplicating_network_with_heartbeats_and_catch_up() {
     assert_eq!(r.unique_states, 142_214);
 }
 
+/// Heartbeats across a president change, on a duplicating network: 2 candidates, 1 client,
+/// decree numbers < 2 (so no liveness: no room for an olive-day decree). An elected
+/// president is in its own quorum until a late `LastVote` lets it leave; on each heartbeat
+/// it asks the priests outside its quorum for their promise again, and saves what it learned
+/// without a save. Safety only. The ghost records a `NextBallot` a priest sends again for
+/// the same ballot as one try; before it did, this configuration reported a false
+/// `b1-unique-ballots` violation, in which the renewed `NextBallot` counted as a second try.
+#[test]
+fn duplicating_network_with_heartbeats_and_a_president_change() {
+    let r = check(
+        ParliamentConfig {
+            network: NetworkKind::Duplicating,
+            heartbeats: true,
+            clients: 1,
+            decrees: 2,
+            ..ParliamentConfig::default()
+        },
+        false,
+    );
+    assert_safe(&r);
+    assert!(r.property("president-changed").holds);
+    assert!(r.property("client-answered").holds);
+    assert_eq!(r.unique_states, 2_776_029);
+    assert_eq!(r.max_depth, 30);
+}
+
 /// A duplicating network (which, for safety, also covers loss: a message never delivered is
 /// a lost one) with a president change: 2 candidates, 2 clients.
 #[test]
