@@ -180,6 +180,20 @@ pub struct Session {
     pub answer: Answer,
 }
 
+impl Session {
+    /// What the session says about its client's command numbered `seq`: `Some(outcome)` for
+    /// a retry or a stale command, `None` for a new one.
+    pub fn lookup(&self, seq: u64) -> Option<Outcome> {
+        if seq == self.seq {
+            Some(Outcome::Retry(self.answer.clone()))
+        } else if seq < self.seq {
+            Some(Outcome::Stale)
+        } else {
+            None
+        }
+    }
+}
+
 /// Whether the law remembers sessions (always, except under a seeded bug).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Dedup {
@@ -224,14 +238,7 @@ impl Store {
     /// What the session table says about `cmd` without applying it: `Some(outcome)` for a
     /// retry or a stale command, `None` for a new one.
     pub fn lookup(&self, client: Id, seq: u64) -> Option<Outcome> {
-        let s = self.sessions.get(&client)?;
-        if seq == s.seq {
-            Some(Outcome::Retry(s.answer.clone()))
-        } else if seq < s.seq {
-            Some(Outcome::Stale)
-        } else {
-            None
-        }
+        self.sessions.get(&client)?.lookup(seq)
     }
 
     /// Applies one command under `dedup`.

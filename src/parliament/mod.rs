@@ -110,7 +110,7 @@ mod bug;
 pub use bug::{Bug, BugInfo};
 
 use crate::ballot::{Ballot, PriestIx, Priests, QuorumSystem};
-use crate::kv::{Answer, Command, Dedup, Op, Outcome, Store};
+use crate::kv::{Answer, Command, Dedup, Op, Outcome, Session, Store};
 use im::{OrdMap, Vector};
 use serde::{Deserialize, Serialize};
 use stateright::actor::{Actor, Id, Out};
@@ -379,12 +379,12 @@ pub struct Reads {
     pub acks: Priests,
     /// The reads not yet answered, in the order they came.
     pub waiting: Vector<Read>,
-    /// Each client's last read answered, and the answer. A copy of that request (the
-    /// network's duplicate, or the client asking again after the answer was lost) gets the
-    /// same answer again, which is still right: the client is still waiting for it, or has
-    /// moved on and ignores it. An older request gets nothing. So neither begins a
-    /// confirmation round.
-    pub answered: OrdMap<Id, (u64, Answer)>,
+    /// Each client's last read answered, as a session of the law records a write: a copy
+    /// of that request (the network's duplicate, or the client asking again after the
+    /// answer was lost) gets the same answer again, which is still right (the client is
+    /// still waiting for it, or has moved on and ignores it), and an older request gets
+    /// nothing. So neither begins a confirmation round.
+    pub answered: OrdMap<Id, Session>,
 }
 
 /// What the priest, as (would-be) president of ballot `lastTried`, is doing (volatile).
@@ -1109,7 +1109,8 @@ impl ParliamentPriest {
         reads.waiting = wait;
         for r in ready {
             if let Some(answer) = answer_read(&state.law, &r.cmd, step) {
-                reads.answered.insert(r.cmd.client, (r.cmd.seq, answer));
+                let seq = r.cmd.seq;
+                reads.answered.insert(r.cmd.client, Session { seq, answer });
             }
         }
     }
@@ -1555,26 +1556,25 @@ impl Actor for ParliamentPriest {
             }
 
             Msg::Request { client, seq, op } => {
-                if self.bug != Bug::NoSessionDedup {
-                    match state.law.lookup(client, seq) {
-                        Some(Outcome::Retry(answer)) => {
-                            o.send(client, Msg::Reply { seq, answer });
-                            return;
-                        }
-                        Some(_) => return,
-                        None => {}
+                // Answered before: a write, by the law's session of the client; a read, by
+                // a president's last read of the client. The answer again, or nothing for
+                // an older request.
+                let write = (self.bug != Bug::NoSessionDedup)
+                    .then(|| state.law.lookup(client, seq))
+                    .flatten();
+                let read = match &state.status {
+                    Status::Presiding { reads, .. } => {
+                        reads.answered.get(&client).and_then(|s| s.lookup(seq))
                     }
-                }
-                if let Status::Presiding { reads, .. } = &state.status {
-                    match reads.answered.get(&client) {
-                        Some((last, answer)) if seq == *last => {
-                            let answer = answer.clone();
-                            o.send(client, Msg::Reply { seq, answer });
-                            return;
-                        }
-                        Some((last, _)) if seq < *last => return,
-                        _ => {}
+                    _ => None,
+                };
+                match write.or(read) {
+                    Some(Outcome::Retry(answer)) => {
+                        o.send(client, Msg::Reply { seq, answer });
+                        return;
                     }
+                    Some(_) => return,
+                    None => {}
                 }
                 if state.holds(client, seq) {
                     return;
