@@ -59,7 +59,10 @@ use crate::check::Narrate;
 use crate::kv::{KvMap, Op, Store};
 use crate::models::symmetry::{least_hash_representative, permute, rename_actors};
 use crate::models::synod::NetworkKind;
-use crate::parliament::{Bug, Decree, DecreeNumber, Msg, ParliamentPriest, PriestState, GENESIS};
+use crate::parliament::{
+    Bug, Decree, DecreeNumber, Ledger, Msg, ParliamentPriest, PriestState, GENESIS,
+};
+use im::{OrdMap, Vector};
 use serde::Serialize;
 use stateright::actor::{
     model_timeout, Actor, ActorModel, ActorModelAction, ActorModelState, Envelope, Id,
@@ -145,19 +148,49 @@ pub enum Node {
     Client(Client),
 }
 
+/// What the model keeps of a priest on its disk, across crashes: its ledger as it last saved
+/// it (`None` before its first save) and the ghost record of what it did (never read by the
+/// priest).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Disk {
+    pub ledger: Option<Ledger>,
+    pub ghost: PriestGhost,
+}
+
+/// The ghost record of one priest, observed at the priest (never read by it): the ballots it
+/// began to try and the votes its saved ledger ever held. It lives on the model's disk, so a
+/// crash (or the loss of the priest's real ledger) does not erase it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PriestGhost {
+    /// Every ballot number this priest began to try, in order: recorded when its `lastTried`
+    /// changes in memory. A number tried twice (after a crash that lost it) appears twice.
+    pub tried: Vector<Ballot>,
+    /// Every vote any ledger this priest saved held, by (decree number, ballot): a vote
+    /// counts from the moment it is on stable storage, and only then. (A priest votes once
+    /// per decree number and ballot.)
+    pub voted: OrdMap<(DecreeNumber, Ballot), Decree>,
+}
+
+/// A priest's state in the model: the actor's state and its disk as last saved.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PriestNode {
+    pub state: PriestState,
+    pub disk: Disk,
+}
+
 /// The state of a [`Node`]. (Most nodes are priests; boxing the priest would only add an
 /// allocation to every step.)
 #[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum NodeState {
-    Priest(PriestState),
+    Priest(PriestNode),
     Client(ClientState),
 }
 
 impl NodeState {
     pub fn priest(&self) -> Option<&PriestState> {
         match self {
-            NodeState::Priest(p) => Some(p),
+            NodeState::Priest(p) => Some(&p.state),
             NodeState::Client(_) => None,
         }
     }
@@ -193,16 +226,67 @@ impl Client {
     }
 }
 
-fn wrap_priest_out(out: Out<ParliamentPriest>, o: &mut Out<Node>) {
+/// Hands the priest's commands to the model, saving its disk: the ledger it saved, the votes
+/// that ledger holds, and a try when its `lastTried` changed from `before` (None on start).
+/// The ghost is saved even when the priest saved nothing, so it survives a crash.
+fn wrap_priest_out(
+    before: Option<&PriestState>,
+    after: &PriestState,
+    disk: &Disk,
+    out: Out<ParliamentPriest>,
+    o: &mut Out<Node>,
+) -> Option<Disk> {
     use stateright::actor::Command as C;
+    let mut next: Option<Disk> = None;
+    if let Some(before) = before {
+        if after.ledger.last_tried != before.ledger.last_tried {
+            if let Some(b) = after.ledger.last_tried {
+                next.get_or_insert_with(|| disk.clone()).ghost.tried.push_back(b);
+            }
+        }
+    }
     for c in out {
         match c {
             C::Send(dst, msg) => o.send(dst, msg),
             C::SetTimer(t, d) => o.set_timer(NodeTimer::Priest(t), d),
             C::CancelTimer(t) => o.cancel_timer(NodeTimer::Priest(t)),
-            C::Save(s) => o.save(s),
+            C::Save(ledger) => {
+                let d = next.get_or_insert_with(|| disk.clone());
+                for (n, v) in &ledger.votes {
+                    d.ghost
+                        .voted
+                        .entry((*n, v.ballot))
+                        .or_insert_with(|| v.decree.clone());
+                }
+                d.ledger = Some(ledger);
+            }
             C::ChooseRandom(..) => {}
         }
+    }
+    let next = next.filter(|d| d != disk)?;
+    o.save(next.clone());
+    Some(next)
+}
+
+impl Node {
+    /// Runs a priest's handler on its state, then wraps what it did: the node's next state,
+    /// or `None` when neither the priest's state nor its disk changed.
+    fn step_priest(
+        node: &PriestNode,
+        o: &mut Out<Node>,
+        handler: impl FnOnce(&mut Cow<PriestState>, &mut Out<ParliamentPriest>),
+    ) -> Option<NodeState> {
+        let mut ps = Cow::Borrowed(&node.state);
+        let mut out = Out::new();
+        handler(&mut ps, &mut out);
+        let disk = wrap_priest_out(Some(&node.state), &ps, &node.disk, out, o);
+        if disk.is_none() && matches!(ps, Cow::Borrowed(_)) {
+            return None;
+        }
+        Some(NodeState::Priest(PriestNode {
+            state: ps.into_owned(),
+            disk: disk.unwrap_or_else(|| node.disk.clone()),
+        }))
     }
 }
 
@@ -211,7 +295,7 @@ impl Actor for Node {
     type State = NodeState;
     type Timer = NodeTimer;
     type Random = ();
-    type Storage = crate::parliament::Ledger;
+    type Storage = Disk;
 
     fn name(&self) -> String {
         match self {
@@ -220,13 +304,19 @@ impl Actor for Node {
         }
     }
 
-    fn on_start(&self, id: Id, storage: &Option<Self::Storage>, o: &mut Out<Self>) -> NodeState {
+    fn on_start(&self, id: Id, storage: &Option<Disk>, o: &mut Out<Self>) -> NodeState {
         match self {
             Node::Priest(p) => {
+                let mut disk = storage.clone().unwrap_or_default();
+                if storage.is_none() && p.me == GENESIS.priest {
+                    // Every priest starts having promised the genesis ballot, which priest 0
+                    // tried: its first try.
+                    disk.ghost.tried.push_back(GENESIS);
+                }
                 let mut out = Out::new();
-                let s = p.on_start(id, storage, &mut out);
-                wrap_priest_out(out, o);
-                NodeState::Priest(s)
+                let s = p.on_start(id, &disk.ledger, &mut out);
+                let disk = wrap_priest_out(None, &s, &disk, out, o).unwrap_or(disk);
+                NodeState::Priest(PriestNode { state: s, disk })
             }
             Node::Client(c) => {
                 let s = ClientState {
@@ -245,14 +335,11 @@ impl Actor for Node {
 
     fn on_msg(&self, id: Id, state: &mut Cow<NodeState>, src: Id, msg: Msg, o: &mut Out<Self>) {
         match (self, &**state) {
-            (Node::Priest(p), NodeState::Priest(s)) => {
-                let mut ps = Cow::Borrowed(s);
-                let mut out = Out::new();
-                p.on_msg(id, &mut ps, src, msg, &mut out);
-                if let Cow::Owned(ps) = ps {
-                    *state = Cow::Owned(NodeState::Priest(ps));
+            (Node::Priest(p), NodeState::Priest(node)) => {
+                let next = Node::step_priest(node, o, |ps, out| p.on_msg(id, ps, src, msg, out));
+                if let Some(next) = next {
+                    *state = Cow::Owned(next);
                 }
-                wrap_priest_out(out, o);
             }
             (Node::Client(c), NodeState::Client(s)) => {
                 let Msg::Reply { seq, .. } = msg else { return };
@@ -272,14 +359,11 @@ impl Actor for Node {
 
     fn on_timeout(&self, id: Id, state: &mut Cow<NodeState>, timer: &NodeTimer, o: &mut Out<Self>) {
         match (self, &**state, timer) {
-            (Node::Priest(p), NodeState::Priest(s), NodeTimer::Priest(t)) => {
-                let mut ps = Cow::Borrowed(s);
-                let mut out = Out::new();
-                p.on_timeout(id, &mut ps, t, &mut out);
-                if let Cow::Owned(ps) = ps {
-                    *state = Cow::Owned(NodeState::Priest(ps));
+            (Node::Priest(p), NodeState::Priest(node), NodeTimer::Priest(t)) => {
+                let next = Node::step_priest(node, o, |ps, out| p.on_timeout(id, ps, t, out));
+                if let Some(next) = next {
+                    *state = Cow::Owned(next);
                 }
-                wrap_priest_out(out, o);
             }
             (Node::Client(c), NodeState::Client(s), NodeTimer::Retry) => {
                 if s.retries == 0 || s.answered as usize >= c.script.len() {
@@ -301,8 +385,9 @@ impl Actor for Node {
     }
 }
 
-/// A ballot of the ghost history: the Synod ballot `(bal, dec, qrm, vot)` for decree
-/// number `number`, begun by `president`.
+/// A ballot of the ghost history: the Synod ballot `(bal, dec, qrm)` for decree number
+/// `number`, begun by `president`. Its voters are not recorded here but observed on the
+/// priests' disks ([`voters`]).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct GhostBallot {
     pub number: DecreeNumber,
@@ -310,19 +395,11 @@ pub struct GhostBallot {
     pub president: PriestIx,
     pub dec: Decree,
     pub qrm: Priests,
-    pub vot: Priests,
 }
 
-impl GhostBallot {
-    pub fn succeeded(&self) -> bool {
-        !self.qrm.is_empty() && self.qrm.is_subset(self.vot)
-    }
-}
-
-/// The ghost history: tries, ballots and the clients' history.
+/// The ghost history of messages: the ballots begun and the clients' history.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Ghost {
-    pub tried: Vec<(Ballot, PriestIx)>,
     pub ballots: Vec<GhostBallot>,
     pub clients: LinearizabilityTester<Id, KvMap>,
     /// The highest sequence number each client invoked (index: client number).
@@ -332,38 +409,69 @@ pub struct Ghost {
 impl Ghost {
     fn new(clients: usize) -> Self {
         Ghost {
-            tried: Vec::new(),
             ballots: Vec::new(),
             clients: LinearizabilityTester::new(KvMap::default()),
             invoked: vec![0; clients],
         }
-    }
-
-    /// The decrees chosen, with their numbers.
-    pub fn chosen(&self) -> impl Iterator<Item = (DecreeNumber, &Decree)> + '_ {
-        self.ballots
-            .iter()
-            .filter(|b| b.succeeded())
-            .map(|b| (b.number, &b.dec))
     }
 }
 
 pub type ParliamentModel = ActorModel<Node, ParliamentConfig, Ghost>;
 pub type ParliamentState = ActorModelState<Node, Ghost>;
 
+/// The priests' disks (ledger and ghost), by priest number; a priest that never saved has
+/// an empty ghost.
+fn disks(state: &ParliamentState) -> impl Iterator<Item = &Disk> + '_ {
+    state
+        .actor_storages
+        .iter()
+        .zip(&state.actor_states)
+        .filter(|(_, a)| a.priest().is_some())
+        .map(|(d, a)| match (d, &**a) {
+            (Some(d), _) => d,
+            (None, NodeState::Priest(p)) => &p.disk,
+            (None, NodeState::Client(_)) => unreachable!("filtered"),
+        })
+}
+
+/// The priests whose saved ledgers held a vote for ballot `b`'s decree in `b`.
+pub fn voters(state: &ParliamentState, b: &GhostBallot) -> Priests {
+    let key = (b.number, b.bal);
+    disks(state)
+        .enumerate()
+        .filter(|(_, d)| d.ghost.voted.get(&key) == Some(&b.dec))
+        .map(|(p, _)| p as PriestIx)
+        .collect()
+}
+
+/// Each ballot of the history with its voters.
+fn with_voters(state: &ParliamentState) -> Vec<(&GhostBallot, Priests)> {
+    state
+        .history
+        .ballots
+        .iter()
+        .map(|b| (b, voters(state, b)))
+        .collect()
+}
+
+/// The decrees chosen, with their numbers: a ballot's decree is chosen when its voters (whose
+/// saved ledgers held the vote) include a quorum of the configured quorum system.
+pub fn chosen<'a>(
+    cfg: &ParliamentConfig,
+    state: &'a ParliamentState,
+) -> Vec<(DecreeNumber, &'a Decree)> {
+    let quorums = cfg.quorums();
+    with_voters(state)
+        .into_iter()
+        .filter(|(_, v)| quorums.is_quorum(*v))
+        .map(|(b, _)| (b.number, &b.dec))
+        .collect()
+}
+
 fn record_out(cfg: &ParliamentConfig, ghost: &Ghost, env: Envelope<&Msg>) -> Option<Ghost> {
     let src = usize::from(env.src);
     let dst = usize::from(env.dst);
     match env.msg {
-        Msg::NextBallot { ballot, .. } => {
-            let t = (*ballot, src as PriestIx);
-            if ghost.tried.contains(&t) {
-                return None;
-            }
-            let mut g = ghost.clone();
-            g.tried.push(t);
-            Some(g)
-        }
         Msg::BeginBallot {
             ballot,
             number,
@@ -386,30 +494,19 @@ fn record_out(cfg: &ParliamentConfig, ghost: &Ghost, env: Envelope<&Msg>) -> Opt
                         president: src,
                         dec: decree.clone(),
                         qrm: Priests::EMPTY,
-                        vot: Priests::EMPTY,
                     });
                     g.ballots.last_mut().expect("just pushed")
                 }
             };
-            // The addressees are the quorum if they are one; otherwise the president is in
-            // its own quorum too, and voted as it began the ballot.
+            // The quorum is the priests asked; when they are no quorum by themselves, the
+            // president asked itself too (it is in its own quorum). That is the quorum it
+            // chose, not a vote: votes are observed on the disks.
             let addressees = x.qrm.without(src).with(dst);
-            if cfg.quorums().is_quorum(addressees) {
-                x.qrm = addressees;
-                x.vot = x.vot.without(src);
+            x.qrm = if cfg.quorums().is_quorum(addressees) {
+                addressees
             } else {
-                x.qrm = addressees.with(src);
-                x.vot = x.vot.with(src);
-            }
-            Some(g)
-        }
-        Msg::Voted { ballot, number } => {
-            let mut g = ghost.clone();
-            let x =
-                g.ballots.iter_mut().rev().find(|x| {
-                    x.number == *number && x.bal == *ballot && x.president as usize == dst
-                })?;
-            x.vot = x.vot.with(src as PriestIx);
+                addressees.with(src)
+            };
             Some(g)
         }
         Msg::Request { client, seq, op } if src >= cfg.priests && *client == env.src => {
@@ -437,22 +534,22 @@ fn record_in(cfg: &ParliamentConfig, ghost: &Ghost, env: Envelope<&Msg>) -> Opti
     }
 }
 
-/// B1: no ballot number was tried by two priests (a priest's tries are recorded once per
-/// number), and no two Synod ballots for one decree number share a ballot number (which
-/// would also catch a priest reusing its own number for another decree).
-pub fn b1_unique_ballots(ghost: &Ghost) -> bool {
-    let t = &ghost.tried;
-    let bs = &ghost.ballots;
-    t.iter()
+/// B1: no ballot number was tried twice, by two priests or by one priest twice (a priest
+/// that lost its `lastTried` and reuses its number), genesis only by priest 0; and no two
+/// Synod ballots for one decree number share a ballot number.
+pub fn b1_unique_ballots(state: &ParliamentState) -> bool {
+    let tried: Vec<(Ballot, PriestIx)> = disks(state)
         .enumerate()
-        .all(|(i, (b, _))| t[i + 1..].iter().all(|(c, _)| c != b) && *b != GENESIS)
-        && bs.iter().enumerate().all(|(i, x)| {
-            bs[i + 1..].iter().all(|y| {
-                x.number != y.number
-                    || x.bal != y.bal
-                    || (x.president, &x.dec) == (y.president, &y.dec)
-            })
+        .flat_map(|(p, d)| d.ghost.tried.iter().map(move |b| (*b, p as PriestIx)))
+        .collect();
+    let bs = &state.history.ballots;
+    tried.iter().enumerate().all(|(i, (b, p))| {
+        tried[i + 1..].iter().all(|(c, _)| c != b) && (*b != GENESIS || *p == GENESIS.priest)
+    }) && bs.iter().enumerate().all(|(i, x)| {
+        bs[i + 1..].iter().all(|y| {
+            x.number != y.number || x.bal != y.bal || (x.president, &x.dec) == (y.president, &y.dec)
         })
+    })
 }
 
 /// B2: the quorums of any two ballots intersect.
@@ -465,20 +562,19 @@ pub fn b2_quorums_intersect(ghost: &Ghost) -> bool {
 
 /// B3, per decree number: if a member of B's quorum voted in an earlier ballot for the same
 /// number, B's decree is the decree of the latest such ballot.
-pub fn b3_respects_earlier_votes(ghost: &Ghost) -> bool {
-    ghost.ballots.iter().all(|b| {
-        ghost
-            .ballots
-            .iter()
-            .filter(|e| e.number == b.number && e.bal < b.bal && e.vot.intersects(b.qrm))
-            .max_by_key(|e| e.bal)
-            .is_none_or(|latest| latest.dec == b.dec)
+pub fn b3_respects_earlier_votes(state: &ParliamentState) -> bool {
+    let bs = with_voters(state);
+    bs.iter().all(|(b, _)| {
+        bs.iter()
+            .filter(|(e, vot)| e.number == b.number && e.bal < b.bal && vot.intersects(b.qrm))
+            .max_by_key(|(e, _)| e.bal)
+            .is_none_or(|(latest, _)| latest.dec == b.dec)
     })
 }
 
 /// Agreement: per decree number, at most one decree is chosen.
-pub fn agreement(ghost: &Ghost) -> bool {
-    let chosen: Vec<_> = ghost.chosen().collect();
+pub fn agreement(cfg: &ParliamentConfig, state: &ParliamentState) -> bool {
+    let chosen = chosen(cfg, state);
     chosen
         .iter()
         .all(|(n, d)| chosen.iter().all(|(m, e)| n != m || d == e))
@@ -489,13 +585,31 @@ fn priests_of(state: &ParliamentState) -> impl Iterator<Item = &PriestState> + '
 }
 
 /// Every decree in a ledger was chosen with that number.
-pub fn learned_implies_chosen(state: &ParliamentState) -> bool {
+pub fn learned_implies_chosen(cfg: &ParliamentConfig, state: &ParliamentState) -> bool {
+    let chosen = chosen(cfg, state);
     priests_of(state).all(|p| {
         p.ledger
             .learned
             .iter()
-            .all(|(n, d)| state.history.chosen().any(|(m, c)| m == *n && c == d))
+            .all(|(n, d)| chosen.iter().any(|(m, c)| m == n && *c == d))
     })
+}
+
+/// Validity: every decree chosen or written in a ledger is an olive-day decree or a batch
+/// of commands clients sent: each command is the step of its client's script with its
+/// sequence number, and the client has sent it.
+pub fn validity(cfg: &ParliamentConfig, state: &ParliamentState) -> bool {
+    let sent = |c: &crate::kv::Command| {
+        let i = usize::from(c.client);
+        i >= cfg.priests
+            && i - cfg.priests < cfg.clients
+            && c.seq >= 1
+            && c.seq <= state.history.invoked[i - cfg.priests]
+            && cfg.script(i - cfg.priests).get(c.seq as usize - 1) == Some(&c.op)
+    };
+    let valid = |d: &Decree| d.commands().iter().all(sent);
+    chosen(cfg, state).iter().all(|(_, d)| valid(d))
+        && priests_of(state).all(|p| p.ledger.learned.values().all(valid))
 }
 
 /// Of any two priests' applied decree sequences, one is a prefix of the other.
@@ -658,19 +772,18 @@ impl ParliamentConfig {
                 !cfg.stop.is_set() && !s.crashed[cfg.priests..].iter().any(|&c| c)
             })
             .property(Expectation::Always, "b1-unique-ballots", |_, s| {
-                b1_unique_ballots(&s.history)
+                b1_unique_ballots(s)
             })
             .property(Expectation::Always, "b2-quorums-intersect", |_, s| {
                 b2_quorums_intersect(&s.history)
             })
             .property(Expectation::Always, "b3-respects-earlier-votes", |_, s| {
-                b3_respects_earlier_votes(&s.history)
+                b3_respects_earlier_votes(s)
             })
-            .property(Expectation::Always, "agreement", |_, s| {
-                agreement(&s.history)
-            })
-            .property(Expectation::Always, "learned-implies-chosen", |_, s| {
-                learned_implies_chosen(s)
+            .property(Expectation::Always, "validity", |m, s| validity(&m.cfg, s))
+            .property(Expectation::Always, "agreement", |m, s| agreement(&m.cfg, s))
+            .property(Expectation::Always, "learned-implies-chosen", |m, s| {
+                learned_implies_chosen(&m.cfg, s)
             })
             .property(Expectation::Always, "logs-are-prefixes", |_, s| {
                 logs_are_prefixes(s)
@@ -679,8 +792,8 @@ impl ParliamentConfig {
                 s.history.clients.serialized_history().is_some()
             })
             .property(Expectation::Always, "exactly-once", |_, s| exactly_once(s))
-            .property(Expectation::Sometimes, "decree-chosen", |_, s| {
-                s.history.chosen().next().is_some()
+            .property(Expectation::Sometimes, "decree-chosen", |m, s| {
+                !chosen(&m.cfg, s).is_empty()
             })
             .property(Expectation::Sometimes, "client-answered", |_, s| {
                 s.actor_states
@@ -762,11 +875,10 @@ impl Narrate for ParliamentModel {
                 .collect();
             steps.push(format!("final: priest {i} applied [{}]", log.join(", ")));
         }
-        let ballots: Vec<String> = last
-            .history
-            .ballots
-            .iter()
-            .map(|b| {
+        let quorums = cfg.quorums();
+        let ballots: Vec<String> = with_voters(last)
+            .into_iter()
+            .map(|(b, vot)| {
                 format!(
                     "[#{} ballot {} by priest {}: {}, quorum {}, voted {}{}]",
                     b.number,
@@ -774,8 +886,8 @@ impl Narrate for ParliamentModel {
                     b.president,
                     b.dec,
                     b.qrm,
-                    b.vot,
-                    if b.succeeded() { ", passed" } else { "" }
+                    vot,
+                    if quorums.is_quorum(vot) { ", chosen" } else { "" }
                 )
             })
             .collect();
@@ -832,9 +944,10 @@ fn permuted(state: &ParliamentState, new_to_old: &[usize]) -> ParliamentState {
     use crate::parliament::Status;
     let priest = |s: &NodeState, old_to_new: &[usize]| match s {
         NodeState::Client(_) => s.clone(),
-        NodeState::Priest(p) => {
-            let mut p = p.clone();
-            p.status = match p.status {
+        NodeState::Priest(node) => {
+            let mut node = node.clone();
+            let p = &mut node.state;
+            p.status = match std::mem::replace(&mut p.status, Status::Follower) {
                 Status::Follower => Status::Follower,
                 Status::Trying {
                     from,
@@ -860,20 +973,20 @@ fn permuted(state: &ParliamentState, new_to_old: &[usize]) -> ParliamentState {
                     pending: pending
                         .into_iter()
                         .map(|(k, mut v)| {
+                            v.quorum = permute(v.quorum, old_to_new);
                             v.voted = permute(v.voted, old_to_new);
                             (k, v)
                         })
                         .collect(),
                 },
             };
-            NodeState::Priest(p)
+            NodeState::Priest(node)
         }
     };
     let ghost = |g: &Ghost, old_to_new: &[usize]| {
         let mut g = g.clone();
         for b in &mut g.ballots {
             b.qrm = permute(b.qrm, old_to_new);
-            b.vot = permute(b.vot, old_to_new);
         }
         g
     };

@@ -24,6 +24,11 @@ pub enum Bug {
     StrandQueuedCommands,
     ReadWithoutConfirm,
     ReadIgnoresEarlierPresidents,
+    ForgetPromise,
+    ForgetVote,
+    ForgetLastTried,
+    PresidentForgetsOwnVote,
+    GapFillerWrites,
 }
 
 /// What a bug is, what it breaks, and where it comes from.
@@ -38,7 +43,7 @@ pub struct BugInfo {
 
 impl Bug {
     /// Every seeded bug (not [`Bug::None`]).
-    pub const ALL: [Bug; 11] = [
+    pub const ALL: [Bug; 16] = [
         Bug::SkipPhaseOneOnTakeover,
         Bug::FillGapWithOwnDecree,
         Bug::ApplyOutOfOrder,
@@ -50,6 +55,11 @@ impl Bug {
         Bug::StrandQueuedCommands,
         Bug::ReadWithoutConfirm,
         Bug::ReadIgnoresEarlierPresidents,
+        Bug::ForgetPromise,
+        Bug::ForgetVote,
+        Bug::ForgetLastTried,
+        Bug::PresidentForgetsOwnVote,
+        Bug::GapFillerWrites,
     ];
 
     pub fn name(self) -> &'static str {
@@ -124,6 +134,36 @@ impl Bug {
                 "linearizable",
                 "a new president answers confirmed reads before applying the decrees it re-proposed from earlier presidents, which may already have answered their clients",
                 "a ReadIndex taken before the new leader has committed an entry of its own term (the Raft thesis, section 6.4: a leader must first commit a no-op)",
+            ),
+            Bug::ForgetPromise => (
+                "forget-promise",
+                "b3-respects-earlier-votes",
+                "a priest answers NextBallot with its LastVote without first saving its promise (nextBal), so after a crash it votes in a ballot below the one it promised",
+                "acceptors that keep the promised ballot in memory only, or sync it lazily",
+            ),
+            Bug::ForgetVote => (
+                "forget-vote",
+                "learned-implies-chosen",
+                "a priest sends Voted without first saving its vote, so the vote the president counts may not be on its disk (and a crash erases it)",
+                "acknowledging an accept before the write is durable (fsync after reply)",
+            ),
+            Bug::ForgetLastTried => (
+                "forget-last-tried",
+                "b1-unique-ballots",
+                "a priest running for president sends NextBallot without first saving lastTried, so after a crash it tries the same ballot number again",
+                "proposers that derive their next proposal number from volatile state",
+            ),
+            Bug::PresidentForgetsOwnVote => (
+                "president-forgets-own-vote",
+                "learned-implies-chosen",
+                "a president in its own quorum counts itself as having voted without writing the vote in its ledger",
+                "leaders that count their own acceptance before (or without) appending to their own log",
+            ),
+            Bug::GapFillerWrites => (
+                "gap-filler-writes",
+                "validity",
+                "a new president fills a decree number nobody voted for with a write of its own (a blank put) instead of an olive-day decree",
+                "no-op entries that are not no-ops: a filler built from a stale buffer",
             ),
         };
         BugInfo {

@@ -690,7 +690,7 @@ impl ParliamentPriest {
         let ballot = Ballot::new(round, priest);
         let from = state.ledger.first_gap();
         state.ledger.last_tried = Some(ballot);
-        step.save = true;
+        step.save = self.bug != Bug::ForgetLastTried;
         if self.bug == Bug::SkipPhaseOneOnTakeover {
             // Takes office at once, as if every priest had promised and reported nothing.
             let quorum = self.genesis_quorum();
@@ -845,6 +845,17 @@ impl ParliamentPriest {
                     Decree::Commands(cmds.into())
                 }
                 Some(v) => v.decree.clone(),
+                None if self.bug == Bug::GapFillerWrites => Decree::Commands(
+                    vec![Command {
+                        client: self.priests[self.me as usize],
+                        seq: 1,
+                        op: Op::Put {
+                            key: "x".into(),
+                            value: String::new(),
+                        },
+                    }]
+                    .into(),
+                ),
                 None => Decree::OliveDay,
             };
             self.begin_ballot(state, n, decree, step);
@@ -872,14 +883,16 @@ impl ParliamentPriest {
         };
         let quorum = *quorum;
         let voted = if quorum.contains(self.me) {
-            state.ledger.votes.insert(
-                n,
-                Vote {
-                    ballot,
-                    decree: decree.clone(),
-                },
-            );
-            step.save = true;
+            if self.bug != Bug::PresidentForgetsOwnVote {
+                state.ledger.votes.insert(
+                    n,
+                    Vote {
+                        ballot,
+                        decree: decree.clone(),
+                    },
+                );
+                step.save = true;
+            }
             Priests::single(self.me)
         } else {
             Priests::EMPTY
@@ -1345,7 +1358,7 @@ impl Actor for ParliamentPriest {
                 }
                 let state = state.to_mut();
                 state.ledger.next_bal = Some(ballot);
-                step.save = true;
+                step.save = self.bug != Bug::ForgetPromise;
                 if ballot.priest != self.me || self.bug == Bug::NoTiebreak {
                     self.step_down(state, ballot, o, &mut step);
                 }
@@ -1444,10 +1457,12 @@ impl Actor for ParliamentPriest {
                 let state = state.to_mut();
                 if state.ledger.next_bal != Some(ballot) {
                     state.ledger.next_bal = Some(ballot);
+                    // The promise is saved (with the vote) even under `forget-vote`.
+                    step.save = true;
                     self.step_down(state, ballot, o, &mut step);
                 }
                 state.ledger.votes.insert(number, Vote { ballot, decree });
-                step.save = true;
+                step.save |= self.bug != Bug::ForgetVote;
                 step.sends.insert(0, (src, Msg::Voted { ballot, number }));
                 self.finish(state, step, o);
             }
