@@ -97,6 +97,9 @@ pub struct ParliamentConfig {
     pub retries: u8,
     /// Presidents send heartbeats; lagging priests catch up (duplicating network only).
     pub heartbeats: bool,
+    /// How many priests may each lose their whole ledger once and rejoin (priests 1, 2, ...,
+    /// then priest 0: the genesis president holds no votes).
+    pub disk_loss: usize,
     pub bug: Bug,
     /// Set when the check's time is up: the search stops expanding states.
     #[serde(skip)]
@@ -119,6 +122,7 @@ impl Default for ParliamentConfig {
             crashes: 0,
             retries: 0,
             heartbeats: false,
+            disk_loss: 0,
             bug: Bug::None,
             stop: Default::default(),
         }
@@ -144,7 +148,8 @@ pub struct ClientState {
 /// An actor of the model: a priest or a client.
 #[derive(Clone, Debug)]
 pub enum Node {
-    Priest(ParliamentPriest),
+    /// A priest, and whether its disk may be lost (once, before its first crash).
+    Priest(ParliamentPriest, bool),
     Client(Client),
 }
 
@@ -169,6 +174,9 @@ pub struct PriestGhost {
     /// counts from the moment it is on stable storage, and only then. (A priest votes once
     /// per decree number and ballot.)
     pub voted: OrdMap<(DecreeNumber, Ballot), Decree>,
+    /// The votes of its ledgers before it lost one (`--disk-loss`): they count toward choosing
+    /// a decree (they were durable when cast), but B3 is about the votes priests still hold.
+    pub lost: OrdMap<(DecreeNumber, Ballot), Decree>,
 }
 
 /// A priest's state in the model: the actor's state and its disk as last saved.
@@ -208,6 +216,8 @@ pub enum NodeTimer {
     Priest(crate::parliament::Timer),
     /// A client resends its unanswered command.
     Retry,
+    /// The priest crashes, its whole ledger is lost, and it restarts at once to rejoin.
+    DiskLoss,
 }
 
 impl Client {
@@ -299,14 +309,17 @@ impl Actor for Node {
 
     fn name(&self) -> String {
         match self {
-            Node::Priest(_) => "priest".into(),
+            Node::Priest(..) => "priest".into(),
             Node::Client(_) => "client".into(),
         }
     }
 
     fn on_start(&self, id: Id, storage: &Option<Disk>, o: &mut Out<Self>) -> NodeState {
         match self {
-            Node::Priest(p) => {
+            Node::Priest(p, loses_disk) => {
+                if storage.is_none() && *loses_disk {
+                    o.set_timer(NodeTimer::DiskLoss, model_timeout());
+                }
                 let mut disk = storage.clone().unwrap_or_default();
                 if storage.is_none() && p.me == GENESIS.priest {
                     // Every priest starts having promised the genesis ballot, which priest 0
@@ -335,7 +348,7 @@ impl Actor for Node {
 
     fn on_msg(&self, id: Id, state: &mut Cow<NodeState>, src: Id, msg: Msg, o: &mut Out<Self>) {
         match (self, &**state) {
-            (Node::Priest(p), NodeState::Priest(node)) => {
+            (Node::Priest(p, _), NodeState::Priest(node)) => {
                 let next = Node::step_priest(node, o, |ps, out| p.on_msg(id, ps, src, msg, out));
                 if let Some(next) = next {
                     *state = Cow::Owned(next);
@@ -359,11 +372,28 @@ impl Actor for Node {
 
     fn on_timeout(&self, id: Id, state: &mut Cow<NodeState>, timer: &NodeTimer, o: &mut Out<Self>) {
         match (self, &**state, timer) {
-            (Node::Priest(p), NodeState::Priest(node), NodeTimer::Priest(t)) => {
+            (Node::Priest(p, _), NodeState::Priest(node), NodeTimer::Priest(t)) => {
                 let next = Node::step_priest(node, o, |ps, out| p.on_timeout(id, ps, t, out));
                 if let Some(next) = next {
                     *state = Cow::Owned(next);
                 }
+            }
+            (Node::Priest(p, _), NodeState::Priest(node), NodeTimer::DiskLoss) => {
+                // Everything in memory and on disk is gone (messages in flight are not); the
+                // priest restarts at once, rejoining. Its ghost keeps what it did: the votes
+                // it had saved still count toward choosing a decree (they were durable when
+                // cast), and move to `lost` for B3.
+                o.cancel_timer(NodeTimer::Priest(crate::parliament::Timer::Election));
+                o.cancel_timer(NodeTimer::Priest(crate::parliament::Timer::Heartbeat));
+                let mut disk = node.disk.clone();
+                let voted = std::mem::take(&mut disk.ghost.voted);
+                disk.ghost.lost = disk.ghost.lost.union(voted);
+                disk.ledger = Some(Ledger::rejoining());
+                let mut out = Out::new();
+                let s = p.on_start(id, &disk.ledger, &mut out);
+                let disk = wrap_priest_out(None, &s, &disk, out, o).unwrap_or(disk);
+                o.save(disk.clone());
+                *state = Cow::Owned(NodeState::Priest(PriestNode { state: s, disk }));
             }
             (Node::Client(c), NodeState::Client(s), NodeTimer::Retry) => {
                 if s.retries == 0 || s.answered as usize >= c.script.len() {
@@ -434,23 +464,28 @@ fn disks(state: &ParliamentState) -> impl Iterator<Item = &Disk> + '_ {
         })
 }
 
-/// The priests whose saved ledgers held a vote for ballot `b`'s decree in `b`.
-pub fn voters(state: &ParliamentState, b: &GhostBallot) -> Priests {
+/// The priests whose saved ledgers held a vote for ballot `b`'s decree in `b` (with
+/// `lost`, also in a ledger they lost since).
+pub fn voters(state: &ParliamentState, b: &GhostBallot, lost: bool) -> Priests {
     let key = (b.number, b.bal);
     disks(state)
         .enumerate()
-        .filter(|(_, d)| d.ghost.voted.get(&key) == Some(&b.dec))
+        .filter(|(_, d)| {
+            d.ghost.voted.get(&key) == Some(&b.dec)
+                || (lost && d.ghost.lost.get(&key) == Some(&b.dec))
+        })
         .map(|(p, _)| p as PriestIx)
         .collect()
 }
 
-/// Each ballot of the history with its voters.
-fn with_voters(state: &ParliamentState) -> Vec<(&GhostBallot, Priests)> {
+/// Each ballot of the history with its voters (with `lost`, those whose vote is gone with
+/// a lost ledger too).
+fn with_voters(state: &ParliamentState, lost: bool) -> Vec<(&GhostBallot, Priests)> {
     state
         .history
         .ballots
         .iter()
-        .map(|b| (b, voters(state, b)))
+        .map(|b| (b, voters(state, b, lost)))
         .collect()
 }
 
@@ -461,7 +496,7 @@ pub fn chosen<'a>(
     state: &'a ParliamentState,
 ) -> Vec<(DecreeNumber, &'a Decree)> {
     let quorums = cfg.quorums();
-    with_voters(state)
+    with_voters(state, true)
         .into_iter()
         .filter(|(_, v)| quorums.is_quorum(*v))
         .map(|(b, _)| (b.number, &b.dec))
@@ -563,7 +598,7 @@ pub fn b2_quorums_intersect(ghost: &Ghost) -> bool {
 /// B3, per decree number: if a member of B's quorum voted in an earlier ballot for the same
 /// number, B's decree is the decree of the latest such ballot.
 pub fn b3_respects_earlier_votes(state: &ParliamentState) -> bool {
-    let bs = with_voters(state);
+    let bs = with_voters(state, false);
     bs.iter().all(|(b, _)| {
         bs.iter()
             .filter(|(e, vot)| e.number == b.number && e.bal < b.bal && vot.intersects(b.qrm))
@@ -662,6 +697,7 @@ impl ParliamentConfig {
     pub fn checks_liveness(&self) -> bool {
         !self.lossy
             && self.crashes == 0
+            && self.disk_loss == 0
             && self.proposers <= 2
             && self.decrees as usize >= self.clients * self.ops + self.window
     }
@@ -692,6 +728,12 @@ impl ParliamentConfig {
         if self.crashes > self.priests {
             return Err(format!(
                 "--crashes must be at most the number of priests ({})",
+                self.priests
+            ));
+        }
+        if self.disk_loss > self.priests {
+            return Err(format!(
+                "--disk-loss must be at most the number of priests ({})",
                 self.priests
             ));
         }
@@ -749,7 +791,8 @@ impl ParliamentConfig {
         let nodes = self
             .priests()
             .into_iter()
-            .map(Node::Priest)
+            .enumerate()
+            .map(|(i, p)| Node::Priest(p, (i + self.priests - 1) % self.priests < self.disk_loss))
             .chain((0..self.clients).map(|i| {
                 Node::Client(Client {
                     priests: self.priests,
@@ -876,7 +919,7 @@ impl Narrate for ParliamentModel {
             steps.push(format!("final: priest {i} applied [{}]", log.join(", ")));
         }
         let quorums = cfg.quorums();
-        let ballots: Vec<String> = with_voters(last)
+        let ballots: Vec<String> = with_voters(last, true)
             .into_iter()
             .map(|(b, vot)| {
                 format!(

@@ -382,6 +382,10 @@ enum CheckModel {
         /// Presidents send heartbeats and lagging priests catch up (duplicating network only).
         #[arg(long)]
         heartbeats: bool,
+        /// Up to N priests (1, 2, ..., then 0) may each lose their whole ledger once and
+        /// rejoin.
+        #[arg(long, default_value_t = 0)]
+        disk_loss: usize,
         /// Check a seeded bug instead of the correct protocol (see `parliament bugs`).
         #[arg(long, default_value = "none")]
         bug: parliament::parliament::Bug,
@@ -684,6 +688,7 @@ fn main() -> ExitCode {
                 crashes,
                 retries,
                 heartbeats,
+                disk_loss,
                 bug,
                 common,
             } => {
@@ -701,6 +706,7 @@ fn main() -> ExitCode {
                     crashes,
                     retries,
                     heartbeats,
+                    disk_loss,
                     bug,
                     stop: Default::default(),
                 };

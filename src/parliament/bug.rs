@@ -29,6 +29,7 @@ pub enum Bug {
     ForgetLastTried,
     PresidentForgetsOwnVote,
     GapFillerWrites,
+    RejoinVotesAtOnce,
 }
 
 /// What a bug is, what it breaks, and where it comes from.
@@ -43,7 +44,7 @@ pub struct BugInfo {
 
 impl Bug {
     /// Every seeded bug (not [`Bug::None`]).
-    pub const ALL: [Bug; 16] = [
+    pub const ALL: [Bug; 17] = [
         Bug::SkipPhaseOneOnTakeover,
         Bug::FillGapWithOwnDecree,
         Bug::ApplyOutOfOrder,
@@ -60,6 +61,7 @@ impl Bug {
         Bug::ForgetLastTried,
         Bug::PresidentForgetsOwnVote,
         Bug::GapFillerWrites,
+        Bug::RejoinVotesAtOnce,
     ];
 
     pub fn name(self) -> &'static str {
@@ -164,6 +166,12 @@ impl Bug {
                 "validity",
                 "a new president fills a decree number nobody voted for with a write of its own (a blank put) instead of an olive-day decree",
                 "no-op entries that are not no-ops: a filler built from a stale buffer",
+            ),
+            Bug::RejoinVotesAtOnce => (
+                "rejoin-votes-at-once",
+                "agreement",
+                "a priest that lost its ledger starts at once from an empty one, as if the Chamber were new, and votes and presides as before",
+                "a replaced disk, or a container restarted without its volume, taken for a new node",
             ),
         };
         BugInfo {

@@ -257,6 +257,14 @@ pub enum Msg {
     Confirm { ballot: Ballot, round: u32 },
     /// The sender had promised no ballot above `ballot` when round `round`'s Confirm came.
     Confirmed { ballot: Ballot, round: u32 },
+    /// From a priest that lost its ledger and rejoins: tell me the highest ballot you tried
+    /// or promised, and take office anew (see "Rejoining after a lost ledger").
+    Rejoin,
+    /// The answer to `Rejoin`: the highest ballot the sender tried or promised.
+    Highest { ballot: Option<Ballot> },
+    /// To a rejoining priest: the sender took office with `ballot` after the rejoiner began
+    /// (so without it), and passed or knew every decree below `until` under it.
+    Rejoined { ballot: Ballot, until: DecreeNumber },
     /// From a client (or forwarded by a priest): please pass this command.
     Request { client: Id, seq: u64, op: Op },
     /// To a client: the answer to its command number `seq`.
@@ -292,6 +300,10 @@ impl Display for Msg {
             Msg::Catchup { from } => write!(f, "Catchup(from {from})"),
             Msg::Confirm { ballot, round } => write!(f, "Confirm({ballot}, round {round})"),
             Msg::Confirmed { ballot, round } => write!(f, "Confirmed({ballot}, round {round})"),
+            Msg::Rejoin => write!(f, "Rejoin"),
+            Msg::Highest { ballot: Some(b) } => write!(f, "Highest({b})"),
+            Msg::Highest { ballot: None } => write!(f, "Highest(none)"),
+            Msg::Rejoined { ballot, until } => write!(f, "Rejoined({ballot}, until #{until})"),
             Msg::Request { client, seq, op } => {
                 write!(f, "Request(c{}#{seq} {op})", usize::from(*client))
             }
@@ -317,6 +329,22 @@ pub struct Ledger {
     pub votes: OrdMap<DecreeNumber, Vote>,
     /// The decrees this priest knows were passed, by number.
     pub learned: OrdMap<DecreeNumber, Decree>,
+    /// Set while this priest rejoins after losing its ledger: it promises, votes, confirms
+    /// and runs for nothing until it is clear (see "Rejoining after a lost ledger").
+    #[serde(default)]
+    pub rejoin: Option<Rejoin>,
+}
+
+/// A rejoining priest's progress, kept in its ledger so a crash does not restart it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Rejoin {
+    /// The other priests that told it their highest ballot.
+    pub heard: Priests,
+    /// The highest ballot they tried or promised: at least every ballot this priest took
+    /// part in before it lost its ledger.
+    pub highest: Option<Ballot>,
+    /// The highest `Rejoined(ballot, until)` a president sent it.
+    pub offer: Option<(Ballot, DecreeNumber)>,
 }
 
 impl Ledger {
@@ -325,6 +353,15 @@ impl Ledger {
         Ledger {
             last_tried: (me == GENESIS.priest).then_some(GENESIS),
             next_bal: Some(GENESIS),
+            ..Ledger::default()
+        }
+    }
+
+    /// The ledger of a priest that lost its own and rejoins: empty, promising nothing, and
+    /// marked as rejoining.
+    pub fn rejoining() -> Self {
+        Ledger {
+            rejoin: Some(Rejoin::default()),
             ..Ledger::default()
         }
     }
@@ -422,6 +459,9 @@ pub struct PriestState {
     pub queue: Vector<Command>,
     /// Heard from the president since the election timer last fired (deployed priests only).
     pub heard: bool,
+    /// Rejoining priests that asked this priest to take office anew; whoever of them it is
+    /// when it next takes office, it tells them (`Rejoined`).
+    pub rejoiners: Priests,
 }
 
 impl PriestState {
@@ -656,7 +696,62 @@ impl ParliamentPriest {
     }
 
     fn may_run(&self, state: &PriestState) -> bool {
-        self.candidate && !state.is_president() && self.next_round(&state.ledger) <= self.max_round
+        self.candidate
+            && !state.is_president()
+            && state.ledger.rejoin.is_none()
+            && self.next_round(&state.ledger) <= self.max_round
+    }
+
+    /// Every priest but this one.
+    fn others_set(&self) -> Priests {
+        (0..self.priests.len() as PriestIx)
+            .filter(|&q| q != self.me)
+            .collect()
+    }
+
+    /// A president runs again with a new ballot (a stalled one, or one a rejoining priest
+    /// asked): the commands it had begun or held go back to its queue, so the new ballot
+    /// proposes them again (those a quorum voted for come back through the LastVotes).
+    fn rerun(&self, state: &mut PriestState, step: &mut Step) {
+        if self.next_round(&state.ledger) > self.max_round {
+            return;
+        }
+        if let Status::Presiding { pending, reads, .. } = &state.status {
+            let mut held: Vec<Command> = pending
+                .values()
+                .flat_map(|p| p.decree.commands().iter().cloned())
+                .collect();
+            held.extend(reads.waiting.iter().map(|r| r.cmd.clone()));
+            for c in held.into_iter().rev() {
+                state.queue.push_front(c);
+            }
+        }
+        self.run_for_president(state, step);
+    }
+
+    /// A rejoining priest is clear once every other priest told it its highest ballot `h`,
+    /// a president told it that it took office with a ballot `b > h` (so after the rejoiner
+    /// began, and without it), and it has learned every decree below that president's first
+    /// own number. It then promises `b` and takes part again (see "Rejoining after a lost
+    /// ledger").
+    fn clear_rejoin(&self, state: &mut PriestState, step: &mut Step) {
+        let Some(r) = &state.ledger.rejoin else {
+            return;
+        };
+        let Some((ballot, until)) = r.offer else {
+            return;
+        };
+        if !self.others_set().is_subset(r.heard)
+            || r.highest.is_some_and(|h| ballot <= h)
+            || state.ledger.first_gap() < until
+        {
+            return;
+        }
+        state.ledger.rejoin = None;
+        if state.ledger.next_bal.is_none_or(|n| n < ballot) {
+            state.ledger.next_bal = Some(ballot);
+        }
+        step.save = true;
     }
 
     /// A new president's timers (deployed only): its heartbeat, and the election timer by
@@ -749,6 +844,15 @@ impl ParliamentPriest {
             },
         };
         step.save = true;
+        for q in std::mem::take(&mut state.rejoiners).iter() {
+            step.sends.push((
+                self.priests[q as usize],
+                Msg::Rejoined {
+                    ballot,
+                    until: next,
+                },
+            ));
+        }
         self.repropose(state, from, &votes, step);
         // Commands re-proposed from the votes need not be proposed again.
         let Status::Presiding { pending, .. } = &state.status else {
@@ -1046,6 +1150,7 @@ impl ParliamentPriest {
             self.apply(state, n, step);
         }
         self.answer_reads(state, step);
+        self.clear_rejoin(state, step);
     }
 
     /// A president's read: held until a confirmation round begun after it came succeeds
@@ -1190,6 +1295,7 @@ impl ParliamentPriest {
             applied: Vector::new(),
             queue: Vector::new(),
             heard: false,
+            rejoiners: Priests::EMPTY,
         };
         let mut step = Step::default();
         while state
@@ -1233,6 +1339,23 @@ impl Actor for ParliamentPriest {
     type Storage = Ledger;
 
     fn on_start(&self, _id: Id, storage: &Option<Ledger>, o: &mut Out<Self>) -> PriestState {
+        let storage = match storage {
+            // The seeded bug: a priest that lost its ledger starts as if the Chamber were new.
+            Some(l) if l.rejoin.is_some() && self.bug == Bug::RejoinVotesAtOnce => &None,
+            _ => storage,
+        };
+        if storage.as_ref().is_some_and(|l| l.rejoin.is_some()) {
+            // Rejoining after a lost ledger: ask every other priest for its highest ballot
+            // (and a president to take office anew), again on each election timeout.
+            let state = self.rebuild(storage.clone().unwrap_or_default());
+            for q in self.others() {
+                o.send(q, Msg::Rejoin);
+            }
+            if self.heartbeat.is_some() {
+                o.set_timer(Timer::Election, self.election.clone());
+            }
+            return state;
+        }
         let genesis = storage.is_none() && self.me == GENESIS.priest;
         let mut state = self.rebuild(storage.clone().unwrap_or_else(|| Ledger::genesis(self.me)));
         if genesis {
@@ -1266,9 +1389,16 @@ impl Actor for ParliamentPriest {
                     return;
                 }
                 let mut step = Step::default();
-                self.run_for_president(state, &mut step);
+                self.rerun(state, &mut step);
                 o.set_timer(Timer::Election, self.election.clone());
                 self.finish(state, step, o);
+            }
+            Timer::Election if state.ledger.rejoin.is_some() => {
+                // Deployed: ask again, until clear (lost messages, or no president yet).
+                for q in self.others() {
+                    o.send(q, Msg::Rejoin);
+                }
+                o.set_timer(Timer::Election, self.election.clone());
             }
             Timer::Election => {
                 if !self.may_run(state) {
@@ -1353,7 +1483,9 @@ impl Actor for ParliamentPriest {
         match msg {
             // Step 2: promise for every decree number from `from` on; report the votes.
             Msg::NextBallot { ballot, from } => {
-                if state.ledger.next_bal.is_some_and(|n| ballot <= n) {
+                if state.ledger.next_bal.is_some_and(|n| ballot <= n)
+                    || state.ledger.rejoin.is_some()
+                {
                     return;
                 }
                 let state = state.to_mut();
@@ -1362,12 +1494,26 @@ impl Actor for ParliamentPriest {
                 if ballot.priest != self.me || self.bug == Bug::NoTiebreak {
                     self.step_down(state, ballot, o, &mut step);
                 }
-                let votes = state
+                // Its votes, and the decrees it knows were passed, reported as votes in this
+                // ballot (the highest any report can carry): a passed decree is the only one
+                // any later ballot may propose for its number. (A priest that lost its votes
+                // and rejoined still reports what it learned since.)
+                let mut votes: OrdMap<DecreeNumber, Vote> = state
                     .ledger
                     .votes
                     .range(from..)
                     .map(|(n, v)| (*n, v.clone()))
                     .collect();
+                for (n, d) in state.ledger.learned.range(from..) {
+                    votes.insert(
+                        *n,
+                        Vote {
+                            ballot,
+                            decree: d.clone(),
+                        },
+                    );
+                }
+                let votes = votes.into_iter().collect();
                 step.sends.insert(
                     0,
                     (
@@ -1440,7 +1586,8 @@ impl Actor for ParliamentPriest {
                 number,
                 decree,
             } => {
-                if state.ledger.next_bal.is_some_and(|n| n > ballot) {
+                if state.ledger.next_bal.is_some_and(|n| n > ballot) || state.ledger.rejoin.is_some()
+                {
                     return;
                 }
                 if state
@@ -1544,7 +1691,7 @@ impl Actor for ParliamentPriest {
 
             // A read-only question: answered from the promise already in the ledger.
             Msg::Confirm { ballot, round } => {
-                if state.ledger.next_bal.is_none_or(|n| n <= ballot) {
+                if state.ledger.rejoin.is_none() && state.ledger.next_bal.is_none_or(|n| n <= ballot) {
                     o.send(src, Msg::Confirmed { ballot, round });
                 }
             }
@@ -1567,6 +1714,60 @@ impl Actor for ParliamentPriest {
                     reads.acks = reads.acks.with(q);
                 }
                 self.round_done(state, &mut step);
+                self.finish(state, step, o);
+            }
+
+            // A priest that lost its ledger asks for the highest ballot this one tried or
+            // promised, and for a president to take office anew. A rejoining priest does
+            // not answer (what it knows is not what it knew).
+            Msg::Rejoin => {
+                let Some(q) = self.ix(src).filter(|&q| q != self.me) else {
+                    return;
+                };
+                if state.ledger.rejoin.is_some() {
+                    return;
+                }
+                let ballot = state.ledger.last_tried.max(state.ledger.next_bal);
+                let state = state.to_mut();
+                state.rejoiners = state.rejoiners.with(q);
+                step.sends.push((src, Msg::Highest { ballot }));
+                if state.is_president() {
+                    self.rerun(state, &mut step);
+                }
+                self.finish(state, step, o);
+            }
+
+            Msg::Highest { ballot } => {
+                let Some(q) = self.ix(src) else { return };
+                let Some(r) = &state.ledger.rejoin else {
+                    return;
+                };
+                if r.heard.contains(q) && ballot <= r.highest {
+                    return;
+                }
+                let state = state.to_mut();
+                if let Some(r) = &mut state.ledger.rejoin {
+                    r.heard = r.heard.with(q);
+                    r.highest = r.highest.max(ballot);
+                }
+                step.save = true;
+                self.clear_rejoin(state, &mut step);
+                self.finish(state, step, o);
+            }
+
+            Msg::Rejoined { ballot, until } => {
+                let Some(r) = &state.ledger.rejoin else {
+                    return;
+                };
+                if r.offer.is_some_and(|(b, _)| b >= ballot) {
+                    return;
+                }
+                let state = state.to_mut();
+                if let Some(r) = &mut state.ledger.rejoin {
+                    r.offer = Some((ballot, until));
+                }
+                step.save = true;
+                self.clear_rejoin(state, &mut step);
                 self.finish(state, step, o);
             }
 
