@@ -12,44 +12,55 @@
 //!
 //! # The ghost history
 //!
-//! Lamport reasons about the set `B` of ballots that have begun. The model records it from
-//! the messages the priests send (never read by the priests themselves):
+//! Lamport reasons about the set `B` of ballots that have begun, each with its number,
+//! decree, quorum and voters. The model records it without the priests ever reading it, in
+//! two places:
 //!
-//! - every `NextBallot(b)` a president sends starts a *try* of ballot number `b` (recorded
-//!   once per try: on the copy addressed to the lowest-numbered other priest, which every
-//!   try addresses);
-//! - every `BeginBallot(b, d)` sent by president `p` adds its addressee to the quorum of the
-//!   ballot `(b, p, d)`. The president is a member of its own quorum and voted in the same
-//!   step, so a new ballot starts with `p` in both its quorum and its voters. A president
-//!   sends BeginBallot to each other quorum member once per ballot, so a copy to a member
-//!   already in the quorum means the number was reused and starts a new ballot;
-//! - every `Voted(b)` from `q` to `p` adds `q` to the voters of `p`'s ballot `b`.
+//! - **Ballots** come from the messages (stateright's `record_msg_out`, into the history
+//!   [`Ghost`]): every `BeginBallot(b, d)` sent by president `p` adds its addressee to the
+//!   quorum of the ballot `(b, p, d)`, which starts with `p` itself (the quorum the president
+//!   asked, not a vote). A president sends BeginBallot to each other quorum member once per
+//!   ballot, so a copy to a member already in the quorum means the number was tried again
+//!   (B1 is violated, and the tries below say so); it is merged into the entry already there,
+//!   which keeps the history finite.
+//! - **Votes and tries** are observed at each priest, by a wrapper around it
+//!   ([`WatchedPriest`]) that keeps a per-priest ghost ([`PriestGhost`]) in the actor's
+//!   storage beside the ledger, so it survives crashes as the ledger does and the priest never
+//!   reads it. A *vote* `(b, d)` is recorded when a ledger the priest saves (`Out::save`)
+//!   holds it as `prevVote`: a vote is what stable storage holds, so a president that never
+//!   saves its own vote, or a priest that sends `Voted` before saving, has not voted. A *try*
+//!   of ballot number `b` is recorded when the priest's `lastTried` in memory changes to `b` in
+//!   a handler (not when it restarts from its ledger); a number tried again, by the same
+//!   priest after it forgot it or by another, is a second try.
 //!
-//! A ballot *succeeds* (its decree is *chosen*) when every member of its quorum voted in it.
+//! The voters of a ballot `(b, p, d)` are the priests whose ghost holds the vote `(b, d)`. A
+//! ballot *succeeds* (its decree is *chosen*) when its voters include a quorum of the
+//! configured quorum system ([`SynodConfig::quorums`]).
 //!
 //! # Properties
 //!
 //! | name | kind | meaning |
 //! |---|---|---|
-//! | `b1-unique-ballots` | always | no ballot number was tried twice |
+//! | `b1-unique-ballots` | always | no ballot number was tried twice (by one priest or by two) |
 //! | `b2-quorums-intersect` | always | any two ballots' quorums share a priest |
 //! | `b3-respects-earlier-votes` | always | if a quorum member of `B` voted in an earlier ballot, `B`'s decree is that of the latest such ballot |
 //! | `validity` | always | every chosen decree was proposed |
 //! | `agreement` | always | at most one decree is chosen |
 //! | `learned-implies-chosen` | always | a decree in any priest's ledger was chosen |
 //! | `decree-chosen` | sometimes | some decree is chosen |
-//! | `second-ballot-after-votes` | sometimes | a ballot begins when another ballot already has votes |
+//! | `second-ballot-after-votes` | sometimes | a ballot began after another ballot that has votes |
 
 use crate::ballot::{Ballot, PriestIx, Priests, QuorumSystem};
 use crate::check::Narrate;
 use crate::models::symmetry::{least_hash_representative, permute, rename_actors};
-use crate::synod::{Bug, Msg, PriestState, Status, SynodPriest};
+use crate::synod::{Bug, Ledger, Msg, PriestState, Status, SynodPriest, Timer, Vote};
 use serde::Serialize;
 use stateright::actor::{
-    model_timeout, Actor, ActorModel, ActorModelAction, ActorModelState, Envelope, Id,
-    LossyNetwork, Network,
+    model_timeout, Actor, ActorModel, ActorModelAction, ActorModelState, Command, Envelope, Id,
+    LossyNetwork, Network, Out,
 };
 use stateright::{Model, Path, Rewrite, RewritePlan};
+use std::borrow::Cow;
 
 /// The decrees of the model: proposer `i` proposes the letter `'a' + i`.
 pub type ModelDecree = char;
@@ -116,106 +127,281 @@ impl Default for SynodConfig {
     }
 }
 
-/// A ballot in the ghost history: the paper's `B = (bal, dec, qrm, vot)`, plus its president.
+/// A ballot in the ghost history: the paper's `B = (bal, dec, qrm)`, plus its president. Its
+/// voters are observed at the priests ([`voters`]).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct GhostBallot {
     pub bal: Ballot,
     pub president: PriestIx,
     pub dec: ModelDecree,
     pub qrm: Priests,
-    pub vot: Priests,
-    /// Another ballot already had votes when this one began.
-    pub after_votes: bool,
 }
 
-impl GhostBallot {
-    pub fn succeeded(&self) -> bool {
-        !self.qrm.is_empty() && self.qrm.is_subset(self.vot)
-    }
-}
-
-/// The ghost history: every try and every ballot, in the order they happened.
+/// The ghost history: every ballot, in the order they began.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Ghost {
-    /// Ballot numbers tried (one entry per NextBallot broadcast), each once.
-    pub tried: Vec<Ballot>,
-    /// A ballot number was tried a second time (B1 is violated). Recorded as a flag rather
-    /// than as more entries so that a priest reusing numbers forever keeps the history finite.
-    pub reused: bool,
     pub ballots: Vec<GhostBallot>,
 }
 
-impl Ghost {
-    /// Decrees chosen so far.
-    pub fn chosen(&self) -> impl Iterator<Item = ModelDecree> + '_ {
-        self.ballots.iter().filter(|b| b.succeeded()).map(|b| b.dec)
+/// What the ghost observes at one priest, kept in its storage beside the ledger (so it
+/// survives crashes) and never read by the priest.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct PriestGhost {
+    /// Every vote a ledger the priest saved held as `prevVote`, sorted, each once.
+    pub votes: Vec<Vote<ModelDecree>>,
+    /// Every ballot number the priest tried (its `lastTried` in memory changed to it in a
+    /// handler), in the order tried, each once.
+    pub tried: Vec<Ballot>,
+    /// The priest tried a number a second time (B1 is violated). Recorded as a flag rather
+    /// than as more entries so that a priest reusing numbers forever keeps the state finite.
+    pub reused: bool,
+}
+
+impl PriestGhost {
+    fn record_vote(&mut self, vote: &Vote<ModelDecree>) {
+        if let Err(i) = self.votes.binary_search(vote) {
+            self.votes.insert(i, vote.clone());
+        }
+    }
+
+    fn record_try(&mut self, b: Ballot) {
+        if self.tried.contains(&b) {
+            self.reused = true;
+        } else {
+            self.tried.push(b);
+        }
+    }
+
+    /// Whether the priest voted `decree` in ballot `ballot`.
+    pub fn voted(&self, ballot: Ballot, decree: ModelDecree) -> bool {
+        self.votes
+            .binary_search_by(|v| (v.ballot, v.decree).cmp(&(ballot, decree)))
+            .is_ok()
     }
 }
 
-pub type SynodModel = ActorModel<ModelPriest, SynodConfig, Ghost>;
-pub type SynodState = ActorModelState<ModelPriest, Ghost>;
+/// A priest's storage in the model: its ledger as it last saved it (none before its first
+/// save) and its ghost.
+pub type Disk = (Option<Ledger<ModelDecree>>, PriestGhost);
+
+/// The model's actor: a Synod priest, watched. It runs the priest unchanged and forwards every
+/// command, but stores [`Disk`] instead of the bare ledger: on every `Save(ledger)` it records
+/// the vote the ledger holds, and on every change of `lastTried` in memory the ballot tried.
+#[derive(Clone, Debug)]
+pub struct WatchedPriest {
+    pub priest: ModelPriest,
+}
+
+/// The state of a [`WatchedPriest`]: the priest's state, and a copy of its storage (equal to
+/// the actor's `Storage` at every step; restored from it on restart), so that the ghost can
+/// be saved in a step where the priest saves nothing.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct WatchedState {
+    pub priest: PriestState<ModelDecree>,
+    pub disk: Disk,
+}
+
+impl WatchedPriest {
+    /// Forwards the priest's commands to `o`; each `Save(ledger)` becomes a save of `disk`
+    /// with the ledger and the vote it holds. Saves `disk` as well if it differs from
+    /// `saved` (what storage held before the step) and no save of the priest carried it.
+    fn forward(&self, out: Out<ModelPriest>, saved: &Disk, disk: &mut Disk, o: &mut Out<Self>) {
+        use Command as C;
+        let mut last = None;
+        for c in out {
+            match c {
+                C::Send(dst, msg) => o.send(dst, msg),
+                C::SetTimer(t, d) => o.set_timer(t, d),
+                C::CancelTimer(t) => o.cancel_timer(t),
+                C::Save(ledger) => {
+                    if let Some(v) = &ledger.prev_vote {
+                        disk.1.record_vote(v);
+                    }
+                    disk.0 = Some(ledger);
+                    if last.as_ref().unwrap_or(saved) != disk {
+                        o.save(disk.clone());
+                        last = Some(disk.clone());
+                    }
+                }
+                C::ChooseRandom(..) => {}
+            }
+        }
+        if last.as_ref().unwrap_or(saved) != disk {
+            o.save(disk.clone());
+        }
+    }
+
+    /// Forwards commands that contain no save.
+    fn forward_unsaved(out: Out<ModelPriest>, o: &mut Out<Self>) {
+        for c in out {
+            match c {
+                Command::Send(dst, msg) => o.send(dst, msg),
+                Command::SetTimer(t, d) => o.set_timer(t, d),
+                Command::CancelTimer(t) => o.cancel_timer(t),
+                Command::Save(_) | Command::ChooseRandom(..) => {}
+            }
+        }
+    }
+
+    /// After a handler of the priest: records the try if `lastTried` changed, forwards the
+    /// commands, and updates `state` if the priest's state or the disk changed.
+    fn observe(
+        &self,
+        state: &mut Cow<WatchedState>,
+        next: Option<PriestState<ModelDecree>>,
+        out: Out<ModelPriest>,
+        o: &mut Out<Self>,
+    ) {
+        let tried = next
+            .as_ref()
+            .and_then(|p| p.ledger.last_tried)
+            .filter(|&b| Some(b) != state.priest.ledger.last_tried);
+        let saves = out.iter().any(|c| matches!(c, Command::Save(_)));
+        if tried.is_none() && !saves {
+            // Nothing to record: the disk stays as it is.
+            Self::forward_unsaved(out, o);
+        } else {
+            let mut disk = state.disk.clone();
+            if let Some(b) = tried {
+                disk.1.record_try(b);
+            }
+            self.forward(out, &state.disk, &mut disk, o);
+            if disk != state.disk {
+                state.to_mut().disk = disk;
+            }
+        }
+        if let Some(p) = next {
+            state.to_mut().priest = p;
+        }
+    }
+}
+
+impl Actor for WatchedPriest {
+    type Msg = Msg<ModelDecree>;
+    type State = WatchedState;
+    type Timer = Timer;
+    type Random = ();
+    type Storage = Disk;
+
+    fn name(&self) -> String {
+        "priest".into()
+    }
+
+    fn on_start(&self, id: Id, storage: &Option<Disk>, o: &mut Out<Self>) -> WatchedState {
+        let saved = storage.clone().unwrap_or_default();
+        let mut out = Out::new();
+        let priest = self.priest.on_start(id, &saved.0, &mut out);
+        let mut disk = saved.clone();
+        self.forward(out, &saved, &mut disk, o);
+        WatchedState { priest, disk }
+    }
+
+    fn on_msg(
+        &self,
+        id: Id,
+        state: &mut Cow<WatchedState>,
+        src: Id,
+        msg: Self::Msg,
+        o: &mut Out<Self>,
+    ) {
+        let mut p = Cow::Borrowed(&state.priest);
+        let mut out = Out::new();
+        self.priest.on_msg(id, &mut p, src, msg, &mut out);
+        let next = match p {
+            Cow::Owned(p) => Some(p),
+            Cow::Borrowed(_) => None,
+        };
+        self.observe(state, next, out, o);
+    }
+
+    fn on_timeout(&self, id: Id, state: &mut Cow<WatchedState>, timer: &Timer, o: &mut Out<Self>) {
+        let mut p = Cow::Borrowed(&state.priest);
+        let mut out = Out::new();
+        self.priest.on_timeout(id, &mut p, timer, &mut out);
+        let next = match p {
+            Cow::Owned(p) => Some(p),
+            Cow::Borrowed(_) => None,
+        };
+        self.observe(state, next, out, o);
+    }
+}
+
+pub type SynodModel = ActorModel<WatchedPriest, SynodConfig, Ghost>;
+pub type SynodState = ActorModelState<WatchedPriest, Ghost>;
 
 fn record_out(_: &SynodConfig, ghost: &Ghost, env: Envelope<&Msg<ModelDecree>>) -> Option<Ghost> {
+    let Msg::BeginBallot(b, d) = env.msg else {
+        return None;
+    };
     let src = usize::from(env.src) as PriestIx;
     let dst = usize::from(env.dst) as PriestIx;
-    match env.msg {
-        Msg::NextBallot(b) if dst == u8::from(src == 0) => {
-            let mut g = ghost.clone();
-            if g.tried.contains(b) {
-                g.reused = true;
-            } else {
-                g.tried.push(*b);
-            }
-            Some(g)
-        }
-        Msg::BeginBallot(b, d) => {
-            let mut g = ghost.clone();
-            let reused_again = g.reused
-                && g.ballots
-                    .iter()
-                    .any(|x| x.bal == *b && x.president == src && x.dec == *d);
-            let existing =
-                g.ballots.iter_mut().rev().find(|x| {
-                    x.bal == *b && x.president == src && x.dec == *d && !x.qrm.contains(dst)
-                });
-            match existing {
-                Some(x) => x.qrm = x.qrm.with(dst),
-                // The same ballot begun again after a restart (B1 violated): keep one entry
-                // so the history stays finite.
-                None if reused_again => {}
-                None => {
-                    let after_votes = g.ballots.iter().any(|x| !x.vot.is_empty());
-                    g.ballots.push(GhostBallot {
-                        bal: *b,
-                        president: src,
-                        dec: *d,
-                        qrm: Priests::single(src).with(dst),
-                        vot: Priests::single(src),
-                        after_votes,
-                    });
-                }
-            }
-            Some(g)
-        }
-        Msg::Voted(b) => {
-            let mut g = ghost.clone();
-            if let Some(x) = g
-                .ballots
-                .iter_mut()
-                .rev()
-                .find(|x| x.bal == *b && x.president == dst)
-            {
-                x.vot = x.vot.with(src);
-            }
-            Some(g)
-        }
-        _ => None,
+    let same = |x: &GhostBallot| x.bal == *b && x.president == src && x.dec == *d;
+    let mut g = ghost.clone();
+    if let Some(x) = g
+        .ballots
+        .iter_mut()
+        .rev()
+        .find(|x| same(x) && !x.qrm.contains(dst))
+    {
+        x.qrm = x.qrm.with(dst);
+    } else if ghost.ballots.iter().any(same) {
+        // The same ballot begun again (its number tried twice, which B1 reports): merged into
+        // the entry already there, so the history stays finite.
+        return None;
+    } else {
+        g.ballots.push(GhostBallot {
+            bal: *b,
+            president: src,
+            dec: *d,
+            qrm: Priests::single(src).with(dst),
+        });
     }
+    Some(g)
 }
 
-/// B1: no ballot number was tried twice (by one priest after a restart, or by two priests).
-pub fn b1_unique_ballots(ghost: &Ghost) -> bool {
-    !ghost.reused
+/// Each priest's ghost, from its storage (none before its first save).
+pub fn ghosts(s: &SynodState) -> impl Iterator<Item = (PriestIx, &PriestGhost)> {
+    s.actor_storages
+        .iter()
+        .enumerate()
+        .filter_map(|(i, d)| d.as_ref().map(|(_, g)| (i as PriestIx, g)))
+}
+
+/// The voters of ballot `b`: the priests whose saved ledger held the vote `(b.bal, b.dec)`.
+pub fn voters(s: &SynodState, b: &GhostBallot) -> Priests {
+    ghosts(s)
+        .filter(|(_, g)| g.voted(b.bal, b.dec))
+        .map(|(p, _)| p)
+        .collect()
+}
+
+/// Whether ballot `b` succeeded: its voters include a quorum of `quorums`.
+pub fn succeeded(quorums: &QuorumSystem, s: &SynodState, b: &GhostBallot) -> bool {
+    quorums.is_quorum(voters(s, b))
+}
+
+/// Decrees chosen so far (one entry per successful ballot).
+pub fn chosen<'a>(
+    quorums: &'a QuorumSystem,
+    s: &'a SynodState,
+) -> impl Iterator<Item = ModelDecree> + 'a {
+    s.history
+        .ballots
+        .iter()
+        .filter(move |b| succeeded(quorums, s, b))
+        .map(|b| b.dec)
+}
+
+/// B1: no ballot number was tried twice (by one priest, after forgetting it, or by two).
+pub fn b1_unique_ballots(s: &SynodState) -> bool {
+    let mut seen: Vec<Ballot> = Vec::new();
+    for (_, g) in ghosts(s) {
+        if g.reused || g.tried.iter().any(|b| seen.contains(b)) {
+            return false;
+        }
+        seen.extend(&g.tried);
+    }
+    true
 }
 
 /// B2: the quorums of any two ballots intersect.
@@ -228,15 +414,24 @@ pub fn b2_quorums_intersect(ghost: &Ghost) -> bool {
 
 /// B3: for every ballot B, if a member of B's quorum voted in an earlier ballot, B's decree
 /// is the decree of the latest such ballot.
-pub fn b3_respects_earlier_votes(ghost: &Ghost) -> bool {
-    ghost.ballots.iter().all(|b| {
-        ghost
-            .ballots
+pub fn b3_respects_earlier_votes(s: &SynodState) -> bool {
+    let ballots = &s.history.ballots;
+    ballots.iter().all(|b| {
+        ballots
             .iter()
-            .filter(|e| e.bal < b.bal && e.vot.intersects(b.qrm))
+            .filter(|e| e.bal < b.bal && voters(s, e).intersects(b.qrm))
             .max_by_key(|e| e.bal)
             .is_none_or(|latest| latest.dec == b.dec)
     })
+}
+
+/// Some ballot began after another ballot that has votes.
+pub fn second_ballot_after_votes(s: &SynodState) -> bool {
+    let ballots = &s.history.ballots;
+    ballots.len() >= 2
+        && ballots[..ballots.len() - 1]
+            .iter()
+            .any(|a| !voters(s, a).is_empty())
 }
 
 impl SynodConfig {
@@ -247,10 +442,11 @@ impl SynodConfig {
 
     /// How loss is explored: `"none"`, `"literal"` (stateright drops messages), or
     /// `"subsumed"`. On unordered networks a lost message is indistinguishable, for every
-    /// property checked here (they read priests' states and the ghost history, never the
-    /// network), from a message that is never delivered, and an unordered network never forces
-    /// a delivery: every behaviour with a loss is, step for step without the drops, a
-    /// behaviour without it, reaching the same priest states and ghost history. Dropping
+    /// property checked here (they read priests' states, their storages with the per-priest
+    /// ghosts, and the ghost history, never the network), from a message that is never
+    /// delivered, and an unordered network never forces a delivery: every behaviour with a
+    /// loss is, step for step without the drops, a behaviour without it, reaching the same
+    /// priest states, storages and ghost history. Dropping
     /// messages would only multiply network states (every subset of the sent messages), so on
     /// unordered networks `lossy` is checked by the model without drop actions, unless
     /// `literal_loss` asks for them. On ordered networks a loss unblocks the messages queued
@@ -287,6 +483,19 @@ impl SynodConfig {
         Ok(())
     }
 
+    /// The quorum system the priests are configured with: majorities, or under the seeded bug
+    /// `minority-quorum` any `n/2` priests (rounded down, at least one).
+    pub fn quorums(&self) -> QuorumSystem {
+        if self.bug == Bug::MinorityQuorum {
+            QuorumSystem::AtLeast {
+                priests: self.priests,
+                size: (self.priests / 2).max(1),
+            }
+        } else {
+            QuorumSystem::majority(self.priests)
+        }
+    }
+
     /// The priests of this configuration.
     pub fn priests(&self) -> Vec<ModelPriest> {
         let ids = Id::vec_from(0..self.priests);
@@ -297,12 +506,7 @@ impl SynodConfig {
                 p.max_round = self.rounds;
                 p.retry = model_timeout();
                 p.bug = self.bug;
-                if self.bug == Bug::MinorityQuorum {
-                    p.quorums = QuorumSystem::AtLeast {
-                        priests: self.priests,
-                        size: (self.priests / 2).max(1),
-                    };
-                }
+                p.quorums = self.quorums();
                 p
             })
             .collect()
@@ -318,7 +522,11 @@ impl SynodConfig {
         };
         let crashes = self.crashes;
         ActorModel::new(self.clone(), Ghost::default())
-            .actors(self.priests())
+            .actors(
+                self.priests()
+                    .into_iter()
+                    .map(|priest| WatchedPriest { priest }),
+            )
             .init_network(network)
             .lossy_network(lossy)
             .max_crashes(crashes)
@@ -327,7 +535,7 @@ impl SynodConfig {
             .property(
                 stateright::Expectation::Always,
                 "b1-unique-ballots",
-                |_, s| b1_unique_ballots(&s.history),
+                |_, s| b1_unique_ballots(s),
             )
             .property(
                 stateright::Expectation::Always,
@@ -337,38 +545,40 @@ impl SynodConfig {
             .property(
                 stateright::Expectation::Always,
                 "b3-respects-earlier-votes",
-                |_, s| b3_respects_earlier_votes(&s.history),
+                |_, s| b3_respects_earlier_votes(s),
             )
             .property(stateright::Expectation::Always, "validity", |m, s| {
-                s.history
-                    .chosen()
+                chosen(&m.cfg.quorums(), s)
                     .all(|d| (0..m.cfg.proposers).any(|i| SynodConfig::decree_of(i) == d))
             })
-            .property(stateright::Expectation::Always, "agreement", |_, s| {
-                let mut chosen = s.history.chosen();
+            .property(stateright::Expectation::Always, "agreement", |m, s| {
+                let quorums = m.cfg.quorums();
+                let mut chosen = chosen(&quorums, s);
                 let first = chosen.next();
                 chosen.all(|d| Some(d) == first)
             })
             .property(
                 stateright::Expectation::Always,
                 "learned-implies-chosen",
-                |_, s| {
+                |m, s| {
+                    let quorums = m.cfg.quorums();
                     s.actor_states.iter().all(|p| {
-                        p.ledger
+                        p.priest
+                            .ledger
                             .decree
-                            .is_none_or(|d| s.history.chosen().any(|c| c == d))
+                            .is_none_or(|d| chosen(&quorums, s).any(|c| c == d))
                     })
                 },
             )
             .property(
                 stateright::Expectation::Sometimes,
                 "decree-chosen",
-                |_, s| s.history.chosen().next().is_some(),
+                |m, s| chosen(&m.cfg.quorums(), s).next().is_some(),
             )
             .property(
                 stateright::Expectation::Sometimes,
                 "second-ballot-after-votes",
-                |_, s| s.history.ballots.iter().any(|b| b.after_votes),
+                |_, s| second_ballot_after_votes(s),
             )
     }
 }
@@ -441,15 +651,20 @@ impl Narrate for SynodModel {
             .actor_states
             .iter()
             .enumerate()
-            .filter_map(|(i, p)| p.ledger.decree.map(|d| format!("priest {i} learned {d}")))
+            .filter_map(|(i, p)| {
+                p.priest
+                    .ledger
+                    .decree
+                    .map(|d| format!("priest {i} learned {d}"))
+            })
             .collect();
         Some(format!(
             "ballots {}{}{}",
-            describe_ballots(&state.history),
-            if state.history.reused {
-                "; a ballot number was tried twice"
-            } else {
+            describe_ballots(&self.cfg, state),
+            if b1_unique_ballots(state) {
                 ""
+            } else {
+                "; a ballot number was tried twice"
             },
             if learned.is_empty() {
                 String::new()
@@ -464,9 +679,11 @@ impl Narrate for SynodModel {
     }
 }
 
-/// The ghost ballots, one line.
-pub fn describe_ballots(ghost: &Ghost) -> String {
-    let parts: Vec<String> = ghost
+/// The ghost ballots, one line, each with its voters as observed at the priests.
+pub fn describe_ballots(cfg: &SynodConfig, state: &SynodState) -> String {
+    let quorums = cfg.quorums();
+    let parts: Vec<String> = state
+        .history
         .ballots
         .iter()
         .map(|b| {
@@ -476,8 +693,12 @@ pub fn describe_ballots(ghost: &Ghost) -> String {
                 b.president,
                 b.dec,
                 b.qrm,
-                b.vot,
-                if b.succeeded() { ", passed" } else { "" }
+                voters(state, b),
+                if succeeded(&quorums, state, b) {
+                    ", passed"
+                } else {
+                    ""
+                }
             )
         })
         .collect();
@@ -505,16 +726,19 @@ impl<D: Clone> Rewrite<Id> for Msg<D> {
 pub fn representative(state: &SynodState) -> SynodState {
     let n = state.actor_states.len();
     let movable: Vec<usize> = (0..n)
-        .filter(|&i| state.actor_states[i].proposal.is_none())
+        .filter(|&i| state.actor_states[i].priest.proposal.is_none())
         .collect();
     least_hash_representative(state, n, &movable, permuted)
 }
 
 /// `state` with priest `new_to_old[i]` renamed `i`.
 fn permuted(state: &SynodState, new_to_old: &[usize]) -> SynodState {
-    let priest = |p: &PriestState<ModelDecree>, old_to_new: &[usize]| {
-        let mut p = p.clone();
-        p.status = match p.status {
+    // A priest's disk (ledger and ghost) names no priest but in ballot numbers, which belong
+    // to proposers; it moves with its priest, as the storages do.
+    let priest = |w: &WatchedState, old_to_new: &[usize]| {
+        let mut w = w.clone();
+        let p = &mut w.priest;
+        p.status = match std::mem::replace(&mut p.status, Status::Idle) {
             Status::Idle => Status::Idle,
             Status::Trying { promised, latest } => Status::Trying {
                 promised: permute(promised, old_to_new),
@@ -530,13 +754,12 @@ fn permuted(state: &SynodState, new_to_old: &[usize]) -> SynodState {
                 decree,
             },
         };
-        p
+        w
     };
     let ghost = |g: &Ghost, old_to_new: &[usize]| {
         let mut g = g.clone();
         for b in &mut g.ballots {
             b.qrm = permute(b.qrm, old_to_new);
-            b.vot = permute(b.vot, old_to_new);
         }
         g
     };

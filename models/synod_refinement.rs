@@ -10,7 +10,7 @@
 //! | `lastTried[p]`, `nextBal[p]`, `prevVote[p]` | priest `p`'s *saved* ledger (`actor_storages[p]`: `last_tried`, `next_bal`, `prev_vote`), empty before its first save |
 //! | `outcome[p]` | the saved ledger's `decree` |
 //! | `msgs` | every envelope in the network: `NextBallot(b)` from anyone to anyone is `NextBallot(b)`; `LastVote(b, v)` from `q` is `LastVote(b, q, v)`; `BeginBallot(b, d)` from `p` to `q` is `BeginBallot(b, d, p, q)`; `Voted(b)` from `q` to `p` is `Voted(b, q, p)`; `Success(d)` is `Success(d)` |
-//! | `ballots` | the ghost ballots (`Ghost::ballots`): number, president, decree, quorum, voters |
+//! | `ballots` | the ghost ballots (`Ghost::ballots`): number, president, decree, quorum; voters are the priests whose ghost (in storage beside the ledger) holds the vote `(number, decree)` |
 //!
 //! Ballots `(round, priest)` become the spec's numbers `round * N + priest`; decree `'a' + i`
 //! is the spec's decree `i`. Only what a priest has *saved* counts, so a priest that sends a
@@ -33,13 +33,15 @@
 //!
 //! Seeded bugs of the actor that break it with no crash at all: `forget-promise` (LastVote
 //! leaves before `nextBal` is saved), `forget-vote`, `forget-last-tried`, `vote-below-promise`,
-//! `premature-success`, `no-tiebreak`. The safety properties catch the first three only once a
-//! priest crashes and forgets; refinement catches them at the step that sends.
+//! `premature-success`, `no-tiebreak`. The safety properties catch `forget-promise` and
+//! `forget-last-tried` only once a priest crashes and forgets (and `forget-vote` once a
+//! president passes a decree on `Voted` messages no saved vote backs); refinement catches them
+//! at the step that sends.
 
 use crate::ballot::Ballot;
 use crate::check::Narrate;
 use crate::models::synod::{
-    narrate_action, ModelPriest, NetworkKind, SynodConfig, SynodModel, SynodState,
+    narrate_action, voters, NetworkKind, SynodConfig, SynodModel, SynodState, WatchedPriest,
 };
 use crate::models::synod_spec::{
     BallotRecord, SynodMessage, SynodSpec, SynodSpecBug, SynodSpecConfig, SynodSpecState,
@@ -166,8 +168,8 @@ impl RefinementModel {
     /// The refinement mapping: the spec state an actor-model state stands for.
     pub fn abstraction(&self, s: &SynodState) -> Result<SynodSpecState, String> {
         let mut a = self.spec.init_states().remove(0);
-        for (p, ledger) in s.actor_storages.iter().enumerate() {
-            let Some(l) = ledger else { continue };
+        for (p, disk) in s.actor_storages.iter().enumerate() {
+            let Some((Some(l), _)) = disk else { continue };
             let slot = |b: Option<Ballot>| b.map_or(Ok(-1), |b| self.slot(b).map(|s| s as i8));
             a.last_tried[p] = slot(l.last_tried)?;
             a.next_bal[p] = slot(l.next_bal)?;
@@ -229,7 +231,7 @@ impl RefinementModel {
                 pres: self.proposer(g.president as usize)?,
                 dec: self.decree(g.dec)?,
                 qrm: g.qrm.0 as u8,
-                vot: g.vot.0 as u8,
+                vot: voters(s, g).0 as u8,
             };
         }
         a.ballot_count = ghost.len() as u8;
@@ -383,7 +385,7 @@ impl Narrate for RefinementModel {
         let states = path.clone().into_vec();
         let mut steps: Vec<String> = states
             .iter()
-            .filter_map(|(_, a)| a.as_ref().map(narrate_action::<ModelPriest>))
+            .filter_map(|(_, a)| a.as_ref().map(narrate_action::<WatchedPriest>))
             .collect();
         let last = path.last_state();
         if last.broken {
@@ -401,7 +403,7 @@ impl Narrate for RefinementModel {
         }
         steps.push(format!(
             "final ballots: {}",
-            crate::models::synod::describe_ballots(&last.actor.history)
+            crate::models::synod::describe_ballots(&self.actor.cfg, &last.actor)
         ));
         steps
     }

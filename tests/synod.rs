@@ -58,7 +58,9 @@ fn assert_all_hold(cfg: SynodConfig, unique: usize) -> Report {
 /// no crash.
 #[test]
 fn default_config_passes_every_property() {
-    let report = assert_all_hold(SynodConfig::default(), 779_633);
+    // 779,633 states before votes and tries were observed at the priests (the history kept
+    // the order of every try across priests); max depth 24 then too.
+    let report = assert_all_hold(SynodConfig::default(), 191_713);
     assert_eq!(report.max_depth, 24);
 }
 
@@ -72,7 +74,7 @@ fn duplicating_lossy_network_passes_every_property() {
         ..SynodConfig::default()
     };
     assert_eq!(cfg.loss(), "subsumed");
-    assert_all_hold(cfg, 1_414_431);
+    assert_all_hold(cfg, 343_745); // 1,414,431 before votes and tries were observed
 }
 
 /// 3 priests, 2 proposers, rounds <= 1, unordered network, one priest crashed at a time and
@@ -84,13 +86,13 @@ fn crash_and_restart_from_the_ledger_passes_every_property() {
         crashes: 1,
         ..SynodConfig::default()
     };
-    assert_all_hold(cfg.clone(), 11_848);
+    assert_all_hold(cfg.clone(), 6_152); // 11,848 before votes and tries were observed
     let lossy = SynodConfig {
         lossy: true,
         literal_loss: true,
         ..cfg
     };
-    assert_all_hold(lossy, 152_524);
+    assert_all_hold(lossy, 77_236); // 152,524 before
 }
 
 /// 3 priests, 2 proposers, rounds <= 2, ordered channels, no loss.
@@ -100,7 +102,7 @@ fn ordered_network_passes_every_property() {
         network: NetworkKind::Ordered,
         ..SynodConfig::default()
     };
-    assert_all_hold(cfg, 368_181);
+    assert_all_hold(cfg, 100_131); // 368,181 before votes and tries were observed
     let lossy = SynodConfig {
         network: NetworkKind::Ordered,
         lossy: true,
@@ -108,7 +110,7 @@ fn ordered_network_passes_every_property() {
         ..SynodConfig::default()
     };
     assert_eq!(lossy.loss(), "literal");
-    assert_all_hold(lossy, 8_031);
+    assert_all_hold(lossy, 4_188); // 8,031 before
 }
 
 /// 4 priests, 2 proposers, rounds <= 1: the two non-proposers are interchangeable. Symmetry
@@ -120,7 +122,7 @@ fn symmetry_reduction_is_smaller_and_agrees() {
         rounds: 1,
         ..SynodConfig::default()
     };
-    let full = assert_all_hold(cfg.clone(), 24_817);
+    let full = assert_all_hold(cfg.clone(), 12_597); // 24,817 before votes and tries were observed
     let json = serde_json::to_value(&cfg).unwrap();
     // The representative is exact (canonical per symmetry class), so the count does not
     // depend on the order states are met in, nor on the number of threads.
@@ -136,7 +138,7 @@ fn symmetry_reduction_is_smaller_and_agrees() {
         "{}",
         reduced.to_text()
     );
-    assert_eq!(reduced.unique_states, 12_751);
+    assert_eq!(reduced.unique_states, 6_483); // 12,751 before
     assert!(reduced.unique_states < full.unique_states);
 }
 
@@ -203,7 +205,10 @@ fn bug_case(bug: Bug) -> (SynodConfig, &'static str) {
         Bug::MinorityQuorum => (SynodConfig { priests: 4, ..base }, "b2-quorums-intersect"),
         Bug::ForgetLastTried => (crash, "b1-unique-ballots"),
         Bug::ForgetPromise => (crash, "b3-respects-earlier-votes"),
-        Bug::ForgetVote => (crash, "b3-respects-earlier-votes"),
+        // A Voted sent before the vote is saved is no vote, so the president passes a decree
+        // a quorum has not voted for: found before any crash, and B3 then holds (see
+        // `forget_vote_breaks_learning_with_or_without_a_crash`).
+        Bug::ForgetVote => (crash, "learned-implies-chosen"),
         Bug::VoteBelowPromise => (base, "b3-respects-earlier-votes"),
         Bug::StaleLastVote => (retries, "b3-respects-earlier-votes"),
         Bug::PrematureSuccess => (base, "learned-implies-chosen"),
@@ -221,7 +226,7 @@ fn expected_length(bug: Bug) -> usize {
         Bug::MinorityQuorum => 6,
         Bug::ForgetLastTried => 4,
         Bug::ForgetPromise => 8,
-        Bug::ForgetVote => 9,
+        Bug::ForgetVote => 5, // 9 (b3-respects-earlier-votes) while Voted counted as a vote
         Bug::VoteBelowPromise => 7,
         Bug::StaleLastVote => 7,
         Bug::PrematureSuccess => 3,
@@ -284,6 +289,27 @@ fn every_always_property_has_a_bug_that_breaks_it() {
     broken.insert("agreement");
     for p in ALWAYS {
         assert!(broken.contains(p), "no bug breaks {p}");
+    }
+}
+
+/// `forget-vote` breaks `learned-implies-chosen`, with or without a crash: a `Voted` sent
+/// before the vote is saved is no vote, so the president passes a decree without a quorum's
+/// votes. B3 holds even across a crash, since a vote that was saved is reported after a
+/// restart (while a `Voted` counted as a vote, B3 failed once the restarted priest reported
+/// none).
+#[test]
+fn forget_vote_breaks_learning_with_or_without_a_crash() {
+    let base = SynodConfig {
+        rounds: 1,
+        bug: Bug::ForgetVote,
+        ..SynodConfig::default()
+    };
+    for cfg in [base.clone(), SynodConfig { crashes: 1, ..base }] {
+        let report = check(cfg);
+        assert!(report.complete, "{}", report.to_text());
+        assert!(!report.property("learned-implies-chosen").holds);
+        assert!(report.property("b3-respects-earlier-votes").holds);
+        assert!(report.property("agreement").holds);
     }
 }
 

@@ -92,8 +92,8 @@ impl Bug {
             ),
             Bug::ForgetVote => (
                 "forget-vote",
-                "b3-respects-earlier-votes",
-                "prevVote is not saved before Voted leaves, so a restarted priest reports no earlier vote",
+                "learned-implies-chosen",
+                "prevVote is not saved before Voted leaves: a Voted that no saved ledger backs is no vote, so a president can pass a decree without a quorum's votes (and a restarted priest reports no earlier vote)",
                 "acknowledging before the write is durable (the fsync bugs studied by Alagappan et al., OSDI 2016)",
             ),
             Bug::VoteBelowPromise => (
