@@ -55,7 +55,7 @@ trap 'exit 130' INT TERM
     done
 } >"$dir/cluster.toml"
 for i in 0 1 2; do
-    "$bin" serve --config "$dir/cluster.toml" --id "$i" >"$dir/priest-$i.log" 2>&1 </dev/null &
+    "$bin" serve --config "$dir/cluster.toml" --id "$i" --bootstrap >"$dir/priest-$i.log" 2>&1 </dev/null &
     pids+=($!)
 done
 addr=127.0.0.1:26380

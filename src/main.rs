@@ -48,6 +48,15 @@ enum Command {
         /// Which priest to run (its id in the configuration).
         #[arg(long)]
         id: usize,
+        /// The first start of a priest of a new cluster: create its ledger (with a
+        /// BOOTSTRAPPED marker). Refused if the ledger holds records. Without this flag (or
+        /// --rejoin) a missing or empty ledger is refused: the priest may have lost it.
+        #[arg(long, conflicts_with = "rejoin")]
+        bootstrap: bool,
+        /// Bring back a priest that lost its ledger (a replaced disk): it begins from an
+        /// empty ledger marked as rejoining. Refused if the ledger holds records.
+        #[arg(long)]
+        rejoin: bool,
     },
     /// Talk to a deployed Synod cluster.
     Synod {
@@ -207,7 +216,12 @@ fn load_config(path: &std::path::Path) -> Result<parliament::runtime::config::Co
 fn deploy(command: Command) -> ExitCode {
     use parliament::runtime::{self, synod};
     match command {
-        Command::Serve { config, id } => {
+        Command::Serve {
+            config,
+            id,
+            bootstrap,
+            rejoin,
+        } => {
             runtime::init_logging();
             let cfg = match load_config(&config) {
                 Ok(c) => c,
@@ -217,10 +231,15 @@ fn deploy(command: Command) -> ExitCode {
                 Ok(s) => s,
                 Err(e) => return usage_error(&format!("cannot install signal handlers: {e}")),
             };
+            let mode = match (bootstrap, rejoin) {
+                (true, _) => runtime::StartMode::Bootstrap,
+                (_, true) => runtime::StartMode::Rejoin,
+                _ => runtime::StartMode::Restart,
+            };
             let served = match cfg.protocol {
-                runtime::config::Protocol::Synod => synod::serve(&cfg, id, &stop),
+                runtime::config::Protocol::Synod => synod::serve(&cfg, id, mode, &stop),
                 runtime::config::Protocol::Parliament => {
-                    runtime::parliament::serve(&cfg, id, &stop)
+                    runtime::parliament::serve(&cfg, id, mode, &stop)
                 }
             };
             match served {
@@ -877,6 +896,7 @@ fn cluster(replicas: Option<usize>, dir: std::path::PathBuf, base_port: Option<u
     match cluster::run(
         &cfg,
         &exe,
+        created,
         &stop,
         &mut std::io::stdout(),
         &mut std::io::stderr(),

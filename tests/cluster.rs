@@ -1,8 +1,9 @@
 //! `parliament cluster` and `parliament status` with real processes on 127.0.0.1: a cluster
 //! starts and prints its ports, serves SET and GET, reports one president and agreeing
 //! priests, shows a killed priest as down, stops every priest on SIGTERM, restarts from its
-//! directory with its data, gives up when a majority is gone, and takes its priests with it
-//! when it is killed. Bad input is refused with exit status 2.
+//! directory with its data, gives up when a majority is gone, takes its priests with it
+//! when it is killed, and, restarted on a directory where a priest's ledger is gone, reports
+//! that priest's refusal and serves with the others. Bad input is refused with exit status 2.
 
 use parliament::resp::client::Client;
 use parliament::resp::Reply;
@@ -392,6 +393,25 @@ fn a_cluster_serves_reports_its_status_restarts_with_its_data_and_stops_its_prie
     run.child.kill().unwrap();
     run.child.wait().unwrap();
     run.no_priest_left();
+    drop(run);
+
+    // Fourth run, priest 0's ledger gone: the cluster is not new, so its priests start
+    // without --bootstrap and priest 0 refuses, reported with its error; the others serve.
+    let lost = dir.join("ledger").join("priest-0");
+    fs::remove_dir_all(&lost).unwrap();
+    let run = Running::start(&dir, &[], "fourth");
+    run.wait_stderr(&format!(
+        "priest 0: error: ledger {} is missing or empty",
+        lost.display()
+    ));
+    assert!(
+        run.stdout.iter().any(|l| l.starts_with("ready: 2 of 3")),
+        "{}",
+        run.report()
+    );
+    assert!(!lost.exists(), "a refused priest creates no ledger");
+    let mut c = run.client(1);
+    assert_eq!(c.call(&[b"GET", b"k"]).unwrap(), bulk("last"));
 }
 
 fn refused(args: &[&str], dir: &Path) -> String {

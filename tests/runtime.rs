@@ -24,6 +24,8 @@ struct Cluster {
     addrs: Vec<SocketAddr>,
     key: Key,
     priests: Vec<Option<Child>>,
+    /// Whether each priest has been started (its first start passes `--bootstrap`).
+    started: Vec<bool>,
     slow_ledger_ms: u64,
 }
 
@@ -53,6 +55,7 @@ impl Cluster {
             addrs,
             key,
             priests: (0..n).map(|_| None).collect(),
+            started: vec![false; n],
             slow_ledger_ms: 0,
         }
     }
@@ -90,11 +93,16 @@ impl Cluster {
         c
     }
 
-    /// Starts priest `i` and waits until it has opened its ledger and bound its socket.
+    /// Starts priest `i` (the first time with `--bootstrap`) and waits until it has opened
+    /// its ledger and bound its socket.
     fn start(&mut self, i: usize) {
         assert!(self.priests[i].is_none(), "priest {i} is running");
         let starts = self.log(i).matches("priest starting").count();
-        let mut child = self.serve_command(i).spawn().unwrap();
+        let mut cmd = self.serve_command(i);
+        if !std::mem::replace(&mut self.started[i], true) {
+            cmd.arg("--bootstrap");
+        }
+        let mut child = cmd.spawn().unwrap();
         let deadline = Instant::now() + Duration::from_secs(10);
         while self.log(i).matches("priest starting").count() == starts {
             if let Some(status) = child.try_wait().unwrap() {

@@ -58,7 +58,7 @@ impl Cluster {
                 Command::new(BIN)
                     .args(["serve", "--config"])
                     .arg(&config)
-                    .args(["--id", &i.to_string()])
+                    .args(["--id", &i.to_string(), "--bootstrap"])
                     .stdin(Stdio::null())
                     .stdout(log.try_clone().unwrap())
                     .stderr(log)

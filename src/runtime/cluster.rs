@@ -14,7 +14,10 @@
 //!
 //! The command then runs one `parliament serve --config DIR/cluster.toml --id i` child per
 //! priest, each logging to `DIR/priest-i.log`, prints each priest's client port once its
-//! listener accepts connections, and waits:
+//! listener accepts connections, and waits. The run that created the configuration passes
+//! `--bootstrap` (a new cluster); later runs do not, so a priest whose ledger is gone
+//! refuses to start ([`super::start`]) and is reported as a priest that died, with the
+//! error from its log:
 //!
 //! - **Ctrl-C or SIGTERM** stops the cluster: every priest gets SIGTERM (and SIGKILL if it has
 //!   not stopped within [`GRACE`]); the command exits 0.
@@ -207,11 +210,13 @@ fn signal(child: &Child, sig: libc::c_int) {
     }
 }
 
-/// Starts the priests of `cfg` (children running `exe serve`), reports to `out` and `err`,
-/// and supervises them until `stop` is set (exit code 0) or a majority is gone (1).
+/// Starts the priests of `cfg` (children running `exe serve`, with `--bootstrap` if
+/// `bootstrap`: the cluster was just created), reports to `out` and `err`, and supervises
+/// them until `stop` is set (exit code 0) or a majority is gone (1).
 pub fn run(
     cfg: &Config,
     exe: &Path,
+    bootstrap: bool,
     stop: &AtomicBool,
     out: &mut dyn Write,
     err: &mut dyn Write,
@@ -219,7 +224,7 @@ pub fn run(
     let dir = cfg.path.parent().unwrap_or(Path::new("."));
     let mut priests: Vec<Priest> = Vec::new();
     for ix in 0..cfg.priests.len() {
-        match spawn(cfg, exe, dir, ix) {
+        match spawn(cfg, exe, dir, ix, bootstrap) {
             Ok(p) => priests.push(p),
             Err(e) => {
                 stop_all(&mut priests);
@@ -295,7 +300,13 @@ pub fn run(
     Ok(0)
 }
 
-fn spawn(cfg: &Config, exe: &Path, dir: &Path, ix: usize) -> Result<Priest, String> {
+fn spawn(
+    cfg: &Config,
+    exe: &Path,
+    dir: &Path,
+    ix: usize,
+    bootstrap: bool,
+) -> Result<Priest, String> {
     let log = dir.join(format!("priest-{ix}.log"));
     let file = fs::OpenOptions::new()
         .create(true)
@@ -311,6 +322,7 @@ fn spawn(cfg: &Config, exe: &Path, dir: &Path, ix: usize) -> Result<Priest, Stri
         .arg(&cfg.path)
         .arg("--id")
         .arg(ix.to_string())
+        .args(bootstrap.then_some("--bootstrap"))
         .stdin(Stdio::null())
         .stdout(file)
         .stderr(file2);
@@ -357,9 +369,22 @@ fn reap(priests: &mut [Priest], err: &mut dyn Write) -> usize {
                 p.child.id(),
                 p.log.display()
             );
+            if let Some(why) = last_error(&p.log) {
+                let _ = writeln!(err, "priest {}: {why}", p.ix);
+            }
         }
     }
     priests.iter().filter(|p| p.exited.is_none()).count()
+}
+
+/// The last `error: ...` line a priest wrote to its log (why `serve` gave up, such as a
+/// refused ledger).
+fn last_error(log: &Path) -> Option<String> {
+    let text = fs::read_to_string(log).ok()?;
+    text.lines()
+        .rev()
+        .find(|l| l.starts_with("error: "))
+        .map(str::to_string)
 }
 
 fn give_up(priests: &mut [Priest], majority: usize, err: &mut dyn Write) -> u8 {

@@ -54,7 +54,8 @@
 //! ```text
 //! parliament keygen cluster.key                  # once; copy it to every host
 //! $EDITOR cluster.toml                           # see `config` for the format
-//! parliament serve --config cluster.toml --id 0  # and --id 1, --id 2 on their hosts
+//! parliament serve --config cluster.toml --id 0 --bootstrap  # and --id 1, --id 2 on
+//!                                                # their hosts; restarts without --bootstrap
 //! parliament synod propose --config cluster.toml "the decree"   # prints the passed decree
 //! parliament synod ledger --config cluster.toml --id 0          # a priest's ledger, as JSON
 //! ```
@@ -66,12 +67,15 @@
 //! `serve` logs with `tracing` to standard error (`RUST_LOG=parliament=debug` shows every
 //! message sent and every datagram dropped), stops cleanly on SIGINT or SIGTERM and then logs
 //! its counters. A priest whose ledger is corrupt refuses to start and names the file and
-//! offset; one whose last record was torn by a crash cuts it off and starts.
+//! offset; one whose last record was torn by a crash cuts it off and starts. One whose
+//! ledger is missing or empty refuses to start unless told it is new (`--bootstrap`) or
+//! coming back after losing its ledger (`--rejoin`): see [`start`].
 
 pub mod cluster;
 pub mod config;
 pub mod ledger;
 pub mod parliament;
+pub mod start;
 pub mod status;
 pub mod synod;
 pub mod wire;
@@ -79,6 +83,7 @@ pub mod wire;
 use ledger::{Durable, Ledger, LedgerError, LedgerOptions};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+pub use start::{Start, StartMode};
 use stateright::actor::{Actor, Command, Id, Out};
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -153,7 +158,12 @@ impl NodeConfig {
 #[derive(Debug)]
 pub enum RuntimeError {
     Ledger(LedgerError),
-    Bind { addr: SocketAddr, error: io::Error },
+    /// The ledger directory does not allow the start asked for ([`start`]).
+    Refused(String),
+    Bind {
+        addr: SocketAddr,
+        error: io::Error,
+    },
     Socket(io::Error),
 }
 
@@ -161,6 +171,7 @@ impl fmt::Display for RuntimeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             RuntimeError::Ledger(e) => write!(f, "{e}"),
+            RuntimeError::Refused(why) => write!(f, "{why}"),
             RuntimeError::Bind { addr, error } => write!(f, "cannot bind {addr}: {error}"),
             RuntimeError::Socket(e) => write!(f, "socket error: {e}"),
         }
@@ -278,6 +289,9 @@ where
     recv_buf: Vec<u8>,
     send_buf: Vec<u8>,
     observer: Option<Observer<A>>,
+    /// The bootstrap marker's directory, while the marker vouches for an empty ledger: it is
+    /// removed once a save has made the ledger hold a record ([`start`]).
+    marker: Option<PathBuf>,
 }
 
 impl<A> Node<A>
@@ -286,9 +300,70 @@ where
     A::Msg: Serialize + DeserializeOwned,
     A::Storage: Durable,
 {
-    /// Opens the ledger, binds the socket and starts the actor with its last durable ledger.
+    /// Opens the ledger (whatever it holds: [`Start::Unchecked`]), binds the socket and
+    /// starts the actor with its last durable ledger. For tests and benchmarks; a deployed
+    /// priest starts with [`Node::start_from`].
     pub fn start(actor: A, cfg: NodeConfig) -> Result<Self, RuntimeError> {
-        let (ledger, storage, recovery) = Ledger::open(&cfg.ledger_dir, cfg.ledger)?;
+        Self::start_from(actor, cfg, Start::Unchecked)
+    }
+
+    /// Opens the ledger as `start` allows (see [`start`]): refuses a missing or empty
+    /// ledger that is not a new cluster's, and an intact one for `--bootstrap` or
+    /// `--rejoin`; then binds the socket and starts the actor with its last durable ledger.
+    pub fn start_from(
+        actor: A,
+        cfg: NodeConfig,
+        start: Start<A::Storage>,
+    ) -> Result<Self, RuntimeError> {
+        let dir = &cfg.ledger_dir;
+        let exists = dir.try_exists().map_err(|error| LedgerError::Io {
+            path: dir.clone(),
+            error,
+        })?;
+        if !exists && matches!(start, Start::Restart) {
+            // Refused before anything is created.
+            return Err(RuntimeError::Refused(start::refusal(dir)));
+        }
+        // Opened (and locked) before the verdict, so no other process changes what it reads.
+        let (mut ledger, mut storage, recovery) = Ledger::open(dir, cfg.ledger)?;
+        let mut marker = None;
+        match (start, storage.is_some()) {
+            (Start::Unchecked, _) => {}
+            (Start::Restart, true) => start::remove_marker(dir)?,
+            (Start::Restart, false) => {
+                if !start::has_marker(dir)? {
+                    let mut why = start::refusal(dir);
+                    if let Some((path, offset, _)) = &recovery.torn {
+                        // A record synced before the marker went was damaged since.
+                        why += &format!(
+                            " (its last record, at offset {offset} of {}, was damaged and \
+                             has been cut off)",
+                            path.display()
+                        );
+                    }
+                    return Err(RuntimeError::Refused(why));
+                }
+                marker = Some(dir.clone());
+            }
+            (Start::Bootstrap, true) => {
+                return Err(RuntimeError::Refused(start::bootstrap_refusal(dir)))
+            }
+            (Start::Bootstrap, false) => {
+                start::write_marker(dir, cfg.me)?;
+                tracing::info!(ledger = %dir.display(), "bootstrapped: a new cluster's ledger");
+                marker = Some(dir.clone());
+            }
+            (Start::Rejoin(_), true) => {
+                return Err(RuntimeError::Refused(start::rejoin_refusal(dir)))
+            }
+            (Start::Rejoin(rejoin), false) => {
+                let rejoining = rejoin().map_err(RuntimeError::Refused)?;
+                ledger.save(&rejoining)?;
+                start::remove_marker(dir)?;
+                tracing::warn!(ledger = %dir.display(), "rejoining after losing the ledger");
+                storage = Some(rejoining);
+            }
+        }
         if let Some((path, offset, len)) = &recovery.torn {
             tracing::warn!(
                 file = %path.display(),
@@ -330,6 +405,7 @@ where
             recv_buf: vec![0; 65_536],
             send_buf: Vec::new(),
             observer: None,
+            marker,
         };
         let mut batch = Batch::new(false);
         node.absorb(out, &mut batch);
@@ -627,6 +703,10 @@ where
             }
             if self.ledger.save(&storage)? > 0 {
                 self.counters.syncs += 1;
+                if let Some(dir) = self.marker.take() {
+                    // The ledger holds a record (synced): the marker no longer vouches.
+                    start::remove_marker(&dir)?;
+                }
             }
         }
         Ok(())
@@ -671,20 +751,26 @@ fn wait_readable(socket: &UdpSocket, timeout: Duration) -> io::Result<()> {
     Ok(())
 }
 
-/// Runs priest `cfg.me` until `stop` is set; returns its counters.
-pub fn serve<A>(actor: A, cfg: NodeConfig, stop: &AtomicBool) -> Result<Counters, RuntimeError>
+/// Starts priest `cfg.me` as `start` allows and runs it until `stop` is set; returns its
+/// counters.
+pub fn serve<A>(
+    actor: A,
+    cfg: NodeConfig,
+    start: Start<A::Storage>,
+    stop: &AtomicBool,
+) -> Result<Counters, RuntimeError>
 where
     A: Actor,
     A::Msg: Serialize + DeserializeOwned,
     A::Storage: Durable,
 {
-    serve_observed(actor, cfg, stop, None)
+    run(Node::start_from(actor, cfg, start)?, stop, None)
 }
 
-/// [`serve`], with an [`Observer`] watching the priest.
-pub fn serve_observed<A>(
-    actor: A,
-    cfg: NodeConfig,
+/// Runs a started priest until `stop` is set, with an [`Observer`] watching it if given;
+/// returns its counters.
+pub fn run<A>(
+    mut node: Node<A>,
     stop: &AtomicBool,
     observer: Option<Observer<A>>,
 ) -> Result<Counters, RuntimeError>
@@ -693,7 +779,6 @@ where
     A::Msg: Serialize + DeserializeOwned,
     A::Storage: Durable,
 {
-    let mut node = Node::start(actor, cfg)?;
     if let Some(f) = observer {
         node.observe(f);
     }
@@ -928,6 +1013,146 @@ mod tests {
             max_batch: 256,
             save_delay: Duration::ZERO,
         }
+    }
+
+    fn refused(started: Result<Node<Echo>, RuntimeError>) -> String {
+        match started {
+            Err(RuntimeError::Refused(why)) => why,
+            Err(e) => panic!("not a refusal: {e}"),
+            Ok(_) => panic!("started"),
+        }
+    }
+
+    fn rejoin(storage: Result<u64, &'static str>) -> Start<u64> {
+        Start::Rejoin(Box::new(move || storage.map_err(str::to_string)))
+    }
+
+    /// The ledger files (segments and snapshots) in `dir`, removed: a disk that lost them.
+    fn lose_ledger_files(dir: &std::path::Path) {
+        for f in std::fs::read_dir(dir).unwrap() {
+            let f = f.unwrap();
+            let name = f.file_name().into_string().unwrap();
+            if name.starts_with("log-") || name.starts_with("snap-") {
+                std::fs::remove_file(f.path()).unwrap();
+            }
+        }
+    }
+
+    #[test]
+    fn a_missing_or_empty_ledger_is_refused_unless_the_start_says_why() {
+        let key = Key::random();
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("priest-0");
+        let (addrs, peer) = echo_cluster();
+        let cfg = || config(&addrs, &key, &dir);
+        // Missing: refused, naming the directory, and nothing is created.
+        let why = refused(Node::start_from(Echo, cfg(), Start::Restart));
+        let want = format!("ledger {} is missing or empty", dir.display());
+        assert!(why.starts_with(&want), "{why}");
+        assert!(!dir.exists());
+        // Bootstrapped: marked, so restarts before the first record are accepted (and a
+        // second --bootstrap, the ledger still empty).
+        drop(Node::start_from(Echo, cfg(), Start::Bootstrap).unwrap());
+        assert!(start::has_marker(&dir).unwrap());
+        drop(Node::start_from(Echo, cfg(), Start::Bootstrap).unwrap());
+        let mut node = Node::start_from(Echo, cfg(), Start::Restart).unwrap();
+        assert!(start::has_marker(&dir).unwrap());
+        // The first record, synced, removes the marker.
+        let mut buf = Vec::new();
+        wire::encode(&key, Id::from(1usize), &EchoMsg::Ping(1), &mut buf).unwrap();
+        peer.send_to(&buf, addrs[0]).unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        node.step(Duration::from_millis(100)).unwrap();
+        assert_eq!(node.ledger.durable(), Some(&1));
+        assert!(!start::has_marker(&dir).unwrap());
+        drop(node);
+        // A ledger with records restarts; --bootstrap and --rejoin are refused, and change
+        // nothing.
+        let node = Node::start_from(Echo, cfg(), Start::Restart).unwrap();
+        assert_eq!(node.state().recovered, Some(1));
+        drop(node);
+        let why = refused(Node::start_from(Echo, cfg(), Start::Bootstrap));
+        assert!(why.contains("holds records"), "{why}");
+        assert!(!start::has_marker(&dir).unwrap());
+        let why = refused(Node::start_from(Echo, cfg(), rejoin(Ok(7))));
+        assert!(why.contains("this ledger is intact"), "{why}");
+        // A marker left by a crash between the first save and its removal goes at start.
+        start::write_marker(&dir, 0).unwrap();
+        drop(Node::start_from(Echo, cfg(), Start::Restart).unwrap());
+        assert!(!start::has_marker(&dir).unwrap());
+        // The files lost, the directory kept: no marker vouches for it, so it is refused.
+        lose_ledger_files(&dir);
+        let why = refused(Node::start_from(Echo, cfg(), Start::Restart));
+        assert!(why.starts_with(&want), "{why}");
+        // Rejoining: the protocol's refusal is the priest's; its ledger is saved before the
+        // actor starts, so a restart without --rejoin finds it.
+        assert_eq!(
+            refused(Node::start_from(Echo, cfg(), rejoin(Err("not yet")))),
+            "not yet"
+        );
+        let node = Node::start_from(Echo, cfg(), rejoin(Ok(42))).unwrap();
+        assert_eq!(node.state().recovered, Some(42));
+        assert_eq!(node.ledger.durable(), Some(&42));
+        drop(node);
+        let node = Node::start_from(Echo, cfg(), Start::Restart).unwrap();
+        assert_eq!(node.state().recovered, Some(42));
+    }
+
+    #[test]
+    fn a_marker_alone_restarts_and_a_damaged_ledger_never_starts_empty() {
+        let key = Key::random();
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("priest-0");
+        let (addrs, _peer) = echo_cluster();
+        let cfg = || config(&addrs, &key, &dir);
+        // A directory holding only the marker is a new cluster's empty ledger.
+        std::fs::create_dir(&dir).unwrap();
+        start::write_marker(&dir, 0).unwrap();
+        let node = Node::start_from(Echo, cfg(), Start::Restart).unwrap();
+        assert_eq!(node.state().recovered, None);
+        drop(node);
+        // One record, synced (so the marker is gone), then damaged: it is cut off as torn,
+        // and the empty ledger left is refused, saying so.
+        let (mut l, _, _) = Ledger::<u64>::open(&dir, LedgerOptions::default()).unwrap();
+        l.save(&5).unwrap();
+        drop(l);
+        start::remove_marker(&dir).unwrap();
+        let rec = ledger::scan(&dir).unwrap()[0].clone();
+        let mut bytes = std::fs::read(&rec.path).unwrap();
+        bytes[rec.offset as usize + 12] ^= 0x01;
+        std::fs::write(&rec.path, &bytes).unwrap();
+        let why = refused(Node::start_from(Echo, cfg(), Start::Restart));
+        assert!(
+            why.contains("missing or empty") && why.contains("was damaged"),
+            "{why}"
+        );
+        // Two records, the first damaged: corrupt, whatever the start asks.
+        lose_ledger_files(&dir);
+        let (mut l, _, _) = Ledger::<u64>::open(&dir, LedgerOptions::default()).unwrap();
+        l.save(&5).unwrap();
+        l.save(&6).unwrap();
+        drop(l);
+        let rec = ledger::scan(&dir).unwrap()[0].clone();
+        let mut bytes = std::fs::read(&rec.path).unwrap();
+        bytes[rec.offset as usize + 12] ^= 0x01;
+        std::fs::write(&rec.path, &bytes).unwrap();
+        let starts: [fn() -> Start<u64>; 4] = [
+            || Start::Restart,
+            || Start::Bootstrap,
+            || rejoin(Ok(1)),
+            || Start::Unchecked,
+        ];
+        for start in starts {
+            match Node::start_from(Echo, cfg(), start()) {
+                Err(RuntimeError::Ledger(e @ LedgerError::Corrupt { .. })) => {
+                    let text = e.to_string();
+                    assert!(text.contains(&rec.path.display().to_string()), "{text}");
+                }
+                Err(e) => panic!("not corrupt: {e}"),
+                Ok(_) => panic!("a corrupt ledger started"),
+            }
+        }
+        assert!(!start::has_marker(&dir).unwrap(), "no marker was written");
     }
 
     #[test]

@@ -43,7 +43,7 @@
 use super::config::{Config, Protocol};
 use super::ledger::Durable;
 use super::wire::{self, Key};
-use super::{client_id, NodeConfig};
+use super::{client_id, Node, NodeConfig, StartMode};
 use crate::ballot::{Ballot, PriestIx};
 use crate::kv::{Answer, Op};
 use crate::parliament::{Decree, DecreeNumber, Ledger, Msg, ParliamentPriest, Vote, BATCH_BYTES};
@@ -125,9 +125,28 @@ impl Patience {
     }
 }
 
-/// `parliament serve` with `protocol = "parliament"`: runs priest `me` and its RESP
-/// listener until `stop` is set.
-pub fn serve(cfg: &Config, me: usize, stop: &AtomicBool) -> Result<super::Counters, String> {
+/// The ledger priest `me` begins with after losing its own (`parliament serve --rejoin`):
+/// the one place that decides it. Until the protocol's rule for a rejoining priest lands in
+/// the checked actor, there is none to begin with; then this becomes
+/// `Ok(Ledger::rejoining(me))`.
+pub fn rejoin_ledger(me: PriestIx) -> Result<Ledger, String> {
+    Err(format!(
+        "rejoining is not available yet: the rule that keeps a priest that lost its ledger from \
+         voting, promising or presiding until it is safe is not in this build. Priest {me}'s \
+         ledger directory was left empty; keep the priest down (a majority serves without \
+         it)"
+    ))
+}
+
+/// `parliament serve` with `protocol = "parliament"`: starts priest `me` as `mode` says
+/// ([`super::start`]), then its RESP listener, and runs both until `stop` is set. A priest
+/// whose ledger is refused stops before it listens.
+pub fn serve(
+    cfg: &Config,
+    me: usize,
+    mode: StartMode,
+    stop: &AtomicBool,
+) -> Result<super::Counters, String> {
     cfg.check_priest(me)?;
     if cfg.protocol != Protocol::Parliament {
         return Err(format!(
@@ -142,6 +161,9 @@ pub fn serve(cfg: &Config, me: usize, stop: &AtomicBool) -> Result<super::Counte
             cfg.path.display()
         )
     })?;
+    let start = mode.with_rejoin(move || rejoin_ledger(me as PriestIx));
+    let node = Node::start_from(priest(cfg, me), NodeConfig::from_config(cfg, me), start)
+        .map_err(|e| e.to_string())?;
     let backend = PriestBackend::start(
         cfg.priests.clone(),
         cfg.key.clone(),
@@ -158,13 +180,7 @@ pub fn serve(cfg: &Config, me: usize, stop: &AtomicBool) -> Result<super::Counte
     )
     .map_err(|e| format!("cannot listen for RESP clients on {listen}: {e}"))?;
     tracing::info!(%listen, "RESP listener up");
-    let result = super::serve_observed(
-        priest(cfg, me),
-        NodeConfig::from_config(cfg, me),
-        stop,
-        Some(board.observer()),
-    )
-    .map_err(|e| e.to_string());
+    let result = super::run(node, stop, Some(board.observer())).map_err(|e| e.to_string());
     server.shutdown();
     backend.stop();
     result

@@ -5,7 +5,7 @@
 
 use super::config::Config;
 use super::ledger::{self, Durable, Recovery};
-use super::{Client, NodeConfig};
+use super::{Client, NodeConfig, StartMode};
 use crate::ballot::PriestIx;
 use crate::synod::{Decree, Ledger, Msg, SynodPriest};
 use std::sync::atomic::AtomicBool;
@@ -23,10 +23,30 @@ pub fn priest(cfg: &Config, me: usize) -> SynodPriest<String> {
     p
 }
 
-/// `parliament serve`: runs priest `me` until `stop` is set.
-pub fn serve(cfg: &Config, me: usize, stop: &AtomicBool) -> Result<super::Counters, String> {
+/// `parliament serve`: starts priest `me` as `mode` says ([`super::start`]) and runs it
+/// until `stop` is set. A Synod priest cannot rejoin: `--rejoin` is refused (after the
+/// check that its ledger is not intact).
+pub fn serve(
+    cfg: &Config,
+    me: usize,
+    mode: StartMode,
+    stop: &AtomicBool,
+) -> Result<super::Counters, String> {
     cfg.check_priest(me)?;
-    super::serve(priest(cfg, me), NodeConfig::from_config(cfg, me), stop).map_err(|e| e.to_string())
+    let start = mode.with_rejoin(|| {
+        Err(
+            "--rejoin is for the Parliament's priests (protocol = \"parliament\"): a Synod \
+             priest has no rule for rejoining after losing its ledger"
+                .to_string(),
+        )
+    });
+    super::serve(
+        priest(cfg, me),
+        NodeConfig::from_config(cfg, me),
+        start,
+        stop,
+    )
+    .map_err(|e| e.to_string())
 }
 
 /// `parliament synod propose`: asks priests `to` (all when `None`) to pass `decree`, and

@@ -8,7 +8,7 @@ use parliament::runtime::wire::Key;
 use std::fs::{self, OpenOptions};
 use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_parliament");
@@ -105,8 +105,9 @@ impl Cluster {
             proxy,
         };
         drop(held);
+        // The first start of a new cluster's priests; restarts pass no flag.
         for i in 0..n {
-            cluster.restart(i);
+            cluster.children[i] = Some(cluster.spawn(i, &["--bootstrap"]));
         }
         cluster.wait_until_up();
         cluster
@@ -126,24 +127,65 @@ impl Cluster {
         dir.path().join(format!("priest-{i}.log"))
     }
 
-    /// Starts priest `i` (again); its output is appended to its log.
-    pub fn restart(&mut self, i: usize) {
-        assert!(self.children[i].is_none(), "priest {i} is running");
+    /// Priest `i`'s ledger directory.
+    #[allow(dead_code)] // not every test crate that includes this module uses it
+    pub fn ledger_dir(&self, i: usize) -> PathBuf {
+        let dir = self.dir.as_ref().expect("kept only when dropped");
+        dir.path().join("ledger").join(format!("priest-{i}"))
+    }
+
+    /// `parliament serve` of priest `i` with `flags`; its output is appended to its log.
+    fn spawn(&self, i: usize, flags: &[&str]) -> Child {
         let log = OpenOptions::new()
             .create(true)
             .append(true)
             .open(self.log_path(i))
             .unwrap();
-        let child = Command::new(BIN)
+        Command::new(BIN)
             .args(["serve", "--config"])
             .arg(&self.config)
             .args(["--id", &i.to_string()])
+            .args(flags)
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .spawn()
-            .unwrap();
+            .unwrap()
+    }
+
+    /// Starts priest `i` (again); its output is appended to its log.
+    pub fn restart(&mut self, i: usize) {
+        assert!(self.children[i].is_none(), "priest {i} is running");
+        let child = self.spawn(i, &[]);
         self.children[i] = Some(child);
+    }
+
+    /// Starts priest `i` with `flags` and waits until it exits or its listener accepts.
+    /// Exited: its status and what it wrote. Running: `None`, and it is priest `i` again.
+    #[allow(dead_code)] // not every test crate that includes this module uses it
+    pub fn try_start(&mut self, i: usize, flags: &[&str]) -> Option<(ExitStatus, String)> {
+        assert!(self.children[i].is_none(), "priest {i} is running");
+        let before = fs::read_to_string(self.log_path(i))
+            .unwrap_or_default()
+            .len();
+        let mut child = self.spawn(i, flags);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                let log = fs::read_to_string(self.log_path(i)).unwrap();
+                return Some((status, log[before..].to_string()));
+            }
+            if Client::connect(self.clients[i]).is_ok() {
+                self.children[i] = Some(child);
+                return None;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "priest {i} neither exited nor listened within 20 s\n{}",
+                self.logs()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// Kills priest `i` with SIGKILL (`Child::kill` on Unix) and reaps it.

@@ -1,0 +1,265 @@
+//! Amnesia: a priest that lost its ledger must not start as a priest that never voted.
+//!
+//! With real `parliament serve` processes on 127.0.0.1 (the harness of `tests/nemesis.rs`):
+//!
+//! - **The reproduction.** Three priests, five SETs acknowledged, priest 0 (the genesis
+//!   president) killed -9, its ledger directory removed and the priest restarted at once,
+//!   with no flag. Started from an empty ledger it would preside over the genesis ballot
+//!   from decree 0 again: a second decree chosen for number 0, and the five keys read as
+//!   nil through every priest. It must refuse, naming the directory and the way out, and
+//!   the other two must elect a president and still hold every write.
+//! - **The flags.** `--bootstrap` and `--rejoin` on a priest whose ledger holds records are
+//!   refused and change nothing, as are both together; the priest then restarts without a
+//!   flag. A priest whose ledger is gone is told `--rejoin` is not available yet (until the
+//!   protocol's rule for a rejoining priest lands).
+//! - **The marker.** A follower that never heard anything (its ledger empty, beside the
+//!   `BOOTSTRAPPED` marker) restarts without a flag; once it voted the marker is gone, so
+//!   when its ledger files are lost later, the directory kept, it is refused.
+//! - **Corruption.** A ledger damaged before its last record is refused with the file and
+//!   offset, whatever the flag: never read as an empty one.
+
+#[allow(dead_code)]
+mod support;
+
+use parliament::resp::Reply;
+use parliament::runtime::ledger;
+use parliament::runtime::status::parse_info;
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+use support::cluster::{Cluster, Timers};
+use support::resp::bulk;
+
+/// One test at a time: each runs three priests of its own on a two-core machine.
+fn serial() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+const FAST: Timers = Timers {
+    election: [150, 300],
+    heartbeat: 50,
+    resend: 100,
+    client_timeout: 1000,
+};
+
+/// GET `key` through priest `i`'s listener, asking again while no president answers (the
+/// listener's `-ERR no answer`), for at most 20 s.
+fn get(cluster: &Cluster, i: usize, key: &str) -> Reply {
+    let mut c = cluster.connect(i, Duration::from_secs(5));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match c.call(&[b"GET", key.as_bytes()]) {
+            Ok(Reply::Error(_)) if Instant::now() < deadline => {}
+            Ok(r) => return r,
+            Err(e) => panic!("GET {key} through priest {i}: {e}\n{}", cluster.logs()),
+        }
+    }
+}
+
+/// Five keys written and acknowledged through priest 0.
+fn five_sets(cluster: &Cluster) -> Vec<(String, String)> {
+    let mut c = cluster.connect(0, Duration::from_secs(10));
+    (0..5)
+        .map(|k| {
+            let (key, value) = (format!("k{k}"), format!("v{k}"));
+            assert_eq!(
+                c.call(&[b"SET", key.as_bytes(), value.as_bytes()]).unwrap(),
+                Reply::ok(),
+                "SET {key}\n{}",
+                cluster.logs()
+            );
+            (key, value)
+        })
+        .collect()
+}
+
+#[test]
+fn a_priest_whose_ledger_is_gone_refuses_to_start_and_the_others_keep_every_write() {
+    let _one = serial();
+    let mut cluster = Cluster::start(3, FAST, None);
+    let written = five_sets(&cluster);
+    cluster.kill(0);
+    let dir = cluster.ledger_dir(0);
+    assert!(dir.is_dir(), "{} holds priest 0's ledger", dir.display());
+    fs::remove_dir_all(&dir).unwrap();
+
+    match cluster.try_start(0, &[]) {
+        Some((status, err)) => {
+            assert!(!status.success(), "{status}");
+            let want = format!("ledger {} is missing or empty", dir.display());
+            assert!(err.contains(&want), "expected {want:?} in\n{err}");
+            for hint in ["--bootstrap", "--rejoin", "lose acknowledged writes"] {
+                assert!(err.contains(hint), "expected {hint:?} in\n{err}");
+            }
+            assert!(!dir.exists(), "a refused start creates no ledger");
+        }
+        None => {
+            // The bug: priest 0 runs from an empty ledger. Show what that does.
+            let mut c = cluster.connect(0, Duration::from_secs(5));
+            let set = c.call(&[b"SET", b"after", b"amnesia"]);
+            let lost: Vec<String> = [1, 2]
+                .iter()
+                .flat_map(|&i| written.iter().map(move |(k, v)| (i, k, v)))
+                .map(|(i, k, v)| (i, k, v, get(&cluster, i, k)))
+                .filter(|(_, _, v, got)| *got != bulk(v))
+                .map(|(i, k, _, got)| format!("GET {k} through priest {i}: {got:?}"))
+                .collect();
+            panic!(
+                "priest 0 started from an empty ledger; SET after it answered {set:?}; lost \
+                 writes: {lost:#?}\n{}",
+                cluster.logs()
+            );
+        }
+    }
+
+    // The other two elect a president and still hold every acknowledged write.
+    for i in [1, 2] {
+        for (k, v) in &written {
+            assert_eq!(
+                get(&cluster, i, k),
+                bulk(v),
+                "GET {k} through priest {i}\n{}",
+                cluster.logs()
+            );
+        }
+    }
+    let mut c = cluster.connect(1, Duration::from_secs(5));
+    let info = match c.call(&[b"INFO"]).unwrap() {
+        Reply::Bulk(Some(text)) => parse_info(&String::from_utf8(text).unwrap()).unwrap(),
+        r => panic!("INFO answered {r:?}"),
+    };
+    assert!(
+        matches!(info.president, Some(1 | 2)),
+        "a new president: {info:?}"
+    );
+    cluster.assert_alive();
+}
+
+/// Starts priest `i` with `flags` and checks that it refuses, saying `want`.
+fn refuses(cluster: &mut Cluster, i: usize, flags: &[&str], want: &str) {
+    let Some((status, err)) = cluster.try_start(i, flags) else {
+        panic!("priest {i} started with {flags:?}\n{}", cluster.logs());
+    };
+    assert!(!status.success(), "{flags:?}: {status}");
+    assert!(err.contains(want), "{flags:?}: expected {want:?} in\n{err}");
+}
+
+/// The contents of the ledger files (segments and snapshots) in `dir`, by name.
+fn ledger_files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    fs::read_dir(dir)
+        .unwrap()
+        .map(|f| f.unwrap())
+        .map(|f| (f.file_name().into_string().unwrap(), f.path()))
+        .filter(|(name, _)| name.starts_with("log-") || name.starts_with("snap-"))
+        .map(|(name, path)| (name, fs::read(path).unwrap()))
+        .collect()
+}
+
+#[test]
+fn bootstrap_and_rejoin_are_refused_on_an_intact_ledger_and_a_corrupt_one_never_starts() {
+    let _one = serial();
+    let mut cluster = Cluster::start(3, FAST, None);
+    five_sets(&cluster);
+    // Priest 1 voted for the five decrees: its ledger holds records.
+    cluster.kill(1);
+    let dir = cluster.ledger_dir(1);
+    let before = ledger_files(&dir);
+    let holds = format!(
+        "--bootstrap refused: ledger {} holds records",
+        dir.display()
+    );
+    refuses(&mut cluster, 1, &["--bootstrap"], &holds);
+    let intact = "this ledger is intact; start without --rejoin";
+    refuses(&mut cluster, 1, &["--rejoin"], intact);
+    let both = "'--bootstrap' cannot be used with '--rejoin'";
+    refuses(&mut cluster, 1, &["--bootstrap", "--rejoin"], both);
+    assert_eq!(
+        ledger_files(&dir),
+        before,
+        "a refused start changes nothing"
+    );
+    assert!(!dir.join("BOOTSTRAPPED").exists());
+    // Without a flag it restarts and serves.
+    assert!(cluster.try_start(1, &[]).is_none(), "{}", cluster.logs());
+    assert_eq!(get(&cluster, 1, "k4"), bulk("v4"));
+    // Its ledger gone, --rejoin is the way back: not available yet.
+    cluster.kill(1);
+    fs::remove_dir_all(&dir).unwrap();
+    refuses(
+        &mut cluster,
+        1,
+        &["--rejoin"],
+        "rejoining is not available yet",
+    );
+
+    // Priest 2's first record damaged: refused with the file and offset, whatever the flag.
+    cluster.kill(2);
+    let dir = cluster.ledger_dir(2);
+    let records = ledger::scan(&dir).unwrap();
+    assert!(records.len() >= 2, "{records:?}");
+    let first = &records[0];
+    let mut bytes = fs::read(&first.path).unwrap();
+    bytes[first.offset as usize + 13] ^= 0x20;
+    fs::write(&first.path, &bytes).unwrap();
+    let corrupt = format!(
+        "{} is corrupt at offset {}",
+        first.path.display(),
+        first.offset
+    );
+    for flags in [&[][..], &["--bootstrap"], &["--rejoin"]] {
+        refuses(&mut cluster, 2, flags, &corrupt);
+    }
+    assert_eq!(
+        fs::read(&first.path).unwrap(),
+        bytes,
+        "nothing was rewritten"
+    );
+    assert!(!dir.join("BOOTSTRAPPED").exists());
+}
+
+#[test]
+fn a_follower_restarts_from_its_marker_until_it_votes_and_a_lost_ledger_is_refused_after() {
+    let _one = serial();
+    let mut cluster = Cluster::start(3, FAST, None);
+    // Priest 2, a follower, has heard nothing that changes its ledger: it is empty, and the
+    // marker written by --bootstrap vouches for it.
+    cluster.kill(2);
+    let dir = cluster.ledger_dir(2);
+    let (kept, _) = ledger::read::<parliament::parliament::Ledger>(&dir).unwrap();
+    assert_eq!(kept, None, "priest 2 saved something before any command");
+    assert!(dir.join("BOOTSTRAPPED").exists());
+    assert!(cluster.try_start(2, &[]).is_none(), "{}", cluster.logs());
+    // It is in the genesis president's quorum: it votes for the five decrees, and once its
+    // first record is synced the marker is gone.
+    let written = five_sets(&cluster);
+    assert!(!dir.join("BOOTSTRAPPED").exists());
+    cluster.kill(2);
+    assert!(ledger::read::<parliament::parliament::Ledger>(&dir)
+        .unwrap()
+        .0
+        .is_some());
+    // Its ledger files lost, the directory kept: refused, nothing vouches for it.
+    for name in ledger_files(&dir).keys() {
+        fs::remove_file(dir.join(name)).unwrap();
+    }
+    let want = format!("ledger {} is missing or empty", dir.display());
+    refuses(&mut cluster, 2, &[], &want);
+    // The president's quorum lost priest 2 for good. A president notices that from a stalled
+    // decree (not from stalled reads), so write first: it takes a quorum of the living.
+    let mut c = cluster.connect(1, Duration::from_secs(5));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while c.call(&[b"SET", b"after", b"x"]).unwrap() != Reply::ok() {
+        assert!(
+            Instant::now() < deadline,
+            "no SET passed\n{}",
+            cluster.logs()
+        );
+    }
+    for (k, v) in &written {
+        assert_eq!(get(&cluster, 1, k), bulk(v), "{}", cluster.logs());
+    }
+    cluster.assert_alive();
+}
