@@ -1,5 +1,6 @@
 //! The checked models, built from the actors in `src/`.
 
+pub mod determinism;
 pub mod parliament;
 pub mod paxos_spec;
 pub mod symmetry;

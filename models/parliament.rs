@@ -106,26 +106,102 @@ pub struct ParliamentConfig {
     pub stop: crate::check::StopFlag,
 }
 
-impl Default for ParliamentConfig {
-    fn default() -> Self {
+/// The model's configuration as command-line flags (`parliament check parliament ...`):
+/// the one place its defaults are declared. [`ParliamentConfig::default`] and
+/// [`ParliamentConfig::from_flags`] parse these, so a seeded bug's `flags` reproduce its
+/// configuration exactly.
+#[derive(clap::Args, Clone, Debug)]
+pub struct ParliamentArgs {
+    /// Number of priests (2 to 5).
+    #[arg(long, default_value_t = 3)]
+    pub priests: usize,
+    /// Number of priests that may run for president (priest 0 starts as president).
+    #[arg(long, default_value_t = 2)]
+    pub proposers: usize,
+    /// Highest ballot round a priest tries (bounds the state space).
+    #[arg(long, default_value_t = 1)]
+    pub rounds: u32,
+    /// Decree numbers 0..N may be used (bounds the state space).
+    #[arg(long, default_value_t = 4)]
+    pub decrees: u32,
+    /// Number of clients (1 to 4).
+    #[arg(long, default_value_t = 2)]
+    pub clients: usize,
+    /// Commands per client: cas, get, put, del, in that order.
+    #[arg(long, default_value_t = 1)]
+    pub ops: usize,
+    /// Decrees a president keeps in flight (pipelining).
+    #[arg(long, default_value_t = 2)]
+    pub window: usize,
+    /// Client commands one decree carries at most (batching).
+    #[arg(long, default_value_t = 2)]
+    pub batch: usize,
+    /// The messengers' network.
+    #[arg(long, value_enum, default_value_t = NetworkKind::Unordered)]
+    pub network: NetworkKind,
+    /// Messengers may lose messages.
+    #[arg(long)]
+    pub lossy: bool,
+    /// At most this many priests are crashed at once (they restart from their ledger).
+    #[arg(long, default_value_t = 0)]
+    pub crashes: usize,
+    /// How many times in all a client may resend an unanswered command.
+    #[arg(long, default_value_t = 0)]
+    pub retries: u8,
+    /// Presidents send heartbeats and lagging priests catch up (duplicating network only).
+    #[arg(long)]
+    pub heartbeats: bool,
+    /// Up to N priests (1, 2, ..., then 0) may each lose their whole ledger once and
+    /// rejoin.
+    #[arg(long, default_value_t = 0)]
+    pub disk_loss: usize,
+    /// Check a seeded bug instead of the correct protocol (see `parliament bugs`).
+    #[arg(long, default_value = "none")]
+    pub bug: Bug,
+}
+
+impl ParliamentArgs {
+    /// The configuration these flags describe.
+    pub fn config(&self) -> ParliamentConfig {
         ParliamentConfig {
-            priests: 3,
-            proposers: 2,
-            rounds: 1,
-            decrees: 4,
-            clients: 2,
-            ops: 1,
-            window: 2,
-            batch: 2,
-            network: NetworkKind::Unordered,
-            lossy: false,
-            crashes: 0,
-            retries: 0,
-            heartbeats: false,
-            disk_loss: 0,
-            bug: Bug::None,
+            priests: self.priests,
+            proposers: self.proposers,
+            rounds: self.rounds,
+            decrees: self.decrees,
+            clients: self.clients,
+            ops: self.ops,
+            window: self.window,
+            batch: self.batch,
+            network: self.network,
+            lossy: self.lossy,
+            crashes: self.crashes,
+            retries: self.retries,
+            heartbeats: self.heartbeats,
+            disk_loss: self.disk_loss,
+            bug: self.bug,
             stop: Default::default(),
         }
+    }
+}
+
+impl ParliamentConfig {
+    /// The configuration of `parliament check parliament FLAGS` (e.g. `["--crashes", "1"]`).
+    pub fn from_flags(flags: &[&str]) -> Result<Self, String> {
+        #[derive(clap::Parser)]
+        struct Flags {
+            #[command(flatten)]
+            model: ParliamentArgs,
+        }
+        use clap::Parser;
+        Flags::try_parse_from(std::iter::once("parliament").chain(flags.iter().copied()))
+            .map(|f| f.model.config())
+            .map_err(|e| e.to_string())
+    }
+}
+
+impl Default for ParliamentConfig {
+    fn default() -> Self {
+        ParliamentConfig::from_flags(&[]).expect("the defaults parse")
     }
 }
 
@@ -251,7 +327,10 @@ fn wrap_priest_out(
     if let Some(before) = before {
         if after.ledger.last_tried != before.ledger.last_tried {
             if let Some(b) = after.ledger.last_tried {
-                next.get_or_insert_with(|| disk.clone()).ghost.tried.push_back(b);
+                next.get_or_insert_with(|| disk.clone())
+                    .ghost
+                    .tried
+                    .push_back(b);
             }
         }
     }
@@ -824,7 +903,9 @@ impl ParliamentConfig {
                 b3_respects_earlier_votes(s)
             })
             .property(Expectation::Always, "validity", |m, s| validity(&m.cfg, s))
-            .property(Expectation::Always, "agreement", |m, s| agreement(&m.cfg, s))
+            .property(Expectation::Always, "agreement", |m, s| {
+                agreement(&m.cfg, s)
+            })
             .property(Expectation::Always, "learned-implies-chosen", |m, s| {
                 learned_implies_chosen(&m.cfg, s)
             })
@@ -930,7 +1011,11 @@ impl Narrate for ParliamentModel {
                     b.dec,
                     b.qrm,
                     vot,
-                    if quorums.is_quorum(vot) { ", chosen" } else { "" }
+                    if quorums.is_quorum(vot) {
+                        ", chosen"
+                    } else {
+                        ""
+                    }
                 )
             })
             .collect();

@@ -6,7 +6,6 @@ use clap::{Args, Parser, Subcommand};
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use parliament::check::{self, CheckOptions, Report, Strategy};
-use parliament::models::parliament::ParliamentConfig;
 use parliament::models::paxos_spec::{PaxosSpecBug, PaxosSpecConfig, PaxosSymmetry};
 use parliament::models::synod::{NetworkKind, SynodConfig};
 use parliament::models::synod_refinement::RefinementConfig;
@@ -362,52 +361,8 @@ enum CheckModel {
     },
     /// The multi-decree Parliament replicating a key-value map (paper, section 3).
     Parliament {
-        /// Number of priests (2 to 5).
-        #[arg(long, default_value_t = 3)]
-        priests: usize,
-        /// Number of priests that may run for president (priest 0 starts as president).
-        #[arg(long, default_value_t = 2)]
-        proposers: usize,
-        /// Highest ballot round a priest tries (bounds the state space).
-        #[arg(long, default_value_t = 1)]
-        rounds: u32,
-        /// Decree numbers 0..N may be used (bounds the state space).
-        #[arg(long, default_value_t = 4)]
-        decrees: u32,
-        /// Number of clients (1 to 4).
-        #[arg(long, default_value_t = 2)]
-        clients: usize,
-        /// Commands per client: cas, get, put, del, in that order.
-        #[arg(long, default_value_t = 1)]
-        ops: usize,
-        /// Decrees a president keeps in flight (pipelining).
-        #[arg(long, default_value_t = 2)]
-        window: usize,
-        /// Client commands one decree carries at most (batching).
-        #[arg(long, default_value_t = 2)]
-        batch: usize,
-        /// The messengers' network.
-        #[arg(long, value_enum, default_value_t = NetworkKind::Unordered)]
-        network: NetworkKind,
-        /// Messengers may lose messages.
-        #[arg(long)]
-        lossy: bool,
-        /// At most this many priests are crashed at once (they restart from their ledger).
-        #[arg(long, default_value_t = 0)]
-        crashes: usize,
-        /// How many times in all a client may resend an unanswered command.
-        #[arg(long, default_value_t = 0)]
-        retries: u8,
-        /// Presidents send heartbeats and lagging priests catch up (duplicating network only).
-        #[arg(long)]
-        heartbeats: bool,
-        /// Up to N priests (1, 2, ..., then 0) may each lose their whole ledger once and
-        /// rejoin.
-        #[arg(long, default_value_t = 0)]
-        disk_loss: usize,
-        /// Check a seeded bug instead of the correct protocol (see `parliament bugs`).
-        #[arg(long, default_value = "none")]
-        bug: parliament::parliament::Bug,
+        #[command(flatten)]
+        model: parliament::models::parliament::ParliamentArgs,
         #[command(flatten)]
         common: CommonArgs,
     },
@@ -613,6 +568,12 @@ fn main() -> ExitCode {
                     println!("{:<20} breaks {}", i.name, i.breaks);
                     println!("{:<20} {}", "", i.changes);
                     println!("{:<20} ({})", "", i.stands_for);
+                    println!(
+                        "{:<20} found by: parliament check synod {} --bug {}",
+                        "",
+                        i.flags.join(" "),
+                        i.name
+                    );
                 }
                 println!();
                 println!("parliament (check parliament --bug NAME):");
@@ -621,6 +582,11 @@ fn main() -> ExitCode {
                     println!("{:<w$} breaks {}", i.name, i.breaks);
                     println!("{:<w$} {}", "", i.changes);
                     println!("{:<w$} ({})", "", i.stands_for);
+                    let flags = i.flags.iter().map(|f| format!("{f} ")).collect::<String>();
+                    println!(
+                        "{:<w$} found by: parliament check parliament {flags}--bug {}",
+                        "", i.name
+                    );
                 }
             }
             ExitCode::SUCCESS
@@ -693,42 +659,9 @@ fn main() -> ExitCode {
                 );
                 finish(&report, &common)
             }
-            CheckModel::Parliament {
-                priests,
-                proposers,
-                rounds,
-                decrees,
-                clients,
-                ops,
-                window,
-                batch,
-                network,
-                lossy,
-                crashes,
-                retries,
-                heartbeats,
-                disk_loss,
-                bug,
-                common,
-            } => {
-                let cfg = ParliamentConfig {
-                    priests,
-                    proposers,
-                    rounds,
-                    decrees,
-                    clients,
-                    ops,
-                    window,
-                    batch,
-                    network,
-                    lossy,
-                    crashes,
-                    retries,
-                    heartbeats,
-                    disk_loss,
-                    bug,
-                    stop: Default::default(),
-                };
+            CheckModel::Parliament { model, common } => {
+                let cfg = model.config();
+                let bug = cfg.bug;
                 if let Err(e) = cfg.validate() {
                     return usage_error(&e);
                 }

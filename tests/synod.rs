@@ -329,6 +329,31 @@ fn a_bounded_search_is_reported_incomplete() {
 
 #[test]
 fn the_model_is_deterministic() {
-    let a = SynodConfig::default().into_model();
-    assert_eq!(a.init_states().len(), 1);
+    use parliament::models::determinism::first_nondeterministic_step;
+    let m = SynodConfig::default().into_model();
+    assert_eq!(m.init_states().len(), 1);
+    assert_eq!(first_nondeterministic_step(&m, 20_000), None);
+    // The check can fail: a model whose step depends on a HashMap's random order.
+    assert!(first_nondeterministic_step(&Coin, 100).is_some());
+}
+
+/// A model that is not deterministic: its next state is the first key of a fresh `HashSet`.
+struct Coin;
+
+impl Model for Coin {
+    type State = u64;
+    type Action = ();
+    fn init_states(&self) -> Vec<u64> {
+        vec![0]
+    }
+    fn actions(&self, s: &u64, actions: &mut Vec<()>) {
+        if *s < 1000 {
+            actions.push(());
+        }
+    }
+    fn next_state(&self, s: &u64, _: ()) -> Option<u64> {
+        // The order of a fresh set's 1,000 keys: the same twice in about one case in 1,000.
+        let set: std::collections::HashSet<u64> = (0..1000).collect();
+        Some(s + 1 + 1000 * set.into_iter().next().unwrap_or(0))
+    }
 }

@@ -108,15 +108,46 @@ fn bugs_lists_every_seeded_bug_with_the_property_it_breaks() {
     let out = parliament(&["bugs", "--json"]);
     assert_eq!(out.status.code(), Some(0));
     let bugs: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
-    let synod: Vec<_> = bugs
+    // forget-promise is a bug of both protocols.
+    let named: Vec<_> = bugs
         .iter()
         .filter(|b| b["name"] == "forget-promise" || b["name"] == "invent-decree")
         .collect();
-    assert_eq!(synod.len(), 2);
-    assert!(bugs.len() >= 11);
+    assert_eq!(named.len(), 3);
+    assert_eq!(bugs.len(), 11 + 17);
     for b in &bugs {
-        for key in ["name", "breaks", "changes", "stands_for"] {
+        for key in ["name", "breaks", "changes", "stands_for", "protocol"] {
             assert!(b[key].as_str().is_some_and(|s| !s.is_empty()), "{b}");
         }
+        assert!(b["flags"].is_array(), "{b}");
+    }
+}
+
+/// Each Synod bug's `flags` reproduce it: `check synod FLAGS --bug NAME` finds the property
+/// it breaks. (The Parliament's flags are checked in-process, in `tests/parliament.rs`.)
+#[test]
+fn every_synod_bug_is_found_with_its_flags() {
+    let out = parliament(&["bugs", "--json"]);
+    let bugs: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    for b in bugs.iter().filter(|b| b["protocol"] == "synod") {
+        let name = b["name"].as_str().unwrap();
+        let mut args = vec!["check", "synod", "--json", "--threads", "1", "--bug", name];
+        let flags: Vec<&str> = b["flags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f.as_str().unwrap())
+            .collect();
+        args.extend(&flags);
+        let out = parliament(&args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let broken = report["properties"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == b["breaks"])
+            .unwrap();
+        assert_eq!(broken["holds"], false, "{args:?}");
     }
 }

@@ -40,6 +40,9 @@ pub struct BugInfo {
     pub breaks: &'static str,
     pub changes: &'static str,
     pub stands_for: &'static str,
+    /// The `parliament check parliament` flags of the configuration in which the checker
+    /// finds it (the correct protocol passes the same configuration; see docs).
+    pub flags: &'static [&'static str],
 }
 
 impl Bug {
@@ -66,6 +69,43 @@ impl Bug {
 
     pub fn name(self) -> &'static str {
         self.info().name
+    }
+
+    /// The flags of the configuration that shows this bug (see [`BugInfo::flags`]).
+    pub fn flags(self) -> &'static [&'static str] {
+        match self {
+            Bug::None
+            | Bug::SkipPhaseOneOnTakeover
+            | Bug::FillGapWithOwnDecree
+            | Bug::ApplyOutOfOrder
+            | Bug::NoSessionDedup
+            | Bug::ReplyBeforeChosen
+            | Bug::PrematureSuccess
+            | Bug::GapFillerWrites => &[],
+            Bug::NoTiebreak => &["--proposers", "3", "--clients", "1"],
+            Bug::MinorityQuorum => &["--priests", "4", "--clients", "1"],
+            Bug::StrandQueuedCommands => &[
+                "--network",
+                "duplicating",
+                "--proposers",
+                "1",
+                "--ops",
+                "2",
+                "--decrees",
+                "5",
+                "--window",
+                "1",
+            ],
+            Bug::ReadWithoutConfirm => &["--clients", "1", "--ops", "2"],
+            Bug::ReadIgnoresEarlierPresidents => {
+                &["--clients", "1", "--ops", "4", "--decrees", "6"]
+            }
+            Bug::ForgetPromise
+            | Bug::ForgetVote
+            | Bug::ForgetLastTried
+            | Bug::PresidentForgetsOwnVote => &["--crashes", "1", "--decrees", "2"],
+            Bug::RejoinVotesAtOnce => &["--disk-loss", "1", "--clients", "1"],
+        }
     }
 
     pub fn info(self) -> BugInfo {
@@ -179,6 +219,7 @@ impl Bug {
             breaks,
             changes,
             stands_for,
+            flags: self.flags(),
         }
     }
 }

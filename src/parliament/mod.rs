@@ -61,6 +61,50 @@
 //! `nextBal`, votes, passed decrees) are saved (`Out::save`) before any message that depends
 //! on them leaves.
 //!
+//! # Rejoining after a lost ledger
+//!
+//! The paper's priests never lose their ledgers. A deployed priest can (a replaced disk, a
+//! container restarted without its volume), and one that came back with an empty ledger
+//! could break both of its duties: keep its promises (vote in no ballot below one it
+//! promised) and report its votes (a decree chosen with its vote is known to a later
+//! president only through the LastVotes of a quorum, and a quorum may meet the chosen
+//! decree's voters in this priest alone). So the runtime refuses to start a priest from a
+//! missing or empty ledger, and a priest that lost its ledger comes back *rejoining*
+//! ([`Ledger::rejoining`], kept in its ledger so a crash does not end it). A rejoining
+//! priest promises, votes and confirms nothing and runs for nothing; it learns decrees like
+//! any priest. It is clear, and takes part again, when:
+//!
+//! 1. every other priest told it the highest ballot `h` it tried or promised (`Rejoin`,
+//!    `Highest`). A ballot the priest took part in before the loss was tried by its owner,
+//!    who saved it as `lastTried` before sending anything, so every such ballot is `<= h`;
+//! 2. a president told it that it took office with a ballot `b > h` (`Rejoined(b, until)`):
+//!    `b` was tried after its owner answered, so after the loss, and the rejoining priest
+//!    promised nothing, so `b`'s quorum is made of other priests. A president asked by a
+//!    rejoiner runs again with a new ballot, so one comes;
+//! 3. it learned every decree below `until`, the first decree number `b`'s president took
+//!    for its own commands.
+//!
+//! It then promises `b`. Its old promises were all for ballots `<= h < b`, so it keeps them.
+//! Its old votes: a decree numbered below `until` it has learned, and a priest reports the
+//! decrees it learned in its LastVote (as votes in the new ballot, the highest a report can
+//! carry: a passed decree is the only one a later ballot may propose for its number). A
+//! decree number `n >= until` had no vote in `b`'s quorum of other priests when they
+//! promised `b`, and having promised `b` they vote in no earlier ballot; a quorum that
+//! chooses a decree meets that quorum, so no ballot the priest voted in before the loss can
+//! choose anything at `n` any more. Two priests that lost their ledgers at once do not
+//! answer each other, and stay rejoining: with their memories gone, no rule can tell what
+//! they promised. The model checks this rule with `--disk-loss N` (a priest loses
+//! everything, messages in flight survive, and it restarts rejoining); the seeded bug
+//! `rejoin-votes-at-once` (a priest starts from an empty ledger as if the Chamber were new,
+//! what the runtime did before) breaks agreement.
+//!
+//! One thing the rule cannot give: a ballot number the priest tried before the loss that
+//! no other priest had heard of yet (its `NextBallot` still in flight) may be tried again
+//! after it is clear. Such a try never took office (its owner's memory of it is gone), so
+//! its promises carry the promiser's current votes and mixing them is harmless; but the
+//! model's B1 would count it, and the checked configurations (ballot rounds <= 1) cannot
+//! reach it.
+//!
 //! # What this implementation chooses
 //!
 //! - **The genesis ballot.** Every priest starts having promised ballot `0.0` of priest 0
@@ -1586,7 +1630,8 @@ impl Actor for ParliamentPriest {
                 number,
                 decree,
             } => {
-                if state.ledger.next_bal.is_some_and(|n| n > ballot) || state.ledger.rejoin.is_some()
+                if state.ledger.next_bal.is_some_and(|n| n > ballot)
+                    || state.ledger.rejoin.is_some()
                 {
                     return;
                 }
@@ -1691,7 +1736,9 @@ impl Actor for ParliamentPriest {
 
             // A read-only question: answered from the promise already in the ledger.
             Msg::Confirm { ballot, round } => {
-                if state.ledger.rejoin.is_none() && state.ledger.next_bal.is_none_or(|n| n <= ballot) {
+                if state.ledger.rejoin.is_none()
+                    && state.ledger.next_bal.is_none_or(|n| n <= ballot)
+                {
                     o.send(src, Msg::Confirmed { ballot, round });
                 }
             }

@@ -35,6 +35,9 @@ pub struct BugInfo {
     pub breaks: &'static str,
     pub changes: &'static str,
     pub stands_for: &'static str,
+    /// The `parliament check synod` flags of the configuration in which the checker finds
+    /// it (the correct protocol passes the same configuration).
+    pub flags: &'static [&'static str],
 }
 
 impl Bug {
@@ -127,11 +130,20 @@ impl Bug {
                 "no-op or default values passed where a client value was required",
             ),
         };
+        let flags: &'static [&'static str] = match self {
+            Bug::LowestLastVote | Bug::StaleLastVote => &["--rounds", "2"],
+            Bug::MinorityQuorum => &["--priests", "4", "--rounds", "1"],
+            Bug::ForgetLastTried | Bug::ForgetPromise | Bug::ForgetVote => {
+                &["--rounds", "1", "--crashes", "1"]
+            }
+            _ => &["--rounds", "1"],
+        };
         BugInfo {
             name,
             breaks,
             changes,
             stands_for,
+            flags,
         }
     }
 }
