@@ -774,11 +774,35 @@ impl ParliamentConfig {
     /// command plus the olive-day decrees of a takeover (`decrees >= clients * ops +
     /// window`), the model also checks liveness: every client gets every answer.
     pub fn checks_liveness(&self) -> bool {
-        !self.lossy
-            && self.crashes == 0
-            && self.disk_loss == 0
-            && self.proposers <= 2
-            && self.decrees as usize >= self.clients * self.ops + self.window
+        self.why_no_liveness().is_none()
+    }
+
+    /// Why `every-client-answered` cannot be decided in this configuration (the report
+    /// says "not checked" with this reason), or `None` when it is checked.
+    pub fn why_no_liveness(&self) -> Option<String> {
+        if self.lossy {
+            return Some(
+                "messages may be lost and a client's resends are bounded, so a client may rightly go unanswered".into(),
+            );
+        }
+        if self.crashes > 0 || self.disk_loss > 0 {
+            return Some(
+                "after a crash or a lost ledger the bounded ballot rounds may not elect another president".into(),
+            );
+        }
+        if self.proposers > 2 {
+            return Some(
+                "with 3 or more candidates a duel can use up the bounded ballot rounds".into(),
+            );
+        }
+        let needed = self.clients * self.ops + self.window;
+        if (self.decrees as usize) < needed {
+            return Some(format!(
+                "decree numbers < {} leave no room for every command plus a takeover's olive-day decrees (needs {needed})",
+                self.decrees
+            ));
+        }
+        None
     }
 
     /// Checks the configuration, returning a clear message when it is not sensible.
@@ -879,7 +903,6 @@ impl ParliamentConfig {
                     retries: self.retries,
                 })
             }));
-        let liveness = self.checks_liveness();
         let takeovers = self.proposers > 1;
         let mut model = ActorModel::new(self.clone(), Ghost::new(self.clients))
             .actors(nodes)
@@ -933,7 +956,9 @@ impl ParliamentConfig {
                     s.history.ballots.iter().any(|b| b.dec == Decree::OliveDay)
                 });
         }
-        if liveness {
+        {
+            // Always present: where the configuration cannot decide it, the report says
+            // "not checked" and why (`Narrate::not_checked`).
             model = model.property(Expectation::Eventually, "every-client-answered", |m, s| {
                 s.actor_states
                     .iter()
@@ -1027,6 +1052,14 @@ impl Narrate for ParliamentModel {
         Some(self.cfg.stop.clone())
     }
 
+    fn not_checked(&self) -> Vec<(&'static str, String)> {
+        self.cfg
+            .why_no_liveness()
+            .map(|why| ("every-client-answered", why))
+            .into_iter()
+            .collect()
+    }
+
     fn svg(&self, path: &Path<ParliamentState, <Self as Model>::Action>) -> Option<String> {
         self.as_svg(path.clone())
     }
@@ -1068,7 +1101,7 @@ impl ParliamentConfig {
 }
 
 /// `state` with actor `new_to_old[i]` renamed `i`.
-fn permuted(state: &ParliamentState, new_to_old: &[usize]) -> ParliamentState {
+pub fn permuted(state: &ParliamentState, new_to_old: &[usize]) -> ParliamentState {
     use crate::parliament::Status;
     let priest = |s: &NodeState, old_to_new: &[usize]| match s {
         NodeState::Client(_) => s.clone(),
