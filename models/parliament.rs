@@ -251,7 +251,10 @@ fn wrap_priest_out(
     if let Some(before) = before {
         if after.ledger.last_tried != before.ledger.last_tried {
             if let Some(b) = after.ledger.last_tried {
-                next.get_or_insert_with(|| disk.clone()).ghost.tried.push_back(b);
+                next.get_or_insert_with(|| disk.clone())
+                    .ghost
+                    .tried
+                    .push_back(b);
             }
         }
     }
@@ -824,7 +827,9 @@ impl ParliamentConfig {
                 b3_respects_earlier_votes(s)
             })
             .property(Expectation::Always, "validity", |m, s| validity(&m.cfg, s))
-            .property(Expectation::Always, "agreement", |m, s| agreement(&m.cfg, s))
+            .property(Expectation::Always, "agreement", |m, s| {
+                agreement(&m.cfg, s)
+            })
             .property(Expectation::Always, "learned-implies-chosen", |m, s| {
                 learned_implies_chosen(&m.cfg, s)
             })
@@ -930,7 +935,11 @@ impl Narrate for ParliamentModel {
                     b.dec,
                     b.qrm,
                     vot,
-                    if quorums.is_quorum(vot) { ", chosen" } else { "" }
+                    if quorums.is_quorum(vot) {
+                        ", chosen"
+                    } else {
+                        ""
+                    }
                 )
             })
             .collect();

@@ -1586,7 +1586,8 @@ impl Actor for ParliamentPriest {
                 number,
                 decree,
             } => {
-                if state.ledger.next_bal.is_some_and(|n| n > ballot) || state.ledger.rejoin.is_some()
+                if state.ledger.next_bal.is_some_and(|n| n > ballot)
+                    || state.ledger.rejoin.is_some()
                 {
                     return;
                 }
@@ -1691,7 +1692,9 @@ impl Actor for ParliamentPriest {
 
             // A read-only question: answered from the promise already in the ledger.
             Msg::Confirm { ballot, round } => {
-                if state.ledger.rejoin.is_none() && state.ledger.next_bal.is_none_or(|n| n <= ballot) {
+                if state.ledger.rejoin.is_none()
+                    && state.ledger.next_bal.is_none_or(|n| n <= ballot)
+                {
                     o.send(src, Msg::Confirmed { ballot, round });
                 }
             }
