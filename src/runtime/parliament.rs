@@ -547,43 +547,43 @@ mod tests {
         let (mut disk, none, _) =
             Disk::<Ledger>::open(dir.path(), LedgerOptions::default()).expect("a new ledger");
         assert_eq!(none, None);
-        let mut l = rejoin_ledger().unwrap();
-        assert_eq!(l, Ledger::rejoining());
-        let mut saved = Vec::new();
-        let mut save = |l: &Ledger, disk: &mut Disk<Ledger>| {
+        let mut prev: Option<Ledger> = None;
+        let mut save = |l: &Ledger, whole: bool| {
+            if let Some(p) = &prev {
+                assert_eq!(l.delta(p).is_none(), whole, "{l:?}");
+            }
             disk.save(l).unwrap();
-            saved.push(l.clone());
             let (back, _) = ledger::read::<Ledger>(dir.path()).unwrap();
             assert_eq!(back.as_ref(), Some(l));
+            prev = Some(l.clone());
         };
-        save(&l, &mut disk);
+        let mut l = rejoin_ledger().unwrap();
+        assert_eq!(l, Ledger::rejoining());
+        save(&l, true);
         let b = Ballot::new(4, 1);
         l.rejoin = Some(Rejoin {
             heard: Priests::single(1).with(2),
             highest: Some(Ballot::new(3, 1)),
             offer: None,
         });
-        save(&l, &mut disk);
+        save(&l, true);
         for n in 0..3 {
             l.learned.insert(n, Decree::OliveDay);
-            save(&l, &mut disk);
+            save(&l, false);
         }
         if let Some(r) = &mut l.rejoin {
             r.offer = Some((b, 3));
         }
-        save(&l, &mut disk);
+        save(&l, true);
         l.rejoin = None;
         l.next_bal = Some(b);
-        save(&l, &mut disk);
-        l.votes.insert(
-            3,
-            Vote {
-                ballot: b,
-                decree: Decree::OliveDay,
-            },
-        );
-        save(&l, &mut disk);
-        assert_eq!(saved.len(), 8);
+        save(&l, true);
+        let vote = Vote {
+            ballot: b,
+            decree: Decree::OliveDay,
+        };
+        l.votes.insert(3, vote);
+        save(&l, false);
         let (back, recovery) = ledger::read::<Ledger>(dir.path()).unwrap();
         assert_eq!((back, recovery.records), (Some(l), 8));
     }
