@@ -8,10 +8,18 @@
 //!   from decree 0 again: a second decree chosen for number 0, and the five keys read as
 //!   nil through every priest. It must refuse, naming the directory and the way out, and
 //!   the other two must elect a president and still hold every write.
+//! - **Rejoining.** The refused priest 0, restarted with `--rejoin`, rejoins: it is reported
+//!   `rejoining` until clear, then reads back every acknowledged write (the five and one
+//!   made while it was away) through every priest, takes new writes, and with priest 1
+//!   killed it is part of every quorum: writes and reads go on and nothing acknowledged is
+//!   lost.
+//! - **Two lost at once.** Priests 0 and 1 both lost their ledgers and both restarted with
+//!   `--rejoin`: neither answers the other, so both stay rejoining and nothing passes. One
+//!   killed -9 while rejoining restarts rejoining without the flag (`--rejoin` is then
+//!   refused: its ledger holds records).
 //! - **The flags.** `--bootstrap` and `--rejoin` on a priest whose ledger holds records are
 //!   refused and change nothing, as are both together; the priest then restarts without a
-//!   flag. A priest whose ledger is gone is told `--rejoin` is not available yet (until the
-//!   protocol's rule for a rejoining priest lands).
+//!   flag, and with its ledger gone, `--rejoin` starts it.
 //! - **The marker.** A follower that never heard anything (its ledger empty, beside the
 //!   `BOOTSTRAPPED` marker) restarts without a flag; once it voted the marker is gone, so
 //!   when its ledger files are lost later, the directory kept, it is refused.
@@ -21,9 +29,10 @@
 #[allow(dead_code)]
 mod support;
 
+use parliament::parliament::{Ledger, Role};
 use parliament::resp::Reply;
 use parliament::runtime::ledger;
-use parliament::runtime::status::parse_info;
+use parliament::runtime::status::{parse_info, PriestStatus};
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
@@ -59,6 +68,29 @@ fn get(cluster: &Cluster, i: usize, key: &str) -> Reply {
     }
 }
 
+/// SET `key` through priest `i`'s listener, asking again while no president answers, for
+/// at most 20 s (a president that lost a quorum member notices from a stalled decree).
+fn set(cluster: &Cluster, i: usize, key: &str, value: &str) {
+    let mut c = cluster.connect(i, Duration::from_secs(5));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match c.call(&[b"SET", key.as_bytes(), value.as_bytes()]) {
+            Ok(r) if r == Reply::ok() => return,
+            Ok(Reply::Error(_)) if Instant::now() < deadline => {}
+            r => panic!("SET {key} through priest {i}: {r:?}\n{}", cluster.logs()),
+        }
+    }
+}
+
+/// Priest `i`'s status, from its listener's `INFO`.
+fn info(cluster: &Cluster, i: usize) -> PriestStatus {
+    let mut c = cluster.connect(i, Duration::from_secs(5));
+    match c.call(&[b"INFO"]).unwrap() {
+        Reply::Bulk(Some(text)) => parse_info(&String::from_utf8(text).unwrap()).unwrap(),
+        r => panic!("INFO answered {r:?}"),
+    }
+}
+
 /// Five keys written and acknowledged through priest 0.
 fn five_sets(cluster: &Cluster) -> Vec<(String, String)> {
     let mut c = cluster.connect(0, Duration::from_secs(10));
@@ -77,10 +109,10 @@ fn five_sets(cluster: &Cluster) -> Vec<(String, String)> {
 }
 
 #[test]
-fn a_priest_whose_ledger_is_gone_refuses_to_start_and_the_others_keep_every_write() {
+fn a_priest_whose_ledger_is_gone_refuses_to_start_then_rejoins_and_no_write_is_lost() {
     let _one = serial();
     let mut cluster = Cluster::start(3, FAST, None);
-    let written = five_sets(&cluster);
+    let mut written = five_sets(&cluster);
     cluster.kill(0);
     let dir = cluster.ledger_dir(0);
     assert!(dir.is_dir(), "{} holds priest 0's ledger", dir.display());
@@ -126,14 +158,157 @@ fn a_priest_whose_ledger_is_gone_refuses_to_start_and_the_others_keep_every_writ
             );
         }
     }
-    let mut c = cluster.connect(1, Duration::from_secs(5));
-    let info = match c.call(&[b"INFO"]).unwrap() {
-        Reply::Bulk(Some(text)) => parse_info(&String::from_utf8(text).unwrap()).unwrap(),
-        r => panic!("INFO answered {r:?}"),
-    };
+    let status = info(&cluster, 1);
     assert!(
-        matches!(info.president, Some(1 | 2)),
-        "a new president: {info:?}"
+        matches!(status.president, Some(1 | 2)),
+        "a new president: {status:?}"
+    );
+    cluster.assert_alive();
+
+    // A write while priest 0 is away; then it comes back with --rejoin.
+    set(&cluster, 1, "away", "while-0-was-down");
+    written.push(("away".into(), "while-0-was-down".into()));
+    let began = Instant::now();
+    assert!(
+        cluster.try_start(0, &["--rejoin"]).is_none(),
+        "{}",
+        cluster.logs()
+    );
+    let deadline = began + Duration::from_secs(60);
+    let mut seen_rejoining = false;
+    loop {
+        let status = info(&cluster, 0);
+        if status.role != Role::Rejoining {
+            break;
+        }
+        seen_rejoining = true;
+        assert!(
+            Instant::now() < deadline,
+            "priest 0 still rejoining after 60 s: {status:?}\n{}",
+            cluster.logs()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    eprintln!(
+        "priest 0 rejoined {:?} after it was started (seen rejoining: {seen_rejoining})",
+        began.elapsed()
+    );
+    let log = fs::read_to_string(cluster.log_path(0)).unwrap();
+    assert!(log.contains("rejoining after losing the ledger"), "{log}");
+    assert!(log.contains("rejoined: clear, taking part again"), "{log}");
+
+    // Every acknowledged write, through every priest; new writes pass.
+    for i in 0..3 {
+        for (k, v) in &written {
+            assert_eq!(
+                get(&cluster, i, k),
+                bulk(v),
+                "GET {k} through priest {i}\n{}",
+                cluster.logs()
+            );
+        }
+    }
+    for n in 0..3 {
+        let (k, v) = (format!("back{n}"), format!("b{n}"));
+        set(&cluster, 0, &k, &v);
+        written.push((k, v));
+    }
+    // Priest 0 learned and applied every decree passed so far.
+    let chosen = info(&cluster, 1).highest_chosen;
+    assert!(chosen.is_some());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while info(&cluster, 0).highest_applied < chosen {
+        assert!(
+            Instant::now() < deadline,
+            "priest 0 lags\n{}",
+            cluster.logs()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    // Priest 1 killed: every quorum now needs the rejoined priest 0.
+    cluster.kill(1);
+    for n in 0..3 {
+        let (k, v) = (format!("without1-{n}"), format!("w{n}"));
+        set(&cluster, 0, &k, &v);
+        written.push((k, v));
+    }
+    for i in [0, 2] {
+        for (k, v) in &written {
+            assert_eq!(
+                get(&cluster, i, k),
+                bulk(v),
+                "GET {k} through priest {i}\n{}",
+                cluster.logs()
+            );
+        }
+    }
+    let status = info(&cluster, 0);
+    assert_ne!(status.role, Role::Rejoining, "{status:?}");
+    cluster.assert_alive();
+}
+
+#[test]
+fn two_priests_that_lost_their_ledgers_at_once_stay_rejoining_and_a_crash_does_not_clear_it() {
+    let _one = serial();
+    let mut cluster = Cluster::start(3, FAST, None);
+    five_sets(&cluster);
+    for i in [0, 1] {
+        cluster.kill(i);
+        fs::remove_dir_all(cluster.ledger_dir(i)).unwrap();
+    }
+    for i in [0, 1] {
+        assert!(
+            cluster.try_start(i, &["--rejoin"]).is_none(),
+            "{}",
+            cluster.logs()
+        );
+    }
+    // Many election timeouts (150-300 ms): each asks again, and still neither is clear.
+    std::thread::sleep(Duration::from_secs(3));
+    for i in [0, 1] {
+        let status = info(&cluster, i);
+        assert_eq!(
+            status.role,
+            Role::Rejoining,
+            "{status:?}\n{}",
+            cluster.logs()
+        );
+    }
+    let mut c = cluster.connect(2, Duration::from_secs(5));
+    match c.call(&[b"SET", b"k0", b"changed"]).unwrap() {
+        Reply::Error(e) => assert!(e.contains("no answer from the Parliament"), "{e}"),
+        r => panic!(
+            "a SET passed with two priests rejoining: {r:?}\n{}",
+            cluster.logs()
+        ),
+    }
+    // Priest 0 killed -9 while rejoining: its ledger holds the mark, and what priest 2 told
+    // it, not priest 1.
+    cluster.kill(0);
+    let dir = cluster.ledger_dir(0);
+    let (kept, _) = ledger::read::<Ledger>(&dir).unwrap();
+    let mark = kept
+        .and_then(|l| l.rejoin)
+        .expect("the rejoin mark is saved");
+    assert!(
+        mark.heard.contains(2) && !mark.heard.contains(1),
+        "{mark:?}"
+    );
+    refuses(
+        &mut cluster,
+        0,
+        &["--rejoin"],
+        "this ledger is intact; start without --rejoin",
+    );
+    assert!(cluster.try_start(0, &[]).is_none(), "{}", cluster.logs());
+    std::thread::sleep(Duration::from_secs(1));
+    let status = info(&cluster, 0);
+    assert_eq!(
+        status.role,
+        Role::Rejoining,
+        "{status:?}\n{}",
+        cluster.logs()
     );
     cluster.assert_alive();
 }
@@ -185,14 +360,13 @@ fn bootstrap_and_rejoin_are_refused_on_an_intact_ledger_and_a_corrupt_one_never_
     // Without a flag it restarts and serves.
     assert!(cluster.try_start(1, &[]).is_none(), "{}", cluster.logs());
     assert_eq!(get(&cluster, 1, "k4"), bulk("v4"));
-    // Its ledger gone, --rejoin is the way back: not available yet.
+    // Its ledger gone, --rejoin is the way back.
     cluster.kill(1);
     fs::remove_dir_all(&dir).unwrap();
-    refuses(
-        &mut cluster,
-        1,
-        &["--rejoin"],
-        "rejoining is not available yet",
+    assert!(
+        cluster.try_start(1, &["--rejoin"]).is_none(),
+        "{}",
+        cluster.logs()
     );
 
     // Priest 2's first record damaged: refused with the file and offset, whatever the flag.

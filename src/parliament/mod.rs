@@ -549,6 +549,9 @@ pub enum Role {
     Candidate,
     /// Neither: votes in the ballots of the president it promised (`Status::Follower`).
     Follower,
+    /// Rejoining after losing its ledger (`Ledger::rejoin` is set): it learns decrees, and
+    /// promises, votes and runs for nothing until it is clear.
+    Rejoining,
 }
 
 impl Display for Role {
@@ -557,6 +560,7 @@ impl Display for Role {
             Role::President => "president",
             Role::Candidate => "candidate",
             Role::Follower => "follower",
+            Role::Rejoining => "rejoining",
         })
     }
 }
@@ -564,6 +568,9 @@ impl Display for Role {
 /// Read-only views of a priest's state, for status pages: they decide nothing.
 impl PriestState {
     pub fn role(&self) -> Role {
+        if self.ledger.rejoin.is_some() {
+            return Role::Rejoining;
+        }
         match self.status {
             Status::Presiding { .. } => Role::President,
             Status::Trying { .. } => Role::Candidate,

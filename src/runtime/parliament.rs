@@ -38,7 +38,9 @@
 //!
 //! The Parliament ledger grows with every decree, so a save writes only what changed
 //! ([`LedgerDelta`]): the two ballots, and the entries of the votes and learned maps that
-//! changed since the last save.
+//! changed since the last save. A save that changes a rejoining priest's mark (its progress,
+//! or its clearing) writes the whole ledger: that happens a few times per rejoin, and the
+//! delta's format stays as it was.
 
 use super::config::{Config, Protocol};
 use super::ledger::Durable;
@@ -70,7 +72,11 @@ pub struct LedgerDelta {
 impl Durable for Ledger {
     type Delta = LedgerDelta;
 
+    /// `None` (the whole ledger) when the rejoin mark changed: a delta does not carry it.
     fn delta(&self, prev: &Self) -> Option<LedgerDelta> {
+        if self.rejoin != prev.rejoin {
+            return None;
+        }
         Some(LedgerDelta {
             last_tried: self.last_tried,
             next_bal: self.next_bal,
@@ -125,17 +131,15 @@ impl Patience {
     }
 }
 
-/// The ledger priest `me` begins with after losing its own (`parliament serve --rejoin`):
-/// the one place that decides it. Until the protocol's rule for a rejoining priest lands in
-/// the checked actor, there is none to begin with; then this becomes
-/// `Ok(Ledger::rejoining(me))`.
-pub fn rejoin_ledger(me: PriestIx) -> Result<Ledger, String> {
-    Err(format!(
-        "rejoining is not available yet: the rule that keeps a priest that lost its ledger from \
-         voting, promising or presiding until it is safe is not in this build. Priest {me}'s \
-         ledger directory was left empty; keep the priest down (a majority serves without \
-         it)"
-    ))
+/// The ledger a priest begins with after losing its own (`parliament serve --rejoin`): the
+/// one place that decides it. The empty ledger marked as rejoining
+/// ([`Ledger::rejoining`]): the priest promises, votes, confirms and runs for nothing until
+/// the protocol's rule says it is clear (see "Rejoining after a lost ledger" in
+/// [`crate::parliament`]). The runtime saves it before the priest runs, and the mark stays
+/// in the ledger until cleared, so a priest that crashes while rejoining restarts rejoining,
+/// without the flag.
+pub fn rejoin_ledger() -> Result<Ledger, String> {
+    Ok(Ledger::rejoining())
 }
 
 /// `parliament serve` with `protocol = "parliament"`: starts priest `me` as `mode` says
@@ -161,7 +165,7 @@ pub fn serve(
             cfg.path.display()
         )
     })?;
-    let start = mode.with_rejoin(move || rejoin_ledger(me as PriestIx));
+    let start = mode.with_rejoin(rejoin_ledger);
     let node = Node::start_from(priest(cfg, me), NodeConfig::from_config(cfg, me), start)
         .map_err(|e| e.to_string())?;
     let backend = PriestBackend::start(
@@ -180,7 +184,18 @@ pub fn serve(
     )
     .map_err(|e| format!("cannot listen for RESP clients on {listen}: {e}"))?;
     tracing::info!(%listen, "RESP listener up");
-    let result = super::run(node, stop, Some(board.observer())).map_err(|e| e.to_string());
+    let mut observe = board.observer();
+    let mut was_rejoining = false;
+    let observer: super::Observer<ParliamentPriest> = Box::new(move |state, counters| {
+        // Say when a rejoining priest is clear: it takes part again from here.
+        let rejoining = state.ledger.rejoin.is_some();
+        if let (true, false, Some(b)) = (was_rejoining, rejoining, state.ledger.next_bal) {
+            tracing::info!(promised = %b, "rejoined: clear, taking part again");
+        }
+        was_rejoining = rejoining;
+        observe(state, counters);
+    });
+    let result = super::run(node, stop, Some(observer)).map_err(|e| e.to_string());
     server.shutdown();
     backend.stop();
     result
@@ -518,6 +533,59 @@ mod tests {
         let mut replayed = prev.clone();
         replayed.apply(postcard::from_bytes(&bytes).unwrap());
         assert_eq!(replayed, next);
+    }
+
+    /// A rejoining priest's mark survives every save and its clearing too: the ledger read
+    /// back from disk after each save is the one saved (the mark's changes are whole
+    /// records, the decrees learned meanwhile deltas).
+    #[test]
+    fn the_rejoin_mark_and_its_clearing_are_saved() {
+        use super::super::ledger::{self, Ledger as Disk, LedgerOptions};
+        use crate::ballot::Priests;
+        use crate::parliament::Rejoin;
+        let dir = tempfile::tempdir().unwrap();
+        let (mut disk, none, _) =
+            Disk::<Ledger>::open(dir.path(), LedgerOptions::default()).expect("a new ledger");
+        assert_eq!(none, None);
+        let mut prev: Option<Ledger> = None;
+        let mut save = |l: &Ledger, whole: bool| {
+            if let Some(p) = &prev {
+                assert_eq!(l.delta(p).is_none(), whole, "{l:?}");
+            }
+            disk.save(l).unwrap();
+            let (back, _) = ledger::read::<Ledger>(dir.path()).unwrap();
+            assert_eq!(back.as_ref(), Some(l));
+            prev = Some(l.clone());
+        };
+        let mut l = rejoin_ledger().unwrap();
+        assert_eq!(l, Ledger::rejoining());
+        save(&l, true);
+        let b = Ballot::new(4, 1);
+        l.rejoin = Some(Rejoin {
+            heard: Priests::single(1).with(2),
+            highest: Some(Ballot::new(3, 1)),
+            offer: None,
+        });
+        save(&l, true);
+        for n in 0..3 {
+            l.learned.insert(n, Decree::OliveDay);
+            save(&l, false);
+        }
+        if let Some(r) = &mut l.rejoin {
+            r.offer = Some((b, 3));
+        }
+        save(&l, true);
+        l.rejoin = None;
+        l.next_bal = Some(b);
+        save(&l, true);
+        let vote = Vote {
+            ballot: b,
+            decree: Decree::OliveDay,
+        };
+        l.votes.insert(3, vote);
+        save(&l, false);
+        let (back, recovery) = ledger::read::<Ledger>(dir.path()).unwrap();
+        assert_eq!((back, recovery.records), (Some(l), 8));
     }
 
     /// The listener's backend against a stand-in priest: every command reaches the priest

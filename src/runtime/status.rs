@@ -13,7 +13,9 @@
 //! ```text
 //! # Parliament
 //! priest:1              this priest's id
-//! role:follower         president, candidate (sent NextBallot, gathering LastVotes) or follower
+//! role:follower         president, candidate (sent NextBallot, gathering LastVotes),
+//!                       follower, or rejoining (came back after losing its ledger: it
+//!                       learns decrees, and promises, votes and runs for nothing yet)
 //! ballot:3.0            the ballot it leads or tries (lastTried), or as a follower the
 //!                       ballot it follows (nextBal, its highest promise); round.priest
 //! president:0           the president it knows: itself, or the owner of nextBal
@@ -264,6 +266,7 @@ pub fn parse_info(text: &str) -> Result<PriestStatus, String> {
         "president" => Role::President,
         "candidate" => Role::Candidate,
         "follower" => Role::Follower,
+        "rejoining" => Role::Rejoining,
         other => return Err(format!("INFO role {other:?} is not a role of a priest")),
     };
     let decree = |k: &str| -> Result<Option<DecreeNumber>, String> {
@@ -608,6 +611,18 @@ mod tests {
         observe(&state, &counters);
         let s = board.status().unwrap();
         assert_eq!((s.role, s.president), (Role::Follower, Some(0)));
+        // Priest 2 lost its ledger: it starts rejoining, following nobody yet.
+        let priest = ParliamentPriest::new(2, Id::vec_from(0..3));
+        let rejoining = Some(crate::parliament::Ledger::rejoining());
+        let state = priest.on_start(Id::from(2), &rejoining, &mut Out::new());
+        observe(&state, &counters);
+        let s = board.status().unwrap();
+        assert_eq!(
+            (s.role, &s.ballot, s.president),
+            (Role::Rejoining, &None, None)
+        );
+        assert!(board.info(None).contains("\r\nrole:rejoining\r\n"));
+        assert_eq!(parse_info(&board.info(None)), Ok(s));
     }
 
     #[test]

@@ -122,7 +122,8 @@ impl Cluster {
         std::thread::sleep(Duration::from_millis(50));
     }
 
-    fn log_path(&self, i: usize) -> PathBuf {
+    /// Priest `i`'s log file (its stdout and stderr, every start appended).
+    pub fn log_path(&self, i: usize) -> PathBuf {
         let dir = self.dir.as_ref().expect("kept only when dropped");
         dir.path().join(format!("priest-{i}.log"))
     }
