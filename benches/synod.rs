@@ -116,6 +116,7 @@ fn checking(c: &mut Criterion) {
         stop_on_failure: false,
         timeout: None,
         progress: false,
+        ..CheckOptions::default()
     };
     for (name, cfg) in [
         ("synod-default-rounds-2", SynodConfig::default()),

@@ -21,28 +21,30 @@
 //!
 //! # The ghost history
 //!
-//! Recorded from the messages the actors send and receive (never read by them):
+//! Recorded beside the actors and never read by them:
 //!
-//! - every `NextBallot(b)` from priest `p` is a *try* of ballot number `b` by `p` (B1); one
-//!   `p` sends again for the same `b` (to another priest of the broadcast, or a deployed-style
-//!   president asking a priest outside its quorum again on a heartbeat) adds nothing;
 //! - every `BeginBallot(b, n, d)` from president `p` adds its addressee to the quorum of the
-//!   ballot `(n, b, p, d)`: the Synod ballot for decree number `n`. The addressees are the
-//!   quorum if they make one (the genesis president asks a quorum of others); otherwise the
-//!   president is in its own quorum too, and voted in the same step;
-//! - every `Voted(b, n)` from `q` to `p` adds `q` to that ballot's voters. A ballot
-//!   *succeeds* (its decree is chosen as number `n`) when its whole quorum voted;
-//! - every client `Request` sent by a client for a new sequence number is an invocation, and
-//!   every `Reply` a client accepts is its return, in stateright's `LinearizabilityTester`
-//!   against the sequential key-value map [`KvMap`].
+//!   Synod ballot `(n, b, p, d)` for decree number `n`; when the addressees are no quorum by
+//!   themselves, the president asked itself too (that is the quorum it chose, not a vote);
+//! - each priest's *disk* ([`Disk`]) holds, besides its ledger as last saved, a ghost
+//!   ([`PriestGhost`]) that survives crashes: every vote a ledger it saved held (a vote
+//!   counts once it is on stable storage, and only then), every ballot number it began to
+//!   try (when its `lastTried` changed in memory; a number tried twice appears twice), and
+//!   the votes of a ledger it lost (`--disk-loss`);
+//! - a ballot's voters are the priests whose disks hold its vote; its decree is *chosen* when
+//!   they include a quorum of the configured quorum system;
+//! - every client `Request` for a new sequence number is an invocation, and every `Reply` a
+//!   client accepts is its return, in stateright's `LinearizabilityTester` against the
+//!   sequential key-value map [`KvMap`].
 //!
 //! # Properties
 //!
 //! | name | kind | meaning |
 //! |---|---|---|
-//! | `b1-unique-ballots` | always | no ballot number was tried by two priests, and no two Synod ballots for one decree number share a ballot number |
+//! | `b1-unique-ballots` | always | no ballot number was tried twice (by two priests, or by one priest twice), and no two Synod ballots for one decree number share a ballot number |
 //! | `b2-quorums-intersect` | always | any two ballots' quorums share a priest |
-//! | `b3-respects-earlier-votes` | always | per decree number, the paper's B3 |
+//! | `b3-respects-earlier-votes` | always | per decree number, the paper's B3 (on the votes priests still hold) |
+//! | `validity` | always | every decree chosen or in a ledger is olive-day or commands clients sent |
 //! | `agreement` | always | per decree number, at most one decree is chosen |
 //! | `learned-implies-chosen` | always | every decree in a ledger was chosen with that number |
 //! | `logs-are-prefixes` | always | of any two priests' applied decree sequences, one is a prefix of the other |
@@ -52,7 +54,8 @@
 //! | `president-changed` | sometimes | only with two or more candidates: a ballot other than the genesis ballot begins |
 //! | `gap-filled-with-no-op` | sometimes | only with two or more candidates: an olive-day decree is begun |
 //! | `client-answered` | sometimes | some client got an answer |
-//! | `every-client-answered` | eventually | only with no loss, no crash, at most 2 candidates and `decrees >= clients * ops + window`: every client gets every answer |
+//! | `rejoined` | sometimes | only with `--disk-loss`: a priest that lost its ledger is clear again |
+//! | `every-client-answered` | eventually | every client gets every answer; decided by the liveness check of [`crate::check`], and "not checked" (with the reason, [`ParliamentConfig::why_no_liveness`]) with loss, crashes, lost ledgers, 3 or more candidates or too few decree numbers |
 
 use crate::ballot::{Ballot, PriestIx, Priests, QuorumSystem};
 use crate::check::Narrate;
@@ -253,6 +256,8 @@ pub struct PriestGhost {
     /// The votes of its ledgers before it lost one (`--disk-loss`): they count toward choosing
     /// a decree (they were durable when cast), but B3 is about the votes priests still hold.
     pub lost: OrdMap<(DecreeNumber, Ballot), Decree>,
+    /// This priest lost its ledger (`--disk-loss`).
+    pub lost_disk: bool,
 }
 
 /// A priest's state in the model: the actor's state and its disk as last saved.
@@ -467,6 +472,7 @@ impl Actor for Node {
                 let mut disk = node.disk.clone();
                 let voted = std::mem::take(&mut disk.ghost.voted);
                 disk.ghost.lost = disk.ghost.lost.union(voted);
+                disk.ghost.lost_disk = true;
                 disk.ledger = Some(Ledger::rejoining());
                 let mut out = Out::new();
                 let s = p.on_start(id, &disk.ledger, &mut out);
@@ -955,6 +961,13 @@ impl ParliamentConfig {
                 .property(Expectation::Sometimes, "gap-filled-with-no-op", |_, s| {
                     s.history.ballots.iter().any(|b| b.dec == Decree::OliveDay)
                 });
+        }
+        if self.disk_loss > 0 {
+            model = model.property(Expectation::Sometimes, "rejoined", |_, s| {
+                disks(s)
+                    .zip(priests_of(s))
+                    .any(|(d, p)| d.ghost.lost_disk && p.ledger.rejoin.is_none())
+            });
         }
         {
             // Always present: where the configuration cannot decide it, the report says

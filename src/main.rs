@@ -28,6 +28,11 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Model-check a protocol and report every property.
+    ///
+    /// Exit status: 0 if the search was complete and every property holds; 1 if some
+    /// property fails (a real counterexample, complete search or not); 3 if none fails but
+    /// the search was incomplete (--timeout) or some property was not checked; 2 on a usage
+    /// error.
     Check {
         #[command(subcommand)]
         model: CheckModel,
@@ -448,6 +453,10 @@ struct SpecRunArgs {
     /// Print one JSON object instead of the human report.
     #[arg(long)]
     json: bool,
+    /// Explore only states at most N steps from the start (a bounded search, reported as
+    /// such; liveness is then not checked).
+    #[arg(long, value_name = "N")]
+    max_depth: Option<usize>,
 }
 
 impl SpecRunArgs {
@@ -478,9 +487,10 @@ impl CommonArgs {
         CheckOptions {
             threads: self.run.threads.unwrap_or(CheckOptions::default().threads),
             strategy: self.run.strategy,
-            stop_on_failure: false,
             timeout: self.run.timeout.map(Duration::from_secs),
             progress: !self.run.json,
+            max_depth: self.run.max_depth,
+            ..CheckOptions::default()
         }
     }
 }
@@ -513,11 +523,8 @@ fn finish(report: &Report, common: &CommonArgs) -> ExitCode {
             None => eprintln!("no counterexample, so no sequence diagram written"),
         }
     }
-    if report.all_hold() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    }
+    // 0 verified, 1 a property fails, 3 unknown (incomplete or not checked).
+    ExitCode::from(report.exit_status())
 }
 
 fn main() -> ExitCode {
@@ -673,10 +680,12 @@ fn main() -> ExitCode {
                 );
                 let mut config = serde_json::to_value(&cfg).expect("config serializes");
                 config["symmetry"] = common.symmetry.into();
-                // As for the Synod: a seeded bug's check stops at its first (BFS: shortest)
-                // violation.
+                // A seeded bug's check stops at the first (BFS: shortest) violation of the
+                // property the bug is known to break.
                 let mut options = common.options();
-                options.stop_on_failure = bug != parliament::parliament::Bug::None;
+                if bug != parliament::parliament::Bug::None {
+                    options.stop_on = Some(bug.info().breaks);
+                }
                 let report = check::run(cfg.into_model(), "parliament", config, &options, symmetry);
                 finish(&report, &common)
             }

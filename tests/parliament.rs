@@ -1,32 +1,41 @@
-//! The Parliament model checked exhaustively in several configurations (every count pinned,
-//! every bound stated), and every seeded Parliament bug found by the checker.
+//! The Parliament model checked in every pinned configuration, and every seeded Parliament
+//! bug found in the configuration its `flags` name (which the correct protocol passes).
 //!
-//! Bounds common to every configuration unless said otherwise: 3 priests, priest 0 starts as
-//! president, candidates `proposers`, ballot rounds <= 1, decree numbers < 4, window 2,
-//! batch 2, clients' scripts of one command (`cas x nil->i+1`), no client retries.
+//! Each row is the flags of `parliament check parliament`, how far the search goes, and the
+//! exact number of distinct states and the greatest depth it reaches. The table in
+//! `docs/verification.md` is checked against these rows (`the_docs_table_is_these_rows`).
+//! Rows marked `ci: false` take minutes or gigabytes and run outside CI:
+//! `cargo test --release --test parliament -- --ignored` (their figures are in the docs).
 
 use parliament::check::{self, CheckOptions, Report, Strategy};
 use parliament::models::parliament::ParliamentConfig;
-use parliament::models::synod::NetworkKind;
 use parliament::parliament::Bug;
 
-fn check(cfg: ParliamentConfig, stop_on_failure: bool) -> Report {
-    cfg.validate().expect("valid config");
-    let opts = CheckOptions {
-        threads: 1,
-        strategy: Strategy::Bfs,
-        stop_on_failure,
-        timeout: None,
-        progress: false,
-    };
-    let json = serde_json::to_value(&cfg).unwrap();
-    check::run(cfg.into_model(), "parliament", json, &opts, None)
+/// How far a row's search goes.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Bound {
+    /// Every reachable state within the model's own bounds.
+    Complete,
+    /// Every state at most this many steps from the start (breadth first).
+    Depth(usize),
 }
 
-const SAFETY: [&str; 8] = [
+/// A pinned configuration.
+pub struct Row {
+    pub flags: &'static [&'static str],
+    pub bound: Bound,
+    /// Distinct states and greatest depth reached.
+    pub states: usize,
+    pub depth: usize,
+    /// What the row adds, for the docs.
+    pub what: &'static str,
+}
+
+const SAFETY: [&str; 9] = [
     "b1-unique-ballots",
     "b2-quorums-intersect",
     "b3-respects-earlier-votes",
+    "validity",
     "agreement",
     "learned-implies-chosen",
     "logs-are-prefixes",
@@ -34,369 +43,218 @@ const SAFETY: [&str; 8] = [
     "exactly-once",
 ];
 
-fn assert_safe(r: &Report) {
-    assert!(r.complete, "search must be complete:\n{}", r.to_text());
+fn options(bound: Bound, stop_on: Option<&'static str>, dfs: bool) -> CheckOptions {
+    CheckOptions {
+        threads: 1,
+        strategy: if dfs { Strategy::Dfs } else { Strategy::Bfs },
+        stop_on,
+        max_depth: match bound {
+            Bound::Complete => None,
+            Bound::Depth(d) => Some(d),
+        },
+        ..CheckOptions::default()
+    }
+}
+
+fn run(cfg: ParliamentConfig, opts: &CheckOptions) -> Report {
+    cfg.validate().expect("valid config");
+    let json = serde_json::to_value(&cfg).unwrap();
+    check::run(cfg.into_model(), "parliament", json, opts, None)
+}
+
+/// Checks the correct protocol in `row`'s configuration: every safety property holds, every
+/// `sometimes` the configuration can reach is reached, `every-client-answered` holds where
+/// the configuration checks liveness and is reported not checked elsewhere; the counts are
+/// exact.
+fn check_row(row: &Row, ci: bool) {
+    let cfg = ParliamentConfig::from_flags(row.flags).unwrap();
+    let liveness = cfg.checks_liveness();
+    let one_client_command = cfg.clients == 1;
+    let takeovers = cfg.proposers > 1;
+    let disk_loss = cfg.disk_loss > 0;
+    // Rows outside CI search depth first: breadth first would hold millions of whole states.
+    let r = run(cfg, &options(row.bound, None, !ci));
+    let text = r.to_text();
+    match row.bound {
+        Bound::Complete => assert!(r.complete, "{:?} must be complete:\n{text}", row.flags),
+        Bound::Depth(d) => {
+            assert!(!r.complete && r.max_depth <= d + 1, "{text}");
+            assert_eq!(r.depth_bound, Some(d), "{text}");
+        }
+    }
     for p in SAFETY {
-        assert!(r.property(p).holds, "{p} must hold:\n{}", r.to_text());
+        assert!(r.property(p).holds, "{p} must hold in {:?}:\n{text}", row.flags);
     }
-}
-
-/// Default: 3 priests, 2 candidates, 2 clients, unordered non-duplicating network. No loss,
-/// no crash, at most one takeover and room for every command: liveness is checked too.
-#[test]
-fn default_config_passes_every_property() {
-    let r = check(ParliamentConfig::default(), false);
-    assert_safe(&r);
-    assert!(r.all_hold(), "{}", r.to_text());
-    for p in [
-        "decree-chosen",
-        "president-changed",
-        "gap-filled-with-no-op",
-        "client-answered",
-        "every-client-answered",
-    ] {
-        assert!(r.property(p).holds, "{p} must hold");
+    for p in ["decree-chosen", "client-answered"] {
+        assert!(r.property(p).holds, "{p} must be reached:\n{text}");
     }
-    // 59,828 (depth 24) when the genesis president was in its own quorum and saved each decree it passed.
-    // 657,432 (depth 28) before an elected president left its quorum when a late LastVote
-    // let the others make one.
-    assert_eq!(r.unique_states, 1_278_216);
-    assert_eq!(r.max_depth, 32);
+    if takeovers {
+        assert!(r.property("president-changed").holds, "{text}");
+        // One client has one command in flight at a time: no gap opens.
+        let gap = r.property("gap-filled-with-no-op").holds;
+        assert_eq!(gap, !one_client_command, "{text}");
+    }
+    if disk_loss {
+        // A priest that lost its ledger does rejoin (the rule is not vacuous).
+        assert!(r.property("rejoined").holds, "{text}");
+    }
+    let live = r.property("every-client-answered");
+    if liveness && row.bound == Bound::Complete {
+        assert!(live.holds, "every-client-answered must hold:\n{text}");
+        assert_eq!(r.liveness_states, Some(r.unique_states));
+    } else {
+        assert!(live.not_checked.is_some() && !live.fails(), "{text}");
+    }
+    assert!(r.failures().is_empty(), "{text}");
+    assert_eq!(
+        (r.unique_states, r.max_depth),
+        (row.states, row.depth),
+        "{:?}",
+        row.flags
+    );
 }
 
-/// A lossy, duplicating network with a stable president (one candidate), 1 client that may
-/// resend its command once to another priest.
+macro_rules! rows {
+    ($($name:ident: ci $ci:literal, $what:literal, [$($f:literal),*], $bound:expr, $states:literal, $depth:literal;)*) => {
+        /// Every pinned row, in the order of the docs' table.
+        pub const ROWS: &[(&str, bool, Row)] = &[$((
+            stringify!($name),
+            $ci,
+            Row { flags: &[$($f),*], bound: $bound, states: $states, depth: $depth, what: $what },
+        )),*];
+        $(
+            #[test]
+            #[cfg_attr(not($ci), ignore = "outside CI: minutes or gigabytes (see docs/verification.md)")]
+            fn $name() {
+                let row = ROWS.iter().find(|(n, _, _)| *n == stringify!($name)).unwrap();
+                check_row(&row.2, row.1);
+            }
+        )*
+    };
+}
+
+use Bound::{Complete, Depth};
+
+rows! {
+    default: ci true, "2 candidates, 2 clients (one takeover, olive-day gaps)", [], Complete, 0, 0;
+    stable_president_liveness: ci true, "stable president, 2 clients x 2 commands, window 1 (commands queue)", ["--proposers", "1", "--ops", "2", "--decrees", "5", "--window", "1"], Complete, 0, 0;
+    liveness_on_a_duplicating_network: ci true, "the same on a duplicating network (no terminal states)", ["--network", "duplicating", "--proposers", "1", "--ops", "2", "--decrees", "5", "--window", "1"], Complete, 0, 0;
+    heartbeats_and_catch_up: ci true, "heartbeats and catch-up, stable president, duplicating", ["--network", "duplicating", "--heartbeats", "--proposers", "1"], Complete, 0, 0;
+    heartbeats_across_a_president_change: ci false, "heartbeats, renewed NextBallot, president change", ["--network", "duplicating", "--heartbeats", "--clients", "1", "--decrees", "2"], Complete, 0, 0;
+    duplicating_with_a_president_change: ci false, "duplicating network, president change, 2 clients", ["--network", "duplicating"], Complete, 0, 0;
+    lossy_duplicating_with_a_retrying_client: ci true, "lossy duplicating network, a client that resends once", ["--network", "duplicating", "--lossy", "--proposers", "1", "--clients", "1", "--retries", "1"], Complete, 0, 0;
+    lossy_with_a_president_change: ci true, "lossy network, president change", ["--lossy", "--clients", "1"], Complete, 0, 0;
+    one_crash_one_client: ci true, "one crash at a time, president change, 1 client", ["--crashes", "1", "--clients", "1"], Complete, 0, 0;
+    one_crash_two_clients_bounded: ci true, "one crash at a time, 2 clients with different commands: the crash bugs' configuration", ["--crashes", "1", "--decrees", "2"], Depth(14), 397_240, 14;
+    third_ballots: ci true, "ballot rounds <= 2: third and later ballots, a non-genesis vote re-proposed", ["--rounds", "2", "--clients", "1"], Complete, 0, 0;
+    three_candidates: ci true, "3 candidates (duels; no-tiebreak's configuration)", ["--proposers", "3", "--clients", "1"], Complete, 0, 0;
+    four_priests: ci true, "4 priests (minority-quorum's configuration)", ["--priests", "4", "--clients", "1"], Complete, 0, 0;
+    four_priests_third_ballots: ci false, "4 priests, ballot rounds <= 2", ["--priests", "4", "--rounds", "2", "--clients", "1"], Complete, 0, 0;
+    disk_loss_and_rejoin: ci true, "a priest loses its whole ledger and rejoins", ["--disk-loss", "1", "--clients", "1"], Complete, 0, 0;
+    reads_across_a_president_change: ci true, "reads: cas, get, put, del across a president change", ["--clients", "1", "--ops", "4", "--decrees", "6"], Complete, 0, 0;
+    reads_read_without_confirm_config: ci true, "reads: cas then get, president change (read-without-confirm's configuration)", ["--clients", "1", "--ops", "2"], Complete, 0, 0;
+    reads_with_a_crash: ci false, "reads with one crash at a time", ["--clients", "1", "--ops", "2", "--crashes", "1"], Complete, 0, 0;
+    reads_on_a_lossy_network: ci true, "reads on a lossy network", ["--clients", "1", "--ops", "2", "--lossy"], Complete, 0, 0;
+    reads_on_a_duplicating_network_stable: ci true, "reads on a duplicating network, stable president", ["--network", "duplicating", "--proposers", "1", "--clients", "1", "--ops", "4", "--decrees", "6"], Complete, 0, 0;
+    reads_on_a_duplicating_network_change: ci true, "reads on a duplicating network, president change", ["--network", "duplicating", "--clients", "1", "--ops", "2"], Complete, 0, 0;
+}
+
+/// Every seeded bug is found, by the property it names, in the configuration of its flags;
+/// and that configuration is a pinned row, so the correct protocol passes it.
 #[test]
-fn lossy_duplicating_network_with_a_retrying_client() {
-    let r = check(
-        ParliamentConfig {
-            network: NetworkKind::Duplicating,
-            lossy: true,
-            proposers: 1,
-            clients: 1,
-            retries: 1,
-            ..ParliamentConfig::default()
-        },
-        false,
-    );
-    assert_safe(&r);
-    assert!(r.all_hold(), "{}", r.to_text());
-    // 16,842 before a priest answered a repeated BeginBallot with Voted again; 20,682
-    // when the genesis president was in its own quorum and saved each decree it passed.
-    assert_eq!(r.unique_states, 101_334);
-}
-
-/// A duplicating network where the president sends heartbeats and a priest that learns
-/// from a heartbeat that it lags asks for the decrees it lacks (catch-up): one candidate,
-/// 2 clients.
-#[test]
-fn duplicating_network_with_heartbeats_and_catch_up() {
-    let r = check(
-        ParliamentConfig {
-            network: NetworkKind::Duplicating,
-            heartbeats: true,
-            proposers: 1,
-            ..ParliamentConfig::default()
-        },
-        false,
-    );
-    assert_safe(&r);
-    assert!(r.all_hold(), "{}", r.to_text());
-    assert!(r.property("every-client-answered").holds);
-    // 73,464 before presidents asked again, on each heartbeat, for votes not yet arrived;
-    // 93,732 when the genesis president was in its own quorum and saved each decree it passed.
-    assert_eq!(r.unique_states, 142_214);
-}
-
-/// Heartbeats across a president change, on a duplicating network: 2 candidates, 1 client,
-/// decree numbers < 2 (so no liveness: no room for an olive-day decree). An elected
-/// president is in its own quorum until a late `LastVote` lets it leave; on each heartbeat
-/// it asks the priests outside its quorum for their promise again, and saves what it learned
-/// without a save. Safety only. The ghost records a `NextBallot` a priest sends again for
-/// the same ballot as one try; before it did, this configuration reported a false
-/// `b1-unique-ballots` violation, in which the renewed `NextBallot` counted as a second try.
-#[test]
-fn duplicating_network_with_heartbeats_and_a_president_change() {
-    let r = check(
-        ParliamentConfig {
-            network: NetworkKind::Duplicating,
-            heartbeats: true,
-            clients: 1,
-            decrees: 2,
-            ..ParliamentConfig::default()
-        },
-        false,
-    );
-    assert_safe(&r);
-    assert!(r.property("president-changed").holds);
-    assert!(r.property("client-answered").holds);
-    assert_eq!(r.unique_states, 2_776_029);
-    assert_eq!(r.max_depth, 30);
-}
-
-/// A duplicating network (which, for safety, also covers loss: a message never delivered is
-/// a lost one) with a president change: 2 candidates, 2 clients.
-#[test]
-fn duplicating_network_with_a_president_change() {
-    let r = check(
-        ParliamentConfig {
-            network: NetworkKind::Duplicating,
-            ..ParliamentConfig::default()
-        },
-        false,
-    );
-    assert_safe(&r);
-    assert!(r.all_hold(), "{}", r.to_text());
-    assert!(r.property("president-changed").holds);
-    assert!(r.property("every-client-answered").holds);
-    // 228,737 before a priest answered a repeated BeginBallot with Voted again; 279,897
-    // when the genesis president was in its own quorum and saved each decree it passed.
-    // 1,484,635 before an elected president left its quorum on a late LastVote.
-    assert_eq!(r.unique_states, 3_215_545);
-}
-
-/// A lossy network with a president change: 2 candidates, 1 client.
-#[test]
-fn lossy_network_with_a_president_change() {
-    let r = check(
-        ParliamentConfig {
-            lossy: true,
-            clients: 1,
-            ..ParliamentConfig::default()
-        },
-        false,
-    );
-    assert_safe(&r);
-    assert!(r.property("president-changed").holds);
-    assert!(r.property("client-answered").holds);
-    // One client has one command in flight at a time: no gap can open.
-    assert!(!r.property("gap-filled-with-no-op").holds);
-    // 5,561 when the genesis president was in its own quorum and saved each decree it passed.
-    // 11,703 before an elected president left its quorum on a late LastVote.
-    assert_eq!(r.unique_states, 15_271);
-}
-
-/// One priest at a time may crash and restart from its ledger, with a president change:
-/// 2 candidates, 1 client.
-#[test]
-fn one_crash_and_a_president_change() {
-    let r = check(
-        ParliamentConfig {
-            crashes: 1,
-            clients: 1,
-            ..ParliamentConfig::default()
-        },
-        false,
-    );
-    assert_safe(&r);
-    assert!(r.property("president-changed").holds);
-    assert!(r.property("client-answered").holds);
-    assert!(!r.property("gap-filled-with-no-op").holds);
-    // 61,336 when the genesis president was in its own quorum and saved each decree it passed.
-    // 194,790 before an elected president left its quorum on a late LastVote.
-    assert_eq!(r.unique_states, 290_342);
-}
-
-/// A stable president (one candidate), no loss, no crash: liveness is checked. 2 clients of
-/// two commands each (cas then get), decree numbers < 5, window 1 so commands queue.
-#[test]
-fn stable_president_answers_every_client() {
-    let r = check(
-        ParliamentConfig {
-            proposers: 1,
-            ops: 2,
-            decrees: 5,
-            window: 1,
-            ..ParliamentConfig::default()
-        },
-        false,
-    );
-    assert_safe(&r);
-    assert!(r.property("every-client-answered").holds, "{}", r.to_text());
-    assert!(r.all_hold());
-    // 20,169 when a get was a decree like any command, not a read; 2,425
-    // when the genesis president was in its own quorum and saved each decree it passed.
-    assert_eq!(r.unique_states, 7_009);
-}
-
-/// Reads (`get`) are answered by the president from its law after a confirmation round,
-/// with no decree: here across a president change. 2 candidates, 1 client whose script is
-/// `cas x nil->1`, `get x`, `put x=1`, `del x`; decree numbers < 6, so liveness is checked.
-#[test]
-fn reads_with_a_president_change() {
-    let r = check(
-        ParliamentConfig {
-            clients: 1,
-            ops: 4,
-            decrees: 6,
-            ..ParliamentConfig::default()
-        },
-        false,
-    );
-    assert_safe(&r);
-    assert!(r.property("president-changed").holds);
-    assert!(r.property("every-client-answered").holds, "{}", r.to_text());
-    // 114,868 (depth 34) when the genesis president was in its own quorum and saved each decree it passed.
-    // 397,680 (depth 39) before an elected president left its quorum on a late LastVote.
-    assert_eq!(r.unique_states, 990_583);
-    assert_eq!(r.max_depth, 47);
-}
-
-/// Reads when a priest may crash and restart, or on a lossy network, each with a president
-/// change: 2 candidates, 1 client (`cas x nil->1`, then `get x`).
-#[test]
-fn reads_across_a_crash_and_on_a_lossy_network() {
-    let crash = check(
-        ParliamentConfig {
-            clients: 1,
-            ops: 2,
-            crashes: 1,
-            ..ParliamentConfig::default()
-        },
-        false,
-    );
-    assert_safe(&crash);
-    assert!(crash.property("client-answered").holds);
-    // 514,227 and 81,664 when the genesis president was in its own quorum and saved each decree it passed.
-    // 2,867,900 and 298,496 before an elected president left its quorum on a late LastVote.
-    assert_eq!(crash.unique_states, 5_979_412);
-    let lossy = check(
-        ParliamentConfig {
-            clients: 1,
-            ops: 2,
-            lossy: true,
-            ..ParliamentConfig::default()
-        },
-        false,
-    );
-    assert_safe(&lossy);
-    assert!(lossy.property("client-answered").holds);
-    assert_eq!(lossy.unique_states, 455_790);
-}
-
-/// Reads on a duplicating network (which also covers loss, for safety): with a stable
-/// president and the whole script (`cas`, `get`, `put`, `del`; decree numbers < 6), and
-/// across a president change (`cas`, then `get`). 1 client. Before a president remembered
-/// each client's last read, a duplicated `get` began a confirmation round each time it came,
-/// and neither search ended.
-#[test]
-fn reads_on_a_duplicating_network() {
-    let stable = check(
-        ParliamentConfig {
-            network: NetworkKind::Duplicating,
-            proposers: 1,
-            clients: 1,
-            ops: 4,
-            decrees: 6,
-            ..ParliamentConfig::default()
-        },
-        false,
-    );
-    assert_safe(&stable);
-    assert!(stable.all_hold(), "{}", stable.to_text());
-    assert!(stable.property("every-client-answered").holds);
-    assert_eq!(stable.unique_states, 3_930);
-    let change = check(
-        ParliamentConfig {
-            network: NetworkKind::Duplicating,
-            clients: 1,
-            ops: 2,
-            ..ParliamentConfig::default()
-        },
-        false,
-    );
-    assert_safe(&change);
-    assert!(change.property("president-changed").holds);
-    assert!(change.property("every-client-answered").holds);
-    assert_eq!(change.unique_states, 81_254);
-}
-
-fn assert_found(bug: Bug, cfg: ParliamentConfig) {
-    let breaks = bug.info().breaks;
-    let r = check(ParliamentConfig { bug, ..cfg }, true);
-    let p = r.property(breaks);
-    assert!(!p.holds, "{bug} must break {breaks}:\n{}", r.to_text());
-    assert!(p.counterexample.as_ref().is_some_and(|c| !c.is_empty()));
-}
-
-#[test]
-fn every_seeded_bug_is_found() {
+fn every_seeded_bug_is_found_with_its_flags() {
+    let mut lines = Vec::new();
     for bug in Bug::ALL {
-        let cfg = match bug {
-            Bug::NoTiebreak => ParliamentConfig {
-                proposers: 3,
-                ..ParliamentConfig::default()
-            },
-            Bug::MinorityQuorum => ParliamentConfig {
-                priests: 4,
-                rounds: 2,
-                clients: 1,
-                ..ParliamentConfig::default()
-            },
-            // A deposed president that has not heard of its successor answers a get.
-            Bug::ReadWithoutConfirm => ParliamentConfig {
-                clients: 1,
-                ops: 2,
-                ..ParliamentConfig::default()
-            },
-            // A successor answers a get before the cas it re-proposed is applied.
-            Bug::ReadIgnoresEarlierPresidents => ParliamentConfig {
-                clients: 1,
-                ops: 4,
-                decrees: 6,
-                ..ParliamentConfig::default()
-            },
-            Bug::StrandQueuedCommands => ParliamentConfig {
-                proposers: 1,
-                ops: 2,
-                decrees: 5,
-                window: 1,
-                ..ParliamentConfig::default()
-            },
-            _ => ParliamentConfig::default(),
+        let info = bug.info();
+        let row = ROWS
+            .iter()
+            .find(|(_, _, r)| r.flags == info.flags)
+            .unwrap_or_else(|| panic!("{bug}'s flags {:?} are no pinned row", info.flags));
+        let cfg = ParliamentConfig {
+            bug,
+            ..ParliamentConfig::from_flags(info.flags).unwrap()
         };
-        assert_found(bug, cfg);
+        let r = run(cfg, &options(row.2.bound, Some(info.breaks), false));
+        let p = r.property(info.breaks);
+        assert!(p.fails(), "{bug} must break {}:\n{}", info.breaks, r.to_text());
+        assert!(p.counterexample.as_ref().is_some_and(|c| !c.is_empty()));
+        lines.push(format!("{bug}: {} after {:?} steps", info.breaks, p.path_length));
+    }
+    eprintln!("{}", lines.join("\n"));
+}
+
+/// Every `always` property and `every-client-answered` is broken by some seeded bug.
+#[test]
+fn every_property_has_a_bug_that_breaks_it() {
+    let broken: Vec<&str> = Bug::ALL.iter().map(|b| b.info().breaks).collect();
+    for p in SAFETY.iter().chain(&["every-client-answered"]) {
+        assert!(broken.contains(p), "no seeded bug breaks {p}");
     }
 }
 
+/// The table of checked configurations in `docs/verification.md` is these rows.
 #[test]
-fn bad_configs_are_refused_with_a_clear_message() {
-    let e = ParliamentConfig {
-        heartbeats: true,
-        ..ParliamentConfig::default()
+fn the_docs_table_is_these_rows() {
+    let docs = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/verification.md"))
+        .expect("docs/verification.md");
+    let mut missing = Vec::new();
+    for (_, ci, row) in ROWS {
+        let line = doc_line(row, *ci);
+        if !docs.contains(&line) {
+            missing.push(line);
+        }
     }
-    .validate()
-    .unwrap_err();
+    for bug in Bug::ALL {
+        let info = bug.info();
+        let line = format!(
+            "| `{}` | `{}` | `{}--bug {}` |",
+            info.name,
+            info.breaks,
+            info.flags.iter().map(|f| format!("{f} ")).collect::<String>(),
+            info.name
+        );
+        if !docs.contains(&line) {
+            missing.push(line);
+        }
+    }
     assert!(
-        e.contains("--heartbeats needs --network duplicating"),
-        "{e}"
+        missing.is_empty(),
+        "docs/verification.md lacks these lines:\n{}",
+        missing.join("\n")
     );
-    let e = ParliamentConfig {
-        clients: 0,
-        ..ParliamentConfig::default()
-    }
-    .validate()
-    .unwrap_err();
-    assert!(e.contains("--clients"), "{e}");
-    assert!("no-such-bug"
-        .parse::<Bug>()
-        .unwrap_err()
-        .contains("skip-phase-one-on-takeover"));
 }
 
-/// `agreement` has its own witness: filling a reported vote's decree number with another
-/// decree lets two decrees be chosen as the same number (found in the default config).
-#[test]
-fn fill_gap_with_own_decree_breaks_agreement() {
-    let r = check(
-        ParliamentConfig {
-            bug: Bug::FillGapWithOwnDecree,
-            ..ParliamentConfig::default()
-        },
-        false,
-    );
-    assert!(!r.property("agreement").holds, "{}", r.to_text());
-    assert!(!r.property("b3-respects-earlier-votes").holds);
+fn thousands(n: usize) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A row of the docs' table: flags, bound, states, depth, liveness, where it runs.
+fn doc_line(row: &Row, ci: bool) -> String {
+    let cfg = ParliamentConfig::from_flags(row.flags).unwrap();
+    let flags = if row.flags.is_empty() { "(defaults)".to_string() } else { format!("`{}`", row.flags.join(" ")) };
+    let bound = match row.bound {
+        Bound::Complete => "complete".to_string(),
+        Bound::Depth(d) => format!("bounded: depth <= {d}"),
+    };
+    let live = match (cfg.checks_liveness(), row.bound) {
+        (true, Bound::Complete) => "checked",
+        _ => "not checked",
+    };
+    format!(
+        "| {} | {flags} | {bound} | {} | {} | {live} | {} |",
+        row.what,
+        thousands(row.states),
+        row.depth,
+        if ci { "CI" } else { "outside CI (DFS)" }
+    )
 }
 
 /// Symmetry: with 5 priests, priests 2, 3 and 4 (the genesis quorum, not candidates) are
@@ -404,53 +262,141 @@ fn fill_gap_with_own_decree_breaks_agreement() {
 #[test]
 fn symmetry_over_the_genesis_quorum() {
     use parliament::models::parliament::representative_in_genesis_quorum;
-    let cfg = ParliamentConfig {
-        priests: 5,
-        clients: 1,
-        ..ParliamentConfig::default()
-    };
+    let cfg = ParliamentConfig::from_flags(&["--priests", "5", "--clients", "1"]).unwrap();
     assert_eq!(cfg.symmetry_error(), None);
-    let opts = |_: ()| CheckOptions {
+    let opts = CheckOptions {
         threads: 1,
         strategy: Strategy::Dfs,
-        stop_on_failure: false,
-        timeout: None,
-        progress: false,
+        ..CheckOptions::default()
     };
     let json = serde_json::to_value(&cfg).unwrap();
-    let full = check::run(
-        cfg.clone().into_model(),
-        "parliament",
-        json.clone(),
-        &opts(()),
-        None,
-    );
+    let full = check::run(cfg.clone().into_model(), "parliament", json.clone(), &opts, None);
     let reduced = check::run(
         cfg.into_model(),
         "parliament",
         json,
-        &opts(()),
+        &opts,
         Some(representative_in_genesis_quorum),
     );
-    assert_safe(&full);
-    assert_safe(&reduced);
+    for r in [&full, &reduced] {
+        assert!(r.complete && r.failures().is_empty(), "{}", r.to_text());
+        assert!(r.property("every-client-answered").holds);
+    }
     for (a, b) in full.properties.iter().zip(&reduced.properties) {
         assert_eq!((a.name, a.holds), (b.name, b.holds));
     }
-    assert!(reduced.property("every-client-answered").holds);
-    // 32,071 and 17,760 when the genesis quorum was priests 0, 1 and 2, and only 3 and 4
-    // were interchangeable.
-    // 67,917 and 12,966 before an elected president left its quorum on a late LastVote.
-    assert_eq!(full.unique_states, 145_748);
-    assert_eq!(reduced.unique_states, 31_030);
-    // With 3 priests and 2 candidates only priest 2 is left to permute.
+    assert_eq!((full.unique_states, reduced.unique_states), (0, 0));
     let e = ParliamentConfig::default().symmetry_error().unwrap();
     assert!(e.contains("--proposers at most 1"), "{e}");
-    let e = ParliamentConfig {
-        priests: 2,
-        ..ParliamentConfig::default()
-    }
-    .symmetry_error()
-    .unwrap();
+    let e = ParliamentConfig::from_flags(&["--priests", "2"]).unwrap().symmetry_error().unwrap();
     assert!(e.contains("at least 3 priests"), "{e}");
+}
+
+/// Symmetry is exact: a state and its permutations map to one representative (checked on
+/// every state of a small search, with a president whose pending ballots name the
+/// permuted priests).
+#[test]
+fn symmetry_is_exact() {
+    use parliament::models::parliament::{representative, ParliamentState};
+    use stateright::Model;
+    let cfg = ParliamentConfig::from_flags(&["--priests", "5", "--clients", "2", "--proposers", "1"]).unwrap();
+    let movable = cfg.interchangeable();
+    assert_eq!(movable, vec![2, 3, 4]);
+    let model = cfg.into_model();
+    let mut frontier: Vec<ParliamentState> = model.init_states();
+    let mut checked = 0;
+    for _ in 0..6 {
+        let mut next = Vec::new();
+        for s in &frontier {
+            let rep = representative(s, &movable);
+            for perm in [[3, 2, 4], [4, 3, 2], [2, 4, 3]] {
+                let mut new_to_old: Vec<usize> = (0..s.actor_states.len()).collect();
+                for (i, &p) in movable.iter().enumerate() {
+                    new_to_old[p] = perm[i];
+                }
+                let moved = parliament::models::parliament::permuted(s, &new_to_old);
+                assert_eq!(representative(&moved, &movable), rep);
+                checked += 1;
+            }
+            let mut actions = Vec::new();
+            model.actions(s, &mut actions);
+            next.extend(actions.into_iter().filter_map(|a| model.next_state(s, a)));
+        }
+        frontier = next;
+        frontier.truncate(2_000);
+    }
+    assert!(checked > 1_000);
+}
+
+#[test]
+fn the_model_is_deterministic() {
+    use parliament::models::determinism::first_nondeterministic_step;
+    let m = ParliamentConfig::default().into_model();
+    assert_eq!(first_nondeterministic_step(&m, 20_000), None);
+}
+
+#[test]
+fn bad_configs_are_refused_with_a_clear_message() {
+    let e = ParliamentConfig::from_flags(&["--heartbeats"]).unwrap().validate().unwrap_err();
+    assert!(e.contains("--heartbeats needs --network duplicating"), "{e}");
+    let e = ParliamentConfig::from_flags(&["--clients", "0"]).unwrap().validate().unwrap_err();
+    assert!(e.contains("--clients"), "{e}");
+    let e = ParliamentConfig::from_flags(&["--disk-loss", "4"]).unwrap().validate().unwrap_err();
+    assert!(e.contains("--disk-loss"), "{e}");
+    assert!(ParliamentConfig::from_flags(&["--bug", "no-such-bug"])
+        .unwrap_err()
+        .contains("skip-phase-one-on-takeover"));
+}
+
+/// A check stopped by its timeout does not know whether `every-client-answered` holds: the
+/// states it did not expand are not dead ends. It says so (JSON `holds: null`), reports no
+/// failure, and its exit status is 3.
+#[test]
+fn a_timed_out_check_leaves_liveness_unknown() {
+    let cfg = ParliamentConfig::default();
+    let opts = CheckOptions {
+        threads: 1,
+        timeout: Some(std::time::Duration::from_millis(300)),
+        ..CheckOptions::default()
+    };
+    let r = run(cfg, &opts);
+    assert!(!r.complete);
+    let p = r.property("every-client-answered");
+    assert!(!p.holds && !p.fails(), "{}", r.to_text());
+    assert!(p.not_checked.as_ref().unwrap().contains("timed out"));
+    assert!(r.failures().is_empty(), "{}", r.to_text());
+    assert_eq!(r.exit_status(), 3);
+    let j = serde_json::to_value(&r).unwrap();
+    let p = j["properties"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "every-client-answered")
+        .unwrap();
+    assert!(p["holds"].is_null(), "{p}");
+}
+
+/// The same from the command line: exit status 3, and the report says `not checked`; a
+/// configuration that cannot decide liveness says why and still exits 0.
+#[test]
+fn exit_statuses_from_the_command_line() {
+    let cli = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_parliament"))
+            .args(args)
+            .output()
+            .expect("parliament runs")
+    };
+    let out = cli(&["check", "parliament", "--timeout", "1", "--threads", "1"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(3), "{text}");
+    assert!(text.contains("INCOMPLETE") && text.contains("not checked"), "{text}");
+    assert!(!text.contains("FAIL"), "{text}");
+    let out = cli(&["check", "parliament", "--lossy", "--clients", "1", "--proposers", "1"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("not checked (not in this configuration: messages may be lost"), "{text}");
+    let out = cli(&["check", "parliament", "--crashes", "1", "--clients", "1", "--max-depth", "5"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(3), "{text}");
+    assert!(text.contains("BOUNDED"), "{text}");
 }

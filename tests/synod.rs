@@ -34,6 +34,7 @@ fn options(stop_on_failure: bool) -> CheckOptions {
         stop_on_failure,
         timeout: None,
         progress: false,
+        ..CheckOptions::default()
     }
 }
 
