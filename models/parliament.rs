@@ -801,6 +801,11 @@ impl ParliamentConfig {
                 "with 3 or more candidates a duel can use up the bounded ballot rounds".into(),
             );
         }
+        if self.proposers > 1 && self.rounds > 1 {
+            return Some(
+                "with ballot rounds above 1 two candidates can duel and use up the bounded rounds".into(),
+            );
+        }
         let needed = self.clients * self.ops + self.window;
         if (self.decrees as usize) < needed {
             return Some(format!(

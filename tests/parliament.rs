@@ -24,9 +24,10 @@ pub enum Bound {
 pub struct Row {
     pub flags: &'static [&'static str],
     pub bound: Bound,
-    /// Distinct states and greatest depth reached.
-    pub states: usize,
-    pub depth: usize,
+    /// Distinct states and greatest depth reached; `None` for a row outside CI not yet run
+    /// on the current protocol (the docs say so).
+    pub states: Option<usize>,
+    pub depth: Option<usize>,
     /// What the row adds, for the docs.
     pub what: &'static str,
 }
@@ -69,7 +70,9 @@ fn run(cfg: ParliamentConfig, opts: &CheckOptions) -> Report {
 fn check_row(row: &Row, ci: bool) {
     let cfg = ParliamentConfig::from_flags(row.flags).unwrap();
     let liveness = cfg.checks_liveness();
-    let one_client_command = cfg.clients == 1;
+    // One client has one command in flight at a time, and one decree number has no gap
+    // below it: then no gap is ever filled.
+    let no_gap = cfg.clients == 1 || cfg.decrees < 2;
     let takeovers = cfg.proposers > 1;
     let disk_loss = cfg.disk_loss > 0;
     // Rows outside CI search depth first: breadth first would hold millions of whole states.
@@ -90,9 +93,8 @@ fn check_row(row: &Row, ci: bool) {
     }
     if takeovers {
         assert!(r.property("president-changed").holds, "{text}");
-        // One client has one command in flight at a time: no gap opens.
         let gap = r.property("gap-filled-with-no-op").holds;
-        assert_eq!(gap, !one_client_command, "{text}");
+        assert_eq!(gap, !no_gap, "{text}");
     }
     if disk_loss {
         // A priest that lost its ledger does rejoin (the rule is not vacuous).
@@ -105,9 +107,14 @@ fn check_row(row: &Row, ci: bool) {
     } else {
         assert!(live.not_checked.is_some() && !live.fails(), "{text}");
     }
-    assert!(r.failures().is_empty(), "{text}");
+    let unreachable = |p: &&str| *p == "gap-filled-with-no-op" && no_gap;
+    assert!(r.failures().iter().all(unreachable), "{text}");
+    eprintln!(
+        "{:?}: {} states, depth {}",
+        row.flags, r.unique_states, r.max_depth
+    );
     assert_eq!(
-        (r.unique_states, r.max_depth),
+        (Some(r.unique_states), Some(r.max_depth)),
         (row.states, row.depth),
         "{:?}",
         row.flags
@@ -115,7 +122,7 @@ fn check_row(row: &Row, ci: bool) {
 }
 
 macro_rules! rows {
-    ($($name:ident: ci $ci:literal, $what:literal, [$($f:literal),*], $bound:expr, $states:literal, $depth:literal;)*) => {
+    ($($name:ident: ci $ci:literal, $what:literal, [$($f:literal),*], $bound:expr, $states:expr, $depth:expr;)*) => {
         /// Every pinned row, in the order of the docs' table.
         pub const ROWS: &[(&str, bool, Row)] = &[$((
             stringify!($name),
@@ -136,27 +143,27 @@ macro_rules! rows {
 use Bound::{Complete, Depth};
 
 rows! {
-    default: ci true, "2 candidates, 2 clients (one takeover, olive-day gaps)", [], Complete, 0, 0;
-    stable_president_liveness: ci true, "stable president, 2 clients x 2 commands, window 1 (commands queue)", ["--proposers", "1", "--ops", "2", "--decrees", "5", "--window", "1"], Complete, 0, 0;
-    liveness_on_a_duplicating_network: ci true, "the same on a duplicating network (no terminal states)", ["--network", "duplicating", "--proposers", "1", "--ops", "2", "--decrees", "5", "--window", "1"], Complete, 0, 0;
-    heartbeats_and_catch_up: ci true, "heartbeats and catch-up, stable president, duplicating", ["--network", "duplicating", "--heartbeats", "--proposers", "1"], Complete, 0, 0;
-    heartbeats_across_a_president_change: ci false, "heartbeats, renewed NextBallot, president change", ["--network", "duplicating", "--heartbeats", "--clients", "1", "--decrees", "2"], Complete, 0, 0;
-    duplicating_with_a_president_change: ci false, "duplicating network, president change, 2 clients", ["--network", "duplicating"], Complete, 0, 0;
-    lossy_duplicating_with_a_retrying_client: ci true, "lossy duplicating network, a client that resends once", ["--network", "duplicating", "--lossy", "--proposers", "1", "--clients", "1", "--retries", "1"], Complete, 0, 0;
-    lossy_with_a_president_change: ci true, "lossy network, president change", ["--lossy", "--clients", "1"], Complete, 0, 0;
-    one_crash_one_client: ci true, "one crash at a time, president change, 1 client", ["--crashes", "1", "--clients", "1"], Complete, 0, 0;
-    one_crash_two_clients_bounded: ci true, "one crash at a time, 2 clients with different commands: the crash bugs' configuration", ["--crashes", "1", "--decrees", "2"], Depth(14), 397_240, 14;
-    third_ballots: ci true, "ballot rounds <= 2: third and later ballots, a non-genesis vote re-proposed", ["--rounds", "2", "--clients", "1"], Complete, 0, 0;
-    three_candidates: ci true, "3 candidates (duels; no-tiebreak's configuration)", ["--proposers", "3", "--clients", "1"], Complete, 0, 0;
-    four_priests: ci true, "4 priests (minority-quorum's configuration)", ["--priests", "4", "--clients", "1"], Complete, 0, 0;
-    four_priests_third_ballots: ci false, "4 priests, ballot rounds <= 2", ["--priests", "4", "--rounds", "2", "--clients", "1"], Complete, 0, 0;
-    disk_loss_and_rejoin: ci true, "a priest loses its whole ledger and rejoins", ["--disk-loss", "1", "--clients", "1"], Complete, 0, 0;
-    reads_across_a_president_change: ci true, "reads: cas, get, put, del across a president change", ["--clients", "1", "--ops", "4", "--decrees", "6"], Complete, 0, 0;
-    reads_read_without_confirm_config: ci true, "reads: cas then get, president change (read-without-confirm's configuration)", ["--clients", "1", "--ops", "2"], Complete, 0, 0;
-    reads_with_a_crash: ci false, "reads with one crash at a time", ["--clients", "1", "--ops", "2", "--crashes", "1"], Complete, 0, 0;
-    reads_on_a_lossy_network: ci true, "reads on a lossy network", ["--clients", "1", "--ops", "2", "--lossy"], Complete, 0, 0;
-    reads_on_a_duplicating_network_stable: ci true, "reads on a duplicating network, stable president", ["--network", "duplicating", "--proposers", "1", "--clients", "1", "--ops", "4", "--decrees", "6"], Complete, 0, 0;
-    reads_on_a_duplicating_network_change: ci true, "reads on a duplicating network, president change", ["--network", "duplicating", "--clients", "1", "--ops", "2"], Complete, 0, 0;
+    default: ci true, "2 candidates, 2 clients (one takeover, olive-day gaps)", [], Complete, Some(1_626_334), Some(32);
+    stable_president_liveness: ci true, "stable president, 2 clients x 2 commands, window 1 (commands queue)", ["--proposers", "1", "--ops", "2", "--decrees", "5", "--window", "1"], Complete, Some(7_009), Some(29);
+    liveness_on_a_duplicating_network: ci true, "the same on a duplicating network (no terminal states)", ["--network", "duplicating", "--proposers", "1", "--ops", "2", "--decrees", "5", "--window", "1"], Complete, Some(81_147), Some(30);
+    heartbeats_and_catch_up: ci true, "heartbeats and catch-up, stable president, duplicating", ["--network", "duplicating", "--heartbeats", "--proposers", "1"], Complete, Some(142_214), Some(25);
+    heartbeats_across_a_president_change: ci false, "heartbeats, renewed NextBallot, president change", ["--network", "duplicating", "--heartbeats", "--clients", "1", "--decrees", "2"], Complete, None, None;
+    duplicating_with_a_president_change: ci false, "duplicating network, president change, 2 clients", ["--network", "duplicating"], Complete, None, None;
+    lossy_duplicating_with_a_retrying_client: ci true, "lossy duplicating network, a client that resends once", ["--network", "duplicating", "--lossy", "--proposers", "1", "--clients", "1", "--retries", "1"], Complete, Some(101_334), Some(23);
+    lossy_with_a_president_change: ci true, "lossy network, president change", ["--lossy", "--clients", "1"], Complete, Some(15_859), Some(18);
+    one_crash_one_client: ci true, "one crash at a time, president change, 1 client", ["--crashes", "1", "--clients", "1"], Complete, Some(189_391), Some(29);
+    one_crash_two_clients_bounded: ci true, "one crash at a time, 2 clients with different commands: the crash bugs' configuration", ["--crashes", "1", "--decrees", "2"], Depth(14), Some(397_240), Some(14);
+    third_ballots: ci true, "ballot rounds <= 2: third and later ballots, a non-genesis vote re-proposed", ["--rounds", "2", "--clients", "1"], Complete, Some(259_963), Some(26);
+    three_candidates: ci true, "3 candidates (duels; no-tiebreak's configuration)", ["--proposers", "3", "--clients", "1"], Complete, Some(36_262), Some(21);
+    four_priests: ci true, "4 priests (minority-quorum's configuration)", ["--priests", "4", "--clients", "1"], Complete, Some(19_026), Some(23);
+    four_priests_third_ballots: ci false, "4 priests, ballot rounds <= 2", ["--priests", "4", "--rounds", "2", "--clients", "1"], Complete, None, None;
+    disk_loss_and_rejoin: ci true, "a priest loses its whole ledger and rejoins; 2 clients, one decree number", ["--disk-loss", "1", "--decrees", "1"], Complete, Some(331_679), Some(24);
+    reads_across_a_president_change: ci false, "reads: cas, get, put, del across a president change", ["--clients", "1", "--ops", "4", "--decrees", "6"], Complete, None, None;
+    reads_read_without_confirm_config: ci true, "reads: cas then get, president change (read-without-confirm's configuration)", ["--clients", "1", "--ops", "2"], Complete, Some(22_037), Some(25);
+    reads_with_a_crash: ci false, "reads with one crash at a time", ["--clients", "1", "--ops", "2", "--crashes", "1"], Complete, None, None;
+    reads_on_a_lossy_network: ci true, "reads on a lossy network", ["--clients", "1", "--ops", "2", "--lossy"], Complete, Some(487_946), Some(28);
+    reads_on_a_duplicating_network_stable: ci true, "reads on a duplicating network, stable president", ["--network", "duplicating", "--proposers", "1", "--clients", "1", "--ops", "4", "--decrees", "6"], Complete, Some(3_930), Some(32);
+    reads_on_a_duplicating_network_change: ci true, "reads on a duplicating network, president change", ["--network", "duplicating", "--clients", "1", "--ops", "2"], Complete, Some(111_724), Some(28);
 }
 
 /// Every seeded bug is found, by the property it names, in the configuration of its flags;
@@ -251,8 +258,8 @@ fn doc_line(row: &Row, ci: bool) -> String {
     format!(
         "| {} | {flags} | {bound} | {} | {} | {live} | {} |",
         row.what,
-        thousands(row.states),
-        row.depth,
+        row.states.map_or("not yet run".into(), thousands),
+        row.depth.map_or("-".into(), |d| d.to_string()),
         if ci { "CI" } else { "outside CI (DFS)" }
     )
 }
@@ -279,13 +286,17 @@ fn symmetry_over_the_genesis_quorum() {
         Some(representative_in_genesis_quorum),
     );
     for r in [&full, &reduced] {
-        assert!(r.complete && r.failures().is_empty(), "{}", r.to_text());
+        // With one client no gap is filled.
+        assert!(r.complete, "{}", r.to_text());
+        assert_eq!(r.failures(), vec!["gap-filled-with-no-op"], "{}", r.to_text());
         assert!(r.property("every-client-answered").holds);
     }
     for (a, b) in full.properties.iter().zip(&reduced.properties) {
         assert_eq!((a.name, a.holds), (b.name, b.holds));
     }
-    assert_eq!((full.unique_states, reduced.unique_states), (0, 0));
+    // 145,748 and 31,030 before votes were observed on the disks and LastVote reported
+    // learned decrees.
+    assert_eq!((full.unique_states, reduced.unique_states), (185_666, 34_115));
     let e = ParliamentConfig::default().symmetry_error().unwrap();
     assert!(e.contains("--proposers at most 1"), "{e}");
     let e = ParliamentConfig::from_flags(&["--priests", "2"]).unwrap().symmetry_error().unwrap();

@@ -104,7 +104,7 @@ impl Bug {
             | Bug::ForgetVote
             | Bug::ForgetLastTried
             | Bug::PresidentForgetsOwnVote => &["--crashes", "1", "--decrees", "2"],
-            Bug::RejoinVotesAtOnce => &["--disk-loss", "1", "--clients", "1"],
+            Bug::RejoinVotesAtOnce => &["--disk-loss", "1", "--decrees", "1"],
         }
     }
 
