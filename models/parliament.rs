@@ -803,7 +803,8 @@ impl ParliamentConfig {
         }
         if self.proposers > 1 && self.rounds > 1 {
             return Some(
-                "with ballot rounds above 1 two candidates can duel and use up the bounded rounds".into(),
+                "with ballot rounds above 1 two candidates can duel and use up the bounded rounds"
+                    .into(),
             );
         }
         let needed = self.clients * self.ops + self.window;

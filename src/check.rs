@@ -473,7 +473,9 @@ where
         && properties
             .iter()
             .any(|p| p.expectation.discovery_is_failure() && discoveries.contains_key(p.name)))
-        || opts.stop_on.is_some_and(|name| discoveries.contains_key(name));
+        || opts
+            .stop_on
+            .is_some_and(|name| discoveries.contains_key(name));
     let all_discovered = properties.iter().all(|p| discoveries.contains_key(p.name));
     // A depth bound cut the search if it reached the bound (stateright expands nothing
     // deeper).

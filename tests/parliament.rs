@@ -86,7 +86,11 @@ fn check_row(row: &Row, ci: bool) {
         }
     }
     for p in SAFETY {
-        assert!(r.property(p).holds, "{p} must hold in {:?}:\n{text}", row.flags);
+        assert!(
+            r.property(p).holds,
+            "{p} must hold in {:?}:\n{text}",
+            row.flags
+        );
     }
     for p in ["decree-chosen", "client-answered"] {
         assert!(r.property(p).holds, "{p} must be reached:\n{text}");
@@ -183,9 +187,17 @@ fn every_seeded_bug_is_found_with_its_flags() {
         };
         let r = run(cfg, &options(row.2.bound, Some(info.breaks), false));
         let p = r.property(info.breaks);
-        assert!(p.fails(), "{bug} must break {}:\n{}", info.breaks, r.to_text());
+        assert!(
+            p.fails(),
+            "{bug} must break {}:\n{}",
+            info.breaks,
+            r.to_text()
+        );
         assert!(p.counterexample.as_ref().is_some_and(|c| !c.is_empty()));
-        lines.push(format!("{bug}: {} after {:?} steps", info.breaks, p.path_length));
+        lines.push(format!(
+            "{bug}: {} after {:?} steps",
+            info.breaks, p.path_length
+        ));
     }
     eprintln!("{}", lines.join("\n"));
 }
@@ -202,8 +214,9 @@ fn every_property_has_a_bug_that_breaks_it() {
 /// The table of checked configurations in `docs/verification.md` is these rows.
 #[test]
 fn the_docs_table_is_these_rows() {
-    let docs = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/verification.md"))
-        .expect("docs/verification.md");
+    let docs =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/verification.md"))
+            .expect("docs/verification.md");
     let mut missing = Vec::new();
     for (_, ci, row) in ROWS {
         let line = doc_line(row, *ci);
@@ -217,7 +230,10 @@ fn the_docs_table_is_these_rows() {
             "| `{}` | `{}` | `{}--bug {}` |",
             info.name,
             info.breaks,
-            info.flags.iter().map(|f| format!("{f} ")).collect::<String>(),
+            info.flags
+                .iter()
+                .map(|f| format!("{f} "))
+                .collect::<String>(),
             info.name
         );
         if !docs.contains(&line) {
@@ -235,7 +251,7 @@ fn thousands(n: usize) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -246,7 +262,11 @@ fn thousands(n: usize) -> String {
 /// A row of the docs' table: flags, bound, states, depth, liveness, where it runs.
 fn doc_line(row: &Row, ci: bool) -> String {
     let cfg = ParliamentConfig::from_flags(row.flags).unwrap();
-    let flags = if row.flags.is_empty() { "(defaults)".to_string() } else { format!("`{}`", row.flags.join(" ")) };
+    let flags = if row.flags.is_empty() {
+        "(defaults)".to_string()
+    } else {
+        format!("`{}`", row.flags.join(" "))
+    };
     let bound = match row.bound {
         Bound::Complete => "complete".to_string(),
         Bound::Depth(d) => format!("bounded: depth <= {d}"),
@@ -277,7 +297,13 @@ fn symmetry_over_the_genesis_quorum() {
         ..CheckOptions::default()
     };
     let json = serde_json::to_value(&cfg).unwrap();
-    let full = check::run(cfg.clone().into_model(), "parliament", json.clone(), &opts, None);
+    let full = check::run(
+        cfg.clone().into_model(),
+        "parliament",
+        json.clone(),
+        &opts,
+        None,
+    );
     let reduced = check::run(
         cfg.into_model(),
         "parliament",
@@ -288,7 +314,12 @@ fn symmetry_over_the_genesis_quorum() {
     for r in [&full, &reduced] {
         // With one client no gap is filled.
         assert!(r.complete, "{}", r.to_text());
-        assert_eq!(r.failures(), vec!["gap-filled-with-no-op"], "{}", r.to_text());
+        assert_eq!(
+            r.failures(),
+            vec!["gap-filled-with-no-op"],
+            "{}",
+            r.to_text()
+        );
         assert!(r.property("every-client-answered").holds);
     }
     for (a, b) in full.properties.iter().zip(&reduced.properties) {
@@ -296,10 +327,16 @@ fn symmetry_over_the_genesis_quorum() {
     }
     // 145,748 and 31,030 before votes were observed on the disks and LastVote reported
     // learned decrees.
-    assert_eq!((full.unique_states, reduced.unique_states), (185_666, 34_115));
+    assert_eq!(
+        (full.unique_states, reduced.unique_states),
+        (185_666, 34_115)
+    );
     let e = ParliamentConfig::default().symmetry_error().unwrap();
     assert!(e.contains("--proposers at most 1"), "{e}");
-    let e = ParliamentConfig::from_flags(&["--priests", "2"]).unwrap().symmetry_error().unwrap();
+    let e = ParliamentConfig::from_flags(&["--priests", "2"])
+        .unwrap()
+        .symmetry_error()
+        .unwrap();
     assert!(e.contains("at least 3 priests"), "{e}");
 }
 
@@ -310,7 +347,9 @@ fn symmetry_over_the_genesis_quorum() {
 fn symmetry_is_exact() {
     use parliament::models::parliament::{representative, ParliamentState};
     use stateright::Model;
-    let cfg = ParliamentConfig::from_flags(&["--priests", "5", "--clients", "2", "--proposers", "1"]).unwrap();
+    let cfg =
+        ParliamentConfig::from_flags(&["--priests", "5", "--clients", "2", "--proposers", "1"])
+            .unwrap();
     let movable = cfg.interchangeable();
     assert_eq!(movable, vec![2, 3, 4]);
     let model = cfg.into_model();
@@ -348,11 +387,23 @@ fn the_model_is_deterministic() {
 
 #[test]
 fn bad_configs_are_refused_with_a_clear_message() {
-    let e = ParliamentConfig::from_flags(&["--heartbeats"]).unwrap().validate().unwrap_err();
-    assert!(e.contains("--heartbeats needs --network duplicating"), "{e}");
-    let e = ParliamentConfig::from_flags(&["--clients", "0"]).unwrap().validate().unwrap_err();
+    let e = ParliamentConfig::from_flags(&["--heartbeats"])
+        .unwrap()
+        .validate()
+        .unwrap_err();
+    assert!(
+        e.contains("--heartbeats needs --network duplicating"),
+        "{e}"
+    );
+    let e = ParliamentConfig::from_flags(&["--clients", "0"])
+        .unwrap()
+        .validate()
+        .unwrap_err();
     assert!(e.contains("--clients"), "{e}");
-    let e = ParliamentConfig::from_flags(&["--disk-loss", "4"]).unwrap().validate().unwrap_err();
+    let e = ParliamentConfig::from_flags(&["--disk-loss", "4"])
+        .unwrap()
+        .validate()
+        .unwrap_err();
     assert!(e.contains("--disk-loss"), "{e}");
     assert!(ParliamentConfig::from_flags(&["--bug", "no-such-bug"])
         .unwrap_err()
@@ -400,13 +451,36 @@ fn exit_statuses_from_the_command_line() {
     let out = cli(&["check", "parliament", "--timeout", "1", "--threads", "1"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(3), "{text}");
-    assert!(text.contains("INCOMPLETE") && text.contains("not checked"), "{text}");
+    assert!(
+        text.contains("INCOMPLETE") && text.contains("not checked"),
+        "{text}"
+    );
     assert!(!text.contains("FAIL"), "{text}");
-    let out = cli(&["check", "parliament", "--lossy", "--clients", "1", "--proposers", "1"]);
+    let out = cli(&[
+        "check",
+        "parliament",
+        "--lossy",
+        "--clients",
+        "1",
+        "--proposers",
+        "1",
+    ]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{text}");
-    assert!(text.contains("not checked (not in this configuration: messages may be lost"), "{text}");
-    let out = cli(&["check", "parliament", "--crashes", "1", "--clients", "1", "--max-depth", "5"]);
+    assert!(
+        text.contains("not checked (not in this configuration: messages may be lost"),
+        "{text}"
+    );
+    let out = cli(&[
+        "check",
+        "parliament",
+        "--crashes",
+        "1",
+        "--clients",
+        "1",
+        "--max-depth",
+        "5",
+    ]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(3), "{text}");
     assert!(text.contains("BOUNDED"), "{text}");
