@@ -45,18 +45,27 @@
 //! liveness fails trivially on any graph with a cycle (redeliver the same duplicate forever).
 //!
 //! The check ([`check_liveness`]) explores the graph itself, breadth first from the initial
-//! states, with the model's `actions`, `next_state` and `within_boundary` (and symmetry's
-//! representative, when given, before hashing: `AG EF P` is preserved by a symmetry under
-//! which `P` is invariant, as the Parliament's is: it speaks of clients, and symmetry permutes
-//! priests). A state is identified by a 64-bit hash of it; the graph keeps, per state, its
-//! BFS parent and its distinct successors (compressed sparse rows of `u32` indices, self-loops
-//! left out) and one bit per `eventually` property; no state is stored except the BFS
-//! frontier. Then a backward search over the reversed edges from the `P`-states marks every
-//! state that can reach `P`; any state left unmarked violates `AG EF P`. The counterexample
-//! is the BFS path to the unmarked state nearest the initial states, replayed through the
-//! model (each step is the action whose successor hashes to the next state on the path) and
-//! narrated like any other, followed by a line saying that no continuation from its last
-//! state satisfies the property, and how many states are reachable from there.
+//! states, with the model's `actions`, `next_state` and `within_boundary`. A state is
+//! identified by a 64-bit hash of it; the graph keeps, per state, its BFS parent, the position
+//! of the action that led to it, its distinct successors (compressed sparse rows of `u32`
+//! indices, self-loops left out) and one bit per `eventually` property; no state is stored
+//! except the BFS frontier, and the table from hash to index is dropped once the graph is
+//! built. Then a backward search over the reversed edges from the `P`-states marks every state
+//! that can reach `P`; any state left unmarked violates `AG EF P`. The counterexample is the
+//! BFS path to the unmarked state nearest the initial states, replayed through the model
+//! (from the initial state, the recorded action of each step) and narrated like any other,
+//! followed by a line saying that no continuation from its last state satisfies the property,
+//! and how many states are reachable from there.
+//!
+//! With symmetry, a state is identified by the hash of its representative, and the first
+//! state of each class found is the one expanded (as stateright's DFS does; a representative
+//! need not be reachable itself). `AG EF P` is preserved by a symmetry under which `P` is
+//! invariant (the Parliament's `P` speaks of clients; symmetry permutes priests), so the check
+//! is as exact as the symmetry is. The Parliament's renaming now covers every place a state
+//! names a priest (`symmetry_is_exact` in `tests/parliament.rs`). Before a pending ballot's
+//! quorum was renamed it was not: of the 145,748 states of `--priests 5 --clients 1` then,
+//! 35,896 had distinct representatives, but a search expanding one state per representative
+//! reached 31,030 of them (stateright's DFS) or 31,125 (this BFS).
 //!
 //! Why not stateright's own `eventually`: it evaluates such a property only at *terminal*
 //! states (no successor) and reports the paths that reach one without `P` having held. On a
@@ -71,8 +80,8 @@
 //! The liveness check is a second exploration after stateright's: it runs only when that
 //! search was complete and the model has `eventually` properties, on the same threads, and
 //! within the same timeout (past it, the property is not checked). [`Report::liveness_states`]
-//! says how many states its graph had; it equals `unique_states` (both searches explore the
-//! same graph within the same bounds and symmetry).
+//! says how many states its graph had; without symmetry it equals `unique_states` (both
+//! searches explore the same graph within the same bounds).
 //!
 //! # Exit status
 //!
@@ -495,24 +504,23 @@ where
         p.expectation == Expectation::Eventually && !undecidable.iter().any(|(n, _)| *n == p.name)
     });
     let live_start = Instant::now();
-    let liveness =
-        (complete && has_eventually && std::env::var_os("NO_LIVENESS").is_none()).then(|| {
-            explore_and_check(
-                &model,
-                symmetry,
-                opts.threads,
-                opts.timeout.map(|t| start + t),
-                Some(&stop),
-                bar.as_ref(),
-            )
-        });
+    let liveness = (complete && has_eventually).then(|| {
+        explore_and_check(
+            &model,
+            symmetry,
+            opts.threads,
+            opts.timeout.map(|t| start + t),
+            Some(&stop),
+            bar.as_ref(),
+        )
+    });
     let liveness_seconds = liveness
         .as_ref()
         .map(|_| live_start.elapsed().as_secs_f64());
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
-    if let Some(Ok(l)) = &liveness {
+    if let (Some(Ok(l)), None) = (&liveness, symmetry) {
         debug_assert_eq!(
             l.states, unique_states,
             "the liveness graph and stateright's search explore the same states"
@@ -677,8 +685,8 @@ pub struct LivenessVerdict<M: Model> {
 /// the initial states.
 pub struct LivenessViolation<M: Model> {
     /// A shortest path from an initial state to it (`None` only if it could not be replayed
-    /// through the model, which takes a hash collision).
-    pub path: Option<Path<M::State, M::Action>>,
+    /// through the model, which takes a model whose `actions` are not deterministic).
+    pub path: Option<ModelPath<M>>,
     /// Its distance from the initial states, in steps.
     pub depth: usize,
     /// How many states are reachable from it, itself included (none satisfies the property).
@@ -689,9 +697,10 @@ pub struct LivenessViolation<M: Model> {
 
 /// Checks every `eventually` property `P` of `model` as `AG EF P`: from every reachable state
 /// some continuation reaches a state satisfying `P`. Explores the state graph breadth first
-/// (`threads` threads expand states; symmetry's representative applied before hashing, when
-/// given), then searches it backward from the `P`-states. Err (with the reason) when stopped:
-/// `deadline` passed or `stop` set (the exploration then is not the whole graph).
+/// (`threads` threads expand states; with `symmetry`, a state is known by its
+/// representative's hash), then searches it backward from the `P`-states. Err (with the
+/// reason) when stopped: `deadline` passed or `stop` set (the exploration then is not the
+/// whole graph).
 pub fn check_liveness<M>(
     model: &M,
     symmetry: Option<Representative<M>>,
@@ -831,6 +840,9 @@ struct StateGraph {
     /// BFS parent of each state ([`ROOT`] for an initial state): states are numbered in BFS
     /// order, so following parents gives a shortest path.
     parent: Vec<u32>,
+    /// For each state not initial, the position in its parent's `actions` of the action
+    /// that led to it (to replay a path).
+    via: Vec<u32>,
     /// The successors of state `i` are `succ[first[i]..first[i + 1]]` (distinct, not `i`).
     first: Vec<u32>,
     succ: Vec<u32>,
@@ -838,8 +850,6 @@ struct StateGraph {
     sat: Vec<Bits>,
     /// For each initial state `i` (numbered first), its position in `init_states()`.
     roots: Vec<usize>,
-    /// Hash to index, for replaying a path.
-    index: StateIndex,
 }
 
 impl StateGraph {
@@ -848,11 +858,12 @@ impl StateGraph {
     }
 }
 
-/// A successor as a worker found it: already numbered, new (as far as it knows), or new but
-/// already found by this worker (then numbered with the first).
+/// A successor as a worker found it: already numbered, new as far as it knows (with the
+/// position of the action that led to it), or new but already found by this worker (then
+/// numbered with the first).
 enum Succ<S> {
     Known(u32),
-    New(u64, S),
+    New(u64, S, u32),
     Again(u64),
 }
 
@@ -860,7 +871,9 @@ enum Succ<S> {
 type Expanded<S> = (u64, Vec<Succ<S>>);
 
 /// Expands `states`: evaluates the properties and generates the successors within the
-/// boundary (as representatives, with symmetry), numbered when `index` knows them.
+/// boundary, numbered when `index` knows them. With symmetry a state is known by its
+/// representative's hash, but the state itself is kept and expanded, as stateright's DFS
+/// does: a representative need not be reachable itself.
 fn expand<M>(
     model: &M,
     props: &[Property<M>],
@@ -886,21 +899,20 @@ where
             }
             model.actions(s, &mut actions);
             let mut succ = Vec::with_capacity(actions.len());
-            for a in actions.drain(..) {
+            for (at, a) in actions.drain(..).enumerate() {
                 let Some(next) = model.next_state(s, a) else {
                     continue;
                 };
                 if !model.within_boundary(&next) {
                     continue;
                 }
-                let next = match symmetry {
-                    Some(rep) => rep(&next),
-                    None => next,
+                let h = match symmetry {
+                    Some(rep) => state_hash(&rep(&next)),
+                    None => state_hash(&next),
                 };
-                let h = state_hash(&next);
                 succ.push(match index.get(&h) {
                     Some(&j) => Succ::Known(j),
-                    None if found.insert(h) => Succ::New(h, next),
+                    None if found.insert(h) => Succ::New(h, next, at as u32),
                     None => Succ::Again(h),
                 });
             }
@@ -937,33 +949,35 @@ where
     let threads = threads.max(1);
     let mut graph = StateGraph {
         parent: Vec::new(),
+        via: Vec::new(),
         first: vec![0],
         succ: Vec::new(),
         sat: vec![Bits::default(); props.len()],
         roots: Vec::new(),
-        index: StateIndex::default(),
     };
     // The BFS frontier: the states numbered but not yet expanded, in order; the first is
     // state `graph.first.len() - 1`.
     let mut queue = std::collections::VecDeque::new();
+    // State hash to state number. Workers read it while they expand; the calling thread
+    // writes it only once every piece of the batch is back.
+    let mut index = StateIndex::default();
     for (i, s) in model.init_states().into_iter().enumerate() {
         if !model.within_boundary(&s) {
             continue;
         }
-        let s = match symmetry {
-            Some(rep) => rep(&s),
-            None => s,
+        let h = match symmetry {
+            Some(rep) => state_hash(&rep(&s)),
+            None => state_hash(&s),
         };
-        if let Entry::Vacant(e) = graph.index.entry(state_hash(&s)) {
+        if let Entry::Vacant(e) = index.entry(h) {
             e.insert(graph.parent.len() as u32);
             graph.parent.push(ROOT);
+            graph.via.push(0);
             graph.roots.push(i);
             queue.push_back(s);
         }
     }
-    // Workers read the index while they expand; the calling thread writes it only once every
-    // piece of the batch is back.
-    let index = RwLock::new(std::mem::take(&mut graph.index));
+    let index = RwLock::new(index);
     let pieces: Mutex<Vec<Piece<M::State>>> = Mutex::new(Vec::new());
     let work = |(at, states): Piece<M::State>| {
         let index = index.read().expect("index lock");
@@ -1042,7 +1056,7 @@ where
                     let j = match s {
                         Succ::Known(j) => j,
                         Succ::Again(h) => index[&h],
-                        Succ::New(h, state) => match index.entry(h) {
+                        Succ::New(h, state, at) => match index.entry(h) {
                             Entry::Occupied(e) => *e.get(),
                             Entry::Vacant(e) => {
                                 let j = u32::try_from(graph.parent.len())
@@ -1051,6 +1065,7 @@ where
                                     .ok_or("more than 4 billion states: too many for the liveness check")?;
                                 e.insert(j);
                                 graph.parent.push(i);
+                                graph.via.push(at);
                                 queue.push_back(state);
                                 j
                             }
@@ -1085,7 +1100,6 @@ where
         // Dropping `wake` lets the workers go.
         Ok(())
     })?;
-    graph.index = index.into_inner().expect("index lock");
     Ok(graph)
 }
 
@@ -1175,7 +1189,7 @@ where
                     }
                 }
             }
-            let (path, depth) = replay(model, symmetry, &graph, &init_states, v as u32);
+            let (path, depth) = replay(model, &graph, &init_states, v as u32);
             LivenessViolation {
                 path,
                 depth,
@@ -1195,19 +1209,17 @@ where
     })
 }
 
-/// The BFS path to state `target`, rebuilt as a path of the model: from the initial state
-/// it came from, each step is the action whose successor hashes to the next state of the
-/// path. Also the path's length in steps.
+/// The BFS path to state `target`, rebuilt as a path of the model by replaying from its
+/// initial state the action that led to each state of the path; also its length in steps.
 fn replay<M>(
     model: &M,
-    symmetry: Option<Representative<M>>,
     graph: &StateGraph,
     init_states: &[M::State],
     target: u32,
 ) -> (Option<ModelPath<M>>, usize)
 where
     M: Model,
-    M::State: Clone + Hash + PartialEq,
+    M::State: Clone + PartialEq,
     M::Action: Clone + PartialEq,
 {
     let mut chain = vec![target];
@@ -1223,20 +1235,12 @@ where
     let mut state = init.clone();
     let mut path_actions = Vec::with_capacity(depth);
     let mut actions = Vec::new();
-    for &next_index in &chain[1..] {
+    for &i in &chain[1..] {
         model.actions(&state, &mut actions);
-        let step = actions.drain(..).find_map(|a| {
-            let next = model.next_state(&state, a.clone())?;
-            if !model.within_boundary(&next) {
-                return None;
-            }
-            let h = match symmetry {
-                Some(rep) => state_hash(&rep(&next)),
-                None => state_hash(&next),
-            };
-            (graph.index.get(&h) == Some(&next_index)).then_some((a, next))
-        });
-        let Some((a, next)) = step else {
+        let Some(a) = actions.drain(..).nth(graph.via[i as usize] as usize) else {
+            return (None, depth);
+        };
+        let Some(next) = model.next_state(&state, a.clone()) else {
             return (None, depth);
         };
         path_actions.push(a);
@@ -1464,6 +1468,19 @@ mod tests {
     }
 
     #[test]
+    fn with_symmetry_a_state_is_known_by_its_representative() {
+        // 2 and 3 are alike, and so are 6 and 7: 0 -> 1 (goal), 0 -> 2 -> 6, 0 -> 3 -> 7,
+        // and 6 and 7 loop.
+        let g = graph(&[&[1, 2, 3], &[], &[6], &[7], &[], &[], &[6], &[7]], &[1]);
+        let pairs: Representative<Graph> = |s| if *s >= 2 { s / 2 * 2 } else { *s };
+        let l = check_liveness(&g, Some(pairs), 1, None, None).expect("not stopped");
+        assert_eq!((l.states, l.transitions), (4, 3));
+        let v = l.properties[0].violation.as_ref().expect("a violation");
+        assert_eq!(v.path.clone().expect("replayed").into_states(), vec![0, 2]);
+        assert_eq!((v.reachable, v.stuck_states), (2, 2));
+    }
+
+    #[test]
     fn a_passed_deadline_stops_the_check() {
         let g = graph(&[&[1], &[0]], &[1]);
         let e = check_liveness(&g, None, 1, Some(Instant::now()), None)
@@ -1477,16 +1494,24 @@ mod tests {
 
     #[test]
     fn states_are_expanded_by_several_threads_alike() {
-        // A ring of 1,200 states with steps of 1 and 3: enough states for several batches.
+        // A ring of 1,200 states with steps of 1 and 3 (enough states for several batches),
+        // and from state 700 a trap: state 1,200, which loops on itself.
         let n = 1200;
-        let edges: Vec<Vec<usize>> = (0..n).map(|i| vec![(i + 1) % n, (i + 3) % n]).collect();
+        let mut edges: Vec<Vec<usize>> = (0..n).map(|i| vec![(i + 1) % n, (i + 3) % n]).collect();
+        edges[700].push(n);
+        edges.push(vec![n]);
         let edges: Vec<&[usize]> = edges.iter().map(|e| e.as_slice()).collect();
         let g = graph(&edges, &[n - 1]);
         let one = check_liveness(&g, None, 1, None, None).expect("not stopped");
         let four = check_liveness(&g, None, 4, None, None).expect("not stopped");
-        assert_eq!((one.states, one.transitions), (n, 2 * n));
-        assert_eq!((four.states, four.transitions), (n, 2 * n));
-        assert!(one.properties[0].violation.is_none() && four.properties[0].violation.is_none());
+        for l in [&one, &four] {
+            assert_eq!((l.states, l.transitions), (n + 1, 2 * n + 1));
+            let v = l.properties[0].violation.as_ref().expect("the trap");
+            assert_eq!((v.reachable, v.stuck_states), (1, 1));
+            let states = v.path.clone().expect("replayed").into_states();
+            assert_eq!(states.last(), Some(&n));
+            assert_eq!(states.len(), 236);
+        }
     }
 
     #[test]
