@@ -54,6 +54,24 @@ const FAST: Timers = Timers {
     client_timeout: 1000,
 };
 
+/// Every written key reads back its value through each of `priests`.
+fn assert_read_back(
+    cluster: &Cluster,
+    priests: impl IntoIterator<Item = usize>,
+    written: &[(String, String)],
+) {
+    for i in priests {
+        for (k, v) in written {
+            assert_eq!(
+                get(cluster, i, k),
+                bulk(v),
+                "GET {k} through priest {i}\n{}",
+                cluster.logs()
+            );
+        }
+    }
+}
+
 /// GET `key` through priest `i`'s listener, asking again while no president answers (the
 /// listener's `-ERR no answer`), for at most 20 s.
 fn get(cluster: &Cluster, i: usize, key: &str) -> Reply {
@@ -148,16 +166,7 @@ fn a_priest_whose_ledger_is_gone_refuses_to_start_then_rejoins_and_no_write_is_l
     }
 
     // The other two elect a president and still hold every acknowledged write.
-    for i in [1, 2] {
-        for (k, v) in &written {
-            assert_eq!(
-                get(&cluster, i, k),
-                bulk(v),
-                "GET {k} through priest {i}\n{}",
-                cluster.logs()
-            );
-        }
-    }
+    assert_read_back(&cluster, [1, 2], &written);
     let status = info(&cluster, 1);
     assert!(
         matches!(status.president, Some(1 | 2)),
@@ -198,16 +207,7 @@ fn a_priest_whose_ledger_is_gone_refuses_to_start_then_rejoins_and_no_write_is_l
     assert!(log.contains("rejoined: clear, taking part again"), "{log}");
 
     // Every acknowledged write, through every priest; new writes pass.
-    for i in 0..3 {
-        for (k, v) in &written {
-            assert_eq!(
-                get(&cluster, i, k),
-                bulk(v),
-                "GET {k} through priest {i}\n{}",
-                cluster.logs()
-            );
-        }
-    }
+    assert_read_back(&cluster, 0..3, &written);
     for n in 0..3 {
         let (k, v) = (format!("back{n}"), format!("b{n}"));
         set(&cluster, 0, &k, &v);
@@ -233,16 +233,7 @@ fn a_priest_whose_ledger_is_gone_refuses_to_start_then_rejoins_and_no_write_is_l
         set(&cluster, 0, &k, &v);
         written.push((k, v));
     }
-    for i in [0, 2] {
-        for (k, v) in &written {
-            assert_eq!(
-                get(&cluster, i, k),
-                bulk(v),
-                "GET {k} through priest {i}\n{}",
-                cluster.logs()
-            );
-        }
-    }
+    assert_read_back(&cluster, [0, 2], &written);
     let status = info(&cluster, 0);
     assert_ne!(status.role, Role::Rejoining, "{status:?}");
     cluster.assert_alive();
