@@ -52,7 +52,7 @@
 //! | `exactly-once` | always | no priest's law executed a client command twice |
 //! | `decree-chosen` | sometimes | some decree is chosen |
 //! | `president-changed` | sometimes | only with two or more candidates: a ballot other than the genesis ballot begins |
-//! | `gap-filled-with-no-op` | sometimes | only with two or more candidates: an olive-day decree is begun |
+//! | `gap-filled-with-no-op` | sometimes | only with two or more candidates: an olive-day decree is begun; "not checked" with one client or one decree number, where no gap can open ([`ParliamentConfig::why_no_gap`]) |
 //! | `client-answered` | sometimes | some client got an answer |
 //! | `rejoined` | sometimes | only with `--disk-loss`: a priest that lost its ledger is clear again |
 //! | `every-client-answered` | eventually | every client gets every answer; decided by the liveness check of [`crate::check`], and "not checked" (with the reason, [`ParliamentConfig::why_no_liveness`]) with loss, crashes, lost ledgers, 3 or more candidates or too few decree numbers |
@@ -817,6 +817,23 @@ impl ParliamentConfig {
         None
     }
 
+    /// Why no takeover can find a gap to fill with an olive-day decree in this configuration
+    /// (the report says `gap-filled-with-no-op` is not checked, with this reason), or `None`.
+    pub fn why_no_gap(&self) -> Option<String> {
+        if self.proposers < 2 {
+            return None; // the property is not registered: no takeover
+        }
+        if self.clients == 1 {
+            return Some(
+                "one client has one command in flight, so no decree number is begun above one nobody voted for".into(),
+            );
+        }
+        if self.decrees < 2 {
+            return Some("one decree number has no number below it to leave a gap".into());
+        }
+        None
+    }
+
     /// Checks the configuration, returning a clear message when it is not sensible.
     pub fn validate(&self) -> Result<(), String> {
         if !(2..=5).contains(&self.priests) {
@@ -1072,11 +1089,15 @@ impl Narrate for ParliamentModel {
     }
 
     fn not_checked(&self) -> Vec<(&'static str, String)> {
-        self.cfg
+        let liveness = self
+            .cfg
             .why_no_liveness()
-            .map(|why| ("every-client-answered", why))
-            .into_iter()
-            .collect()
+            .map(|why| ("every-client-answered", why));
+        let gap = self
+            .cfg
+            .why_no_gap()
+            .map(|why| ("gap-filled-with-no-op", why));
+        liveness.into_iter().chain(gap).collect()
     }
 
     fn svg(&self, path: &Path<ParliamentState, <Self as Model>::Action>) -> Option<String> {

@@ -30,6 +30,9 @@ pub enum Bug {
     PresidentForgetsOwnVote,
     GapFillerWrites,
     RejoinVotesAtOnce,
+    StepDownDropsCommands,
+    ConfirmNeedsLowerPromise,
+    ApplyOnePerDecreeLearned,
 }
 
 /// What a bug is, what it breaks, and where it comes from.
@@ -47,7 +50,7 @@ pub struct BugInfo {
 
 impl Bug {
     /// Every seeded bug (not [`Bug::None`]).
-    pub const ALL: [Bug; 17] = [
+    pub const ALL: [Bug; 20] = [
         Bug::SkipPhaseOneOnTakeover,
         Bug::FillGapWithOwnDecree,
         Bug::ApplyOutOfOrder,
@@ -65,6 +68,9 @@ impl Bug {
         Bug::PresidentForgetsOwnVote,
         Bug::GapFillerWrites,
         Bug::RejoinVotesAtOnce,
+        Bug::StepDownDropsCommands,
+        Bug::ConfirmNeedsLowerPromise,
+        Bug::ApplyOnePerDecreeLearned,
     ];
 
     pub fn name(self) -> &'static str {
@@ -105,6 +111,15 @@ impl Bug {
             | Bug::ForgetLastTried
             | Bug::PresidentForgetsOwnVote => &["--crashes", "1", "--decrees", "2"],
             Bug::RejoinVotesAtOnce => &["--disk-loss", "1", "--decrees", "1"],
+            Bug::StepDownDropsCommands => &["--priests", "4", "--clients", "1"],
+            Bug::ConfirmNeedsLowerPromise => &["--clients", "1", "--ops", "2"],
+            Bug::ApplyOnePerDecreeLearned => &[
+                "--network",
+                "duplicating",
+                "--heartbeats",
+                "--proposers",
+                "1",
+            ],
         }
     }
 
@@ -213,6 +228,23 @@ impl Bug {
                 "a priest that lost its ledger starts at once from an empty one, as if the Chamber were new, and votes and presides as before",
                 "a replaced disk, or a container restarted without its volume, taken for a new node",
             ),
+            Bug::StepDownDropsCommands => (
+                "step-down-drops-commands",
+                "every-client-answered",
+                "a president that learns of a higher ballot drops its queued and unfinished commands instead of handing them to the new ballot's owner",
+                "in-flight client requests lost on a leader change, left for client timeouts that a client without retries never has",
+            ),
+            Bug::ConfirmNeedsLowerPromise => (
+                "confirm-needs-lower-promise",
+                "every-client-answered",
+                "a priest confirms a read round only if it promised a ballot below the president's (< for <=), so the quorum, which promised exactly that ballot, never confirms and reads wait forever",
+                "off-by-one ballot comparisons in lease and read-index checks",
+            ),
+            Bug::ApplyOnePerDecreeLearned => (
+                "apply-one-per-decree-learned",
+                "every-client-answered",
+                "a priest applies at most one decree each time it learns one, so when a missing decree arrives after later ones, the later ones stay unapplied (and their clients unanswered) until yet another decree is learned",
+                "commit loops that apply one entry per commit notification instead of every entry that has become contiguous"),
         };
         BugInfo {
             name,

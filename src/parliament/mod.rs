@@ -1199,6 +1199,9 @@ impl ParliamentPriest {
         {
             let n = state.applied.len() as DecreeNumber;
             self.apply(state, n, step);
+            if self.bug == Bug::ApplyOnePerDecreeLearned {
+                break;
+            }
         }
         self.answer_reads(state, step);
         self.clear_rejoin(state, step);
@@ -1324,6 +1327,9 @@ impl ParliamentPriest {
             cmds.extend(reads.waiting.iter().map(|r| r.cmd.clone()));
         }
         state.status = Status::Follower;
+        if self.bug == Bug::StepDownDropsCommands {
+            cmds.clear();
+        }
         let owner = self.priests.get(ballot.priest as usize).copied();
         match owner {
             Some(owner) if ballot.priest != self.me => {
@@ -1743,8 +1749,12 @@ impl Actor for ParliamentPriest {
 
             // A read-only question: answered from the promise already in the ledger.
             Msg::Confirm { ballot, round } => {
+                let promised_at_most = |n: Ballot| match self.bug {
+                    Bug::ConfirmNeedsLowerPromise => n < ballot,
+                    _ => n <= ballot,
+                };
                 if state.ledger.rejoin.is_none()
-                    && state.ledger.next_bal.is_none_or(|n| n <= ballot)
+                    && state.ledger.next_bal.is_none_or(promised_at_most)
                 {
                     o.send(src, Msg::Confirmed { ballot, round });
                 }
