@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The Parliament beside etcd, measured in one run by the same load generator: runs
 # benches/etcd.sh and then benches/kv.sh with the same SECONDS and CLIENTS, and prints a
-# Markdown table (system, workload, clients, ops/s, p50, p99, p999) for the README.
+# Markdown table (system, workload, clients, ops/s, p50, p99, p999) for docs/performance.md.
 #
 #   benches/compare.sh [SECONDS] [CLIENTS...]      (defaults: 10 s; 1 16 64 clients)
 #

@@ -1,5 +1,5 @@
 //! The paxos-spec check against TLC's 17.6 s (2 workers) for the same 185,369 states
-//! (`../shared/reference/tlc.md`). Run: `cargo bench --bench paxos_spec`.
+//! (`docs/tla.md`). Run: `cargo bench --bench paxos_spec`.
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use parliament::check::{self, CheckOptions, Strategy};

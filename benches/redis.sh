@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Measures a single-node Redis with `parliament bench` (the same load generator that
-# measures the parliament), for the figures beside shared/reference/peers.md.
+# measures the parliament), for the figures in docs/performance.md.
 #
 #   benches/redis.sh [always|no] [SECONDS] [CLIENTS...]
 #

@@ -33,7 +33,7 @@
 //! message received, the quorum, the message holding the highest vote), so a state has one
 //! successor per way the spec's action can be satisfied, stutters included, exactly as TLC
 //! enumerates them. The model reaches TLC's distinct states and depth from
-//! `../shared/reference/tlc.md`, and TLC's *generated*-state counts on `tla/Paxos.tla` as
+//! `docs/tla.md`, and TLC's *generated*-state counts on `tla/Paxos.tla` as
 //! well (23,839 for ballots 0..1, 1,382,794 for 0..2; `tla/README.md`). The reference table's
 //! generated counts (23,563 and 1,361,380) are lower; see `tla/README.md`.
 //!

@@ -1,7 +1,7 @@
 //! `parliament check paxos-spec` reaches TLC's exact state counts for `tla/Paxos.tla`.
 //!
 //! The distinct-state counts and depths pinned here are TLC's, from
-//! `../shared/reference/tlc.md` ("The classic Paxos formulation"): 3 acceptors, 2 values,
+//! `docs/tla.md` ("TLC's figures for Paxos.tla"): 3 acceptors, 2 values,
 //! majority quorums. The generated-state counts are TLC's on `tla/Paxos.tla` itself (TLC
 //! built from the tlaplus sources, run with `tla/run-tlc.sh`; see `tla/README.md`); the
 //! reference table's generated counts are lower (see there).

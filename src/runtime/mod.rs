@@ -24,7 +24,7 @@
 //!   change made before it is durable, and a learner that only listens (a priest hearing
 //!   `Success`) does not pay a disk sync per message.
 //!
-//! Why this is faithful to the model (see `DESIGN.md`): a crash before the sync loses the
+//! Why this is faithful to the model (see `docs/design.md`): a crash before the sync loses the
 //! batch's effects (and those of any deferred batches before it) and the messages that
 //! caused them, which in the model are lost messages: nothing that depended on them had
 //! left; a crash after the sync but before every send left is a set of completed handlers

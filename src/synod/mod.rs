@@ -39,7 +39,7 @@
 //!
 //! Every ledger change is saved (`Out::save`) before any message that depends on it leaves;
 //! stateright applies a handler's commands atomically, and the deployed runtime makes every
-//! save of a handler durable before sending (see `DESIGN.md`).
+//! save of a handler durable before sending (see `docs/design.md`).
 //!
 //! # What this implementation chooses
 //!
