@@ -41,19 +41,19 @@ fn assert_verified(r: &Report, unique: usize, generated: usize, depth: usize) {
     );
 }
 
-/// tlc.md: ballots 0..1, no symmetry: 3,921 distinct states, depth 17.
+/// docs/tla.md: ballots 0..1, no symmetry: 3,921 distinct states, depth 17.
 #[test]
 fn ballots_0_to_1_reach_tlcs_3921_states() {
     assert_verified(&check(1, None, PaxosSpecBug::None), 3_921, 23_839, 17);
 }
 
-/// tlc.md: ballots 0..2, no symmetry: 185,369 distinct states, depth 25.
+/// docs/tla.md: ballots 0..2, no symmetry: 185,369 distinct states, depth 25.
 #[test]
 fn ballots_0_to_2_reach_tlcs_185369_states() {
     assert_verified(&check(2, None, PaxosSpecBug::None), 185_369, 1_382_794, 25);
 }
 
-/// tlc.md: ballots 0..2, symmetry over acceptors and values (12 permutations): 17,153.
+/// docs/tla.md: ballots 0..2, symmetry over acceptors and values (12 permutations): 17,153.
 /// stateright reduces symmetry only depth first; the counts and depth still are TLC's.
 #[test]
 fn symmetry_over_acceptors_and_values_reaches_tlcs_17153_orbits() {
@@ -61,7 +61,7 @@ fn symmetry_over_acceptors_and_values_reaches_tlcs_17153_orbits() {
     assert_verified(&r, 17_153, 129_479, 25);
 }
 
-/// tlc.md: ballots 0..2, symmetry over acceptors only (6 permutations): 34,113.
+/// docs/tla.md: ballots 0..2, symmetry over acceptors only (6 permutations): 34,113.
 #[test]
 fn symmetry_over_acceptors_reaches_tlcs_34113_orbits() {
     let r = check(2, Some(PaxosSymmetry::Acceptors), PaxosSpecBug::None);
