@@ -5,9 +5,9 @@
 //! when it is killed, and, restarted on a directory where a priest's ledger is gone, reports
 //! that priest's refusal and serves with the others. Bad input is refused with exit status 2.
 
+use parliament::host::wire::Key;
 use parliament::resp::client::Client;
 use parliament::resp::Reply;
-use parliament::runtime::wire::Key;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::fs;

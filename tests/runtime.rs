@@ -3,8 +3,8 @@
 //! garbage datagrams.
 
 use parliament::ballot::Ballot;
-use parliament::runtime::wire::{self, Key};
-use parliament::runtime::{client_id, ledger};
+use parliament::host::wire::{self, Key};
+use parliament::host::{client_id, journal};
 use parliament::synod::{Ledger, Msg};
 use rand::{Rng, SeedableRng};
 use stateright::actor::Id;
@@ -391,7 +391,7 @@ fn torn_ledger_recovers_and_corrupt_ledger_refuses_to_start() {
         c.terminate(i);
     }
     let dir = c.ledger_dir(0);
-    let records = ledger::scan(&dir).unwrap();
+    let records = journal::scan(&dir).unwrap();
     assert!(records.len() >= 2, "{records:?}");
     let before = c.ledger(0);
 
@@ -431,7 +431,7 @@ fn torn_ledger_recovers_and_corrupt_ledger_refuses_to_start() {
     assert!(after.next_bal >= torn.next_bal && after.last_tried >= torn.last_tried);
 
     // Flip a byte in the first record: the priest must refuse to start.
-    let records = ledger::scan(&dir).unwrap();
+    let records = journal::scan(&dir).unwrap();
     assert!(records.len() >= 2);
     let first = &records[0];
     let mut bytes = fs::read(&first.path).unwrap();

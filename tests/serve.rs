@@ -1,9 +1,9 @@
 //! The key-value service with real processes: three `parliament serve` priests with
 //! `protocol = "parliament"` on 127.0.0.1, spoken to through their RESP listeners.
 
+use parliament::host::wire::Key;
 use parliament::resp::client::Client;
 use parliament::resp::Reply;
-use parliament::runtime::wire::Key;
 use std::fs::{self, File};
 use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::process::{Child, Command, Stdio};

@@ -3,8 +3,8 @@
 //! and restart priest by priest.
 
 use super::proxy::Proxy;
+use parliament::host::wire::Key;
 use parliament::resp::client::Client;
-use parliament::runtime::wire::Key;
 use std::fs::{self, OpenOptions};
 use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::path::PathBuf;

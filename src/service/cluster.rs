@@ -16,7 +16,7 @@
 //! priest, each logging to `DIR/priest-i.log`, prints each priest's client port once its
 //! listener accepts connections, and waits. The run that created the configuration passes
 //! `--bootstrap` (a new cluster); later runs do not, so a priest whose ledger is gone
-//! refuses to start ([`super::start`]) and is reported as a priest that died, with the
+//! refuses to start ([`crate::host::start`]) and is reported as a priest that died, with the
 //! error from its log:
 //!
 //! - **Ctrl-C or SIGTERM** stops the cluster: every priest gets SIGTERM (and SIGKILL if it has
@@ -31,8 +31,8 @@
 //! does not match the existing configuration) is refused before anything is written or
 //! started.
 
-use super::config::{Config, Protocol, MAX_PRIESTS};
-use super::wire::Key;
+use crate::host::config::{Config, Protocol, MAX_PRIESTS};
+use crate::host::wire::Key;
 use std::fs;
 use std::io::{self, Write};
 use std::net::{TcpListener, TcpStream, UdpSocket};

@@ -136,10 +136,10 @@ struct RawPriest {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Protocol {
-    /// The single-decree Synod priest ([`crate::synod`]).
+    /// The single-decree Synod priest (`crate::service::synod`).
     #[default]
     Synod,
-    /// The multi-decree Parliament priest ([`crate::parliament`]) with a RESP listener.
+    /// The multi-decree Parliament priest with a RESP listener (`crate::service::parliament`).
     Parliament,
 }
 
