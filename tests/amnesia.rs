@@ -26,7 +26,6 @@
 //! - **Corruption.** A ledger damaged before its last record is refused with the file and
 //!   offset, whatever the flag: never read as an empty one.
 
-#[allow(dead_code)]
 mod support;
 
 use parliament::host::journal;
