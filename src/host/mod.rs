@@ -51,7 +51,8 @@
 //!
 //! # What is here
 //!
-//! - this module: the event loop ([`Node`], [`serve`], [`run`]) and its timers;
+//! - this module: the event loop ([`Node`], [`serve`], [`run`]);
+//! - [`timers`]: the actor's timers, and waiting for a datagram or the next one due;
 //! - [`journal`]: the durable journal of a priest's ledger ([`journal::Journal`]);
 //! - [`wire`]: the datagram format and the cluster key;
 //! - [`config`]: the cluster's configuration file, read and written;
@@ -67,6 +68,7 @@ pub mod config;
 pub mod journal;
 pub mod process;
 pub mod start;
+pub mod timers;
 pub mod wire;
 
 pub use client::Client;
@@ -84,6 +86,7 @@ use std::net::{SocketAddr, UdpSocket};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
+use timers::{wait_readable, Timers};
 use wire::Key;
 
 /// Longest a save of a batch that sent nothing waits for a batch that sends (see the
@@ -265,13 +268,13 @@ where
     id: Id,
     /// The actor's state; `None` only while a handler runs (it owns the state meanwhile).
     state: Option<A::State>,
-    /// Non-blocking; [`wait_readable`] waits on it.
+    /// Non-blocking; [`timers::wait_readable`] waits on it.
     socket: UdpSocket,
     key: Key,
     priests: Vec<SocketAddr>,
     clients: HashMap<Id, SocketAddr>,
     journal: Journal<A::Storage>,
-    timers: HashMap<A::Timer, Instant>,
+    timers: Timers<A::Timer>,
     randoms: HashMap<String, A::Random>,
     max_batch: usize,
     save_delay: Duration,
@@ -386,7 +389,7 @@ where
             priests: cfg.priests,
             clients: HashMap::new(),
             journal,
-            timers: HashMap::new(),
+            timers: Timers::new(),
             randoms: HashMap::new(),
             max_batch: cfg.max_batch.max(1),
             save_delay: cfg.save_delay,
@@ -441,8 +444,8 @@ where
     pub fn step(&mut self, max_wait: Duration) -> Result<usize, HostError> {
         let now = Instant::now();
         let mut wake = now + max_wait;
-        if let Some(t) = self.timers.values().min() {
-            wake = wake.min(*t);
+        if let Some(t) = self.timers.next() {
+            wake = wake.min(t);
         }
         if !self.randoms.is_empty() {
             wake = now;
@@ -485,19 +488,11 @@ where
             }
         }
         let now = Instant::now();
-        let mut due: Vec<A::Timer> = self
-            .timers
-            .iter()
-            .filter(|(_, at)| **at <= now)
-            .map(|(t, _)| t.clone())
-            .collect();
-        due.sort_by_key(|t| self.timers[t]);
-        for timer in due {
+        for timer in self.timers.due(now) {
             // An earlier handler of this batch may have re-armed or cancelled it.
-            if self.timers.get(&timer).is_none_or(|at| *at > now) {
+            if !self.timers.take_if_due(&timer, now) {
                 continue;
             }
-            self.timers.remove(&timer);
             self.counters.timeouts += 1;
             let id = self.id;
             let out = self.handle(|a, s, o| a.on_timeout(id, s, &timer, o));
@@ -587,17 +582,8 @@ where
                     batch.save = Some(storage);
                     saved = true;
                 }
-                Command::SetTimer(timer, range) => {
-                    let d = if range.start < range.end {
-                        rand::rng().random_range(range)
-                    } else {
-                        range.start
-                    };
-                    self.timers.insert(timer, Instant::now() + d);
-                }
-                Command::CancelTimer(timer) => {
-                    self.timers.remove(&timer);
-                }
+                Command::SetTimer(timer, range) => self.timers.set(timer, range),
+                Command::CancelTimer(timer) => self.timers.cancel(&timer),
                 Command::ChooseRandom(key, choices) => {
                     if choices.is_empty() {
                         self.randoms.remove(&key);
@@ -713,32 +699,6 @@ where
             }
         }
     }
-}
-
-/// Waits until `socket` is readable or `timeout` passes, to the microsecond: `ppoll` takes
-/// a high-resolution timeout, where a socket's read timeout is rounded up to the kernel's
-/// tick (4 ms at 250 Hz), which would make a timer of a fraction of a millisecond fire
-/// milliseconds late.
-fn wait_readable(socket: &UdpSocket, timeout: Duration) -> io::Result<()> {
-    use std::os::fd::AsRawFd;
-    let mut fd = libc::pollfd {
-        fd: socket.as_raw_fd(),
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    let ts = libc::timespec {
-        tv_sec: timeout.as_secs().min(i32::MAX as u64) as libc::time_t,
-        tv_nsec: timeout.subsec_nanos() as libc::c_long,
-    };
-    // SAFETY: one valid pollfd, a valid timespec, no signal mask.
-    let r = unsafe { libc::ppoll(&mut fd, 1, &ts, std::ptr::null()) };
-    if r < 0 {
-        let e = io::Error::last_os_error();
-        if e.kind() != io::ErrorKind::Interrupted {
-            return Err(e);
-        }
-    }
-    Ok(())
 }
 
 /// Starts priest `cfg.me` as `start` allows and runs it until `stop` is set; returns its
