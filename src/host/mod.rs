@@ -256,7 +256,8 @@ impl<A: Actor> Batch<A> {
 }
 
 /// Watches a priest: called with the actor's state and the host's counters once the node
-/// starts and after every batch, to publish a status view ([`status`]). It only reads.
+/// starts and after every batch, to publish a status view (as `crate::service::status` does).
+/// It only reads.
 pub type Observer<A> = Box<dyn FnMut(&<A as Actor>::State, &Counters) + Send>;
 
 /// One priest: its actor and state, its socket, its ledger and its timers.

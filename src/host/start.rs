@@ -36,7 +36,7 @@
 //! empty directory, and the start is refused too.
 //!
 //! A corrupt ledger is never taken for an empty one: opening it fails with an error that
-//! names the file and the offset ([`super::ledger`]), whatever the flag.
+//! names the file and the offset ([`super::journal`]), whatever the flag.
 
 use super::journal::JournalError;
 use std::fs::{self, File};
