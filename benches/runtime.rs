@@ -1,4 +1,4 @@
-//! Benchmarks of the runtime: ledger saves (flat in the size of the prior ledger), the wire
+//! Benchmarks of the host (`parliament::host`): journal saves (flat in the size of the prior ledger), the wire
 //! codec for each Synod message, and a whole Synod round between three priests over loopback.
 //!
 //! Run with `cargo bench --bench runtime`. Ledgers are written under the target directory (a
@@ -7,9 +7,9 @@
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use im::OrdMap;
 use parliament::ballot::Ballot;
-use parliament::runtime::ledger::{Durable, Ledger, LedgerOptions};
-use parliament::runtime::wire::{self, Key};
-use parliament::runtime::{client_id, Node, NodeConfig};
+use parliament::host::journal::{Durable, Journal, JournalOptions};
+use parliament::host::wire::{self, Key};
+use parliament::host::{client_id, Node, NodeConfig};
 use parliament::synod::{self, Msg, SynodPriest, Vote};
 use serde::{Deserialize, Serialize};
 use stateright::actor::{Actor, Id, Out};
@@ -30,7 +30,7 @@ fn ledger_saves(c: &mut Criterion) {
     for prior in [10u64, 1_000_000] {
         let dir = tmpdir();
         let (mut ledger, _, _) =
-            Ledger::<OrdMap<u64, String>>::open(dir.path(), LedgerOptions::default()).unwrap();
+            Journal::<OrdMap<u64, String>>::open(dir.path(), JournalOptions::default()).unwrap();
         let mut state: OrdMap<u64, String> =
             (0..prior).map(|i| (i, format!("decree {i}"))).collect();
         ledger.save(&state).unwrap();
@@ -80,7 +80,7 @@ fn ledger_saves(c: &mut Criterion) {
     });
     let dir = tmpdir();
     let (mut ledger, _, _) =
-        Ledger::<synod::Ledger<String>>::open(dir.path(), LedgerOptions::default()).unwrap();
+        Journal::<synod::Ledger<String>>::open(dir.path(), JournalOptions::default()).unwrap();
     let mut l = synod::Ledger::<String>::default();
     let mut round = 0;
     g.bench_function("synod_ledger_whole", |b| {
@@ -158,7 +158,7 @@ fn fresh_round(key: &Key) -> Round {
                 bind: None,
                 key: key.clone(),
                 ledger_dir: dirs[i].path().to_path_buf(),
-                ledger: LedgerOptions::default(),
+                journal: JournalOptions::default(),
                 max_batch: 256,
                 save_delay: Duration::ZERO,
             };
@@ -266,7 +266,7 @@ fn group_commit(c: &mut Criterion) {
         bind: None,
         key: key.clone(),
         ledger_dir: dir.path().to_path_buf(),
-        ledger: LedgerOptions::default(),
+        journal: JournalOptions::default(),
         max_batch: 256,
         save_delay: Duration::ZERO,
     };

@@ -5,9 +5,9 @@
 //! figures show that publishing does not grow with the log.
 
 use criterion::{criterion_group, criterion_main, Criterion};
+use parliament::host::Counters;
 use parliament::parliament::{Decree, Ledger, ParliamentPriest};
-use parliament::runtime::status::Board;
-use parliament::runtime::Counters;
+use parliament::service::status::Board;
 use stateright::actor::{Actor, Id, Out};
 use std::hint::black_box;
 

@@ -6,15 +6,18 @@
 //! - [`kv`]: the law, a key-value state machine with client sessions.
 //! - [`models`]: the checked models built from the actors, with their properties.
 //! - [`check`]: running the checker and reporting.
-//! - [`runtime`]: the actors on UDP with a durable ledger (deployment).
+//! - [`host`]: any actor on UDP with a durable ledger, knowing no protocol (deployment).
+//! - [`service`]: the priests deployed on the host: the key-value service, the Synod, status
+//!   and the local cluster supervisor.
 //! - [`resp`]: the client protocol (RESP2, Redis's), its TCP listener and load generator.
 
 pub mod ballot;
 pub mod check;
+pub mod host;
 pub mod kv;
 pub mod parliament;
 pub mod resp;
-pub mod runtime;
+pub mod service;
 pub mod synod;
 
 #[path = "../models/mod.rs"]

@@ -213,12 +213,13 @@ enum SynodCommand {
     },
 }
 
-fn load_config(path: &std::path::Path) -> Result<parliament::runtime::config::Config, ExitCode> {
-    parliament::runtime::config::Config::load(path).map_err(|e| usage_error(&e))
+fn load_config(path: &std::path::Path) -> Result<parliament::host::config::Config, ExitCode> {
+    parliament::host::config::Config::load(path).map_err(|e| usage_error(&e))
 }
 
 fn deploy(command: Command) -> ExitCode {
-    use parliament::runtime::{self, synod};
+    use parliament::host;
+    use parliament::service::{self, synod};
     match command {
         Command::Serve {
             config,
@@ -226,24 +227,24 @@ fn deploy(command: Command) -> ExitCode {
             bootstrap,
             rejoin,
         } => {
-            runtime::init_logging();
+            host::init_logging();
             let cfg = match load_config(&config) {
                 Ok(c) => c,
                 Err(code) => return code,
             };
-            let stop = match runtime::stop_on_signals() {
+            let stop = match host::stop_on_signals() {
                 Ok(s) => s,
                 Err(e) => return usage_error(&format!("cannot install signal handlers: {e}")),
             };
             let mode = match (bootstrap, rejoin) {
-                (true, _) => runtime::StartMode::Bootstrap,
-                (_, true) => runtime::StartMode::Rejoin,
-                _ => runtime::StartMode::Restart,
+                (true, _) => host::StartMode::Bootstrap,
+                (_, true) => host::StartMode::Rejoin,
+                _ => host::StartMode::Restart,
             };
             let served = match cfg.protocol {
-                runtime::config::Protocol::Synod => synod::serve(&cfg, id, mode, &stop),
-                runtime::config::Protocol::Parliament => {
-                    runtime::parliament::serve(&cfg, id, mode, &stop)
+                host::config::Protocol::Synod => synod::serve(&cfg, id, mode, &stop),
+                host::config::Protocol::Parliament => {
+                    service::parliament::serve(&cfg, id, mode, &stop)
                 }
             };
             match served {
@@ -311,7 +312,7 @@ fn deploy(command: Command) -> ExitCode {
         }
         Command::Keygen { file } => {
             use std::io::Write;
-            let key = parliament::runtime::wire::Key::random();
+            let key = parliament::host::wire::Key::random();
             let written = std::fs::OpenOptions::new()
                 .write(true)
                 .create_new(true)
@@ -811,7 +812,7 @@ fn bench(args: BenchArgs) -> ExitCode {
 }
 
 fn cluster(replicas: Option<usize>, dir: std::path::PathBuf, base_port: Option<u16>) -> ExitCode {
-    use parliament::runtime::cluster::{self, ClusterArgs};
+    use parliament::service::cluster::{self, ClusterArgs};
     let args = ClusterArgs {
         replicas,
         dir,
@@ -825,7 +826,7 @@ fn cluster(replicas: Option<usize>, dir: std::path::PathBuf, base_port: Option<u
         Ok(e) => e,
         Err(e) => return usage_error(&format!("cannot find this program's path: {e}")),
     };
-    let stop = match parliament::runtime::stop_on_signals() {
+    let stop = match parliament::host::stop_on_signals() {
         Ok(s) => s,
         Err(e) => return usage_error(&format!("cannot install signal handlers: {e}")),
     };
@@ -852,12 +853,12 @@ fn cluster(replicas: Option<usize>, dir: std::path::PathBuf, base_port: Option<u
 }
 
 fn status(config: &std::path::Path, json: bool, timeout_ms: u64) -> ExitCode {
-    use parliament::runtime::status;
+    use parliament::service::status;
     let cfg = match load_config(config) {
         Ok(c) => c,
         Err(code) => return code,
     };
-    if cfg.protocol != parliament::runtime::config::Protocol::Parliament {
+    if cfg.protocol != parliament::host::config::Protocol::Parliament {
         return usage_error(&format!(
             "{} does not say protocol = \"parliament\": only Parliament priests report a status",
             config.display()
@@ -883,7 +884,7 @@ fn serve_memory(listen: &str) -> ExitCode {
     use parliament::resp::memory::MemoryBackend;
     use parliament::resp::server::{Server, ServerConfig};
     use std::sync::Arc;
-    let stop = match parliament::runtime::stop_on_signals() {
+    let stop = match parliament::host::stop_on_signals() {
         Ok(s) => s,
         Err(e) => return usage_error(&format!("cannot install signal handlers: {e}")),
     };

@@ -26,13 +26,12 @@
 //! - **Corruption.** A ledger damaged before its last record is refused with the file and
 //!   offset, whatever the flag: never read as an empty one.
 
-#[allow(dead_code)]
 mod support;
 
+use parliament::host::journal;
 use parliament::parliament::{Ledger, Role};
 use parliament::resp::Reply;
-use parliament::runtime::ledger;
-use parliament::runtime::status::{parse_info, PriestStatus};
+use parliament::service::status::{parse_info, PriestStatus};
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
@@ -278,7 +277,7 @@ fn two_priests_that_lost_their_ledgers_at_once_stay_rejoining_and_a_crash_does_n
     // it, not priest 1.
     cluster.kill(0);
     let dir = cluster.ledger_dir(0);
-    let (kept, _) = ledger::read::<Ledger>(&dir).unwrap();
+    let (kept, _) = journal::read::<Ledger>(&dir).unwrap();
     let mark = kept
         .and_then(|l| l.rejoin)
         .expect("the rejoin mark is saved");
@@ -363,7 +362,7 @@ fn bootstrap_and_rejoin_are_refused_on_an_intact_ledger_and_a_corrupt_one_never_
     // Priest 2's first record damaged: refused with the file and offset, whatever the flag.
     cluster.kill(2);
     let dir = cluster.ledger_dir(2);
-    let records = ledger::scan(&dir).unwrap();
+    let records = journal::scan(&dir).unwrap();
     assert!(records.len() >= 2, "{records:?}");
     let first = &records[0];
     let mut bytes = fs::read(&first.path).unwrap();
@@ -393,7 +392,7 @@ fn a_follower_restarts_from_its_marker_until_it_votes_and_a_lost_ledger_is_refus
     // marker written by --bootstrap vouches for it.
     cluster.kill(2);
     let dir = cluster.ledger_dir(2);
-    let (kept, _) = ledger::read::<parliament::parliament::Ledger>(&dir).unwrap();
+    let (kept, _) = journal::read::<parliament::parliament::Ledger>(&dir).unwrap();
     assert_eq!(kept, None, "priest 2 saved something before any command");
     assert!(dir.join("BOOTSTRAPPED").exists());
     assert!(cluster.try_start(2, &[]).is_none(), "{}", cluster.logs());
@@ -402,7 +401,7 @@ fn a_follower_restarts_from_its_marker_until_it_votes_and_a_lost_ledger_is_refus
     let written = five_sets(&cluster);
     assert!(!dir.join("BOOTSTRAPPED").exists());
     cluster.kill(2);
-    assert!(ledger::read::<parliament::parliament::Ledger>(&dir)
+    assert!(journal::read::<parliament::parliament::Ledger>(&dir)
         .unwrap()
         .0
         .is_some());

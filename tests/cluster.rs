@@ -5,9 +5,9 @@
 //! when it is killed, and, restarted on a directory where a priest's ledger is gone, reports
 //! that priest's refusal and serves with the others. Bad input is refused with exit status 2.
 
+use parliament::host::config::{PriestFile, Protocol};
 use parliament::resp::client::Client;
 use parliament::resp::Reply;
-use parliament::runtime::wire::Key;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::fs;
@@ -17,7 +17,8 @@ use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_parliament");
+mod support;
+use support::cluster::{config_file, write_config, write_key, BIN};
 
 /// Whether process `pid` still runs (a zombie, dead but not yet reaped, does not).
 fn alive(pid: i32) -> bool {
@@ -433,29 +434,22 @@ fn bad_cluster_and_status_arguments_are_refused_with_exit_status_2() {
     let e = refused(&["cluster", "--dir"], &file);
     assert!(e.contains("not a directory"), "{e}");
 
-    // An existing three-priest cluster (written by hand; nothing listens on its ports).
+    // An existing three-priest cluster (nothing listens on its ports).
     let dir = tmp.path().join("three");
     fs::create_dir(&dir).unwrap();
-    fs::write(dir.join("cluster.key"), Key::random().to_hex()).unwrap();
-    let mut text = "ledger_dir = \"ledger\"\nkey_file = \"cluster.key\"\n\
-                    protocol = \"parliament\"\n"
-        .to_string();
+    write_key(&dir);
     // Held open and never accepting: connections succeed, INFO gets no answer (and no
     // other test's priest can take these ports meanwhile).
     let silent: Vec<std::net::TcpListener> = (0..3)
         .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
         .collect();
-    let ports: Vec<u16> = silent
-        .iter()
-        .map(|s| s.local_addr().unwrap().port())
-        .collect();
-    for (i, p) in ports.iter().enumerate() {
-        text += &format!(
-            "[[priest]]\nid = {i}\naddress = \"127.0.0.1:{p}\"\nclient_address = \"127.0.0.1:{p}\"\n"
-        );
+    let mut file = config_file(Protocol::Parliament);
+    for (i, s) in silent.iter().enumerate() {
+        let addr = s.local_addr().unwrap();
+        file.priest
+            .push(PriestFile::new(i, addr).client_address(addr));
     }
-    let config = dir.join("cluster.toml");
-    fs::write(&config, &text).unwrap();
+    let config = write_config(&dir, &file);
     let e = refused(&["cluster", "--replicas", "5", "--dir"], &dir);
     assert!(e.contains("--replicas 5 does not match"), "{e}");
     assert!(!dir.join("ledger").exists(), "nothing started");
@@ -475,11 +469,8 @@ fn bad_cluster_and_status_arguments_are_refused_with_exit_status_2() {
     drop(silent);
     let e = refused(&["status", "--config"], &tmp.path().join("nope.toml"));
     assert!(e.contains("cannot read configuration"), "{e}");
-    fs::write(
-        &config,
-        text.replace("protocol = \"parliament\"", "protocol = \"synod\""),
-    )
-    .unwrap();
+    file.protocol = Protocol::Synod;
+    write_config(&dir, &file);
     let e = refused(&["status", "--config"], &config);
     assert!(e.contains("protocol = \"parliament\""), "{e}");
 }

@@ -28,7 +28,7 @@ use parliament::resp::client::Client;
 use parliament::resp::codec::Limits;
 use parliament::resp::history::{Event, History, Outcome};
 use parliament::resp::{Command, Reply};
-use parliament::runtime::status::parse_info;
+use parliament::service::status::parse_info;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::io::Write;

@@ -1,197 +1,68 @@
-//! The runtime with real `parliament serve` processes on the loopback interface: agreement
+//! The host with real `parliament serve` Synod processes on the loopback interface: agreement
 //! between concurrent proposers, crash-restart with kill -9, torn and corrupt ledgers, and
 //! garbage datagrams.
 
 use parliament::ballot::Ballot;
-use parliament::runtime::wire::{self, Key};
-use parliament::runtime::{client_id, ledger};
+use parliament::host::wire::{self, Key};
+use parliament::host::{client_id, journal};
 use parliament::synod::{Ledger, Msg};
 use rand::{Rng, SeedableRng};
 use stateright::actor::Id;
 use std::fs::{self, OpenOptions};
-use std::net::{SocketAddr, UdpSocket};
-use std::path::{Path, PathBuf};
+use std::net::UdpSocket;
+use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-const BIN: &str = env!("CARGO_BIN_EXE_parliament");
+mod support;
+use support::cluster::{wait_within, Cluster, BIN};
 
-/// A cluster of `serve` processes in a temporary directory; every process is killed when the
-/// cluster is dropped, also when a test fails.
-struct Cluster {
-    dir: tempfile::TempDir,
-    config: PathBuf,
-    addrs: Vec<SocketAddr>,
-    key: Key,
-    priests: Vec<Option<Child>>,
-    /// Whether each priest has been started (its first start passes `--bootstrap`).
-    started: Vec<bool>,
-    slow_ledger_ms: u64,
+/// `n` Synod priests on `host`, logging every message they send and every datagram they drop.
+fn synod(n: usize, host: &str, retry_ms: [u64; 2]) -> Cluster {
+    Cluster::synod(n, host, retry_ms).debug_log()
 }
 
-impl Cluster {
-    fn new(n: usize, host: &str, retry_ms: [u64; 2]) -> Cluster {
-        let dir = tempfile::tempdir().unwrap();
-        // Hold every socket while choosing, so the ports differ; free them for the priests.
-        let sockets: Vec<UdpSocket> = (0..n)
-            .map(|_| UdpSocket::bind(format!("{host}:0")).unwrap())
-            .collect();
-        let addrs: Vec<SocketAddr> = sockets.iter().map(|s| s.local_addr().unwrap()).collect();
-        drop(sockets);
-        let key = Key::random();
-        fs::write(dir.path().join("cluster.key"), key.to_hex()).unwrap();
-        let mut text = format!(
-            "ledger_dir = \"ledger\"\nkey_file = \"cluster.key\"\n[timers]\nretry_ms = [{}, {}]\n",
-            retry_ms[0], retry_ms[1]
-        );
-        for (i, a) in addrs.iter().enumerate() {
-            text += &format!("[[priest]]\nid = {i}\naddress = \"{a}\"\n");
-        }
-        let config = dir.path().join("cluster.toml");
-        fs::write(&config, text).unwrap();
-        Cluster {
-            dir,
-            config,
-            addrs,
-            key,
-            priests: (0..n).map(|_| None).collect(),
-            started: vec![false; n],
-            slow_ledger_ms: 0,
-        }
+fn propose_command(c: &Cluster, value: &str, to: Option<usize>) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.args(["synod", "propose", "--config"])
+        .arg(&c.config)
+        .args(["--resend-ms", "50", "--timeout", "20"]);
+    if let Some(p) = to {
+        cmd.args(["--to", &p.to_string()]);
     }
-
-    fn log_path(&self, i: usize) -> PathBuf {
-        self.dir.path().join(format!("priest-{i}.log"))
-    }
-
-    fn ledger_dir(&self, i: usize) -> PathBuf {
-        self.dir.path().join("ledger").join(format!("priest-{i}"))
-    }
-
-    /// Every ledger write of every priest is delayed this long (fault injection, see
-    /// `NodeConfig::save_delay`).
-    fn slow_ledger(mut self, ms: u64) -> Self {
-        self.slow_ledger_ms = ms;
-        self
-    }
-
-    fn serve_command(&self, i: usize) -> Command {
-        let log = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.log_path(i))
-            .unwrap();
-        let mut c = Command::new(BIN);
-        c.args(["serve", "--config"])
-            .arg(&self.config)
-            .args(["--id", &i.to_string()])
-            .env("RUST_LOG", "parliament=debug")
-            .env("PARLIAMENT_SLOW_LEDGER_MS", self.slow_ledger_ms.to_string())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log);
-        c
-    }
-
-    /// Starts priest `i` (the first time with `--bootstrap`) and waits until it has opened
-    /// its ledger and bound its socket.
-    fn start(&mut self, i: usize) {
-        assert!(self.priests[i].is_none(), "priest {i} is running");
-        let starts = self.log(i).matches("priest starting").count();
-        let mut cmd = self.serve_command(i);
-        if !std::mem::replace(&mut self.started[i], true) {
-            cmd.arg("--bootstrap");
-        }
-        let mut child = cmd.spawn().unwrap();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while self.log(i).matches("priest starting").count() == starts {
-            if let Some(status) = child.try_wait().unwrap() {
-                panic!("priest {i} exited with {status}: {}", self.log(i));
-            }
-            assert!(Instant::now() < deadline, "priest {i} did not start");
-            std::thread::sleep(Duration::from_millis(2));
-        }
-        self.priests[i] = Some(child);
-    }
-
-    fn start_all(&mut self) {
-        for i in 0..self.priests.len() {
-            self.start(i);
-        }
-    }
-
-    fn kill(&mut self, i: usize) {
-        let mut c = self.priests[i].take().expect("running");
-        c.kill().unwrap();
-        c.wait().unwrap();
-    }
-
-    /// SIGTERM, and the exit status of the graceful shutdown.
-    fn terminate(&mut self, i: usize) -> ExitStatus {
-        let mut c = self.priests[i].take().expect("running");
-        let ok = Command::new("kill")
-            .args(["-TERM", &c.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(ok.success());
-        wait_within(&mut c, Duration::from_secs(10))
-    }
-
-    fn propose_command(&self, value: &str, to: Option<usize>) -> Command {
-        let mut c = Command::new(BIN);
-        c.args(["synod", "propose", "--config"])
-            .arg(&self.config)
-            .args(["--resend-ms", "50", "--timeout", "20"]);
-        if let Some(p) = to {
-            c.args(["--to", &p.to_string()]);
-        }
-        c.arg(value).stdin(Stdio::null());
-        c
-    }
-
-    /// Proposes and returns the decree the cluster says was passed.
-    fn propose(&self, value: &str, to: Option<usize>) -> String {
-        decree_of(self.propose_command(value, to).output().unwrap())
-    }
-
-    fn spawn_propose(&self, value: &str) -> Proposer {
-        Proposer(Some(
-            self.propose_command(value, None)
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap(),
-        ))
-    }
-
-    /// Priest `i`'s ledger as `parliament synod ledger` reads it.
-    fn ledger(&self, i: usize) -> Option<Ledger<String>> {
-        let out = Command::new(BIN)
-            .args(["synod", "ledger", "--config"])
-            .arg(&self.config)
-            .args(["--id", &i.to_string()])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "synod ledger {i}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).unwrap()
-    }
-
-    fn log(&self, i: usize) -> String {
-        fs::read_to_string(self.log_path(i)).unwrap_or_default()
-    }
+    cmd.arg(value).stdin(Stdio::null());
+    cmd
 }
 
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        for c in self.priests.iter_mut().flatten() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
+/// Proposes and returns the decree the cluster says was passed.
+fn propose(c: &Cluster, value: &str, to: Option<usize>) -> String {
+    decree_of(propose_command(c, value, to).output().unwrap())
+}
+
+fn spawn_propose(c: &Cluster, value: &str) -> Proposer {
+    Proposer(Some(
+        propose_command(c, value, None)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    ))
+}
+
+/// Priest `i`'s ledger as `parliament synod ledger` reads it.
+fn ledger(c: &Cluster, i: usize) -> Option<Ledger<String>> {
+    let out = Command::new(BIN)
+        .args(["synod", "ledger", "--config"])
+        .arg(&c.config)
+        .args(["--id", &i.to_string()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "synod ledger {i}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 /// A running `synod propose`, killed if the test fails before it is waited for.
@@ -209,20 +80,6 @@ impl Drop for Proposer {
             let _ = c.kill();
             let _ = c.wait();
         }
-    }
-}
-
-fn wait_within(c: &mut Child, limit: Duration) -> ExitStatus {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(s) = c.try_wait().unwrap() {
-            return s;
-        }
-        if Instant::now() > deadline {
-            let _ = c.kill();
-            panic!("process {} did not exit within {limit:?}", c.id());
-        }
-        std::thread::sleep(Duration::from_millis(5));
     }
 }
 
@@ -279,23 +136,23 @@ fn check_ledger_covers_sends(who: &str, log: &str, ledger: &Option<Ledger<String
 
 #[test]
 fn concurrent_proposers_agree_and_every_priest_learns() {
-    let mut c = Cluster::new(3, "127.0.0.1", [10, 40]);
-    c.start_all();
-    let a = c.spawn_propose("alpha");
-    let b = c.spawn_propose("beta");
+    let mut c = synod(3, "127.0.0.1", [10, 40]);
+    c.launch_all();
+    let a = spawn_propose(&c, "alpha");
+    let b = spawn_propose(&c, "beta");
     let a = a.decree();
     let b = b.decree();
     assert_eq!(a, b, "two proposers were told different decrees");
     assert!(a == "alpha" || a == "beta", "{a} was never proposed");
     // Ask each priest alone: one that missed Success runs a ballot and must find the decree.
     for i in 0..3 {
-        assert_eq!(c.propose(&format!("probe-{i}"), Some(i)), a, "priest {i}");
+        assert_eq!(propose(&c, &format!("probe-{i}"), Some(i)), a, "priest {i}");
     }
     for i in 0..3 {
         assert!(c.terminate(i).success(), "priest {i} shut down badly");
         let log = c.log(i);
         assert!(log.contains("priest stopping"), "{log}");
-        let ledger = c.ledger(i);
+        let ledger = ledger(&c, i);
         assert_eq!(ledger.as_ref().unwrap().decree.as_deref(), Some(a.as_str()));
         assert!(check_ledger_covers_sends(&format!("priest {i}"), &log, &ledger) > 0);
     }
@@ -303,9 +160,9 @@ fn concurrent_proposers_agree_and_every_priest_learns() {
 
 #[test]
 fn ipv6_cluster_passes_a_decree() {
-    let mut c = Cluster::new(3, "[::1]", [10, 40]);
-    c.start_all();
-    assert_eq!(c.propose("over-v6", None), "over-v6");
+    let mut c = synod(3, "[::1]", [10, 40]);
+    c.launch_all();
+    assert_eq!(propose(&c, "over-v6", None), "over-v6");
 }
 
 /// kill -9 a priest at random moments while two proposers duel, restart it, and check
@@ -325,15 +182,15 @@ fn kill_9_at_random_points_loses_no_promise_or_vote() {
     for round in 0..40 {
         // Slow ledger writes widen the window between a handler and its commit, so a runtime
         // that sent before its ledger write would be caught.
-        let mut c = Cluster::new(3, "127.0.0.1", [5, 25]).slow_ledger(3);
-        c.start_all();
-        let a = c.spawn_propose(&format!("a{round}"));
-        let b = c.spawn_propose(&format!("b{round}"));
+        let mut c = synod(3, "127.0.0.1", [5, 25]).slow_ledger(3);
+        c.launch_all();
+        let a = spawn_propose(&c, &format!("a{round}"));
+        let b = spawn_propose(&c, &format!("b{round}"));
         let victim = rng.random_range(0..3);
         std::thread::sleep(Duration::from_micros(rng.random_range(0..30_000)));
         c.kill(victim);
         let who = format!("seed {seed} round {round} victim {victim}");
-        let at_kill = c.ledger(victim);
+        let at_kill = ledger(&c, victim);
         checked += check_ledger_covers_sends(&who, &c.log(victim), &at_kill);
         match at_kill {
             None => phases[0] += 1,
@@ -343,7 +200,7 @@ fn kill_9_at_random_points_loses_no_promise_or_vote() {
         if rng.random_bool(0.5) {
             std::thread::sleep(Duration::from_micros(rng.random_range(0..20_000)));
         }
-        c.start(victim);
+        c.launch(victim);
         let a = a.decree();
         let b = b.decree();
         assert_eq!(a, b, "{who}");
@@ -352,11 +209,11 @@ fn kill_9_at_random_points_loses_no_promise_or_vote() {
             "{who}: {a}"
         );
         for i in 0..3 {
-            assert_eq!(c.propose("probe", Some(i)), a, "{who}: priest {i}");
+            assert_eq!(propose(&c, "probe", Some(i)), a, "{who}: priest {i}");
         }
         for i in 0..3 {
             c.kill(i);
-            let ledger = c.ledger(i);
+            let ledger = ledger(&c, i);
             assert_eq!(ledger.as_ref().unwrap().decree.as_ref(), Some(&a), "{who}");
             checked += check_ledger_covers_sends(&format!("{who} priest {i}"), &c.log(i), &ledger);
         }
@@ -381,19 +238,19 @@ fn wait_failure(mut cmd: Command) -> (ExitStatus, String) {
 
 #[test]
 fn torn_ledger_recovers_and_corrupt_ledger_refuses_to_start() {
-    let mut c = Cluster::new(3, "127.0.0.1", [10, 40]);
-    c.start_all();
-    let chosen = c.propose("x", None);
+    let mut c = synod(3, "127.0.0.1", [10, 40]);
+    c.launch_all();
+    let chosen = propose(&c, "x", None);
     // The client hears the decree from whichever priest knows it first: wait until priest 0
     // knows it too, so its ledger holds the decree (the record torn below) before the stop.
-    assert_eq!(c.propose("x", Some(0)), chosen);
+    assert_eq!(propose(&c, "x", Some(0)), chosen);
     for i in 0..3 {
         c.terminate(i);
     }
     let dir = c.ledger_dir(0);
-    let records = ledger::scan(&dir).unwrap();
+    let records = journal::scan(&dir).unwrap();
     assert!(records.len() >= 2, "{records:?}");
-    let before = c.ledger(0);
+    let before = ledger(&c, 0);
 
     // Tear the last record mid-way.
     let last = records.last().unwrap();
@@ -410,9 +267,9 @@ fn torn_ledger_recovers_and_corrupt_ledger_refuses_to_start() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("torn last record"));
     let torn: Option<Ledger<String>> = serde_json::from_slice(&out.stdout).unwrap();
     assert_ne!(torn, before, "the torn record is not read");
-    c.start_all();
+    c.launch_all();
     assert_eq!(
-        c.propose("y", Some(0)),
+        propose(&c, "y", Some(0)),
         chosen,
         "the recovered priest agrees"
     );
@@ -420,7 +277,7 @@ fn torn_ledger_recovers_and_corrupt_ledger_refuses_to_start() {
         c.terminate(i);
     }
     assert!(c.log(0).contains("cut off a torn last ledger record"));
-    let after = c.ledger(0).unwrap();
+    let after = ledger(&c, 0).unwrap();
     assert_eq!(
         after.decree,
         Some(chosen),
@@ -431,7 +288,7 @@ fn torn_ledger_recovers_and_corrupt_ledger_refuses_to_start() {
     assert!(after.next_bal >= torn.next_bal && after.last_tried >= torn.last_tried);
 
     // Flip a byte in the first record: the priest must refuse to start.
-    let records = ledger::scan(&dir).unwrap();
+    let records = journal::scan(&dir).unwrap();
     assert!(records.len() >= 2);
     let first = &records[0];
     let mut bytes = fs::read(&first.path).unwrap();
@@ -476,8 +333,8 @@ fn counter(log: &str, name: &str) -> u64 {
 
 #[test]
 fn garbage_datagrams_are_dropped_and_counted() {
-    let mut c = Cluster::new(3, "127.0.0.1", [10, 40]);
-    c.start_all();
+    let mut c = synod(3, "127.0.0.1", [10, 40]);
+    c.launch_all();
     let seed: u64 = rand::random();
     println!("seed {seed}");
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
@@ -485,7 +342,7 @@ fn garbage_datagrams_are_dropped_and_counted() {
     let mut expected = [[0u64; 3]; 3]; // per priest: malformed, bad MAC, non-member
     let mut buf = Vec::new();
     let client = client_id();
-    let propose: Msg<String> = Msg::Propose("sneaky".into());
+    let sneaky: Msg<String> = Msg::Propose("sneaky".into());
     for (p, addr) in c.addrs.clone().into_iter().enumerate() {
         let mut send = |bytes: &[u8], kind: usize| {
             socket.send_to(bytes, addr).unwrap();
@@ -506,7 +363,7 @@ fn garbage_datagrams_are_dropped_and_counted() {
             send(&g, kind);
         }
         // Truncated valid datagrams.
-        wire::encode(&c.key, client, &propose, &mut buf).unwrap();
+        wire::encode(&c.key, client, &sneaky, &mut buf).unwrap();
         for cut in 0..buf.len() {
             send(
                 &buf[..cut],
@@ -527,7 +384,7 @@ fn garbage_datagrams_are_dropped_and_counted() {
             send(&buf, 2);
         }
     }
-    let chosen = c.propose("honest", None);
+    let chosen = propose(&c, "honest", None);
     assert_eq!(chosen, "honest", "garbage must not change the decree");
     for (p, want) in expected.iter().enumerate() {
         assert!(c.terminate(p).success());
@@ -543,14 +400,14 @@ fn garbage_datagrams_are_dropped_and_counted() {
             log.contains("dropped datagram"),
             "drops are logged at debug level"
         );
-        let ledger = c.ledger(p).unwrap();
+        let ledger = ledger(&c, p).unwrap();
         assert!(ledger.next_bal.unwrap().round < 999, "{ledger:?}");
     }
 }
 
 #[test]
 fn bad_configuration_and_unknown_priest_are_clear_errors() {
-    let c = Cluster::new(3, "127.0.0.1", [10, 40]);
+    let c = synod(3, "127.0.0.1", [10, 40]);
     let (status, err) = wait_failure(c.serve_command(5));
     assert!(!status.success());
     assert!(err.contains("there is no priest 5"), "{err}");
@@ -567,7 +424,7 @@ fn bad_configuration_and_unknown_priest_are_clear_errors() {
         err.contains("no answer from priests [0, 1, 2] within 1.0 s"),
         "{err}"
     );
-    let bad = c.dir.path().join("bad.toml");
+    let bad = c.dir().join("bad.toml");
     fs::write(&bad, "ledger_dir = 3\n").unwrap();
     let out = Command::new(BIN)
         .args(["serve", "--config"])

@@ -33,7 +33,7 @@
 //! are UTF-8 text, as in the law; other bytes get `-ERR keys and values must be UTF-8`.
 //! Command names are case-insensitive. `INFO` is answered by the server itself, never through
 //! the law: a replicated server reports what its priest is doing (see
-//! `runtime::status`); the section names one section (case-insensitive), `all`, `default`
+//! `service::status`); the section names one section (case-insensitive), `all`, `default`
 //! and `everything` every section.
 
 pub mod bench;

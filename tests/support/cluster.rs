@@ -1,19 +1,30 @@
-//! A cluster of real `parliament serve` processes with `protocol = "parliament"` on
-//! 127.0.0.1, optionally behind the fault relay ([`super::proxy`]), that a test can kill -9
-//! and restart priest by priest.
+//! The one harness of the tests that start real priests: a cluster of `parliament serve`
+//! processes on the loopback interface, its configuration written with the configuration
+//! writer ([`ConfigFile`]), that a test starts, kills with SIGKILL, stops with SIGTERM and
+//! restarts priest by priest.
+//!
+//! - [`Cluster::parliament`]: the key-value service (`protocol = "parliament"`), each priest
+//!   with a RESP listener, optionally behind the fault relay ([`super::proxy`]);
+//!   [`Cluster::start`] also starts every priest and waits for the listeners.
+//! - [`Cluster::synod`]: Synod priests, on IPv4 or IPv6.
+//!
+//! Each priest's first start passes `--bootstrap` (a new cluster); later starts pass no flag.
+//! Every process is killed when the cluster is dropped, also when the test fails, and then
+//! the directory (configuration, key, ledgers, logs) is kept and named.
 
 use super::proxy::Proxy;
+use parliament::host::config::{ConfigFile, PriestFile, Protocol, TimersFile};
+use parliament::host::wire::Key;
 use parliament::resp::client::Client;
-use parliament::runtime::wire::Key;
 use std::fs::{self, OpenOptions};
 use std::net::{SocketAddr, TcpListener, UdpSocket};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_parliament");
+pub const BIN: &str = env!("CARGO_BIN_EXE_parliament");
 
-/// The `[timers]` of a test cluster, in milliseconds.
+/// The Parliament's `[timers]` of a test cluster, in milliseconds.
 #[derive(Clone, Copy, Debug)]
 pub struct Timers {
     pub election: [u64; 2],
@@ -22,14 +33,35 @@ pub struct Timers {
     pub client_timeout: u64,
 }
 
+impl Timers {
+    /// The configuration's defaults.
+    pub fn defaults() -> Timers {
+        let t = TimersFile::default();
+        Timers {
+            election: t.election_ms,
+            heartbeat: t.heartbeat_ms,
+            resend: t.resend_ms,
+            client_timeout: t.client_timeout_ms,
+        }
+    }
+}
+
 /// Priests; every process is killed when dropped, also when the test fails.
 pub struct Cluster {
     /// Configuration, key, ledgers and logs; kept (not deleted) when the test fails.
     dir: Option<tempfile::TempDir>,
-    config: PathBuf,
-    /// Each priest's RESP listener.
+    /// The configuration file, as written.
+    pub config: PathBuf,
+    pub key: Key,
+    /// Each priest's address (the relay's, if the cluster has one).
+    pub addrs: Vec<SocketAddr>,
+    /// Each priest's RESP listener (none for Synod priests).
     pub clients: Vec<SocketAddr>,
     children: Vec<Option<Child>>,
+    /// Whether each priest has been started (its first start passes `--bootstrap`).
+    started: Vec<bool>,
+    /// The priests' environment, besides this process's.
+    env: Vec<(&'static str, String)>,
     /// The relay between the priests, if the cluster has one.
     pub proxy: Option<Proxy>,
 }
@@ -51,66 +83,186 @@ impl Drop for Cluster {
     }
 }
 
-/// Free ports for the priests' sockets and listeners, held (so they differ from each other
-/// and from the relay's) until the caller drops the sockets, just before the priests start.
-fn free_ports(n: usize) -> (Vec<UdpSocket>, Vec<TcpListener>) {
-    let udp = (0..n)
-        .map(|_| UdpSocket::bind("127.0.0.1:0").unwrap())
-        .collect();
-    let tcp = (0..n)
+/// `n` free UDP ports of `host`, held (so they differ from each other and from the relay's)
+/// until the caller drops the sockets, just before the priests start.
+fn free_udp(host: &str, n: usize) -> Vec<UdpSocket> {
+    (0..n)
+        .map(|_| UdpSocket::bind(format!("{host}:0")).unwrap())
+        .collect()
+}
+
+/// `n` free TCP ports of 127.0.0.1, held likewise.
+fn free_tcp(n: usize) -> Vec<TcpListener> {
+    (0..n)
         .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
-        .collect();
-    (udp, tcp)
+        .collect()
+}
+
+fn addrs<S>(held: &[S], addr: impl Fn(&S) -> std::io::Result<SocketAddr>) -> Vec<SocketAddr> {
+    held.iter().map(|s| addr(s).unwrap()).collect()
+}
+
+/// Writes a fresh key to `dir/cluster.key` and returns it.
+pub fn write_key(dir: &Path) -> Key {
+    let key = Key::random();
+    fs::write(dir.join("cluster.key"), key.to_hex()).unwrap();
+    key
+}
+
+/// A configuration of `protocol` whose ledgers and key are in its own directory, as a test
+/// cluster's are; its priests are for the caller to add.
+pub fn config_file(protocol: Protocol) -> ConfigFile {
+    ConfigFile::new("ledger", "cluster.key", protocol)
+}
+
+/// Writes `file` to `dir/cluster.toml` and returns its path.
+pub fn write_config(dir: &Path, file: &ConfigFile) -> PathBuf {
+    let path = dir.join("cluster.toml");
+    file.write(&path, "A test cluster").unwrap();
+    path
 }
 
 impl Cluster {
-    /// Starts `n` priests; with `proxy_seed`, behind a relay seeded with it (no faults until
-    /// the test sets some).
-    pub fn start(n: usize, timers: Timers, proxy_seed: Option<u64>) -> Cluster {
+    /// `file`'s priests in a new directory with a new key (started by the caller).
+    fn new(
+        dir: tempfile::TempDir,
+        key: Key,
+        file: &ConfigFile,
+        addrs: Vec<SocketAddr>,
+        clients: Vec<SocketAddr>,
+        proxy: Option<Proxy>,
+    ) -> Cluster {
+        let config = write_config(dir.path(), file);
+        let n = addrs.len();
+        Cluster {
+            dir: Some(dir),
+            config,
+            key,
+            addrs,
+            clients,
+            children: (0..n).map(|_| None).collect(),
+            started: vec![false; n],
+            env: Vec::new(),
+            proxy,
+        }
+    }
+
+    /// `n` Parliament priests with their RESP listeners, not yet started; with
+    /// `proxy_seed`, behind a relay seeded with it (no faults until the test sets some).
+    pub fn parliament(n: usize, timers: Timers, proxy_seed: Option<u64>) -> Cluster {
         let dir = tempfile::tempdir().unwrap();
-        let key = Key::random();
-        let held = free_ports(n);
-        let binds: Vec<SocketAddr> = held.0.iter().map(|s| s.local_addr().unwrap()).collect();
-        let clients: Vec<SocketAddr> = held.1.iter().map(|s| s.local_addr().unwrap()).collect();
+        let key = write_key(dir.path());
+        let udp = free_udp("127.0.0.1", n);
+        let tcp = free_tcp(n);
+        let binds = addrs(&udp, UdpSocket::local_addr);
+        let clients = addrs(&tcp, TcpListener::local_addr);
         let proxy = proxy_seed.map(|seed| Proxy::start(key.clone(), binds.clone(), seed));
         let addresses = match &proxy {
             Some(p) => p.addresses(),
             None => binds.clone(),
         };
-        fs::write(dir.path().join("cluster.key"), key.to_hex()).unwrap();
-        let Timers {
-            election: [lo, hi],
-            heartbeat,
-            resend,
-            client_timeout,
-        } = timers;
-        let mut text = format!(
-            "ledger_dir = \"ledger\"\nkey_file = \"cluster.key\"\nprotocol = \"parliament\"\n\
-             [timers]\nelection_ms = [{lo}, {hi}]\nheartbeat_ms = {heartbeat}\n\
-             resend_ms = {resend}\nclient_timeout_ms = {client_timeout}\n"
-        );
+        let mut file = config_file(Protocol::Parliament);
+        file.timers.election_ms = timers.election;
+        file.timers.heartbeat_ms = timers.heartbeat;
+        file.timers.resend_ms = timers.resend;
+        file.timers.client_timeout_ms = timers.client_timeout;
         for i in 0..n {
-            text += &format!(
-                "[[priest]]\nid = {i}\naddress = \"{}\"\nbind = \"{}\"\nclient_address = \"{}\"\n",
-                addresses[i], binds[i], clients[i]
-            );
+            let mut p = PriestFile::new(i, addresses[i]).client_address(clients[i]);
+            if proxy.is_some() {
+                p = p.bind(binds[i]);
+            }
+            file.priest.push(p);
         }
-        let config = dir.path().join("cluster.toml");
-        fs::write(&config, text).unwrap();
-        let mut cluster = Cluster {
-            dir: Some(dir),
-            config,
-            clients,
-            children: (0..n).map(|_| None).collect(),
-            proxy,
-        };
-        drop(held);
-        // The first start of a new cluster's priests; restarts pass no flag.
+        drop((udp, tcp));
+        Cluster::new(dir, key, &file, addresses, clients, proxy)
+    }
+
+    /// Starts `n` Parliament priests (see [`Cluster::parliament`]) and waits until every
+    /// listener accepts.
+    pub fn start(n: usize, timers: Timers, proxy_seed: Option<u64>) -> Cluster {
+        let mut cluster = Cluster::parliament(n, timers, proxy_seed);
         for i in 0..n {
-            cluster.children[i] = Some(cluster.spawn(i, &["--bootstrap"]));
+            let child = cluster.spawn(i, &[]);
+            cluster.children[i] = Some(child);
         }
         cluster.wait_until_up();
         cluster
+    }
+
+    /// `n` Synod priests on `host` ("127.0.0.1" or "[::1]") retrying ballots after
+    /// `retry_ms`, not yet started.
+    pub fn synod(n: usize, host: &str, retry_ms: [u64; 2]) -> Cluster {
+        let dir = tempfile::tempdir().unwrap();
+        let key = write_key(dir.path());
+        let udp = free_udp(host, n);
+        let addrs = addrs(&udp, UdpSocket::local_addr);
+        drop(udp);
+        let mut file = config_file(Protocol::Synod);
+        file.timers.retry_ms = retry_ms;
+        for (i, a) in addrs.iter().enumerate() {
+            file.priest.push(PriestFile::new(i, *a));
+        }
+        Cluster::new(dir, key, &file, addrs, Vec::new(), None)
+    }
+
+    /// The priests log at debug level (every message sent, every datagram dropped).
+    pub fn debug_log(mut self) -> Self {
+        self.env.push(("RUST_LOG", "parliament=debug".into()));
+        self
+    }
+
+    /// Every ledger write of every priest is delayed this long (fault injection, see
+    /// `NodeConfig::save_delay`).
+    pub fn slow_ledger(mut self, ms: u64) -> Self {
+        self.env.push(("PARLIAMENT_SLOW_LEDGER_MS", ms.to_string()));
+        self
+    }
+
+    /// The cluster's directory.
+    pub fn dir(&self) -> &Path {
+        self.dir.as_ref().expect("kept only when dropped").path()
+    }
+
+    /// Priest `i`'s log file (its stdout and stderr, every start appended).
+    pub fn log_path(&self, i: usize) -> PathBuf {
+        self.dir().join(format!("priest-{i}.log"))
+    }
+
+    /// Priest `i`'s log.
+    pub fn log(&self, i: usize) -> String {
+        fs::read_to_string(self.log_path(i)).unwrap_or_default()
+    }
+
+    /// Priest `i`'s ledger directory.
+    pub fn ledger_dir(&self, i: usize) -> PathBuf {
+        self.dir().join("ledger").join(format!("priest-{i}"))
+    }
+
+    /// `parliament serve` of priest `i`, its output appended to its log.
+    pub fn serve_command(&self, i: usize) -> Command {
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path(i))
+            .unwrap();
+        let mut c = Command::new(BIN);
+        c.args(["serve", "--config"])
+            .arg(&self.config)
+            .args(["--id", &i.to_string()])
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log);
+        c
+    }
+
+    /// Starts priest `i` with `flags`, and `--bootstrap` the first time.
+    fn spawn(&mut self, i: usize, flags: &[&str]) -> Child {
+        let mut cmd = self.serve_command(i);
+        if !std::mem::replace(&mut self.started[i], true) {
+            cmd.arg("--bootstrap");
+        }
+        cmd.args(flags).spawn().unwrap()
     }
 
     /// Waits until every priest's listener accepts (its priest binds its socket right
@@ -122,58 +274,46 @@ impl Cluster {
         std::thread::sleep(Duration::from_millis(50));
     }
 
-    /// Priest `i`'s log file (its stdout and stderr, every start appended).
-    pub fn log_path(&self, i: usize) -> PathBuf {
-        let dir = self.dir.as_ref().expect("kept only when dropped");
-        dir.path().join(format!("priest-{i}.log"))
-    }
-
-    /// Priest `i`'s ledger directory.
-    #[allow(dead_code)] // not every test crate that includes this module uses it
-    pub fn ledger_dir(&self, i: usize) -> PathBuf {
-        let dir = self.dir.as_ref().expect("kept only when dropped");
-        dir.path().join("ledger").join(format!("priest-{i}"))
-    }
-
-    /// `parliament serve` of priest `i` with `flags`; its output is appended to its log.
-    fn spawn(&self, i: usize, flags: &[&str]) -> Child {
-        let log = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.log_path(i))
-            .unwrap();
-        Command::new(BIN)
-            .args(["serve", "--config"])
-            .arg(&self.config)
-            .args(["--id", &i.to_string()])
-            .args(flags)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap()
-    }
-
-    /// Starts priest `i` (again); its output is appended to its log.
+    /// Starts priest `i` (again) without waiting; its output is appended to its log.
     pub fn restart(&mut self, i: usize) {
         assert!(self.children[i].is_none(), "priest {i} is running");
         let child = self.spawn(i, &[]);
         self.children[i] = Some(child);
     }
 
+    /// Starts priest `i` and waits until it has opened its ledger and bound its socket.
+    pub fn launch(&mut self, i: usize) {
+        assert!(self.children[i].is_none(), "priest {i} is running");
+        let starts = self.log(i).matches("priest starting").count();
+        let mut child = self.spawn(i, &[]);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.log(i).matches("priest starting").count() == starts {
+            if let Some(status) = child.try_wait().unwrap() {
+                panic!("priest {i} exited with {status}: {}", self.log(i));
+            }
+            assert!(Instant::now() < deadline, "priest {i} did not start");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        self.children[i] = Some(child);
+    }
+
+    /// Starts every priest, one after the other (see [`Cluster::launch`]).
+    pub fn launch_all(&mut self) {
+        for i in 0..self.children.len() {
+            self.launch(i);
+        }
+    }
+
     /// Starts priest `i` with `flags` and waits until it exits or its listener accepts.
     /// Exited: its status and what it wrote. Running: `None`, and it is priest `i` again.
-    #[allow(dead_code)] // not every test crate that includes this module uses it
     pub fn try_start(&mut self, i: usize, flags: &[&str]) -> Option<(ExitStatus, String)> {
         assert!(self.children[i].is_none(), "priest {i} is running");
-        let before = fs::read_to_string(self.log_path(i))
-            .unwrap_or_default()
-            .len();
+        let before = self.log(i).len();
         let mut child = self.spawn(i, flags);
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             if let Some(status) = child.try_wait().unwrap() {
-                let log = fs::read_to_string(self.log_path(i)).unwrap();
+                let log = self.log(i);
                 return Some((status, log[before..].to_string()));
             }
             if Client::connect(self.clients[i]).is_ok() {
@@ -195,6 +335,17 @@ impl Cluster {
             c.kill().unwrap();
             c.wait().unwrap();
         }
+    }
+
+    /// Stops priest `i` with SIGTERM; the exit status of its graceful shutdown.
+    pub fn terminate(&mut self, i: usize) -> ExitStatus {
+        let mut c = self.children[i].take().expect("running");
+        let ok = Command::new("kill")
+            .args(["-TERM", &c.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+        wait_within(&mut c, Duration::from_secs(10))
     }
 
     /// Panics (with the logs) if a priest the test did not kill has exited.
@@ -232,11 +383,26 @@ impl Cluster {
     pub fn logs(&self) -> String {
         (0..self.children.len())
             .map(|i| {
-                let text = fs::read_to_string(self.log_path(i)).unwrap_or_default();
+                let text = self.log(i);
                 let lines: Vec<&str> = text.lines().collect();
                 let tail = &lines[lines.len().saturating_sub(40)..];
                 format!("--- priest {i} (last 40 lines)\n{}\n", tail.join("\n"))
             })
             .collect()
+    }
+}
+
+/// Waits for `c` to exit within `limit`; kills it and panics if it does not.
+pub fn wait_within(c: &mut Child, limit: Duration) -> ExitStatus {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(s) = c.try_wait().unwrap() {
+            return s;
+        }
+        if Instant::now() > deadline {
+            let _ = c.kill();
+            panic!("process {} did not exit within {limit:?}", c.id());
+        }
+        std::thread::sleep(Duration::from_millis(5));
     }
 }

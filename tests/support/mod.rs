@@ -1,5 +1,8 @@
-//! Shared by the tests with real processes under faults: a fault-injecting relay between
-//! priests and a cluster that can be killed and restarted.
+//! Shared by the tests that start real priests: the one cluster harness ([`cluster`]), a
+//! fault-injecting relay between priests ([`proxy`]) and small RESP helpers ([`resp`]).
+
+// Each test crate that includes this module uses only some of it.
+#![allow(dead_code)]
 
 pub mod cluster;
 pub mod proxy;

@@ -25,8 +25,8 @@
 //! (a ballot's number includes the priest that owns it), so the nemesis knows whom to kill.
 
 use parliament::ballot::Ballot;
+use parliament::host::wire::{self, Key};
 use parliament::parliament::Msg;
-use parliament::runtime::wire::{self, Key};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::cmp::Reverse;

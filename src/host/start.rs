@@ -24,21 +24,21 @@
 //!   priest begins from the ledger its protocol gives a rejoining priest, which is saved
 //!   (synced) before the priest runs, so a crash while rejoining restarts rejoining.
 //! - [`Start::Unchecked`]: whatever the directory holds, created if missing. For tests and
-//!   benchmarks of the runtime; `serve` never uses it.
+//!   benchmarks of the host; `serve` never uses it.
 //!
 //! # The marker
 //!
 //! `BOOTSTRAPPED`, a short text file in the ledger directory, says *this ledger is empty
 //! because its cluster is new, not because it was lost*. That stays true only while the
-//! ledger is empty, so the runtime removes the marker once the ledger holds a record (right
+//! ledger is empty, so the host removes the marker once the ledger holds a record (right
 //! after the first save is synced, or at the next start if a crash came between): if the
 //! ledger's files are later lost while the directory stays, no stale marker vouches for the
 //! empty directory, and the start is refused too.
 //!
 //! A corrupt ledger is never taken for an empty one: opening it fails with an error that
-//! names the file and the offset ([`super::ledger`]), whatever the flag.
+//! names the file and the offset ([`super::journal`]), whatever the flag.
 
-use super::ledger::LedgerError;
+use super::journal::JournalError;
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -93,7 +93,7 @@ pub fn refusal(dir: &Path) -> String {
          ledger, so starting from an empty one could lose acknowledged writes. If the \
          cluster is new, start it with --bootstrap (or `parliament cluster` on a new \
          directory); if this priest lost its disk, restart it with --rejoin (see \"Losing a \
-         ledger\" in README.md)",
+         ledger\" in docs/operations.md)",
         shown(dir).display()
     )
 }
@@ -117,8 +117,8 @@ pub fn rejoin_refusal(dir: &Path) -> String {
     )
 }
 
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> LedgerError + '_ {
-    move |error| LedgerError::Io {
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> JournalError + '_ {
+    move |error| JournalError::Io {
         path: path.to_path_buf(),
         error,
     }
@@ -130,14 +130,14 @@ pub fn marker_path(dir: &Path) -> PathBuf {
 }
 
 /// Whether `dir` holds the marker.
-pub fn has_marker(dir: &Path) -> Result<bool, LedgerError> {
+pub fn has_marker(dir: &Path) -> Result<bool, JournalError> {
     let path = marker_path(dir);
     path.try_exists().map_err(io(&path))
 }
 
 /// Writes the marker of priest `me` in `dir` (which exists) durably: a temporary file,
 /// synced, renamed into place, and the directory synced.
-pub fn write_marker(dir: &Path, me: usize) -> Result<(), LedgerError> {
+pub fn write_marker(dir: &Path, me: usize) -> Result<(), JournalError> {
     let path = marker_path(dir);
     let tmp = dir.join(format!("{MARKER}.tmp"));
     let at = std::time::SystemTime::now()
@@ -156,7 +156,7 @@ pub fn write_marker(dir: &Path, me: usize) -> Result<(), LedgerError> {
 }
 
 /// Removes the marker from `dir` durably (nothing if it is absent).
-pub fn remove_marker(dir: &Path) -> Result<(), LedgerError> {
+pub fn remove_marker(dir: &Path) -> Result<(), JournalError> {
     let path = marker_path(dir);
     match fs::remove_file(&path) {
         Ok(()) => sync_dir(dir),
@@ -165,7 +165,7 @@ pub fn remove_marker(dir: &Path) -> Result<(), LedgerError> {
     }
 }
 
-fn sync_dir(dir: &Path) -> Result<(), LedgerError> {
+fn sync_dir(dir: &Path) -> Result<(), JournalError> {
     File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))
 }
 

@@ -1,8 +1,8 @@
 //! The status view: what each priest of a running Parliament is doing.
 //!
 //! A status view reads; it never decides. Each `parliament serve` process keeps a small
-//! [`Board`]: the runtime calls the board's [`Observer`] after every batch of handlers with
-//! the priest's state and the runtime's counters, and the board copies out a few read-only
+//! [`Board`]: the host calls the board's [`Observer`] after every batch of handlers with
+//! the priest's state and the host's counters, and the board copies out a few read-only
 //! facts ([`PriestState::role`], [`PriestState::ballot`], ...). The priest's RESP listener
 //! answers `INFO` from the board, locally, without a decree ([`WithInfo`]), so
 //! `redis-cli -p PORT info` works; `parliament status` sends `INFO` to every priest's
@@ -23,7 +23,7 @@
 //! highest_chosen:41     the highest decree number it knows was passed (none: no decree yet)
 //! highest_applied:41    decrees 0..=41 were applied to its law
 //! ledger_bytes:18230    the size of its ledger directory's files on disk
-//! status_age_ms:12      how long ago the runtime last published this (a stuck priest ages)
+//! status_age_ms:12      how long ago the host last published this (a stuck priest ages)
 //!
 //! # Runtime
 //! dropped_bad_mac:0     datagrams dropped: failed the cluster key's MAC,
@@ -31,12 +31,12 @@
 //! dropped_non_member:0  from an id that is no member (or a priest's id from a wrong address),
 //! dropped_undecodable:0 authentic but not a message;
 //! received:..., handled:..., sent:..., syncs:..., timeouts:..., send_errors:...,
-//! unroutable:...        the runtime's other counters (see `runtime::Counters`)
+//! unroutable:...        the host's other counters (see `host::Counters`)
 //! ```
 
-use super::config::Config;
-use super::{Counters, Observer};
 use crate::ballot::{Ballot, PriestIx, Priests};
+use crate::host::config::Config;
+use crate::host::{Counters, Observer};
 use crate::parliament::{DecreeNumber, ParliamentPriest, PriestState, Role};
 use crate::resp::client::Client;
 use crate::resp::server::{Backend, ClientId, Responder};
@@ -65,7 +65,7 @@ pub struct PriestStatus {
     pub highest_applied: Option<DecreeNumber>,
     pub ledger_bytes: u64,
     pub status_age_ms: u64,
-    /// The runtime's counters, by name (`dropped_bad_mac`, `received`, ...).
+    /// The host's counters, by name (`dropped_bad_mac`, `received`, ...).
     pub counters: BTreeMap<String, u64>,
 }
 
@@ -77,7 +77,7 @@ pub const DROPS: [&str; 4] = [
     "dropped_non_member",
 ];
 
-/// The latest facts the runtime published, and when (plain values: publishing after every
+/// The latest facts the host published, and when (plain values: publishing after every
 /// batch costs a lock and a copy, no allocation).
 #[derive(Clone, Debug)]
 struct Published {
@@ -91,7 +91,7 @@ struct Published {
     at: Instant,
 }
 
-/// One priest's status board, filled by the runtime ([`Board::observer`]) and read by the
+/// One priest's status board, filled by the host ([`Board::observer`]) and read by the
 /// listener ([`Board::info`]).
 #[derive(Clone, Debug)]
 pub struct Board {
@@ -110,7 +110,7 @@ impl Board {
         }
     }
 
-    /// What the runtime calls after every batch: copies the facts out of the state.
+    /// What the host calls after every batch: copies the facts out of the state.
     pub fn observer(&self) -> Observer<ParliamentPriest> {
         let latest = self.latest.clone();
         Box::new(move |state: &PriestState, counters: &Counters| {
@@ -128,7 +128,7 @@ impl Board {
         })
     }
 
-    /// The priest's status now; `None` before the runtime first published.
+    /// The priest's status now; `None` before the host first published.
     pub fn status(&self) -> Option<PriestStatus> {
         let p = self.latest.lock().expect("not poisoned").clone()?;
         let counters = match serde_json::to_value(&p.counters) {

@@ -16,7 +16,7 @@
 //! priest, each logging to `DIR/priest-i.log`, prints each priest's client port once its
 //! listener accepts connections, and waits. The run that created the configuration passes
 //! `--bootstrap` (a new cluster); later runs do not, so a priest whose ledger is gone
-//! refuses to start ([`super::start`]) and is reported as a priest that died, with the
+//! refuses to start ([`crate::host::start`]) and is reported as a priest that died, with the
 //! error from its log:
 //!
 //! - **Ctrl-C or SIGTERM** stops the cluster: every priest gets SIGTERM (and SIGKILL if it has
@@ -31,11 +31,11 @@
 //! does not match the existing configuration) is refused before anything is written or
 //! started.
 
-use super::config::{Config, Protocol, MAX_PRIESTS};
-use super::wire::Key;
+use crate::host::config::{Config, ConfigFile, PriestFile, Protocol, MAX_PRIESTS};
+use crate::host::wire::Key;
 use std::fs;
 use std::io::{self, Write};
-use std::net::{TcpListener, TcpStream, UdpSocket};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -104,12 +104,7 @@ pub fn prepare(args: &ClusterArgs) -> Result<(Config, bool), String> {
         Some(p) => (0..n).map(|i| p + i as u16).collect(),
         None => free_ports(n).map_err(|e| format!("cannot find free ports: {e}"))?,
     };
-    let text = config_text(&ports);
-    // Written whole, then renamed: a crash never leaves half a configuration.
-    let tmp = dir.join(format!("{CONFIG_FILE}.tmp"));
-    fs::write(&tmp, text)
-        .and_then(|()| fs::rename(&tmp, &path))
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    config_file(&ports).write(&path, HEADER)?;
     Config::load(&path).map(|c| (c, true))
 }
 
@@ -175,20 +170,18 @@ fn free_ports(n: usize) -> io::Result<Vec<u16>> {
     Ok(held.into_iter().map(|(p, _, _)| p).collect())
 }
 
-fn config_text(ports: &[u16]) -> String {
-    let mut text = String::from(
-        "# A local Parliament, written by `parliament cluster`. Priest i uses one port for its\n\
-         # priests' datagrams (UDP, address) and its Redis clients (TCP, client_address).\n\
-         ledger_dir = \"ledger\"\n\
-         key_file = \"cluster.key\"\n\
-         protocol = \"parliament\"\n",
-    );
-    for (i, p) in ports.iter().enumerate() {
-        text += &format!(
-            "\n[[priest]]\nid = {i}\naddress = \"127.0.0.1:{p}\"\nclient_address = \"127.0.0.1:{p}\"\n"
-        );
+/// The comment at the top of the configuration `parliament cluster` writes.
+const HEADER: &str = "A local Parliament, written by `parliament cluster`. Priest i uses one port for its\n\
+                      priests' datagrams (UDP, address) and its Redis clients (TCP, client_address).";
+
+fn config_file(ports: &[u16]) -> ConfigFile {
+    let mut file = ConfigFile::new("ledger", KEY_FILE, Protocol::Parliament);
+    for (i, &p) in ports.iter().enumerate() {
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, p));
+        file.priest
+            .push(PriestFile::new(i, addr).client_address(addr));
     }
-    text
+    file
 }
 
 /// One running priest.

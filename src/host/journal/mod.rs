@@ -1,4 +1,4 @@
-//! The ledger on disk: what a priest must not forget across a crash.
+//! The journal: a priest's ledger on disk, what a priest must not forget across a crash.
 //!
 //! The paper's priests write in ink in a ledger they carry with them; this one is a directory
 //! of files that grows by appending, so that the cost of a save is the cost of what changed
@@ -57,7 +57,7 @@ use std::thread::JoinHandle;
 
 /// How a Storage type is written to the ledger.
 ///
-/// The runtime calls [`Durable::delta`] with the last state it made durable and the state to
+/// The host calls [`Durable::delta`] with the last state it made durable and the state to
 /// save; `None` (the default) writes the whole state. [`Durable::apply`] replays a delta on the
 /// state it was taken against, and must rebuild exactly the saved state.
 pub trait Durable: Clone + Serialize + DeserializeOwned + Send + 'static {
@@ -123,7 +123,7 @@ const DELTA: u8 = 2;
 
 /// Why a ledger could not be opened or written.
 #[derive(Debug)]
-pub enum LedgerError {
+pub enum JournalError {
     /// An I/O error on a file of the ledger.
     Io { path: PathBuf, error: io::Error },
     /// A record or header that is not the torn tail of the last segment is damaged.
@@ -136,27 +136,29 @@ pub enum LedgerError {
     Locked { path: PathBuf },
 }
 
-impl fmt::Display for LedgerError {
+impl fmt::Display for JournalError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            LedgerError::Io { path, error } => write!(f, "ledger file {}: {error}", path.display()),
-            LedgerError::Corrupt { path, offset, why } => write!(
+            JournalError::Io { path, error } => {
+                write!(f, "ledger file {}: {error}", path.display())
+            }
+            JournalError::Corrupt { path, offset, why } => write!(
                 f,
                 "ledger file {} is corrupt at offset {offset}: {why}; refusing to start, since the \
                  priest may have promised or voted on what was lost",
                 path.display()
             ),
-            LedgerError::Locked { path } => {
+            JournalError::Locked { path } => {
                 write!(f, "ledger {} is in use by another process", path.display())
             }
         }
     }
 }
 
-impl std::error::Error for LedgerError {}
+impl std::error::Error for JournalError {}
 
-fn io_err(path: &Path) -> impl FnOnce(io::Error) -> LedgerError + '_ {
-    move |error| LedgerError::Io {
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> JournalError + '_ {
+    move |error| JournalError::Io {
         path: path.to_path_buf(),
         error,
     }
@@ -164,7 +166,7 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> LedgerError + '_ {
 
 /// When to start a new segment and snapshot, and how far ahead to allocate.
 #[derive(Clone, Copy, Debug)]
-pub struct LedgerOptions {
+pub struct JournalOptions {
     /// Never compact a segment smaller than this.
     pub compact_min_bytes: u64,
     /// Compact when a segment exceeds this multiple of the last snapshot's size.
@@ -174,9 +176,9 @@ pub struct LedgerOptions {
     pub preallocate: u64,
 }
 
-impl Default for LedgerOptions {
+impl Default for JournalOptions {
     fn default() -> Self {
-        LedgerOptions {
+        JournalOptions {
             compact_min_bytes: 4 << 20,
             compact_ratio: 4,
             preallocate: 256 << 10,
@@ -284,7 +286,7 @@ fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     postcard::to_stdvec(value).expect("ledger values serialize")
 }
 
-fn sync_dir(dir: &Path) -> Result<(), LedgerError> {
+fn sync_dir(dir: &Path) -> Result<(), JournalError> {
     File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(io_err(dir))
@@ -300,10 +302,10 @@ struct Parsed {
 }
 
 /// Reads one ledger file. A damaged tail is accepted (reported through `valid_len`) only
-/// when `tail_may_tear`; any other damage is [`LedgerError::Corrupt`].
-fn parse_file(path: &Path, tail_may_tear: bool) -> Result<Parsed, LedgerError> {
+/// when `tail_may_tear`; any other damage is [`JournalError::Corrupt`].
+fn parse_file(path: &Path, tail_may_tear: bool) -> Result<Parsed, JournalError> {
     let bytes = fs::read(path).map_err(io_err(path))?;
-    let corrupt = |offset: usize, why: String| LedgerError::Corrupt {
+    let corrupt = |offset: usize, why: String| JournalError::Corrupt {
         path: path.to_path_buf(),
         offset: offset as u64,
         why,
@@ -383,7 +385,7 @@ struct Listing {
     temps: Vec<PathBuf>,
 }
 
-fn list(dir: &Path) -> Result<Listing, LedgerError> {
+fn list(dir: &Path) -> Result<Listing, JournalError> {
     let mut l = Listing {
         snaps: vec![],
         logs: vec![],
@@ -418,7 +420,7 @@ struct Replay<S> {
     listing: Listing,
 }
 
-fn replay<S: Durable>(dir: &Path) -> Result<Replay<S>, LedgerError> {
+fn replay<S: Durable>(dir: &Path) -> Result<Replay<S>, JournalError> {
     let listing = list(dir)?;
     let mut recovery = Recovery::default();
     let mut state: Option<S> = None;
@@ -428,7 +430,7 @@ fn replay<S: Durable>(dir: &Path) -> Result<Replay<S>, LedgerError> {
             let path = dir.join(name("snap", s));
             let parsed = parse_file(&path, false)?;
             let [(info, payload)] = &parsed.records[..] else {
-                return Err(LedgerError::Corrupt {
+                return Err(JournalError::Corrupt {
                     path,
                     offset: FILE_HEADER as u64,
                     why: format!(
@@ -438,14 +440,14 @@ fn replay<S: Durable>(dir: &Path) -> Result<Replay<S>, LedgerError> {
                 });
             };
             if info.kind != FULL {
-                return Err(LedgerError::Corrupt {
+                return Err(JournalError::Corrupt {
                     path,
                     offset: info.offset,
                     why: "a snapshot holds a full record, found a delta".into(),
                 });
             }
             state = Some(
-                postcard::from_bytes(payload).map_err(|e| LedgerError::Corrupt {
+                postcard::from_bytes(payload).map_err(|e| JournalError::Corrupt {
                     path: path.clone(),
                     offset: info.offset,
                     why: format!("snapshot does not decode: {e}"),
@@ -466,7 +468,7 @@ fn replay<S: Durable>(dir: &Path) -> Result<Replay<S>, LedgerError> {
     for (i, &n) in logs.iter().enumerate() {
         let expected = start + i as u64;
         if n != expected {
-            return Err(LedgerError::Corrupt {
+            return Err(JournalError::Corrupt {
                 path: dir.join(name("log", expected)),
                 offset: 0,
                 why: "segment missing (later segments exist)".into(),
@@ -479,7 +481,7 @@ fn replay<S: Durable>(dir: &Path) -> Result<Replay<S>, LedgerError> {
         let last = i + 1 == logs.len();
         let parsed = parse_file(&path, last)?;
         for (info, payload) in &parsed.records {
-            let bad = |why: String| LedgerError::Corrupt {
+            let bad = |why: String| JournalError::Corrupt {
                 path: path.clone(),
                 offset: info.offset,
                 why,
@@ -525,13 +527,13 @@ fn replay<S: Durable>(dir: &Path) -> Result<Replay<S>, LedgerError> {
 
 /// Reads the ledger in `dir` without changing anything (for inspection; a torn tail is
 /// reported in the [`Recovery`] but left on disk).
-pub fn read<S: Durable>(dir: &Path) -> Result<(Option<S>, Recovery), LedgerError> {
+pub fn read<S: Durable>(dir: &Path) -> Result<(Option<S>, Recovery), JournalError> {
     let r = replay::<S>(dir)?;
     Ok((r.state, r.recovery))
 }
 
 /// Every intact record of every file in `dir`, in replay order (for tests and inspection).
-pub fn scan(dir: &Path) -> Result<Vec<RecordInfo>, LedgerError> {
+pub fn scan(dir: &Path) -> Result<Vec<RecordInfo>, JournalError> {
     let l = list(dir)?;
     let mut out = Vec::new();
     let files = l
@@ -546,10 +548,10 @@ pub fn scan(dir: &Path) -> Result<Vec<RecordInfo>, LedgerError> {
     Ok(out)
 }
 
-/// A ledger open for saving.
-pub struct Ledger<S: Durable> {
+/// A priest's ledger on disk, open for saving: the journal of its saves.
+pub struct Journal<S: Durable> {
     dir: PathBuf,
-    options: LedgerOptions,
+    options: JournalOptions,
     /// The segment being appended to.
     seq: u64,
     file: File,
@@ -560,18 +562,18 @@ pub struct Ledger<S: Durable> {
     /// The last state made durable.
     durable: Option<S>,
     snapshot_bytes: u64,
-    compactor: Option<JoinHandle<Result<u64, LedgerError>>>,
+    compactor: Option<JoinHandle<Result<u64, JournalError>>>,
     buf: Vec<u8>,
     _lock: File,
 }
 
-impl<S: Durable> Ledger<S> {
+impl<S: Durable> Journal<S> {
     /// Opens (creating if need be) the ledger in `dir`: replays it, cuts off a torn last
     /// record, and returns the ledger with the last durable state.
     pub fn open(
         dir: &Path,
-        options: LedgerOptions,
-    ) -> Result<(Self, Option<S>, Recovery), LedgerError> {
+        options: JournalOptions,
+    ) -> Result<(Self, Option<S>, Recovery), JournalError> {
         fs::create_dir_all(dir).map_err(io_err(dir))?;
         let lock_path = dir.join("LOCK");
         let lock = OpenOptions::new()
@@ -581,7 +583,7 @@ impl<S: Durable> Ledger<S> {
             .open(&lock_path)
             .map_err(io_err(&lock_path))?;
         if lock.try_lock().is_err() {
-            return Err(LedgerError::Locked {
+            return Err(JournalError::Locked {
                 path: dir.to_path_buf(),
             });
         }
@@ -618,7 +620,7 @@ impl<S: Durable> Ledger<S> {
                 (seq, file, FILE_HEADER as u64, allocated)
             }
         };
-        let ledger = Ledger {
+        let journal = Journal {
             dir: dir.to_path_buf(),
             options,
             seq,
@@ -631,15 +633,15 @@ impl<S: Durable> Ledger<S> {
             buf: Vec::new(),
             _lock: lock,
         };
-        Ok((ledger, r.state, r.recovery))
+        Ok((journal, r.state, r.recovery))
     }
 
     /// A new, empty segment, with zeros allocated ahead; returns it and its length.
     fn create_segment(
         dir: &Path,
         seq: u64,
-        options: &LedgerOptions,
-    ) -> Result<(File, u64), LedgerError> {
+        options: &JournalOptions,
+    ) -> Result<(File, u64), JournalError> {
         let path = dir.join(name("log", seq));
         let file = OpenOptions::new()
             .create(true)
@@ -669,7 +671,7 @@ impl<S: Durable> Ledger<S> {
 
     /// Makes `next` durable: appends one record (a delta when the type gives one) and syncs.
     /// Returns the bytes appended (0 when `next` equals the durable state).
-    pub fn save(&mut self, next: &S) -> Result<u64, LedgerError>
+    pub fn save(&mut self, next: &S) -> Result<u64, JournalError>
     where
         S: PartialEq,
     {
@@ -704,7 +706,7 @@ impl<S: Durable> Ledger<S> {
     }
 
     /// Waits for a running snapshot, if any (for tests and orderly shutdown).
-    pub fn finish_compaction(&mut self) -> Result<(), LedgerError> {
+    pub fn finish_compaction(&mut self) -> Result<(), JournalError> {
         if let Some(handle) = self.compactor.take() {
             self.snapshot_bytes = handle.join().expect("the compactor does not panic")?;
         }
@@ -716,7 +718,7 @@ impl<S: Durable> Ledger<S> {
         self.compactor.as_ref().is_some_and(|h| !h.is_finished())
     }
 
-    fn maybe_compact(&mut self) -> Result<(), LedgerError> {
+    fn maybe_compact(&mut self) -> Result<(), JournalError> {
         if let Some(h) = &self.compactor {
             if !h.is_finished() {
                 return Ok(());
@@ -758,7 +760,7 @@ fn write_snapshot<S: Durable>(
     seq: u64,
     state: &S,
     size_hint: usize,
-) -> Result<u64, LedgerError> {
+) -> Result<u64, JournalError> {
     let bytes = write_snapshot_file(dir, seq, state, size_hint)?;
     let l = list(dir)?;
     for n in l.snaps.into_iter().filter(|&n| n < seq) {
@@ -779,7 +781,7 @@ fn write_snapshot_file<S: Durable>(
     seq: u64,
     state: &S,
     size_hint: usize,
-) -> Result<u64, LedgerError> {
+) -> Result<u64, JournalError> {
     let final_path = dir.join(name("snap", seq));
     let tmp = dir.join(format!("{}.tmp", name("snap", seq)));
     // The whole state is large: serialize it once, into a buffer sized like the last
@@ -802,367 +804,4 @@ fn write_snapshot_file<S: Durable>(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde::Deserialize;
-
-    /// A ledger of numbered entries that saves only the entries added (like the Parliament's
-    /// decrees), with `im` so that clones are cheap.
-    #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-    struct Entries(im::Vector<u64>);
-
-    impl Durable for Entries {
-        type Delta = (usize, Vec<u64>);
-        fn delta(&self, prev: &Self) -> Option<Self::Delta> {
-            (self.0.len() >= prev.0.len() && self.0.take(prev.0.len()) == prev.0).then(|| {
-                (
-                    prev.0.len(),
-                    self.0.skip(prev.0.len()).into_iter().collect(),
-                )
-            })
-        }
-        fn apply(&mut self, (from, added): Self::Delta) {
-            assert_eq!(self.0.len(), from);
-            self.0.extend(added);
-        }
-    }
-
-    /// A ledger always written whole (the trait's default).
-    #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-    struct Whole(u32, String);
-    impl Durable for Whole {
-        type Delta = ();
-    }
-
-    fn small() -> LedgerOptions {
-        LedgerOptions {
-            compact_min_bytes: 256,
-            compact_ratio: 2,
-            preallocate: 0,
-        }
-    }
-
-    #[test]
-    fn preallocated_segments_keep_records_and_cut_a_torn_one_among_the_zeros() {
-        let options = LedgerOptions {
-            preallocate: 4096,
-            ..small()
-        };
-        let dir = tempfile::tempdir().unwrap();
-        let mut e = Entries::default();
-        {
-            let (mut l, _, _) = Ledger::<Entries>::open(dir.path(), options).unwrap();
-            for i in 0..300 {
-                e.0.push_back(i);
-                l.save(&e).unwrap();
-            }
-            l.finish_compaction().unwrap();
-        }
-        // Every segment is allocated ahead: its length is past its last record, in zeros.
-        let recs = scan(dir.path()).unwrap();
-        let last = recs.last().unwrap().clone();
-        let bytes = fs::read(&last.path).unwrap();
-        let end = (last.offset + last.len) as usize;
-        assert!(bytes.len() > end && bytes[end..].iter().all(|&b| b == 0));
-        let (_, s, rec) = Ledger::<Entries>::open(dir.path(), options).unwrap();
-        assert_eq!(s, Some(e.clone()));
-        assert_eq!(
-            rec.torn, None,
-            "zeros allocated ahead are not a torn record"
-        );
-
-        // A record torn inside the allocated space (its end never written) is cut off.
-        let mut torn = bytes.clone();
-        for b in &mut torn[end - 3..end] {
-            *b = 0;
-        }
-        fs::write(&last.path, &torn).unwrap();
-        let (mut l, s, rec) = Ledger::<Entries>::open(dir.path(), options).unwrap();
-        let mut before = e.clone();
-        before.0.pop_back();
-        assert_eq!(s, Some(before.clone()));
-        assert_eq!(rec.torn.map(|t| t.1), Some(last.offset));
-        // Saves after the cut land where the torn record was, and are read back.
-        before.0.push_back(1000);
-        l.save(&before).unwrap();
-        drop(l);
-        assert_eq!(read::<Entries>(dir.path()).unwrap().0, Some(before));
-
-        // Damage before the last record is still refused.
-        let first = &scan(dir.path()).unwrap()[0];
-        let mut bad = fs::read(&first.path).unwrap();
-        bad[first.offset as usize + RECORD_HEADER] ^= 0x10;
-        fs::write(&first.path, &bad).unwrap();
-        assert!(matches!(
-            read::<Entries>(dir.path()).err(),
-            Some(LedgerError::Corrupt { .. })
-        ));
-    }
-
-    #[test]
-    fn saves_survive_reopening_with_deltas_and_compaction() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut e = Entries::default();
-        {
-            let (mut l, s, rec) = Ledger::<Entries>::open(dir.path(), small()).unwrap();
-            assert_eq!(s, None);
-            assert_eq!(rec.records, 0);
-            for i in 0..500 {
-                e.0.push_back(i);
-                let bytes = l.save(&e).unwrap();
-                assert!(bytes < 32, "save {i} wrote {bytes} bytes: not a delta");
-            }
-            l.finish_compaction().unwrap();
-        }
-        let (s, rec) = read::<Entries>(dir.path()).unwrap();
-        assert_eq!(s.as_ref(), Some(&e));
-        assert!(rec.snapshot.is_some(), "the ledger was compacted");
-        let l = list(dir.path()).unwrap();
-        assert_eq!(l.snaps.len(), 1, "old snapshots are deleted");
-        assert!(
-            l.logs.iter().all(|&n| n >= l.snaps[0]),
-            "old segments are deleted"
-        );
-        let (mut led, s, _) = Ledger::<Entries>::open(dir.path(), small()).unwrap();
-        assert_eq!(s.as_ref(), Some(&e));
-        e.0.push_back(1000);
-        led.save(&e).unwrap();
-        drop(led);
-        assert_eq!(read::<Entries>(dir.path()).unwrap().0, Some(e));
-    }
-
-    #[test]
-    fn an_ordmap_saves_only_what_changed() {
-        let dir = tempfile::tempdir().unwrap();
-        let (mut l, _, _) = Ledger::<im::OrdMap<u64, String>>::open(dir.path(), small()).unwrap();
-        let mut m: im::OrdMap<u64, String> = (0..10_000u64).map(|i| (i, format!("v{i}"))).collect();
-        let whole = l.save(&m).unwrap();
-        assert!(whole > 50_000, "{whole}");
-        m.insert(5, "changed".into());
-        m.insert(20_000, "added".into());
-        m.remove(&7);
-        let bytes = l.save(&m).unwrap();
-        assert!(bytes < 64, "a delta of three changes took {bytes} bytes");
-        drop(l);
-        let (back, _) = read::<im::OrdMap<u64, String>>(dir.path()).unwrap();
-        assert_eq!(back, Some(m.clone()));
-        let mut d = im::OrdMap::new();
-        d.insert(1u64, 2u64);
-        assert_eq!(d.delta(&im::OrdMap::new()), Some(vec![(1, Some(2))]));
-        assert_eq!(
-            im::OrdMap::<u64, u64>::new().delta(&d),
-            None,
-            "all changed: whole"
-        );
-    }
-
-    #[test]
-    fn whole_ledgers_and_unchanged_saves() {
-        let dir = tempfile::tempdir().unwrap();
-        let (mut l, _, _) = Ledger::<Whole>::open(dir.path(), small()).unwrap();
-        assert!(l.save(&Whole(1, "a".into())).unwrap() > 0);
-        assert_eq!(l.save(&Whole(1, "a".into())).unwrap(), 0, "nothing changed");
-        l.save(&Whole(2, "b".into())).unwrap();
-        drop(l);
-        let (s, rec) = read::<Whole>(dir.path()).unwrap();
-        assert_eq!(s, Some(Whole(2, "b".into())));
-        assert_eq!(rec.records, 2);
-    }
-
-    #[test]
-    fn a_second_opener_is_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        let _l = Ledger::<Whole>::open(dir.path(), small()).unwrap();
-        let err = Ledger::<Whole>::open(dir.path(), small()).err().unwrap();
-        assert!(matches!(err, LedgerError::Locked { .. }), "{err}");
-    }
-
-    fn three_saves(dir: &Path) -> Vec<RecordInfo> {
-        let (mut l, _, _) = Ledger::<Whole>::open(dir, small()).unwrap();
-        for i in 1..=3 {
-            l.save(&Whole(i, format!("decree {i}"))).unwrap();
-        }
-        drop(l);
-        scan(dir).unwrap()
-    }
-
-    #[test]
-    fn a_torn_last_record_is_cut_off() {
-        for cut in [1, 5, 9] {
-            let dir = tempfile::tempdir().unwrap();
-            let recs = three_saves(dir.path());
-            let last = recs.last().unwrap();
-            let f = OpenOptions::new().write(true).open(&last.path).unwrap();
-            f.set_len(last.offset + last.len - cut).unwrap();
-            drop(f);
-            let (mut l, s, rec) = Ledger::<Whole>::open(dir.path(), small()).unwrap();
-            assert_eq!(s, Some(Whole(2, "decree 2".into())), "cut {cut}");
-            assert_eq!(
-                rec.torn,
-                Some((last.path.clone(), last.offset, last.len - cut))
-            );
-            l.save(&Whole(4, "decree 4".into())).unwrap();
-            drop(l);
-            assert_eq!(
-                read::<Whole>(dir.path()).unwrap().0,
-                Some(Whole(4, "decree 4".into())),
-                "appends after the cut are readable"
-            );
-        }
-    }
-
-    #[test]
-    fn every_cut_of_the_last_record_recovers_and_every_flip_before_it_refuses() {
-        let dir = tempfile::tempdir().unwrap();
-        let recs = three_saves(dir.path());
-        let path = recs[0].path.clone();
-        let good = fs::read(&path).unwrap();
-        let last = recs.last().unwrap();
-        for cut in last.offset..=last.offset + last.len {
-            fs::write(&path, &good[..cut as usize]).unwrap();
-            let (s, _) = read::<Whole>(dir.path()).unwrap();
-            let want = if cut == last.offset + last.len { 3 } else { 2 };
-            assert_eq!(s.unwrap().0, want, "cut at {cut}");
-        }
-        for at in 0..last.offset as usize {
-            let mut bad = good.clone();
-            bad[at] ^= 0xff;
-            fs::write(&path, &bad).unwrap();
-            let err = read::<Whole>(dir.path()).err();
-            assert!(
-                matches!(err, Some(LedgerError::Corrupt { .. })),
-                "flip at {at} was not refused"
-            );
-        }
-        for at in last.offset as usize..good.len() {
-            let mut bad = good.clone();
-            bad[at] ^= 0xff;
-            fs::write(&path, &bad).unwrap();
-            let (s, rec) = read::<Whole>(dir.path()).unwrap();
-            assert_eq!((s.unwrap().0, rec.torn.unwrap().1), (2, last.offset));
-        }
-    }
-
-    #[test]
-    fn a_zero_filled_or_garbled_tail_is_torn() {
-        let dir = tempfile::tempdir().unwrap();
-        let recs = three_saves(dir.path());
-        let last = recs.last().unwrap();
-        let mut bytes = fs::read(&last.path).unwrap();
-        let end = bytes.len();
-        bytes[end - 1] ^= 0xff;
-        bytes.extend_from_slice(&[0; 100]);
-        fs::write(&last.path, &bytes).unwrap();
-        let (_, s, rec) = Ledger::<Whole>::open(dir.path(), small()).unwrap();
-        assert_eq!(s, Some(Whole(2, "decree 2".into())));
-        assert_eq!(rec.torn.unwrap().1, last.offset);
-    }
-
-    #[test]
-    fn corruption_before_the_last_record_refuses_to_open() {
-        let dir = tempfile::tempdir().unwrap();
-        let recs = three_saves(dir.path());
-        let first = &recs[0];
-        let mut bytes = fs::read(&first.path).unwrap();
-        bytes[first.offset as usize + RECORD_HEADER + 2] ^= 0x01;
-        fs::write(&first.path, &bytes).unwrap();
-        let err = Ledger::<Whole>::open(dir.path(), small()).err().unwrap();
-        let text = err.to_string();
-        assert!(
-            text.contains(&first.path.display().to_string())
-                && text.contains(&format!("offset {}", first.offset)),
-            "{text}"
-        );
-        assert!(matches!(err, LedgerError::Corrupt { .. }));
-        // Nothing was changed: the file is as the disk left it.
-        assert_eq!(fs::read(&first.path).unwrap(), bytes);
-    }
-
-    #[test]
-    fn a_damaged_length_before_the_last_record_refuses_to_open() {
-        for (field, mask) in [(0, 0xffu8), (1, 0x01), (4, 0x5a), (8, 0x80)] {
-            let dir = tempfile::tempdir().unwrap();
-            let recs = three_saves(dir.path());
-            let mut bytes = fs::read(&recs[1].path).unwrap();
-            bytes[recs[1].offset as usize + field] ^= mask;
-            fs::write(&recs[1].path, &bytes).unwrap();
-            let err = Ledger::<Whole>::open(dir.path(), small()).err().unwrap();
-            assert!(
-                err.to_string()
-                    .contains(&format!("offset {}", recs[1].offset)),
-                "{err}"
-            );
-        }
-    }
-
-    #[test]
-    fn a_damaged_header_or_snapshot_refuses_to_open() {
-        let dir = tempfile::tempdir().unwrap();
-        let recs = three_saves(dir.path());
-        let mut bytes = fs::read(&recs[0].path).unwrap();
-        bytes[0] = b'X';
-        fs::write(&recs[0].path, &bytes).unwrap();
-        let err = Ledger::<Whole>::open(dir.path(), small()).err().unwrap();
-        assert!(err.to_string().contains("offset 0"), "{err}");
-
-        let dir = tempfile::tempdir().unwrap();
-        {
-            let (mut l, _, _) = Ledger::<Entries>::open(dir.path(), small()).unwrap();
-            let mut e = Entries::default();
-            for i in 0..200 {
-                e.0.push_back(i);
-                l.save(&e).unwrap();
-            }
-            l.finish_compaction().unwrap();
-        }
-        let snap = list(dir.path()).unwrap().snaps[0];
-        let path = dir.path().join(name("snap", snap));
-        let mut bytes = fs::read(&path).unwrap();
-        let n = bytes.len();
-        bytes[n - 1] ^= 0x40;
-        fs::write(&path, &bytes).unwrap();
-        let err = Ledger::<Entries>::open(dir.path(), small()).err().unwrap();
-        assert!(
-            err.to_string().contains(&path.display().to_string()),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn a_crash_during_compaction_loses_nothing() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut e = Entries::default();
-        {
-            let (mut l, _, _) = Ledger::<Entries>::open(dir.path(), small()).unwrap();
-            for i in 0..10 {
-                e.0.push_back(i);
-                l.save(&e).unwrap();
-            }
-        }
-        // Crash after segment 1 was started, before its snapshot was renamed into place.
-        drop(Ledger::<Entries>::create_segment(dir.path(), 1, &small()).unwrap());
-        fs::write(dir.path().join("snap-00000000000000000001.tmp"), b"half").unwrap();
-        let (mut l, s, rec) = Ledger::<Entries>::open(dir.path(), small()).unwrap();
-        assert_eq!(s.as_ref(), Some(&e));
-        assert_eq!((rec.segments, rec.snapshot), (2, None));
-        assert!(
-            list(dir.path()).unwrap().temps.is_empty(),
-            "temporary removed"
-        );
-        e.0.push_back(10);
-        l.save(&e).unwrap();
-        drop(l);
-        // Crash after the snapshot was renamed, before the old segment was deleted.
-        let mut at_one = e.clone();
-        at_one.0.pop_back();
-        write_snapshot_file(dir.path(), 1, &at_one, 0).unwrap();
-        let (s, rec) = read::<Entries>(dir.path()).unwrap();
-        assert_eq!(s.as_ref(), Some(&e));
-        assert_eq!(rec.segments, 1, "segment 0 is superseded by snapshot 1");
-        // A segment missing in the middle is corruption, not an empty ledger.
-        fs::remove_file(dir.path().join(name("snap", 1))).unwrap();
-        fs::remove_file(dir.path().join(name("log", 0))).unwrap();
-        let err = Ledger::<Entries>::open(dir.path(), small()).err().unwrap();
-        assert!(err.to_string().contains("segment missing"), "{err}");
-    }
-}
+mod tests;

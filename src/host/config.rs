@@ -1,4 +1,5 @@
-//! The cluster's configuration file (TOML).
+//! The cluster's configuration file (TOML): read and validated ([`Config`]), and written
+//! ([`ConfigFile`]).
 //!
 //! ```toml
 //! # Paths are relative to this file's directory.
@@ -51,7 +52,7 @@
 //! unanswered after `client_timeout_ms` is answered `-ERR` (and may still have passed).
 
 use super::wire::Key;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use stateright::actor::Id;
 use std::net::SocketAddr;
 use std::ops::Range;
@@ -61,43 +62,55 @@ use std::time::Duration;
 /// The most priests a cluster may have (the [`crate::ballot::Priests`] bit set).
 pub const MAX_PRIESTS: usize = 64;
 
-#[derive(Debug, Deserialize)]
+/// The configuration file as written: what [`Config::parse`] reads before it validates, and
+/// what [`ConfigFile::to_toml`] writes (`parliament cluster`, and the tests' clusters).
+/// Addresses are kept as written, so a bad one is reported by [`Config::parse`] with the
+/// priest it belongs to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Raw {
-    ledger_dir: PathBuf,
-    key_file: PathBuf,
+pub struct ConfigFile {
+    /// Relative to the file's directory, as is `key_file`.
+    pub ledger_dir: PathBuf,
+    pub key_file: PathBuf,
     #[serde(default)]
-    protocol: Protocol,
+    pub protocol: Protocol,
+    #[serde(default, skip_serializing_if = "TimersFile::is_default")]
+    pub timers: TimersFile,
     #[serde(default)]
-    timers: RawTimers,
-    #[serde(default)]
-    priest: Vec<RawPriest>,
+    pub priest: Vec<PriestFile>,
 }
 
-#[derive(Debug, Deserialize)]
+/// The `[timers]` table, in milliseconds; every one optional (see the module docs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawTimers {
+pub struct TimersFile {
     #[serde(default = "default_retry")]
-    retry_ms: [u64; 2],
+    pub retry_ms: [u64; 2],
     #[serde(default = "default_election")]
-    election_ms: [u64; 2],
+    pub election_ms: [u64; 2],
     #[serde(default = "default_heartbeat")]
-    heartbeat_ms: u64,
+    pub heartbeat_ms: u64,
     #[serde(default = "default_resend")]
-    resend_ms: u64,
+    pub resend_ms: u64,
     #[serde(default = "default_client_timeout")]
-    client_timeout_ms: u64,
+    pub client_timeout_ms: u64,
 }
 
-impl Default for RawTimers {
+impl Default for TimersFile {
     fn default() -> Self {
-        RawTimers {
+        TimersFile {
             retry_ms: default_retry(),
             election_ms: default_election(),
             heartbeat_ms: default_heartbeat(),
             resend_ms: default_resend(),
             client_timeout_ms: default_client_timeout(),
         }
+    }
+}
+
+impl TimersFile {
+    fn is_default(&self) -> bool {
+        *self == TimersFile::default()
     }
 }
 
@@ -121,25 +134,93 @@ fn default_client_timeout() -> u64 {
     5000
 }
 
-#[derive(Debug, Deserialize)]
+/// One `[[priest]]`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawPriest {
-    id: usize,
-    address: String,
-    #[serde(default)]
-    client_address: Option<String>,
-    #[serde(default)]
-    bind: Option<String>,
+pub struct PriestFile {
+    pub id: usize,
+    pub address: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_address: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bind: Option<String>,
+}
+
+impl PriestFile {
+    /// Priest `id` at `address`, with no RESP listener and binding its address.
+    pub fn new(id: usize, address: SocketAddr) -> Self {
+        PriestFile {
+            id,
+            address: address.to_string(),
+            client_address: None,
+            bind: None,
+        }
+    }
+
+    /// With a RESP listener at `client`.
+    pub fn client_address(mut self, client: SocketAddr) -> Self {
+        self.client_address = Some(client.to_string());
+        self
+    }
+
+    /// Binding `bind` rather than its address.
+    pub fn bind(mut self, bind: SocketAddr) -> Self {
+        self.bind = Some(bind.to_string());
+        self
+    }
+}
+
+impl ConfigFile {
+    /// A configuration of `protocol` with `ledger_dir` and `key_file` (relative to the file's
+    /// directory, or absolute), default timers and no priests.
+    pub fn new(
+        ledger_dir: impl Into<PathBuf>,
+        key_file: impl Into<PathBuf>,
+        protocol: Protocol,
+    ) -> Self {
+        ConfigFile {
+            ledger_dir: ledger_dir.into(),
+            key_file: key_file.into(),
+            protocol,
+            timers: TimersFile::default(),
+            priest: Vec::new(),
+        }
+    }
+
+    /// Reads configuration text, without validating it (see [`Config::parse`]).
+    pub fn from_toml(text: &str) -> Result<Self, String> {
+        toml::from_str(text).map_err(|e| e.to_string())
+    }
+
+    /// The configuration as TOML text, which [`ConfigFile::from_toml`] reads back equal.
+    /// Timers are written only when some differ from the defaults.
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).expect("a configuration serializes to TOML")
+    }
+
+    /// Writes the configuration to `path`, after the comment lines `header` (each line
+    /// prefixed `# `): whole, to a temporary file then renamed, so a crash never leaves
+    /// half a configuration.
+    pub fn write(&self, path: &Path, header: &str) -> Result<(), String> {
+        let mut text: String = header.lines().map(|l| format!("# {l}\n")).collect();
+        text += &self.to_toml();
+        let mut tmp = path.as_os_str().to_owned();
+        tmp.push(".tmp");
+        let tmp = PathBuf::from(tmp);
+        std::fs::write(&tmp, text)
+            .and_then(|()| std::fs::rename(&tmp, path))
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))
+    }
 }
 
 /// Which priest `parliament serve` runs.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Protocol {
-    /// The single-decree Synod priest ([`crate::synod`]).
+    /// The single-decree Synod priest (`crate::service::synod`).
     #[default]
     Synod,
-    /// The multi-decree Parliament priest ([`crate::parliament`]) with a RESP listener.
+    /// The multi-decree Parliament priest with a RESP listener (`crate::service::parliament`).
     Parliament,
 }
 
@@ -183,7 +264,7 @@ impl Config {
 
     /// Parses configuration text; relative paths are taken from `base`.
     pub fn parse(text: &str, base: &Path, path: &Path) -> Result<Config, String> {
-        let raw: Raw = toml::from_str(text).map_err(|e| e.to_string())?;
+        let raw = ConfigFile::from_toml(text)?;
         if raw.priest.is_empty() {
             return Err("no [[priest]] listed".into());
         }
@@ -408,6 +489,47 @@ address = "127.0.0.1:7001"
         assert_eq!(c.binds[0], c.priests[0]);
         assert_eq!(c.binds[1], "0.0.0.0:9001".parse().unwrap());
         assert_eq!(c.priests[1], "127.0.0.1:7001".parse().unwrap());
+    }
+
+    #[test]
+    fn a_written_configuration_reads_back_as_written() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("k"), Key::random().to_hex()).unwrap();
+        let mut f = ConfigFile::new("l", "k", Protocol::Parliament);
+        f.timers.election_ms = [150, 300];
+        f.timers.heartbeat_ms = 50;
+        let a: SocketAddr = "127.0.0.1:7000".parse().unwrap();
+        let b: SocketAddr = "127.0.0.1:7001".parse().unwrap();
+        let client: SocketAddr = "127.0.0.1:6380".parse().unwrap();
+        let bind: SocketAddr = "0.0.0.0:9001".parse().unwrap();
+        f.priest.push(PriestFile::new(0, a).client_address(client));
+        f.priest.push(PriestFile::new(1, b).bind(bind));
+        assert_eq!(ConfigFile::from_toml(&f.to_toml()).unwrap(), f);
+        let path = dir.path().join("c.toml");
+        f.write(&path, "a header\nof two lines").unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.starts_with("# a header\n# of two lines\n"), "{text}");
+        assert!(!dir.path().join("c.toml.tmp").exists());
+        let c = Config::load(&path).unwrap();
+        assert_eq!(c.protocol, Protocol::Parliament);
+        assert_eq!(c.priests, vec![a, b]);
+        assert_eq!(c.binds, vec![a, bind]);
+        assert_eq!(c.client_addresses, vec![Some(client), None]);
+        assert_eq!(
+            c.election,
+            Duration::from_millis(150)..Duration::from_millis(300)
+        );
+        assert_eq!(c.heartbeat, Duration::from_millis(50));
+        assert!(c.ledger_of(0).starts_with(dir.path().join("l")));
+        // Default timers are not written; a hand-written file reads back as written.
+        let plain = ConfigFile::new("l", "k", Protocol::Synod);
+        assert!(!plain.to_toml().contains("timers"), "{}", plain.to_toml());
+        let good = ConfigFile::from_toml(GOOD).unwrap();
+        assert_eq!(ConfigFile::from_toml(&good.to_toml()).unwrap(), good);
+        assert_eq!(
+            parse(&good.to_toml()).unwrap().retry,
+            parse(GOOD).unwrap().retry
+        );
     }
 
     #[test]

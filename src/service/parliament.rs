@@ -1,9 +1,9 @@
-//! The Parliament priest on the runtime, with a RESP (Redis protocol) listener beside it:
+//! The Parliament priest on the host, with a RESP (Redis protocol) listener beside it:
 //! the key-value service.
 //!
 //! `parliament serve` with `protocol = "parliament"` runs two things in one process:
 //!
-//! - the priest ([`ParliamentPriest`]), on the runtime exactly as the Synod priest is: its
+//! - the priest ([`ParliamentPriest`]), on the host exactly as the Synod priest is: its
 //!   ledger on disk, its datagrams on UDP;
 //! - a TCP listener speaking RESP ([`crate::resp::server`]) on the priest's configured
 //!   `client_address`, whose backend ([`PriestBackend`]) is **a client of the Parliament**:
@@ -14,7 +14,7 @@
 //!
 //! The listener is one event loop for every connection, and the backend lives on it: the
 //! Requests read in one turn of the loop travel to a priest as one datagram (a bundle,
-//! [`super::wire`]), and the priest's Replies of one batch come back as one, so under load
+//! [`crate::host::wire`]), and the priest's Replies of one batch come back as one, so under load
 //! a datagram each way carries many commands.
 //!
 //! # Which priest a command goes to
@@ -32,7 +32,7 @@
 //! (indeterminate, as a timed-out Redis command is).
 //!
 //! `INFO` is not a command of the law: the listener answers it locally from the priest's
-//! status board ([`super::status`]), which the runtime fills after every batch.
+//! status board ([`super::status`]), which the host fills after every batch.
 //!
 //! # The ledger on disk
 //!
@@ -42,11 +42,11 @@
 //! or its clearing) writes the whole ledger: that happens a few times per rejoin, and the
 //! delta's format stays as it was.
 
-use super::config::{Config, Protocol};
-use super::ledger::Durable;
-use super::wire::{self, Key};
-use super::{client_id, Node, NodeConfig, StartMode};
 use crate::ballot::{Ballot, PriestIx};
+use crate::host::config::{Config, Protocol};
+use crate::host::journal::Durable;
+use crate::host::wire::{self, Key};
+use crate::host::{client_id, Node, NodeConfig, StartMode};
 use crate::kv::{Answer, Op};
 use crate::parliament::{Decree, DecreeNumber, Ledger, Msg, ParliamentPriest, Vote, BATCH_BYTES};
 use crate::resp::server::{Backend, ClientId, OneAtATime, Responder, Server, ServerConfig};
@@ -135,7 +135,7 @@ impl Patience {
 /// one place that decides it. The empty ledger marked as rejoining
 /// ([`Ledger::rejoining`]): the priest promises, votes, confirms and runs for nothing until
 /// the protocol's rule says it is clear (see "Rejoining after a lost ledger" in
-/// [`crate::parliament`]). The runtime saves it before the priest runs, and the mark stays
+/// [`crate::parliament`]). The host saves it before the priest runs, and the mark stays
 /// in the ledger until cleared, so a priest that crashes while rejoining restarts rejoining,
 /// without the flag.
 pub fn rejoin_ledger() -> Result<Ledger, String> {
@@ -143,14 +143,14 @@ pub fn rejoin_ledger() -> Result<Ledger, String> {
 }
 
 /// `parliament serve` with `protocol = "parliament"`: starts priest `me` as `mode` says
-/// ([`super::start`]), then its RESP listener, and runs both until `stop` is set. A priest
+/// ([`crate::host::start`]), then its RESP listener, and runs both until `stop` is set. A priest
 /// whose ledger is refused stops before it listens.
 pub fn serve(
     cfg: &Config,
     me: usize,
     mode: StartMode,
     stop: &AtomicBool,
-) -> Result<super::Counters, String> {
+) -> Result<crate::host::Counters, String> {
     cfg.check_priest(me)?;
     if cfg.protocol != Protocol::Parliament {
         return Err(format!(
@@ -186,7 +186,7 @@ pub fn serve(
     tracing::info!(%listen, "RESP listener up");
     let mut observe = board.observer();
     let mut was_rejoining = false;
-    let observer: super::Observer<ParliamentPriest> = Box::new(move |state, counters| {
+    let observer: crate::host::Observer<ParliamentPriest> = Box::new(move |state, counters| {
         // Say when a rejoining priest is clear: it takes part again from here.
         let rejoining = state.ledger.rejoin.is_some();
         if let (true, false, Some(b)) = (was_rejoining, rejoining, state.ledger.next_bal) {
@@ -195,7 +195,7 @@ pub fn serve(
         was_rejoining = rejoining;
         observe(state, counters);
     });
-    let result = super::run(node, stop, Some(observer)).map_err(|e| e.to_string());
+    let result = crate::host::run(node, stop, Some(observer)).map_err(|e| e.to_string());
     server.shutdown();
     backend.stop();
     result
@@ -540,12 +540,12 @@ mod tests {
     /// records, the decrees learned meanwhile deltas).
     #[test]
     fn the_rejoin_mark_and_its_clearing_are_saved() {
-        use super::super::ledger::{self, Ledger as Disk, LedgerOptions};
         use crate::ballot::Priests;
+        use crate::host::journal::{self, Journal, JournalOptions};
         use crate::parliament::Rejoin;
         let dir = tempfile::tempdir().unwrap();
         let (mut disk, none, _) =
-            Disk::<Ledger>::open(dir.path(), LedgerOptions::default()).expect("a new ledger");
+            Journal::<Ledger>::open(dir.path(), JournalOptions::default()).expect("a new ledger");
         assert_eq!(none, None);
         let mut prev: Option<Ledger> = None;
         let mut save = |l: &Ledger, whole: bool| {
@@ -553,7 +553,7 @@ mod tests {
                 assert_eq!(l.delta(p).is_none(), whole, "{l:?}");
             }
             disk.save(l).unwrap();
-            let (back, _) = ledger::read::<Ledger>(dir.path()).unwrap();
+            let (back, _) = journal::read::<Ledger>(dir.path()).unwrap();
             assert_eq!(back.as_ref(), Some(l));
             prev = Some(l.clone());
         };
@@ -584,7 +584,7 @@ mod tests {
         };
         l.votes.insert(3, vote);
         save(&l, false);
-        let (back, recovery) = ledger::read::<Ledger>(dir.path()).unwrap();
+        let (back, recovery) = journal::read::<Ledger>(dir.path()).unwrap();
         assert_eq!((back, recovery.records), (Some(l), 8));
     }
 
@@ -632,7 +632,7 @@ mod tests {
         let mut bundle = wire::Bundle::new();
         for (client, msg) in &requests {
             assert!(
-                usize::from(*client) as u64 & crate::runtime::CLIENT_BIT != 0,
+                usize::from(*client) as u64 & crate::host::CLIENT_BIT != 0,
                 "a client id"
             );
             let Msg::Request { seq, op, .. } = msg else {

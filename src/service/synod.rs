@@ -1,12 +1,12 @@
-//! The Synod priest on the runtime: its ledger on disk, and the commands that deploy it.
+//! The Synod priest on the host: its ledger on disk, and the commands that deploy it.
 //!
 //! The Synod ledger is four small fields, so it is written whole at every save (the
 //! [`Durable`] default) and compaction keeps the file short.
 
-use super::config::Config;
-use super::ledger::{self, Durable, Recovery};
-use super::{Client, NodeConfig, StartMode};
 use crate::ballot::PriestIx;
+use crate::host::config::Config;
+use crate::host::journal::{self, Durable, Recovery};
+use crate::host::{Client, NodeConfig, StartMode};
 use crate::synod::{Decree, Ledger, Msg, SynodPriest};
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
@@ -23,7 +23,7 @@ pub fn priest(cfg: &Config, me: usize) -> SynodPriest<String> {
     p
 }
 
-/// `parliament serve`: starts priest `me` as `mode` says ([`super::start`]) and runs it
+/// `parliament serve`: starts priest `me` as `mode` says ([`crate::host::start`]) and runs it
 /// until `stop` is set. A Synod priest cannot rejoin: `--rejoin` is refused (after the
 /// check that its ledger is not intact).
 pub fn serve(
@@ -31,7 +31,7 @@ pub fn serve(
     me: usize,
     mode: StartMode,
     stop: &AtomicBool,
-) -> Result<super::Counters, String> {
+) -> Result<crate::host::Counters, String> {
     cfg.check_priest(me)?;
     let start = mode.with_rejoin(|| {
         Err(
@@ -40,7 +40,7 @@ pub fn serve(
                 .to_string(),
         )
     });
-    super::serve(
+    crate::host::serve(
         priest(cfg, me),
         NodeConfig::from_config(cfg, me),
         start,
@@ -86,5 +86,42 @@ pub fn read_ledger(cfg: &Config, me: usize) -> Result<(Option<Ledger<String>>, R
     if !dir.exists() {
         return Err(format!("priest {me} has no ledger at {}", dir.display()));
     }
-    ledger::read(&dir).map_err(|e| e.to_string())
+    journal::read(&dir).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::ballot::Ballot;
+    use crate::host::wire::{self, Key};
+    use crate::synod::{Msg, Vote};
+    use stateright::actor::Id;
+
+    #[test]
+    fn every_synod_message_round_trips() {
+        let b = Ballot::new(7, 2);
+        let msgs: Vec<Msg<String>> = vec![
+            Msg::NextBallot(b),
+            Msg::LastVote(b, None),
+            Msg::LastVote(
+                b,
+                Some(Vote {
+                    ballot: Ballot::new(3, 1),
+                    decree: "x".into(),
+                }),
+            ),
+            Msg::BeginBallot(b, "decree".into()),
+            Msg::Voted(b),
+            Msg::Success("decree".into()),
+            Msg::Propose("p".into()),
+            Msg::Chosen("c".into()),
+        ];
+        let mut buf = Vec::new();
+        for m in msgs {
+            wire::encode(&Key::from_bytes([1; 32]), Id::from(2usize), &m, &mut buf).unwrap();
+            let got: Vec<(Id, Msg<String>)> =
+                wire::decode(&Key::from_bytes([1; 32]), &buf).unwrap();
+            assert_eq!(got, vec![(Id::from(2usize), m.clone())]);
+            assert!(buf.len() < 64, "{m}: {} bytes", buf.len());
+        }
+    }
 }

@@ -1,0 +1,745 @@
+//! The host: a checked actor, unchanged, on a real network with a durable ledger.
+//!
+//! The protocol lives only in the actor (any `stateright::actor::Actor` whose messages and
+//! Storage serialize). The host moves bytes, keeps the ledger durable and fires timers,
+//! with the semantics stateright gives the actor in the model:
+//!
+//! - `on_start(id, storage)` gets the last ledger that was durably saved ([`journal`]);
+//! - a handler's commands take effect in order: `SetTimer` (re)arms a timer at a random
+//!   moment in its range, `CancelTimer` disarms it, `ChooseRandom` picks one of the choices
+//!   and delivers it by `on_random` on the next step, `Save` replaces the ledger, `Send`
+//!   sends one datagram ([`wire`]);
+//! - **every `Save` of a handler is durable (`fdatasync`) before any `Send` of that handler,
+//!   or of any later handler, leaves.** Handlers run in batches (group commit): the host
+//!   takes every datagram waiting on the socket (up to `max_batch`) and every due timer, runs
+//!   their handlers one after the other on the in-memory state, writes the last saved ledger
+//!   once and syncs once, and only then sends the messages of the handlers that ran after
+//!   the first save. The messages of handlers that ran before it (say, a priest answering
+//!   `Confirmed` or a heartbeat, which changes nothing durable), with no save deferred from
+//!   an earlier batch, leave first, without waiting for the sync: no change they could
+//!   depend on is unsaved.
+//! - **A batch that sends nothing defers its save** until the next batch that sends
+//!   something (which then writes and syncs the newest ledger, covering both), or until it
+//!   has waited [`DEFER_SAVE`], or the priest stops. So every message leaves only after every
+//!   change made before it is durable, and a learner that only listens (a priest hearing
+//!   `Success`) does not pay a disk sync per message.
+//!
+//! Why this is faithful to the model (see `docs/design.md`): a crash before the sync loses the
+//! batch's effects (and those of any deferred batches before it) and the messages that
+//! caused them, which in the model are lost messages: nothing that depended on them had
+//! left; a crash after the sync but before every send left is a set of completed handlers
+//! whose messages were lost. Both are behaviours of the lossy model. The messages that left
+//! before the sync came from handlers that ran, in the model's order, before every lost
+//! change: the model's run is those handlers, then the crash.
+//!
+//! # Ids and addresses
+//!
+//! An actor [`Id`] is a `u64`. The host gives priest `i` (its index in the configuration)
+//! the id `Id::from(i)`: the very ids the checked model uses, so a deployed priest runs with
+//! the `priests: Vec<Id>` it was checked with, whatever its address family. Clients take ids
+//! with the top bit set ([`client_id`]) and random low bits. Every datagram carries its
+//! sender's id under the MAC; the host maps ids to socket addresses:
+//!
+//! - a priest's address is the one configured; a datagram claiming a priest's id from
+//!   another address is dropped as from a non-member;
+//! - a client's address is learned from its last authenticated datagram (so replies reach
+//!   it, over IPv4 or IPv6), in a table of at most [`MAX_CLIENTS`] entries;
+//! - any other id is a non-member.
+//!
+//! Datagrams that fail to decode, fail the MAC or come from a non-member are dropped,
+//! counted in [`Counters`] and logged at debug level.
+//!
+//! # What is here
+//!
+//! - this module: the event loop ([`Node`], [`serve`], [`run`]);
+//! - [`timers`]: the actor's timers, and waiting for a datagram or the next one due;
+//! - [`journal`]: the durable journal of a priest's ledger ([`journal::Journal`]);
+//! - [`wire`]: the datagram format and the cluster key;
+//! - [`config`]: the cluster's configuration file, read and written;
+//! - [`start`]: how a priest begins (its ledger kept, `--bootstrap`, `--rejoin`);
+//! - [`client`]: a client that asks priests until one answers;
+//! - [`process`]: stopping on signals, and logging.
+//!
+//! The host knows no protocol: the priests it runs, and the services built on it, are in
+//! `crate::service`.
+
+pub mod client;
+pub mod config;
+pub mod journal;
+pub mod process;
+pub mod start;
+pub mod timers;
+pub mod wire;
+
+pub use client::Client;
+use journal::{Durable, Journal, JournalError, JournalOptions};
+pub use process::{init_logging, stop_on_signals};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+pub use start::{Start, StartMode};
+use stateright::actor::{Actor, Command, Id, Out};
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::fmt;
+use std::io;
+use std::net::{SocketAddr, UdpSocket};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+use timers::{wait_readable, Timers};
+use wire::Key;
+
+/// Longest a save of a batch that sent nothing waits for a batch that sends (see the
+/// module docs) before it is written and synced on its own.
+pub const DEFER_SAVE: Duration = Duration::from_millis(50);
+
+/// The bit that marks a client's id.
+pub const CLIENT_BIT: u64 = 1 << 63;
+/// How many clients' addresses a priest remembers.
+pub const MAX_CLIENTS: usize = 65_536;
+
+/// A fresh client id: the top bit set, the rest random.
+pub fn client_id() -> Id {
+    Id::from((CLIENT_BIT | (rand::random::<u64>() >> 1)) as usize)
+}
+
+fn bits(id: Id) -> u64 {
+    usize::from(id) as u64
+}
+
+/// What a priest's host needs to know.
+#[derive(Clone, Debug)]
+pub struct NodeConfig {
+    /// This priest's index.
+    pub me: usize,
+    /// Every priest's address, by index.
+    pub priests: Vec<SocketAddr>,
+    /// The address this priest's socket binds, if not `priests[me]` (see [`config`]: behind
+    /// address translation, or a relay, the address peers use is not the local one).
+    pub bind: Option<SocketAddr>,
+    pub key: Key,
+    /// This priest's ledger directory.
+    pub ledger_dir: PathBuf,
+    /// How the journal of its ledger compacts and allocates.
+    pub journal: JournalOptions,
+    /// Most datagrams handled under one sync.
+    pub max_batch: usize,
+    /// Fault injection for crash tests: sleep this long before each ledger write, which widens
+    /// the window in which a kill lands between a handler and its commit. Zero when deployed;
+    /// `serve` reads it from the environment variable `PARLIAMENT_SLOW_LEDGER_MS`.
+    pub save_delay: Duration,
+}
+
+impl NodeConfig {
+    /// Priest `me` of a cluster configuration.
+    pub fn from_config(cfg: &config::Config, me: usize) -> Self {
+        NodeConfig {
+            me,
+            priests: cfg.priests.clone(),
+            bind: Some(cfg.binds[me]),
+            key: cfg.key.clone(),
+            ledger_dir: cfg.ledger_of(me),
+            journal: JournalOptions::default(),
+            max_batch: 256,
+            save_delay: std::env::var("PARLIAMENT_SLOW_LEDGER_MS")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .map_or(Duration::ZERO, Duration::from_millis),
+        }
+    }
+}
+
+/// Why a priest stopped.
+#[derive(Debug)]
+pub enum HostError {
+    Journal(JournalError),
+    /// The ledger directory does not allow the start asked for ([`start`]).
+    Refused(String),
+    Bind {
+        addr: SocketAddr,
+        error: io::Error,
+    },
+    Socket(io::Error),
+}
+
+impl fmt::Display for HostError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HostError::Journal(e) => write!(f, "{e}"),
+            HostError::Refused(why) => write!(f, "{why}"),
+            HostError::Bind { addr, error } => write!(f, "cannot bind {addr}: {error}"),
+            HostError::Socket(e) => write!(f, "socket error: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for HostError {}
+
+impl From<JournalError> for HostError {
+    fn from(e: JournalError) -> Self {
+        HostError::Journal(e)
+    }
+}
+
+/// What a priest's host has done, and what it dropped.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Counters {
+    pub received: u64,
+    pub handled: u64,
+    pub timeouts: u64,
+    pub sent: u64,
+    pub send_errors: u64,
+    /// Ledger syncs (one per batch that changed the ledger).
+    pub syncs: u64,
+    pub dropped_malformed: u64,
+    pub dropped_bad_mac: u64,
+    pub dropped_undecodable: u64,
+    pub dropped_non_member: u64,
+    /// Messages the actor addressed to an id with no known address.
+    pub unroutable: u64,
+}
+
+impl Counters {
+    /// Every datagram dropped on receipt.
+    pub fn dropped(&self) -> u64 {
+        self.dropped_malformed
+            + self.dropped_bad_mac
+            + self.dropped_undecodable
+            + self.dropped_non_member
+    }
+}
+
+impl fmt::Display for Counters {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "received={} handled={} timeouts={} sent={} send_errors={} syncs={} \
+             dropped_malformed={} dropped_bad_mac={} dropped_undecodable={} \
+             dropped_non_member={} unroutable={}",
+            self.received,
+            self.handled,
+            self.timeouts,
+            self.sent,
+            self.send_errors,
+            self.syncs,
+            self.dropped_malformed,
+            self.dropped_bad_mac,
+            self.dropped_undecodable,
+            self.dropped_non_member,
+            self.unroutable
+        )
+    }
+}
+
+/// The effects of a batch of handlers waiting for the group commit.
+struct Batch<A: Actor> {
+    sends: Vec<(Id, A::Msg)>,
+    save: Option<A::Storage>,
+    /// Whether a change not yet durable was made before the handler now running: a save
+    /// deferred from an earlier batch, or a save of an earlier handler of this batch.
+    unsaved: bool,
+    /// How many of `sends` (the first ones) came from handlers that ran before any such
+    /// change: they may leave before the sync.
+    early: usize,
+}
+
+impl<A: Actor> Batch<A> {
+    /// A batch that starts after a save was deferred (`unsaved`) or not.
+    fn new(unsaved: bool) -> Self {
+        Batch {
+            sends: Vec::new(),
+            save: None,
+            unsaved,
+            early: 0,
+        }
+    }
+}
+
+/// Watches a priest: called with the actor's state and the host's counters once the node
+/// starts and after every batch, to publish a status view (as `crate::service::status` does).
+/// It only reads.
+pub type Observer<A> = Box<dyn FnMut(&<A as Actor>::State, &Counters) + Send>;
+
+/// One priest: its actor and state, its socket, its ledger and its timers.
+pub struct Node<A: Actor>
+where
+    A::Storage: Durable,
+{
+    actor: A,
+    id: Id,
+    /// The actor's state; `None` only while a handler runs (it owns the state meanwhile).
+    state: Option<A::State>,
+    /// Non-blocking; [`timers::wait_readable`] waits on it.
+    socket: UdpSocket,
+    key: Key,
+    priests: Vec<SocketAddr>,
+    clients: HashMap<Id, SocketAddr>,
+    journal: Journal<A::Storage>,
+    timers: Timers<A::Timer>,
+    randoms: HashMap<String, A::Random>,
+    max_batch: usize,
+    save_delay: Duration,
+    /// The newest saved ledger not yet written (its batch sent nothing), since when.
+    deferred: Option<(A::Storage, Instant)>,
+    counters: Counters,
+    recv_buf: Vec<u8>,
+    send_buf: Vec<u8>,
+    observer: Option<Observer<A>>,
+    /// The bootstrap marker's directory, while the marker vouches for an empty ledger: it is
+    /// removed once a save has made the ledger hold a record ([`start`]).
+    marker: Option<PathBuf>,
+}
+
+impl<A> Node<A>
+where
+    A: Actor,
+    A::Msg: Serialize + DeserializeOwned,
+    A::Storage: Durable,
+{
+    /// Opens the ledger (whatever it holds: [`Start::Unchecked`]), binds the socket and
+    /// starts the actor with its last durable ledger. For tests and benchmarks; a deployed
+    /// priest starts with [`Node::start_from`].
+    pub fn start(actor: A, cfg: NodeConfig) -> Result<Self, HostError> {
+        Self::start_from(actor, cfg, Start::Unchecked)
+    }
+
+    /// Opens the ledger as `start` allows (see [`start`]): refuses a missing or empty
+    /// ledger that is not a new cluster's, and an intact one for `--bootstrap` or
+    /// `--rejoin`; then binds the socket and starts the actor with its last durable ledger.
+    pub fn start_from(
+        actor: A,
+        cfg: NodeConfig,
+        start: Start<A::Storage>,
+    ) -> Result<Self, HostError> {
+        let dir = &cfg.ledger_dir;
+        let exists = dir.try_exists().map_err(|error| JournalError::Io {
+            path: dir.clone(),
+            error,
+        })?;
+        if !exists && matches!(start, Start::Restart) {
+            // Refused before anything is created.
+            return Err(HostError::Refused(start::refusal(dir)));
+        }
+        // Opened (and locked) before the verdict, so no other process changes what it reads.
+        let (mut journal, mut storage, recovery) = Journal::open(dir, cfg.journal)?;
+        let mut marker = None;
+        match (start, storage.is_some()) {
+            (Start::Unchecked, _) => {}
+            (Start::Restart, true) => start::remove_marker(dir)?,
+            (Start::Restart, false) => {
+                if !start::has_marker(dir)? {
+                    let mut why = start::refusal(dir);
+                    if let Some((path, offset, _)) = &recovery.torn {
+                        // A record synced before the marker went was damaged since.
+                        why += &format!(
+                            " (its last record, at offset {offset} of {}, was damaged and \
+                             has been cut off)",
+                            path.display()
+                        );
+                    }
+                    return Err(HostError::Refused(why));
+                }
+                marker = Some(dir.clone());
+            }
+            (Start::Bootstrap, true) => {
+                return Err(HostError::Refused(start::bootstrap_refusal(dir)))
+            }
+            (Start::Bootstrap, false) => {
+                start::write_marker(dir, cfg.me)?;
+                tracing::info!(ledger = %dir.display(), "bootstrapped: a new cluster's ledger");
+                marker = Some(dir.clone());
+            }
+            (Start::Rejoin(_), true) => return Err(HostError::Refused(start::rejoin_refusal(dir))),
+            (Start::Rejoin(rejoin), false) => {
+                let rejoining = rejoin().map_err(HostError::Refused)?;
+                journal.save(&rejoining)?;
+                start::remove_marker(dir)?;
+                tracing::warn!(ledger = %dir.display(), "rejoining after losing the ledger");
+                storage = Some(rejoining);
+            }
+        }
+        if let Some((path, offset, len)) = &recovery.torn {
+            tracing::warn!(
+                file = %path.display(),
+                offset,
+                bytes = len,
+                "cut off a torn last ledger record (a batch whose messages never left)"
+            );
+        }
+        let addr = cfg.bind.unwrap_or(cfg.priests[cfg.me]);
+        let socket = UdpSocket::bind(addr).map_err(|error| HostError::Bind { addr, error })?;
+        socket.set_nonblocking(true).map_err(HostError::Socket)?;
+        tracing::info!(
+            priest = cfg.me,
+            %addr,
+            ledger = %cfg.ledger_dir.display(),
+            segments = recovery.segments,
+            records = recovery.records,
+            "priest starting"
+        );
+        tracing::debug!(recovered = ?storage, "ledger recovered");
+        let id = Id::from(cfg.me);
+        let mut out = Out::new();
+        let state = actor.on_start(id, &storage, &mut out);
+        let mut node = Node {
+            actor,
+            id,
+            state: Some(state),
+            socket,
+            key: cfg.key,
+            priests: cfg.priests,
+            clients: HashMap::new(),
+            journal,
+            timers: Timers::new(),
+            randoms: HashMap::new(),
+            max_batch: cfg.max_batch.max(1),
+            save_delay: cfg.save_delay,
+            deferred: None,
+            counters: Counters::default(),
+            recv_buf: vec![0; 65_536],
+            send_buf: Vec::new(),
+            observer: None,
+            marker,
+        };
+        let mut batch = Batch::new(false);
+        node.absorb(out, &mut batch);
+        node.commit(batch)?;
+        // The starting ledger is durable before the first datagram is even read.
+        node.write_deferred()?;
+        Ok(node)
+    }
+
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    /// Calls `f` now and after every batch from now on (see [`Observer`]).
+    pub fn observe(&mut self, mut f: Observer<A>) {
+        f(self.state(), &self.counters);
+        self.observer = Some(f);
+    }
+
+    pub fn state(&self) -> &A::State {
+        self.state.as_ref().expect("no handler is running")
+    }
+
+    pub fn id(&self) -> Id {
+        self.id
+    }
+
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.socket.local_addr()
+    }
+
+    /// Runs until `stop` is set (checked at least every 100 ms).
+    pub fn run(&mut self, stop: &AtomicBool) -> Result<(), HostError> {
+        while !stop.load(Ordering::Relaxed) {
+            self.step(Duration::from_millis(100))?;
+        }
+        self.write_deferred()
+    }
+
+    /// One batch: waits up to `max_wait` (less if a timer is due sooner) for a datagram, takes
+    /// every datagram waiting (up to `max_batch`) and every due timer, runs their handlers,
+    /// syncs the ledger once, then sends. Returns how many handlers ran.
+    pub fn step(&mut self, max_wait: Duration) -> Result<usize, HostError> {
+        let now = Instant::now();
+        let mut wake = now + max_wait;
+        if let Some(t) = self.timers.next() {
+            wake = wake.min(t);
+        }
+        if !self.randoms.is_empty() {
+            wake = now;
+        }
+        if let Some((_, since)) = &self.deferred {
+            wake = wake.min(*since + DEFER_SAVE);
+        }
+        let mut batch = Batch::new(self.deferred.is_some());
+        let mut handled = 0;
+        let mut taken = 0;
+        let mut wait = wake.saturating_duration_since(now);
+        // Bounded by datagrams taken, not handled, so a flood of garbage cannot starve the
+        // commit and the timers.
+        while taken < self.max_batch {
+            if !wait.is_zero() {
+                wait_readable(&self.socket, wait).map_err(HostError::Socket)?;
+                wait = Duration::ZERO;
+            }
+            let received = self.socket.recv_from(&mut self.recv_buf);
+            match received {
+                Ok((len, from)) => {
+                    taken += 1;
+                    self.counters.received += 1;
+                    handled += self.receive(len, from, &mut batch);
+                }
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    break
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => break,
+                Err(e) => {
+                    // Errors such as ICMP port unreachable reported on a later receive.
+                    tracing::debug!(error = %e, "receive error");
+                    break;
+                }
+            }
+        }
+        let now = Instant::now();
+        for timer in self.timers.due(now) {
+            // An earlier handler of this batch may have re-armed or cancelled it.
+            if !self.timers.take_if_due(&timer, now) {
+                continue;
+            }
+            self.counters.timeouts += 1;
+            let id = self.id;
+            let out = self.handle(|a, s, o| a.on_timeout(id, s, &timer, o));
+            self.absorb(out, &mut batch);
+            handled += 1;
+        }
+        for (_, random) in std::mem::take(&mut self.randoms) {
+            let id = self.id;
+            let out = self.handle(|a, s, o| a.on_random(id, s, &random, o));
+            self.absorb(out, &mut batch);
+            handled += 1;
+        }
+        self.commit(batch)?;
+        if let (Some(f), Some(state)) = (&mut self.observer, &self.state) {
+            f(state, &self.counters);
+        }
+        Ok(handled)
+    }
+
+    /// Checks one datagram and runs the handler of each of its messages; returns how many
+    /// were handled.
+    fn receive(&mut self, len: usize, from: SocketAddr, batch: &mut Batch<A>) -> usize {
+        let msgs = match wire::decode::<A::Msg>(&self.key, &self.recv_buf[..len]) {
+            Ok(ok) => ok,
+            Err(reject) => {
+                match reject {
+                    wire::Reject::Malformed(_) => self.counters.dropped_malformed += 1,
+                    wire::Reject::BadMac => self.counters.dropped_bad_mac += 1,
+                    wire::Reject::Undecodable(_) => self.counters.dropped_undecodable += 1,
+                }
+                tracing::debug!(%from, len, %reject, "dropped datagram");
+                return 0;
+            }
+        };
+        let mut handled = 0;
+        for (src, msg) in msgs {
+            if !self.admit(src, from) {
+                self.counters.dropped_non_member += 1;
+                tracing::debug!(%from, src = bits(src), "dropped message from a non-member");
+                continue;
+            }
+            self.counters.handled += 1;
+            handled += 1;
+            let id = self.id;
+            let out = self.handle(|a, s, o| a.on_msg(id, s, src, msg, o));
+            self.absorb(out, batch);
+        }
+        handled
+    }
+
+    /// Whether `src`, received from `from`, is a member (learning a client's address).
+    fn admit(&mut self, src: Id, from: SocketAddr) -> bool {
+        let b = bits(src);
+        if let Some(addr) = usize::try_from(b).ok().and_then(|i| self.priests.get(i)) {
+            return *addr == from;
+        }
+        if b & CLIENT_BIT == 0 {
+            return false;
+        }
+        if self.clients.len() >= MAX_CLIENTS && !self.clients.contains_key(&src) {
+            self.clients.clear();
+        }
+        self.clients.insert(src, from);
+        true
+    }
+
+    fn handle(&mut self, f: impl FnOnce(&A, &mut Cow<A::State>, &mut Out<A>)) -> Out<A> {
+        let mut out = Out::new();
+        // The handler gets the state owned, not borrowed: the host keeps no copy of the
+        // state before the handler (the checker needs one, to tell a changed state; the
+        // host does not), so the handler's changes are made in place instead of copying
+        // every shared `im` node they touch.
+        let mut state = Cow::Owned(self.state.take().expect("no handler is running"));
+        f(&self.actor, &mut state, &mut out);
+        self.state = Some(state.into_owned());
+        out
+    }
+
+    /// Applies a handler's commands in order; sends and saves wait for the commit.
+    fn absorb(&mut self, out: Out<A>, batch: &mut Batch<A>) {
+        use rand::Rng;
+        let mut saved = false;
+        for c in out {
+            match c {
+                Command::Send(dst, msg) => batch.sends.push((dst, msg)),
+                Command::Save(storage) => {
+                    batch.save = Some(storage);
+                    saved = true;
+                }
+                Command::SetTimer(timer, range) => self.timers.set(timer, range),
+                Command::CancelTimer(timer) => self.timers.cancel(&timer),
+                Command::ChooseRandom(key, choices) => {
+                    if choices.is_empty() {
+                        self.randoms.remove(&key);
+                    } else {
+                        let i = rand::rng().random_range(0..choices.len());
+                        self.randoms.insert(key, choices[i].clone());
+                    }
+                }
+            }
+        }
+        // A handler that saves holds back all its sends, whatever their order in `out`.
+        if !batch.unsaved && !saved {
+            batch.early = batch.sends.len();
+        }
+        batch.unsaved |= saved;
+    }
+
+    /// The group commit: make the batch's last saved ledger durable, then send. The sends of
+    /// handlers that ran before any change not yet durable leave first, without waiting; a
+    /// batch none of whose other sends remain defers its save (see the module docs).
+    fn commit(&mut self, mut batch: Batch<A>) -> Result<(), HostError>
+    where
+        A::Storage: PartialEq,
+    {
+        let late = batch.sends.split_off(batch.early);
+        self.send_all(&batch.sends);
+        if let Some(storage) = batch.save {
+            let since = self.deferred.take().map_or_else(Instant::now, |(_, t)| t);
+            self.deferred = Some((storage, since));
+        }
+        let overdue = self
+            .deferred
+            .as_ref()
+            .is_some_and(|(_, since)| since.elapsed() >= DEFER_SAVE);
+        if !late.is_empty() || overdue {
+            self.write_deferred()?;
+        }
+        self.send_all(&late);
+        Ok(())
+    }
+
+    /// Sends `sends`: every message to one socket goes in as few datagrams as fit (a bundle,
+    /// see `wire`), in the order the handlers sent them.
+    fn send_all(&mut self, sends: &[(Id, A::Msg)]) {
+        if sends.is_empty() {
+            return;
+        }
+        let mut bundles: Vec<(SocketAddr, wire::Bundle)> = Vec::new();
+        for (dst, msg) in sends {
+            let b = bits(*dst);
+            let addr = match usize::try_from(b).ok().and_then(|i| self.priests.get(i)) {
+                Some(a) => Some(*a),
+                None => self.clients.get(dst).copied(),
+            };
+            let Some(addr) = addr else {
+                self.counters.unroutable += 1;
+                tracing::debug!(to = b, ?msg, "no address for recipient");
+                continue;
+            };
+            tracing::debug!(to = b, ?msg, "sent");
+            let k = match bundles.iter().position(|(a, _)| *a == addr) {
+                Some(k) => k,
+                None => {
+                    bundles.push((addr, wire::Bundle::new()));
+                    bundles.len() - 1
+                }
+            };
+            loop {
+                match bundles[k].1.push(self.id, msg, wire::MAX_DATAGRAM) {
+                    Ok(true) => break,
+                    // Full: send what it holds, then put the message in the emptied bundle.
+                    Ok(false) => self.send_bundle(addr, &mut bundles[k].1),
+                    Err(e) => {
+                        tracing::warn!(error = %e, ?msg, "cannot encode message");
+                        self.counters.send_errors += 1;
+                        break;
+                    }
+                }
+            }
+        }
+        for (addr, mut bundle) in bundles {
+            if bundle.count() > 0 {
+                self.send_bundle(addr, &mut bundle);
+            }
+        }
+    }
+
+    /// Writes and syncs the deferred save, if any.
+    fn write_deferred(&mut self) -> Result<(), HostError> {
+        if let Some((storage, _)) = self.deferred.take() {
+            if !self.save_delay.is_zero() {
+                std::thread::sleep(self.save_delay);
+            }
+            if self.journal.save(&storage)? > 0 {
+                self.counters.syncs += 1;
+                if let Some(dir) = self.marker.take() {
+                    // The ledger holds a record (synced): the marker no longer vouches.
+                    start::remove_marker(&dir)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn send_bundle(&mut self, addr: SocketAddr, bundle: &mut wire::Bundle) {
+        let n = bundle.count() as u64;
+        bundle.seal(&self.key, &mut self.send_buf);
+        match self.socket.send_to(&self.send_buf, addr) {
+            Ok(_) => self.counters.sent += n,
+            Err(e) => {
+                self.counters.send_errors += n;
+                tracing::debug!(%addr, messages = n, error = %e, "send failed");
+            }
+        }
+    }
+}
+
+/// Starts priest `cfg.me` as `start` allows and runs it until `stop` is set; returns its
+/// counters.
+pub fn serve<A>(
+    actor: A,
+    cfg: NodeConfig,
+    start: Start<A::Storage>,
+    stop: &AtomicBool,
+) -> Result<Counters, HostError>
+where
+    A: Actor,
+    A::Msg: Serialize + DeserializeOwned,
+    A::Storage: Durable,
+{
+    run(Node::start_from(actor, cfg, start)?, stop, None)
+}
+
+/// Runs a started priest until `stop` is set, with an [`Observer`] watching it if given;
+/// returns its counters.
+pub fn run<A>(
+    mut node: Node<A>,
+    stop: &AtomicBool,
+    observer: Option<Observer<A>>,
+) -> Result<Counters, HostError>
+where
+    A: Actor,
+    A::Msg: Serialize + DeserializeOwned,
+    A::Storage: Durable,
+{
+    if let Some(f) = observer {
+        node.observe(f);
+    }
+    let result = node.run(stop);
+    if let Err(e) = node.journal.finish_compaction() {
+        tracing::warn!(error = %e, "ledger snapshot failed; the segments it would replace remain");
+    }
+    tracing::info!(counters = %node.counters(), "priest stopping");
+    result.map(|()| node.counters().clone())
+}
+
+#[cfg(test)]
+mod tests;
