@@ -7,7 +7,7 @@
 //! - [`models`]: the checked models built from the actors, with their properties.
 //! - [`check`]: running the checker and reporting.
 //! - [`runtime`]: the actors on UDP with a durable ledger (deployment).
-//! - [`resp`]: the client protocol (RESP2, Redis's), its TCP listener and load generator.
+//! - [`resp`]: the client protocol (RESP2, Redis's), and its TCP listener.
 
 pub mod ballot;
 pub mod check;

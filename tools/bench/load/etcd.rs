@@ -1,5 +1,5 @@
 //! The etcd v3 driver of the load generator (cargo feature `etcd`): etcd's own gRPC API
-//! through the `etcd-client` crate, so that `parliament bench --etcd` measures etcd with
+//! through the `etcd-client` crate, so that `parliament-bench --etcd` measures etcd with
 //! the same closed loop, keys, values and histogram as the Parliament.
 //!
 //! Each client has its own `etcd-client` client, that is its own HTTP/2 connection, to one
