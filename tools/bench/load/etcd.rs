@@ -158,7 +158,12 @@ mod tests {
 
     /// One etcd member (`/usr/bin/etcd`, Debian's `etcd-server`) in a temporary directory,
     /// killed when dropped.
-    struct Member(Child, tempfile::TempDir, String);
+    struct Member(
+        Child,
+        #[allow(dead_code)] // kept for its Drop: the member's data directory
+        tempfile::TempDir,
+        String,
+    );
 
     impl Drop for Member {
         fn drop(&mut self) {
