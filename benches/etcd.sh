@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Measures a 3-member etcd cluster with `parliament bench --etcd` (the same closed-loop load
+# Measures a 3-member etcd cluster with `parliament-bench --etcd` (the same closed-loop load
 # generator, keys, values and histogram that measure the Parliament; etcd's own v3 gRPC
 # API, one connection per client, Put for SET, linearizable Range for GET).
 #
@@ -80,7 +80,7 @@ if [ "$endpoints_mode" = leader ]; then targets="$leader"; else targets="$all"; 
 echo "# etcd $(etcd --version | awk '/etcd Version/ { print $3 }'), 3 members, leader $leader, clients to: $targets" >&2
 echo "# load: $(uptime)" >&2
 
-bench() { ./target/release/parliament bench --etcd "$targets" --seconds "$seconds" --json "$@"; }
+bench() { ./target/release/parliament-bench --etcd "$targets" --seconds "$seconds" --json "$@"; }
 for c in "${clients[@]}"; do
     echo "# etcd, SET, $c clients" >&2
     bench --clients "$c" --workload set

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Measures the Parliament key-value service, 3 priests on 127.0.0.1, with `parliament bench`
+# Measures the Parliament key-value service, 3 priests on 127.0.0.1, with `parliament-bench`
 # (the same closed-loop load generator that measures etcd in benches/etcd.sh and Redis in
 # benches/redis.sh).
 #
@@ -31,6 +31,7 @@ for p in 26380 26381 26382; do
 done
 cargo build --release --quiet ${FEATURES:+--features "$FEATURES"}
 bin=./target/release/parliament
+bench_bin=./target/release/parliament-bench
 
 dir="$(mktemp -d)"
 pids=()
@@ -80,7 +81,7 @@ esac
 echo "# parliament $(git describe --always --dirty 2>/dev/null || echo '?'), 3 priests, clients to $targets" >&2
 echo "# load: $(uptime)" >&2
 
-bench() { "$bin" bench --addr "$targets" --seconds "$seconds" --json "$@"; }
+bench() { "$bench_bin" --addr "$targets" --seconds "$seconds" --json "$@"; }
 for c in "${clients[@]}"; do
     echo "# parliament, SET, $c clients" >&2
     bench --clients "$c" --workload set

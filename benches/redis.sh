@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Measures a single-node Redis with `parliament bench` (the same load generator that
+# Measures a single-node Redis with `parliament-bench` (the same load generator that
 # measures the parliament), for the figures in docs/performance.md.
 #
 #   benches/redis.sh [always|no] [SECONDS] [CLIENTS...]
@@ -30,7 +30,7 @@ for _ in $(seq 50); do
     sleep 0.1
 done
 
-bench() { ./target/release/parliament bench --addr "127.0.0.1:$port" --seconds "$seconds" --json "$@"; }
+bench() { ./target/release/parliament-bench --addr "127.0.0.1:$port" --seconds "$seconds" --json "$@"; }
 for c in "${clients[@]}"; do
     echo "# redis appendfsync $fsync, SET, $c clients" >&2
     bench --clients "$c" --workload set

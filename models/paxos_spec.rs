@@ -95,14 +95,55 @@ pub struct PaxosSpecConfig {
     pub bug: PaxosSpecBug,
 }
 
+/// The spec's constants as command-line flags (`parliament check paxos-spec ...`): the one
+/// place their defaults are declared. [`PaxosSpecConfig::default`] and
+/// [`PaxosSpecConfig::from_flags`] parse these.
+#[derive(clap::Args, Clone, Debug)]
+pub struct PaxosSpecArgs {
+    /// Number of acceptors (the spec's Acceptor); quorums are their majorities.
+    #[arg(long, default_value_t = 3)]
+    pub acceptors: usize,
+    /// Number of values (the spec's Value).
+    #[arg(long, default_value_t = 2)]
+    pub values: usize,
+    /// Ballots are 0..=N (the spec's MaxBallot).
+    #[arg(long, default_value_t = 2)]
+    pub max_ballot: usize,
+    /// Check a seeded bug in the spec instead of the spec itself.
+    #[arg(long, value_enum, default_value_t = PaxosSpecBug::None)]
+    pub bug: PaxosSpecBug,
+}
+
+impl PaxosSpecArgs {
+    /// The configuration these flags describe.
+    pub fn config(&self) -> PaxosSpecConfig {
+        PaxosSpecConfig {
+            acceptors: self.acceptors,
+            values: self.values,
+            max_ballot: self.max_ballot,
+            bug: self.bug,
+        }
+    }
+}
+
+impl PaxosSpecConfig {
+    /// The configuration of `parliament check paxos-spec FLAGS` (e.g. `["--acceptors", "2"]`).
+    pub fn from_flags(flags: &[&str]) -> Result<Self, String> {
+        #[derive(clap::Parser)]
+        struct Flags {
+            #[command(flatten)]
+            model: PaxosSpecArgs,
+        }
+        use clap::Parser;
+        Flags::try_parse_from(std::iter::once("parliament").chain(flags.iter().copied()))
+            .map(|f| f.model.config())
+            .map_err(|e| e.to_string())
+    }
+}
+
 impl Default for PaxosSpecConfig {
     fn default() -> Self {
-        PaxosSpecConfig {
-            acceptors: 3,
-            values: 2,
-            max_ballot: 2,
-            bug: PaxosSpecBug::None,
-        }
+        PaxosSpecConfig::from_flags(&[]).expect("the defaults parse")
     }
 }
 

@@ -111,19 +111,73 @@ pub struct SynodConfig {
     pub stop: crate::check::StopFlag,
 }
 
-impl Default for SynodConfig {
-    fn default() -> Self {
+/// The model's configuration as command-line flags (`parliament check synod ...`): the one
+/// place its defaults are declared. [`SynodConfig::default`] and [`SynodConfig::from_flags`]
+/// parse these.
+#[derive(clap::Args, Clone, Debug)]
+pub struct SynodArgs {
+    /// Number of priests (1 to 5).
+    #[arg(long, default_value_t = 3)]
+    pub priests: usize,
+    /// Number of priests that propose a decree of their own.
+    #[arg(long, default_value_t = 2)]
+    pub proposers: usize,
+    /// Highest ballot round a priest tries (bounds the state space).
+    #[arg(long, default_value_t = 2)]
+    pub rounds: u32,
+    /// The messengers' network.
+    #[arg(long, value_enum, default_value_t = NetworkKind::Unordered)]
+    pub network: NetworkKind,
+    /// Messengers may lose messages.
+    #[arg(long)]
+    pub lossy: bool,
+    /// With --lossy on an unordered network, explore drops literally instead of as
+    /// never-delivered messages (same verdicts, far more states; see the README).
+    #[arg(long)]
+    pub literal_loss: bool,
+    /// At most this many priests are crashed at once (they restart from their ledger).
+    #[arg(long, default_value_t = 0)]
+    pub crashes: usize,
+    /// Check a seeded bug instead of the correct protocol (see `parliament bugs`).
+    #[arg(long, default_value = "none")]
+    pub bug: Bug,
+}
+
+impl SynodArgs {
+    /// The configuration these flags describe.
+    pub fn config(&self) -> SynodConfig {
         SynodConfig {
-            priests: 3,
-            proposers: 2,
-            rounds: 2,
-            network: NetworkKind::Unordered,
-            lossy: false,
-            literal_loss: false,
-            crashes: 0,
-            bug: Bug::None,
+            priests: self.priests,
+            proposers: self.proposers,
+            rounds: self.rounds,
+            network: self.network,
+            lossy: self.lossy,
+            literal_loss: self.literal_loss,
+            crashes: self.crashes,
+            bug: self.bug,
             stop: Default::default(),
         }
+    }
+}
+
+impl SynodConfig {
+    /// The configuration of `parliament check synod FLAGS` (e.g. `["--crashes", "1"]`).
+    pub fn from_flags(flags: &[&str]) -> Result<Self, String> {
+        #[derive(clap::Parser)]
+        struct Flags {
+            #[command(flatten)]
+            model: SynodArgs,
+        }
+        use clap::Parser;
+        Flags::try_parse_from(std::iter::once("parliament").chain(flags.iter().copied()))
+            .map(|f| f.model.config())
+            .map_err(|e| e.to_string())
+    }
+}
+
+impl Default for SynodConfig {
+    fn default() -> Self {
+        SynodConfig::from_flags(&[]).expect("the defaults parse")
     }
 }
 

@@ -62,15 +62,59 @@ pub struct RefinementConfig {
     pub bug: crate::synod::Bug,
 }
 
+/// The check's configuration as command-line flags (`parliament check synod-refinement
+/// ...`): the one place its defaults are declared. [`RefinementConfig::default`] and
+/// [`RefinementConfig::from_flags`] parse these.
+#[derive(clap::Args, Clone, Debug)]
+pub struct RefinementArgs {
+    /// Number of priests (2 to 5).
+    #[arg(long, default_value_t = 3)]
+    pub priests: usize,
+    /// Number of priests that propose a decree of their own.
+    #[arg(long, default_value_t = 2)]
+    pub proposers: usize,
+    /// Highest ballot round a priest tries.
+    #[arg(long, default_value_t = 1)]
+    pub rounds: u32,
+    /// At most this many priests are crashed at once (they restart from their ledger).
+    #[arg(long, default_value_t = 0)]
+    pub crashes: usize,
+    /// Check a seeded bug of the priest (see `parliament bugs`).
+    #[arg(long, default_value = "none")]
+    pub bug: crate::synod::Bug,
+}
+
+impl RefinementArgs {
+    /// The configuration these flags describe.
+    pub fn config(&self) -> RefinementConfig {
+        RefinementConfig {
+            priests: self.priests,
+            proposers: self.proposers,
+            rounds: self.rounds,
+            crashes: self.crashes,
+            bug: self.bug,
+        }
+    }
+}
+
+impl RefinementConfig {
+    /// The configuration of `parliament check synod-refinement FLAGS` (e.g. `["--crashes", "1"]`).
+    pub fn from_flags(flags: &[&str]) -> Result<Self, String> {
+        #[derive(clap::Parser)]
+        struct Flags {
+            #[command(flatten)]
+            model: RefinementArgs,
+        }
+        use clap::Parser;
+        Flags::try_parse_from(std::iter::once("parliament").chain(flags.iter().copied()))
+            .map(|f| f.model.config())
+            .map_err(|e| e.to_string())
+    }
+}
+
 impl Default for RefinementConfig {
     fn default() -> Self {
-        RefinementConfig {
-            priests: 3,
-            proposers: 2,
-            rounds: 1,
-            crashes: 0,
-            bug: crate::synod::Bug::None,
-        }
+        RefinementConfig::from_flags(&[]).expect("the defaults parse")
     }
 }
 

@@ -88,14 +88,55 @@ pub struct SynodSpecConfig {
     pub bug: SynodSpecBug,
 }
 
+/// The spec's constants as command-line flags (`parliament check synod-spec ...`): the one
+/// place their defaults are declared. [`SynodSpecConfig::default`] and
+/// [`SynodSpecConfig::from_flags`] parse these.
+#[derive(clap::Args, Clone, Debug)]
+pub struct SynodSpecArgs {
+    /// Number of priests (the spec's N, 2 to 5).
+    #[arg(long, default_value_t = 3)]
+    pub priests: usize,
+    /// Priests 0..P propose, priest i decree i (the spec's P).
+    #[arg(long, default_value_t = 2)]
+    pub proposers: usize,
+    /// Ballots have rounds 1..=N (the spec's MaxRound).
+    #[arg(long, default_value_t = 2)]
+    pub rounds: usize,
+    /// Check a seeded bug in the spec instead of the spec itself.
+    #[arg(long, value_enum, default_value_t = SynodSpecBug::None)]
+    pub bug: SynodSpecBug,
+}
+
+impl SynodSpecArgs {
+    /// The configuration these flags describe.
+    pub fn config(&self) -> SynodSpecConfig {
+        SynodSpecConfig {
+            priests: self.priests,
+            proposers: self.proposers,
+            rounds: self.rounds,
+            bug: self.bug,
+        }
+    }
+}
+
+impl SynodSpecConfig {
+    /// The configuration of `parliament check synod-spec FLAGS` (e.g. `["--rounds", "3"]`).
+    pub fn from_flags(flags: &[&str]) -> Result<Self, String> {
+        #[derive(clap::Parser)]
+        struct Flags {
+            #[command(flatten)]
+            model: SynodSpecArgs,
+        }
+        use clap::Parser;
+        Flags::try_parse_from(std::iter::once("parliament").chain(flags.iter().copied()))
+            .map(|f| f.model.config())
+            .map_err(|e| e.to_string())
+    }
+}
+
 impl Default for SynodSpecConfig {
     fn default() -> Self {
-        SynodSpecConfig {
-            priests: 3,
-            proposers: 2,
-            rounds: 2,
-            bug: SynodSpecBug::None,
-        }
+        SynodSpecConfig::from_flags(&[]).expect("the defaults parse")
     }
 }
 

@@ -9,7 +9,7 @@
 //! - [`host`]: any actor on UDP with a durable ledger, knowing no protocol (deployment).
 //! - [`service`]: the priests deployed on the host: the key-value service, the Synod, status
 //!   and the local cluster supervisor.
-//! - [`resp`]: the client protocol (RESP2, Redis's), its TCP listener and load generator.
+//! - [`resp`]: the client protocol (RESP2, Redis's), and its TCP listener.
 
 pub mod ballot;
 pub mod check;

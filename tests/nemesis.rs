@@ -24,9 +24,13 @@
 
 mod support;
 
+#[path = "support/history.rs"]
+mod history;
+
+use history::{Event, History, Outcome};
+
 use parliament::resp::client::Client;
 use parliament::resp::codec::Limits;
-use parliament::resp::history::{Event, History, Outcome};
 use parliament::resp::{Command, Reply};
 use parliament::service::status::parse_info;
 use rand::rngs::StdRng;

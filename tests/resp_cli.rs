@@ -1,4 +1,5 @@
-//! `parliament kv` and `parliament bench` as a user runs them, against the in-memory server.
+//! `parliament kv`, `parliament bench` and `parliament-bench` as a user runs them, against the
+//! in-memory server.
 
 use parliament::resp::memory::MemoryBackend;
 use parliament::resp::server::{Server, ServerConfig};
@@ -117,6 +118,49 @@ fn bench_command_prints_text_and_json() {
     let (code, _, err) = parliament(&["bench", "--addr", &addr, "--seconds", "1"]);
     assert_eq!(code, 1);
     assert!(err.contains("connecting to"), "{err}");
+}
+
+#[test]
+fn parliament_bench_is_the_same_load_generator_with_the_same_flags() {
+    let bench = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_parliament-bench"))
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap(),
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8(out.stderr).unwrap(),
+        )
+    };
+    let server = Server::start(
+        "127.0.0.1:0",
+        Arc::new(MemoryBackend::new()),
+        ServerConfig::default(),
+    )
+    .unwrap();
+    let addr = server.local_addr().to_string();
+    let common = ["--addr", &addr, "--clients", "2", "--seconds", "0.3"];
+    let mut args = common.to_vec();
+    args.extend(["--keys", "100", "--workload", "get", "--preload", "--json"]);
+    let (code, out, err) = bench(&args);
+    assert_eq!(code, 0, "{err}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        (&report["system"], &report["workload"]),
+        (&"resp".into(), &"get".into())
+    );
+    assert_eq!(report["get_hits"], report["ops"]);
+    assert!(report["ops"].as_u64().unwrap() > 0);
+
+    assert_eq!(bench(&[]).0, 2, "--addr or --etcd is required");
+    let mut bad = common.to_vec();
+    bad.extend(["--workload", "scan"]);
+    assert_eq!(bench(&bad).0, 2);
+    server.shutdown();
+    let (code, _, err) = bench(&common);
+    assert_eq!(code, 1);
+    assert!(err.starts_with("parliament-bench: connecting to"), "{err}");
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //! and out of order, bad clients (garbage, huge bulk strings, half-close, too many clients),
 //! and the load generator.
 
-use parliament::resp::bench::{self, BenchConfig, Workload};
+use bench::{BenchConfig, Workload};
 use parliament::resp::client::Client;
 use parliament::resp::memory::MemoryBackend;
 use parliament::resp::server::{Backend, ClientId, Responder, Server, ServerConfig};
@@ -18,6 +18,60 @@ use std::time::Duration;
 
 #[path = "support/resp.rs"]
 mod resp_support;
+
+#[path = "support/history.rs"]
+mod history;
+
+/// The load generator of `parliament-bench` (tools/bench/, outside the library).
+#[allow(dead_code)] // not all of it is used here
+#[path = "../tools/bench/load/mod.rs"]
+mod load;
+
+/// The load generator as these tests drive it: [`load`], plus a run against one server.
+mod bench {
+    pub use super::load::*;
+    use std::net::SocketAddr;
+    use std::time::Duration;
+
+    /// One run's settings against one RESP server.
+    pub struct BenchConfig {
+        pub addr: SocketAddr,
+        pub clients: usize,
+        pub duration: Duration,
+        pub keys: u64,
+        pub value_size: usize,
+        pub workload: Workload,
+        pub preload: bool,
+        pub seed: u64,
+        pub timeout: Duration,
+    }
+
+    impl BenchConfig {
+        /// The load, without the server.
+        pub fn load(&self) -> Load {
+            Load {
+                clients: self.clients,
+                duration: self.duration,
+                keys: self.keys,
+                value_size: self.value_size,
+                workload: self.workload,
+                preload: self.preload,
+                seed: self.seed,
+                timeout: self.timeout,
+            }
+        }
+    }
+
+    /// Runs the load against `config.addr` (the evented RESP loop of `parliament-bench`).
+    pub fn run(config: &BenchConfig) -> std::io::Result<BenchReport> {
+        run_resp(
+            &Resp {
+                addrs: vec![config.addr],
+            },
+            &config.load(),
+        )
+    }
+}
 use resp_support::{bulk, read_to_close};
 
 fn memory_server(config: ServerConfig) -> Server {
@@ -686,13 +740,8 @@ fn one_at_a_time_drains_a_deep_queue_without_recursing() {
 
 /// Several clients run random GET/SET/CAS/DEL on a few keys for `millis`, recording the
 /// history (a reply that does not come within a second is indeterminate).
-fn record_history(
-    addr: SocketAddr,
-    clients: usize,
-    millis: u64,
-    seed: u64,
-) -> parliament::resp::history::History {
-    use parliament::resp::history::History;
+fn record_history(addr: SocketAddr, clients: usize, millis: u64, seed: u64) -> history::History {
+    use history::History;
     let history = Arc::new(Mutex::new(History::new()));
     let handles: Vec<_> = (0..clients)
         .map(|c| {

@@ -8,7 +8,7 @@ use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
 /// How large a reply a client accepts (generous: a client trusts its server).
-pub(crate) const REPLY_LIMITS: Limits = Limits {
+pub const REPLY_LIMITS: Limits = Limits {
     max_bulk_len: 512 << 20,
     max_array_len: 1 << 20,
     max_inline_len: 64 << 10,

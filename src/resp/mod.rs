@@ -10,8 +10,8 @@
 //!   with Redis's error texts for unknown commands and wrong arity;
 //! - [`server`]: a TCP listener that hands each command to a [`server::Backend`] and writes
 //!   the answers back in order, whenever they come (a replicated backend answers once the
-//!   command's decree has passed); [`client`] and [`bench`] are the other side.
-//! - [`history`]: checking that what real clients saw is linearizable.
+//!   command's decree has passed); [`client`] is the other side. The load generator
+//!   (`parliament bench`) is in `tools/bench/`, outside the library.
 //!
 //! # Commands
 //!
@@ -36,10 +36,8 @@
 //! `service::status`); the section names one section (case-insensitive), `all`, `default`
 //! and `everything` every section.
 
-pub mod bench;
 pub mod client;
 pub mod codec;
-pub mod history;
 pub mod memory;
 pub mod server;
 

@@ -15,7 +15,7 @@
 //! value, checks the answer, and backtracks on a mismatch, skipping any (set of linearized
 //! commands, value) configuration it has already seen fail.
 
-use super::{Command, Reply};
+use parliament::resp::{Command, Reply};
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::time::Instant;

@@ -1,5 +1,5 @@
 //! The etcd v3 driver of the load generator (cargo feature `etcd`): etcd's own gRPC API
-//! through the `etcd-client` crate, so that `parliament bench --etcd` measures etcd with
+//! through the `etcd-client` crate, so that `parliament-bench --etcd` measures etcd with
 //! the same closed loop, keys, values and histogram as the Parliament.
 //!
 //! Each client has its own `etcd-client` client, that is its own HTTP/2 connection, to one
@@ -158,7 +158,12 @@ mod tests {
 
     /// One etcd member (`/usr/bin/etcd`, Debian's `etcd-server`) in a temporary directory,
     /// killed when dropped.
-    struct Member(Child, tempfile::TempDir, String);
+    struct Member(
+        Child,
+        #[allow(dead_code)] // kept for its Drop: the member's data directory
+        tempfile::TempDir,
+        String,
+    );
 
     impl Drop for Member {
         fn drop(&mut self) {

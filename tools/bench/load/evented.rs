@@ -14,10 +14,10 @@
 //! closes, or a reply that is not RESP stops the run with an error, as in the threaded loop.
 
 use super::{answer_of, connect_all, fail, BenchReport, Driver, Load, Pace, Resp, Tally};
-use crate::resp::client::REPLY_LIMITS;
-use crate::resp::codec::{encode_request, Reply};
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
+use parliament::resp::client::REPLY_LIMITS;
+use parliament::resp::codec::{encode_request, Reply};
 use std::io::{self, Read, Write};
 use std::time::Instant;
 

@@ -1,4 +1,4 @@
-//! The load generator behind `parliament bench`: a closed loop of `clients` connections to
+//! The load generator behind `parliament-bench` (and `parliament bench`): a closed loop of `clients` connections to
 //! a key-value server, each sending one command and waiting for its reply before the next,
 //! for a fixed time. Keys are drawn uniformly from `keys` (`key:000000001234`, like
 //! `redis-benchmark`), values are `value_size` bytes. The latency of every command (send to
@@ -20,9 +20,9 @@
 //! gRPC API (a Put for SET, a linearizable Range for GET), so the Parliament and etcd are
 //! measured by the same generator.
 
-use super::client::Client;
-use super::Reply;
 use hdrhistogram::Histogram;
+use parliament::resp::client::Client;
+use parliament::resp::Reply;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
@@ -64,37 +64,6 @@ impl fmt::Display for Workload {
             Workload::Get => "get",
             Workload::Mixed => "mixed",
         })
-    }
-}
-
-/// One run's settings against a RESP server (see [`run`]).
-#[derive(Clone, Debug, Serialize)]
-pub struct BenchConfig {
-    pub addr: SocketAddr,
-    pub clients: usize,
-    pub duration: Duration,
-    pub keys: u64,
-    pub value_size: usize,
-    pub workload: Workload,
-    pub preload: bool,
-    pub seed: u64,
-    /// Longest wait for one reply before the run fails.
-    pub timeout: Duration,
-}
-
-impl BenchConfig {
-    /// The load, without the server.
-    pub fn load(&self) -> Load {
-        Load {
-            clients: self.clients,
-            duration: self.duration,
-            keys: self.keys,
-            value_size: self.value_size,
-            workload: self.workload,
-            preload: self.preload,
-            seed: self.seed,
-            timeout: self.timeout,
-        }
     }
 }
 
@@ -319,17 +288,6 @@ fn fail(what: &str, e: io::Error) -> io::Error {
     io::Error::new(e.kind(), format!("{what}: {e}"))
 }
 
-/// Runs the load against a RESP server and reports. Errors: bad settings, a connection
-/// that fails or a server that does not answer within the timeout.
-pub fn run(config: &BenchConfig) -> io::Result<BenchReport> {
-    run_resp(
-        &Resp {
-            addrs: vec![config.addr],
-        },
-        &config.load(),
-    )
-}
-
 /// Runs the load against etcd v3 members (`HOST:PORT[,HOST:PORT...]`; client `i` talks to
 /// endpoint `i mod n`). Without the cargo feature `etcd` this is an error saying how to
 /// build with it.
@@ -418,7 +376,9 @@ fn connect_all<D: Driver>(driver: &D, load: &Load) -> io::Result<Vec<D::Conn>> {
     Ok(conns)
 }
 
-/// Runs the load through `driver`'s connections, a thread per client, and reports.
+/// Runs the load through `driver`'s connections, a thread per client, and reports (the etcd
+/// driver's loop; RESP has its own, [`run_resp`]).
+#[cfg_attr(not(feature = "etcd"), allow(dead_code))] // and tests/resp_server.rs's
 pub fn run_with<D: Driver>(driver: &D, load: &Load) -> io::Result<BenchReport> {
     let conns = connect_all(driver, load)?;
     let barrier = Barrier::new(load.clients + 1);

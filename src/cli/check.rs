@@ -1,0 +1,247 @@
+//! `parliament check MODEL`: model-check one model and report every property.
+
+use super::usage_error;
+use clap::{Args, Subcommand};
+use parliament::check::{self, CheckOptions, Report, Strategy};
+use parliament::models::parliament::ParliamentArgs;
+use parliament::models::paxos_spec::{PaxosSpecArgs, PaxosSymmetry};
+use parliament::models::synod::SynodArgs;
+use parliament::models::synod_refinement::RefinementArgs;
+use parliament::models::synod_spec::SynodSpecArgs;
+use parliament::synod::Bug;
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(Subcommand)]
+pub enum CheckModel {
+    /// The single-decree Synod protocol (paper, section 2).
+    Synod {
+        #[command(flatten)]
+        model: SynodArgs,
+        #[command(flatten)]
+        common: CommonArgs,
+    },
+    /// The multi-decree Parliament replicating a key-value map (paper, section 3).
+    Parliament {
+        #[command(flatten)]
+        model: ParliamentArgs,
+        #[command(flatten)]
+        common: CommonArgs,
+    },
+    /// tla/Paxos.tla (phases 1a, 1b, 2a, 2b over a set of messages), transliterated.
+    PaxosSpec {
+        #[command(flatten)]
+        model: PaxosSpecArgs,
+        #[command(flatten)]
+        common: SpecArgs,
+    },
+    /// tla/Synod.tla (the paper's basic Synod protocol with its ballots), transliterated.
+    SynodSpec {
+        #[command(flatten)]
+        model: SynodSpecArgs,
+        #[command(flatten)]
+        common: SpecRunArgs,
+    },
+    /// The Synod actor model, each step checked to be a step of tla/Synod.tla or a stutter
+    /// (property refines-synod-spec), on a duplicating, lossless network.
+    SynodRefinement {
+        #[command(flatten)]
+        model: RefinementArgs,
+        #[command(flatten)]
+        common: SpecRunArgs,
+    },
+}
+
+/// The options of a spec check: those of [`CommonArgs`], with symmetry over named sets.
+#[derive(Args)]
+pub struct SpecArgs {
+    /// Reduce by exact symmetry over these interchangeable sets (TLC's SYMMETRY); implies DFS.
+    #[arg(long, value_enum)]
+    symmetry: Option<PaxosSymmetry>,
+    #[command(flatten)]
+    run: SpecRunArgs,
+}
+
+/// The options of every check: how to search and how to report.
+#[derive(Args)]
+pub struct SpecRunArgs {
+    /// Checker threads (default: every core).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Search strategy; BFS finds shortest counterexamples.
+    #[arg(long, value_enum, default_value_t = Strategy::Bfs)]
+    strategy: Strategy,
+    /// Give up after this many seconds (the report then says the search was incomplete).
+    #[arg(long)]
+    timeout: Option<u64>,
+    /// Print one JSON object instead of the human report.
+    #[arg(long)]
+    json: bool,
+    /// Explore only states at most N steps from the start (a bounded search, reported as
+    /// such; liveness is then not checked).
+    #[arg(long, value_name = "N")]
+    max_depth: Option<usize>,
+}
+
+impl SpecRunArgs {
+    fn common(self, symmetry: bool) -> CommonArgs {
+        CommonArgs {
+            symmetry,
+            svg: None,
+            run: self,
+        }
+    }
+}
+
+/// The options of an actor-model check: [`SpecRunArgs`], plus symmetry and a diagram.
+#[derive(Args)]
+pub struct CommonArgs {
+    /// Reduce by symmetry (non-proposing priests are interchangeable); implies DFS.
+    #[arg(long)]
+    symmetry: bool,
+    /// Write stateright's sequence diagram of the first counterexample to FILE.
+    #[arg(long, value_name = "FILE")]
+    svg: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    run: SpecRunArgs,
+}
+
+impl CommonArgs {
+    fn options(&self) -> CheckOptions {
+        CheckOptions {
+            threads: self.run.threads.unwrap_or(CheckOptions::default().threads),
+            strategy: self.run.strategy,
+            timeout: self.run.timeout.map(Duration::from_secs),
+            progress: !self.run.json,
+            max_depth: self.run.max_depth,
+            ..CheckOptions::default()
+        }
+    }
+}
+
+/// Runs the check; exit status 0 verified, 1 a property fails, 3 unknown, 2 a usage error.
+pub fn run(model: CheckModel) -> ExitCode {
+    match model {
+        CheckModel::Synod { model, common } => {
+            let cfg = model.config();
+            let bug = cfg.bug;
+            if let Err(e) = cfg.validate() {
+                return usage_error(&e);
+            }
+            let mut config = serde_json::to_value(&cfg).expect("config serializes");
+            let symmetry = common
+                .symmetry
+                .then_some(parliament::models::synod::representative as fn(&_) -> _);
+            config["symmetry"] = common.symmetry.into();
+            config["loss"] = cfg.loss().into();
+            // A seeded bug's model may be infinite (a priest that forgets its ballots can
+            // retry forever), so stop at the first violation: BFS makes it a shortest one.
+            let mut options = common.options();
+            options.stop_on_failure = bug != Bug::None;
+            let report = check::run(cfg.into_model(), "synod", config, &options, symmetry);
+            finish(&report, &common)
+        }
+        CheckModel::PaxosSpec { model, common } => {
+            let cfg = model.config();
+            if let Err(e) = cfg.validate() {
+                return usage_error(&e);
+            }
+            let mut config = serde_json::to_value(&cfg).expect("config serializes");
+            config["symmetry"] = serde_json::to_value(common.symmetry).expect("serializes");
+            let symmetry = common.symmetry.map(PaxosSymmetry::representative);
+            let common = common.run.common(symmetry.is_some());
+            let report = check::run(
+                cfg.into_model(),
+                "paxos-spec",
+                config,
+                &common.options(),
+                symmetry,
+            );
+            finish(&report, &common)
+        }
+        CheckModel::Parliament { model, common } => {
+            let cfg = model.config();
+            let bug = cfg.bug;
+            if let Err(e) = cfg.validate() {
+                return usage_error(&e);
+            }
+            if let (true, Some(e)) = (common.symmetry, cfg.symmetry_error()) {
+                return usage_error(&e);
+            }
+            let symmetry = common.symmetry.then_some(
+                parliament::models::parliament::representative_in_genesis_quorum as fn(&_) -> _,
+            );
+            let mut config = serde_json::to_value(&cfg).expect("config serializes");
+            config["symmetry"] = common.symmetry.into();
+            // A seeded bug's check stops at the first (BFS: shortest) violation of the
+            // property the bug is known to break.
+            let mut options = common.options();
+            if bug != parliament::parliament::Bug::None {
+                options.stop_on = Some(bug.info().breaks);
+            }
+            let report = check::run(cfg.into_model(), "parliament", config, &options, symmetry);
+            finish(&report, &common)
+        }
+        CheckModel::SynodSpec { model, common } => {
+            let cfg = model.config();
+            if let Err(e) = cfg.validate() {
+                return usage_error(&e);
+            }
+            let config = serde_json::to_value(&cfg).expect("config serializes");
+            let common = common.common(false);
+            let report = check::run(
+                cfg.into_model(),
+                "synod-spec",
+                config,
+                &common.options(),
+                None,
+            );
+            finish(&report, &common)
+        }
+        CheckModel::SynodRefinement { model, common } => {
+            let cfg = model.config();
+            if let Err(e) = cfg.validate() {
+                return usage_error(&e);
+            }
+            let mut config = serde_json::to_value(&cfg).expect("config serializes");
+            config["network"] = "duplicating".into();
+            let common = common.common(false);
+            let report = check::run(
+                cfg.into_model(),
+                "synod-refinement",
+                config,
+                &common.options(),
+                None,
+            );
+            finish(&report, &common)
+        }
+    }
+}
+
+/// Prints the report (and writes the diagram); the exit status is the report's.
+fn finish(report: &Report, common: &CommonArgs) -> ExitCode {
+    if common.run.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(report).expect("reports serialize")
+        );
+    } else {
+        print!("{}", report.to_text());
+    }
+    if let Some(path) = &common.svg {
+        match &report.svg {
+            Some(svg) => {
+                if let Err(e) = std::fs::write(path, svg) {
+                    eprintln!("error: cannot write {}: {e}", path.display());
+                    return ExitCode::from(2);
+                }
+                if !common.run.json {
+                    println!("sequence diagram written to {}", path.display());
+                }
+            }
+            None => eprintln!("no counterexample, so no sequence diagram written"),
+        }
+    }
+    // 0 verified, 1 a property fails, 3 unknown (incomplete or not checked).
+    ExitCode::from(report.exit_status())
+}

@@ -1,0 +1,60 @@
+//! `parliament cluster`: a local Parliament, every priest a child process of this one.
+
+use super::usage_error;
+use clap::Args;
+use parliament::service::cluster::{self, ClusterArgs};
+use std::process::ExitCode;
+
+#[derive(Args)]
+pub struct ClusterFlags {
+    /// Number of priests (default 3 for a new cluster; must match an existing one).
+    #[arg(long)]
+    replicas: Option<usize>,
+    /// The cluster's directory (cluster.toml, cluster.key, ledger/, priest-N.log).
+    #[arg(long, value_name = "DIR")]
+    dir: std::path::PathBuf,
+    /// Priest i uses port P+i (UDP and TCP) on 127.0.0.1; default: free ports.
+    #[arg(long, value_name = "P")]
+    base_port: Option<u16>,
+}
+
+/// Runs the cluster until Ctrl-C or SIGTERM; the exit status is `cluster::run`'s.
+pub fn run(flags: ClusterFlags) -> ExitCode {
+    let args = ClusterArgs {
+        replicas: flags.replicas,
+        dir: flags.dir,
+        base_port: flags.base_port,
+    };
+    let (cfg, created) = match cluster::prepare(&args) {
+        Ok(c) => c,
+        Err(e) => return usage_error(&e),
+    };
+    let exe = match std::env::current_exe() {
+        Ok(e) => e,
+        Err(e) => return usage_error(&format!("cannot find this program's path: {e}")),
+    };
+    let stop = match parliament::host::stop_on_signals() {
+        Ok(s) => s,
+        Err(e) => return usage_error(&format!("cannot install signal handlers: {e}")),
+    };
+    eprintln!(
+        "{} {} with {} priests",
+        if created { "created" } else { "restarting" },
+        cfg.path.display(),
+        cfg.priests.len()
+    );
+    match cluster::run(
+        &cfg,
+        &exe,
+        created,
+        &stop,
+        &mut std::io::stdout(),
+        &mut std::io::stderr(),
+    ) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
