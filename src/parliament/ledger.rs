@@ -333,3 +333,110 @@ impl PriestState {
         (self.applied.len() as DecreeNumber).checked_sub(1)
     }
 }
+
+/// A presiding priest's state (`Status::Presiding`), with the ballot it presides over
+/// (`lastTried`). Made only from a presiding priest's state.
+pub(super) struct President<'a> {
+    pub(super) ballot: Ballot,
+    state: &'a mut PriestState,
+}
+
+/// A president's state borrowed apart: the fields of `Status::Presiding` beside the rest of
+/// the priest's state, so both can change at once.
+pub(super) struct Office<'a> {
+    pub(super) quorum: &'a mut Priests,
+    pub(super) next: &'a mut DecreeNumber,
+    pub(super) pending: &'a mut OrdMap<DecreeNumber, Pending>,
+    pub(super) reads: &'a mut Reads,
+    pub(super) ledger: &'a mut Ledger,
+    pub(super) law: &'a mut Store,
+    pub(super) applied: &'a mut Vector<DecreeNumber>,
+    pub(super) queue: &'a mut Vector<Command>,
+    pub(super) heard: &'a mut bool,
+}
+
+impl<'a> President<'a> {
+    /// The president this priest is, if it presides.
+    pub(super) fn new(state: &'a mut PriestState) -> Option<Self> {
+        match (&state.status, state.ledger.last_tried) {
+            (Status::Presiding { .. }, Some(ballot)) => Some(President { ballot, state }),
+            _ => None,
+        }
+    }
+
+    /// The president a priest the dispatch found presiding is.
+    pub(super) fn of(state: &'a mut PriestState) -> Self {
+        Self::new(state).expect("presiding implies lastTried")
+    }
+
+    pub(super) fn office(&mut self) -> Office<'_> {
+        let PriestState {
+            ledger,
+            status,
+            law,
+            applied,
+            queue,
+            heard,
+            ..
+        } = &mut *self.state;
+        let Status::Presiding {
+            quorum,
+            next,
+            pending,
+            reads,
+        } = status
+        else {
+            unreachable!("a President is made only from a presiding priest")
+        };
+        Office {
+            quorum,
+            next,
+            pending,
+            reads,
+            ledger,
+            law,
+            applied,
+            queue,
+            heard,
+        }
+    }
+
+    /// The priest's whole state, for what every priest does (learning, applying).
+    pub(super) fn priest(&mut self) -> &mut PriestState {
+        self.state
+    }
+
+    pub(super) fn into_priest(self) -> &'a mut PriestState {
+        self.state
+    }
+}
+
+/// A presiding priest's office, read only: for the checks a handler makes before it changes
+/// anything.
+pub(super) struct Presidency<'a> {
+    pub(super) quorum: Priests,
+    pub(super) next: DecreeNumber,
+    pub(super) pending: &'a OrdMap<DecreeNumber, Pending>,
+    pub(super) reads: &'a Reads,
+}
+
+impl<'a> Presidency<'a> {
+    /// The office of a priest the dispatch found presiding.
+    pub(super) fn of(state: &'a PriestState) -> Self {
+        let Status::Presiding {
+            quorum,
+            next,
+            pending,
+            reads,
+        } = &state.status
+        else {
+            unreachable!("only a presiding priest's handlers ask")
+        };
+        Presidency {
+            quorum: *quorum,
+            next: *next,
+            pending,
+            reads,
+        }
+    }
+}

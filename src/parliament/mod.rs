@@ -152,20 +152,23 @@
 //!
 //! # The code, by role
 //!
-//! - [`ledger`](self::ledger): what a priest keeps: `Decree`, `Vote`, the `Ledger`, and its
-//!   volatile state (`PriestState`, its `Status`, a president's `Pending` ballots and `Reads`).
-//! - [`message`](self::message): the messages (`Msg`).
-//! - `president`: running for president, taking office, beginning ballots, passing decrees,
-//!   answering reads through confirmation rounds, heartbeats.
-//! - `follower`: what every priest does: promising, voting, learning decrees and catching up,
-//!   stepping down, forwarding commands.
-//! - `rejoin`: rejoining after a lost ledger.
+//! - `ledger.rs`: what a priest keeps: `Decree`, `Vote`, its `Ledger`, and its volatile
+//!   state (`PriestState`, its `Status`, a president's `Pending` ballots and `Reads`, and the
+//!   `President` that only a presiding priest's state makes).
+//! - `message.rs`: the messages (`Msg`).
+//! - `president.rs`: running for president, taking office, beginning ballots, passing
+//!   decrees, answering reads through confirmation rounds, heartbeats.
+//! - `follower.rs`: what every priest does: promising, voting, learning decrees and catching
+//!   up, stepping down, forwarding commands.
+//! - `rejoin.rs`: rejoining after a lost ledger.
 //!
-//! The actor's handlers ([`Actor`] below) first decide the priest's role ([`Role`]: presiding,
-//! candidate, follower, rejoining) and hand the message or timer to that role's handler; a
-//! president's handlers work on a [`President`](self::president::President), which only a
-//! presiding priest has. Every handler records what it does in a `Step` (its ledger writes,
-//! messages and timers), and `finish` saves the ledger before any message leaves.
+//! The actor's handlers (`impl Actor` below) first decide the priest's role ([`Role`]:
+//! president, candidate, follower, rejoining) and hand the message or timer to that role's
+//! handler (`step_president`, `step_candidate`, `step_follower`, `step_rejoining`; what any
+//! priest does, whatever its role, is `step_priest`). A president's helpers take a
+//! `President`, which only a presiding priest's state makes, so they cannot run on a priest
+//! that does not preside. Every handler records what it does in a `Step` (its ledger
+//! writes, messages and timers), and `finish` saves the ledger before any message leaves.
 
 mod bug;
 mod follower;

@@ -3,12 +3,14 @@
 //! them (Step 5), answering reads through confirmation rounds, and a deployed president's
 //! heartbeats and watch over its own progress.
 //!
-//! Only a presiding priest has a [`President`]: the handlers here that need the presiding
-//! state take one, so they cannot run on a priest that does not preside.
+//! Only a presiding priest's state makes a `President` (see `ledger.rs`): the helpers here
+//! that need the presiding state take one, so they cannot run on a priest that does not
+//! preside.
 
+use super::ledger::{Presidency, President};
 use super::{
-    merge_vote, Bug, Decree, DecreeNumber, Ledger, Msg, ParliamentPriest, Pending, PriestState,
-    Read, Reads, Status, Step, Timer, Vote,
+    merge_vote, Bug, Decree, DecreeNumber, Msg, ParliamentPriest, Pending, PriestState, Read,
+    Reads, Status, Step, Timer, Vote,
 };
 use crate::ballot::{Ballot, PriestIx, Priests};
 use crate::kv::{Answer, Command, Op, Session, Store};
@@ -16,117 +18,10 @@ use im::{OrdMap, Vector};
 use stateright::actor::Id;
 use std::borrow::Cow;
 
-/// A presiding priest's state (`Status::Presiding`), with the ballot it presides over
-/// (`lastTried`). Made only from a presiding priest's state.
-pub(super) struct President<'a> {
-    ballot: Ballot,
-    state: &'a mut PriestState,
-}
-
-/// A president's state borrowed apart: the fields of `Status::Presiding` beside the rest of
-/// the priest's state, so both can change at once.
-struct Office<'a> {
-    quorum: &'a mut Priests,
-    next: &'a mut DecreeNumber,
-    pending: &'a mut OrdMap<DecreeNumber, Pending>,
-    reads: &'a mut Reads,
-    ledger: &'a mut Ledger,
-    law: &'a mut Store,
-    applied: &'a mut Vector<DecreeNumber>,
-    queue: &'a mut Vector<Command>,
-    heard: &'a mut bool,
-}
-
-impl<'a> President<'a> {
-    /// The president this priest is, if it presides.
-    pub(super) fn new(state: &'a mut PriestState) -> Option<Self> {
-        match (&state.status, state.ledger.last_tried) {
-            (Status::Presiding { .. }, Some(ballot)) => Some(President { ballot, state }),
-            _ => None,
-        }
-    }
-
-    /// The president a priest the dispatch found presiding is.
-    fn of(state: &'a mut PriestState) -> Self {
-        Self::new(state).expect("presiding implies lastTried")
-    }
-
-    fn office(&mut self) -> Office<'_> {
-        let PriestState {
-            ledger,
-            status,
-            law,
-            applied,
-            queue,
-            heard,
-            ..
-        } = &mut *self.state;
-        let Status::Presiding {
-            quorum,
-            next,
-            pending,
-            reads,
-        } = status
-        else {
-            unreachable!("a President is made only from a presiding priest")
-        };
-        Office {
-            quorum,
-            next,
-            pending,
-            reads,
-            ledger,
-            law,
-            applied,
-            queue,
-            heard,
-        }
-    }
-
-    /// The priest's whole state, for what every priest does (learning, applying).
-    fn priest(&mut self) -> &mut PriestState {
-        self.state
-    }
-
-    fn into_priest(self) -> &'a mut PriestState {
-        self.state
-    }
-}
-
-/// A presiding priest's office, read only: for the checks a handler makes before it changes
-/// anything.
-struct Presidency<'a> {
-    quorum: Priests,
-    next: DecreeNumber,
-    pending: &'a OrdMap<DecreeNumber, Pending>,
-    reads: &'a Reads,
-}
-
-impl<'a> Presidency<'a> {
-    /// The office of a priest the dispatch found presiding.
-    fn of(state: &'a PriestState) -> Self {
-        let Status::Presiding {
-            quorum,
-            next,
-            pending,
-            reads,
-        } = &state.status
-        else {
-            unreachable!("only a presiding priest's handlers ask")
-        };
-        Presidency {
-            quorum: *quorum,
-            next: *next,
-            pending,
-            reads,
-        }
-    }
-}
-
 impl ParliamentPriest {
     /// A president's messages: late LastVotes, its quorum's votes and confirmations, decrees
     /// passed by another president, client commands and reads, a rejoining priest's request;
-    /// the rest as every priest ([`ParliamentPriest::step_priest`]).
+    /// the rest as every priest (`step_priest`).
     pub(super) fn step_president(
         &self,
         state: &mut Cow<PriestState>,
