@@ -148,7 +148,6 @@
 //!   finite.
 //! - [`Bug`] selects a seeded mutation for the checker to catch; deployed priests run
 //!   [`Bug::None`].
-
 //!
 //! # The code, by role
 //!
