@@ -1,6 +1,8 @@
 //! Unit tests of the Parliament priest, driven by hand (the model checks the rest).
 
 use super::*;
+use crate::kv::{Command, Op};
+use std::sync::Arc;
 
 fn priests() -> Vec<Id> {
     Id::vec_from(0..3)

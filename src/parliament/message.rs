@@ -1,0 +1,117 @@
+//! The messages of the Parliament, named as in the paper, and the client messages.
+
+use super::{Decree, DecreeNumber, Vote};
+use crate::ballot::Ballot;
+use crate::kv::{Answer, Command, Op};
+use serde::{Deserialize, Serialize};
+use stateright::actor::Id;
+use std::fmt::{self, Debug, Display};
+
+/// The messages of the Parliament, named as in the paper, and the client messages.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Msg {
+    /// Step 1: the president asks for promises for ballot `ballot`, for every decree number
+    /// from `from` on.
+    NextBallot { ballot: Ballot, from: DecreeNumber },
+    /// Step 2: the sender promises; `votes` are its votes for decree numbers `>= from`.
+    LastVote {
+        ballot: Ballot,
+        from: DecreeNumber,
+        votes: Vec<(DecreeNumber, Vote)>,
+    },
+    /// Step 3/4: the president asks its quorum to vote for decree `decree` as number `number`.
+    BeginBallot {
+        ballot: Ballot,
+        number: DecreeNumber,
+        decree: Decree,
+    },
+    /// The sender voted for decree number `number` in ballot `ballot`.
+    Voted {
+        ballot: Ballot,
+        number: DecreeNumber,
+    },
+    /// Step 5: decree `decree` is passed as number `number`.
+    Success {
+        number: DecreeNumber,
+        decree: Decree,
+    },
+    /// The president of `ballot` knows every decree below `known`.
+    Heartbeat { ballot: Ballot, known: DecreeNumber },
+    /// Please send me every passed decree from `from` on.
+    Catchup { from: DecreeNumber },
+    /// The president of `ballot` asks, for the reads it holds, whether the sender still
+    /// promises no higher ballot (confirmation round `round`).
+    Confirm { ballot: Ballot, round: u32 },
+    /// The sender had promised no ballot above `ballot` when round `round`'s Confirm came.
+    Confirmed { ballot: Ballot, round: u32 },
+    /// From a priest that lost its ledger and rejoins: tell me the highest ballot you tried
+    /// or promised, and take office anew (see "Rejoining after a lost ledger").
+    Rejoin,
+    /// The answer to `Rejoin`: the highest ballot the sender tried or promised.
+    Highest { ballot: Option<Ballot> },
+    /// To a rejoining priest: the sender took office with `ballot` after the rejoiner began
+    /// (so without it), and passed or knew every decree below `until` under it.
+    Rejoined { ballot: Ballot, until: DecreeNumber },
+    /// From a client (or forwarded by a priest): please pass this command.
+    Request { client: Id, seq: u64, op: Op },
+    /// To a client: the answer to its command number `seq`.
+    Reply { seq: u64, answer: Answer },
+}
+
+impl Display for Msg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Msg::NextBallot { ballot, from } => write!(f, "NextBallot({ballot}, from {from})"),
+            Msg::LastVote {
+                ballot,
+                from,
+                votes,
+            } => {
+                write!(f, "LastVote({ballot}, from {from}:")?;
+                if votes.is_empty() {
+                    write!(f, " no votes")?;
+                }
+                for (n, v) in votes {
+                    write!(f, " #{n} {} in {}", v.decree, v.ballot)?;
+                }
+                write!(f, ")")
+            }
+            Msg::BeginBallot {
+                ballot,
+                number,
+                decree,
+            } => write!(f, "BeginBallot({ballot}, #{number} {decree})"),
+            Msg::Voted { ballot, number } => write!(f, "Voted({ballot}, #{number})"),
+            Msg::Success { number, decree } => write!(f, "Success(#{number} {decree})"),
+            Msg::Heartbeat { ballot, known } => write!(f, "Heartbeat({ballot}, knows <{known})"),
+            Msg::Catchup { from } => write!(f, "Catchup(from {from})"),
+            Msg::Confirm { ballot, round } => write!(f, "Confirm({ballot}, round {round})"),
+            Msg::Confirmed { ballot, round } => write!(f, "Confirmed({ballot}, round {round})"),
+            Msg::Rejoin => write!(f, "Rejoin"),
+            Msg::Highest { ballot: Some(b) } => write!(f, "Highest({b})"),
+            Msg::Highest { ballot: None } => write!(f, "Highest(none)"),
+            Msg::Rejoined { ballot, until } => write!(f, "Rejoined({ballot}, until #{until})"),
+            Msg::Request { client, seq, op } => {
+                write!(f, "Request(c{}#{seq} {op})", usize::from(*client))
+            }
+            Msg::Reply { seq, answer } => write!(f, "Reply(#{seq} {answer})"),
+        }
+    }
+}
+
+impl Debug for Msg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        Display::fmt(self, f)
+    }
+}
+
+/// A client command as the `Request` that carries it.
+impl From<Command> for Msg {
+    fn from(c: Command) -> Msg {
+        Msg::Request {
+            client: c.client,
+            seq: c.seq,
+            op: c.op,
+        }
+    }
+}

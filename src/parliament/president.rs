@@ -1,0 +1,737 @@
+//! The president (paper, section 3): running for president (Step 1), taking office with a
+//! quorum's LastVotes (Step 3), beginning ballots for decree after decree (Step 4), passing
+//! them (Step 5), answering reads through confirmation rounds, and a deployed president's
+//! heartbeats and watch over its own progress.
+//!
+//! Only a presiding priest's state makes a `President` (see `ledger.rs`): the helpers here
+//! that need the presiding state take one, so they cannot run on a priest that does not
+//! preside.
+
+use super::ledger::{Presidency, President};
+use super::{
+    merge_vote, Bug, Decree, DecreeNumber, Msg, ParliamentPriest, Pending, PriestState, Read,
+    Reads, Status, Step, Timer, Vote,
+};
+use crate::ballot::{Ballot, PriestIx, Priests};
+use crate::kv::{Answer, Command, Op, Session, Store};
+use im::{OrdMap, Vector};
+use stateright::actor::Id;
+use std::borrow::Cow;
+
+impl ParliamentPriest {
+    /// A president's messages: late LastVotes, its quorum's votes and confirmations, decrees
+    /// passed by another president, client commands and reads, a rejoining priest's request;
+    /// the rest as every priest (`step_priest`).
+    pub(super) fn step_president(
+        &self,
+        state: &mut Cow<PriestState>,
+        src: Id,
+        msg: Msg,
+        step: &mut Step,
+    ) {
+        match msg {
+            Msg::LastVote { ballot, votes, .. } => {
+                let Some(q) = self.ix(src) else { return };
+                if state.ledger.last_tried != Some(ballot)
+                    || !self.joins_quorum(Presidency::of(state).quorum, q)
+                {
+                    return;
+                }
+                let mut p = President::of(state.to_mut());
+                self.quorum_of_others(&mut p, q, votes, step);
+            }
+
+            // Step 5: with the whole quorum's votes, the decree is passed.
+            Msg::Voted { ballot, number } => {
+                let Some(q) = self.ix(src) else { return };
+                let Some(p) = Presidency::of(state).pending.get(&number) else {
+                    return;
+                };
+                if state.ledger.last_tried != Some(ballot)
+                    || !p.quorum.contains(q)
+                    || p.voted.contains(q)
+                {
+                    return;
+                }
+                let voted = p.voted.with(q);
+                let passed = p.quorum.is_subset(voted);
+                let mut p = President::of(state.to_mut());
+                if let Some(pending) = p.office().pending.get_mut(&number) {
+                    pending.voted = voted;
+                }
+                if passed {
+                    self.pass(&mut p, number, step);
+                }
+            }
+
+            // Step 6, at a president: another president's decree was passed.
+            Msg::Success { number, decree } => {
+                if state.ledger.learned.contains_key(&number) {
+                    return;
+                }
+                let mut p = President::of(state.to_mut());
+                self.learn_presiding(&mut p, number, decree, true, step);
+                self.propose_queued(&mut p, step);
+            }
+
+            Msg::Confirmed { ballot, round } => {
+                let Some(q) = self.ix(src) else { return };
+                let Presidency { quorum, reads, .. } = Presidency::of(state);
+                if state.ledger.last_tried != Some(ballot)
+                    || round != reads.begun
+                    || reads.confirmed == reads.begun
+                    || !quorum.contains(q)
+                    || reads.acks.contains(q)
+                {
+                    return;
+                }
+                let mut p = President::of(state.to_mut());
+                let reads = p.office().reads;
+                reads.acks = reads.acks.with(q);
+                self.round_done(&mut p, step);
+            }
+
+            Msg::Request { client, seq, op } => {
+                // A read answered before: a president remembers each client's last read.
+                let read = Presidency::of(state)
+                    .reads
+                    .answered
+                    .get(&client)
+                    .and_then(|s| s.lookup(seq));
+                let Some(cmd) = self.new_command(state, client, seq, op, read, step) else {
+                    return;
+                };
+                let mut p = President::of(state.to_mut());
+                if matches!(cmd.op, Op::Get { .. }) {
+                    self.read(&mut p, cmd, step);
+                } else {
+                    p.office().queue.push_back(cmd);
+                    self.propose_queued(&mut p, step);
+                }
+            }
+
+            // A rejoining priest asks a president to take office anew: it runs again.
+            Msg::Rejoin => {
+                if self.answer_rejoin(state, src, step) {
+                    self.rerun(President::of(state.to_mut()), step);
+                }
+            }
+
+            msg => self.step_priest(state, src, msg, step),
+        }
+    }
+
+    /// A candidate's messages: LastVotes for its ballot, and client commands, which it holds
+    /// until it takes office or steps down; the rest as a follower.
+    pub(super) fn step_candidate(
+        &self,
+        state: &mut Cow<PriestState>,
+        src: Id,
+        msg: Msg,
+        step: &mut Step,
+    ) {
+        match msg {
+            // Step 3: with LastVotes from a quorum, take office.
+            Msg::LastVote {
+                ballot,
+                from,
+                votes,
+            } => {
+                let Some(q) = self.ix(src) else { return };
+                let Status::Trying {
+                    from: my_from,
+                    promised,
+                    votes: gathered,
+                } = &state.status
+                else {
+                    unreachable!("a candidate is trying")
+                };
+                if state.ledger.last_tried != Some(ballot)
+                    || from != *my_from
+                    || promised.contains(q)
+                    || q == self.me
+                {
+                    return;
+                }
+                let promised = promised.with(q);
+                let mut gathered = gathered.clone();
+                for (n, v) in votes {
+                    merge_vote(&mut gathered, n, v);
+                }
+                let state = state.to_mut();
+                let quorum = promised.with(self.me);
+                if self.is_quorum(quorum) {
+                    self.take_office(state, quorum, from, gathered, step);
+                    if state.is_president() {
+                        self.arm_office_timers(step);
+                    }
+                } else {
+                    state.status = Status::Trying {
+                        from,
+                        promised,
+                        votes: gathered,
+                    };
+                }
+            }
+
+            Msg::Request { client, seq, op } => {
+                let Some(cmd) = self.new_command(state, client, seq, op, None, step) else {
+                    return;
+                };
+                state.to_mut().queue.push_back(cmd);
+            }
+
+            msg => self.step_follower(state, src, msg, step),
+        }
+    }
+
+    /// The election timer of a priest that does not preside: a candidate that heard no
+    /// president runs for president.
+    pub(super) fn election_timeout(&self, state: &mut Cow<PriestState>, step: &mut Step) {
+        if !self.may_run(state) {
+            return;
+        }
+        let state = state.to_mut();
+        if self.heartbeat.is_some() && state.heard {
+            state.heard = false;
+            step.set_timer(Timer::Election, self.election.clone());
+            return;
+        }
+        self.run_for_president(state, step);
+        if self.may_run(state) {
+            step.set_timer(Timer::Election, self.election.clone());
+        }
+        if state.is_president() {
+            self.arm_office_timers(step);
+        }
+    }
+
+    /// Step 1: run for president with a new ballot.
+    fn run_for_president(&self, state: &mut PriestState, step: &mut Step) {
+        let round = self.next_round(&state.ledger);
+        let priest = if self.bug == Bug::NoTiebreak {
+            0
+        } else {
+            self.me
+        };
+        let ballot = Ballot::new(round, priest);
+        let from = state.ledger.first_gap();
+        state.ledger.last_tried = Some(ballot);
+        step.save = self.bug != Bug::ForgetLastTried;
+        if self.bug == Bug::SkipPhaseOneOnTakeover {
+            // Takes office at once, as if every priest had promised and reported nothing.
+            let quorum = self.genesis_quorum();
+            self.take_office(state, quorum, from, OrdMap::new(), step);
+            return;
+        }
+        state.status = Status::Trying {
+            from,
+            promised: Priests::EMPTY,
+            votes: OrdMap::new(),
+        };
+        for q in self.others() {
+            step.send(q, Msg::NextBallot { ballot, from });
+        }
+    }
+
+    /// The genesis president (priest 0 starting with no ledger) presides over ballot `0.0`
+    /// at once: every priest starts having promised it.
+    pub(super) fn take_genesis_office(&self, state: &mut PriestState, step: &mut Step) {
+        state.status = Status::Presiding {
+            quorum: self.genesis_quorum(),
+            next: 0,
+            pending: OrdMap::new(),
+            reads: Reads::default(),
+        };
+        step.save = true;
+        self.arm_office_timers(step);
+    }
+
+    /// A new president's timers (deployed only): its heartbeat, and the election timer by
+    /// which it watches its own progress (see `watch_progress`).
+    fn arm_office_timers(&self, step: &mut Step) {
+        if let Some(h) = &self.heartbeat {
+            step.set_timer(Timer::Heartbeat, h.clone());
+            if self.rerun_when_stalled {
+                step.set_timer(Timer::Election, self.election.clone());
+            }
+        }
+    }
+
+    /// Step 3: with a quorum's LastVotes, promise, re-propose what the quorum voted for, fill
+    /// gaps with olive-day decrees, then propose queued commands.
+    fn take_office(
+        &self,
+        state: &mut PriestState,
+        quorum: Priests,
+        from: DecreeNumber,
+        reported: OrdMap<DecreeNumber, Vote>,
+        step: &mut Step,
+    ) {
+        let ballot = state.ledger.last_tried.expect("running implies lastTried");
+        if state.ledger.next_bal.is_some_and(|n| n > ballot) {
+            // Promised a higher ballot meanwhile: this ballot is dead.
+            state.status = Status::Follower;
+            return;
+        }
+        state.ledger.next_bal = Some(ballot);
+        let mut votes = reported;
+        for (n, v) in state.ledger.votes.range(from..) {
+            merge_vote(&mut votes, *n, v.clone());
+        }
+        let top = votes.keys().next_back().copied();
+        let last_known = state.ledger.learned.keys().next_back().map(|n| n + 1);
+        let next = [Some(from), top.map(|t| t + 1), last_known]
+            .into_iter()
+            .flatten()
+            .max()
+            .unwrap_or(0);
+        state.status = Status::Presiding {
+            quorum,
+            next,
+            pending: OrdMap::new(),
+            reads: Reads {
+                own: if self.bug == Bug::ReadIgnoresEarlierPresidents {
+                    0
+                } else {
+                    next
+                },
+                ..Reads::default()
+            },
+        };
+        step.save = true;
+        for q in std::mem::take(&mut state.rejoiners).iter() {
+            step.send(
+                self.priests[q as usize],
+                Msg::Rejoined {
+                    ballot,
+                    until: next,
+                },
+            );
+        }
+        let mut p = President::of(state);
+        self.repropose(&mut p, from, &votes, step);
+        // Commands re-proposed from the votes need not be proposed again.
+        let office = p.office();
+        let proposed: Vec<(Id, u64)> = office
+            .pending
+            .values()
+            .flat_map(|p| p.decree.commands().iter().map(|c| (c.client, c.seq)))
+            .collect();
+        office
+            .queue
+            .retain(|c| !proposed.contains(&(c.client, c.seq)));
+        self.propose_queued(&mut p, step);
+    }
+
+    /// A president runs again with a new ballot (a stalled one, or one a rejoining priest
+    /// asked): the commands it had begun or held go back to its queue, so the new ballot
+    /// proposes them again (those a quorum voted for come back through the LastVotes).
+    fn rerun(&self, mut p: President, step: &mut Step) {
+        if self.next_round(&p.priest().ledger) > self.max_round {
+            return;
+        }
+        let office = p.office();
+        let mut held: Vec<Command> = office
+            .pending
+            .values()
+            .flat_map(|p| p.decree.commands().iter().cloned())
+            .collect();
+        held.extend(office.reads.waiting.iter().map(|r| r.cmd.clone()));
+        for c in held.into_iter().rev() {
+            office.queue.push_front(c);
+        }
+        self.run_for_president(p.into_priest(), step);
+    }
+
+    /// Whether the late LastVote of `q` lets the president, now in its own quorum, leave it:
+    /// the others of its quorum and `q` make a quorum by themselves.
+    fn joins_quorum(&self, quorum: Priests, q: PriestIx) -> bool {
+        q != self.me
+            && quorum.contains(self.me)
+            && !quorum.contains(q)
+            && self.is_quorum(quorum.without(self.me).with(q))
+    }
+
+    /// A LastVote that came after the president took office (its promise and the first
+    /// LastVotes made a quorum with itself in it): the others now make a quorum without it,
+    /// so from its next free decree number on, its ballots ask them and it votes in none.
+    /// Ballots already begun keep their quorum. The newcomer may have voted, in an earlier
+    /// ballot, for numbers at or above the next free one (nobody in the first quorum did:
+    /// they reported every such vote on taking office): B3 for the new quorum means
+    /// re-proposing those decrees, with olive-day decrees in the gaps below them, exactly as
+    /// on taking office.
+    fn quorum_of_others(
+        &self,
+        p: &mut President,
+        q: PriestIx,
+        votes: Vec<(DecreeNumber, Vote)>,
+        step: &mut Step,
+    ) {
+        let ballot = p.ballot;
+        let office = p.office();
+        *office.quorum = office.quorum.without(self.me).with(q);
+        if office.reads.confirmed != office.reads.begun {
+            // The round in flight now needs the newcomer's confirmation too.
+            let round = office.reads.begun;
+            step.send(self.priests[q as usize], Msg::Confirm { ballot, round });
+        }
+        let first = *office.next;
+        let mut reported = OrdMap::new();
+        for (n, v) in votes.into_iter().filter(|(n, _)| *n >= first) {
+            merge_vote(&mut reported, n, v);
+        }
+        if let Some(&top) = reported.keys().next_back() {
+            *office.next = top + 1;
+        }
+        self.repropose(p, first, &reported, step);
+        self.propose_queued(p, step);
+    }
+
+    /// B3 for decree numbers `from` up to the highest reported: begins a ballot for each
+    /// number not known to be passed, with the decree of the highest-numbered vote
+    /// reported for it, or an olive-day decree where nobody reported one.
+    fn repropose(
+        &self,
+        p: &mut President,
+        from: DecreeNumber,
+        votes: &OrdMap<DecreeNumber, Vote>,
+        step: &mut Step,
+    ) {
+        let Some(&top) = votes.keys().next_back() else {
+            return;
+        };
+        for n in from..=top {
+            let office = p.office();
+            if office.ledger.learned.contains_key(&n) {
+                continue;
+            }
+            let decree = match votes.get(&n) {
+                Some(_) if self.bug == Bug::FillGapWithOwnDecree && !office.queue.is_empty() => {
+                    let cmds: Vec<Command> = std::mem::take(office.queue).into_iter().collect();
+                    Decree::Commands(cmds.into())
+                }
+                Some(v) => v.decree.clone(),
+                None if self.bug == Bug::GapFillerWrites => Decree::Commands(
+                    vec![Command {
+                        client: self.priests[self.me as usize],
+                        seq: 1,
+                        op: Op::Put {
+                            key: "x".into(),
+                            value: String::new(),
+                        },
+                    }]
+                    .into(),
+                ),
+                None => Decree::OliveDay,
+            };
+            self.begin_ballot(p, n, decree, step);
+        }
+    }
+
+    /// Step 4 for decree number `n`: the president asks its quorum to vote, and votes too
+    /// if it is in its quorum.
+    fn begin_ballot(&self, p: &mut President, n: DecreeNumber, decree: Decree, step: &mut Step) {
+        let ballot = p.ballot;
+        let office = p.office();
+        let quorum = *office.quorum;
+        let voted = if quorum.contains(self.me) {
+            if self.bug != Bug::PresidentForgetsOwnVote {
+                office.ledger.votes.insert(
+                    n,
+                    Vote {
+                        ballot,
+                        decree: decree.clone(),
+                    },
+                );
+                step.save = true;
+            }
+            Priests::single(self.me)
+        } else {
+            Priests::EMPTY
+        };
+        office.pending.insert(
+            n,
+            Pending {
+                decree: decree.clone(),
+                quorum,
+                voted,
+            },
+        );
+        for q in quorum.iter().filter(|&q| q != self.me) {
+            step.send(
+                self.priests[q as usize],
+                Msg::BeginBallot {
+                    ballot,
+                    number: n,
+                    decree: decree.clone(),
+                },
+            );
+        }
+        if self.bug == Bug::ReplyBeforeChosen {
+            self.reply_tentatively(p, n, step);
+        }
+        let passed = self.bug == Bug::PrematureSuccess || quorum == Priests::single(self.me);
+        if passed {
+            self.pass(p, n, step);
+        }
+    }
+
+    /// Seeded bug: answer the clients of decree `n` from the president's tentative order.
+    fn reply_tentatively(&self, p: &mut President, n: DecreeNumber, step: &mut Step) {
+        let office = p.office();
+        let mut law = office.law.clone();
+        for (m, p) in office.pending.range(..=n) {
+            for c in p.decree.commands() {
+                let outcome = law.apply(c, self.dedup());
+                if *m == n {
+                    if let Some(answer) = outcome.answer() {
+                        step.send(
+                            c.client,
+                            Msg::Reply {
+                                seq: c.seq,
+                                answer: answer.clone(),
+                            },
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    /// Proposes queued commands while the window has room.
+    fn propose_queued(&self, p: &mut President, step: &mut Step) {
+        loop {
+            let office = p.office();
+            if office.pending.len() >= self.window
+                || office.queue.is_empty()
+                || *office.next >= self.max_decrees
+            {
+                return;
+            }
+            let n = *office.next;
+            *office.next += 1;
+            let mut take = 0;
+            let mut bytes = 0;
+            for c in office.queue.iter().take(self.batch) {
+                bytes += c.size();
+                if take > 0 && bytes > self.batch_bytes {
+                    break;
+                }
+                take += 1;
+            }
+            let cmds: Vec<Command> = office.queue.slice(..take).into_iter().collect();
+            self.begin_ballot(p, n, Decree::Commands(cmds.into()), step);
+        }
+    }
+
+    /// Step 5: decree `n` is passed; tell everyone, learn it, propose more. The president
+    /// learns it without a save: the decree is chosen whatever happens to this priest (its
+    /// quorum's votes are durable), so the answers to its clients and the next ballot need
+    /// not wait for a disk write. The record goes to disk with the president's next save
+    /// (its next vote or heartbeat); a president that crashes before then learns the decree
+    /// again like any lagging priest.
+    fn pass(&self, p: &mut President, n: DecreeNumber, step: &mut Step) {
+        let office = p.office();
+        let Some(passed) = office.pending.remove(&n) else {
+            return;
+        };
+        if self.rerun_when_stalled {
+            // Progress, for the president's own election timer (see `watch_progress`).
+            *office.heard = true;
+        }
+        for q in self.others() {
+            step.send(
+                q,
+                Msg::Success {
+                    number: n,
+                    decree: passed.decree.clone(),
+                },
+            );
+        }
+        self.learn_presiding(p, n, passed.decree, false, step);
+        if self.bug != Bug::StrandQueuedCommands {
+            self.propose_queued(p, step);
+        }
+    }
+
+    /// Step 6 at a president: as every priest learns (`write_decree`), and the president
+    /// answers the clients of the commands it applies and the reads that may now be
+    /// answered. A decree of another president passed as number `n`: the commands this
+    /// president had begun there wait for a new number.
+    fn learn_presiding(
+        &self,
+        p: &mut President,
+        n: DecreeNumber,
+        decree: Decree,
+        save: bool,
+        step: &mut Step,
+    ) {
+        let office = p.office();
+        if office.ledger.learned.contains_key(&n) {
+            return;
+        }
+        if let Some(begun) = office.pending.remove(&n).filter(|b| b.decree != decree) {
+            for c in begun.decree.commands().iter().rev() {
+                office.queue.push_front(c.clone());
+            }
+        }
+        let reply = self.bug != Bug::ReplyBeforeChosen;
+        if self.write_decree(p.priest(), n, decree, save, reply, step) {
+            self.answer_reads(p, step);
+        }
+    }
+
+    /// A president's read: held until a confirmation round begun after it came succeeds
+    /// (no higher ballot had been promised by a quorum, so no later president had passed
+    /// anything) and the decrees of earlier presidents are applied; then answered from the
+    /// law. No decree, no disk write.
+    fn read(&self, p: &mut President, cmd: Command, step: &mut Step) {
+        let office = p.office();
+        if self.bug == Bug::ReadWithoutConfirm {
+            answer_read(office.law, &cmd, step);
+            return;
+        }
+        let round = office.reads.begun + 1;
+        office.reads.waiting.push_back(Read { cmd, round });
+        if office.reads.confirmed == office.reads.begun {
+            self.begin_round(p, step);
+        }
+    }
+
+    /// Begins a confirmation round: asks the rest of the quorum whether they still promise
+    /// nothing above this president's ballot.
+    fn begin_round(&self, p: &mut President, step: &mut Step) {
+        let ballot = p.ballot;
+        let office = p.office();
+        office.reads.begun += 1;
+        office.reads.acks = Priests::single(self.me);
+        let round = office.reads.begun;
+        for q in office.quorum.iter().filter(|&q| q != self.me) {
+            step.send(self.priests[q as usize], Msg::Confirm { ballot, round });
+        }
+        self.round_done(p, step);
+    }
+
+    /// If the whole quorum confirmed the round in flight, it succeeded: answer what can be
+    /// answered, and begin the next round if reads came meanwhile.
+    fn round_done(&self, p: &mut President, step: &mut Step) {
+        let office = p.office();
+        let reads = office.reads;
+        if reads.confirmed == reads.begun || !office.quorum.is_subset(reads.acks) {
+            return;
+        }
+        reads.confirmed = reads.begun;
+        self.answer_reads(p, step);
+        let reads = p.office().reads;
+        if reads.waiting.iter().any(|r| r.round > reads.confirmed) {
+            self.begin_round(p, step);
+        }
+    }
+
+    /// Answers, from the law, every read whose round succeeded, once the decrees of earlier
+    /// presidents are applied.
+    fn answer_reads(&self, p: &mut President, step: &mut Step) {
+        let office = p.office();
+        let reads = office.reads;
+        if reads.waiting.is_empty() || (office.applied.len() as DecreeNumber) < reads.own {
+            return;
+        }
+        let confirmed = reads.confirmed;
+        let (ready, wait): (Vector<Read>, Vector<Read>) = std::mem::take(&mut reads.waiting)
+            .into_iter()
+            .partition(|r| r.round <= confirmed);
+        reads.waiting = wait;
+        for r in ready {
+            if let Some(answer) = answer_read(office.law, &r.cmd, step) {
+                let seq = r.cmd.seq;
+                reads.answered.insert(r.cmd.client, Session { seq, answer });
+            }
+        }
+    }
+
+    /// A deployed president's election timer: it watches its own progress. If a decree
+    /// stayed pending for a whole election timeout (no decree passed, although the lost
+    /// messages were asked for again on every heartbeat), a member of the quorum is gone:
+    /// take a new ballot, whose quorum is whichever priests answer.
+    pub(super) fn watch_progress(&self, state: &mut Cow<PriestState>, step: &mut Step) {
+        if !self.rerun_when_stalled {
+            return;
+        }
+        let stalled = !state.heard && !Presidency::of(state).pending.is_empty();
+        let state = state.to_mut();
+        state.heard = false;
+        if stalled && self.next_round(&state.ledger) <= self.max_round {
+            self.rerun(President::of(state), step);
+        }
+        step.set_timer(Timer::Election, self.election.clone());
+    }
+
+    /// A deployed president's heartbeat: it tells the others it is alive and how far it
+    /// knows, and asks again for what may have been lost.
+    pub(super) fn heartbeat(&self, state: &mut Cow<PriestState>, step: &mut Step) {
+        let Some(h) = &self.heartbeat else { return };
+        let Some(ballot) = state.ledger.last_tried else {
+            return;
+        };
+        // The decrees it learned as it passed them reach its disk at least once per
+        // heartbeat, even when it writes no vote (see `pass`).
+        step.save = true;
+        let known = state.ledger.first_gap();
+        for q in self.others() {
+            step.send(q, Msg::Heartbeat { ballot, known });
+        }
+        // A BeginBallot or its Voted may have been lost: ask again every member of the
+        // quorum whose vote has not arrived (a priest that already voted answers Voted
+        // again). Without this, one lost message would stall the decree, and behind it every
+        // later one, while the heartbeats keep the president in office.
+        let Presidency {
+            quorum,
+            next,
+            pending,
+            reads,
+        } = Presidency::of(state);
+        if quorum.contains(self.me) {
+            // In its own quorum: ask the priests outside it (down when it ran, or their
+            // LastVote lost) for their promise again, from its next free decree number, so a
+            // late LastVote can let it leave its quorum.
+            for q in (0..self.priests.len() as PriestIx).filter(|q| !quorum.contains(*q)) {
+                let from = next;
+                step.send(self.priests[q as usize], Msg::NextBallot { ballot, from });
+            }
+        }
+        if reads.confirmed != reads.begun {
+            for q in quorum.iter().filter(|&q| !reads.acks.contains(q)) {
+                let round = reads.begun;
+                step.send(self.priests[q as usize], Msg::Confirm { ballot, round });
+            }
+        }
+        for (n, p) in pending {
+            for q in p.quorum.iter().filter(|&q| !p.voted.contains(q)) {
+                step.send(
+                    self.priests[q as usize],
+                    Msg::BeginBallot {
+                        ballot,
+                        number: *n,
+                        decree: p.decree.clone(),
+                    },
+                );
+            }
+        }
+        step.set_timer(Timer::Heartbeat, h.clone());
+    }
+}
+
+/// Answers the read `cmd` from `law` (a get: nothing is executed).
+fn answer_read(law: &Store, cmd: &Command, step: &mut Step) -> Option<Answer> {
+    let answer = law.map.read(&cmd.op)?;
+    let seq = cmd.seq;
+    step.send(
+        cmd.client,
+        Msg::Reply {
+            seq,
+            answer: answer.clone(),
+        },
+    );
+    Some(answer)
+}
