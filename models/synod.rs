@@ -116,7 +116,7 @@ pub struct SynodConfig {
 /// parse these.
 #[derive(clap::Args, Clone, Debug)]
 pub struct SynodArgs {
-    /// Number of priests (1 to 5).
+    /// Number of priests (2 to 5).
     #[arg(long, default_value_t = 3)]
     pub priests: usize,
     /// Number of priests that propose a decree of their own.
@@ -132,7 +132,7 @@ pub struct SynodArgs {
     #[arg(long)]
     pub lossy: bool,
     /// With --lossy on an unordered network, explore drops literally instead of as
-    /// never-delivered messages (same verdicts, far more states; see the README).
+    /// never-delivered messages (same verdicts, far more states; see docs/verification.md).
     #[arg(long)]
     pub literal_loss: bool,
     /// At most this many priests are crashed at once (they restart from their ledger).
