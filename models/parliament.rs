@@ -210,7 +210,7 @@ impl Default for ParliamentConfig {
 
 /// A scripted client: sends its commands one at a time and waits for each answer.
 #[derive(Clone, Debug)]
-pub struct Client {
+pub struct ScriptedClient {
     pub priests: usize,
     pub script: Vec<Op>,
     pub retries: u8,
@@ -229,7 +229,7 @@ pub struct ClientState {
 pub enum Node {
     /// A priest, and whether its disk may be lost (once, before its first crash).
     Priest(ParliamentPriest, bool),
-    Client(Client),
+    Client(ScriptedClient),
 }
 
 /// What the model keeps of a priest on its disk, across crashes: its ledger as it last saved
@@ -301,7 +301,7 @@ pub enum NodeTimer {
     DiskLoss,
 }
 
-impl Client {
+impl ScriptedClient {
     fn request(&self, id: Id, state: &ClientState, o: &mut Out<Node>) {
         let seq = u64::from(state.answered) + 1;
         if let Some(op) = self.script.get(state.answered as usize) {
@@ -926,7 +926,7 @@ impl ParliamentConfig {
             .enumerate()
             .map(|(i, p)| Node::Priest(p, (i + self.priests - 1) % self.priests < self.disk_loss))
             .chain((0..self.clients).map(|i| {
-                Node::Client(Client {
+                Node::Client(ScriptedClient {
                     priests: self.priests,
                     script: self.script(i),
                     retries: self.retries,

@@ -22,11 +22,11 @@ use std::process::ExitCode;
 )]
 pub struct Cli {
     #[command(subcommand)]
-    command: Command,
+    command: Verb,
 }
 
 #[derive(Subcommand)]
-enum Command {
+enum Verb {
     /// Model-check a protocol and report every property.
     ///
     /// Exit status: 0 if the search was complete and every property holds; 1 if some
@@ -77,16 +77,16 @@ impl Cli {
     /// Runs the command; its exit status.
     pub fn run(self) -> ExitCode {
         match self.command {
-            Command::Check { model } => check::run(model),
-            Command::Bugs { json } => bugs::run(json),
-            Command::Serve(args) => serve::run(args),
-            Command::Synod { command } => synod::run(command),
-            Command::Keygen { file } => keygen::run(&file),
-            Command::Bench(args) => bench::run(args, "parliament bench"),
-            Command::Kv(args) => kv::run(args),
-            Command::Cluster(args) => cluster::run(args),
-            Command::Status(args) => status::run(args),
-            Command::ServeMemory(args) => serve::run_memory(args),
+            Verb::Check { model } => check::run(model),
+            Verb::Bugs { json } => bugs::run(json),
+            Verb::Serve(args) => serve::run(args),
+            Verb::Synod { command } => synod::run(command),
+            Verb::Keygen { file } => keygen::run(&file),
+            Verb::Bench(args) => bench::run(args, "parliament bench"),
+            Verb::Kv(args) => kv::run(args),
+            Verb::Cluster(args) => cluster::run(args),
+            Verb::Status(args) => status::run(args),
+            Verb::ServeMemory(args) => serve::run_memory(args),
         }
     }
 }

@@ -10,7 +10,7 @@ use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
 /// A client of the cluster: sends a request to priests until one answers.
-pub struct Client {
+pub struct UdpClient {
     socket: UdpSocket,
     key: Key,
     id: Id,
@@ -18,14 +18,14 @@ pub struct Client {
     buf: Vec<u8>,
 }
 
-impl Client {
+impl UdpClient {
     /// A client with a fresh id, on an ephemeral port of the priests' address family.
     pub fn new(priests: Vec<SocketAddr>, key: Key) -> io::Result<Self> {
         let local: SocketAddr = match priests.first() {
             Some(SocketAddr::V6(_)) => (Ipv6Addr::UNSPECIFIED, 0).into(),
             _ => (Ipv4Addr::UNSPECIFIED, 0).into(),
         };
-        Ok(Client {
+        Ok(UdpClient {
             socket: UdpSocket::bind(local)?,
             key,
             id: client_id(),

@@ -71,7 +71,7 @@ pub mod start;
 pub mod timers;
 pub mod wire;
 
-pub use client::Client;
+pub use client::UdpClient;
 use journal::{Durable, Journal, JournalError, JournalOptions};
 pub use process::{init_logging, stop_on_signals};
 use serde::de::DeserializeOwned;

@@ -6,7 +6,7 @@
 use crate::ballot::PriestIx;
 use crate::host::config::Config;
 use crate::host::journal::{self, Durable, Recovery};
-use crate::host::{Client, NodeConfig, StartMode};
+use crate::host::{NodeConfig, StartMode, UdpClient};
 use crate::synod::{Decree, Ledger, Msg, SynodPriest};
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
@@ -65,7 +65,7 @@ pub fn propose(
         }
         None => (0..cfg.priests.len()).collect(),
     };
-    let mut client = Client::new(cfg.priests.clone(), cfg.key.clone())
+    let mut client = UdpClient::new(cfg.priests.clone(), cfg.key.clone())
         .map_err(|e| format!("cannot open a client socket: {e}"))?;
     client.ask(
         &Msg::Propose(decree),
