@@ -2,7 +2,7 @@
 //! and out of order, bad clients (garbage, huge bulk strings, half-close, too many clients),
 //! and the load generator.
 
-use bench::{BenchConfig, Workload};
+use load::{Load, Workload};
 use parliament::resp::client::Client;
 use parliament::resp::memory::MemoryBackend;
 use parliament::resp::server::{Backend, ClientId, Responder, Server, ServerConfig};
@@ -27,50 +27,12 @@ mod history;
 #[path = "../tools/bench/load/mod.rs"]
 mod load;
 
-/// The load generator as these tests drive it: [`load`], plus a run against one server.
-mod bench {
-    pub use super::load::*;
-    use std::net::SocketAddr;
-    use std::time::Duration;
+/// The load generator as these tests drive it.
+use load as bench;
 
-    /// One run's settings against one RESP server.
-    pub struct BenchConfig {
-        pub addr: SocketAddr,
-        pub clients: usize,
-        pub duration: Duration,
-        pub keys: u64,
-        pub value_size: usize,
-        pub workload: Workload,
-        pub preload: bool,
-        pub seed: u64,
-        pub timeout: Duration,
-    }
-
-    impl BenchConfig {
-        /// The load, without the server.
-        pub fn load(&self) -> Load {
-            Load {
-                clients: self.clients,
-                duration: self.duration,
-                keys: self.keys,
-                value_size: self.value_size,
-                workload: self.workload,
-                preload: self.preload,
-                seed: self.seed,
-                timeout: self.timeout,
-            }
-        }
-    }
-
-    /// Runs the load against `config.addr` (the evented RESP loop of `parliament-bench`).
-    pub fn run(config: &BenchConfig) -> std::io::Result<BenchReport> {
-        run_resp(
-            &Resp {
-                addrs: vec![config.addr],
-            },
-            &config.load(),
-        )
-    }
+/// Runs `load` against the one RESP server at `addr` (the evented loop of `parliament-bench`).
+fn bench_run(addr: SocketAddr, load: &bench::Load) -> std::io::Result<bench::BenchReport> {
+    bench::run_resp(&bench::Resp { addrs: vec![addr] }, load)
 }
 use resp_support::{bulk, read_to_close};
 
@@ -446,9 +408,8 @@ fn shutdown_closes_connections_and_stops_listening() {
     assert!(TcpStream::connect(addr).is_err());
 }
 
-fn bench_config(addr: SocketAddr, workload: Workload, preload: bool) -> BenchConfig {
-    BenchConfig {
-        addr,
+fn bench_load(workload: Workload, preload: bool) -> Load {
+    Load {
         clients: 4,
         duration: Duration::from_millis(400),
         keys: 500,
@@ -466,7 +427,7 @@ fn bench_measures_every_workload_against_the_memory_server() {
     let server = Server::start("127.0.0.1:0", backend.clone(), ServerConfig::default()).unwrap();
     let addr = server.local_addr();
 
-    let set = bench::run(&bench_config(addr, Workload::Set, false)).unwrap();
+    let set = bench_run(addr, &bench_load(Workload::Set, false)).unwrap();
     assert!(set.ops > 100, "{set}");
     assert_eq!(set.errors, 0);
     assert_eq!(set.get_hits + set.get_misses, 0);
@@ -481,7 +442,7 @@ fn bench_measures_every_workload_against_the_memory_server() {
     assert!((set.ops_per_sec - set.ops as f64 / set.seconds).abs() < 1e-6);
 
     // After a preload every GET hits, and the values are the configured size.
-    let get = bench::run(&bench_config(addr, Workload::Get, true)).unwrap();
+    let get = bench_run(addr, &bench_load(Workload::Get, true)).unwrap();
     assert_eq!(backend.len(), 500);
     assert_eq!(get.errors, 0);
     assert_eq!(get.get_hits, get.ops);
@@ -491,7 +452,7 @@ fn bench_measures_every_workload_against_the_memory_server() {
         other => panic!("unexpected {other:?}"),
     }
 
-    let mixed = bench::run(&bench_config(addr, Workload::Mixed, false)).unwrap();
+    let mixed = bench_run(addr, &bench_load(Workload::Mixed, false)).unwrap();
     assert_eq!(mixed.errors, 0);
     let gets = mixed.get_hits + mixed.get_misses;
     assert!(gets > mixed.ops / 4 && gets < mixed.ops * 3 / 4, "{mixed}");
@@ -501,15 +462,15 @@ fn bench_measures_every_workload_against_the_memory_server() {
     assert!(json["latency"]["p999_us"].as_f64().unwrap() > 0.0);
 
     // Empty values are values too.
-    let mut errs = bench_config(addr, Workload::Set, false);
+    let mut errs = bench_load(Workload::Set, false);
     errs.value_size = 0;
     errs.duration = Duration::from_millis(100);
-    let r = bench::run(&errs).unwrap();
+    let r = bench_run(addr, &errs).unwrap();
     assert_eq!(r.errors, 0, "empty values are fine");
 
     server.shutdown();
     // No server: a clear error, not a report.
-    let e = bench::run(&bench_config(addr, Workload::Set, false)).unwrap_err();
+    let e = bench_run(addr, &bench_load(Workload::Set, false)).unwrap_err();
     assert!(e.to_string().contains("connecting to"), "{e}");
 }
 
@@ -521,7 +482,7 @@ fn bench_spreads_its_clients_over_every_address_given() {
     let driver = bench::Resp {
         addrs: servers.iter().map(Server::local_addr).collect(),
     };
-    let mut load = bench_config(servers[0].local_addr(), Workload::Set, false).load();
+    let mut load = bench_load(Workload::Set, false);
     load.clients = 7;
     load.duration = Duration::from_millis(200);
     let report = bench::run_resp(&driver, &load).unwrap();
@@ -545,7 +506,8 @@ fn bench_stops_on_a_silent_or_vanishing_server() {
     use std::io::Read;
     use std::net::TcpListener;
     let silent = TcpListener::bind("127.0.0.1:0").unwrap();
-    let mut cfg = bench_config(silent.local_addr().unwrap(), Workload::Set, false);
+    let silent_addr = silent.local_addr().unwrap();
+    let mut cfg = bench_load(Workload::Set, false);
     cfg.clients = 2;
     cfg.timeout = Duration::from_millis(200);
     let held = thread::spawn(move || {
@@ -553,12 +515,12 @@ fn bench_stops_on_a_silent_or_vanishing_server() {
         thread::sleep(Duration::from_millis(600));
         drop(conns);
     });
-    let e = bench::run(&cfg).unwrap_err();
+    let e = bench_run(silent_addr, &cfg).unwrap_err();
     assert!(e.to_string().contains("no reply in 200ms"), "{e}");
     held.join().unwrap();
 
     let vanishing = TcpListener::bind("127.0.0.1:0").unwrap();
-    cfg.addr = vanishing.local_addr().unwrap();
+    let vanishing_addr = vanishing.local_addr().unwrap();
     cfg.timeout = Duration::from_secs(5);
     let hangs_up = thread::spawn(move || {
         for _ in 0..2 {
@@ -569,7 +531,7 @@ fn bench_stops_on_a_silent_or_vanishing_server() {
             });
         }
     });
-    let e = bench::run(&cfg).unwrap_err();
+    let e = bench_run(vanishing_addr, &cfg).unwrap_err();
     assert!(e.to_string().contains("waiting for a reply"), "{e}");
     hangs_up.join().unwrap();
 }
@@ -587,9 +549,9 @@ fn bench_counts_error_replies() {
         }
     }
     let server = Server::start("127.0.0.1:0", Arc::new(NoWrites), ServerConfig::default()).unwrap();
-    let mut cfg = bench_config(server.local_addr(), Workload::Mixed, false);
+    let mut cfg = bench_load(Workload::Mixed, false);
     cfg.duration = Duration::from_millis(200);
-    let r = bench::run(&cfg).unwrap();
+    let r = bench_run(server.local_addr(), &cfg).unwrap();
     assert!(r.errors > 0);
     assert_eq!(r.errors + r.get_misses, r.ops);
 }
