@@ -137,19 +137,29 @@ fn check_row(row: &Row, ci: bool) {
         if bug.flags() == row.flags {
             continue;
         }
-        let breaks = bug.info().breaks;
-        let cfg = ParliamentConfig {
-            bug,
-            ..ParliamentConfig::from_flags(row.flags).unwrap()
-        };
-        let r = run(cfg, &options(row.bound, Some(breaks), !ci));
-        assert!(
-            r.property(breaks).fails(),
-            "{bug} must break {breaks} in {:?}:\n{}",
-            row.flags,
-            r.to_text()
-        );
+        find_bug(bug, row, !ci);
     }
+}
+
+/// Checks `bug` in `row`'s configuration, with `row`'s bound, stopping at the first violation
+/// of the property it breaks; asserts the checker finds one, with a counterexample. Returns
+/// the counterexample's length in steps.
+fn find_bug(bug: Bug, row: &Row, dfs: bool) -> Option<usize> {
+    let breaks = bug.info().breaks;
+    let cfg = ParliamentConfig {
+        bug,
+        ..ParliamentConfig::from_flags(row.flags).unwrap()
+    };
+    let r = run(cfg, &options(row.bound, Some(breaks), dfs));
+    let p = r.property(breaks);
+    assert!(
+        p.fails(),
+        "{bug} must break {breaks} in {:?}:\n{}",
+        row.flags,
+        r.to_text()
+    );
+    assert!(p.counterexample.as_ref().is_some_and(|c| !c.is_empty()));
+    p.path_length
 }
 
 macro_rules! rows {
@@ -247,23 +257,8 @@ fn every_seeded_bug_is_found_with_its_flags() {
             .iter()
             .find(|(_, _, r)| r.flags == info.flags)
             .unwrap_or_else(|| panic!("{bug}'s flags {:?} are no pinned row", info.flags));
-        let cfg = ParliamentConfig {
-            bug,
-            ..ParliamentConfig::from_flags(info.flags).unwrap()
-        };
-        let r = run(cfg, &options(row.2.bound, Some(info.breaks), false));
-        let p = r.property(info.breaks);
-        assert!(
-            p.fails(),
-            "{bug} must break {}:\n{}",
-            info.breaks,
-            r.to_text()
-        );
-        assert!(p.counterexample.as_ref().is_some_and(|c| !c.is_empty()));
-        lines.push(format!(
-            "{bug}: {} after {:?} steps",
-            info.breaks, p.path_length
-        ));
+        let steps = find_bug(bug, &row.2, false);
+        lines.push(format!("{bug}: {} after {:?} steps", info.breaks, steps));
     }
     eprintln!("{}", lines.join("\n"));
 }
