@@ -190,15 +190,7 @@ impl ParliamentArgs {
 impl ParliamentConfig {
     /// The configuration of `parliament check parliament FLAGS` (e.g. `["--crashes", "1"]`).
     pub fn from_flags(flags: &[&str]) -> Result<Self, String> {
-        #[derive(clap::Parser)]
-        struct Flags {
-            #[command(flatten)]
-            model: ParliamentArgs,
-        }
-        use clap::Parser;
-        Flags::try_parse_from(std::iter::once("parliament").chain(flags.iter().copied()))
-            .map(|f| f.model.config())
-            .map_err(|e| e.to_string())
+        super::parse_flags::<ParliamentArgs>(flags).map(|a| a.config())
     }
 }
 

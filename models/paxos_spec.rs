@@ -129,15 +129,7 @@ impl PaxosSpecArgs {
 impl PaxosSpecConfig {
     /// The configuration of `parliament check paxos-spec FLAGS` (e.g. `["--acceptors", "2"]`).
     pub fn from_flags(flags: &[&str]) -> Result<Self, String> {
-        #[derive(clap::Parser)]
-        struct Flags {
-            #[command(flatten)]
-            model: PaxosSpecArgs,
-        }
-        use clap::Parser;
-        Flags::try_parse_from(std::iter::once("parliament").chain(flags.iter().copied()))
-            .map(|f| f.model.config())
-            .map_err(|e| e.to_string())
+        super::parse_flags::<PaxosSpecArgs>(flags).map(|a| a.config())
     }
 }
 

@@ -163,15 +163,7 @@ impl SynodArgs {
 impl SynodConfig {
     /// The configuration of `parliament check synod FLAGS` (e.g. `["--crashes", "1"]`).
     pub fn from_flags(flags: &[&str]) -> Result<Self, String> {
-        #[derive(clap::Parser)]
-        struct Flags {
-            #[command(flatten)]
-            model: SynodArgs,
-        }
-        use clap::Parser;
-        Flags::try_parse_from(std::iter::once("parliament").chain(flags.iter().copied()))
-            .map(|f| f.model.config())
-            .map_err(|e| e.to_string())
+        super::parse_flags::<SynodArgs>(flags).map(|a| a.config())
     }
 }
 

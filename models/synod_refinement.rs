@@ -100,15 +100,7 @@ impl RefinementArgs {
 impl RefinementConfig {
     /// The configuration of `parliament check synod-refinement FLAGS` (e.g. `["--crashes", "1"]`).
     pub fn from_flags(flags: &[&str]) -> Result<Self, String> {
-        #[derive(clap::Parser)]
-        struct Flags {
-            #[command(flatten)]
-            model: RefinementArgs,
-        }
-        use clap::Parser;
-        Flags::try_parse_from(std::iter::once("parliament").chain(flags.iter().copied()))
-            .map(|f| f.model.config())
-            .map_err(|e| e.to_string())
+        super::parse_flags::<RefinementArgs>(flags).map(|a| a.config())
     }
 }
 

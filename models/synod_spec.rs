@@ -122,15 +122,7 @@ impl SynodSpecArgs {
 impl SynodSpecConfig {
     /// The configuration of `parliament check synod-spec FLAGS` (e.g. `["--rounds", "3"]`).
     pub fn from_flags(flags: &[&str]) -> Result<Self, String> {
-        #[derive(clap::Parser)]
-        struct Flags {
-            #[command(flatten)]
-            model: SynodSpecArgs,
-        }
-        use clap::Parser;
-        Flags::try_parse_from(std::iter::once("parliament").chain(flags.iter().copied()))
-            .map(|f| f.model.config())
-            .map_err(|e| e.to_string())
+        super::parse_flags::<SynodSpecArgs>(flags).map(|a| a.config())
     }
 }
 
