@@ -103,6 +103,9 @@ pub struct ParliamentConfig {
     /// How many priests may each lose their whole ledger once and rejoin (priests 1, 2, ...,
     /// then priest 0: the genesis president holds no votes).
     pub disk_loss: usize,
+    /// A priest may snapshot its law and truncate its ledger at any moment after applying
+    /// a decree; a priest asked for decrees it truncated sends its snapshot.
+    pub snapshots: bool,
     pub bug: Bug,
     /// Set when the check's time is up: the search stops expanding states.
     #[serde(skip)]
@@ -158,6 +161,10 @@ pub struct ParliamentArgs {
     /// rejoin.
     #[arg(long, default_value_t = 0)]
     pub disk_loss: usize,
+    /// Priests snapshot their law and truncate their ledgers at any moment after applying a
+    /// decree; a priest asked for decrees it truncated sends its snapshot.
+    #[arg(long)]
+    pub snapshots: bool,
     /// Check a seeded bug instead of the correct protocol (see `parliament bugs`).
     #[arg(long, default_value = "none")]
     pub bug: Bug,
@@ -181,6 +188,7 @@ impl ParliamentArgs {
             retries: self.retries,
             heartbeats: self.heartbeats,
             disk_loss: self.disk_loss,
+            snapshots: self.snapshots,
             bug: self.bug,
             stop: Default::default(),
         }
@@ -252,11 +260,49 @@ pub struct PriestGhost {
     pub lost_disk: bool,
 }
 
-/// A priest's state in the model: the actor's state and its disk as last saved.
+/// A priest's state in the model: the actor's state, its disk as last saved, and the ghost
+/// log of what its law went through since it last started.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct PriestNode {
     pub state: PriestState,
     pub disk: Disk,
+    pub log: Vector<LogEntry>,
+}
+
+/// One step of a priest's ghost log (observed by the model, never read by the priest).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum LogEntry {
+    /// It applied this decree, with this number, to its law.
+    Applied(DecreeNumber, Decree),
+    /// Its law became a snapshot of decrees `0..upto` it installed from another priest. It
+    /// stands for the decrees chosen with those numbers.
+    Installed(DecreeNumber),
+    /// It restarted from its own snapshot of decrees `0..upto`: as `Installed`.
+    Restarted(DecreeNumber),
+}
+
+/// Appends to a priest's ghost log what its law went through in one step, from `before`
+/// (`None`: it just started, from its own snapshot if it has one) to `after`: the snapshot
+/// of decrees `0..upto` it installed (`installed`), then each decree applied.
+fn extend_log(
+    log: &mut Vector<LogEntry>,
+    before: Option<&PriestState>,
+    installed: Option<DecreeNumber>,
+    after: &PriestState,
+) {
+    let mut from = before.map_or(0, |b| b.applied);
+    if let Some(upto) = installed {
+        from = upto;
+        log.push_back(LogEntry::Installed(upto));
+    } else if before.is_none() && after.ledger.snapshot.is_some() {
+        from = after.ledger.base();
+        log.push_back(LogEntry::Restarted(from));
+    }
+    for n in from..after.applied {
+        if let Some(d) = after.ledger.learned.get(&n) {
+            log.push_back(LogEntry::Applied(n, d.clone()));
+        }
+    }
 }
 
 /// The state of a [`Node`]. (Most nodes are priests; boxing the priest would only add an
@@ -360,6 +406,7 @@ impl Node {
     fn step_priest(
         node: &PriestNode,
         o: &mut Out<Node>,
+        snapshot: Option<DecreeNumber>,
         handler: impl FnOnce(&mut Cow<PriestState>, &mut Out<ParliamentPriest>),
     ) -> Option<NodeState> {
         let mut ps = Cow::Borrowed(&node.state);
@@ -369,9 +416,14 @@ impl Node {
         if disk.is_none() && matches!(ps, Cow::Borrowed(_)) {
             return None;
         }
+        let mut log = node.log.clone();
+        // A snapshot message that changed the priest's state was installed.
+        let installed = snapshot.filter(|_| matches!(ps, Cow::Owned(_)));
+        extend_log(&mut log, Some(&node.state), installed, &ps);
         Some(NodeState::Priest(PriestNode {
             state: ps.into_owned(),
             disk: disk.unwrap_or_else(|| node.disk.clone()),
+            log,
         }))
     }
 }
@@ -405,7 +457,13 @@ impl Actor for Node {
                 let mut out = Out::new();
                 let s = p.on_start(id, &disk.ledger, &mut out);
                 let disk = wrap_priest_out(None, &s, &disk, out, o).unwrap_or(disk);
-                NodeState::Priest(PriestNode { state: s, disk })
+                let mut log = Vector::new();
+                extend_log(&mut log, None, None, &s);
+                NodeState::Priest(PriestNode {
+                    state: s,
+                    disk,
+                    log,
+                })
             }
             Node::Client(c) => {
                 let s = ClientState {
@@ -425,7 +483,12 @@ impl Actor for Node {
     fn on_msg(&self, id: Id, state: &mut Cow<NodeState>, src: Id, msg: Msg, o: &mut Out<Self>) {
         match (self, &**state) {
             (Node::Priest(p, _), NodeState::Priest(node)) => {
-                let next = Node::step_priest(node, o, |ps, out| p.on_msg(id, ps, src, msg, out));
+                let snapshot = match &msg {
+                    Msg::Snapshot { snapshot } => Some(snapshot.upto),
+                    _ => None,
+                };
+                let next =
+                    Node::step_priest(node, o, snapshot, |ps, out| p.on_msg(id, ps, src, msg, out));
                 if let Some(next) = next {
                     *state = Cow::Owned(next);
                 }
@@ -449,7 +512,7 @@ impl Actor for Node {
     fn on_timeout(&self, id: Id, state: &mut Cow<NodeState>, timer: &NodeTimer, o: &mut Out<Self>) {
         match (self, &**state, timer) {
             (Node::Priest(p, _), NodeState::Priest(node), NodeTimer::Priest(t)) => {
-                let next = Node::step_priest(node, o, |ps, out| p.on_timeout(id, ps, t, out));
+                let next = Node::step_priest(node, o, None, |ps, out| p.on_timeout(id, ps, t, out));
                 if let Some(next) = next {
                     *state = Cow::Owned(next);
                 }
@@ -470,7 +533,13 @@ impl Actor for Node {
                 let s = p.on_start(id, &disk.ledger, &mut out);
                 let disk = wrap_priest_out(None, &s, &disk, out, o).unwrap_or(disk);
                 o.save(disk.clone());
-                *state = Cow::Owned(NodeState::Priest(PriestNode { state: s, disk }));
+                let mut log = Vector::new();
+                extend_log(&mut log, None, None, &s);
+                *state = Cow::Owned(NodeState::Priest(PriestNode {
+                    state: s,
+                    disk,
+                    log,
+                }));
             }
             (Node::Client(c), NodeState::Client(s), NodeTimer::Retry) => {
                 if s.retries == 0 || s.answered as usize >= c.script.len() {
@@ -724,11 +793,62 @@ pub fn validity(cfg: &ParliamentConfig, state: &ParliamentState) -> bool {
         && priests_of(state).all(|p| p.ledger.learned.values().all(valid))
 }
 
-/// Of any two priests' applied decree sequences, one is a prefix of the other.
-pub fn logs_are_prefixes(state: &ParliamentState) -> bool {
-    let logs: Vec<Vec<&Decree>> = priests_of(state)
-        .map(|p| p.applied_decrees().collect())
-        .collect();
+fn priest_nodes(state: &ParliamentState) -> impl Iterator<Item = &PriestNode> + '_ {
+    state.actor_states.iter().filter_map(|s| match &**s {
+        NodeState::Priest(p) => Some(p),
+        NodeState::Client(_) => None,
+    })
+}
+
+/// The decrees a priest's law went through, in order: its ghost log with each installed
+/// snapshot standing for the decrees chosen with the numbers it adds (a snapshot older than
+/// the law adds none: the decrees applied again after it follow). `None` if a snapshot it
+/// installed covers a number with no decree chosen.
+fn decree_log<'a>(
+    log: &'a Vector<LogEntry>,
+    chosen: &[(DecreeNumber, &'a Decree)],
+) -> Option<Vec<&'a Decree>> {
+    let mut out = Vec::new();
+    for e in log {
+        match e {
+            LogEntry::Applied(_, d) => out.push(d),
+            LogEntry::Installed(upto) | LogEntry::Restarted(upto) => {
+                for n in out.len() as DecreeNumber..*upto {
+                    out.push(chosen.iter().find(|(m, _)| *m == n)?.1);
+                }
+            }
+        }
+    }
+    Some(out)
+}
+
+/// Every priest's decree log ([`decree_log`]), or `None` if a snapshot covers an unchosen
+/// number.
+fn decree_logs<'a>(
+    cfg: &ParliamentConfig,
+    state: &'a ParliamentState,
+) -> Option<Vec<Vec<&'a Decree>>> {
+    let installs = priest_nodes(state).any(|p| {
+        p.log
+            .iter()
+            .any(|e| matches!(e, LogEntry::Installed(_) | LogEntry::Restarted(_)))
+    });
+    let chosen = if installs {
+        chosen(cfg, state)
+    } else {
+        Vec::new()
+    };
+    priest_nodes(state)
+        .map(|p| decree_log(&p.log, &chosen))
+        .collect()
+}
+
+/// Of any two priests' decree logs (what their laws went through, snapshots standing for the
+/// chosen decrees they cover), one is a prefix of the other.
+pub fn logs_are_prefixes(cfg: &ParliamentConfig, state: &ParliamentState) -> bool {
+    let Some(logs) = decree_logs(cfg, state) else {
+        return false;
+    };
     logs.iter().enumerate().all(|(i, a)| {
         logs[i + 1..].iter().all(|b| {
             let k = a.len().min(b.len());
@@ -737,12 +857,19 @@ pub fn logs_are_prefixes(state: &ParliamentState) -> bool {
     })
 }
 
-/// No priest's law executed a command twice: it executed exactly as many commands as a
-/// deduplicating law does on the same decree sequence.
-pub fn exactly_once(state: &ParliamentState) -> bool {
-    priests_of(state).all(|p| {
-        let cmds = p.applied_decrees().flat_map(|d| d.commands().iter());
-        p.law.executed == Store::distinct_executions(cmds)
+/// No priest's law executed a command twice, and its sessions remember what it executed: its
+/// law (map, sessions and count of commands executed) is exactly what a deduplicating law
+/// makes of its decree log.
+pub fn exactly_once(cfg: &ParliamentConfig, state: &ParliamentState) -> bool {
+    let Some(logs) = decree_logs(cfg, state) else {
+        return false;
+    };
+    priests_of(state).zip(logs).all(|(p, log)| {
+        let mut law = Store::default();
+        for c in log.iter().flat_map(|d| d.commands()) {
+            law.apply(c, crate::kv::Dedup::Sessions);
+        }
+        p.law == law
     })
 }
 
@@ -899,6 +1026,8 @@ impl ParliamentConfig {
                 p.heartbeat = self.heartbeats.then(model_timeout);
                 p.bug = self.bug;
                 p.quorums = self.quorums();
+                p.snapshot_after = self.snapshots.then_some(1);
+                p.snapshot_period = model_timeout();
                 p
             })
             .collect()
@@ -953,13 +1082,15 @@ impl ParliamentConfig {
             .property(Expectation::Always, "learned-implies-chosen", |m, s| {
                 learned_implies_chosen(&m.cfg, s)
             })
-            .property(Expectation::Always, "logs-are-prefixes", |_, s| {
-                logs_are_prefixes(s)
+            .property(Expectation::Always, "logs-are-prefixes", |m, s| {
+                logs_are_prefixes(&m.cfg, s)
             })
             .property(Expectation::Always, "linearizable", |_, s| {
                 s.history.clients.serialized_history().is_some()
             })
-            .property(Expectation::Always, "exactly-once", |_, s| exactly_once(s))
+            .property(Expectation::Always, "exactly-once", |m, s| {
+                exactly_once(&m.cfg, s)
+            })
             .property(Expectation::Sometimes, "decree-chosen", |m, s| {
                 !chosen(&m.cfg, s).is_empty()
             })
@@ -975,6 +1106,16 @@ impl ParliamentConfig {
                 })
                 .property(Expectation::Sometimes, "gap-filled-with-no-op", |_, s| {
                     s.history.ballots.iter().any(|b| b.dec == Decree::OliveDay)
+                });
+        }
+        if self.snapshots {
+            model = model
+                .property(Expectation::Sometimes, "ledger-truncated", |_, s| {
+                    priests_of(s).any(|p| p.ledger.base() > 0)
+                })
+                .property(Expectation::Sometimes, "snapshot-installed", |_, s| {
+                    priest_nodes(s)
+                        .any(|p| p.log.iter().any(|e| matches!(e, LogEntry::Installed(_))))
                 });
         }
         if self.disk_loss > 0 {
@@ -1044,11 +1185,15 @@ impl Narrate for ParliamentModel {
             })
             .collect();
         let last = path.last_state();
-        for (i, p) in priests_of(last).enumerate() {
+        for (i, p) in priest_nodes(last).enumerate() {
             let log: Vec<String> = p
-                .applied
+                .log
                 .iter()
-                .map(|n| format!("#{n} {}", p.ledger.learned[n]))
+                .map(|e| match e {
+                    LogEntry::Applied(n, d) => format!("#{n} {d}"),
+                    LogEntry::Installed(u) => format!("snapshot <{u}"),
+                    LogEntry::Restarted(u) => format!("own snapshot <{u} on restart"),
+                })
                 .collect();
             steps.push(format!("final: priest {i} applied [{}]", log.join(", ")));
         }
@@ -1146,10 +1291,12 @@ pub fn permuted(state: &ParliamentState, new_to_old: &[usize]) -> ParliamentStat
                     from,
                     promised,
                     votes,
+                    floor,
                 } => Status::Trying {
                     from,
                     promised: permute(promised, old_to_new),
                     votes,
+                    floor: floor.map(|(f, q)| (f, old_to_new[q as usize] as PriestIx)),
                 },
                 Status::Presiding {
                     quorum,

@@ -205,6 +205,10 @@ rows! {
     reads_on_a_lossy_network: ci true, "reads on a lossy network", ["--clients", "1", "--ops", "2", "--lossy"], Complete, Some(487_946), Some(28), bugs ["read-without-confirm", "premature-success"];
     reads_on_a_duplicating_network_stable: ci true, "reads on a duplicating network, stable president", ["--network", "duplicating", "--proposers", "1", "--clients", "1", "--ops", "4", "--decrees", "6"], Complete, Some(3_930), Some(32), bugs ["confirm-needs-lower-promise"];
     reads_on_a_duplicating_network_change: ci true, "reads on a duplicating network, president change", ["--network", "duplicating", "--clients", "1", "--ops", "2"], Complete, Some(111_724), Some(28), bugs ["confirm-needs-lower-promise", "read-without-confirm"];
+    snapshots: ci true, "snapshots and truncation at any moment, a president change with a lagging priest (the snapshot bugs' configuration)", ["--snapshots", "--clients", "1", "--ops", "3", "--decrees", "2", "--window", "1"], Complete, Some(1_829_913), Some(39), bugs ["truncate-unchosen", "snapshot-without-sessions", "install-stale-snapshot"];
+    snapshots_liveness: ci true, "snapshots: cas then get across a president change, liveness", ["--snapshots", "--clients", "1", "--ops", "2", "--window", "1", "--decrees", "3"], Complete, Some(341_796), Some(32), bugs ["install-drops-replies", "confirm-needs-lower-promise"];
+    snapshots_catch_up_by_heartbeat: ci true, "snapshots: lagging priests catch up by snapshot through heartbeats, duplicating", ["--snapshots", "--network", "duplicating", "--heartbeats", "--proposers", "1", "--clients", "1", "--ops", "2", "--decrees", "1"], Complete, Some(94_359), Some(27), bugs ["snapshot-without-sessions"];
+    snapshots_with_a_crash: ci true, "snapshots with one crash at a time: restarts from a snapshot", ["--snapshots", "--crashes", "1", "--clients", "1", "--decrees", "1"], Complete, Some(2_713_654), Some(38), bugs ["forget-last-tried", "snapshot-without-sessions"];
 }
 
 /// The seeded bugs that need a crash to be found (the other `--crashes` bugs, `forget-vote`

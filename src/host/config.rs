@@ -16,6 +16,11 @@
 //! resend_ms = 200              # parliament: the RESP listener resends an unanswered command
 //!                              #   to every priest after this long
 //! client_timeout_ms = 5000     # parliament: and answers it -ERR after this long
+//! snapshot_ms = 1000           # parliament: how often a priest considers a snapshot
+//!
+//! [snapshots]                  # parliament; optional, the default is shown
+//! after_decrees = 10000        # snapshot the law and truncate the ledger once this many
+//!                              #   decrees were applied since the last snapshot; 0: never
 //!
 //! [[priest]]
 //! id = 0
@@ -76,6 +81,8 @@ pub struct ConfigFile {
     pub protocol: Protocol,
     #[serde(default, skip_serializing_if = "TimersFile::is_default")]
     pub timers: TimersFile,
+    #[serde(default, skip_serializing_if = "SnapshotsFile::is_default")]
+    pub snapshots: SnapshotsFile,
     #[serde(default)]
     pub priest: Vec<PriestFile>,
 }
@@ -94,6 +101,38 @@ pub struct TimersFile {
     pub resend_ms: u64,
     #[serde(default = "default_client_timeout")]
     pub client_timeout_ms: u64,
+    #[serde(default = "default_snapshot_ms")]
+    pub snapshot_ms: u64,
+}
+
+/// The `[snapshots]` table (see the module docs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SnapshotsFile {
+    #[serde(default = "default_after_decrees")]
+    pub after_decrees: u32,
+}
+
+impl Default for SnapshotsFile {
+    fn default() -> Self {
+        SnapshotsFile {
+            after_decrees: default_after_decrees(),
+        }
+    }
+}
+
+impl SnapshotsFile {
+    fn is_default(&self) -> bool {
+        *self == SnapshotsFile::default()
+    }
+}
+
+fn default_after_decrees() -> u32 {
+    10_000
+}
+
+fn default_snapshot_ms() -> u64 {
+    1000
 }
 
 impl Default for TimersFile {
@@ -104,6 +143,7 @@ impl Default for TimersFile {
             heartbeat_ms: default_heartbeat(),
             resend_ms: default_resend(),
             client_timeout_ms: default_client_timeout(),
+            snapshot_ms: default_snapshot_ms(),
         }
     }
 }
@@ -183,6 +223,7 @@ impl ConfigFile {
             key_file: key_file.into(),
             protocol,
             timers: TimersFile::default(),
+            snapshots: SnapshotsFile::default(),
             priest: Vec::new(),
         }
     }
@@ -250,6 +291,10 @@ pub struct Config {
     pub resend: Duration,
     /// Parliament: the RESP listener answers `-ERR` to a command unanswered for this long.
     pub client_timeout: Duration,
+    /// Parliament: snapshot after this many decrees applied since the last (`None`: never).
+    pub snapshot_after: Option<u32>,
+    /// Parliament: how often a priest considers a snapshot.
+    pub snapshot_period: Duration,
 }
 
 impl Config {
@@ -386,6 +431,8 @@ impl Config {
             heartbeat: Duration::from_millis(t.heartbeat_ms),
             resend: Duration::from_millis(t.resend_ms),
             client_timeout: Duration::from_millis(t.client_timeout_ms),
+            snapshot_after: Some(raw.snapshots.after_decrees).filter(|&n| n > 0),
+            snapshot_period: Duration::from_millis(t.snapshot_ms.max(1)),
         })
     }
 

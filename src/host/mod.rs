@@ -197,6 +197,8 @@ pub struct Counters {
     pub dropped_non_member: u64,
     /// Messages the actor addressed to an id with no known address.
     pub unroutable: u64,
+    /// Messages too large for one datagram, sent in chunks.
+    pub chunked: u64,
 }
 
 impl Counters {
@@ -215,7 +217,7 @@ impl fmt::Display for Counters {
             f,
             "received={} handled={} timeouts={} sent={} send_errors={} syncs={} \
              dropped_malformed={} dropped_bad_mac={} dropped_undecodable={} \
-             dropped_non_member={} unroutable={}",
+             dropped_non_member={} unroutable={} chunked={}",
             self.received,
             self.handled,
             self.timeouts,
@@ -226,7 +228,8 @@ impl fmt::Display for Counters {
             self.dropped_bad_mac,
             self.dropped_undecodable,
             self.dropped_non_member,
-            self.unroutable
+            self.unroutable,
+            self.chunked
         )
     }
 }
@@ -283,6 +286,8 @@ where
     deferred: Option<(A::Storage, Instant)>,
     counters: Counters,
     recv_buf: Vec<u8>,
+    /// The chunks of large messages still coming in.
+    reassembly: wire::Reassembly,
     send_buf: Vec<u8>,
     observer: Option<Observer<A>>,
     /// The bootstrap marker's directory, while the marker vouches for an empty ledger: it is
@@ -397,6 +402,7 @@ where
             deferred: None,
             counters: Counters::default(),
             recv_buf: vec![0; 65_536],
+            reassembly: wire::Reassembly::new(),
             send_buf: Vec::new(),
             observer: None,
             marker,
@@ -516,7 +522,11 @@ where
     /// Checks one datagram and runs the handler of each of its messages; returns how many
     /// were handled.
     fn receive(&mut self, len: usize, from: SocketAddr, batch: &mut Batch<A>) -> usize {
-        let msgs = match wire::decode::<A::Msg>(&self.key, &self.recv_buf[..len]) {
+        let now = Instant::now();
+        let msgs = match self
+            .reassembly
+            .decode::<A::Msg>(&self.key, &self.recv_buf[..len], now)
+        {
             Ok(ok) => ok,
             Err(reject) => {
                 match reject {
@@ -655,6 +665,11 @@ where
             loop {
                 match bundles[k].1.push(self.id, msg, wire::MAX_DATAGRAM) {
                     Ok(true) => break,
+                    // Too large for any datagram: it goes alone, in chunks.
+                    Ok(false) if bundles[k].1.count() == 0 => {
+                        self.send_chunks(addr, msg);
+                        break;
+                    }
                     // Full: send what it holds, then put the message in the emptied bundle.
                     Ok(false) => self.send_bundle(addr, &mut bundles[k].1),
                     Err(e) => {
@@ -687,6 +702,31 @@ where
             }
         }
         Ok(())
+    }
+
+    /// Sends a message too large for one datagram in chunks (see `wire`).
+    fn send_chunks(&mut self, addr: SocketAddr, msg: &A::Msg) {
+        match wire::chunks(&self.key, self.id, msg, wire::MAX_DATAGRAM) {
+            Ok(datagrams) => {
+                let mut ok = true;
+                for d in &datagrams {
+                    if let Err(e) = self.socket.send_to(d, addr) {
+                        tracing::debug!(%addr, error = %e, "send of a chunk failed");
+                        ok = false;
+                    }
+                }
+                self.counters.chunked += 1;
+                if ok {
+                    self.counters.sent += 1;
+                } else {
+                    self.counters.send_errors += 1;
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot send message");
+                self.counters.send_errors += 1;
+            }
+        }
     }
 
     fn send_bundle(&mut self, addr: SocketAddr, bundle: &mut wire::Bundle) {

@@ -27,6 +27,35 @@
 //! socket in as few datagrams as fit ([`Bundle`]), and the receiver handles its messages
 //! one by one, as if each had come alone. Losing or duplicating a bundle loses or
 //! duplicates each of its messages, which the lossy, duplicating model already covers.
+//!
+//! # Large messages travel in chunks (version 3)
+//!
+//! A message whose encoding does not fit in one datagram (a snapshot of the law, a decree
+//! carrying a large value, a `LastVote` reporting many decrees) is cut into *chunks*
+//! ([`chunks`]), each a datagram of at most [`CHUNK_DATAGRAM`] bytes with its own MAC:
+//!
+//! ```text
+//! offset  size  field
+//! 0       1     version (3)
+//! 1       8     sender's actor Id, u64 BE
+//! 9       8     transfer id: the first 8 bytes of BLAKE3 of the sender and the message
+//! 17      4     chunk index, u32 BE
+//! 21      4     chunk count, u32 BE
+//! 25      n     this chunk's bytes of the message
+//! 25+n    16    MAC
+//! ```
+//!
+//! The receiver ([`Reassembly`]) keeps the chunks of each transfer until it has them all,
+//! then decodes the message and hands it on as if it had come in one datagram. Chunks may
+//! come in any order and any number of times. A lost chunk leaves the transfer incomplete
+//! and the message is lost, as the model allows; the protocol asks again (a lagging priest
+//! sends `Catchup` on the next heartbeat), and since the transfer id depends only on the
+//! sender and the message, the copy sent again *resumes* the transfer: the chunks already
+//! received count, whichever side restarted in between (the sender makes the same bytes
+//! again; a receiver that restarted starts the transfer afresh). A transfer is dropped when
+//! no chunk of it came for [`TRANSFER_IDLE`], and the receiver holds at most
+//! [`MAX_TRANSFERS`] transfers and [`MAX_MESSAGE`] bytes per message: a chunk beyond those
+//! bounds, or one that disagrees with its transfer's count, is dropped and counted.
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -46,6 +75,19 @@ pub const HEADER: usize = 9;
 pub const MAC_LEN: usize = 16;
 /// The largest UDP payload over IPv4.
 pub const MAX_DATAGRAM: usize = 65_507;
+/// The version byte of a chunk of a large message.
+pub const VERSION_CHUNK: u8 = 3;
+/// Bytes before a chunk's payload: version, sender, transfer id, index, count.
+pub const CHUNK_HEADER: usize = 25;
+/// The size of a chunk datagram: 60,000 bytes, the size of the datagrams that carry
+/// decrees (IP fragments them; see docs/operations.md).
+pub const CHUNK_DATAGRAM: usize = 60_000;
+/// The largest message the wire carries, in chunks: 64 MiB.
+pub const MAX_MESSAGE: usize = 64 << 20;
+/// How many incomplete transfers a receiver holds at once.
+pub const MAX_TRANSFERS: usize = 16;
+/// A transfer with no chunk for this long is dropped.
+pub const TRANSFER_IDLE: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// The cluster key: 32 bytes shared by every priest and client of one cluster.
 #[derive(Clone)]
@@ -90,6 +132,17 @@ impl Key {
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("cannot read cluster key file {}: {e}", path.display()))?;
         Key::from_hex(&text).map_err(|e| format!("cluster key file {}: {e}", path.display()))
+    }
+
+    /// Whether `mac` is the MAC of `bytes` (without an early exit).
+    fn verify(&self, bytes: &[u8], mac: &[u8]) -> bool {
+        let expected = self.mac(bytes);
+        mac.len() == MAC_LEN
+            && expected
+                .iter()
+                .zip(mac)
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0
     }
 
     fn mac(&self, bytes: &[u8]) -> [u8; MAC_LEN] {
@@ -173,10 +226,9 @@ impl Bundle {
         self.count
     }
 
-    /// Appends `msg` from `src`, unless the sealed datagram would then exceed `max` bytes and
-    /// the bundle already holds a message (a first message always goes in, whatever its
-    /// size, so an oversize message fails at the socket and is counted, not lost silently).
-    /// Returns whether it went in.
+    /// Appends `msg` from `src`, unless the sealed datagram would then exceed `max` bytes.
+    /// Returns whether it went in: a message refused by an empty bundle fits in no datagram
+    /// and goes in chunks ([`chunks`]).
     pub fn push<M: Serialize>(
         &mut self,
         src: Id,
@@ -192,7 +244,7 @@ impl Bundle {
             return Err(e);
         }
         let n = self.buf.len() - start - ENTRY_HEADER;
-        if self.count > 0 && self.buf.len() + MAC_LEN > max {
+        if self.buf.len() + MAC_LEN > max {
             self.buf.truncate(start);
             return Ok(false);
         }
@@ -212,7 +264,154 @@ impl Bundle {
     }
 }
 
-/// Checks and decodes one datagram (either version) into its messages, each with its
+/// The datagrams that carry `msg` from `src`: one (version 1) if it fits in `max` bytes,
+/// else its chunks (version 3) of at most [`CHUNK_DATAGRAM`] bytes. An error if it does not
+/// encode or is larger than [`MAX_MESSAGE`].
+pub fn chunks<M: Serialize>(
+    key: &Key,
+    src: Id,
+    msg: &M,
+    max: usize,
+) -> Result<Vec<Vec<u8>>, String> {
+    let body = postcard::to_allocvec(msg).map_err(|e| e.to_string())?;
+    if HEADER + body.len() + MAC_LEN <= max {
+        let mut out = vec![VERSION];
+        out.extend_from_slice(&id_bits(src).to_be_bytes());
+        out.extend_from_slice(&body);
+        let mac = key.mac(&out);
+        out.extend_from_slice(&mac);
+        return Ok(vec![out]);
+    }
+    if body.len() > MAX_MESSAGE {
+        return Err(format!(
+            "a message of {} bytes, above the wire's limit of {MAX_MESSAGE}",
+            body.len()
+        ));
+    }
+    let mut h = blake3::Hasher::new();
+    h.update(&id_bits(src).to_be_bytes());
+    h.update(&body);
+    let transfer: [u8; 8] = h.finalize().as_bytes()[..8].try_into().expect("8 bytes");
+    let per = CHUNK_DATAGRAM - CHUNK_HEADER - MAC_LEN;
+    let count = body.len().div_ceil(per) as u32;
+    Ok(body
+        .chunks(per)
+        .enumerate()
+        .map(|(i, part)| {
+            let mut out = Vec::with_capacity(CHUNK_HEADER + part.len() + MAC_LEN);
+            out.push(VERSION_CHUNK);
+            out.extend_from_slice(&id_bits(src).to_be_bytes());
+            out.extend_from_slice(&transfer);
+            out.extend_from_slice(&(i as u32).to_be_bytes());
+            out.extend_from_slice(&count.to_be_bytes());
+            out.extend_from_slice(part);
+            let mac = key.mac(&out);
+            out.extend_from_slice(&mac);
+            out
+        })
+        .collect())
+}
+
+/// The chunks of incomplete transfers a receiver holds (see "Large messages travel in
+/// chunks").
+#[derive(Default)]
+pub struct Reassembly {
+    transfers: std::collections::HashMap<(u64, [u8; 8]), Partial>,
+}
+
+struct Partial {
+    parts: Vec<Option<Vec<u8>>>,
+    have: usize,
+    bytes: usize,
+    last: std::time::Instant,
+}
+
+impl Reassembly {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Transfers in progress.
+    pub fn in_progress(&self) -> usize {
+        self.transfers.len()
+    }
+
+    /// Checks and decodes one datagram of any version: its messages, or, for a chunk,
+    /// the message it completes (nothing while its transfer is incomplete).
+    pub fn decode<M: DeserializeOwned>(
+        &mut self,
+        key: &Key,
+        bytes: &[u8],
+        now: std::time::Instant,
+    ) -> Result<Vec<(Id, M)>, Reject> {
+        if bytes.first() != Some(&VERSION_CHUNK) {
+            return decode(key, bytes);
+        }
+        if bytes.len() < CHUNK_HEADER + MAC_LEN {
+            return Err(Reject::Malformed(format!(
+                "a chunk of {} bytes, shorter than its header and MAC",
+                bytes.len()
+            )));
+        }
+        let (signed, mac) = bytes.split_at(bytes.len() - MAC_LEN);
+        if !key.verify(signed, mac) {
+            return Err(Reject::BadMac);
+        }
+        let u32_at = |i: usize| u32::from_be_bytes(signed[i..i + 4].try_into().expect("4"));
+        let src = u64::from_be_bytes(signed[1..9].try_into().expect("8 bytes"));
+        let transfer: [u8; 8] = signed[9..17].try_into().expect("8 bytes");
+        let (index, count) = (u32_at(17) as usize, u32_at(21) as usize);
+        let part = &signed[CHUNK_HEADER..];
+        let per = CHUNK_DATAGRAM - CHUNK_HEADER - MAC_LEN;
+        if count < 2 || index >= count || count > MAX_MESSAGE.div_ceil(per) || part.is_empty() {
+            return Err(Reject::Malformed(format!(
+                "chunk {index} of {count}, of {} bytes",
+                part.len()
+            )));
+        }
+        self.transfers
+            .retain(|_, p| now.duration_since(p.last) < TRANSFER_IDLE);
+        let k = (src, transfer);
+        if !self.transfers.contains_key(&k) && self.transfers.len() >= MAX_TRANSFERS {
+            // Make room: the transfer that progressed least recently goes.
+            if let Some(oldest) = self
+                .transfers
+                .iter()
+                .min_by_key(|(_, p)| p.last)
+                .map(|(k, _)| *k)
+            {
+                self.transfers.remove(&oldest);
+            }
+        }
+        let p = self.transfers.entry(k).or_insert_with(|| Partial {
+            parts: vec![None; count],
+            have: 0,
+            bytes: 0,
+            last: now,
+        });
+        if p.parts.len() != count || p.bytes + part.len() > MAX_MESSAGE {
+            return Err(Reject::Malformed(format!(
+                "chunk {index} of {count} disagrees with its transfer of {} chunks",
+                p.parts.len()
+            )));
+        }
+        p.last = now;
+        if p.parts[index].is_none() {
+            p.parts[index] = Some(part.to_vec());
+            p.have += 1;
+            p.bytes += part.len();
+        }
+        if p.have < count {
+            return Ok(Vec::new());
+        }
+        let p = self.transfers.remove(&k).expect("present");
+        let body: Vec<u8> = p.parts.into_iter().flatten().flatten().collect();
+        let msg = postcard::from_bytes(&body).map_err(|e| Reject::Undecodable(e.to_string()))?;
+        Ok(vec![(id_from_bits(src), msg)])
+    }
+}
+
+/// Checks and decodes one datagram (version 1 or 2) into its messages, each with its
 /// sender, in the order they were put in.
 pub fn decode<M: DeserializeOwned>(key: &Key, bytes: &[u8]) -> Result<Vec<(Id, M)>, Reject> {
     if bytes.len() < 1 + MAC_LEN {
@@ -352,7 +551,7 @@ mod tests {
     }
 
     #[test]
-    fn a_full_bundle_refuses_a_message_but_always_takes_the_first() {
+    fn a_full_bundle_refuses_a_message_and_an_empty_one_a_message_that_never_fits() {
         let big: Msg = Msg::Propose("x".repeat(600));
         let mut bundle = Bundle::new();
         let mut taken = 0;
@@ -367,9 +566,12 @@ mod tests {
         bundle.seal(&key(1), &mut buf);
         assert!(buf.len() <= 2_000);
         assert_eq!(decode::<Msg>(&key(1), &buf).unwrap().len(), 3);
+        // A message too large for any datagram is refused even by an empty bundle: it
+        // goes in chunks.
         let huge: Msg = Msg::Propose("x".repeat(5_000));
-        assert!(bundle.push(Id::from(1usize), &huge, 2_000).unwrap());
-        assert!(!bundle.push(Id::from(1usize), &big, 2_000).unwrap());
+        assert!(!bundle.push(Id::from(1usize), &huge, 2_000).unwrap());
+        assert_eq!(bundle.count(), 0);
+        assert!(bundle.push(Id::from(1usize), &big, 2_000).unwrap());
     }
 
     #[test]
@@ -425,5 +627,104 @@ mod tests {
         assert_eq!(back.0, k.0);
         let err = Key::from_hex("abc").unwrap_err();
         assert!(err.contains("64 hexadecimal digits"), "{err}");
+    }
+
+    #[test]
+    fn a_large_message_travels_in_chunks_in_any_order_and_resumes() {
+        let big = Msg::Success("v".repeat(200_000));
+        let src = Id::from(3usize);
+        let parts = chunks(&key(1), src, &big, MAX_DATAGRAM).unwrap();
+        assert_eq!(parts.len(), 4);
+        assert!(parts
+            .iter()
+            .all(|p| p.len() <= CHUNK_DATAGRAM && p[0] == VERSION_CHUNK));
+        let now = std::time::Instant::now();
+        // Reversed and duplicated: the message comes out once, when the last chunk is in.
+        let mut r = Reassembly::new();
+        let mut got = Vec::new();
+        for p in parts.iter().rev().chain(parts.iter().take(2)) {
+            got.extend(r.decode::<Msg>(&key(1), p, now).unwrap());
+        }
+        assert_eq!(got, vec![(src, big.clone())]);
+        // The duplicates that came after it begin a transfer again (a message sent again
+        // completes again), which idles out.
+        assert_eq!(r.in_progress(), 1);
+        // A lost chunk leaves it incomplete; the copy sent again resumes the transfer.
+        let mut r = Reassembly::new();
+        for p in &parts[..3] {
+            assert!(r.decode::<Msg>(&key(1), p, now).unwrap().is_empty());
+        }
+        assert_eq!(r.in_progress(), 1);
+        let again = chunks(&key(1), src, &big, MAX_DATAGRAM).unwrap();
+        assert_eq!(again, parts, "the same message makes the same chunks");
+        assert_eq!(
+            r.decode::<Msg>(&key(1), &again[3], now).unwrap(),
+            vec![(src, big)]
+        );
+        // A transfer idle too long is dropped.
+        let mut r = Reassembly::new();
+        r.decode::<Msg>(&key(1), &parts[0], now).unwrap();
+        r.decode::<Msg>(&key(1), &parts[1], now + TRANSFER_IDLE)
+            .unwrap();
+        assert_eq!(r.in_progress(), 1);
+        // Small messages go in one datagram.
+        let small = chunks(&key(1), src, &Msg::Propose("p".into()), MAX_DATAGRAM).unwrap();
+        assert_eq!(small.len(), 1);
+        assert_eq!(small[0][0], VERSION);
+    }
+
+    #[test]
+    fn bad_chunks_are_dropped_and_named() {
+        let big = Msg::Success("w".repeat(100_000));
+        let parts = chunks(&key(1), Id::from(0usize), &big, MAX_DATAGRAM).unwrap();
+        let now = std::time::Instant::now();
+        let mut r = Reassembly::new();
+        assert_eq!(
+            r.decode::<Msg>(&key(2), &parts[0], now).unwrap_err(),
+            Reject::BadMac
+        );
+        let mut flipped = parts[1].clone();
+        flipped[40] ^= 1;
+        assert_eq!(
+            r.decode::<Msg>(&key(1), &flipped, now).unwrap_err(),
+            Reject::BadMac
+        );
+        assert!(matches!(
+            r.decode::<Msg>(&key(1), &parts[0][..20], now),
+            Err(Reject::Malformed(_))
+        ));
+        // Signed, but claiming chunk 5 of 2.
+        let mut lying = parts[0][..CHUNK_HEADER].to_vec();
+        lying[17..21].copy_from_slice(&5u32.to_be_bytes());
+        lying.push(0);
+        let mac = key(1).mac(&lying);
+        lying.extend_from_slice(&mac);
+        assert!(matches!(
+            r.decode::<Msg>(&key(1), &lying, now),
+            Err(Reject::Malformed(_))
+        ));
+        assert_eq!(r.in_progress(), 0);
+        // Signed chunks whose bytes are no message: undecodable once complete.
+        let mut r = Reassembly::new();
+        let junk = chunks(
+            &key(1),
+            Id::from(0usize),
+            &vec![0xffu8; 70_000],
+            MAX_DATAGRAM,
+        )
+        .unwrap();
+        r.decode::<Msg>(&key(1), &junk[0], now).unwrap();
+        assert!(matches!(
+            r.decode::<Msg>(&key(1), &junk[1], now),
+            Err(Reject::Undecodable(_))
+        ));
+        // Too many transfers at once: the least recent goes.
+        let mut r = Reassembly::new();
+        for i in 0..MAX_TRANSFERS + 3 {
+            let m = Msg::Success(format!("{i}").repeat(70_000));
+            let p = chunks(&key(1), Id::from(0usize), &m, MAX_DATAGRAM).unwrap();
+            r.decode::<Msg>(&key(1), &p[0], now).unwrap();
+        }
+        assert_eq!(r.in_progress(), MAX_TRANSFERS);
     }
 }

@@ -33,6 +33,10 @@ pub enum Bug {
     StepDownDropsCommands,
     ConfirmNeedsLowerPromise,
     ApplyOnePerDecreeLearned,
+    TruncateUnchosen,
+    SnapshotWithoutSessions,
+    InstallStaleSnapshot,
+    InstallDropsReplies,
 }
 
 /// What a bug is, what it breaks, and where it comes from.
@@ -50,7 +54,7 @@ pub struct BugInfo {
 
 impl Bug {
     /// Every seeded bug (not [`Bug::None`]).
-    pub const ALL: [Bug; 20] = [
+    pub const ALL: [Bug; 24] = [
         Bug::SkipPhaseOneOnTakeover,
         Bug::FillGapWithOwnDecree,
         Bug::ApplyOutOfOrder,
@@ -71,6 +75,10 @@ impl Bug {
         Bug::StepDownDropsCommands,
         Bug::ConfirmNeedsLowerPromise,
         Bug::ApplyOnePerDecreeLearned,
+        Bug::TruncateUnchosen,
+        Bug::SnapshotWithoutSessions,
+        Bug::InstallStaleSnapshot,
+        Bug::InstallDropsReplies,
     ];
 
     pub fn name(self) -> &'static str {
@@ -120,6 +128,28 @@ impl Bug {
                 "--proposers",
                 "1",
             ],
+            Bug::InstallDropsReplies => &[
+                "--snapshots",
+                "--clients",
+                "1",
+                "--ops",
+                "2",
+                "--window",
+                "1",
+                "--decrees",
+                "3",
+            ],
+            Bug::TruncateUnchosen | Bug::SnapshotWithoutSessions | Bug::InstallStaleSnapshot => &[
+                "--snapshots",
+                "--clients",
+                "1",
+                "--ops",
+                "3",
+                "--decrees",
+                "2",
+                "--window",
+                "1",
+            ],
         }
     }
 
@@ -141,7 +171,7 @@ impl Bug {
             Bug::ApplyOutOfOrder => (
                 "apply-out-of-order",
                 "logs-are-prefixes",
-                "a priest applies each decree to the law as soon as it learns it, not in decree-number order",
+                "a priest applies each decree to the law as soon as it learns it, not in decree-number order: one learned past a gap is applied at once, and the decrees of the gap never are",
                 "state machines fed from an unordered commit stream; the paper's priests apply decrees in order of their numbers",
             ),
             Bug::NoSessionDedup => (
@@ -245,6 +275,30 @@ impl Bug {
                 "every-client-answered",
                 "a priest applies at most one decree each time it learns one, so when a missing decree arrives after later ones, the later ones stay unapplied (and their clients unanswered) until yet another decree is learned",
                 "commit loops that apply one entry per commit notification instead of every entry that has become contiguous"),
+            Bug::TruncateUnchosen => (
+                "truncate-unchosen",
+                "agreement",
+                "a priest taking a snapshot truncates its ledger past what it applied, up to its highest vote, so it forgets votes for decrees not yet known to be passed and reports none of them to the next president",
+                "log compaction that trims to the last accepted entry instead of the last committed (applied) one",
+            ),
+            Bug::SnapshotWithoutSessions => (
+                "snapshot-without-sessions",
+                "exactly-once",
+                "a snapshot holds the key-value map but not the client sessions, so a priest that installs it (or restarts from it) forgets which commands it executed",
+                "state-machine snapshots that serialize the data but not the deduplication table",
+            ),
+            Bug::InstallStaleSnapshot => (
+                "install-stale-snapshot",
+                "exactly-once",
+                "a priest installs any snapshot it receives, even one older than what it applied, so its law goes back: it no longer holds what its decree log says it applied",
+                "an InstallSnapshot handler that does not compare the snapshot's index with its own applied index",
+            ),
+            Bug::InstallDropsReplies => (
+                "install-drops-replies",
+                "every-client-answered",
+                "a president that installs a snapshot covering decrees it passed but had not applied answers none of their clients (it never applies those decrees itself)",
+                "leaders that answer clients only from their own apply loop, so entries covered by an installed snapshot are never acknowledged",
+            ),
         };
         BugInfo {
             name,

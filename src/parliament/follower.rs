@@ -27,10 +27,16 @@ impl ParliamentPriest {
         match msg {
             // Step 6: write the passed decree in the ledger.
             Msg::Success { number, decree } => {
-                if state.ledger.learned.contains_key(&number) {
+                if state.knows(number) {
                     return;
                 }
                 self.learn(state.to_mut(), number, decree, true, step);
+            }
+
+            Msg::Snapshot { snapshot } => {
+                if self.install(state, snapshot, step) {
+                    self.clear_rejoin(state.to_mut(), step);
+                }
             }
 
             Msg::Request { client, seq, op } => {
@@ -101,11 +107,13 @@ impl ParliamentPriest {
                     );
                 }
                 let votes = votes.into_iter().collect();
+                let base = state.ledger.base();
                 step.send(
                     src,
                     Msg::LastVote {
                         ballot,
                         from,
+                        base,
                         votes,
                     },
                 );
@@ -170,17 +178,7 @@ impl ParliamentPriest {
                 }
             }
 
-            Msg::Catchup { from } => {
-                for (n, d) in state.ledger.learned.range(from..) {
-                    step.send(
-                        src,
-                        Msg::Success {
-                            number: *n,
-                            decree: d.clone(),
-                        },
-                    );
-                }
-            }
+            Msg::Catchup { from } => self.send_decrees(state, from, src, step),
 
             // A read-only question: answered from the promise already in the ledger.
             Msg::Confirm { ballot, round } => {
@@ -197,6 +195,7 @@ impl ParliamentPriest {
             Msg::LastVote { .. }
             | Msg::Voted { .. }
             | Msg::Success { .. }
+            | Msg::Snapshot { .. }
             | Msg::Confirmed { .. }
             | Msg::Rejoin
             | Msg::Highest { .. }
@@ -247,7 +246,7 @@ impl ParliamentPriest {
         save: bool,
         step: &mut Step,
     ) {
-        if state.ledger.learned.contains_key(&n) {
+        if state.knows(n) {
             return;
         }
         if self.write_decree(state, n, decree, save, false, step) {
@@ -277,26 +276,33 @@ impl ParliamentPriest {
         state.ledger.learned.insert(n, decree);
         step.save |= save;
         if self.bug == Bug::ApplyOutOfOrder {
-            self.apply(state, n, reply, step);
+            // Applies `n` at once, skipping any gap below it.
+            if n >= state.applied {
+                state.applied = n;
+                self.apply(state, reply, step);
+            }
             return false;
         }
-        while state
-            .ledger
-            .learned
-            .contains_key(&(state.applied.len() as DecreeNumber))
-        {
-            let n = state.applied.len() as DecreeNumber;
-            self.apply(state, n, reply, step);
+        self.apply_known(state, reply, step);
+        true
+    }
+
+    /// Applies to the law, in decree-number order, every decree known from the first not yet
+    /// applied (never skipping a number).
+    pub(super) fn apply_known(&self, state: &mut PriestState, reply: bool, step: &mut Step) {
+        while state.ledger.learned.contains_key(&state.applied) {
+            self.apply(state, reply, step);
             if self.bug == Bug::ApplyOnePerDecreeLearned {
                 break;
             }
         }
-        true
     }
 
-    /// Applies decree `n` to the law; a president answers the commands' clients (`reply`).
-    fn apply(&self, state: &mut PriestState, n: DecreeNumber, reply: bool, step: &mut Step) {
-        state.applied.push_back(n);
+    /// Applies the next decree, number `applied`, to the law; a president answers the
+    /// commands' clients (`reply`).
+    fn apply(&self, state: &mut PriestState, reply: bool, step: &mut Step) {
+        let n = state.applied;
+        state.applied += 1;
         let decree = state.ledger.learned[&n].clone();
         for c in decree.commands() {
             let outcome = state.law.apply(c, self.dedup());
@@ -344,27 +350,23 @@ impl ParliamentPriest {
         }
     }
 
-    /// A priest's state from its ledger on starting: a follower that has applied every
-    /// decree it knows, up to its first gap.
+    /// A priest's state from its ledger on starting: a follower whose law is its snapshot's,
+    /// with every decree it knows applied, up to its first gap.
     pub(super) fn rebuild(&self, ledger: Ledger) -> PriestState {
+        let (law, applied) = match &ledger.snapshot {
+            Some(s) => (s.law.clone(), s.upto),
+            None => (Store::default(), 0),
+        };
         let mut state = PriestState {
             ledger,
             status: Status::Follower,
-            law: Store::default(),
-            applied: Vector::new(),
+            law,
+            applied,
             queue: Vector::new(),
             heard: false,
             rejoiners: Priests::EMPTY,
         };
-        let mut step = Step::default();
-        while state
-            .ledger
-            .learned
-            .contains_key(&(state.applied.len() as DecreeNumber))
-        {
-            let n = state.applied.len() as DecreeNumber;
-            self.apply(&mut state, n, false, &mut step);
-        }
+        self.apply_known(&mut state, false, &mut Step::default());
         state
     }
 }

@@ -95,6 +95,20 @@ pub struct Ledger {
     /// and runs for nothing until it is clear (see "Rejoining after a lost ledger").
     #[serde(default)]
     pub rejoin: Option<Rejoin>,
+    /// The latest snapshot of the law: decrees `0..upto` applied. The ledger holds no vote
+    /// and no decree below `upto` (see "Snapshots of the law").
+    #[serde(default)]
+    pub snapshot: Option<Snapshot>,
+}
+
+/// A snapshot of the law: the key-value map and the client sessions after applying decrees
+/// `0..upto`, in order. Every decree it covers was passed, so it stands for them: a priest
+/// that holds it needs none of their votes or records.
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// Decrees `0..upto` are applied to `law`.
+    pub upto: DecreeNumber,
+    pub law: Store,
 }
 
 /// A rejoining priest's progress, kept in its ledger so a crash does not restart it.
@@ -128,21 +142,45 @@ impl Ledger {
         }
     }
 
+    /// The truncation point: the first decree number not covered by the snapshot (0 with
+    /// none). The ledger keeps no vote and no decree below it.
+    pub fn base(&self) -> DecreeNumber {
+        self.snapshot.as_ref().map_or(0, |s| s.upto)
+    }
+
     /// The first decree number this priest does not know to be passed.
     pub fn first_gap(&self) -> DecreeNumber {
-        let known = self.learned.len() as DecreeNumber;
+        let base = self.base();
+        let known = base + self.learned.len() as DecreeNumber;
         match self.learned.keys().next_back() {
-            // The usual case: every number below the highest is known, so no scan.
+            // The usual case: every number from the base to the highest is known, so no
+            // scan.
             Some(&top) if top + 1 == known => known,
             // The numbers are ordered and distinct: the first gap is the first position
             // whose number is not the position.
             _ => self
                 .learned
                 .keys()
-                .zip(0..)
+                .zip(base..)
                 .find(|(n, i)| **n != *i)
                 .map_or(known, |(_, i)| i),
         }
+    }
+
+    /// Drops every vote and decree below `upto` (they are covered by a snapshot).
+    pub fn truncate(&mut self, upto: DecreeNumber) {
+        fn from<V: Clone>(
+            map: &OrdMap<DecreeNumber, V>,
+            n: DecreeNumber,
+        ) -> OrdMap<DecreeNumber, V> {
+            let (_, at, mut above) = map.split_lookup(&n);
+            if let Some(v) = at {
+                above.insert(n, v);
+            }
+            above
+        }
+        self.votes = from(&self.votes, upto);
+        self.learned = from(&self.learned, upto);
     }
 }
 
@@ -197,6 +235,8 @@ pub enum Status {
         from: DecreeNumber,
         promised: Priests,
         votes: OrdMap<DecreeNumber, Vote>,
+        /// The highest snapshot end reported above `from`, and who reported it.
+        floor: Option<(DecreeNumber, PriestIx)>,
     },
     /// President of ballot lastTried with `quorum`; `next` is the next free decree number.
     Presiding {
@@ -214,9 +254,9 @@ pub struct PriestState {
     pub status: Status,
     /// The law: the decrees applied so far, as a key-value map with client sessions.
     pub law: Store,
-    /// The decree numbers applied to the law, in the order applied (`0, 1, 2, ...` unless a
-    /// seeded bug applies them out of order).
-    pub applied: Vector<DecreeNumber>,
+    /// Decrees `0..applied` are applied to the law, in order (unless a seeded bug skipped
+    /// some).
+    pub applied: DecreeNumber,
     /// Client commands waiting to be proposed.
     pub queue: Vector<Command>,
     /// Heard from the president since the election timer last fired (deployed priests only).
@@ -231,9 +271,10 @@ impl PriestState {
         matches!(self.status, Status::Presiding { .. })
     }
 
-    /// The decrees applied to the law, in the order applied.
-    pub fn applied_decrees(&self) -> impl Iterator<Item = &Decree> + '_ {
-        self.applied.iter().map(|n| &self.ledger.learned[n])
+    /// Whether the priest knows decree `n` was passed: it keeps it, or its snapshot covers
+    /// it.
+    pub fn knows(&self, n: DecreeNumber) -> bool {
+        n < self.ledger.base() || self.ledger.learned.contains_key(&n)
     }
 
     /// Whether the command is already queued, in flight, or passed but not yet applied.
@@ -243,7 +284,7 @@ impl PriestState {
             || self
                 .ledger
                 .learned
-                .range(self.applied.len() as DecreeNumber..)
+                .range(self.applied..)
                 .any(|(_, d)| d.commands().iter().any(same))
             || match &self.status {
                 Status::Presiding { pending, reads, .. } => {
@@ -330,7 +371,7 @@ impl PriestState {
     /// The end of the prefix of decrees the law has applied: decrees `0..=n` were applied
     /// (decrees are applied in order, never skipping a number).
     pub fn highest_applied(&self) -> Option<DecreeNumber> {
-        (self.applied.len() as DecreeNumber).checked_sub(1)
+        self.applied.checked_sub(1)
     }
 }
 
@@ -350,7 +391,7 @@ pub(super) struct Office<'a> {
     pub(super) reads: &'a mut Reads,
     pub(super) ledger: &'a mut Ledger,
     pub(super) law: &'a mut Store,
-    pub(super) applied: &'a mut Vector<DecreeNumber>,
+    pub(super) applied: &'a mut DecreeNumber,
     pub(super) queue: &'a mut Vector<Command>,
     pub(super) heard: &'a mut bool,
 }

@@ -1,6 +1,6 @@
 //! The messages of the Parliament, named as in the paper, and the client messages.
 
-use super::{Decree, DecreeNumber, Vote};
+use super::{Decree, DecreeNumber, Snapshot, Vote};
 use crate::ballot::Ballot;
 use crate::kv::{Answer, Command, Op};
 use serde::{Deserialize, Serialize};
@@ -13,10 +13,13 @@ pub enum Msg {
     /// Step 1: the president asks for promises for ballot `ballot`, for every decree number
     /// from `from` on.
     NextBallot { ballot: Ballot, from: DecreeNumber },
-    /// Step 2: the sender promises; `votes` are its votes for decree numbers `>= from`.
+    /// Step 2: the sender promises; `votes` are its votes for decree numbers `>= from`, and
+    /// at or above `base`, its snapshot's end: every decree below `base` was passed, and it
+    /// keeps no vote there.
     LastVote {
         ballot: Ballot,
         from: DecreeNumber,
+        base: DecreeNumber,
         votes: Vec<(DecreeNumber, Vote)>,
     },
     /// Step 3/4: the president asks its quorum to vote for decree `decree` as number `number`.
@@ -39,6 +42,9 @@ pub enum Msg {
     Heartbeat { ballot: Ballot, known: DecreeNumber },
     /// Please send me every passed decree from `from` on.
     Catchup { from: DecreeNumber },
+    /// The law after every decree below `snapshot.upto`: the answer to a `Catchup` for
+    /// decrees the sender no longer keeps.
+    Snapshot { snapshot: Snapshot },
     /// The president of `ballot` asks, for the reads it holds, whether the sender still
     /// promises no higher ballot (confirmation round `round`).
     Confirm { ballot: Ballot, round: u32 },
@@ -65,9 +71,13 @@ impl Display for Msg {
             Msg::LastVote {
                 ballot,
                 from,
+                base,
                 votes,
             } => {
                 write!(f, "LastVote({ballot}, from {from}:")?;
+                if *base > 0 {
+                    write!(f, " snapshot <{base};")?;
+                }
                 if votes.is_empty() {
                     write!(f, " no votes")?;
                 }
@@ -85,6 +95,7 @@ impl Display for Msg {
             Msg::Success { number, decree } => write!(f, "Success(#{number} {decree})"),
             Msg::Heartbeat { ballot, known } => write!(f, "Heartbeat({ballot}, knows <{known})"),
             Msg::Catchup { from } => write!(f, "Catchup(from {from})"),
+            Msg::Snapshot { snapshot } => write!(f, "Snapshot(<{})", snapshot.upto),
             Msg::Confirm { ballot, round } => write!(f, "Confirm({ballot}, round {round})"),
             Msg::Confirmed { ballot, round } => write!(f, "Confirmed({ballot}, round {round})"),
             Msg::Rejoin => write!(f, "Rejoin"),

@@ -105,6 +105,37 @@
 //! model's B1 would count it, and the checked configurations (ballot rounds <= 1) cannot
 //! reach it.
 //!
+//! # Snapshots of the law
+//!
+//! The paper's priests keep every decree forever; a store that runs for months cannot. A
+//! priest may, at any moment, take a *snapshot*: its law (the key-value map and the client
+//! sessions) after decrees `0..a`, where `a` is how many it applied. Every one of those
+//! decrees was passed, so from then on the snapshot stands for them, and the priest drops
+//! from its ledger every vote and every decree numbered below `a` (its *base*), saving the
+//! snapshot in the same write. It keeps its promises (`nextBal`, `lastTried`) and its votes
+//! from the base on: those are all the protocol asks of it.
+//!
+//! - **Reporting.** A priest's `LastVote` says where its snapshot ends (`base`), with its
+//!   votes and decrees from there. A candidate that hears of a base above the number it
+//!   asked from knows every decree below it was passed: it begins no ballot there (its
+//!   first number is the highest base reported, if higher), and asks that priest for what
+//!   it is missing (`Catchup`). Without this, B3 would have it fill those numbers with
+//!   olive-day decrees, overwriting passed ones.
+//! - **Catching up.** A priest asked for decrees from a number below its base sends its
+//!   snapshot (`Snapshot`) and then the decrees it keeps. A priest installs a snapshot only
+//!   if it covers more than it applied (an older one would take its law back): its law
+//!   becomes the snapshot's, its ledger drops what the snapshot covers, and it applies the
+//!   decrees it knows above it. A president that installs a snapshot covering decrees it
+//!   passed but had not applied answers their clients from the snapshot's sessions, as if it
+//!   had applied them; the commands the snapshot's law never executed wait for new numbers.
+//! - **Restarting.** A priest starts from its snapshot's law, then applies the decrees its
+//!   ledger keeps.
+//!
+//! The snapshot timer (`Timer::Snapshot`) decides when: when at least `snapshot_after`
+//! decrees were applied since the last snapshot. The model lets it fire at any moment
+//! (`--snapshots`); the seeded bugs `truncate-unchosen`, `snapshot-without-sessions`,
+//! `install-stale-snapshot` and `install-drops-replies` each break one of these rules.
+//!
 //! # What this implementation chooses
 //!
 //! - **The genesis ballot.** Every priest starts having promised ballot `0.0` of priest 0
@@ -160,6 +191,7 @@
 //! - `follower.rs`: what every priest does: promising, voting, learning decrees and catching
 //!   up, stepping down, forwarding commands.
 //! - `rejoin.rs`: rejoining after a lost ledger.
+//! - `snapshot.rs`: snapshots of the law: taking one, sending one, installing one.
 //!
 //! The actor's handlers (`impl Actor` below) first decide the priest's role ([`Role`]:
 //! president, candidate, follower, rejoining) and hand the message or timer to that role's
@@ -175,9 +207,12 @@ mod ledger;
 mod message;
 mod president;
 mod rejoin;
+mod snapshot;
 
 pub use bug::{Bug, BugInfo};
-pub use ledger::{Decree, Ledger, Pending, PriestState, Read, Reads, Rejoin, Role, Status, Vote};
+pub use ledger::{
+    Decree, Ledger, Pending, PriestState, Read, Reads, Rejoin, Role, Snapshot, Status, Vote,
+};
 pub use message::Msg;
 
 use crate::ballot::{Ballot, PriestIx, Priests, QuorumSystem};
@@ -193,11 +228,14 @@ use std::time::Duration;
 pub type DecreeNumber = u32;
 
 /// A deployed president's bound on the bytes of commands in one decree
-/// ([`ParliamentPriest::batch_bytes`]); a client command larger than this is refused before
-/// it reaches the Parliament. A decree, with its encoding's overhead, then fits in one UDP
-/// datagram (64 KiB) with room to spare, and so does a `LastVote` reporting the one decree a
-/// deployed president (window 1) has in flight.
+/// ([`ParliamentPriest::batch_bytes`]): a decree of small commands, with its encoding's
+/// overhead, then fits in one UDP datagram (64 KiB); a larger command makes a decree of its
+/// own, which travels in chunks (see `host::wire`).
 pub const BATCH_BYTES: usize = 48_000;
+
+/// The largest client command a deployed priest takes (keys and values, [`Command::size`]):
+/// 4 MiB. A larger one is refused before it reaches the Parliament.
+pub const MAX_COMMAND_BYTES: usize = 4 << 20;
 
 /// How many decree numbers a deployed president keeps in flight. One: the commands that
 /// arrive while a decree is being passed all go into the next decree, so under load each
@@ -216,6 +254,9 @@ pub enum Timer {
     Election,
     /// A president tells the others it is alive and how far it knows.
     Heartbeat,
+    /// The priest snapshots its law and truncates its ledger, if enough decrees were applied
+    /// since its last snapshot.
+    Snapshot,
 }
 
 /// A Parliament priest: president when elected, voter and learner always.
@@ -251,6 +292,11 @@ pub struct ParliamentPriest {
     /// again (deployed: yes; needs heartbeats). The model leaves it off: there timers fire at
     /// any moment, and a president's re-runs multiply the states past what fits in memory.
     pub rerun_when_stalled: bool,
+    /// Snapshot the law and truncate the ledger once this many decrees were applied since
+    /// the last snapshot (checked on each `Timer::Snapshot`); `None` never snapshots.
+    pub snapshot_after: Option<DecreeNumber>,
+    /// How often `Timer::Snapshot` fires.
+    pub snapshot_period: Range<Duration>,
     /// A seeded bug, for the checker to find; [`Bug::None`] when deployed.
     pub bug: Bug,
 }
@@ -294,6 +340,8 @@ impl ParliamentPriest {
             election: Duration::from_millis(300)..Duration::from_millis(600),
             heartbeat: Some(Duration::from_millis(100)..Duration::from_millis(100)),
             rerun_when_stalled: true,
+            snapshot_after: None,
+            snapshot_period: Duration::from_secs(1)..Duration::from_secs(1),
             bug: Bug::None,
         }
     }
@@ -420,6 +468,9 @@ impl Actor for ParliamentPriest {
                 state
             }
         };
+        if self.snapshot_after.is_some() {
+            step.set_timer(Timer::Snapshot, self.snapshot_period.clone());
+        }
         self.finish(&state, step, o);
         state
     }
@@ -434,6 +485,7 @@ impl Actor for ParliamentPriest {
             (Timer::Election, Role::Rejoining) => self.ask_again(&mut step),
             (Timer::Heartbeat, Role::President) => self.heartbeat(state, &mut step),
             (Timer::Heartbeat, _) => {}
+            (Timer::Snapshot, _) => self.snapshot_timeout(state, &mut step),
         }
         self.finish(state, step, o);
     }

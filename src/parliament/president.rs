@@ -30,7 +30,12 @@ impl ParliamentPriest {
         step: &mut Step,
     ) {
         match msg {
-            Msg::LastVote { ballot, votes, .. } => {
+            Msg::LastVote {
+                ballot,
+                base,
+                votes,
+                ..
+            } => {
                 let Some(q) = self.ix(src) else { return };
                 if state.ledger.last_tried != Some(ballot)
                     || !self.joins_quorum(Presidency::of(state).quorum, q)
@@ -38,7 +43,7 @@ impl ParliamentPriest {
                     return;
                 }
                 let mut p = President::of(state.to_mut());
-                self.quorum_of_others(&mut p, q, votes, step);
+                self.quorum_of_others(&mut p, q, base, votes, step);
             }
 
             // Step 5: with the whole quorum's votes, the decree is passed.
@@ -66,13 +71,15 @@ impl ParliamentPriest {
 
             // Step 6, at a president: another president's decree was passed.
             Msg::Success { number, decree } => {
-                if state.ledger.learned.contains_key(&number) {
+                if state.knows(number) {
                     return;
                 }
                 let mut p = President::of(state.to_mut());
                 self.learn_presiding(&mut p, number, decree, true, step);
                 self.propose_queued(&mut p, step);
             }
+
+            Msg::Snapshot { snapshot } => self.install_presiding(state, snapshot, step),
 
             Msg::Confirmed { ballot, round } => {
                 let Some(q) = self.ix(src) else { return };
@@ -135,6 +142,7 @@ impl ParliamentPriest {
             Msg::LastVote {
                 ballot,
                 from,
+                base,
                 votes,
             } => {
                 let Some(q) = self.ix(src) else { return };
@@ -142,6 +150,7 @@ impl ParliamentPriest {
                     from: my_from,
                     promised,
                     votes: gathered,
+                    floor,
                 } = &state.status
                 else {
                     unreachable!("a candidate is trying")
@@ -158,10 +167,15 @@ impl ParliamentPriest {
                 for (n, v) in votes {
                     merge_vote(&mut gathered, n, v);
                 }
+                let floor = match *floor {
+                    Some((b, _)) if b >= base => *floor,
+                    _ if base > from => Some((base, q)),
+                    _ => *floor,
+                };
                 let state = state.to_mut();
                 let quorum = promised.with(self.me);
                 if self.is_quorum(quorum) {
-                    self.take_office(state, quorum, from, gathered, step);
+                    self.take_office(state, quorum, from, floor, gathered, step);
                     if state.is_president() {
                         self.arm_office_timers(step);
                     }
@@ -170,6 +184,7 @@ impl ParliamentPriest {
                         from,
                         promised,
                         votes: gathered,
+                        floor,
                     };
                 }
             }
@@ -221,13 +236,14 @@ impl ParliamentPriest {
         if self.bug == Bug::SkipPhaseOneOnTakeover {
             // Takes office at once, as if every priest had promised and reported nothing.
             let quorum = self.genesis_quorum();
-            self.take_office(state, quorum, from, OrdMap::new(), step);
+            self.take_office(state, quorum, from, None, OrdMap::new(), step);
             return;
         }
         state.status = Status::Trying {
             from,
             promised: Priests::EMPTY,
             votes: OrdMap::new(),
+            floor: None,
         };
         for q in self.others() {
             step.send(q, Msg::NextBallot { ballot, from });
@@ -259,12 +275,16 @@ impl ParliamentPriest {
     }
 
     /// Step 3: with a quorum's LastVotes, promise, re-propose what the quorum voted for, fill
-    /// gaps with olive-day decrees, then propose queued commands.
+    /// gaps with olive-day decrees, then propose queued commands. `floor`: the highest
+    /// snapshot end a LastVote reported above `from`, and who reported it: every decree
+    /// below it was passed, so no ballot begins there, and the president asks that priest for
+    /// what it is missing.
     fn take_office(
         &self,
         state: &mut PriestState,
         quorum: Priests,
         from: DecreeNumber,
+        floor: Option<(DecreeNumber, PriestIx)>,
         reported: OrdMap<DecreeNumber, Vote>,
         step: &mut Step,
     ) {
@@ -275,7 +295,15 @@ impl ParliamentPriest {
             return;
         }
         state.ledger.next_bal = Some(ballot);
-        let mut votes = reported;
+        if let Some((_, q)) = floor {
+            let from = state.ledger.first_gap();
+            step.send(self.priests[q as usize], Msg::Catchup { from });
+        }
+        let from = floor.map_or(from, |(f, _)| f.max(from));
+        let mut votes = reported.split(&from).1;
+        if let Some(v) = reported.get(&from) {
+            votes.insert(from, v.clone());
+        }
         for (n, v) in state.ledger.votes.range(from..) {
             merge_vote(&mut votes, *n, v.clone());
         }
@@ -365,6 +393,7 @@ impl ParliamentPriest {
         &self,
         p: &mut President,
         q: PriestIx,
+        base: DecreeNumber,
         votes: Vec<(DecreeNumber, Vote)>,
         step: &mut Step,
     ) {
@@ -375,6 +404,13 @@ impl ParliamentPriest {
             // The round in flight now needs the newcomer's confirmation too.
             let round = office.reads.begun;
             step.send(self.priests[q as usize], Msg::Confirm { ballot, round });
+        }
+        if base > *office.next {
+            // The newcomer applied decrees this president has not begun: passed under a
+            // later ballot. Ask for them, and begin nothing below them.
+            *office.next = base;
+            let from = office.ledger.first_gap();
+            step.send(self.priests[q as usize], Msg::Catchup { from });
         }
         let first = *office.next;
         let mut reported = OrdMap::new();
@@ -567,10 +603,10 @@ impl ParliamentPriest {
         save: bool,
         step: &mut Step,
     ) {
-        let office = p.office();
-        if office.ledger.learned.contains_key(&n) {
+        if p.priest().knows(n) {
             return;
         }
+        let office = p.office();
         if let Some(begun) = office.pending.remove(&n).filter(|b| b.decree != decree) {
             for c in begun.decree.commands().iter().rev() {
                 office.queue.push_front(c.clone());
@@ -580,6 +616,13 @@ impl ParliamentPriest {
         if self.write_decree(p.priest(), n, decree, save, reply, step) {
             self.answer_reads(p, step);
         }
+    }
+
+    /// After a president installed a snapshot: the reads that may now be answered, and the
+    /// commands it holds.
+    pub(super) fn after_learning(&self, p: &mut President, step: &mut Step) {
+        self.answer_reads(p, step);
+        self.propose_queued(p, step);
     }
 
     /// A president's read: held until a confirmation round begun after it came succeeds
@@ -634,7 +677,7 @@ impl ParliamentPriest {
     fn answer_reads(&self, p: &mut President, step: &mut Step) {
         let office = p.office();
         let reads = office.reads;
-        if reads.waiting.is_empty() || (office.applied.len() as DecreeNumber) < reads.own {
+        if reads.waiting.is_empty() || *office.applied < reads.own {
             return;
         }
         let confirmed = reads.confirmed;

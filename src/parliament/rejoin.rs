@@ -67,7 +67,9 @@ impl ParliamentPriest {
                 self.clear_rejoin(state, step);
             }
 
-            Msg::Success { .. } | Msg::Request { .. } => self.step_follower(state, src, msg, step),
+            Msg::Success { .. } | Msg::Snapshot { .. } | Msg::Request { .. } => {
+                self.step_follower(state, src, msg, step)
+            }
             Msg::Heartbeat { .. } | Msg::Catchup { .. } => self.step_priest(state, src, msg, step),
 
             Msg::NextBallot { .. }

@@ -92,6 +92,7 @@ fn last_vote_for_b11(votes: Vec<(DecreeNumber, Vote)>) -> Msg {
     Msg::LastVote {
         ballot: B11,
         from: 0,
+        base: 0,
         votes,
     }
 }
@@ -148,7 +149,7 @@ fn the_genesis_president_asks_its_quorum_of_others_and_answers_without_a_save() 
             .any(|c| c.contains("Reply(#1 ok)") && c.contains("Id(7)")),
         "{out:?}"
     );
-    assert_eq!(s.applied.len(), 1);
+    assert_eq!(s.applied, 1);
     // A retry of the same command is answered from the session, not passed again.
     let (_, out) = deliver(&p, &s, 8, put(7, 1, "a"));
     assert_eq!(out.len(), 1);
@@ -240,6 +241,7 @@ fn a_deployed_president_in_its_own_quorum_asks_the_others_for_their_promise_on_t
     let lastvote = Msg::LastVote {
         ballot: B11,
         from: 1,
+        base: 0,
         votes: vec![],
     };
     let (s, _) = deliver(&p, &s, 0, lastvote);
@@ -396,7 +398,7 @@ fn a_lagging_priest_catches_up_from_a_heartbeat() {
         },
     )
     .0;
-    assert_eq!(learned.applied.len(), 0, "decree 1 waits for decree 0");
+    assert_eq!(learned.applied, 0, "decree 1 waits for decree 0");
     let both = deliver(
         &p,
         &learned,
@@ -407,7 +409,7 @@ fn a_lagging_priest_catches_up_from_a_heartbeat() {
         },
     )
     .0;
-    assert_eq!(both.applied.iter().copied().collect::<Vec<_>>(), vec![0, 1]);
+    assert_eq!(both.applied, 2);
 }
 
 #[test]
@@ -415,6 +417,7 @@ fn messages_round_trip_through_serde() {
     let m = Msg::LastVote {
         ballot: Ballot::new(3, 1),
         from: 4,
+        base: 0,
         votes: vec![(
             5,
             Vote {
@@ -671,7 +674,7 @@ fn a_read_does_not_wait_for_the_presidents_own_writes_in_flight() {
         out.len() == 1 && out[0].contains("Reply(#1 nil)") && out[0].contains("Id(8)"),
         "{out:?}"
     );
-    assert!(s.applied.is_empty());
+    assert_eq!(s.applied, 0);
 }
 
 #[test]
@@ -802,4 +805,166 @@ fn a_follower_keeps_one_copy_of_a_decree_it_voted_for_and_learned() {
         panic!("commands expected");
     };
     assert!(Arc::ptr_eq(voted, learned), "one copy, shared");
+}
+
+/// A follower that applied decrees 0 and 1 snapshots on its timer: the snapshot holds its
+/// law, and its ledger keeps nothing below 2.
+fn snapshotted(p: &ParliamentPriest) -> PriestState {
+    let (s, _) = start(p, None);
+    let mut s = s;
+    for (n, v) in [(0, "a"), (1, "b")] {
+        let (next, _) = deliver(
+            p,
+            &s,
+            0,
+            Msg::BeginBallot {
+                ballot: GENESIS,
+                number: n,
+                decree: Decree::Commands(vec![cmd(7, n as u64 + 1, v)].into()),
+            },
+        );
+        let d = next.ledger.votes[&n].decree.clone();
+        s = deliver(
+            p,
+            &next,
+            0,
+            Msg::Success {
+                number: n,
+                decree: d,
+            },
+        )
+        .0;
+    }
+    assert_eq!(s.applied, 2);
+    let (s, out) = timeout(p, &s, Timer::Snapshot);
+    assert!(out.iter().any(|c| c.starts_with("Save")), "{out:?}");
+    s
+}
+
+fn snapshot_priest(me: PriestIx) -> ParliamentPriest {
+    let mut p = model_priest(me);
+    p.snapshot_after = Some(1);
+    p
+}
+
+#[test]
+fn a_snapshot_truncates_the_ledger_below_what_was_applied() {
+    let p = snapshot_priest(2);
+    let s = snapshotted(&p);
+    assert_eq!(s.ledger.base(), 2);
+    assert!(s.ledger.votes.is_empty() && s.ledger.learned.is_empty());
+    assert_eq!(s.ledger.first_gap(), 2);
+    assert!(s.knows(0) && s.knows(1) && !s.knows(2));
+    let snap = s.ledger.snapshot.as_ref().unwrap();
+    assert_eq!(snap.law, s.law);
+    assert_eq!(snap.law.map.0.get("x").map(String::as_str), Some("b"));
+    assert_eq!(snap.law.sessions[&Id::from(7usize)].seq, 2);
+    // Nothing new applied: the timer takes no second snapshot.
+    let (again, out) = timeout(&p, &s, Timer::Snapshot);
+    assert_eq!(again, s);
+    assert!(!out.iter().any(|c| c.starts_with("Save")), "{out:?}");
+    // A restart rebuilds the law from the snapshot.
+    let (restarted, _) = start(&p, Some(s.ledger.clone()));
+    assert_eq!(
+        (restarted.law.clone(), restarted.applied),
+        (s.law.clone(), 2)
+    );
+}
+
+#[test]
+fn a_lastvote_reports_the_base_and_a_catchup_below_it_gets_the_snapshot() {
+    let p = snapshot_priest(2);
+    let s = snapshotted(&p);
+    let (_, out) = deliver(
+        &p,
+        &s,
+        1,
+        Msg::NextBallot {
+            ballot: B11,
+            from: 0,
+        },
+    );
+    assert!(
+        out.iter().any(|c| c.contains("snapshot <2; no votes")),
+        "{out:?}"
+    );
+    let (_, out) = deliver(&p, &s, 1, Msg::Catchup { from: 1 });
+    assert!(out.len() == 1 && out[0].contains("Snapshot(<2)"), "{out:?}");
+    let (_, out) = deliver(&p, &s, 1, Msg::Catchup { from: 2 });
+    assert!(out.is_empty(), "{out:?}");
+}
+
+#[test]
+fn a_newer_snapshot_is_installed_and_an_older_one_ignored() {
+    let p = snapshot_priest(2);
+    let snap = snapshotted(&p).ledger.snapshot.unwrap();
+    let q = snapshot_priest(1);
+    let (fresh, _) = start(&q, None);
+    // Priest 1 knows decree 2 already, not 0 and 1.
+    let (fresh, _) = deliver(
+        &q,
+        &fresh,
+        0,
+        Msg::Success {
+            number: 2,
+            decree: Decree::OliveDay,
+        },
+    );
+    let (installed, out) = deliver(
+        &q,
+        &fresh,
+        2,
+        Msg::Snapshot {
+            snapshot: snap.clone(),
+        },
+    );
+    assert!(out.iter().any(|c| c.starts_with("Save")), "{out:?}");
+    assert_eq!(installed.applied, 3, "the snapshot, then decree 2");
+    assert_eq!(installed.law.map, snap.law.map);
+    assert_eq!(installed.ledger.base(), 2);
+    let (same, out) = deliver(
+        &q,
+        &installed,
+        2,
+        Msg::Snapshot {
+            snapshot: snap.clone(),
+        },
+    );
+    assert_eq!(same, installed);
+    assert!(out.is_empty(), "{out:?}");
+    // After its own snapshot of decrees 0..3, the seeded bug takes its law back to 0..2.
+    let mut stale = q.clone();
+    stale.bug = Bug::InstallStaleSnapshot;
+    let (own, _) = timeout(&stale, &installed, Timer::Snapshot);
+    assert_eq!(own.ledger.base(), 3);
+    let (back, _) = deliver(&stale, &own, 2, Msg::Snapshot { snapshot: snap });
+    assert_eq!((back.applied, back.ledger.base()), (2, 2));
+}
+
+#[test]
+fn a_candidate_begins_no_ballot_below_a_reported_base() {
+    let p = model_priest(1);
+    let (s, _) = start(&p, None);
+    let (s, _) = timeout(&p, &s, Timer::Election);
+    let lv = Msg::LastVote {
+        ballot: B11,
+        from: 0,
+        base: 2,
+        votes: vec![],
+    };
+    let (s, out) = deliver(&p, &s, 2, lv);
+    assert!(s.is_president());
+    assert!(
+        out.iter()
+            .any(|c| c.contains("Catchup(from 0)") && c.contains("Id(2)")),
+        "{out:?}"
+    );
+    assert!(!out.iter().any(|c| c.contains("BeginBallot")), "{out:?}");
+    assert_eq!(
+        match s.status {
+            Status::Presiding { next, .. } => next,
+            _ => unreachable!(),
+        },
+        2
+    );
 }

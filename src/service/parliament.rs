@@ -48,7 +48,9 @@ use crate::host::journal::Durable;
 use crate::host::wire::{self, Key};
 use crate::host::{client_id, Node, NodeConfig, StartMode};
 use crate::kv::{Answer, Op};
-use crate::parliament::{Decree, DecreeNumber, Ledger, Msg, ParliamentPriest, Vote, BATCH_BYTES};
+use crate::parliament::{
+    Decree, DecreeNumber, Ledger, Msg, ParliamentPriest, Vote, MAX_COMMAND_BYTES,
+};
 use crate::resp::server::{Backend, ClientId, OneAtATime, Responder, Server, ServerConfig};
 use crate::resp::{Command, Reply};
 use serde::{Deserialize, Serialize};
@@ -72,9 +74,10 @@ pub struct LedgerDelta {
 impl Durable for Ledger {
     type Delta = LedgerDelta;
 
-    /// `None` (the whole ledger) when the rejoin mark changed: a delta does not carry it.
+    /// `None` (the whole ledger) when the rejoin mark or the snapshot changed: a delta
+    /// carries neither.
     fn delta(&self, prev: &Self) -> Option<LedgerDelta> {
-        if self.rejoin != prev.rejoin {
+        if self.rejoin != prev.rejoin || self.base() != prev.base() {
             return None;
         }
         Some(LedgerDelta {
@@ -100,6 +103,8 @@ pub fn priest(cfg: &Config, me: usize) -> ParliamentPriest {
     let mut p = ParliamentPriest::new(me as PriestIx, cfg.priest_ids());
     p.election = cfg.election.clone();
     p.heartbeat = Some(cfg.heartbeat..cfg.heartbeat);
+    p.snapshot_after = cfg.snapshot_after;
+    p.snapshot_period = cfg.snapshot_period..cfg.snapshot_period;
     p
 }
 
@@ -268,6 +273,8 @@ pub struct PriestBackend {
     outbox: Mutex<Vec<(usize, u64)>>,
     last_scan: Mutex<Instant>,
     recv_buf: Mutex<Vec<u8>>,
+    /// The chunks of large replies still coming in.
+    reassembly: Mutex<wire::Reassembly>,
 }
 
 impl PriestBackend {
@@ -296,6 +303,7 @@ impl PriestBackend {
             outbox: Mutex::new(Vec::new()),
             last_scan: Mutex::new(Instant::now()),
             recv_buf: Mutex::new(vec![0; 65_536]),
+            reassembly: Mutex::new(wire::Reassembly::new()),
         }))
     }
 
@@ -305,7 +313,12 @@ impl PriestBackend {
     }
 
     fn receive(&self, bytes: &[u8], from: SocketAddr) {
-        let Ok(msgs) = wire::decode::<Msg>(&self.key, bytes) else {
+        let decoded = self.reassembly.lock().expect("not poisoned").decode::<Msg>(
+            &self.key,
+            bytes,
+            Instant::now(),
+        );
+        let Ok(msgs) = decoded else {
             return;
         };
         for (src, msg) in msgs {
@@ -332,10 +345,21 @@ impl PriestBackend {
         for command in commands {
             let client = command.client;
             let request = Msg::from(command);
-            // A Request is at most BATCH_BYTES of keys and values: it always fits alone.
             loop {
                 match bundle.push(client, &request, wire::MAX_DATAGRAM) {
                     Ok(true) => break,
+                    // A large value: the request goes alone, in chunks.
+                    Ok(false) if bundle.count() == 0 => {
+                        match wire::chunks(&self.key, client, &request, wire::MAX_DATAGRAM) {
+                            Ok(datagrams) => {
+                                for d in datagrams {
+                                    let _ = self.socket.send_to(&d, to);
+                                }
+                            }
+                            Err(e) => tracing::warn!(error = %e, "cannot send a request"),
+                        }
+                        break;
+                    }
                     Ok(false) => {
                         bundle.seal(&self.key, &mut datagram);
                         let _ = self.socket.send_to(&datagram, to);
@@ -409,10 +433,10 @@ impl Backend for PriestBackend {
             seq,
             op,
         };
-        if command.size() > BATCH_BYTES {
+        if command.size() > MAX_COMMAND_BYTES {
             reply.send(Reply::err(format!(
                 "command too large: its keys and values take {} bytes, the Parliament \
-                 takes at most {BATCH_BYTES} (a decree travels in one datagram)",
+                 takes at most {MAX_COMMAND_BYTES}",
                 command.size()
             )));
             return;
