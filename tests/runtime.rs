@@ -355,7 +355,8 @@ fn garbage_datagrams_are_dropped_and_counted() {
             if rng.random_bool(0.5) && len > 0 {
                 g[0] = wire::VERSION;
             }
-            let kind = match wire::decode::<Msg<String>>(&c.key, &g) {
+            let now = std::time::Instant::now();
+            let kind = match wire::Reassembly::new().decode::<Msg<String>>(&c.key, &g, now) {
                 Err(wire::Reject::Malformed(_)) => 0,
                 Err(wire::Reject::BadMac) => 1,
                 other => panic!("random bytes decoded: {other:?}"),

@@ -507,6 +507,18 @@ address = "127.0.0.1:7001"
         assert_eq!(c.heartbeat, Duration::from_millis(100));
         assert_eq!(c.resend, Duration::from_millis(200));
         assert_eq!(c.client_timeout, Duration::from_millis(5000));
+        assert_eq!(c.snapshot_after, Some(10_000));
+        assert_eq!(c.snapshot_period, Duration::from_millis(1000));
+        let never = parse(&format!("{GOOD}[snapshots]\nafter_decrees = 0\n")).unwrap();
+        assert_eq!(never.snapshot_after, None);
+        let often = GOOD.replace("[timers]\n", "[timers]\nsnapshot_ms = 50\n");
+        let often = parse(&format!("{often}[snapshots]\nafter_decrees = 20\n")).unwrap();
+        assert_eq!(
+            (often.snapshot_after, often.snapshot_period),
+            (Some(20), Duration::from_millis(50))
+        );
+        let typo = parse(&format!("{GOOD}[snapshots]\nafter = 20\n")).unwrap_err();
+        assert!(typo.contains("unknown field"), "{typo}");
         let p = GOOD.replace("id = 1\n", "id = 1\nclient_address = \"127.0.0.1:6380\"\n");
         let c = parse(&format!("protocol = \"parliament\"\n{p}")).unwrap();
         assert_eq!(c.protocol, Protocol::Parliament);

@@ -373,6 +373,7 @@ where
         }
         let addr = cfg.bind.unwrap_or(cfg.priests[cfg.me]);
         let socket = UdpSocket::bind(addr).map_err(|error| HostError::Bind { addr, error })?;
+        wire::widen_buffers(&socket);
         socket.set_nonblocking(true).map_err(HostError::Socket)?;
         tracing::info!(
             priest = cfg.me,
@@ -708,13 +709,11 @@ where
     fn send_chunks(&mut self, addr: SocketAddr, msg: &A::Msg) {
         match wire::chunks(&self.key, self.id, msg, wire::MAX_DATAGRAM) {
             Ok(datagrams) => {
-                let mut ok = true;
-                for d in &datagrams {
-                    if let Err(e) = self.socket.send_to(d, addr) {
-                        tracing::debug!(%addr, error = %e, "send of a chunk failed");
-                        ok = false;
-                    }
+                let sent = wire::send_chunks(&self.socket, &datagrams, addr);
+                if let Err(e) = &sent {
+                    tracing::debug!(%addr, error = %e, "send of a chunk failed");
                 }
+                let ok = sent.is_ok();
                 self.counters.chunked += 1;
                 if ok {
                     self.counters.sent += 1;

@@ -312,6 +312,44 @@ pub fn chunks<M: Serialize>(
         .collect())
 }
 
+/// Sends a message's chunks to `to`, starting at a random one: a copy sent again (the
+/// protocol asking again after a loss) then fills other gaps than the first, even when a
+/// full receive buffer drops every chunk past the same point each time.
+pub fn send_chunks(
+    socket: &std::net::UdpSocket,
+    datagrams: &[Vec<u8>],
+    to: std::net::SocketAddr,
+) -> std::io::Result<()> {
+    let start = rand::random::<u32>() as usize % datagrams.len().max(1);
+    let mut result = Ok(());
+    for d in datagrams[start..].iter().chain(&datagrams[..start]) {
+        if let Err(e) = socket.send_to(d, to) {
+            result = Err(e);
+        }
+    }
+    result
+}
+
+/// Asks for socket buffers of 4 MiB each way (the kernel caps them at its maximum): a
+/// message in chunks arrives as a burst of datagrams. Best effort: a smaller buffer only
+/// loses more chunks, which the protocol asks for again.
+pub fn widen_buffers(socket: &std::net::UdpSocket) {
+    use std::os::fd::AsRawFd;
+    let size: libc::c_int = 4 << 20;
+    for opt in [libc::SO_RCVBUF, libc::SO_SNDBUF] {
+        // SAFETY: a valid socket descriptor and a pointer to a c_int of the given length.
+        unsafe {
+            libc::setsockopt(
+                socket.as_raw_fd(),
+                libc::SOL_SOCKET,
+                opt,
+                (&size as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            );
+        }
+    }
+}
+
 /// The chunks of incomplete transfers a receiver holds (see "Large messages travel in
 /// chunks").
 #[derive(Default)]

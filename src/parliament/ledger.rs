@@ -365,7 +365,8 @@ impl PriestState {
 
     /// The highest decree number this priest knows was passed (chosen).
     pub fn highest_learned(&self) -> Option<DecreeNumber> {
-        self.ledger.learned.keys().next_back().copied()
+        let kept = self.ledger.learned.keys().next_back().copied();
+        kept.or(self.ledger.base().checked_sub(1))
     }
 
     /// The end of the prefix of decrees the law has applied: decrees `0..=n` were applied

@@ -290,6 +290,7 @@ impl PriestBackend {
             _ => (Ipv4Addr::UNSPECIFIED, 0).into(),
         };
         let socket = UdpSocket::bind(local)?;
+        wire::widen_buffers(&socket);
         socket.set_nonblocking(true)?;
         Ok(Arc::new(PriestBackend {
             socket,
@@ -352,9 +353,7 @@ impl PriestBackend {
                     Ok(false) if bundle.count() == 0 => {
                         match wire::chunks(&self.key, client, &request, wire::MAX_DATAGRAM) {
                             Ok(datagrams) => {
-                                for d in datagrams {
-                                    let _ = self.socket.send_to(&d, to);
-                                }
+                                let _ = wire::send_chunks(&self.socket, &datagrams, to);
                             }
                             Err(e) => tracing::warn!(error = %e, "cannot send a request"),
                         }

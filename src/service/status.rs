@@ -63,6 +63,10 @@ pub struct PriestStatus {
     pub quorum: Option<Vec<usize>>,
     pub highest_chosen: Option<DecreeNumber>,
     pub highest_applied: Option<DecreeNumber>,
+    /// Where the priest's snapshot of the law ends: decrees below it are in the snapshot
+    /// and gone from the ledger (0: no snapshot).
+    #[serde(default)]
+    pub snapshot: DecreeNumber,
     pub ledger_bytes: u64,
     pub status_age_ms: u64,
     /// The host's counters, by name (`dropped_bad_mac`, `received`, ...).
@@ -87,6 +91,7 @@ struct Published {
     quorum: Option<Priests>,
     highest_chosen: Option<DecreeNumber>,
     highest_applied: Option<DecreeNumber>,
+    snapshot: DecreeNumber,
     counters: Counters,
     at: Instant,
 }
@@ -121,6 +126,7 @@ impl Board {
                 quorum: state.quorum(),
                 highest_chosen: state.highest_learned(),
                 highest_applied: state.highest_applied(),
+                snapshot: state.ledger.base(),
                 counters: counters.clone(),
                 at: Instant::now(),
             };
@@ -146,6 +152,7 @@ impl Board {
             quorum: p.quorum.map(|q| q.iter().map(usize::from).collect()),
             highest_chosen: p.highest_chosen,
             highest_applied: p.highest_applied,
+            snapshot: p.snapshot,
             ledger_bytes: dir_bytes(&self.ledger_dir),
             status_age_ms: p.at.elapsed().as_millis() as u64,
             counters,
@@ -199,7 +206,8 @@ pub fn format_info(s: &PriestStatus, section: Option<&str>) -> String {
         let _ = write!(
             out,
             "# Parliament\r\npriest:{}\r\nrole:{}\r\nballot:{}\r\npresident:{}\r\nquorum:{}\r\n\
-             highest_chosen:{}\r\nhighest_applied:{}\r\nledger_bytes:{}\r\nstatus_age_ms:{}\r\n",
+             highest_chosen:{}\r\nhighest_applied:{}\r\nsnapshot:{}\r\nledger_bytes:{}\r\n\
+             status_age_ms:{}\r\n",
             s.priest,
             s.role,
             opt(&s.ballot),
@@ -207,6 +215,7 @@ pub fn format_info(s: &PriestStatus, section: Option<&str>) -> String {
             list(&s.quorum),
             opt(&s.highest_chosen),
             opt(&s.highest_applied),
+            s.snapshot,
             s.ledger_bytes,
             s.status_age_ms
         );
@@ -292,6 +301,7 @@ pub fn parse_info(text: &str) -> Result<PriestStatus, String> {
         },
         highest_chosen: decree("highest_chosen")?,
         highest_applied: decree("highest_applied")?,
+        snapshot: number::<DecreeNumber>("snapshot", field("snapshot")?)?,
         ledger_bytes: number("ledger_bytes", field("ledger_bytes")?)?,
         status_age_ms: number("status_age_ms", field("status_age_ms")?)?,
         counters,
@@ -440,6 +450,7 @@ pub fn render(rows: &[Row]) -> String {
         "quorum",
         "chosen",
         "applied",
+        "snapshot",
         "ledger_bytes",
         "dropped",
         "client",
@@ -457,6 +468,7 @@ pub fn render(rows: &[Row]) -> String {
                 list(&s.quorum).replace("none", "-"),
                 opt(&s.highest_chosen),
                 opt(&s.highest_applied),
+                s.snapshot.to_string(),
                 s.ledger_bytes.to_string(),
                 DROPS
                     .iter()
@@ -467,7 +479,7 @@ pub fn render(rows: &[Row]) -> String {
             ],
             Err(_) => {
                 let mut v = vec![r.priest.to_string(), "down".to_string()];
-                v.extend((0..7).map(|_| dash()));
+                v.extend((0..header.len() - 3).map(|_| dash()));
                 v.push(client);
                 v
             }
@@ -534,6 +546,7 @@ mod tests {
             quorum: None,
             highest_chosen: Some(41),
             highest_applied: Some(40),
+            snapshot: 30,
             ledger_bytes: 18230,
             status_age_ms: 7,
             counters: [("dropped_bad_mac", 3), ("received", 100)]

@@ -218,6 +218,18 @@ impl Cluster {
         self
     }
 
+    /// Priests snapshot their law once `after_decrees` decrees were applied since the last
+    /// snapshot, considering it every `period_ms` (the configuration's `[snapshots]` and
+    /// `timers.snapshot_ms`). Before the priests start.
+    pub fn snapshots(self, after_decrees: u32, period_ms: u64) -> Self {
+        let text = fs::read_to_string(&self.config).unwrap();
+        let mut file = ConfigFile::from_toml(&text).unwrap();
+        file.snapshots.after_decrees = after_decrees;
+        file.timers.snapshot_ms = period_ms;
+        file.write(&self.config, "A test cluster").unwrap();
+        self
+    }
+
     /// The cluster's directory.
     pub fn dir(&self) -> &Path {
         self.dir.as_ref().expect("kept only when dropped").path()
