@@ -4,14 +4,14 @@
 #
 #   benches/soak.sh [SECONDS] [CLIENTS] [KEYS] [AFTER_DECREES]
 #
-# Defaults: 60 s, 64 clients, 10,000 keys of 100 bytes, snapshots every 10,000 decrees (the
+# Defaults: 60 s, 64 clients, 10,000 keys of 100 bytes, snapshots every 2,000 decrees (the
 # configuration's default; 0 turns snapshots off, for a comparison). Prints one line per
 # figure; docs/performance.md quotes them.
 set -euo pipefail
 SECONDS_=${1:-60}
 CLIENTS=${2:-64}
 KEYS=${3:-10000}
-AFTER=${4:-10000}
+AFTER=${4:-2000}
 BIN=${BIN:-target/release/parliament}
 DIR=$(mktemp -d)
 trap 'kill $CLUSTER 2>/dev/null; wait 2>/dev/null; rm -rf "$DIR"' EXIT
@@ -23,10 +23,9 @@ start() {
   echo "cluster did not start"; cat "$DIR/cluster.out"; exit 1
 }
 
-# Create the configuration, then set the snapshot interval and start for real.
+# Create the configuration (and the ledgers), then set the snapshot interval and restart.
 start
 kill -INT $CLUSTER; wait $CLUSTER || true
-rm -rf "$DIR/ledger"
 printf '\n[snapshots]\nafter_decrees = %s\n' "$AFTER" >>"$DIR/cluster.toml"
 start
 PORTS=$(grep -o 'client port [0-9]*' "$DIR/cluster.out" | awk '{print "127.0.0.1:"$3}' | paste -sd,)

@@ -19,7 +19,7 @@
 //! snapshot_ms = 1000           # parliament: how often a priest considers a snapshot
 //!
 //! [snapshots]                  # parliament; optional, the default is shown
-//! after_decrees = 10000        # snapshot the law and truncate the ledger once this many
+//! after_decrees = 2000         # snapshot the law and truncate the ledger once this many
 //!                              #   decrees were applied since the last snapshot; 0: never
 //!
 //! [[priest]]
@@ -128,7 +128,7 @@ impl SnapshotsFile {
 }
 
 fn default_after_decrees() -> u32 {
-    10_000
+    2_000
 }
 
 fn default_snapshot_ms() -> u64 {
@@ -507,7 +507,7 @@ address = "127.0.0.1:7001"
         assert_eq!(c.heartbeat, Duration::from_millis(100));
         assert_eq!(c.resend, Duration::from_millis(200));
         assert_eq!(c.client_timeout, Duration::from_millis(5000));
-        assert_eq!(c.snapshot_after, Some(10_000));
+        assert_eq!(c.snapshot_after, Some(2_000));
         assert_eq!(c.snapshot_period, Duration::from_millis(1000));
         let never = parse(&format!("{GOOD}[snapshots]\nafter_decrees = 0\n")).unwrap();
         assert_eq!(never.snapshot_after, None);
