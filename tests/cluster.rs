@@ -406,7 +406,9 @@ fn a_cluster_serves_reports_its_status_restarts_with_its_data_and_stops_its_prie
         lost.display()
     ));
     assert!(
-        run.stdout.iter().any(|l| l.starts_with("ready: 2 of 3")),
+        run.stdout
+            .iter()
+            .any(|l| l.starts_with("ready: 2 of 3 priests running, a read answered after")),
         "{}",
         run.report()
     );

@@ -43,6 +43,23 @@ use std::time::{Duration, Instant};
 
 /// How long a priest has to stop after SIGTERM before it gets SIGKILL.
 pub const GRACE: Duration = Duration::from_secs(5);
+/// How long `cluster` waits for every priest to answer a read before saying it is ready.
+const RECOVERY: Duration = Duration::from_secs(60);
+
+/// Whether the listener at `addr` answers a `GET` with a value or nil (not an error: no
+/// president yet, or one still applying the decrees of earlier ones).
+fn answers_a_read(addr: &SocketAddr) -> bool {
+    let Ok(mut c) = crate::resp::client::Client::connect_timeout(addr, Duration::from_millis(200))
+    else {
+        return false;
+    };
+    let _ = c.set_timeout(Some(Duration::from_secs(2)));
+    matches!(
+        c.call(&[b"GET", b"parliament:ready"]),
+        Ok(crate::resp::Reply::Bulk(_))
+    )
+}
+
 /// How long to wait for every listener to accept connections at start.
 pub const STARTUP: Duration = Duration::from_secs(20);
 /// The replicas of a new cluster when `--replicas` is not given.
@@ -265,17 +282,39 @@ pub fn run(
             priests[ix].log.display()
         );
     }
+    // Recovered: every running priest's listener answers a read. A read is answered by a
+    // president once it has applied every decree of earlier presidents, so this waits for
+    // the election and for the replay of the ledgers, not just for the processes.
+    let started = Instant::now();
+    let deadline = started + RECOVERY;
+    let mut unanswered: Vec<usize> = (0..n).filter(|&ix| priests[ix].exited.is_none()).collect();
+    while !unanswered.is_empty() && Instant::now() < deadline && !stop.load(Ordering::SeqCst) {
+        unanswered.retain(|&ix| !answers_a_read(&client(ix)));
+        if reap(&mut priests, err) < majority {
+            return Ok(give_up(&mut priests, majority, err));
+        }
+        unanswered.retain(|&ix| priests[ix].exited.is_none());
+    }
+    if !unanswered.is_empty() && !stop.load(Ordering::SeqCst) {
+        let _ = writeln!(
+            err,
+            "warning: no read answered through priest(s) {unanswered:?} within {} s; the \
+             cluster may still be recovering (see the logs and `parliament status`)",
+            RECOVERY.as_secs()
+        );
+    }
     if !stop.load(Ordering::SeqCst) {
         let first = (0..n).find(|ix| priests[*ix].exited.is_none()).unwrap_or(0);
         let port = client(first).port();
         let _ = writeln!(
             out,
-            "ready: {} of {n} priests running. Try:\n  \
+            "ready: {} of {n} priests running, a read answered after {:.1} s. Try:\n  \
              redis-cli -p {port} set k v\n  \
              parliament kv --addr 127.0.0.1:{port} get k\n  \
              parliament status --config {}\n\
              Ctrl-C stops the cluster.",
             priests.iter().filter(|p| p.exited.is_none()).count(),
+            started.elapsed().as_secs_f64(),
             cfg.path.display()
         );
         let _ = out.flush();
