@@ -53,7 +53,9 @@
 //!    like any command. A president remembers each client's last read and its answer
 //!    (volatile, like its rounds): a copy of that request, duplicated by the network or sent
 //!    again after a lost answer, gets the same answer again, and an older one nothing, so a
-//!    duplicate begins no round. (Without this, a network that duplicates a read could make
+//!    duplicate begins no round. It remembers at most `read_cache` clients (deployed:
+//!    [`READ_CACHE`]), forgetting the lowest client ids first; a forgotten client's copy
+//!    begins a round and is answered again. (Without this, a network that duplicates a read could make
 //!    a president begin rounds without end.)
 //!
 //! A priest votes in `BeginBallot(b, i, d)` when `b >= nextBal` (the Synod's step 4 for
@@ -233,7 +235,7 @@ pub type DecreeNumber = u32;
 /// own, which travels in chunks (see `host::wire`).
 pub const BATCH_BYTES: usize = 48_000;
 
-/// The largest client command a deployed priest takes (keys and values, [`Command::size`]):
+/// The largest client command a deployed priest takes (keys and values, [`crate::kv::Command::size`]):
 /// 4 MiB. A larger one is refused before it reaches the Parliament.
 pub const MAX_COMMAND_BYTES: usize = 4 << 20;
 
@@ -243,6 +245,10 @@ pub const MAX_COMMAND_BYTES: usize = 4 << 20;
 /// 2-core machine with 16 clients, windows of 2, 4 and 8 passed fewer commands per second
 /// than 1, since they spend more syncs on smaller decrees.
 pub const WINDOW: usize = 1;
+
+/// How many clients' last reads a deployed president remembers: beyond this, the lowest
+/// client ids are forgotten first (their duplicate reads then each begin a round).
+pub const READ_CACHE: usize = 65_536;
 
 /// The ballot every priest starts having promised: priest 0's round 0.
 pub const GENESIS: Ballot = Ballot::new(0, 0);
@@ -278,7 +284,7 @@ pub struct ParliamentPriest {
     pub window: usize,
     /// How many client commands one decree carries at most.
     pub batch: usize,
-    /// About how many bytes of commands ([`Command::size`]) one decree carries at most (a
+    /// About how many bytes of commands ([`crate::kv::Command::size`]) one decree carries at most (a
     /// decree always carries at least one command). Deployed, this keeps every message
     /// that carries decrees (a `LastVote` reports up to `window` of them) within one
     /// datagram.
@@ -292,6 +298,8 @@ pub struct ParliamentPriest {
     /// again (deployed: yes; needs heartbeats). The model leaves it off: there timers fire at
     /// any moment, and a president's re-runs multiply the states past what fits in memory.
     pub rerun_when_stalled: bool,
+    /// How many clients' last reads a president remembers ([`Reads::answered`]) at most.
+    pub read_cache: usize,
     /// Snapshot the law and truncate the ledger once this many decrees were applied since
     /// the last snapshot (checked on each `Timer::Snapshot`); `None` never snapshots.
     pub snapshot_after: Option<DecreeNumber>,
@@ -340,6 +348,7 @@ impl ParliamentPriest {
             election: Duration::from_millis(300)..Duration::from_millis(600),
             heartbeat: Some(Duration::from_millis(100)..Duration::from_millis(100)),
             rerun_when_stalled: true,
+            read_cache: READ_CACHE,
             snapshot_after: None,
             snapshot_period: Duration::from_secs(1)..Duration::from_secs(1),
             bug: Bug::None,

@@ -689,6 +689,14 @@ impl ParliamentPriest {
             if let Some(answer) = answer_read(office.law, &r.cmd, step) {
                 let seq = r.cmd.seq;
                 reads.answered.insert(r.cmd.client, Session { seq, answer });
+                // Bounded: the lowest client ids go first. A copy of an evicted client's
+                // read begins a round of its own and is answered again, still rightly.
+                while reads.answered.len() > self.read_cache {
+                    let Some(oldest) = reads.answered.keys().next().copied() else {
+                        break;
+                    };
+                    reads.answered.remove(&oldest);
+                }
             }
         }
     }

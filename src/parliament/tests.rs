@@ -968,3 +968,21 @@ fn a_candidate_begins_no_ballot_below_a_reported_base() {
         2
     );
 }
+
+#[test]
+fn a_president_remembers_a_bounded_number_of_clients_reads() {
+    let mut p = model_priest(0);
+    p.read_cache = 1;
+    let (s, _) = start(&p, None);
+    let (s, _) = deliver(&p, &s, 7, get(7, 1));
+    let (s, _) = deliver(&p, &s, 8, get(8, 1));
+    let (s, _) = quorum_confirms(&p, &s, 1);
+    let (s, _) = quorum_confirms(&p, &s, 2);
+    let Status::Presiding { reads, .. } = &s.status else {
+        unreachable!()
+    };
+    assert_eq!(
+        reads.answered.keys().collect::<Vec<_>>(),
+        vec![&Id::from(8usize)]
+    );
+}
