@@ -82,6 +82,8 @@ pub const CHUNK_HEADER: usize = 25;
 /// The size of a chunk datagram: 60,000 bytes, the size of the datagrams that carry
 /// decrees (IP fragments them; see docs/operations.md).
 pub const CHUNK_DATAGRAM: usize = 60_000;
+/// The bytes of the message one chunk carries (all but the last carry exactly this many).
+pub const CHUNK_PAYLOAD: usize = CHUNK_DATAGRAM - CHUNK_HEADER - MAC_LEN;
 /// The largest message the wire carries, in chunks: 64 MiB.
 pub const MAX_MESSAGE: usize = 64 << 20;
 /// How many incomplete transfers a receiver holds at once.
@@ -134,7 +136,8 @@ impl Key {
         Key::from_hex(&text).map_err(|e| format!("cluster key file {}: {e}", path.display()))
     }
 
-    /// Whether `mac` is the MAC of `bytes` (without an early exit).
+    /// Whether `mac` is the MAC of `bytes`. Constant-time comparison is not needed for a
+    /// truncated MAC checked once per datagram, but it costs nothing to avoid an early exit.
     fn verify(&self, bytes: &[u8], mac: &[u8]) -> bool {
         let expected = self.mac(bytes);
         mac.len() == MAC_LEN
@@ -273,15 +276,12 @@ pub fn chunks<M: Serialize>(
     msg: &M,
     max: usize,
 ) -> Result<Vec<Vec<u8>>, String> {
-    let body = postcard::to_allocvec(msg).map_err(|e| e.to_string())?;
-    if HEADER + body.len() + MAC_LEN <= max {
-        let mut out = vec![VERSION];
-        out.extend_from_slice(&id_bits(src).to_be_bytes());
-        out.extend_from_slice(&body);
-        let mac = key.mac(&out);
-        out.extend_from_slice(&mac);
-        return Ok(vec![out]);
+    let mut single = Vec::new();
+    encode(key, src, msg, &mut single).map_err(|e| e.to_string())?;
+    if single.len() <= max {
+        return Ok(vec![single]);
     }
+    let body = &single[HEADER..single.len() - MAC_LEN];
     if body.len() > MAX_MESSAGE {
         return Err(format!(
             "a message of {} bytes, above the wire's limit of {MAX_MESSAGE}",
@@ -290,12 +290,11 @@ pub fn chunks<M: Serialize>(
     }
     let mut h = blake3::Hasher::new();
     h.update(&id_bits(src).to_be_bytes());
-    h.update(&body);
+    h.update(body);
     let transfer: [u8; 8] = h.finalize().as_bytes()[..8].try_into().expect("8 bytes");
-    let per = CHUNK_DATAGRAM - CHUNK_HEADER - MAC_LEN;
-    let count = body.len().div_ceil(per) as u32;
+    let count = body.len().div_ceil(CHUNK_PAYLOAD) as u32;
     Ok(body
-        .chunks(per)
+        .chunks(CHUNK_PAYLOAD)
         .enumerate()
         .map(|(i, part)| {
             let mut out = Vec::with_capacity(CHUNK_HEADER + part.len() + MAC_LEN);
@@ -400,8 +399,11 @@ impl Reassembly {
         let transfer: [u8; 8] = signed[9..17].try_into().expect("8 bytes");
         let (index, count) = (u32_at(17) as usize, u32_at(21) as usize);
         let part = &signed[CHUNK_HEADER..];
-        let per = CHUNK_DATAGRAM - CHUNK_HEADER - MAC_LEN;
-        if count < 2 || index >= count || count > MAX_MESSAGE.div_ceil(per) || part.is_empty() {
+        if count < 2
+            || index >= count
+            || count > MAX_MESSAGE.div_ceil(CHUNK_PAYLOAD)
+            || part.is_empty()
+        {
             return Err(Reject::Malformed(format!(
                 "chunk {index} of {count}, of {} bytes",
                 part.len()
@@ -472,15 +474,7 @@ pub fn decode<M: DeserializeOwned>(key: &Key, bytes: &[u8]) -> Result<Vec<(Id, M
         )));
     }
     let (signed, mac) = bytes.split_at(bytes.len() - MAC_LEN);
-    // Constant-time comparison through blake3's Hash equality is not needed for a truncated
-    // MAC checked once per datagram, but it costs nothing to avoid an early exit.
-    let expected = key.mac(signed);
-    if expected
-        .iter()
-        .zip(mac)
-        .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-        != 0
-    {
+    if !key.verify(signed, mac) {
         return Err(Reject::BadMac);
     }
     let undecodable = |e: postcard::Error| Reject::Undecodable(e.to_string());
