@@ -2,7 +2,7 @@
 //! votes and ballots of the paper's priests), and the volatile rest of its state (its
 //! status as president, candidate or follower, the law, the commands it holds).
 
-use super::{DecreeNumber, GENESIS};
+use super::{split_at, DecreeNumber, GENESIS};
 use crate::ballot::{Ballot, PriestIx, Priests};
 use crate::kv::{Command, Session, Store};
 use im::{OrdMap, Vector};
@@ -169,18 +169,8 @@ impl Ledger {
 
     /// Drops every vote and decree below `upto` (they are covered by a snapshot).
     pub fn truncate(&mut self, upto: DecreeNumber) {
-        fn from<V: Clone>(
-            map: &OrdMap<DecreeNumber, V>,
-            n: DecreeNumber,
-        ) -> OrdMap<DecreeNumber, V> {
-            let (_, at, mut above) = map.split_lookup(&n);
-            if let Some(v) = at {
-                above.insert(n, v);
-            }
-            above
-        }
-        self.votes = from(&self.votes, upto);
-        self.learned = from(&self.learned, upto);
+        self.votes = split_at(&self.votes, upto).1;
+        self.learned = split_at(&self.learned, upto).1;
     }
 }
 

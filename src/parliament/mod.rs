@@ -439,6 +439,18 @@ impl ParliamentPriest {
     }
 }
 
+/// `map` split at decree number `n`: the entries below it, and those from `n` on.
+fn split_at<V: Clone>(
+    map: &OrdMap<DecreeNumber, V>,
+    n: DecreeNumber,
+) -> (OrdMap<DecreeNumber, V>, OrdMap<DecreeNumber, V>) {
+    let (below, at, mut from) = map.split_lookup(&n);
+    if let Some(v) = at {
+        from.insert(n, v);
+    }
+    (below, from)
+}
+
 /// Keeps, for decree number `n`, the higher-numbered of two votes.
 fn merge_vote(votes: &mut OrdMap<DecreeNumber, Vote>, n: DecreeNumber, v: Vote) {
     if votes.get(&n).is_none_or(|w| v.ballot > w.ballot) {

@@ -9,8 +9,8 @@
 
 use super::ledger::{Presidency, President};
 use super::{
-    merge_vote, Bug, Decree, DecreeNumber, Msg, ParliamentPriest, Pending, PriestState, Read,
-    Reads, Status, Step, Timer, Vote,
+    merge_vote, split_at, Bug, Decree, DecreeNumber, Msg, ParliamentPriest, Pending, PriestState,
+    Read, Reads, Status, Step, Timer, Vote,
 };
 use crate::ballot::{Ballot, PriestIx, Priests};
 use crate::kv::{Answer, Command, Op, Session, Store};
@@ -300,10 +300,7 @@ impl ParliamentPriest {
             step.send(self.priests[q as usize], Msg::Catchup { from });
         }
         let from = floor.map_or(from, |(f, _)| f.max(from));
-        let mut votes = reported.split(&from).1;
-        if let Some(v) = reported.get(&from) {
-            votes.insert(from, v.clone());
-        }
+        let mut votes = split_at(&reported, from).1;
         for (n, v) in state.ledger.votes.range(from..) {
             merge_vote(&mut votes, *n, v.clone());
         }
@@ -536,7 +533,7 @@ impl ParliamentPriest {
     }
 
     /// Proposes queued commands while the window has room.
-    fn propose_queued(&self, p: &mut President, step: &mut Step) {
+    pub(super) fn propose_queued(&self, p: &mut President, step: &mut Step) {
         loop {
             let office = p.office();
             if office.pending.len() >= self.window
@@ -618,13 +615,6 @@ impl ParliamentPriest {
         }
     }
 
-    /// After a president installed a snapshot: the reads that may now be answered, and the
-    /// commands it holds.
-    pub(super) fn after_learning(&self, p: &mut President, step: &mut Step) {
-        self.answer_reads(p, step);
-        self.propose_queued(p, step);
-    }
-
     /// A president's read: held until a confirmation round begun after it came succeeds
     /// (no higher ballot had been promised by a quorum, so no later president had passed
     /// anything) and the decrees of earlier presidents are applied; then answered from the
@@ -674,7 +664,7 @@ impl ParliamentPriest {
 
     /// Answers, from the law, every read whose round succeeded, once the decrees of earlier
     /// presidents are applied.
-    fn answer_reads(&self, p: &mut President, step: &mut Step) {
+    pub(super) fn answer_reads(&self, p: &mut President, step: &mut Step) {
         let office = p.office();
         let reads = office.reads;
         if reads.waiting.is_empty() || *office.applied < reads.own {

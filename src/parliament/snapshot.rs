@@ -4,7 +4,9 @@
 //! installs it.
 
 use super::ledger::President;
-use super::{Bug, DecreeNumber, Msg, ParliamentPriest, PriestState, Snapshot, Status, Step, Timer};
+use super::{
+    split_at, Bug, DecreeNumber, Msg, ParliamentPriest, PriestState, Snapshot, Status, Step, Timer,
+};
 use crate::kv::{Command, Outcome};
 use std::borrow::Cow;
 
@@ -105,11 +107,8 @@ impl ParliamentPriest {
             .flat_map(|(_, d)| d.commands().iter().cloned())
             .collect();
         if let Status::Presiding { pending, .. } = &mut state.status {
-            let (below, at, above) = pending.split_lookup(&upto);
-            *pending = above;
-            if let Some(p) = at {
-                pending.insert(upto, p);
-            }
+            let below;
+            (below, *pending) = split_at(pending, upto);
             held.extend(
                 below
                     .values()
@@ -158,7 +157,8 @@ impl ParliamentPriest {
     ) {
         if self.install(state, snapshot, step) {
             let mut p = President::of(state.to_mut());
-            self.after_learning(&mut p, step);
+            self.answer_reads(&mut p, step);
+            self.propose_queued(&mut p, step);
         }
     }
 }
