@@ -604,11 +604,21 @@ mod tests {
 
     #[test]
     fn every_answer_is_counted_once_and_every_client_connects() {
-        let fake = Arc::new(Fake {
-            refuse_every: 10,
-            ..Fake::default()
-        });
-        let r = run_with(&FakeDriver(fake.clone()), &load(Workload::Mixed, false)).unwrap();
+        // The run is timed, and a stalled machine may answer only a handful of
+        // operations in 50 ms: run again, longer, until the sample is large
+        // enough to hold hits, misses and SETs.
+        let mut timed = load(Workload::Mixed, false);
+        let (fake, r) = loop {
+            let fake = Arc::new(Fake {
+                refuse_every: 10,
+                ..Fake::default()
+            });
+            let r = run_with(&FakeDriver(fake.clone()), &timed).unwrap();
+            if r.ops >= 1_000 || timed.duration >= Duration::from_secs(5) {
+                break (fake, r);
+            }
+            timed.duration *= 2;
+        };
         assert_eq!(*fake.connected.lock().unwrap(), vec![0, 1, 2]);
         assert_eq!(r.ops, fake.calls.load(Ordering::SeqCst));
         assert_eq!(r.errors, r.ops / 10);
