@@ -117,7 +117,7 @@ impl Bug {
             Bug::ForgetPromise
             | Bug::ForgetVote
             | Bug::ForgetLastTried
-            | Bug::PresidentForgetsOwnVote => &["--crashes", "1", "--decrees", "2"],
+            | Bug::PresidentForgetsOwnVote => &["--crashes", "1", "--decrees", "1"],
             Bug::RejoinVotesAtOnce => &["--disk-loss", "1", "--decrees", "1"],
             Bug::StepDownDropsCommands => &["--priests", "4", "--clients", "1"],
             Bug::ConfirmNeedsLowerPromise => &["--clients", "1", "--ops", "2"],
