@@ -31,7 +31,6 @@ mod support;
 use parliament::host::journal;
 use parliament::parliament::{Ledger, Role};
 use parliament::resp::Reply;
-use parliament::service::status::{parse_info, PriestStatus};
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
@@ -100,14 +99,6 @@ fn set(cluster: &Cluster, i: usize, key: &str, value: &str) {
 }
 
 /// Priest `i`'s status, from its listener's `INFO`.
-fn info(cluster: &Cluster, i: usize) -> PriestStatus {
-    let mut c = cluster.connect(i, Duration::from_secs(5));
-    match c.call(&[b"INFO"]).unwrap() {
-        Reply::Bulk(Some(text)) => parse_info(&String::from_utf8(text).unwrap()).unwrap(),
-        r => panic!("INFO answered {r:?}"),
-    }
-}
-
 /// Five keys written and acknowledged through priest 0.
 fn five_sets(cluster: &Cluster) -> Vec<(String, String)> {
     let mut c = cluster.connect(0, Duration::from_secs(10));
@@ -166,7 +157,7 @@ fn a_priest_whose_ledger_is_gone_refuses_to_start_then_rejoins_and_no_write_is_l
 
     // The other two elect a president and still hold every acknowledged write.
     assert_read_back(&cluster, [1, 2], &written);
-    let status = info(&cluster, 1);
+    let status = cluster.status(1);
     assert!(
         matches!(status.president, Some(1 | 2)),
         "a new president: {status:?}"
@@ -185,7 +176,7 @@ fn a_priest_whose_ledger_is_gone_refuses_to_start_then_rejoins_and_no_write_is_l
     let deadline = began + Duration::from_secs(60);
     let mut seen_rejoining = false;
     loop {
-        let status = info(&cluster, 0);
+        let status = cluster.status(0);
         if status.role != Role::Rejoining {
             break;
         }
@@ -213,10 +204,10 @@ fn a_priest_whose_ledger_is_gone_refuses_to_start_then_rejoins_and_no_write_is_l
         written.push((k, v));
     }
     // Priest 0 learned and applied every decree passed so far.
-    let chosen = info(&cluster, 1).highest_chosen;
+    let chosen = cluster.status(1).highest_chosen;
     assert!(chosen.is_some());
     let deadline = Instant::now() + Duration::from_secs(20);
-    while info(&cluster, 0).highest_applied < chosen {
+    while cluster.status(0).highest_applied < chosen {
         assert!(
             Instant::now() < deadline,
             "priest 0 lags\n{}",
@@ -233,7 +224,7 @@ fn a_priest_whose_ledger_is_gone_refuses_to_start_then_rejoins_and_no_write_is_l
         written.push((k, v));
     }
     assert_read_back(&cluster, [0, 2], &written);
-    let status = info(&cluster, 0);
+    let status = cluster.status(0);
     assert_ne!(status.role, Role::Rejoining, "{status:?}");
     cluster.assert_alive();
 }
@@ -257,7 +248,7 @@ fn two_priests_that_lost_their_ledgers_at_once_stay_rejoining_and_a_crash_does_n
     // Many election timeouts (150-300 ms): each asks again, and still neither is clear.
     std::thread::sleep(Duration::from_secs(3));
     for i in [0, 1] {
-        let status = info(&cluster, i);
+        let status = cluster.status(i);
         assert_eq!(
             status.role,
             Role::Rejoining,
@@ -293,7 +284,7 @@ fn two_priests_that_lost_their_ledgers_at_once_stay_rejoining_and_a_crash_does_n
     );
     assert!(cluster.try_start(0, &[]).is_none(), "{}", cluster.logs());
     std::thread::sleep(Duration::from_secs(1));
-    let status = info(&cluster, 0);
+    let status = cluster.status(0);
     assert_eq!(
         status.role,
         Role::Rejoining,
@@ -455,7 +446,7 @@ fn a_priest_down_while_the_others_truncate_catches_up_by_snapshot() {
         write(&cluster, k, v);
     }
     let deadline = Instant::now() + Duration::from_secs(10);
-    while info(&cluster, 0).snapshot < 60 || info(&cluster, 1).snapshot < 60 {
+    while cluster.status(0).snapshot < 60 || cluster.status(1).snapshot < 60 {
         assert!(Instant::now() < deadline, "no snapshot\n{}", cluster.logs());
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -463,7 +454,7 @@ fn a_priest_down_while_the_others_truncate_catches_up_by_snapshot() {
     cluster.launch(2);
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let (behind, ahead) = (info(&cluster, 2), info(&cluster, 0));
+        let (behind, ahead) = (cluster.status(2), cluster.status(0));
         if behind.highest_applied == ahead.highest_applied && behind.snapshot >= 60 {
             break;
         }
@@ -474,6 +465,11 @@ fn a_priest_down_while_the_others_truncate_catches_up_by_snapshot() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
+    // INFO counts the snapshots a priest took and those it installed.
+    let (behind, ahead) = (cluster.status(2), cluster.status(0));
+    assert!(behind.counters["snapshots_installed"] >= 1, "{behind:?}");
+    assert!(ahead.counters["snapshots_taken"] >= 1, "{ahead:?}");
+    assert_eq!(ahead.counters["snapshots_installed"], 0, "{ahead:?}");
     // Every write reads back through every priest, including one that only priest 2's
     // quorum can pass now.
     cluster.kill(1);

@@ -21,6 +21,8 @@
 //! [snapshots]                  # parliament; optional, the default is shown
 //! after_decrees = 2000         # snapshot the law and truncate the ledger once this many
 //!                              #   decrees were applied since the last snapshot; 0: never
+//! after_bytes = 2097152        # or once the commands applied since hold this many bytes
+//!                              #   and at least the law's live bytes; 0: by count only
 //!
 //! [[priest]]
 //! id = 0
@@ -111,12 +113,15 @@ pub struct TimersFile {
 pub struct SnapshotsFile {
     #[serde(default = "default_after_decrees")]
     pub after_decrees: u32,
+    #[serde(default = "default_after_bytes")]
+    pub after_bytes: u64,
 }
 
 impl Default for SnapshotsFile {
     fn default() -> Self {
         SnapshotsFile {
             after_decrees: default_after_decrees(),
+            after_bytes: default_after_bytes(),
         }
     }
 }
@@ -129,6 +134,10 @@ impl SnapshotsFile {
 
 fn default_after_decrees() -> u32 {
     2_000
+}
+
+fn default_after_bytes() -> u64 {
+    2 << 20
 }
 
 fn default_snapshot_ms() -> u64 {
@@ -293,6 +302,9 @@ pub struct Config {
     pub client_timeout: Duration,
     /// Parliament: snapshot after this many decrees applied since the last (`None`: never).
     pub snapshot_after: Option<u32>,
+    /// Parliament: or after this many bytes of commands, if at least the law's (`None`: by
+    /// count only).
+    pub snapshot_bytes: Option<u64>,
     /// Parliament: how often a priest considers a snapshot.
     pub snapshot_period: Duration,
 }
@@ -432,6 +444,7 @@ impl Config {
             resend: Duration::from_millis(t.resend_ms),
             client_timeout: Duration::from_millis(t.client_timeout_ms),
             snapshot_after: Some(raw.snapshots.after_decrees).filter(|&n| n > 0),
+            snapshot_bytes: Some(raw.snapshots.after_bytes).filter(|&n| n > 0),
             snapshot_period: Duration::from_millis(t.snapshot_ms.max(1)),
         })
     }
@@ -508,9 +521,15 @@ address = "127.0.0.1:7001"
         assert_eq!(c.resend, Duration::from_millis(200));
         assert_eq!(c.client_timeout, Duration::from_millis(5000));
         assert_eq!(c.snapshot_after, Some(2_000));
+        assert_eq!(c.snapshot_bytes, Some(2 << 20));
         assert_eq!(c.snapshot_period, Duration::from_millis(1000));
         let never = parse(&format!("{GOOD}[snapshots]\nafter_decrees = 0\n")).unwrap();
         assert_eq!(never.snapshot_after, None);
+        let by_count = parse(&format!("{GOOD}[snapshots]\nafter_bytes = 0\n")).unwrap();
+        assert_eq!(
+            (by_count.snapshot_after, by_count.snapshot_bytes),
+            (Some(2_000), None)
+        );
         let often = GOOD.replace("[timers]\n", "[timers]\nsnapshot_ms = 50\n");
         let often = parse(&format!("{often}[snapshots]\nafter_decrees = 20\n")).unwrap();
         assert_eq!(

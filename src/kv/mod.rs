@@ -68,6 +68,15 @@ pub enum Answer {
     },
 }
 
+impl Op {
+    /// The key the operation reads or writes.
+    pub fn key(&self) -> &Key {
+        match self {
+            Op::Get { key } | Op::Put { key, .. } | Op::Delete { key } | Op::Cas { key, .. } => key,
+        }
+    }
+}
+
 impl fmt::Display for Op {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -232,6 +241,9 @@ pub struct Store {
     pub sessions: OrdMap<Id, Session>,
     /// Commands executed so far (retries and stale copies not counted).
     pub executed: u64,
+    /// The live data: the bytes of every key and value in the map (kept as commands
+    /// execute, so a priest knows its law's size without walking it).
+    pub bytes: u64,
 }
 
 impl Store {
@@ -248,7 +260,11 @@ impl Store {
                 return outcome;
             }
         }
+        let key = cmd.op.key();
+        let entry = |map: &KvMap| map.0.get(key).map_or(0, |v| (key.len() + v.len()) as u64);
+        let before = entry(&self.map);
         let answer = self.map.execute(&cmd.op);
+        self.bytes = self.bytes + entry(&self.map) - before;
         self.executed += 1;
         self.sessions.insert(
             cmd.client,
@@ -370,6 +386,41 @@ mod tests {
         );
         assert_eq!(s.lookup(Id::from(7), 3), None);
         assert_eq!(s.executed, 3);
+    }
+
+    #[test]
+    fn the_law_knows_its_live_bytes() {
+        let mut s = Store::default();
+        let bytes = |s: &Store| {
+            s.map
+                .0
+                .iter()
+                .map(|(k, v)| (k.len() + v.len()) as u64)
+                .sum::<u64>()
+        };
+        let ops = [
+            put("x", "aaaa"),
+            put("yy", "b"),
+            put("x", "c"),
+            get("x"),
+            Op::Cas {
+                key: "yy".into(),
+                expected: Some("b".into()),
+                new: "bbbbbb".into(),
+            },
+            Op::Cas {
+                key: "z".into(),
+                expected: Some("no".into()),
+                new: "n".into(),
+            },
+            Op::Delete { key: "x".into() },
+            Op::Delete { key: "x".into() },
+        ];
+        for (i, op) in ops.into_iter().enumerate() {
+            s.apply(&cmd(1, i as u64 + 1, op), Dedup::Sessions);
+            assert_eq!(s.bytes, bytes(&s), "after command {}", i + 1);
+        }
+        assert_eq!(s.bytes, 8);
     }
 
     #[test]

@@ -134,8 +134,12 @@
 //!   ledger keeps.
 //!
 //! The snapshot timer (`Timer::Snapshot`) decides when: when at least `snapshot_after`
-//! decrees were applied since the last snapshot. The model lets it fire at any moment
-//! (`--snapshots`); the seeded bugs `truncate-unchosen`, `snapshot-without-sessions`,
+//! decrees were applied since the last snapshot, or when the commands applied since hold at
+//! least `snapshot_bytes` bytes and at least the law's live bytes (so large laws are written
+//! at most once per law's worth of commands, and small decrees do not wait for a count).
+//! The model lets it fire at any moment at which a decree was applied since the last
+//! snapshot (`--snapshots`, `snapshot_after` 1), which every rule of when is a choice among;
+//! the seeded bugs `truncate-unchosen`, `snapshot-without-sessions`,
 //! `install-stale-snapshot` and `install-drops-replies` each break one of these rules.
 //!
 //! # What this implementation chooses
@@ -303,6 +307,11 @@ pub struct ParliamentPriest {
     /// Snapshot the law and truncate the ledger once this many decrees were applied since
     /// the last snapshot (checked on each `Timer::Snapshot`); `None` never snapshots.
     pub snapshot_after: Option<DecreeNumber>,
+    /// Or once the commands of the decrees applied since the last snapshot hold at least
+    /// this many bytes ([`crate::kv::Command::size`]) and at least the law's live bytes, so
+    /// a snapshot is written at most once per law's worth of commands; `None`: by count
+    /// only (the model's).
+    pub snapshot_bytes: Option<u64>,
     /// How often `Timer::Snapshot` fires.
     pub snapshot_period: Range<Duration>,
     /// A seeded bug, for the checker to find; [`Bug::None`] when deployed.
@@ -350,6 +359,7 @@ impl ParliamentPriest {
             rerun_when_stalled: true,
             read_cache: READ_CACHE,
             snapshot_after: None,
+            snapshot_bytes: None,
             snapshot_period: Duration::from_secs(1)..Duration::from_secs(1),
             bug: Bug::None,
         }

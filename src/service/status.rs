@@ -67,6 +67,9 @@ pub struct PriestStatus {
     /// and gone from the ledger (0: no snapshot).
     #[serde(default)]
     pub snapshot: DecreeNumber,
+    /// The live data: bytes of the keys and values in the priest's law.
+    #[serde(default)]
+    pub live_bytes: u64,
     pub ledger_bytes: u64,
     pub status_age_ms: u64,
     /// The host's counters, by name (`dropped_bad_mac`, `received`, ...).
@@ -92,6 +95,10 @@ struct Published {
     highest_chosen: Option<DecreeNumber>,
     highest_applied: Option<DecreeNumber>,
     snapshot: DecreeNumber,
+    live_bytes: u64,
+    /// Snapshots this process took of its own law, and installed from a peer.
+    snapshots_taken: u64,
+    snapshots_installed: u64,
     counters: Counters,
     at: Instant,
 }
@@ -118,7 +125,23 @@ impl Board {
     /// What the host calls after every batch: copies the facts out of the state.
     pub fn observer(&self) -> Observer<ParliamentPriest> {
         let latest = self.latest.clone();
+        // Where the snapshot ended and how many decrees were applied at the last batch: a
+        // snapshot that ends past what the priest had applied was installed, one that ends
+        // at or below it was taken (the first batch after a start only sets the mark).
+        let mut mark: Option<(DecreeNumber, DecreeNumber)> = None;
+        let (mut taken, mut installed) = (0, 0);
         Box::new(move |state: &PriestState, counters: &Counters| {
+            let base = state.ledger.base();
+            if let Some((before, applied)) = mark {
+                if base > before {
+                    if base > applied {
+                        installed += 1;
+                    } else {
+                        taken += 1;
+                    }
+                }
+            }
+            mark = Some((base, state.applied));
             let published = Published {
                 role: state.role(),
                 ballot: state.ballot(),
@@ -126,7 +149,10 @@ impl Board {
                 quorum: state.quorum(),
                 highest_chosen: state.highest_learned(),
                 highest_applied: state.highest_applied(),
-                snapshot: state.ledger.base(),
+                snapshot: base,
+                live_bytes: state.law.bytes,
+                snapshots_taken: taken,
+                snapshots_installed: installed,
                 counters: counters.clone(),
                 at: Instant::now(),
             };
@@ -137,13 +163,15 @@ impl Board {
     /// The priest's status now; `None` before the host first published.
     pub fn status(&self) -> Option<PriestStatus> {
         let p = self.latest.lock().expect("not poisoned").clone()?;
-        let counters = match serde_json::to_value(&p.counters) {
+        let mut counters: BTreeMap<String, u64> = match serde_json::to_value(&p.counters) {
             Ok(serde_json::Value::Object(m)) => m
                 .into_iter()
                 .filter_map(|(k, v)| Some((k, v.as_u64()?)))
                 .collect(),
             _ => BTreeMap::new(),
         };
+        counters.insert("snapshots_taken".into(), p.snapshots_taken);
+        counters.insert("snapshots_installed".into(), p.snapshots_installed);
         Some(PriestStatus {
             priest: self.priest,
             role: p.role,
@@ -153,6 +181,7 @@ impl Board {
             highest_chosen: p.highest_chosen,
             highest_applied: p.highest_applied,
             snapshot: p.snapshot,
+            live_bytes: p.live_bytes,
             ledger_bytes: dir_bytes(&self.ledger_dir),
             status_age_ms: p.at.elapsed().as_millis() as u64,
             counters,
@@ -206,7 +235,7 @@ pub fn format_info(s: &PriestStatus, section: Option<&str>) -> String {
         let _ = write!(
             out,
             "# Parliament\r\npriest:{}\r\nrole:{}\r\nballot:{}\r\npresident:{}\r\nquorum:{}\r\n\
-             highest_chosen:{}\r\nhighest_applied:{}\r\nsnapshot:{}\r\nledger_bytes:{}\r\n\
+             highest_chosen:{}\r\nhighest_applied:{}\r\nsnapshot:{}\r\nlive_bytes:{}\r\nledger_bytes:{}\r\n\
              status_age_ms:{}\r\n",
             s.priest,
             s.role,
@@ -216,6 +245,7 @@ pub fn format_info(s: &PriestStatus, section: Option<&str>) -> String {
             opt(&s.highest_chosen),
             opt(&s.highest_applied),
             s.snapshot,
+            s.live_bytes,
             s.ledger_bytes,
             s.status_age_ms
         );
@@ -302,6 +332,7 @@ pub fn parse_info(text: &str) -> Result<PriestStatus, String> {
         highest_chosen: decree("highest_chosen")?,
         highest_applied: decree("highest_applied")?,
         snapshot: number::<DecreeNumber>("snapshot", field("snapshot")?)?,
+        live_bytes: number("live_bytes", field("live_bytes")?)?,
         ledger_bytes: number("ledger_bytes", field("ledger_bytes")?)?,
         status_age_ms: number("status_age_ms", field("status_age_ms")?)?,
         counters,
@@ -547,6 +578,7 @@ mod tests {
             highest_chosen: Some(41),
             highest_applied: Some(40),
             snapshot: 30,
+            live_bytes: 1200,
             ledger_bytes: 18230,
             status_age_ms: 7,
             counters: [("dropped_bad_mac", 3), ("received", 100)]

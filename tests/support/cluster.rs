@@ -16,6 +16,8 @@ use super::proxy::Proxy;
 use parliament::host::config::{ConfigFile, PriestFile, Protocol, TimersFile};
 use parliament::host::wire::Key;
 use parliament::resp::client::Client;
+use parliament::resp::Reply;
+use parliament::service::status::{parse_info, PriestStatus};
 use std::fs::{self, OpenOptions};
 use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
@@ -383,6 +385,15 @@ impl Cluster {
                 return None;
             }
             std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Priest `i`'s status, as its `INFO` reply gives it.
+    pub fn status(&self, i: usize) -> PriestStatus {
+        let mut c = self.connect(i, Duration::from_secs(5));
+        match c.call(&[b"INFO"]) {
+            Ok(Reply::Bulk(Some(text))) => parse_info(&String::from_utf8(text).unwrap()).unwrap(),
+            r => panic!("priest {i}: INFO answered {r:?}"),
         }
     }
 
