@@ -135,8 +135,8 @@
 //!
 //! The snapshot timer (`Timer::Snapshot`) decides when: when at least `snapshot_after`
 //! decrees were applied since the last snapshot, or when the commands applied since hold at
-//! least `snapshot_bytes` bytes and at least the law's live bytes (so large laws are written
-//! at most once per law's worth of commands, and small decrees do not wait for a count).
+//! least `snapshot_bytes` bytes; deployed, either only once those commands hold at least the
+//! law's live bytes (so a large law is written at most once per law's worth of commands).
 //! The model lets it fire at any moment at which a decree was applied since the last
 //! snapshot (`--snapshots`, `snapshot_after` 1), which every rule of when is a choice among;
 //! the seeded bugs `truncate-unchosen`, `snapshot-without-sessions`,
@@ -308,9 +308,9 @@ pub struct ParliamentPriest {
     /// the last snapshot (checked on each `Timer::Snapshot`); `None` never snapshots.
     pub snapshot_after: Option<DecreeNumber>,
     /// Or once the commands of the decrees applied since the last snapshot hold at least
-    /// this many bytes ([`crate::kv::Command::size`]) and at least the law's live bytes, so
-    /// a snapshot is written at most once per law's worth of commands; `None`: by count
-    /// only (the model's).
+    /// this many bytes ([`crate::kv::Command::size`]); and, either way, only once they hold
+    /// at least the law's live bytes, so a snapshot is written at most once per law's worth
+    /// of commands. `None`: by count only (the model's).
     pub snapshot_bytes: Option<u64>,
     /// How often `Timer::Snapshot` fires.
     pub snapshot_period: Range<Duration>,

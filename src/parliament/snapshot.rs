@@ -12,7 +12,8 @@ use std::borrow::Cow;
 
 impl ParliamentPriest {
     /// The snapshot timer: if at least `snapshot_after` decrees were applied since the last
-    /// snapshot (or `snapshot_bytes` of commands, and at least the law's bytes), snapshot the law (decrees `0..applied`: every one of them was passed) and
+    /// snapshot (deployed: or `snapshot_bytes` of commands; and at least the law's bytes of
+    /// commands), snapshot the law (decrees `0..applied`: every one of them was passed) and
     /// drop every vote and decree below it from the ledger, saved in this step.
     pub(super) fn snapshot_timeout(&self, state: &mut Cow<PriestState>, step: &mut Step) {
         let Some(after) = self.snapshot_after else {
@@ -31,15 +32,19 @@ impl ParliamentPriest {
                 .map_or(upto, |&n| upto.max(n + 1)),
             _ => upto,
         };
-        let due = upto >= base + after.max(1)
-            || (upto > base
-                && self.snapshot_bytes.is_some_and(|least| {
-                    let since: u64 = (state.ledger.learned.range(base..upto))
-                        .flat_map(|(_, d)| d.commands())
-                        .map(|c| c.size() as u64)
-                        .sum();
-                    since >= least.max(state.law.bytes)
-                }));
+        // By count only, or (deployed) by count or bytes of commands, and never more often
+        // than once per law's worth of commands: a large law is written seldom.
+        let due = upto >= base + after.max(1);
+        let due = match self.snapshot_bytes {
+            None => due,
+            Some(least) => {
+                let since: u64 = (state.ledger.learned.range(base..upto))
+                    .flat_map(|(_, d)| d.commands())
+                    .map(|c| c.size() as u64)
+                    .sum();
+                upto > base && (due || since >= least) && since >= state.law.bytes
+            }
+        };
         if !due && truncate_to == upto {
             return;
         }

@@ -841,6 +841,67 @@ fn snapshotted(p: &ParliamentPriest) -> PriestState {
     s
 }
 
+#[test]
+fn deployed_a_snapshot_is_due_by_count_or_bytes_and_never_before_a_laws_worth() {
+    // Two decrees of one command each were applied: 2 x 26 bytes of commands; the law
+    // holds x=b, 2 bytes.
+    // Replay the two decrees without the timer: the state just before it fires.
+    let before = {
+        let q = model_priest(2);
+        let (mut st, _) = start(&q, None);
+        for (n, v) in [(0, "a"), (1, "b")] {
+            let d = Decree::Commands(vec![cmd(7, n as u64 + 1, v)].into());
+            st = deliver(
+                &q,
+                &st,
+                0,
+                Msg::BeginBallot {
+                    ballot: GENESIS,
+                    number: n,
+                    decree: d.clone(),
+                },
+            )
+            .0;
+            st = deliver(
+                &q,
+                &st,
+                0,
+                Msg::Success {
+                    number: n,
+                    decree: d,
+                },
+            )
+            .0;
+        }
+        assert_eq!(st.applied, 2);
+        st
+    };
+    let fires = |after: u32, bytes: Option<u64>, law_bytes: u64| {
+        let mut p = model_priest(2);
+        p.snapshot_after = Some(after);
+        p.snapshot_bytes = bytes;
+        let mut st = before.clone();
+        st.law.bytes = law_bytes;
+        let (_, out) = timeout(&p, &st, Timer::Snapshot);
+        out.iter().any(|c| c.starts_with("Save"))
+    };
+    assert!(fires(2, None, 2), "by count");
+    assert!(!fires(3, None, 2), "too few decrees, by count only");
+    assert!(fires(3, Some(50), 2), "by bytes: 52 >= 50");
+    assert!(
+        !fires(3, Some(60), 2),
+        "neither: 2 < 3 decrees, 52 < 60 bytes"
+    );
+    assert!(
+        !fires(2, Some(60), 53),
+        "due by count, but the law is larger than 52 bytes"
+    );
+    assert!(
+        fires(2, Some(60), 52),
+        "due by count, and a law's worth of commands"
+    );
+}
+
 fn snapshot_priest(me: PriestIx) -> ParliamentPriest {
     let mut p = model_priest(me);
     p.snapshot_after = Some(1);
