@@ -98,7 +98,6 @@ fn set(cluster: &Cluster, i: usize, key: &str, value: &str) {
     }
 }
 
-/// Priest `i`'s status, from its listener's `INFO`.
 /// Five keys written and acknowledged through priest 0.
 fn five_sets(cluster: &Cluster) -> Vec<(String, String)> {
     let mut c = cluster.connect(0, Duration::from_secs(10));
@@ -475,4 +474,91 @@ fn a_priest_down_while_the_others_truncate_catches_up_by_snapshot() {
     cluster.kill(1);
     write(&cluster, 70, "after".into());
     assert_read_back(&cluster, [0, 2], &written);
+}
+
+/// A priest stopped right after a snapshot save: its ledger's last record is the full record
+/// that carries the snapshot. Torn, it is cut off, as any torn last record: the priest starts
+/// from its earlier state (an older snapshot and the decrees after it) and catches up. An
+/// earlier snapshot record damaged is refused, naming the file and offset. No write is lost.
+#[test]
+fn a_torn_snapshot_record_is_cut_and_a_damaged_one_refused() {
+    let _one = serial();
+    // A snapshot after every decree: once the writes stop, each priest's last save is one.
+    let mut cluster = Cluster::parliament(3, FAST, None).snapshots(1, 20);
+    cluster.launch_all();
+    cluster.wait_until_up();
+    let mut written = Vec::new();
+    for k in 0..40 {
+        let (key, value) = (format!("k{k}"), format!("v{k}"));
+        set(&cluster, 0, &key, &value);
+        written.push((key, value));
+    }
+    // Priest 2's last save is the snapshot of everything it applied.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let snapshot = loop {
+        let s = cluster.status(2);
+        if s.highest_applied.is_some_and(|a| s.snapshot == a + 1) {
+            break s.snapshot;
+        }
+        assert!(Instant::now() < deadline, "{s:?}\n{}", cluster.logs());
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    // A snapshot save is deferred like any save no message waits on; a stop writes it.
+    assert!(cluster.terminate(2).success());
+    let dir = cluster.ledger_dir(2);
+    let records = journal::scan(&dir).unwrap();
+    let last = records.last().unwrap();
+    assert_eq!(
+        last.kind, 1,
+        "the snapshot save writes the whole ledger: {records:?}"
+    );
+    let earlier = records
+        .iter()
+        .filter(|r| r.kind == 1 && r.path == last.path && r.offset < last.offset)
+        .count();
+    assert!(earlier >= 1, "an earlier snapshot record: {records:?}");
+    let f = fs::OpenOptions::new().write(true).open(&last.path).unwrap();
+    f.set_len(last.offset + last.len / 2).unwrap();
+    drop(f);
+    // Torn: cut off; priest 2 starts from its earlier snapshot and catches up.
+    assert!(cluster.try_start(2, &[]).is_none(), "{}", cluster.logs());
+    assert!(cluster.log(2).contains("cut off a torn last ledger record"));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (behind, ahead) = (cluster.status(2), cluster.status(0));
+        if behind.highest_applied == ahead.highest_applied {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{behind:?} vs {ahead:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Without priest 0, a write needs priest 2's vote; everything reads back through it.
+    cluster.kill(0);
+    set(&cluster, 2, "after", "torn");
+    written.push(("after".into(), "torn".into()));
+    assert_read_back(&cluster, [2], &written);
+    // A damaged snapshot record that is not the last: refused, nothing rewritten.
+    cluster.kill(2);
+    let records = journal::scan(&dir).unwrap();
+    let full = records
+        .iter()
+        .rev()
+        .skip(1)
+        .find(|r| r.kind == 1)
+        .expect("a snapshot record before the last");
+    let mut bytes = fs::read(&full.path).unwrap();
+    bytes[full.offset as usize + 20] ^= 0x20;
+    fs::write(&full.path, &bytes).unwrap();
+    let corrupt = format!(
+        "{} is corrupt at offset {}",
+        full.path.display(),
+        full.offset
+    );
+    refuses(&mut cluster, 2, &[], &corrupt);
+    assert_eq!(
+        fs::read(&full.path).unwrap(),
+        bytes,
+        "nothing was rewritten"
+    );
+    assert!(snapshot >= 40, "{snapshot}");
 }

@@ -22,7 +22,8 @@
 //! after_decrees = 2000         # snapshot the law and truncate the ledger once this many
 //!                              #   decrees were applied since the last snapshot; 0: never
 //! after_bytes = 2097152        # or once the commands applied since hold this many bytes;
-//!                              #   either way only once they hold the law's live bytes;
+//!                              #   either way only once they hold the last snapshot's
+//!                              #   live bytes;
 //!                              #   0: by count only (and no live-bytes rule)
 //!
 //! [[priest]]
@@ -303,8 +304,8 @@ pub struct Config {
     pub client_timeout: Duration,
     /// Parliament: snapshot after this many decrees applied since the last (`None`: never).
     pub snapshot_after: Option<u32>,
-    /// Parliament: or after this many bytes of commands; either way once they hold the
-    /// law's live bytes (`None`: by count only).
+    /// Parliament: or after this many bytes of commands; either way once they hold the last
+    /// snapshot's live bytes (`None`: by count only).
     pub snapshot_bytes: Option<u64>,
     /// Parliament: how often a priest considers a snapshot.
     pub snapshot_period: Duration,

@@ -843,8 +843,7 @@ fn snapshotted(p: &ParliamentPriest) -> PriestState {
 
 #[test]
 fn deployed_a_snapshot_is_due_by_count_or_bytes_and_never_before_a_laws_worth() {
-    // Two decrees of one command each were applied: 2 x 26 bytes of commands; the law
-    // holds x=b, 2 bytes.
+    // Two decrees of one command each were applied: 2 x 26 bytes of commands.
     // Replay the two decrees without the timer: the state just before it fires.
     let before = {
         let q = model_priest(2);
@@ -880,8 +879,13 @@ fn deployed_a_snapshot_is_due_by_count_or_bytes_and_never_before_a_laws_worth() 
         let mut p = model_priest(2);
         p.snapshot_after = Some(after);
         p.snapshot_bytes = bytes;
+        // The last snapshot (at 0, so the decrees since are the same) held a law this big.
         let mut st = before.clone();
-        st.law.bytes = law_bytes;
+        let law = crate::kv::Store {
+            bytes: law_bytes,
+            ..Default::default()
+        };
+        st.ledger.snapshot = Some(Snapshot { upto: 0, law });
         let (_, out) = timeout(&p, &st, Timer::Snapshot);
         out.iter().any(|c| c.starts_with("Save"))
     };
@@ -894,7 +898,7 @@ fn deployed_a_snapshot_is_due_by_count_or_bytes_and_never_before_a_laws_worth() 
     );
     assert!(
         !fires(2, Some(60), 53),
-        "due by count, but the law is larger than 52 bytes"
+        "due by count, but the last snapshot's law is larger than 52 bytes"
     );
     assert!(
         fires(2, Some(60), 52),

@@ -125,23 +125,25 @@ impl Board {
     /// What the host calls after every batch: copies the facts out of the state.
     pub fn observer(&self) -> Observer<ParliamentPriest> {
         let latest = self.latest.clone();
-        // Where the snapshot ended and how many decrees were applied at the last batch: a
-        // snapshot that ends past what the priest had applied was installed, one that ends
-        // at or below it was taken (the first batch after a start only sets the mark).
-        let mut mark: Option<(DecreeNumber, DecreeNumber)> = None;
+        // Where the snapshot ended, and the host's timer count, at the last batch. A priest
+        // takes a snapshot only on its snapshot timer and installs one only on a message: a
+        // batch that moved the snapshot with no timer fired installed one; one with a timer
+        // fired is counted as taken (so an install in such a batch is counted as taken,
+        // rarely). The first batch after a start only sets the mark.
+        let mut mark: Option<(DecreeNumber, u64)> = None;
         let (mut taken, mut installed) = (0, 0);
         Box::new(move |state: &PriestState, counters: &Counters| {
             let base = state.ledger.base();
-            if let Some((before, applied)) = mark {
+            if let Some((before, timeouts)) = mark {
                 if base > before {
-                    if base > applied {
+                    if counters.timeouts == timeouts {
                         installed += 1;
                     } else {
                         taken += 1;
                     }
                 }
             }
-            mark = Some((base, state.applied));
+            mark = Some((base, counters.timeouts));
             let published = Published {
                 role: state.role(),
                 ballot: state.ballot(),

@@ -222,11 +222,13 @@ impl Cluster {
 
     /// Priests snapshot their law once `after_decrees` decrees were applied since the last
     /// snapshot, considering it every `period_ms` (the configuration's `[snapshots]` and
-    /// `timers.snapshot_ms`). Before the priests start.
+    /// `timers.snapshot_ms`), by count only (`after_bytes = 0`: a small test law is not held
+    /// back until the commands since outweigh it). Before the priests start.
     pub fn snapshots(self, after_decrees: u32, period_ms: u64) -> Self {
         let text = fs::read_to_string(&self.config).unwrap();
         let mut file = ConfigFile::from_toml(&text).unwrap();
         file.snapshots.after_decrees = after_decrees;
+        file.snapshots.after_bytes = 0;
         file.timers.snapshot_ms = period_ms;
         file.write(&self.config, "A test cluster").unwrap();
         self
