@@ -39,6 +39,12 @@ for i in 0 1 2; do
   echo "priest $i: rss ${rss} KiB, ledger ${ledger} KiB"
 done
 "$BIN" status --config "$DIR/cluster.toml" | sed 's/^/status: /'
+"$BIN" status --config "$DIR/cluster.toml" --json >"$DIR/status.json"
+python3 - "$DIR/status.json" <<'EOF'
+import json, sys
+for r in json.load(open(sys.argv[1])):
+    print("priest %s: live data %s bytes" % (r["priest"], r.get("live_bytes")))
+EOF
 kill -INT $CLUSTER; wait $CLUSTER || true
 t0=$(date +%s.%N)
 start
