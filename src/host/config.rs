@@ -16,7 +16,7 @@
 //! resend_ms = 200              # parliament: the RESP listener resends an unanswered command
 //!                              #   to every priest after this long
 //! client_timeout_ms = 5000     # parliament: and answers it -ERR after this long
-//! snapshot_ms = 1000           # parliament: how often a priest considers a snapshot
+//! snapshot_ms = 100            # parliament: how often a priest considers a snapshot
 //!
 //! [snapshots]                  # parliament; optional, the default is shown
 //! after_decrees = 2000         # snapshot the law and truncate the ledger once this many
@@ -143,7 +143,7 @@ fn default_after_bytes() -> u64 {
 }
 
 fn default_snapshot_ms() -> u64 {
-    1000
+    100
 }
 
 impl Default for TimersFile {
@@ -524,7 +524,7 @@ address = "127.0.0.1:7001"
         assert_eq!(c.client_timeout, Duration::from_millis(5000));
         assert_eq!(c.snapshot_after, Some(2_000));
         assert_eq!(c.snapshot_bytes, Some(2 << 20));
-        assert_eq!(c.snapshot_period, Duration::from_millis(1000));
+        assert_eq!(c.snapshot_period, Duration::from_millis(100));
         let never = parse(&format!("{GOOD}[snapshots]\nafter_decrees = 0\n")).unwrap();
         assert_eq!(never.snapshot_after, None);
         let by_count = parse(&format!("{GOOD}[snapshots]\nafter_bytes = 0\n")).unwrap();
