@@ -139,23 +139,20 @@ impl ParliamentPriest {
         step.save = true;
         // A president answers those the law executed, from its sessions (as if it had
         // applied their decrees); the others wait for new numbers.
+        // Each command once, however many copies of it the priest held.
         let law = &state.law;
-        let mut answered: Vec<(stateright::actor::Id, u64)> = Vec::new();
+        let mut seen = std::collections::BTreeSet::new();
         let mut back: Vec<Command> = Vec::new();
         for c in held {
+            if !seen.insert((c.client, c.seq)) {
+                continue;
+            }
             match law.lookup(c.client, c.seq) {
                 Some(Outcome::Retry(answer)) if answers => {
-                    if !answered.contains(&(c.client, c.seq)) {
-                        answered.push((c.client, c.seq));
-                        step.send(c.client, Msg::Reply { seq: c.seq, answer });
-                    }
+                    step.send(c.client, Msg::Reply { seq: c.seq, answer })
                 }
                 Some(_) => {}
-                None => {
-                    if !back.iter().any(|b| b.client == c.client && b.seq == c.seq) {
-                        back.push(c)
-                    }
-                }
+                None => back.push(c),
             }
         }
         state.queue = back.into_iter().collect();
