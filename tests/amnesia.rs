@@ -31,6 +31,7 @@ mod support;
 use parliament::host::journal;
 use parliament::parliament::{Ledger, Role};
 use parliament::resp::Reply;
+use parliament::service::status::PriestStatus;
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
@@ -95,6 +96,32 @@ fn set(cluster: &Cluster, i: usize, key: &str, value: &str) {
             Ok(Reply::Error(_)) if Instant::now() < deadline => {}
             r => panic!("SET {key} through priest {i}: {r:?}\n{}", cluster.logs()),
         }
+    }
+}
+
+/// Asks `check` every 20 ms until it answers `Ok`, for at most 10 s; then fails with its
+/// last `Err` and the priests' logs.
+fn within_10s<T>(cluster: &Cluster, mut check: impl FnMut() -> Result<T, String>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match check() {
+            Ok(t) => return t,
+            Err(e) => assert!(Instant::now() < deadline, "{e}\n{}", cluster.logs()),
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Whether priest `behind` applied as far as priest `ahead`: both statuses, or why not.
+fn caught_up(
+    cluster: &Cluster,
+    behind: usize,
+    ahead: usize,
+) -> Result<(PriestStatus, PriestStatus), String> {
+    let (b, a) = (cluster.status(behind), cluster.status(ahead));
+    match b.highest_applied == a.highest_applied {
+        true => Ok((b, a)),
+        false => Err(format!("priest {behind} did not catch up: {b:?} vs {a:?}")),
     }
 }
 
@@ -444,26 +471,22 @@ fn a_priest_down_while_the_others_truncate_catches_up_by_snapshot() {
         };
         write(&cluster, k, v);
     }
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while cluster.status(0).snapshot < 60 || cluster.status(1).snapshot < 60 {
-        assert!(Instant::now() < deadline, "no snapshot\n{}", cluster.logs());
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    within_10s(&cluster, || {
+        let (a, b) = (cluster.status(0), cluster.status(1));
+        match a.snapshot >= 60 && b.snapshot >= 60 {
+            true => Ok(()),
+            false => Err(format!("no snapshot: {a:?} {b:?}")),
+        }
+    });
     // Priest 2 comes back missing decrees its peers no longer keep: it installs a snapshot.
     cluster.launch(2);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let (behind, ahead) = (cluster.status(2), cluster.status(0));
-        if behind.highest_applied == ahead.highest_applied && behind.snapshot >= 60 {
-            break;
+    within_10s(&cluster, || {
+        let (behind, ahead) = caught_up(&cluster, 2, 0)?;
+        match behind.snapshot >= 60 {
+            true => Ok(()),
+            false => Err(format!("no snapshot installed: {behind:?} vs {ahead:?}")),
         }
-        assert!(
-            Instant::now() < deadline,
-            "priest 2 did not catch up: {behind:?} vs {ahead:?}\n{}",
-            cluster.logs()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    });
     // INFO counts the snapshots a priest took and those it installed. (Priest 2 installed
     // one: its peers keep nothing below 60. INFO may count that install as taken, if a
     // timer of priest 2's fired in the same batch; it never counts a take as installed.)
@@ -495,15 +518,13 @@ fn a_torn_snapshot_record_is_cut_and_a_damaged_one_refused() {
         written.push((key, value));
     }
     // Priest 2's last save is the snapshot of everything it applied.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let snapshot = loop {
+    let snapshot = within_10s(&cluster, || {
         let s = cluster.status(2);
-        if s.highest_applied.is_some_and(|a| s.snapshot == a + 1) {
-            break s.snapshot;
+        match s.highest_applied.is_some_and(|a| s.snapshot == a + 1) {
+            true => Ok(s.snapshot),
+            false => Err(format!("no snapshot of everything applied: {s:?}")),
         }
-        assert!(Instant::now() < deadline, "{s:?}\n{}", cluster.logs());
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    });
     // A snapshot save is deferred like any save no message waits on; a stop writes it.
     assert!(cluster.terminate(2).success());
     let dir = cluster.ledger_dir(2);
@@ -524,15 +545,7 @@ fn a_torn_snapshot_record_is_cut_and_a_damaged_one_refused() {
     // Torn: cut off; priest 2 starts from its earlier snapshot and catches up.
     assert!(cluster.try_start(2, &[]).is_none(), "{}", cluster.logs());
     assert!(cluster.log(2).contains("cut off a torn last ledger record"));
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let (behind, ahead) = (cluster.status(2), cluster.status(0));
-        if behind.highest_applied == ahead.highest_applied {
-            break;
-        }
-        assert!(Instant::now() < deadline, "{behind:?} vs {ahead:?}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    within_10s(&cluster, || caught_up(&cluster, 2, 0));
     // Without priest 0, a write needs priest 2's vote; everything reads back through it.
     cluster.kill(0);
     set(&cluster, 2, "after", "torn");
