@@ -18,15 +18,11 @@ DIR=$(mktemp -d)
 trap 'kill $CLUSTER $PRIEST 2>/dev/null; wait 2>/dev/null; rm -rf "$DIR"' EXIT
 PRIEST=
 
-"$BIN" cluster --dir "$DIR" >"$DIR/cluster.out" 2>&1 &
-CLUSTER=$!
-for _ in $(seq 200); do grep -q '^ready' "$DIR/cluster.out" 2>/dev/null && break; sleep 0.05; done
-grep -q '^ready' "$DIR/cluster.out" || { echo "cluster did not start"; cat "$DIR/cluster.out"; exit 1; }
-port() { grep "^priest $1:" "$DIR/cluster.out" | grep -o 'client port [0-9]*' | awk '{print "127.0.0.1:"$3}'; }
+. "$(dirname "$0")/cluster.sh"
+start_cluster
 OTHERS="$(port 0),$(port 1)"
-pid2=$(grep "^priest 2:" "$DIR/cluster.out" | grep -o 'pid [0-9]*' | awk '{print $2}')
-echo "commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown), $(date -u +%FT%TZ), $(nproc) cores"
-kill -9 "$pid2"
+describe
+kill -9 "$(pid 2)"
 "$BIN" bench --addr "$OTHERS" --clients "$CLIENTS" --seconds "$DOWN" --keys "$KEYS" | sed 's/^/while down: /'
 # Restart priest 2 alone, under a second load of the same kind, and time its catch-up.
 "$BIN" bench --addr "$OTHERS" --clients "$CLIENTS" --seconds 30 --keys "$KEYS" >"$DIR/during.out" &
@@ -55,12 +51,4 @@ done
 wait $LOAD || true
 sed 's/^/during catch-up (30 s): /' "$DIR/during.out"
 echo "priest 2 caught up (within 2 decrees of the president's applied) after: ${caught:-never} s"
-"$BIN" status --config "$DIR/cluster.toml" | sed 's/^/status: /'
-"$BIN" status --config "$DIR/cluster.toml" --json >"$DIR/status.json"
-python3 - "$DIR/status.json" <<'EOF'
-import json, sys
-for r in json.load(open(sys.argv[1])):
-    c = r.get("counters", {})
-    print("priest %s: snapshots taken %s, installed %s, live %s bytes" % (
-        r["priest"], c.get("snapshots_taken"), c.get("snapshots_installed"), r.get("live_bytes")))
-EOF
+print_status

@@ -1,0 +1,31 @@
+# Shared by soak.sh and catchup.sh (sourced, with BIN and DIR set): a local 3-priest
+# `parliament cluster` in $DIR, and what the scripts read of it.
+
+# Starts the cluster (its pid in CLUSTER) and waits until it prints `ready`.
+start_cluster() {
+  "$BIN" cluster --dir "$DIR" >"$DIR/cluster.out" 2>&1 &
+  CLUSTER=$!
+  for _ in $(seq 200); do grep -q '^ready' "$DIR/cluster.out" 2>/dev/null && return; sleep 0.05; done
+  echo "cluster did not start"; cat "$DIR/cluster.out"; exit 1
+}
+
+# Priest $1's client address, and its pid, as the cluster printed them.
+port() { grep "^priest $1:" "$DIR/cluster.out" | grep -o 'client port [0-9]*' | awk '{print "127.0.0.1:"$3}'; }
+pid() { grep "^priest $1:" "$DIR/cluster.out" | grep -o 'pid [0-9]*' | awk '{print $2}'; }
+
+# Which build, when, on how many cores.
+describe() { echo "commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown), $(date -u +%FT%TZ), $(nproc) cores"; }
+
+# The status table, then one line per priest: its live data and the snapshots it took and
+# installed since it started.
+print_status() {
+  "$BIN" status --config "$DIR/cluster.toml" | sed 's/^/status: /'
+  "$BIN" status --config "$DIR/cluster.toml" --json >"$DIR/status.json"
+  python3 - "$DIR/status.json" <<'EOF'
+import json, sys
+for r in json.load(open(sys.argv[1])):
+    c = r.get("counters", {})
+    print("priest %s: live data %s bytes, snapshots taken %s, installed %s" % (
+        r["priest"], r.get("live_bytes"), c.get("snapshots_taken"), c.get("snapshots_installed")))
+EOF
+}
