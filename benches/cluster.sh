@@ -16,8 +16,8 @@ pid() { grep "^priest $1:" "$DIR/cluster.out" | grep -o 'pid [0-9]*' | awk '{pri
 # Which build, when, on how many cores.
 describe() { echo "commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown), $(date -u +%FT%TZ), $(nproc) cores"; }
 
-# The status table, then one line per priest: its live data and the snapshots it took and
-# installed since it started.
+# The status table, then one line per priest: its live data, the snapshots it took and
+# installed since it started, and its longest save.
 print_status() {
   "$BIN" status --config "$DIR/cluster.toml" | sed 's/^/status: /'
   "$BIN" status --config "$DIR/cluster.toml" --json >"$DIR/status.json"
@@ -25,7 +25,8 @@ print_status() {
 import json, sys
 for r in json.load(open(sys.argv[1])):
     c = r.get("counters", {})
-    print("priest %s: live data %s bytes, snapshots taken %s, installed %s" % (
-        r["priest"], r.get("live_bytes"), c.get("snapshots_taken"), c.get("snapshots_installed")))
+    print("priest %s: live data %s bytes, snapshots taken %s, installed %s, longest save %s us (%s bytes)" % (
+        r["priest"], r.get("live_bytes"), c.get("snapshots_taken"), c.get("snapshots_installed"),
+        c.get("longest_save_us"), c.get("longest_save_bytes")))
 EOF
 }

@@ -500,10 +500,12 @@ fn a_priest_down_while_the_others_truncate_catches_up_by_snapshot() {
     assert_read_back(&cluster, [0, 2], &written);
 }
 
-/// A priest stopped right after a snapshot save: its ledger's last record is the full record
-/// that carries the snapshot. Torn, it is cut off, as any torn last record: the priest starts
-/// from its earlier state (an older snapshot and the decrees after it) and catches up. An
-/// earlier snapshot record damaged is refused, naming the file and offset. No write is lost.
+/// A priest stopped right after a snapshot save: its ledger's last record is the one that
+/// carries the snapshot (a delta: the decrees it covers, which the record before it holds,
+/// applied). Torn, it is cut off, as any torn last record: the priest starts from its earlier
+/// state (an older snapshot and the decrees after it) and catches up. An earlier record
+/// holding a whole snapshot, damaged, is refused, naming the file and offset. No write is
+/// lost.
 #[test]
 fn a_torn_snapshot_record_is_cut_and_a_damaged_one_refused() {
     let _one = serial();
@@ -531,8 +533,8 @@ fn a_torn_snapshot_record_is_cut_and_a_damaged_one_refused() {
     let records = journal::scan(&dir).unwrap();
     let last = records.last().unwrap();
     assert_eq!(
-        last.kind, 1,
-        "the snapshot save writes the whole ledger: {records:?}"
+        last.kind, 2,
+        "a later snapshot is saved as a delta: {records:?}"
     );
     let earlier = records
         .iter()

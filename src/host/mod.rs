@@ -199,6 +199,10 @@ pub struct Counters {
     pub unroutable: u64,
     /// Messages too large for one datagram, sent in chunks.
     pub chunked: u64,
+    /// The longest save (write and sync of one record), in microseconds, and its size: the
+    /// longest a batch's sends waited on the ledger.
+    pub longest_save_us: u64,
+    pub longest_save_bytes: u64,
 }
 
 impl Counters {
@@ -217,7 +221,8 @@ impl fmt::Display for Counters {
             f,
             "received={} handled={} timeouts={} sent={} send_errors={} syncs={} \
              dropped_malformed={} dropped_bad_mac={} dropped_undecodable={} \
-             dropped_non_member={} unroutable={} chunked={}",
+             dropped_non_member={} unroutable={} chunked={} longest_save_us={} \
+             longest_save_bytes={}",
             self.received,
             self.handled,
             self.timeouts,
@@ -229,7 +234,9 @@ impl fmt::Display for Counters {
             self.dropped_undecodable,
             self.dropped_non_member,
             self.unroutable,
-            self.chunked
+            self.chunked,
+            self.longest_save_us,
+            self.longest_save_bytes
         )
     }
 }
@@ -238,6 +245,9 @@ impl fmt::Display for Counters {
 struct Batch<A: Actor> {
     sends: Vec<(Id, A::Msg)>,
     save: Option<A::Storage>,
+    /// An earlier ledger not yet durable that the journal asks to write before `save`
+    /// ([`Durable::save_first`]): written first, at the commit.
+    first: Option<A::Storage>,
     /// Whether a change not yet durable was made before the handler now running: a save
     /// deferred from an earlier batch, or a save of an earlier handler of this batch.
     unsaved: bool,
@@ -252,6 +262,7 @@ impl<A: Actor> Batch<A> {
         Batch {
             sends: Vec::new(),
             save: None,
+            first: None,
             unsaved,
             early: 0,
         }
@@ -591,6 +602,17 @@ where
             match c {
                 Command::Send(dst, msg) => batch.sends.push((dst, msg)),
                 Command::Save(storage) => {
+                    let earlier = batch.save.take().or_else(|| {
+                        batch
+                            .first
+                            .take()
+                            .or(self.deferred.as_ref().map(|(s, _)| s.clone()))
+                    });
+                    if let Some(earlier) = earlier {
+                        if storage.save_first(&earlier) {
+                            batch.first = Some(earlier);
+                        }
+                    }
                     batch.save = Some(storage);
                     saved = true;
                 }
@@ -622,6 +644,12 @@ where
     {
         let late = batch.sends.split_off(batch.early);
         self.send_all(&batch.sends);
+        if let Some(first) = batch.first {
+            // Later than any deferred save: writing it makes that one durable too.
+            let since = self.deferred.take().map_or_else(Instant::now, |(_, t)| t);
+            self.deferred = Some((first, since));
+            self.write_deferred()?;
+        }
         if let Some(storage) = batch.save {
             let since = self.deferred.take().map_or_else(Instant::now, |(_, t)| t);
             self.deferred = Some((storage, since));
@@ -694,7 +722,14 @@ where
             if !self.save_delay.is_zero() {
                 std::thread::sleep(self.save_delay);
             }
-            if self.journal.save(&storage)? > 0 {
+            let began = Instant::now();
+            let bytes = self.journal.save(&storage)?;
+            if bytes > 0 {
+                let us = began.elapsed().as_micros() as u64;
+                if us > self.counters.longest_save_us {
+                    self.counters.longest_save_us = us;
+                    self.counters.longest_save_bytes = bytes;
+                }
                 self.counters.syncs += 1;
                 if let Some(dir) = self.marker.take() {
                     // The ledger holds a record (synced): the marker no longer vouches.

@@ -115,7 +115,10 @@
 //! decrees was passed, so from then on the snapshot stands for them, and the priest drops
 //! from its ledger every vote and every decree numbered below `a` (its *base*), saving the
 //! snapshot in the same write. It keeps its promises (`nextBal`, `lastTried`) and its votes
-//! from the base on: those are all the protocol asks of it.
+//! from the base on: those are all the protocol asks of it. Before it erases the decrees it
+//! writes its ledger as it stood (a second save in the same step, of which the model keeps
+//! the last), so that the runtime can record the snapshot as those decrees applied, in a few
+//! bytes, instead of writing the law.
 //!
 //! - **Reporting.** A priest's `LastVote` says where its snapshot ends (`base`), with its
 //!   votes and decrees from there. A candidate that hears of a base above the number it
@@ -326,6 +329,11 @@ pub struct ParliamentPriest {
 #[derive(Default)]
 struct Step {
     save: bool,
+    /// The ledger as it stood before a snapshot truncated it, saved before the truncated
+    /// one: a priest writes the decrees a snapshot covers in its ledger before it erases
+    /// them, so the runtime can record the snapshot as "these decrees, applied" (see
+    /// `service::parliament`, "The ledger on disk"). The model keeps the last save.
+    covered: Option<Ledger>,
     sends: Vec<(Id, Msg)>,
     timers: Vec<(Timer, Range<Duration>)>,
 }
@@ -438,6 +446,9 @@ impl ParliamentPriest {
     /// Does what a handler gathered: saves the ledger first (ledger writes are saved before
     /// any message that depends on them leaves), then sends and sets timers.
     fn finish(&self, state: &PriestState, step: Step, o: &mut Out<Self>) {
+        if let Some(covered) = step.covered {
+            o.save(covered);
+        }
         if step.save {
             o.save(state.ledger.clone());
         }

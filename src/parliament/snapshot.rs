@@ -51,6 +51,7 @@ impl ParliamentPriest {
             return;
         }
         let state = state.to_mut();
+        step.covered = Some(state.ledger.clone());
         let mut law = state.law.clone();
         if self.bug == Bug::SnapshotWithoutSessions {
             law.sessions = Default::default();

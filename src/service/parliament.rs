@@ -41,20 +41,33 @@
 //! changed since the last save. A save that changes a rejoining priest's mark (its progress,
 //! or its clearing) writes the whole ledger: that happens a few times per rejoin, and the
 //! delta's format stays as it was.
+//!
+//! A snapshot of the law taken by the priest itself is a delta too ([`LawDelta`]). The new
+//! snapshot is the last one with decrees `last.upto..new.upto` applied, and the ledger on disk
+//! already holds those decrees, so the delta just says so ([`LawDelta::Replay`]): replaying
+//! it applies them to the last snapshot's law (as the priest did) and then truncates them,
+//! so a snapshot costs a few bytes however large the law. When some of those decrees are
+//! not on disk yet (learned and snapshotted between two saves), the delta lists the keys and
+//! sessions that changed between the two laws ([`LawDelta::Changes`]: they are versions of
+//! one `im` map, so finding them skips every subtree they share). The journal writes the
+//! whole ledger, law included, in the background when it compacts. An installed snapshot
+//! (a law received from another priest, sharing nothing with this one) and a first snapshot
+//! are written whole.
 
 use crate::ballot::{Ballot, PriestIx};
 use crate::host::config::{Config, Protocol};
 use crate::host::journal::Durable;
 use crate::host::wire::{self, Key};
 use crate::host::{client_id, Node, NodeConfig, StartMode};
-use crate::kv::{Answer, Op};
+use crate::kv::{self, Answer, Op};
 use crate::parliament::{
-    Decree, DecreeNumber, Ledger, Msg, ParliamentPriest, Vote, MAX_COMMAND_BYTES,
+    Decree, DecreeNumber, Ledger, Msg, ParliamentPriest, Snapshot, Vote, MAX_COMMAND_BYTES,
 };
 use crate::resp::server::{Backend, ClientId, OneAtATime, Responder, Server, ServerConfig};
 use crate::resp::{Command, Reply};
 use serde::{Deserialize, Serialize};
 use stateright::actor::Id;
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
@@ -69,28 +82,138 @@ pub struct LedgerDelta {
     next_bal: Option<Ballot>,
     votes: Vec<(DecreeNumber, Option<Vote>)>,
     learned: Vec<(DecreeNumber, Option<Decree>)>,
+    /// The new snapshot of the law, when the priest took one since the last save.
+    snapshot: Option<LawDelta>,
+}
+
+/// A new snapshot of the law, later than the last one (see "The ledger on disk").
+#[derive(Serialize, Deserialize)]
+pub enum LawDelta {
+    /// The last snapshot's law with the ledger's decrees `last.upto..upto` applied. The
+    /// law's command count and live bytes check the replay.
+    Replay {
+        upto: DecreeNumber,
+        executed: u64,
+        bytes: u64,
+    },
+    /// The keys and sessions that changed since the last snapshot's law.
+    Changes {
+        upto: DecreeNumber,
+        map: Vec<(kv::Key, Option<kv::Value>)>,
+        sessions: Vec<(Id, Option<kv::Session>)>,
+        executed: u64,
+        bytes: u64,
+    },
+}
+
+impl LawDelta {
+    /// How `next` follows from `prev` (the durable ledger), or `None` when it is better
+    /// written whole.
+    fn between(prev: &Ledger, next: &Snapshot) -> Option<LawDelta> {
+        let last = prev.snapshot.as_ref()?;
+        let (upto, executed, bytes) = (next.upto, next.law.executed, next.law.bytes);
+        if (last.upto..upto).all(|n| prev.learned.contains_key(&n)) {
+            return Some(LawDelta::Replay {
+                upto,
+                executed,
+                bytes,
+            });
+        }
+        Some(LawDelta::Changes {
+            upto,
+            map: next.law.map.0.delta(&last.law.map.0)?,
+            sessions: next.law.sessions.delta(&last.law.sessions)?,
+            executed,
+            bytes,
+        })
+    }
+
+    /// Moves `ledger`'s snapshot as the delta says (its decrees below the new snapshot are
+    /// truncated by the caller).
+    fn apply(self, ledger: &mut Ledger) {
+        let learned = ledger.learned.clone();
+        let Some(s) = ledger.snapshot.as_mut() else {
+            panic!("a snapshot delta follows a snapshot: the ledger record order is broken");
+        };
+        let (upto, executed, bytes) = match self {
+            LawDelta::Replay {
+                upto,
+                executed,
+                bytes,
+            } => {
+                for n in s.upto..upto {
+                    for c in learned[&n].commands() {
+                        s.law.apply(c, kv::Dedup::Sessions);
+                    }
+                }
+                (upto, executed, bytes)
+            }
+            LawDelta::Changes {
+                upto,
+                map,
+                sessions,
+                executed,
+                bytes,
+            } => {
+                s.law.map.0.apply(map);
+                s.law.sessions.apply(sessions);
+                s.law.executed = executed;
+                s.law.bytes = bytes;
+                (upto, executed, bytes)
+            }
+        };
+        assert_eq!(
+            (s.law.executed, s.law.bytes),
+            (executed, bytes),
+            "replaying the snapshot up to decree {upto} gave another law than the priest's \
+             (commands executed, live bytes): a bug in parliament, not damage to the ledger"
+        );
+        s.upto = upto;
+    }
 }
 
 impl Durable for Ledger {
     type Delta = LedgerDelta;
 
-    /// `None` (the whole ledger) when the rejoin mark or the snapshot changed: a delta
-    /// carries neither.
+    /// `None` (the whole ledger) when the rejoin mark changed, or when the snapshot changed
+    /// and is not a later version of the last one (a first or an installed snapshot).
     fn delta(&self, prev: &Self) -> Option<LedgerDelta> {
-        if self.rejoin != prev.rejoin || self.base() != prev.base() {
+        if self.rejoin != prev.rejoin {
             return None;
+        }
+        let snapshot = match (&prev.snapshot, &self.snapshot) {
+            (p, n) if self.base() == prev.base() && p == n => None,
+            (Some(p), Some(n)) if n.upto > p.upto => Some(LawDelta::between(prev, n)?),
+            _ => return None,
+        };
+        // A new snapshot truncates the ledger below it: that is implied, not listed.
+        let mut prev = Cow::Borrowed(prev);
+        if snapshot.is_some() {
+            prev.to_mut().truncate(self.base());
         }
         Some(LedgerDelta {
             last_tried: self.last_tried,
             next_bal: self.next_bal,
             votes: self.votes.delta(&prev.votes)?,
             learned: self.learned.delta(&prev.learned)?,
+            snapshot,
         })
+    }
+
+    /// A new snapshot is a few bytes when the decrees it covers are on disk: so the
+    /// ledger learned just before it is written first.
+    fn save_first(&self, earlier: &Self) -> bool {
+        self.base() != earlier.base()
     }
 
     fn apply(&mut self, d: LedgerDelta) {
         self.last_tried = d.last_tried;
         self.next_bal = d.next_bal;
+        if let Some(law) = d.snapshot {
+            law.apply(self);
+            let base = self.base();
+            self.truncate(base);
+        }
         self.votes.apply(d.votes);
         self.learned.apply(d.learned);
     }
@@ -148,9 +271,10 @@ pub fn rejoin_ledger() -> Result<Ledger, String> {
     Ok(Ledger::rejoining())
 }
 
-/// `parliament serve` with `protocol = "parliament"`: starts priest `me` as `mode` says
-/// ([`crate::host::start`]), then its RESP listener, and runs both until `stop` is set. A priest
-/// whose ledger is refused stops before it listens.
+/// `parliament serve` with `protocol = "parliament"`: starts the RESP listener, then priest
+/// `me` as `mode` says ([`crate::host::start`]), and runs both until `stop` is set. While the
+/// priest replays its ledger the listener answers `INFO` (`role:starting`) and holds other
+/// commands; a priest whose ledger is refused stops, and its listener with it.
 pub fn serve(
     cfg: &Config,
     me: usize,
@@ -171,9 +295,6 @@ pub fn serve(
             cfg.path.display()
         )
     })?;
-    let start = mode.with_rejoin(rejoin_ledger);
-    let node = Node::start_from(priest(cfg, me), NodeConfig::from_config(cfg, me), start)
-        .map_err(|e| e.to_string())?;
     let backend = PriestBackend::start(
         cfg.priests.clone(),
         cfg.key.clone(),
@@ -190,6 +311,16 @@ pub fn serve(
     )
     .map_err(|e| format!("cannot listen for RESP clients on {listen}: {e}"))?;
     tracing::info!(%listen, "RESP listener up");
+    // The listener answers INFO (`role:starting`) while the priest replays its ledger.
+    let start = mode.with_rejoin(rejoin_ledger);
+    let node = match Node::start_from(priest(cfg, me), NodeConfig::from_config(cfg, me), start) {
+        Ok(node) => node,
+        Err(e) => {
+            server.shutdown();
+            backend.stop();
+            return Err(e.to_string());
+        }
+    };
     let mut observe = board.observer();
     let mut was_rejoining = false;
     let observer: crate::host::Observer<ParliamentPriest> = Box::new(move |state, counters| {
@@ -557,6 +688,113 @@ mod tests {
         let mut replayed = prev.clone();
         replayed.apply(postcard::from_bytes(&bytes).unwrap());
         assert_eq!(replayed, next);
+    }
+
+    /// A snapshot the priest takes of its own law is saved in a few bytes when the ledger on
+    /// disk holds the decrees since its last snapshot (replayed on reading), and as the keys
+    /// that changed when it does not; a first snapshot and an installed one (a law sharing
+    /// nothing with this priest's) are written whole; and the ledger read back from disk
+    /// after every save is the one saved.
+    #[test]
+    fn a_later_snapshot_is_saved_as_the_decrees_or_the_changes_since_the_last() {
+        use crate::host::journal::{self, Journal, JournalOptions};
+        use crate::kv::{Command, Dedup, Store};
+        let dir = tempfile::tempdir().unwrap();
+        let (mut disk, _, _) =
+            Journal::<Ledger>::open(dir.path(), JournalOptions::default()).expect("a new ledger");
+        let read_back = || journal::read::<Ledger>(dir.path()).unwrap().0;
+        let put = |seq: u64, key: u64| Command {
+            client: Id::from(7),
+            seq,
+            op: Op::Put {
+                key: format!("key{key}"),
+                value: format!("{seq:0100}"),
+            },
+        };
+        let mut law = Store::default();
+        for k in 0..10_000 {
+            law.apply(&put(k + 1, k), Dedup::Sessions);
+        }
+        // Decrees 5..30 each carry one command; the priest applies them as it learns them.
+        let decree =
+            |n: DecreeNumber| Decree::Commands(vec![put(20_000 + n as u64, n as u64 * 300)].into());
+        let learn = |l: &mut Ledger, law: &mut Store, ns: std::ops::Range<DecreeNumber>| {
+            for n in ns {
+                l.learned.insert(n, decree(n));
+                for c in decree(n).commands() {
+                    law.apply(c, Dedup::Sessions);
+                }
+            }
+        };
+        let snapshot = |l: &mut Ledger, upto: DecreeNumber, law: &Store| {
+            l.snapshot = Some(Snapshot {
+                upto,
+                law: law.clone(),
+            });
+            l.truncate(upto);
+        };
+        let mut l = Ledger::genesis(1);
+        snapshot(&mut l, 5, &law);
+        let whole = disk.save(&l).unwrap();
+        assert!(
+            whole > 1_000_000,
+            "the first snapshot is the whole law: {whole} bytes"
+        );
+        learn(&mut l, &mut law, 5..20);
+        disk.save(&l).unwrap();
+        // Decrees 5..9 are on disk: the snapshot up to 9 says "replay them".
+        let prev = l.clone();
+        snapshot(&mut l, 9, &law_at(&prev, 9));
+        let delta = l.delta(&prev).expect("a later snapshot is a delta");
+        assert!(matches!(
+            delta.snapshot,
+            Some(LawDelta::Replay { upto: 9, .. })
+        ));
+        // The truncation below the snapshot is implied, not listed.
+        assert_eq!((delta.votes.len(), delta.learned.len()), (0, 0));
+        let tiny = disk.save(&l).unwrap();
+        assert!(tiny < 100, "a replayed snapshot: {tiny} bytes");
+        assert_eq!(read_back().as_ref(), Some(&l));
+        // Decrees 20..25 learned and snapshotted in one save: the changed keys are listed.
+        let prev = l.clone();
+        learn(&mut l, &mut law, 20..25);
+        snapshot(&mut l, 25, &law);
+        let delta = l.delta(&prev).expect("a later snapshot is a delta");
+        let Some(LawDelta::Changes { map, sessions, .. }) = &delta.snapshot else {
+            panic!("decrees 20..25 are not on disk: the changes are listed");
+        };
+        assert_eq!(
+            (map.len(), sessions.len()),
+            (16, 1),
+            "decrees 9..25 changed 16 keys"
+        );
+        let small = disk.save(&l).unwrap();
+        assert!(small < 5_000, "sixteen changed keys: {small} bytes");
+        assert_eq!(read_back().as_ref(), Some(&l));
+        // An installed law: another priest's, decoded from a message, so nothing shared.
+        let mut installed = Store::default();
+        for k in 0..10_000 {
+            installed.apply(&put(k + 1, k + 20_000), Dedup::Sessions);
+        }
+        snapshot(&mut l, 40, &installed);
+        let again = disk.save(&l).unwrap();
+        assert!(
+            again > 1_000_000,
+            "an installed law is written whole: {again} bytes"
+        );
+        assert_eq!(read_back().as_ref(), Some(&l));
+    }
+
+    /// The law of `l`'s snapshot with its decrees up to `upto` applied.
+    fn law_at(l: &Ledger, upto: DecreeNumber) -> crate::kv::Store {
+        let s = l.snapshot.as_ref().unwrap();
+        let mut law = s.law.clone();
+        for n in s.upto..upto {
+            for c in l.learned[&n].commands() {
+                law.apply(c, crate::kv::Dedup::Sessions);
+            }
+        }
+        law
     }
 
     /// A rejoining priest's mark survives every save and its clearing too: the ledger read

@@ -22,9 +22,26 @@
 //! quorum:1,2            a president's quorum: the priests it asks to vote (none otherwise)
 //! highest_chosen:41     the highest decree number it knows was passed (none: no decree yet)
 //! highest_applied:41    decrees 0..=41 were applied to its law
+//! recovery:current      current, or catching_up while decrees it knows were passed are
+//!                       not applied yet (after a restart, or waiting for a snapshot)
+//! snapshot:40           decrees below 40 are in its snapshot of the law (0: none)
+//! live_bytes:1100       the bytes of the keys and values in its law
 //! ledger_bytes:18230    the size of its ledger directory's files on disk
 //! status_age_ms:12      how long ago the host last published this (a stuck priest ages)
+//! ```
 //!
+//! A priest still replaying its ledger (before its first batch) answers only
+//!
+//! ```text
+//! # Parliament
+//! priest:1
+//! role:starting
+//! recovery:replaying_ledger
+//! ledger_bytes:18230    the ledger it is reading
+//! starting_ms:840       for how long
+//! ```
+//!
+//! ```text
 //! # Runtime
 //! dropped_bad_mac:0     datagrams dropped: failed the cluster key's MAC,
 //! dropped_malformed:0   too short or of another version,
@@ -72,8 +89,41 @@ pub struct PriestStatus {
     pub live_bytes: u64,
     pub ledger_bytes: u64,
     pub status_age_ms: u64,
+    /// `current`, or `catching_up` while decrees it knows were passed wait to be applied
+    /// (after a restart, or behind a snapshot to install).
+    #[serde(default)]
+    pub recovery: Recovery,
     /// The host's counters, by name (`dropped_bad_mac`, `received`, ...).
     pub counters: BTreeMap<String, u64>,
+}
+
+/// Where a running priest is in its recovery.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Recovery {
+    /// Every decree it knows was passed is applied to its law.
+    #[default]
+    Current,
+    /// Decrees it knows were passed are not applied yet: it waits for them (or for a
+    /// snapshot) from the president.
+    CatchingUp,
+}
+
+impl Recovery {
+    fn of(chosen: Option<DecreeNumber>, applied: Option<DecreeNumber>) -> Self {
+        if chosen > applied {
+            Recovery::CatchingUp
+        } else {
+            Recovery::Current
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Recovery::Current => "current",
+            Recovery::CatchingUp => "catching_up",
+        }
+    }
 }
 
 /// The drop counters, in the order the status table prints them.
@@ -110,6 +160,9 @@ pub struct Board {
     priest: usize,
     ledger_dir: PathBuf,
     latest: Arc<Mutex<Option<Published>>>,
+    /// When the board was made: the priest's start, so a priest still replaying its ledger
+    /// says for how long.
+    made: Instant,
 }
 
 impl Board {
@@ -119,6 +172,7 @@ impl Board {
             priest,
             ledger_dir,
             latest: Arc::new(Mutex::new(None)),
+            made: Instant::now(),
         }
     }
 
@@ -186,6 +240,7 @@ impl Board {
             live_bytes: p.live_bytes,
             ledger_bytes: dir_bytes(&self.ledger_dir),
             status_age_ms: p.at.elapsed().as_millis() as u64,
+            recovery: Recovery::of(p.highest_chosen, p.highest_applied),
             counters,
         })
     }
@@ -195,7 +250,13 @@ impl Board {
     pub fn info(&self, section: Option<&str>) -> String {
         match self.status() {
             Some(s) => format_info(&s, section),
-            None => "# Parliament\r\nrole:starting\r\n".to_string(),
+            None => format!(
+                "# Parliament\r\npriest:{}\r\nrole:starting\r\nrecovery:replaying_ledger\r\n\
+                 ledger_bytes:{}\r\nstarting_ms:{}\r\n",
+                self.priest,
+                dir_bytes(&self.ledger_dir),
+                self.made.elapsed().as_millis()
+            ),
         }
     }
 }
@@ -237,8 +298,8 @@ pub fn format_info(s: &PriestStatus, section: Option<&str>) -> String {
         let _ = write!(
             out,
             "# Parliament\r\npriest:{}\r\nrole:{}\r\nballot:{}\r\npresident:{}\r\nquorum:{}\r\n\
-             highest_chosen:{}\r\nhighest_applied:{}\r\nsnapshot:{}\r\nlive_bytes:{}\r\nledger_bytes:{}\r\n\
-             status_age_ms:{}\r\n",
+             highest_chosen:{}\r\nhighest_applied:{}\r\nrecovery:{}\r\nsnapshot:{}\r\nlive_bytes:{}\r\n\
+             ledger_bytes:{}\r\nstatus_age_ms:{}\r\n",
             s.priest,
             s.role,
             opt(&s.ballot),
@@ -246,6 +307,7 @@ pub fn format_info(s: &PriestStatus, section: Option<&str>) -> String {
             list(&s.quorum),
             opt(&s.highest_chosen),
             opt(&s.highest_applied),
+            s.recovery.name(),
             s.snapshot,
             s.live_bytes,
             s.ledger_bytes,
@@ -303,7 +365,14 @@ pub fn parse_info(text: &str) -> Result<PriestStatus, String> {
         }
     };
     let role = match field("role")? {
-        "starting" => return Err("the priest is starting (recovering its ledger)".into()),
+        "starting" => {
+            let (bytes, ms) = (fields.get("ledger_bytes"), fields.get("starting_ms"));
+            return Err(format!(
+                "starting: replaying its ledger ({} bytes) for {} ms",
+                bytes.unwrap_or(&"?"),
+                ms.unwrap_or(&"?")
+            ));
+        }
         "president" => Role::President,
         "candidate" => Role::Candidate,
         "follower" => Role::Follower,
@@ -337,6 +406,11 @@ pub fn parse_info(text: &str) -> Result<PriestStatus, String> {
         live_bytes: number("live_bytes", field("live_bytes")?)?,
         ledger_bytes: number("ledger_bytes", field("ledger_bytes")?)?,
         status_age_ms: number("status_age_ms", field("status_age_ms")?)?,
+        recovery: match fields.get("recovery").copied().unwrap_or("current") {
+            "current" => Recovery::Current,
+            "catching_up" => Recovery::CatchingUp,
+            other => return Err(format!("INFO recovery {other:?} is not a recovery phase")),
+        },
         counters,
     })
 }
@@ -583,6 +657,7 @@ mod tests {
             live_bytes: 1200,
             ledger_bytes: 18230,
             status_age_ms: 7,
+            recovery: Recovery::CatchingUp,
             counters: [("dropped_bad_mac", 3), ("received", 100)]
                 .into_iter()
                 .map(|(k, v)| (k.to_string(), v))
@@ -595,6 +670,7 @@ mod tests {
         let s = sample();
         let text = format_info(&s, None);
         assert!(text.contains("role:follower\r\n"), "{text}");
+        assert!(text.contains("\r\nrecovery:catching_up\r\n"), "{text}");
         assert!(text.contains("\r\n\r\n# Runtime\r\n"), "{text}");
         assert_eq!(parse_info(&text), Ok(s.clone()));
         let quorum = PriestStatus {
@@ -609,6 +685,7 @@ mod tests {
             president: None,
             highest_chosen: None,
             highest_applied: None,
+            recovery: Recovery::Current,
             ..s.clone()
         };
         assert_eq!(parse_info(&format_info(&none, Some("ALL"))), Ok(none));
@@ -630,9 +707,13 @@ mod tests {
         std::fs::write(dir.path().join("LOCK"), []).unwrap();
         let board = Board::new(0, dir.path().to_path_buf());
         assert_eq!(board.status(), None);
-        assert!(board.info(None).contains("role:starting"));
-        let err = parse_info(&board.info(None)).unwrap_err();
-        assert!(err.contains("starting"), "{err}");
+        let starting = board.info(None);
+        assert!(starting.contains("\r\nrole:starting\r\nrecovery:replaying_ledger\r\n"));
+        let err = parse_info(&starting).unwrap_err();
+        assert!(
+            err.starts_with("starting: replaying its ledger (100 bytes) for "),
+            "{err}"
+        );
         // Priest 0 of three starts as the genesis president.
         let priest = ParliamentPriest::new(0, Id::vec_from(0..3));
         let mut out = Out::new();
@@ -649,6 +730,7 @@ mod tests {
         assert_eq!(s.president, Some(0));
         assert_eq!(s.quorum, Some(vec![1, 2]), "the genesis quorum");
         assert_eq!((s.highest_chosen, s.highest_applied), (None, None));
+        assert_eq!(s.recovery, Recovery::Current);
         assert_eq!(s.ledger_bytes, 100);
         assert_eq!(s.counters["dropped_non_member"], 2);
         assert_eq!(parse_info(&board.info(None)), Ok(s));

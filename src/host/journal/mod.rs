@@ -71,6 +71,13 @@ pub trait Durable: Clone + Serialize + DeserializeOwned + Send + 'static {
 
     /// Replays a delta returned by [`Durable::delta`] on the state it was taken against.
     fn apply(&mut self, _delta: Self::Delta) {}
+
+    /// Whether `earlier`, a state saved before `self` and not yet durable, should be made
+    /// durable first, in a record of its own: for a type whose delta from `earlier` is
+    /// small where its delta from an older state is not. The host then syncs twice.
+    fn save_first(&self, _earlier: &Self) -> bool {
+        false
+    }
 }
 
 /// A map from (say) decree numbers to votes saves only the entries that changed: `im`'s
@@ -115,7 +122,8 @@ where
 }
 
 const MAGIC: &[u8; 7] = b"PLEDGER";
-const FORMAT: u8 = 1;
+/// 2: the Parliament's deltas carry snapshots of the law.
+const FORMAT: u8 = 2;
 const FILE_HEADER: usize = 8;
 const RECORD_HEADER: usize = 12;
 const FULL: u8 = 1;
@@ -169,7 +177,9 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> JournalError + '_ {
 pub struct JournalOptions {
     /// Never compact a segment smaller than this.
     pub compact_min_bytes: u64,
-    /// Compact when a segment exceeds this multiple of the last snapshot's size.
+    /// Compact when a segment exceeds this multiple of the last snapshot's size. With 1,
+    /// the ledger's files hold at most about twice the ledger (three times while a
+    /// snapshot is written), and a restart replays at most one ledger's worth of records.
     pub compact_ratio: u64,
     /// Zeros written ahead of the records, this many bytes at a time (0: none; each save
     /// then grows the file).
@@ -180,7 +190,7 @@ impl Default for JournalOptions {
     fn default() -> Self {
         JournalOptions {
             compact_min_bytes: 4 << 20,
-            compact_ratio: 4,
+            compact_ratio: 1,
             preallocate: 256 << 10,
         }
     }
@@ -324,10 +334,16 @@ fn parse_file(path: &Path, tail_may_tear: bool) -> Result<Parsed, JournalError> 
         return Err(corrupt(0, "file header is cut short".into()));
     }
     if bytes[..FILE_HEADER] != file_header() {
-        return Err(corrupt(
-            0,
-            "not a ledger file of this format (bad header)".into(),
-        ));
+        let why = if bytes[..7] == MAGIC[..] {
+            format!(
+                "written in ledger format {}, and this parliament reads format {FORMAT} only \
+                 (move the ledger aside and start the priest with --rejoin)",
+                bytes[7]
+            )
+        } else {
+            "not a ledger file (bad header)".into()
+        };
+        return Err(corrupt(0, why));
     }
     let mut records = Vec::new();
     let mut at = FILE_HEADER;
