@@ -876,8 +876,8 @@ pub fn exactly_once(cfg: &ParliamentConfig, state: &ParliamentState) -> bool {
 impl ParliamentConfig {
     /// Client `i`'s script.
     pub fn script(&self, i: usize) -> Vec<Op> {
-        let key = || "x".to_string();
-        let mine = (i + 1).to_string();
+        let key = || crate::kv::Key::from("x");
+        let mine: crate::kv::Value = (i + 1).to_string().into();
         let all = [
             Op::Cas {
                 key: key(),

@@ -29,11 +29,14 @@ use serde::{Deserialize, Serialize};
 use stateright::actor::Id;
 use stateright::semantics::SequentialSpec;
 use std::fmt;
+use std::sync::Arc;
 
-/// A key of the map.
-pub type Key = String;
+/// A key of the map. Shared, not copied: a key and its value sit in the law, in its
+/// snapshot and in the ledger's copies at once, and `im` copies the map's nodes (and so
+/// their entries) when it changes a shared map.
+pub type Key = Arc<str>;
 /// A value of the map.
-pub type Value = String;
+pub type Value = Arc<str>;
 
 /// One operation on the map.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -127,7 +130,7 @@ impl Command {
                 Op::Get { key } | Op::Delete { key } => key.len(),
                 Op::Put { key, value } => key.len() + value.len(),
                 Op::Cas { key, expected, new } => {
-                    key.len() + expected.as_ref().map_or(0, String::len) + new.len()
+                    key.len() + expected.as_ref().map_or(0, |e| e.len()) + new.len()
                 }
             }
     }
@@ -371,7 +374,7 @@ mod tests {
             s.apply(&first, Dedup::Sessions),
             Outcome::Retry(Answer::Written)
         );
-        assert_eq!(s.map.0.get("x").map(String::as_str), Some("b"));
+        assert_eq!(s.map.0.get("x").map(|v| &**v), Some("b"));
         assert_eq!(s.executed, 2);
         // The next command of client 7 executes; after it, the first is stale.
         let second = cmd(7, 2, get("x"));
@@ -430,7 +433,7 @@ mod tests {
         s.apply(&first, Dedup::Off);
         s.apply(&cmd(8, 1, put("x", "b")), Dedup::Off);
         s.apply(&first, Dedup::Off);
-        assert_eq!(s.map.0.get("x").map(String::as_str), Some("a"));
+        assert_eq!(s.map.0.get("x").map(|v| &**v), Some("a"));
         assert_eq!(s.executed, 3);
         let cmds = [first.clone(), cmd(8, 1, put("x", "b")), first];
         assert_eq!(Store::distinct_executions(&cmds), 2);

@@ -138,9 +138,7 @@
 //!
 //! The snapshot timer (`Timer::Snapshot`) decides when: when at least `snapshot_after`
 //! decrees were applied since the last snapshot, or when the commands applied since hold at
-//! least `snapshot_bytes` bytes; deployed, either only once those commands hold at least the
-//! live bytes of the last snapshot's law (so a large law is written at most once per law's
-//! worth of commands, and a growing one at most once each time it doubles).
+//! least `snapshot_bytes` bytes (deployed).
 //! The model lets it fire at any moment at which a decree was applied since the last
 //! snapshot (`--snapshots`, `snapshot_after` 1), which every rule of when is a choice among;
 //! the seeded bugs `truncate-unchosen`, `snapshot-without-sessions`,
@@ -312,9 +310,7 @@ pub struct ParliamentPriest {
     /// the last snapshot (checked on each `Timer::Snapshot`); `None` never snapshots.
     pub snapshot_after: Option<DecreeNumber>,
     /// Or once the commands of the decrees applied since the last snapshot hold at least
-    /// this many bytes ([`crate::kv::Command::size`]); and, either way, only once they hold
-    /// at least the live bytes of the last snapshot's law, so a snapshot is written at most
-    /// once per law's worth of commands. `None`: by count only (the model's).
+    /// this many bytes ([`crate::kv::Command::size`]). `None`: by count only (the model's).
     pub snapshot_bytes: Option<u64>,
     /// How often `Timer::Snapshot` fires.
     pub snapshot_period: Range<Duration>,

@@ -451,7 +451,7 @@ impl ParliamentPriest {
                         seq: 1,
                         op: Op::Put {
                             key: "x".into(),
-                            value: String::new(),
+                            value: "".into(),
                         },
                     }]
                     .into(),

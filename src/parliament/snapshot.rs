@@ -12,9 +12,10 @@ use std::borrow::Cow;
 
 impl ParliamentPriest {
     /// The snapshot timer: if at least `snapshot_after` decrees were applied since the last
-    /// snapshot (deployed: or `snapshot_bytes` of commands; and at least the last snapshot's
-    /// live bytes of commands), snapshot the law (decrees `0..applied`: every one of them was passed) and
-    /// drop every vote and decree below it from the ledger, saved in this step.
+    /// snapshot (deployed: or `snapshot_bytes` of commands), snapshot the law (decrees
+    /// `0..applied`: every one of them was passed) and drop every vote and decree below it
+    /// from the ledger, saved in this step (after the ledger as it stood: see "Snapshots of
+    /// the law").
     pub(super) fn snapshot_timeout(&self, state: &mut Cow<PriestState>, step: &mut Step) {
         let Some(after) = self.snapshot_after else {
             return;
@@ -32,9 +33,8 @@ impl ParliamentPriest {
                 .map_or(upto, |&n| upto.max(n + 1)),
             _ => upto,
         };
-        // By count only, or (deployed) by count or bytes of commands, and only once the
-        // commands since hold the live bytes of the last snapshot's law: a large law is
-        // written seldom, and a growing one at most once each time it doubles.
+        // By count only, or (deployed) by count or bytes of commands. The size of the law
+        // does not matter: the runtime records a snapshot as the decrees it covers.
         let due = upto >= base + after.max(1);
         let due = match self.snapshot_bytes {
             None => due,
@@ -43,8 +43,7 @@ impl ParliamentPriest {
                     .flat_map(|(_, d)| d.commands())
                     .map(|c| c.size() as u64)
                     .sum();
-                let law = state.ledger.snapshot.as_ref().map_or(0, |s| s.law.bytes);
-                upto > base && (due || since >= least) && since >= law
+                upto > base && (due || since >= least)
             }
         };
         if !due && truncate_to == upto {

@@ -342,17 +342,24 @@ pub fn serve(
 pub fn op_of(cmd: &Command) -> Option<Op> {
     Some(match cmd.clone() {
         Command::Ping(_) | Command::Info(_) => return None,
-        Command::Get { key } | Command::Exists { key } => Op::Get { key },
-        Command::Set { key, value } => Op::Put { key, value },
-        Command::Del { key } => Op::Delete { key },
-        Command::Cas { key, expected, new } => Op::Cas { key, expected, new },
+        Command::Get { key } | Command::Exists { key } => Op::Get { key: key.into() },
+        Command::Set { key, value } => Op::Put {
+            key: key.into(),
+            value: value.into(),
+        },
+        Command::Del { key } => Op::Delete { key: key.into() },
+        Command::Cas { key, expected, new } => Op::Cas {
+            key: key.into(),
+            expected: expected.map(Into::into),
+            new: new.into(),
+        },
     })
 }
 
 /// The RESP reply to `cmd` whose operation got `answer` from the law.
 pub fn reply_of(cmd: &Command, answer: Answer) -> Reply {
     match (cmd, answer) {
-        (Command::Get { .. }, Answer::Value(v)) => Reply::Bulk(v.map(String::into_bytes)),
+        (Command::Get { .. }, Answer::Value(v)) => Reply::Bulk(v.map(|v| v.as_bytes().to_vec())),
         (Command::Exists { .. }, Answer::Value(v)) => Reply::Integer(v.is_some() as i64),
         (Command::Set { .. }, Answer::Written) => Reply::ok(),
         (Command::Del { .. }, Answer::Deleted(existed)) => Reply::Integer(existed as i64),
@@ -707,8 +714,8 @@ mod tests {
             client: Id::from(7),
             seq,
             op: Op::Put {
-                key: format!("key{key}"),
-                value: format!("{seq:0100}"),
+                key: format!("key{key}").into(),
+                value: format!("{seq:0100}").into(),
             },
         };
         let mut law = Store::default();
@@ -921,7 +928,7 @@ mod tests {
     #[test]
     fn each_command_is_one_operation_and_its_answer_a_redis_reply() {
         let key = || "k".to_string();
-        let v = |s: &str| Some(s.to_string());
+        let v = |s: &str| Some(s.into());
         let cases = [
             (
                 Command::Get { key: key() },
@@ -954,7 +961,7 @@ mod tests {
             (
                 Command::Cas {
                     key: key(),
-                    expected: v("a"),
+                    expected: Some("a".into()),
                     new: "b".into(),
                 },
                 Answer::Cas {

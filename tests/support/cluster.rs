@@ -332,9 +332,20 @@ impl Cluster {
                 let log = self.log(i);
                 return Some((status, log[before..].to_string()));
             }
-            if Client::connect(self.clients[i]).is_ok() {
-                self.children[i] = Some(child);
-                return None;
+            // Listening is not started: the listener answers `role:starting` while the
+            // priest replays (or refuses) its ledger, and closes as a refusing one exits.
+            if let Ok(mut c) = Client::connect(self.clients[i]) {
+                let running = match c.call(&[b"INFO"]) {
+                    Ok(Reply::Bulk(Some(text))) => {
+                        let text = String::from_utf8_lossy(&text);
+                        text.contains("role:") && !text.contains("role:starting")
+                    }
+                    _ => false,
+                };
+                if running {
+                    self.children[i] = Some(child);
+                    return None;
+                }
             }
             assert!(
                 Instant::now() < deadline,
@@ -390,12 +401,22 @@ impl Cluster {
         }
     }
 
-    /// Priest `i`'s status, as its `INFO` reply gives it.
+    /// Priest `i`'s status, as its `INFO` reply gives it once it has replayed its ledger.
     pub fn status(&self, i: usize) -> PriestStatus {
         let mut c = self.connect(i, Duration::from_secs(5));
-        match c.call(&[b"INFO"]) {
-            Ok(Reply::Bulk(Some(text))) => parse_info(&String::from_utf8(text).unwrap()).unwrap(),
-            r => panic!("priest {i}: INFO answered {r:?}"),
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let text = match c.call(&[b"INFO"]) {
+                Ok(Reply::Bulk(Some(text))) => String::from_utf8(text).unwrap(),
+                r => panic!("priest {i}: INFO answered {r:?}"),
+            };
+            match parse_info(&text) {
+                Ok(s) => return s,
+                Err(e) if e.starts_with("starting") && Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(20))
+                }
+                Err(e) => panic!("priest {i}: {e}"),
+            }
         }
     }
 

@@ -50,7 +50,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, Seek, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::thread::JoinHandle;
@@ -755,15 +755,13 @@ impl<S: Durable> Journal<S> {
             return Ok(());
         }
         let seq = self.seq + 1;
-        // The snapshot is about the last one plus what was logged since.
-        let hint = (self.snapshot_bytes + self.segment_bytes) as usize;
         (self.file, self.allocated) = Self::create_segment(&self.dir, seq, &self.options)?;
         self.seq = seq;
         self.segment_bytes = FILE_HEADER as u64;
         let dir = self.dir.clone();
         let snapshot = std::thread::Builder::new()
             .name("ledger-snapshot".into())
-            .spawn(move || write_snapshot(&dir, seq, &state, hint))
+            .spawn(move || write_snapshot(&dir, seq, &state))
             .map_err(io_err(&self.dir))?;
         self.compactor = Some(snapshot);
         Ok(())
@@ -771,13 +769,8 @@ impl<S: Durable> Journal<S> {
 }
 
 /// Writes `snap-seq` (the state at the start of segment `seq`), then deletes what it replaces.
-fn write_snapshot<S: Durable>(
-    dir: &Path,
-    seq: u64,
-    state: &S,
-    size_hint: usize,
-) -> Result<u64, JournalError> {
-    let bytes = write_snapshot_file(dir, seq, state, size_hint)?;
+fn write_snapshot<S: Durable>(dir: &Path, seq: u64, state: &S) -> Result<u64, JournalError> {
+    let bytes = write_snapshot_file(dir, seq, state)?;
     let l = list(dir)?;
     for n in l.snaps.into_iter().filter(|&n| n < seq) {
         let p = dir.join(name("snap", n));
@@ -792,31 +785,66 @@ fn write_snapshot<S: Durable>(
 }
 
 /// Writes `snap-seq` durably through a temporary file and a rename; returns its size.
-fn write_snapshot_file<S: Durable>(
-    dir: &Path,
-    seq: u64,
-    state: &S,
-    size_hint: usize,
-) -> Result<u64, JournalError> {
+///
+/// The state is large (the Parliament's law): it is encoded straight into the file through a
+/// buffer, its length and checksum taken as it goes, and the record header written last,
+/// over the zeros left for it; no copy of the encoding is held in memory.
+fn write_snapshot_file<S: Durable>(dir: &Path, seq: u64, state: &S) -> Result<u64, JournalError> {
     let final_path = dir.join(name("snap", seq));
     let tmp = dir.join(format!("{}.tmp", name("snap", seq)));
-    // The whole state is large: serialize it once, into a buffer sized like the last
-    // snapshot, and write the record's header and body separately (no second copy).
-    let mut body = Vec::with_capacity(size_hint);
-    body.push(FULL);
-    let body = postcard::to_extend(state, body).expect("ledger values serialize");
-    let len = (body.len() as u32).to_le_bytes();
+    let file = File::create(&tmp).map_err(io_err(&tmp))?;
+    let head_len = FILE_HEADER + RECORD_HEADER;
+    file.write_all_at(&[0; FILE_HEADER + RECORD_HEADER], 0)
+        .map_err(io_err(&tmp))?;
+    (&file)
+        .seek(io::SeekFrom::Start(head_len as u64))
+        .map_err(io_err(&tmp))?;
+    let mut body = Body {
+        out: io::BufWriter::with_capacity(1 << 20, &file),
+        len: 0,
+        crc: 0,
+    };
+    body.write_all(&[FULL]).map_err(io_err(&tmp))?;
+    let mut body = postcard::to_io(state, body).map_err(|e| JournalError::Io {
+        path: tmp.clone(),
+        error: io::Error::other(e),
+    })?;
+    body.out.flush().map_err(io_err(&tmp))?;
+    let len = u32::try_from(body.len).map_err(|_| JournalError::Io {
+        path: tmp.clone(),
+        error: io::Error::other(format!("a ledger of {} bytes is over 4 GiB", body.len)),
+    })?;
+    let len = len.to_le_bytes();
     let mut head = file_header().to_vec();
     head.extend_from_slice(&len);
     head.extend_from_slice(&crc32c::crc32c(&len).to_le_bytes());
-    head.extend_from_slice(&crc32c::crc32c(&body).to_le_bytes());
-    let mut file = File::create(&tmp).map_err(io_err(&tmp))?;
-    file.write_all(&head).map_err(io_err(&tmp))?;
-    file.write_all(&body).map_err(io_err(&tmp))?;
+    head.extend_from_slice(&body.crc.to_le_bytes());
+    debug_assert_eq!(head.len(), head_len);
+    file.write_all_at(&head, 0).map_err(io_err(&tmp))?;
     file.sync_all().map_err(io_err(&tmp))?;
     fs::rename(&tmp, &final_path).map_err(io_err(&final_path))?;
     sync_dir(dir)?;
-    Ok((head.len() + body.len()) as u64)
+    Ok(head_len as u64 + body.len)
+}
+
+/// A record body on its way to a file: counts its bytes and takes its CRC-32C as they pass.
+struct Body<W> {
+    out: W,
+    len: u64,
+    crc: u32,
+}
+
+impl<W: Write> Write for Body<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.out.write(buf)?;
+        self.crc = crc32c::crc32c_append(self.crc, &buf[..n]);
+        self.len += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
 }
 
 #[cfg(test)]

@@ -358,7 +358,7 @@ fn a_crash_during_compaction_loses_nothing() {
     // Crash after the snapshot was renamed, before the old segment was deleted.
     let mut at_one = e.clone();
     at_one.0.pop_back();
-    write_snapshot_file(dir.path(), 1, &at_one, 0).unwrap();
+    write_snapshot_file(dir.path(), 1, &at_one).unwrap();
     let (s, rec) = read::<Entries>(dir.path()).unwrap();
     assert_eq!(s.as_ref(), Some(&e));
     assert_eq!(rec.segments, 1, "segment 0 is superseded by snapshot 1");
