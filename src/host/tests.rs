@@ -27,8 +27,14 @@ struct EchoState {
     recovered: Option<u64>,
 }
 
+/// A ledger that is a number: crossing a hundred asks for the earlier number to be written
+/// first, as a Parliament ledger that takes a snapshot does.
 impl Durable for u64 {
     type Delta = ();
+
+    fn save_first(&self, earlier: &Self) -> bool {
+        self / 100 != earlier / 100
+    }
 }
 
 impl Actor for Echo {
@@ -369,6 +375,45 @@ fn a_batch_that_sends_nothing_defers_its_save_to_the_next_that_sends() {
     drop(node);
     let node = Node::start(Echo, config(&addrs, &key, dir.path())).unwrap();
     assert_eq!(node.state().recovered, Some(11));
+}
+
+/// A save the storage type says must follow an earlier one (`Durable::save_first`) is
+/// written after that one, in a record of its own: whether the earlier save was deferred
+/// from an earlier batch or made by an earlier handler of the same batch.
+#[test]
+fn an_earlier_ledger_the_storage_asks_for_is_written_first() {
+    let key = Key::random();
+    let dir = tempfile::tempdir().unwrap();
+    let (addrs, peer) = echo_cluster();
+    let mut node = Node::start(Echo, config(&addrs, &key, dir.path())).unwrap();
+    let mut buf = Vec::new();
+    let mut send = |m: EchoMsg| {
+        wire::encode(&key, Id::from(1usize), &m, &mut buf).unwrap();
+        peer.send_to(&buf, addrs[0]).unwrap();
+    };
+    let records = |dir: &std::path::Path| journal::scan(dir).unwrap().len();
+    // Deferred from an earlier batch: 199 is written, then 200.
+    send(EchoMsg::Pong(199));
+    std::thread::sleep(Duration::from_millis(5));
+    node.step(Duration::from_millis(50)).unwrap();
+    assert_eq!((node.counters().syncs, records(dir.path())), (0, 0));
+    send(EchoMsg::Ping(1));
+    std::thread::sleep(Duration::from_millis(5));
+    node.step(Duration::from_millis(50)).unwrap();
+    assert_eq!(node.journal.durable(), Some(&200));
+    assert_eq!((node.counters().syncs, records(dir.path())), (2, 2));
+    // Within one batch: 299 (an earlier handler's save), then 300.
+    send(EchoMsg::Pong(299));
+    send(EchoMsg::Ping(2));
+    std::thread::sleep(Duration::from_millis(5));
+    node.step(Duration::from_millis(50)).unwrap();
+    assert_eq!(node.journal.durable(), Some(&300));
+    assert_eq!((node.counters().syncs, records(dir.path())), (4, 4));
+    // No crossing: one save.
+    send(EchoMsg::Ping(3));
+    std::thread::sleep(Duration::from_millis(5));
+    node.step(Duration::from_millis(50)).unwrap();
+    assert_eq!((node.counters().syncs, records(dir.path())), (5, 5));
 }
 
 #[test]
