@@ -387,33 +387,29 @@ fn an_earlier_ledger_the_storage_asks_for_is_written_first() {
     let (addrs, peer) = echo_cluster();
     let mut node = Node::start(Echo, config(&addrs, &key, dir.path())).unwrap();
     let mut buf = Vec::new();
-    let mut send = |m: EchoMsg| {
-        wire::encode(&key, Id::from(1usize), &m, &mut buf).unwrap();
-        peer.send_to(&buf, addrs[0]).unwrap();
+    // Sends `msgs` at once (one batch), runs the batch; the syncs and records so far.
+    let mut batch = |node: &mut Node<Echo>, msgs: &[EchoMsg]| {
+        for m in msgs {
+            wire::encode(&key, Id::from(1usize), m, &mut buf).unwrap();
+            peer.send_to(&buf, addrs[0]).unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(5));
+        node.step(Duration::from_millis(50)).unwrap();
+        (
+            node.counters().syncs,
+            journal::scan(dir.path()).unwrap().len(),
+        )
     };
-    let records = |dir: &std::path::Path| journal::scan(dir).unwrap().len();
     // Deferred from an earlier batch: 199 is written, then 200.
-    send(EchoMsg::Pong(199));
-    std::thread::sleep(Duration::from_millis(5));
-    node.step(Duration::from_millis(50)).unwrap();
-    assert_eq!((node.counters().syncs, records(dir.path())), (0, 0));
-    send(EchoMsg::Ping(1));
-    std::thread::sleep(Duration::from_millis(5));
-    node.step(Duration::from_millis(50)).unwrap();
+    assert_eq!(batch(&mut node, &[EchoMsg::Pong(199)]), (0, 0));
+    assert_eq!(batch(&mut node, &[EchoMsg::Ping(1)]), (2, 2));
     assert_eq!(node.journal.durable(), Some(&200));
-    assert_eq!((node.counters().syncs, records(dir.path())), (2, 2));
     // Within one batch: 299 (an earlier handler's save), then 300.
-    send(EchoMsg::Pong(299));
-    send(EchoMsg::Ping(2));
-    std::thread::sleep(Duration::from_millis(5));
-    node.step(Duration::from_millis(50)).unwrap();
+    let both = [EchoMsg::Pong(299), EchoMsg::Ping(2)];
+    assert_eq!(batch(&mut node, &both), (4, 4));
     assert_eq!(node.journal.durable(), Some(&300));
-    assert_eq!((node.counters().syncs, records(dir.path())), (4, 4));
     // No crossing: one save.
-    send(EchoMsg::Ping(3));
-    std::thread::sleep(Duration::from_millis(5));
-    node.step(Duration::from_millis(50)).unwrap();
-    assert_eq!((node.counters().syncs, records(dir.path())), (5, 5));
+    assert_eq!(batch(&mut node, &[EchoMsg::Ping(3)]), (5, 5));
 }
 
 #[test]
