@@ -602,17 +602,17 @@ where
             match c {
                 Command::Send(dst, msg) => batch.sends.push((dst, msg)),
                 Command::Save(storage) => {
-                    let earlier = batch.save.take().or_else(|| {
-                        batch
-                            .first
-                            .take()
-                            .or(self.deferred.as_ref().map(|(s, _)| s.clone()))
-                    });
-                    if let Some(earlier) = earlier {
-                        if storage.save_first(&earlier) {
-                            batch.first = Some(earlier);
-                        }
+                    // The earlier unsaved ledger: an earlier handler's of this batch, or
+                    // the one deferred from an earlier batch (copied only when asked for).
+                    batch.first = match batch.save.take() {
+                        Some(earlier) => storage.save_first(&earlier).then_some(earlier),
+                        None => self
+                            .deferred
+                            .as_ref()
+                            .filter(|(d, _)| storage.save_first(d))
+                            .map(|(d, _)| d.clone()),
                     }
+                    .or(batch.first.take());
                     batch.save = Some(storage);
                     saved = true;
                 }

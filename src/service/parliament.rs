@@ -131,8 +131,10 @@ impl LawDelta {
     /// Moves `ledger`'s snapshot as the delta says (its decrees below the new snapshot are
     /// truncated by the caller).
     fn apply(self, ledger: &mut Ledger) {
-        let learned = ledger.learned.clone();
-        let Some(s) = ledger.snapshot.as_mut() else {
+        let Ledger {
+            learned, snapshot, ..
+        } = ledger;
+        let Some(s) = snapshot.as_mut() else {
             panic!("a snapshot delta follows a snapshot: the ledger record order is broken");
         };
         let (upto, executed, bytes) = match self {
@@ -313,17 +315,20 @@ pub fn serve(
     tracing::info!(%listen, "RESP listener up");
     // The listener answers INFO (`role:starting`) while the priest replays its ledger.
     let start = mode.with_rejoin(rejoin_ledger);
-    let node = match Node::start_from(priest(cfg, me), NodeConfig::from_config(cfg, me), start) {
-        Ok(node) => node,
-        Err(e) => {
-            server.shutdown();
-            backend.stop();
-            return Err(e.to_string());
-        }
-    };
+    let result = Node::start_from(priest(cfg, me), NodeConfig::from_config(cfg, me), start)
+        .and_then(|node| crate::host::run(node, stop, Some(observer(&board))))
+        .map_err(|e| e.to_string());
+    server.shutdown();
+    backend.stop();
+    result
+}
+
+/// What the host calls after every batch: logs a rejoining priest's clearing, then fills
+/// the status board.
+fn observer(board: &super::status::Board) -> crate::host::Observer<ParliamentPriest> {
     let mut observe = board.observer();
     let mut was_rejoining = false;
-    let observer: crate::host::Observer<ParliamentPriest> = Box::new(move |state, counters| {
+    Box::new(move |state, counters| {
         // Say when a rejoining priest is clear: it takes part again from here.
         let rejoining = state.ledger.rejoin.is_some();
         if let (true, false, Some(b)) = (was_rejoining, rejoining, state.ledger.next_bal) {
@@ -331,11 +336,7 @@ pub fn serve(
         }
         was_rejoining = rejoining;
         observe(state, counters);
-    });
-    let result = crate::host::run(node, stop, Some(observer)).map_err(|e| e.to_string());
-    server.shutdown();
-    backend.stop();
-    result
+    })
 }
 
 /// The operation of the law a RESP command is (`None` for PING and INFO, answered locally).
