@@ -659,7 +659,13 @@ mod tests {
             break_after: Some(5),
             ..Fake::default()
         });
-        let e = run_with(&FakeDriver(breaking), &load(Workload::Set, false)).unwrap_err();
+        // The break, not the clock, ends this run: a stalled machine may send fewer than
+        // six commands on a connection in 50 ms, so the run is given far longer.
+        let long = Load {
+            duration: Duration::from_secs(30),
+            ..load(Workload::Set, false)
+        };
+        let e = run_with(&FakeDriver(breaking), &long).unwrap_err();
         assert!(e.to_string().starts_with("waiting for a reply: "), "{e}");
         assert_eq!(e.kind(), io::ErrorKind::ConnectionReset);
     }
