@@ -106,6 +106,9 @@ pub struct ParliamentConfig {
     /// A priest may snapshot its law and truncate its ledger at any moment after applying
     /// a decree; a priest asked for decrees it truncated sends its snapshot.
     pub snapshots: bool,
+    /// Presidents stamp decrees with their number, and sessions idle for more than this
+    /// many decree numbers are forgotten.
+    pub expire_after: Option<u64>,
     pub bug: Bug,
     /// Set when the check's time is up: the search stops expanding states.
     #[serde(skip)]
@@ -165,6 +168,10 @@ pub struct ParliamentArgs {
     /// decree; a priest asked for decrees it truncated sends its snapshot.
     #[arg(long)]
     pub snapshots: bool,
+    /// Presidents stamp each decree with its number as the time, and the law forgets the
+    /// sessions idle for more than N decree numbers.
+    #[arg(long)]
+    pub expire_after: Option<u64>,
     /// Check a seeded bug instead of the correct protocol (see `parliament bugs`).
     #[arg(long, default_value = "none")]
     pub bug: Bug,
@@ -189,6 +196,7 @@ impl ParliamentArgs {
             heartbeats: self.heartbeats,
             disk_loss: self.disk_loss,
             snapshots: self.snapshots,
+            expire_after: self.expire_after,
             bug: self.bug,
             stop: Default::default(),
         }
@@ -216,15 +224,19 @@ pub struct ScriptedClient {
     pub retries: u8,
 }
 
-/// A client's state: how many answers it has, which priest it talks to, retries left.
+/// A client's state: how many answers it has, which priest it talks to, retries left, and
+/// whether the law refused its command because its session expired (it then stops).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ClientState {
     pub answered: u8,
     pub target: u8,
     pub retries: u8,
+    pub refused: bool,
 }
 
-/// An actor of the model: a priest or a client.
+/// An actor of the model: a priest or a client. (A handful of actors per model, built
+/// once: boxing the priest would save nothing that matters.)
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug)]
 pub enum Node {
     /// A priest, and whether its disk may be lost (once, before its first crash).
@@ -470,6 +482,7 @@ impl Actor for Node {
                     answered: 0,
                     target: 0,
                     retries: c.retries,
+                    refused: false,
                 };
                 c.request(id, &s, o);
                 if c.retries > 0 && !c.script.is_empty() {
@@ -494,12 +507,25 @@ impl Actor for Node {
                 }
             }
             (Node::Client(c), NodeState::Client(s)) => {
-                let Msg::Reply { seq, .. } = msg else { return };
+                let (seq, expired) = match msg {
+                    Msg::Reply { seq, .. } => (seq, false),
+                    Msg::Expired { seq } => (seq, true),
+                    _ => return,
+                };
                 if seq != u64::from(s.answered) + 1 || s.answered as usize >= c.script.len() {
                     return;
                 }
+                // A client whose session expired stops: its command was refused, and it
+                // would have to start again as a new client. Its command stays unanswered
+                // in the history (it may or may not have taken effect, as far as the
+                // linearizability check knows).
                 let next = ClientState {
-                    answered: s.answered + 1,
+                    answered: if expired {
+                        c.script.len() as u8
+                    } else {
+                        s.answered + 1
+                    },
+                    refused: expired,
                     ..s.clone()
                 };
                 c.request(id, &next, o);
@@ -866,8 +892,8 @@ pub fn exactly_once(cfg: &ParliamentConfig, state: &ParliamentState) -> bool {
     };
     priests_of(state).zip(logs).all(|(p, log)| {
         let mut law = Store::default();
-        for c in log.iter().flat_map(|d| d.commands()) {
-            law.apply(c, crate::kv::Dedup::Sessions);
+        for d in log {
+            d.apply_to(&mut law, crate::kv::Dedup::Sessions, |_, _| {});
         }
         p.law == law
     })
@@ -1028,6 +1054,8 @@ impl ParliamentConfig {
                 p.quorums = self.quorums();
                 p.snapshot_after = self.snapshots.then_some(1);
                 p.snapshot_period = model_timeout();
+                p.expire_after = self.expire_after;
+                p.clock = crate::parliament::Clock::DecreeNumber;
                 p
             })
             .collect()
@@ -1117,6 +1145,13 @@ impl ParliamentConfig {
                     priest_nodes(s)
                         .any(|p| p.log.iter().any(|e| matches!(e, LogEntry::Installed(_))))
                 });
+        }
+        if self.expire_after.is_some() {
+            model = model.property(Expectation::Sometimes, "session-refused", |_, s| {
+                s.actor_states
+                    .iter()
+                    .any(|a| a.client().is_some_and(|c| c.refused))
+            });
         }
         if self.disk_loss > 0 {
             model = model.property(Expectation::Sometimes, "rejoined", |_, s| {

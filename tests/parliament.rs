@@ -209,6 +209,7 @@ rows! {
     snapshots: ci true, "snapshots and truncation at any moment, a president change with a lagging priest (the snapshot bugs' configuration)", ["--snapshots", "--clients", "1", "--ops", "3", "--decrees", "2", "--window", "1"], Complete, Some(1_829_913), Some(39), bugs ["truncate-unchosen", "snapshot-without-sessions", "install-stale-snapshot"];
     snapshots_liveness: ci true, "snapshots: cas then get across a president change, liveness", ["--snapshots", "--clients", "1", "--ops", "2", "--window", "1", "--decrees", "3"], Complete, Some(341_796), Some(32), bugs ["install-drops-replies", "confirm-needs-lower-promise"];
     snapshots_catch_up_by_heartbeat: ci true, "snapshots: lagging priests catch up by snapshot through heartbeats, duplicating", ["--snapshots", "--network", "duplicating", "--heartbeats", "--proposers", "1", "--clients", "1", "--ops", "2", "--decrees", "1"], Complete, Some(94_359), Some(27), bugs ["snapshot-without-sessions"];
+    session_expiry: ci true, "sessions forgotten after one idle decree number (stamps are decree numbers): late commands refused", ["--expire-after", "1", "--ops", "3", "--proposers", "1"], Complete, Some(144_209), Some(45), bugs ["expired-session-reexecutes"];
     snapshots_with_a_crash: ci true, "snapshots with one crash at a time: restarts from a snapshot", ["--snapshots", "--crashes", "1", "--clients", "1", "--decrees", "1"], Complete, Some(2_713_654), Some(38), bugs ["forget-last-tried", "snapshot-without-sessions"];
 }
 

@@ -117,3 +117,68 @@ fn a_parliament_priest_without_a_client_address_refuses_to_start() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("no client_address"), "{err}");
 }
+
+/// Sessions expire (`[sessions] expire_after_s = 1`): a client the law forgot is refused,
+/// its late copies too (nothing runs twice), while a RESP connection idle for longer than
+/// the expiry goes on working (its listener gives it a new session).
+#[test]
+fn a_forgotten_client_is_refused_and_an_idle_connection_goes_on() {
+    use parliament::host::UdpClient;
+    use parliament::kv::{client_id_at, Op};
+    use parliament::parliament::Msg;
+    let timers = Timers {
+        resend: 50,
+        client_timeout: 100,
+        ..Timers::defaults()
+    };
+    let mut cluster = Cluster::parliament(3, timers, None).sessions(1);
+    cluster.launch_all();
+    cluster.wait_until_up();
+    let mut idle = connect(&cluster, 1);
+    let mut busy = connect(&cluster, 2);
+    assert_eq!(idle.call(&[b"SET", b"k", b"idle"]).unwrap(), Reply::ok());
+    assert_eq!(busy.call(&[b"SET", b"k", b"busy"]).unwrap(), Reply::ok());
+    let key = cluster.key.clone();
+    // Asks every priest until one answers the client's command `seq`.
+    let ask = |client: &mut UdpClient, seq: u64, value: &str| -> Msg {
+        let msg = Msg::Request {
+            client: client.id(),
+            seq,
+            op: Op::Put {
+                key: "k".into(),
+                value: value.into(),
+            },
+        };
+        client
+            .ask(
+                &msg,
+                &[0, 1, 2],
+                Duration::from_millis(100),
+                Duration::from_secs(10),
+                |_, m: Msg| match m {
+                    Msg::Reply { seq: s, .. } | Msg::Expired { seq: s } if s == seq => Some(m),
+                    _ => None,
+                },
+            )
+            .unwrap()
+    };
+    let udp = || UdpClient::new(cluster.addrs.clone(), key.clone()).unwrap();
+    // A client that began in 1970, long before the horizon: refused.
+    let mut ancient = udp().with_id(client_id_at(0));
+    assert_eq!(ask(&mut ancient, 1, "ancient"), Msg::Expired { seq: 1 });
+    // A young client runs its command, then stays idle while others are served.
+    let mut young = udp();
+    assert!(matches!(ask(&mut young, 1, "young"), Msg::Reply { .. }));
+    let until = std::time::Instant::now() + Duration::from_millis(3_500);
+    while std::time::Instant::now() < until {
+        assert_eq!(busy.call(&[b"SET", b"k", b"busy"]).unwrap(), Reply::ok());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Forgotten: its late copy does not run again, and neither does its next command.
+    assert_eq!(ask(&mut young, 1, "young"), Msg::Expired { seq: 1 });
+    assert_eq!(ask(&mut young, 2, "young again"), Msg::Expired { seq: 2 });
+    assert_eq!(busy.call(&[b"GET", b"k"]).unwrap(), bulk("busy"));
+    // The idle RESP connection was given a new session: its command runs.
+    assert_eq!(idle.call(&[b"SET", b"k", b"idle"]).unwrap(), Reply::ok());
+    assert_eq!(busy.call(&[b"GET", b"k"]).unwrap(), bulk("idle"));
+}

@@ -34,6 +34,12 @@ impl UdpClient {
         })
     }
 
+    /// The same client under another id (a test's client that began long ago, say).
+    pub fn with_id(mut self, id: Id) -> Self {
+        self.id = id;
+        self
+    }
+
     pub fn id(&self) -> Id {
         self.id
     }

@@ -22,9 +22,12 @@
 //! after_decrees = 2000         # snapshot the law and truncate the ledger once this many
 //!                              #   decrees were applied since the last snapshot; 0: never
 //! after_bytes = 2097152        # or once the commands applied since hold this many bytes;
-//!                              #   either way only once they hold the last snapshot's
-//!                              #   live bytes;
-//!                              #   0: by count only (and no live-bytes rule)
+//!                              #   0: by count only
+//!
+//! [sessions]                   # parliament; optional, the default is shown
+//! expire_after_s = 600         # the law forgets a client session idle for this long (by
+//!                              #   the president's clock); 0: never. At least 10x
+//!                              #   client_timeout_ms
 //!
 //! [[priest]]
 //! id = 0
@@ -87,6 +90,8 @@ pub struct ConfigFile {
     pub timers: TimersFile,
     #[serde(default, skip_serializing_if = "SnapshotsFile::is_default")]
     pub snapshots: SnapshotsFile,
+    #[serde(default, skip_serializing_if = "SessionsFile::is_default")]
+    pub sessions: SessionsFile,
     #[serde(default)]
     pub priest: Vec<PriestFile>,
 }
@@ -132,6 +137,32 @@ impl SnapshotsFile {
     fn is_default(&self) -> bool {
         *self == SnapshotsFile::default()
     }
+}
+
+/// The `[sessions]` table (see the module docs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionsFile {
+    #[serde(default = "default_expire_after_s")]
+    pub expire_after_s: u64,
+}
+
+impl Default for SessionsFile {
+    fn default() -> Self {
+        SessionsFile {
+            expire_after_s: default_expire_after_s(),
+        }
+    }
+}
+
+impl SessionsFile {
+    fn is_default(&self) -> bool {
+        *self == SessionsFile::default()
+    }
+}
+
+fn default_expire_after_s() -> u64 {
+    600
 }
 
 fn default_after_decrees() -> u32 {
@@ -235,6 +266,7 @@ impl ConfigFile {
             protocol,
             timers: TimersFile::default(),
             snapshots: SnapshotsFile::default(),
+            sessions: SessionsFile::default(),
             priest: Vec::new(),
         }
     }
@@ -309,6 +341,8 @@ pub struct Config {
     pub snapshot_bytes: Option<u64>,
     /// Parliament: how often a priest considers a snapshot.
     pub snapshot_period: Duration,
+    /// Parliament: the law forgets a session idle for this long (`None`: never).
+    pub expire_after: Option<Duration>,
 }
 
 impl Config {
@@ -424,6 +458,15 @@ impl Config {
                 t.client_timeout_ms, t.resend_ms
             ));
         }
+        let expire = raw.sessions.expire_after_s;
+        if expire > 0 && expire.saturating_mul(1000) < 10 * t.client_timeout_ms {
+            return Err(format!(
+                "sessions.expire_after_s = {expire} must be 0 (never) or at least 10 times \
+                 timers.client_timeout_ms = {} ms: a command retried for longer than the \
+                 expiry gets a session-expired error",
+                t.client_timeout_ms
+            ));
+        }
         let resolve = |p: &Path| {
             if p.is_absolute() {
                 p.to_path_buf()
@@ -448,6 +491,7 @@ impl Config {
             snapshot_after: Some(raw.snapshots.after_decrees).filter(|&n| n > 0),
             snapshot_bytes: Some(raw.snapshots.after_bytes).filter(|&n| n > 0),
             snapshot_period: Duration::from_millis(t.snapshot_ms.max(1)),
+            expire_after: Some(Duration::from_secs(expire)).filter(|_| expire > 0),
         })
     }
 

@@ -94,13 +94,21 @@ use wire::Key;
 pub const DEFER_SAVE: Duration = Duration::from_millis(50);
 
 /// The bit that marks a client's id.
-pub const CLIENT_BIT: u64 = 1 << 63;
+pub use crate::kv::CLIENT_BIT;
 /// How many clients' addresses a priest remembers.
 pub const MAX_CLIENTS: usize = 65_536;
 
-/// A fresh client id: the top bit set, the rest random.
+/// A fresh client id: the top bit set, then the second it began on this machine's clock
+/// (the law uses it to forget sessions: see [`crate::kv`]), then random bits.
 pub fn client_id() -> Id {
-    Id::from((CLIENT_BIT | (rand::random::<u64>() >> 1)) as usize)
+    crate::kv::client_id_at(unix_millis())
+}
+
+/// Milliseconds since the Unix epoch on this machine's clock (0 if it is set before 1970).
+pub fn unix_millis() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 fn bits(id: Id) -> u64 {

@@ -16,6 +16,29 @@
 //! takes effect once, in the first decree that carries it, and every copy of it gets the
 //! answer of that one execution.
 //!
+//! # Forgetting sessions
+//!
+//! A store that serves clients for months cannot keep a session for every client it ever
+//! saw, but forgetting one is dangerous: a late copy of that client's command (delayed by
+//! the network, handed from a deposed president to its successor) would find no session
+//! and run a second time. So the law forgets by a rule every priest applies identically
+//! from the decrees, and remembers enough to refuse every such copy:
+//!
+//! - The president stamps each decree it begins with a [`Stamp`]: the time on its clock
+//!   (`at`) and a *horizon*, `at` minus the configured idle time. The law's clock (`now`)
+//!   and horizon are the largest stamped so far, so they never go back, whatever the
+//!   presidents' clocks do.
+//! - A client id carries the time its client began ([`born`]). Applying a decree forgets
+//!   every session whose client began, and was last served, before the horizon.
+//! - A command of a client with no session is new if the client began at or after the
+//!   horizon, and refused ([`Outcome::Expired`]) if it began before: its session may have
+//!   been forgotten.
+//!
+//! Once a session is forgotten, its client began before a horizon the law passed, and
+//! horizons only grow: every later command of that client is refused. So no command runs
+//! twice, whatever the stamps are; the stamps only decide how soon sessions go. A client
+//! refused this way gets a clear error and starts again as a new client.
+//!
 //! A get at a priest that keeps its law current is a *read*, answered from the law without
 //! executing anything ([`KvMap::read`]); the Parliament's president answers one only once it
 //! may (see [`crate::parliament`]: a confirmation round and the decrees begun before the read
@@ -24,7 +47,7 @@
 //! model checks client histories against (stateright's `SequentialSpec`); [`Store`] is that
 //! map plus sessions, as a priest holds it.
 
-use im::OrdMap;
+use im::{OrdMap, OrdSet};
 use serde::{Deserialize, Serialize};
 use stateright::actor::Id;
 use stateright::semantics::SequentialSpec;
@@ -185,11 +208,46 @@ impl SequentialSpec for KvMap {
     }
 }
 
-/// A client's session: its latest executed command and that command's answer.
+/// A client's session: its latest executed command, that command's answer, and when the
+/// law last served the client (the law's clock then).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Session {
     pub seq: u64,
     pub answer: Answer,
+    pub at: u64,
+}
+
+/// A president's stamp on a decree: the time on its clock, and the horizon before which
+/// idle sessions are forgotten (see "Forgetting sessions").
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Stamp {
+    pub at: u64,
+    pub horizon: u64,
+}
+
+/// The bit that marks a deployed client's id (the model's clients are actors numbered
+/// after the priests, without it).
+pub const CLIENT_BIT: u64 = 1 << 63;
+/// A deployed client id: [`CLIENT_BIT`], then the second it began (32 bits), then 31
+/// random bits.
+const BORN_SHIFT: u32 = 31;
+
+/// A client id for a client beginning at `millis` (the time on the law's clock scale:
+/// milliseconds since the Unix epoch when deployed), with random low bits.
+pub fn client_id_at(millis: u64) -> Id {
+    let secs = (millis / 1000) & 0xFFFF_FFFF;
+    let random = rand::random::<u64>() & ((1 << BORN_SHIFT) - 1);
+    Id::from((CLIENT_BIT | secs << BORN_SHIFT | random) as usize)
+}
+
+/// When the client with this id began, on the law's clock (rounded down to the second): 0
+/// for an id that is not a deployed client's (the model's clients began at time 0).
+pub fn born(client: Id) -> u64 {
+    let bits = usize::from(client) as u64;
+    if bits & CLIENT_BIT == 0 {
+        return 0;
+    }
+    ((bits & !CLIENT_BIT) >> BORN_SHIFT) * 1000
 }
 
 impl Session {
@@ -213,6 +271,9 @@ pub enum Dedup {
     Sessions,
     /// Every copy of a command is executed (the seeded bug `no-session-dedup`).
     Off,
+    /// A command of a client with no session is new, even if the client began before the
+    /// horizon (the seeded bug `expired-session-reexecutes`).
+    ExpiredAsNew,
 }
 
 /// What applying a command did.
@@ -224,6 +285,9 @@ pub enum Outcome {
     Retry(Answer),
     /// Older than the session's latest command: ignored, nobody waits for it.
     Stale,
+    /// Its client has no session and began before the horizon: refused, not executed (its
+    /// session may have been forgotten; see "Forgetting sessions").
+    Expired,
 }
 
 impl Outcome {
@@ -231,7 +295,7 @@ impl Outcome {
     pub fn answer(&self) -> Option<&Answer> {
         match self {
             Outcome::Executed(a) | Outcome::Retry(a) => Some(a),
-            Outcome::Stale => None,
+            Outcome::Stale | Outcome::Expired => None,
         }
     }
 }
@@ -239,6 +303,7 @@ impl Outcome {
 /// The law as a priest holds it: the map, every client's session, and how many commands it
 /// executed (each distinct command at most once: the `exactly-once` property).
 #[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(from = "StoreFile")]
 pub struct Store {
     pub map: KvMap,
     pub sessions: OrdMap<Id, Session>,
@@ -247,19 +312,107 @@ pub struct Store {
     /// The live data: the bytes of every key and value in the map (kept as commands
     /// execute, so a priest knows its law's size without walking it).
     pub bytes: u64,
+    /// The law's clock: the latest time a decree was stamped with (0 before any).
+    pub now: u64,
+    /// The latest horizon stamped: sessions of clients that began and were last served
+    /// before it are forgotten, and clients that began before it get no new session.
+    pub horizon: u64,
+    /// The sessions by when they may be forgotten (the later of their client's beginning
+    /// and their last use), soonest first. Rebuilt from `sessions` when read from disk.
+    #[serde(skip_serializing)]
+    by_expiry: OrdSet<(u64, Id)>,
+}
+
+/// A [`Store`] as it is written: without its index, which reading rebuilds.
+#[derive(Deserialize)]
+struct StoreFile {
+    map: KvMap,
+    sessions: OrdMap<Id, Session>,
+    executed: u64,
+    bytes: u64,
+    now: u64,
+    horizon: u64,
+}
+
+impl From<StoreFile> for Store {
+    fn from(f: StoreFile) -> Store {
+        let mut s = Store {
+            map: f.map,
+            sessions: OrdMap::new(),
+            executed: f.executed,
+            bytes: f.bytes,
+            now: f.now,
+            horizon: f.horizon,
+            by_expiry: OrdSet::new(),
+        };
+        s.set_sessions(f.sessions.into_iter().map(|(id, v)| (id, Some(v))));
+        s
+    }
+}
+
+/// When a session may be forgotten: once the horizon passes both its client's beginning
+/// and its last use.
+fn expiry(client: Id, session: &Session) -> u64 {
+    born(client).max(session.at)
 }
 
 impl Store {
-    /// What the session table says about `cmd` without applying it: `Some(outcome)` for a
-    /// retry or a stale command, `None` for a new one.
+    /// What the session table says about `cmd` without applying it: `Some(outcome)` for
+    /// a retry, a stale command or a refused one, `None` for a new one.
     pub fn lookup(&self, client: Id, seq: u64) -> Option<Outcome> {
-        self.sessions.get(&client)?.lookup(seq)
+        self.lookup_under(client, seq, Dedup::Sessions)
+    }
+
+    /// As [`Store::lookup`], under `dedup` (a seeded bug may change it).
+    pub fn lookup_under(&self, client: Id, seq: u64, dedup: Dedup) -> Option<Outcome> {
+        match self.sessions.get(&client) {
+            Some(s) => s.lookup(seq),
+            None if dedup != Dedup::ExpiredAsNew && born(client) < self.horizon => {
+                Some(Outcome::Expired)
+            }
+            None => None,
+        }
+    }
+
+    /// Moves the law's clock and horizon to a decree's stamp (never back), forgetting the
+    /// sessions the new horizon passed.
+    pub fn advance(&mut self, stamp: &Stamp) {
+        self.now = self.now.max(stamp.at);
+        if stamp.horizon <= self.horizon {
+            return;
+        }
+        self.horizon = stamp.horizon;
+        while let Some((when, client)) = self.by_expiry.get_min().copied() {
+            if when >= self.horizon {
+                break;
+            }
+            self.by_expiry.remove(&(when, client));
+            self.sessions.remove(&client);
+        }
+    }
+
+    /// Sets or removes sessions (as a snapshot's changes list them), keeping the index.
+    pub fn set_sessions(&mut self, changes: impl IntoIterator<Item = (Id, Option<Session>)>) {
+        for (client, session) in changes {
+            if let Some(old) = self.sessions.get(&client) {
+                self.by_expiry.remove(&(expiry(client, old), client));
+            }
+            match session {
+                Some(s) => {
+                    self.by_expiry.insert((expiry(client, &s), client));
+                    self.sessions.insert(client, s);
+                }
+                None => {
+                    self.sessions.remove(&client);
+                }
+            }
+        }
     }
 
     /// Applies one command under `dedup`.
     pub fn apply(&mut self, cmd: &Command, dedup: Dedup) -> Outcome {
-        if dedup == Dedup::Sessions {
-            if let Some(outcome) = self.lookup(cmd.client, cmd.seq) {
+        if dedup != Dedup::Off {
+            if let Some(outcome) = self.lookup_under(cmd.client, cmd.seq, dedup) {
                 return outcome;
             }
         }
@@ -269,18 +422,35 @@ impl Store {
         let answer = self.map.execute(&cmd.op);
         self.bytes = self.bytes + entry(&self.map) - before;
         self.executed += 1;
-        self.sessions.insert(
-            cmd.client,
-            Session {
-                seq: cmd.seq,
-                answer: answer.clone(),
-            },
-        );
+        let session = Session {
+            seq: cmd.seq,
+            answer: answer.clone(),
+            at: self.now,
+        };
+        self.set_sessions([(cmd.client, Some(session))]);
         Outcome::Executed(answer)
     }
 
-    /// How many commands a deduplicating law executes for this sequence of commands: the
-    /// reference count for `exactly-once`.
+    /// Applies a decree's commands: its stamp first (if it has one), then each command in
+    /// order, calling `outcome` with each command and what applying it did.
+    pub fn apply_all<'a>(
+        &mut self,
+        stamp: Option<&Stamp>,
+        cmds: impl IntoIterator<Item = &'a Command>,
+        dedup: Dedup,
+        mut outcome: impl FnMut(&'a Command, Outcome),
+    ) {
+        if let Some(stamp) = stamp {
+            self.advance(stamp);
+        }
+        for c in cmds {
+            let o = self.apply(c, dedup);
+            outcome(c, o);
+        }
+    }
+
+    /// How many commands a deduplicating law that never forgets executes for this sequence
+    /// of commands: the reference count for `exactly-once`.
     pub fn distinct_executions<'a>(cmds: impl IntoIterator<Item = &'a Command>) -> u64 {
         let mut latest: OrdMap<Id, u64> = OrdMap::new();
         let mut n = 0;
@@ -437,6 +607,100 @@ mod tests {
         assert_eq!(s.executed, 3);
         let cmds = [first.clone(), cmd(8, 1, put("x", "b")), first];
         assert_eq!(Store::distinct_executions(&cmds), 2);
+    }
+
+    fn stamp(at: u64, horizon: u64) -> Stamp {
+        Stamp { at, horizon }
+    }
+
+    #[test]
+    fn a_forgotten_session_refuses_every_later_command_of_its_client() {
+        let mut s = Store::default();
+        let old = client_id_at(1_000);
+        let young = client_id_at(9_000);
+        assert_eq!(born(old), 1_000);
+        assert_eq!(born(Id::from(3)), 0, "the model's clients began at 0");
+        let first = Command {
+            client: old,
+            seq: 1,
+            op: put("x", "a"),
+        };
+        s.apply_all(Some(&stamp(2_000, 0)), [&first], Dedup::Sessions, |_, o| {
+            assert_eq!(o, Outcome::Executed(Answer::Written))
+        });
+        assert_eq!(s.sessions[&old].at, 2_000);
+        // Idle since 2_000, began at 1_000: a horizon at 2_000 keeps it, one past it does not.
+        s.advance(&stamp(7_000, 2_000));
+        assert!(s.sessions.contains_key(&old));
+        s.advance(&stamp(8_000, 2_001));
+        assert!(!s.sessions.contains_key(&old));
+        // A late copy of its first command, and its next command, are refused.
+        assert_eq!(s.apply(&first, Dedup::Sessions), Outcome::Expired);
+        let next = Command {
+            seq: 2,
+            ..first.clone()
+        };
+        assert_eq!(s.lookup(old, 2), Some(Outcome::Expired));
+        assert_eq!(s.apply(&next, Dedup::Sessions), Outcome::Expired);
+        assert_eq!((s.executed, s.map.0.get("x").map(|v| &**v)), (1, Some("a")));
+        // A client that began after the horizon is new.
+        let other = Command {
+            client: young,
+            seq: 1,
+            op: put("x", "b"),
+        };
+        assert_eq!(
+            s.apply(&other, Dedup::Sessions),
+            Outcome::Executed(Answer::Written)
+        );
+        // A horizon never goes back, and neither does the clock.
+        s.advance(&stamp(3_000, 1_000));
+        assert_eq!((s.now, s.horizon), (8_000, 2_001));
+        // Under the seeded bug the late copy runs again.
+        assert_eq!(
+            s.apply(&first, Dedup::ExpiredAsNew),
+            Outcome::Executed(Answer::Written)
+        );
+        assert_eq!(s.executed, 3);
+    }
+
+    #[test]
+    fn a_session_of_a_client_that_began_after_the_horizon_is_kept() {
+        // Its client's machine's clock is ahead: the session lasts until the horizon passes
+        // the client's beginning too, so a forgotten client is always one the law refuses.
+        let mut s = Store::default();
+        let ahead = client_id_at(50_000);
+        s.apply_all(
+            Some(&stamp(10_000, 0)),
+            [&cmd_of(ahead, 1, put("k", "v"))],
+            Dedup::Sessions,
+            |_, _| {},
+        );
+        s.advance(&stamp(40_000, 30_000));
+        assert!(s.sessions.contains_key(&ahead));
+        s.advance(&stamp(60_000, 50_001));
+        assert!(s.sessions.is_empty());
+        assert_eq!(s.lookup(ahead, 2), Some(Outcome::Expired));
+    }
+
+    #[test]
+    fn a_law_read_back_forgets_as_the_law_it_was_written_from() {
+        let mut s = Store::default();
+        for (i, at) in [(1, 1_000), (2, 2_000), (3, 3_000)] {
+            let c = cmd_of(client_id_at(0), 1, put(&format!("k{i}"), "v"));
+            s.apply_all(Some(&stamp(at, 0)), [&c], Dedup::Sessions, |_, _| {});
+        }
+        let bytes = postcard::to_allocvec(&s).unwrap();
+        let mut back: Store = postcard::from_bytes(&bytes).unwrap();
+        assert_eq!(back, s, "the index is rebuilt");
+        s.advance(&stamp(4_000, 2_500));
+        back.advance(&stamp(4_000, 2_500));
+        assert_eq!(back, s);
+        assert_eq!(s.sessions.len(), 1);
+    }
+
+    fn cmd_of(client: Id, seq: u64, op: Op) -> Command {
+        Command { client, seq, op }
     }
 
     #[test]

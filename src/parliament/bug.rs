@@ -6,6 +6,10 @@ use serde::Serialize;
 use std::fmt;
 use std::str::FromStr;
 
+/// The configuration in which sessions expire: two clients of three commands each (two of
+/// them writes), one candidate, sessions forgotten after one decree number idle.
+pub const EXPIRY_FLAGS: &[&str] = &["--expire-after", "1", "--ops", "3", "--proposers", "1"];
+
 /// A seeded bug in the Parliament priest (or [`Bug::None`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -37,6 +41,7 @@ pub enum Bug {
     SnapshotWithoutSessions,
     InstallStaleSnapshot,
     InstallDropsReplies,
+    ExpiredSessionReexecutes,
 }
 
 /// What a bug is, what it breaks, and where it comes from.
@@ -54,7 +59,7 @@ pub struct BugInfo {
 
 impl Bug {
     /// Every seeded bug (not [`Bug::None`]).
-    pub const ALL: [Bug; 24] = [
+    pub const ALL: [Bug; 25] = [
         Bug::SkipPhaseOneOnTakeover,
         Bug::FillGapWithOwnDecree,
         Bug::ApplyOutOfOrder,
@@ -79,6 +84,7 @@ impl Bug {
         Bug::SnapshotWithoutSessions,
         Bug::InstallStaleSnapshot,
         Bug::InstallDropsReplies,
+        Bug::ExpiredSessionReexecutes,
     ];
 
     pub fn name(self) -> &'static str {
@@ -139,6 +145,7 @@ impl Bug {
                 "--decrees",
                 "3",
             ],
+            Bug::ExpiredSessionReexecutes => EXPIRY_FLAGS,
             Bug::TruncateUnchosen | Bug::SnapshotWithoutSessions | Bug::InstallStaleSnapshot => &[
                 "--snapshots",
                 "--clients",
@@ -298,6 +305,12 @@ impl Bug {
                 "every-client-answered",
                 "a president that installs a snapshot covering decrees it passed but had not applied answers none of their clients (it never applies those decrees itself)",
                 "leaders that answer clients only from their own apply loop, so entries covered by an installed snapshot are never acknowledged",
+            ),
+            Bug::ExpiredSessionReexecutes => (
+                "expired-session-reexecutes",
+                "exactly-once",
+                "the law takes a command of a client it has no session for as new, even when the client began before the horizon: a client whose session was forgotten gets a new one, so a late copy of a command it executed before would run again",
+                "client tables that expire idle sessions and then treat the client's next request as its first (the Raft thesis, section 6.3, on why sessions need registration)",
             ),
         };
         BugInfo {

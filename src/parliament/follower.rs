@@ -63,7 +63,8 @@ impl ParliamentPriest {
             | Msg::Confirmed { .. }
             | Msg::Highest { .. }
             | Msg::Rejoined { .. }
-            | Msg::Reply { .. } => {}
+            | Msg::Reply { .. }
+            | Msg::Expired { .. } => {}
 
             msg => self.step_priest(state, src, msg, step),
         }
@@ -201,7 +202,8 @@ impl ParliamentPriest {
             | Msg::Highest { .. }
             | Msg::Rejoined { .. }
             | Msg::Request { .. }
-            | Msg::Reply { .. } => {}
+            | Msg::Reply { .. }
+            | Msg::Expired { .. } => {}
         }
     }
 
@@ -219,15 +221,13 @@ impl ParliamentPriest {
         step: &mut Step,
     ) -> Option<Command> {
         let write = (self.bug != Bug::NoSessionDedup)
-            .then(|| state.law.lookup(client, seq))
+            .then(|| state.law.lookup_under(client, seq, self.dedup()))
             .flatten();
-        match write.or(read) {
-            Some(Outcome::Retry(answer)) => {
-                step.send(client, Msg::Reply { seq, answer });
-                return None;
+        if let Some(outcome) = write.or(read) {
+            if let Some(msg) = Msg::to_client(seq, &outcome) {
+                step.send(client, msg);
             }
-            Some(_) => return None,
-            None => {}
+            return None;
         }
         if state.holds(client, seq) {
             return None;
@@ -304,21 +304,13 @@ impl ParliamentPriest {
         let n = state.applied;
         state.applied += 1;
         let decree = state.ledger.learned[&n].clone();
-        for c in decree.commands() {
-            let outcome = state.law.apply(c, self.dedup());
-            state
-                .queue
-                .retain(|q| !(q.client == c.client && q.seq == c.seq));
-            if let (true, Some(answer)) = (reply, outcome.answer()) {
-                step.send(
-                    c.client,
-                    Msg::Reply {
-                        seq: c.seq,
-                        answer: answer.clone(),
-                    },
-                );
+        let PriestState { law, queue, .. } = state;
+        decree.apply_to(law, self.dedup(), |c, outcome| {
+            queue.retain(|q| !(q.client == c.client && q.seq == c.seq));
+            if let (true, Some(msg)) = (reply, Msg::to_client(c.seq, &outcome)) {
+                step.send(c.client, msg);
             }
-        }
+        });
     }
 
     /// The priest learned of ballot `ballot` of another priest, higher than its own: it is

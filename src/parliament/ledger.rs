@@ -4,7 +4,7 @@
 
 use super::{split_at, DecreeNumber, GENESIS};
 use crate::ballot::{Ballot, PriestIx, Priests};
-use crate::kv::{Command, Session, Store};
+use crate::kv::{Command, Session, Stamp, Store};
 use im::{OrdMap, Vector};
 use serde::{Deserialize, Serialize};
 use stateright::actor::Id;
@@ -21,14 +21,45 @@ pub enum Decree {
     /// messages at once, and `im` copies map nodes (and so their decrees) when it changes
     /// a shared map.
     Commands(Arc<[Command]>),
+    /// A batch of client commands stamped by its president (when sessions expire: see
+    /// [`crate::kv`], "Forgetting sessions"): the law takes the stamp's time and horizon,
+    /// then applies the commands.
+    Stamped(Stamp, Arc<[Command]>),
 }
 
 impl Decree {
     pub fn commands(&self) -> &[Command] {
         match self {
             Decree::OliveDay => &[],
-            Decree::Commands(c) => c,
+            Decree::Commands(c) | Decree::Stamped(_, c) => c,
         }
+    }
+
+    /// The president's stamp, if the decree has one.
+    pub fn stamp(&self) -> Option<&Stamp> {
+        match self {
+            Decree::Stamped(s, _) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// A decree of these commands, stamped if `stamp` is given.
+    pub fn of(stamp: Option<Stamp>, cmds: Vec<Command>) -> Decree {
+        match stamp {
+            Some(s) => Decree::Stamped(s, cmds.into()),
+            None => Decree::Commands(cmds.into()),
+        }
+    }
+
+    /// Applies the decree to `law`: its stamp, then its commands in order, calling
+    /// `outcome` with each command and what applying it did.
+    pub fn apply_to<'a>(
+        &'a self,
+        law: &mut Store,
+        dedup: crate::kv::Dedup,
+        outcome: impl FnMut(&'a Command, crate::kv::Outcome),
+    ) {
+        law.apply_all(self.stamp(), self.commands(), dedup, outcome)
     }
 }
 
@@ -40,6 +71,9 @@ impl PartialEq for Decree {
         match (self, other) {
             (Decree::OliveDay, Decree::OliveDay) => true,
             (Decree::Commands(a), Decree::Commands(b)) => Arc::ptr_eq(a, b) || a == b,
+            (Decree::Stamped(s, a), Decree::Stamped(t, b)) => {
+                s == t && (Arc::ptr_eq(a, b) || a == b)
+            }
             _ => false,
         }
     }
@@ -49,7 +83,10 @@ impl PartialEq for Decree {
 impl std::hash::Hash for Decree {
     fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
         std::mem::discriminant(self).hash(h);
-        if let Decree::Commands(c) = self {
+        if let Decree::Stamped(s, _) = self {
+            s.hash(h);
+        }
+        if let Decree::Commands(c) | Decree::Stamped(_, c) = self {
             c.hash(h);
         }
     }
@@ -59,7 +96,10 @@ impl Display for Decree {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Decree::OliveDay => write!(f, "olive-day"),
-            Decree::Commands(cs) => {
+            Decree::Commands(cs) | Decree::Stamped(_, cs) => {
+                if let Some(s) = self.stamp() {
+                    write!(f, "@{} ", s.at)?;
+                }
                 write!(f, "[")?;
                 for (i, c) in cs.iter().enumerate() {
                     if i > 0 {

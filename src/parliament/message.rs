@@ -2,7 +2,7 @@
 
 use super::{Decree, DecreeNumber, Snapshot, Vote};
 use crate::ballot::Ballot;
-use crate::kv::{Answer, Command, Op};
+use crate::kv::{Answer, Command, Op, Outcome};
 use serde::{Deserialize, Serialize};
 use stateright::actor::Id;
 use std::fmt::{self, Debug, Display};
@@ -62,6 +62,25 @@ pub enum Msg {
     Request { client: Id, seq: u64, op: Op },
     /// To a client: the answer to its command number `seq`.
     Reply { seq: u64, answer: Answer },
+    /// To a client: the law refused its command number `seq`, and will refuse every later
+    /// one: it has no session for the client, and may have forgotten it (see [`crate::kv`],
+    /// "Forgetting sessions"). The client starts again as a new client.
+    Expired { seq: u64 },
+}
+
+impl Msg {
+    /// What a client is told of its command `seq` when the law gave `outcome`: its answer,
+    /// that its session expired, or nothing (a stale command: nobody waits for it).
+    pub fn to_client(seq: u64, outcome: &Outcome) -> Option<Msg> {
+        match outcome {
+            Outcome::Executed(answer) | Outcome::Retry(answer) => Some(Msg::Reply {
+                seq,
+                answer: answer.clone(),
+            }),
+            Outcome::Expired => Some(Msg::Expired { seq }),
+            Outcome::Stale => None,
+        }
+    }
 }
 
 impl Display for Msg {
@@ -106,6 +125,7 @@ impl Display for Msg {
                 write!(f, "Request(c{}#{seq} {op})", usize::from(*client))
             }
             Msg::Reply { seq, answer } => write!(f, "Reply(#{seq} {answer})"),
+            Msg::Expired { seq } => write!(f, "Expired(#{seq})"),
         }
     }
 }

@@ -183,6 +183,12 @@
 //!   of a higher ballot steps down and hands its queued and unfinished commands to the
 //!   new ballot's owner, so a command can be passed twice: the law's sessions make the
 //!   second copy a no-op that gets the first copy's answer.
+//! - **Stamps.** With `expire_after` set (deployed: `[sessions] expire_after_s`), a
+//!   president stamps each decree it begins with the time on its clock ([`Clock`]) and a
+//!   horizon `expire_after` earlier; the law forgets idle sessions by those stamps and
+//!   refuses the clients it may have forgotten (`Msg::Expired`; see [`crate::kv`],
+//!   "Forgetting sessions"). A re-proposed decree keeps its stamp, so every priest applies
+//!   the same stamps. The model stamps with the decree number (`--expire-after`).
 //! - Decree numbers are bounded by `max_decrees` (unbounded when deployed) so the model is
 //!   finite.
 //! - [`Bug`] selects a seeded mutation for the checker to catch; deployed priests run
@@ -224,7 +230,7 @@ pub use ledger::{
 pub use message::Msg;
 
 use crate::ballot::{Ballot, PriestIx, Priests, QuorumSystem};
-use crate::kv::Dedup;
+use crate::kv::{Dedup, Stamp};
 use im::OrdMap;
 use serde::{Deserialize, Serialize};
 use stateright::actor::{Actor, Id, Out};
@@ -255,6 +261,16 @@ pub const WINDOW: usize = 1;
 /// How many clients' last reads a deployed president remembers: beyond this, the lowest
 /// client ids are forgotten first (their duplicate reads then each begin a round).
 pub const READ_CACHE: usize = 65_536;
+
+/// A president's clock, for the stamps on its decrees.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Clock {
+    /// Milliseconds since the Unix epoch (deployed).
+    Wall,
+    /// The decree's number (the model: time passes one unit per decree number, the same
+    /// at every president).
+    DecreeNumber,
+}
 
 /// The ballot every priest starts having promised: priest 0's round 0.
 pub const GENESIS: Ballot = Ballot::new(0, 0);
@@ -314,6 +330,12 @@ pub struct ParliamentPriest {
     pub snapshot_bytes: Option<u64>,
     /// How often `Timer::Snapshot` fires.
     pub snapshot_period: Range<Duration>,
+    /// Sessions idle for longer than this, on the president's clock, are forgotten: the
+    /// president stamps each decree ([`crate::kv::Stamp`]). `None`: no stamps, sessions
+    /// are kept forever (the model, unless `--expire-after`).
+    pub expire_after: Option<u64>,
+    /// The president's clock, for its stamps.
+    pub clock: Clock,
     /// A seeded bug, for the checker to find; [`Bug::None`] when deployed.
     pub bug: Bug,
 }
@@ -366,6 +388,8 @@ impl ParliamentPriest {
             snapshot_after: None,
             snapshot_bytes: None,
             snapshot_period: Duration::from_secs(1)..Duration::from_secs(1),
+            expire_after: None,
+            clock: Clock::Wall,
             bug: Bug::None,
         }
     }
@@ -418,11 +442,27 @@ impl ParliamentPriest {
     }
 
     fn dedup(&self) -> Dedup {
-        if self.bug == Bug::NoSessionDedup {
-            Dedup::Off
-        } else {
-            Dedup::Sessions
+        match self.bug {
+            Bug::NoSessionDedup => Dedup::Off,
+            Bug::ExpiredSessionReexecutes => Dedup::ExpiredAsNew,
+            _ => Dedup::Sessions,
         }
+    }
+
+    /// The stamp a president puts on decree number `n`, if sessions expire: the time on
+    /// its clock, and the horizon `expire_after` before it.
+    fn stamp(&self, n: DecreeNumber) -> Option<Stamp> {
+        let after = self.expire_after?;
+        let at = match self.clock {
+            Clock::DecreeNumber => u64::from(n),
+            Clock::Wall => std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64),
+        };
+        Some(Stamp {
+            at,
+            horizon: at.saturating_sub(after),
+        })
     }
 
     fn may_run(&self, state: &PriestState) -> bool {

@@ -515,20 +515,11 @@ impl ParliamentPriest {
         let office = p.office();
         let mut law = office.law.clone();
         for (m, p) in office.pending.range(..=n) {
-            for c in p.decree.commands() {
-                let outcome = law.apply(c, self.dedup());
-                if *m == n {
-                    if let Some(answer) = outcome.answer() {
-                        step.send(
-                            c.client,
-                            Msg::Reply {
-                                seq: c.seq,
-                                answer: answer.clone(),
-                            },
-                        );
-                    }
+            p.decree.apply_to(&mut law, self.dedup(), |c, outcome| {
+                if let (true, Some(msg)) = (*m == n, Msg::to_client(c.seq, &outcome)) {
+                    step.send(c.client, msg);
                 }
-            }
+            });
         }
     }
 
@@ -554,7 +545,8 @@ impl ParliamentPriest {
                 take += 1;
             }
             let cmds: Vec<Command> = office.queue.slice(..take).into_iter().collect();
-            self.begin_ballot(p, n, Decree::Commands(cmds.into()), step);
+            let stamp = self.stamp(n);
+            self.begin_ballot(p, n, Decree::of(stamp, cmds), step);
         }
     }
 
@@ -678,7 +670,9 @@ impl ParliamentPriest {
         for r in ready {
             if let Some(answer) = answer_read(office.law, &r.cmd, step) {
                 let seq = r.cmd.seq;
-                reads.answered.insert(r.cmd.client, Session { seq, answer });
+                reads
+                    .answered
+                    .insert(r.cmd.client, Session { seq, answer, at: 0 });
                 // Bounded: the lowest client ids go first. A copy of an evicted client's
                 // read begins a round of its own and is answered again, still rightly.
                 while reads.answered.len() > self.read_cache {

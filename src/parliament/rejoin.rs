@@ -79,7 +79,8 @@ impl ParliamentPriest {
             | Msg::LastVote { .. }
             | Msg::Voted { .. }
             | Msg::Confirmed { .. }
-            | Msg::Reply { .. } => {}
+            | Msg::Reply { .. }
+            | Msg::Expired { .. } => {}
         }
     }
 

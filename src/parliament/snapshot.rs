@@ -7,7 +7,7 @@ use super::ledger::President;
 use super::{
     split_at, Bug, DecreeNumber, Msg, ParliamentPriest, PriestState, Snapshot, Status, Step, Timer,
 };
-use crate::kv::{Command, Outcome};
+use crate::kv::Command;
 use std::borrow::Cow;
 
 impl ParliamentPriest {
@@ -147,9 +147,11 @@ impl ParliamentPriest {
             if !seen.insert((c.client, c.seq)) {
                 continue;
             }
-            match law.lookup(c.client, c.seq) {
-                Some(Outcome::Retry(answer)) if answers => {
-                    step.send(c.client, Msg::Reply { seq: c.seq, answer })
+            match law.lookup_under(c.client, c.seq, self.dedup()) {
+                Some(outcome) if answers => {
+                    if let Some(msg) = Msg::to_client(c.seq, &outcome) {
+                        step.send(c.client, msg);
+                    }
                 }
                 Some(_) => {}
                 None => back.push(c),

@@ -31,6 +31,19 @@
 //! `-ERR no answer from the Parliament within N s`; it may still have been passed
 //! (indeterminate, as a timed-out Redis command is).
 //!
+//! # Sessions
+//!
+//! The law forgets a session idle for longer than `[sessions] expire_after_s` (see
+//! [`crate::kv`], "Forgetting sessions"), and refuses every later command of its client. So
+//! the backend gives a connection a new client id (a new session) before its id is half that
+//! old, between two commands: nothing of the old session is in flight then, and the new one
+//! has the whole expiry time ahead of it. A connection whose command is refused anyway (its
+//! command was retried for longer than the expiry, or a president's clock ran far ahead of
+//! this machine's) gets `-ERR session expired ...` for that command, and a new id for the
+//! next. A client id carries the time it began: the later of this machine's clock and the
+//! law's clock as this priest last applied it, so a president whose clock runs ahead moves
+//! both the horizon and the new clients' beginnings.
+//!
 //! `INFO` is not a command of the law: the listener answers it locally from the priest's
 //! status board ([`super::status`]), which the host fills after every batch.
 //!
@@ -58,7 +71,7 @@ use crate::ballot::{Ballot, PriestIx};
 use crate::host::config::{Config, Protocol};
 use crate::host::journal::Durable;
 use crate::host::wire::{self, Key};
-use crate::host::{client_id, Node, NodeConfig, StartMode};
+use crate::host::{Node, NodeConfig, StartMode};
 use crate::kv::{self, Answer, Op};
 use crate::parliament::{
     Decree, DecreeNumber, Ledger, Msg, ParliamentPriest, Snapshot, Vote, MAX_COMMAND_BYTES,
@@ -96,13 +109,15 @@ pub enum LawDelta {
         executed: u64,
         bytes: u64,
     },
-    /// The keys and sessions that changed since the last snapshot's law.
+    /// The keys and sessions that changed since the last snapshot's law, and its clock.
     Changes {
         upto: DecreeNumber,
         map: Vec<(kv::Key, Option<kv::Value>)>,
         sessions: Vec<(Id, Option<kv::Session>)>,
         executed: u64,
         bytes: u64,
+        now: u64,
+        horizon: u64,
     },
 }
 
@@ -125,6 +140,8 @@ impl LawDelta {
             sessions: next.law.sessions.delta(&last.law.sessions)?,
             executed,
             bytes,
+            now: next.law.now,
+            horizon: next.law.horizon,
         })
     }
 
@@ -144,9 +161,7 @@ impl LawDelta {
                 bytes,
             } => {
                 for n in s.upto..upto {
-                    for c in learned[&n].commands() {
-                        s.law.apply(c, kv::Dedup::Sessions);
-                    }
+                    learned[&n].apply_to(&mut s.law, kv::Dedup::Sessions, |_, _| {});
                 }
                 (upto, executed, bytes)
             }
@@ -156,11 +171,15 @@ impl LawDelta {
                 sessions,
                 executed,
                 bytes,
+                now,
+                horizon,
             } => {
                 s.law.map.0.apply(map);
-                s.law.sessions.apply(sessions);
+                s.law.set_sessions(sessions);
                 s.law.executed = executed;
                 s.law.bytes = bytes;
+                s.law.now = now;
+                s.law.horizon = horizon;
                 (upto, executed, bytes)
             }
         };
@@ -231,6 +250,7 @@ pub fn priest(cfg: &Config, me: usize) -> ParliamentPriest {
     p.snapshot_after = cfg.snapshot_after;
     p.snapshot_bytes = cfg.snapshot_bytes;
     p.snapshot_period = cfg.snapshot_period..cfg.snapshot_period;
+    p.expire_after = cfg.expire_after.map(|d| d.as_millis() as u64);
     p
 }
 
@@ -241,6 +261,9 @@ pub struct Patience {
     pub resend: Duration,
     /// Answer `-ERR` after this long without an answer.
     pub timeout: Duration,
+    /// Give a connection a new client id (session) once its id is this old: half the
+    /// law's session expiry (`None`: sessions never expire).
+    pub renew: Option<Duration>,
 }
 
 impl Default for Patience {
@@ -248,16 +271,19 @@ impl Default for Patience {
         Patience {
             resend: Duration::from_millis(200),
             timeout: Duration::from_secs(5),
+            renew: None,
         }
     }
 }
 
 impl Patience {
-    /// The configured `timers.resend_ms` and `timers.client_timeout_ms`.
+    /// The configured `timers.resend_ms`, `timers.client_timeout_ms` and
+    /// `sessions.expire_after_s`.
     pub fn from_config(cfg: &Config) -> Self {
         Patience {
             resend: cfg.resend,
             timeout: cfg.client_timeout,
+            renew: cfg.expire_after.map(|d| d / 2),
         }
     }
 }
@@ -316,7 +342,7 @@ pub fn serve(
     // The listener answers INFO (`role:starting`) while the priest replays its ledger.
     let start = mode.with_rejoin(rejoin_ledger);
     let result = Node::start_from(priest(cfg, me), NodeConfig::from_config(cfg, me), start)
-        .and_then(|node| crate::host::run(node, stop, Some(observer(&board))))
+        .and_then(|node| crate::host::run(node, stop, Some(observer(&board, &backend))))
         .map_err(|e| e.to_string());
     server.shutdown();
     backend.stop();
@@ -325,8 +351,12 @@ pub fn serve(
 
 /// What the host calls after every batch: logs a rejoining priest's clearing, then fills
 /// the status board.
-fn observer(board: &super::status::Board) -> crate::host::Observer<ParliamentPriest> {
+fn observer(
+    board: &super::status::Board,
+    backend: &Arc<PriestBackend>,
+) -> crate::host::Observer<ParliamentPriest> {
     let mut observe = board.observer();
+    let backend = backend.clone();
     let mut was_rejoining = false;
     Box::new(move |state, counters| {
         // Say when a rejoining priest is clear: it takes part again from here.
@@ -335,6 +365,7 @@ fn observer(board: &super::status::Board) -> crate::host::Observer<ParliamentPri
             tracing::info!(promised = %b, "rejoined: clear, taking part again");
         }
         was_rejoining = rejoining;
+        backend.set_law_clock(state.law.now);
         observe(state, counters);
     })
 }
@@ -381,6 +412,8 @@ pub fn reply_of(cmd: &Command, answer: Answer) -> Reply {
 
 /// A command sent to the Parliament and not yet answered.
 struct InFlight {
+    /// The connection it came on.
+    conn: ClientId,
     cmd: Command,
     /// The command as the law numbers it (its `client` is the session's id).
     command: crate::kv::Command,
@@ -403,8 +436,11 @@ pub struct PriestBackend {
     patience: Patience,
     /// The priest that answered last.
     target: AtomicUsize,
-    /// Each connection's client id.
-    sessions: Mutex<HashMap<ClientId, Id>>,
+    /// Each connection's client id, and when it began.
+    sessions: Mutex<HashMap<ClientId, (Id, Instant)>>,
+    /// The law's clock (milliseconds since the Unix epoch) as this priest last applied it:
+    /// new client ids begin no earlier (see "Sessions").
+    law_clock: AtomicU64,
     /// The next command number (of every session).
     next_seq: AtomicU64,
     /// Commands sent and not answered, by number.
@@ -439,6 +475,7 @@ impl PriestBackend {
             patience,
             target: AtomicUsize::new(first),
             sessions: Mutex::new(HashMap::new()),
+            law_clock: AtomicU64::new(0),
             next_seq: AtomicU64::new(1),
             in_flight: Mutex::new(HashMap::new()),
             outbox: Mutex::new(Vec::new()),
@@ -446,6 +483,17 @@ impl PriestBackend {
             recv_buf: Mutex::new(vec![0; 65_536]),
             reassembly: Mutex::new(wire::Reassembly::new()),
         }))
+    }
+
+    /// The law's clock as the priest last applied it (see "Sessions").
+    pub fn set_law_clock(&self, millis: u64) {
+        self.law_clock.store(millis, Ordering::Relaxed);
+    }
+
+    /// A new client id, beginning at the later of this machine's clock and the law's.
+    fn new_client(&self) -> Id {
+        let law = self.law_clock.load(Ordering::Relaxed);
+        crate::kv::client_id_at(crate::host::unix_millis().max(law))
     }
 
     /// Answers `-ERR` to every command still in flight (the listener stopped).
@@ -467,13 +515,35 @@ impl PriestBackend {
             if self.priests.get(ix) != Some(&from) {
                 continue;
             }
-            let Msg::Reply { seq, answer } = msg else {
-                continue;
+            let (seq, answer) = match msg {
+                Msg::Reply { seq, answer } => (seq, Some(answer)),
+                Msg::Expired { seq } => (seq, None),
+                _ => continue,
             };
             let done = self.in_flight.lock().expect("not poisoned").remove(&seq);
-            if let Some(f) = done {
-                self.target.store(ix, Ordering::Relaxed);
-                f.reply.send(reply_of(&f.cmd, answer));
+            let Some(f) = done else { continue };
+            self.target.store(ix, Ordering::Relaxed);
+            match answer {
+                Some(answer) => f.reply.send(reply_of(&f.cmd, answer)),
+                None => {
+                    // The law refuses every command of this id from now on: the
+                    // connection's next command goes under a new one.
+                    let mut sessions = self.sessions.lock().expect("not poisoned");
+                    if sessions
+                        .get(&f.conn)
+                        .is_some_and(|s| s.0 == f.command.client)
+                    {
+                        sessions.remove(&f.conn);
+                    }
+                    drop(sessions);
+                    f.reply.send(Reply::err(
+                        "session expired: the Parliament forgot this connection's session \
+                         (idle for longer than sessions.expire_after_s, or retried for that \
+                         long), and refused this command; it did not run, unless an earlier \
+                         copy of it ran before the session expired. The next command starts \
+                         a new session",
+                    ));
+                }
             }
         }
     }
@@ -558,12 +628,19 @@ impl Backend for PriestBackend {
             reply.send(Reply::Simple("PONG".into()));
             return;
         };
-        let id = *self
-            .sessions
-            .lock()
-            .expect("not poisoned")
-            .entry(client)
-            .or_insert_with(client_id);
+        let id = {
+            let mut sessions = self.sessions.lock().expect("not poisoned");
+            let now = Instant::now();
+            let renew = self.patience.renew;
+            match sessions.get(&client) {
+                Some(&(id, began)) if renew.is_none_or(|r| now - began < r) => id,
+                _ => {
+                    let id = self.new_client();
+                    sessions.insert(client, (id, now));
+                    id
+                }
+            }
+        };
         // One counter for every session: each session's numbers increase (as the law's
         // sessions require), and a Reply, which names only the number, finds its command.
         let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
@@ -584,6 +661,7 @@ impl Backend for PriestBackend {
         self.in_flight.lock().expect("not poisoned").insert(
             seq,
             InFlight {
+                conn: client,
                 cmd,
                 command,
                 reply,
@@ -922,6 +1000,81 @@ mod tests {
         for mut c in clients {
             assert_eq!(c.read_reply().unwrap(), Reply::ok());
         }
+        server.shutdown();
+        backend.stop();
+    }
+
+    /// A command the law refused (`Expired`) is answered with a clear error, and the
+    /// connection's next command goes under a new client id; a connection whose id is
+    /// older than `renew` gets a new one before its next command.
+    #[test]
+    fn an_expired_session_is_an_error_and_the_next_command_starts_a_new_one() {
+        use crate::resp::client::Client;
+        let key = Key::random();
+        let priest = UdpSocket::bind("127.0.0.1:0").unwrap();
+        priest
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let renew = Duration::from_millis(300);
+        let backend = PriestBackend::start(
+            vec![priest.local_addr().unwrap()],
+            key.clone(),
+            0,
+            Patience {
+                renew: Some(renew),
+                ..Patience::default()
+            },
+        )
+        .unwrap();
+        let server = Server::start(
+            "127.0.0.1:0",
+            OneAtATime::new(backend.clone()),
+            ServerConfig::default(),
+        )
+        .unwrap();
+        let mut c = Client::connect(server.local_addr()).unwrap();
+        c.set_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut buf = vec![0u8; 65_536];
+        // Takes the next Request and answers it with `answer(seq)`; returns its client id.
+        let mut serve = |answer: &dyn Fn(u64) -> Msg| {
+            let (len, from) = priest.recv_from(&mut buf).unwrap();
+            let (client, msg) = wire::decode::<Msg>(&key, &buf[..len])
+                .unwrap()
+                .pop()
+                .unwrap();
+            let Msg::Request { seq, .. } = msg else {
+                panic!("{msg:?}")
+            };
+            let mut out = Vec::new();
+            wire::encode(&key, Id::from(0usize), &answer(seq), &mut out).unwrap();
+            priest.send_to(&out, from).unwrap();
+            client
+        };
+        let written = |seq| Msg::Reply {
+            seq,
+            answer: Answer::Written,
+        };
+        c.send(&[b"SET", b"k", b"v"]).unwrap();
+        let first = serve(&written);
+        assert_eq!(c.read_reply().unwrap(), Reply::ok());
+        c.send(&[b"SET", b"k", b"v"]).unwrap();
+        assert_eq!(serve(&written), first, "the same session while it is young");
+        assert_eq!(c.read_reply().unwrap(), Reply::ok());
+        c.send(&[b"SET", b"k", b"w"]).unwrap();
+        assert_eq!(serve(&|seq| Msg::Expired { seq }), first);
+        match c.read_reply().unwrap() {
+            Reply::Error(e) => assert!(e.starts_with("ERR session expired"), "{e}"),
+            r => panic!("{r:?}"),
+        }
+        c.send(&[b"SET", b"k", b"w"]).unwrap();
+        let second = serve(&written);
+        assert_ne!(second, first, "a new session after the refusal");
+        assert_eq!(c.read_reply().unwrap(), Reply::ok());
+        assert!(crate::kv::born(second) >= crate::kv::born(first));
+        std::thread::sleep(renew + Duration::from_millis(50));
+        c.send(&[b"SET", b"k", b"x"]).unwrap();
+        assert_ne!(serve(&written), second, "a new session once the id is old");
+        assert_eq!(c.read_reply().unwrap(), Reply::ok());
         server.shutdown();
         backend.stop();
     }

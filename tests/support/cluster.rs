@@ -234,6 +234,16 @@ impl Cluster {
         self
     }
 
+    /// The law forgets sessions idle for `expire_after_s` (the configuration's
+    /// `[sessions]`). Before the priests start.
+    pub fn sessions(self, expire_after_s: u64) -> Self {
+        let text = fs::read_to_string(&self.config).unwrap();
+        let mut file = ConfigFile::from_toml(&text).unwrap();
+        file.sessions.expire_after_s = expire_after_s;
+        file.write(&self.config, "A test cluster").unwrap();
+        self
+    }
+
     /// The cluster's directory.
     pub fn dir(&self) -> &Path {
         self.dir.as_ref().expect("kept only when dropped").path()

@@ -122,8 +122,9 @@ where
 }
 
 const MAGIC: &[u8; 7] = b"PLEDGER";
-/// 2: the Parliament's deltas carry snapshots of the law.
-const FORMAT: u8 = 2;
+/// 2: the Parliament's deltas carry snapshots of the law. 3: decrees carry their
+/// president's stamp, and the law its sessions' times.
+const FORMAT: u8 = 3;
 const FILE_HEADER: usize = 8;
 const RECORD_HEADER: usize = 12;
 const FULL: u8 = 1;
@@ -337,7 +338,9 @@ fn parse_file(path: &Path, tail_may_tear: bool) -> Result<Parsed, JournalError> 
         let why = if bytes[..7] == MAGIC[..] {
             format!(
                 "written in ledger format {}, and this parliament reads format {FORMAT} only \
-                 (move the ledger aside and start the priest with --rejoin)",
+                 (upgrade one priest at a time: stop it, move its ledger aside, start the new \
+                 build with --rejoin, and wait until its status no longer says rejoining; see \
+                 docs/operations.md)",
                 bytes[7]
             )
         } else {
