@@ -101,14 +101,7 @@ pub const MAX_CLIENTS: usize = 65_536;
 /// A fresh client id: the top bit set, then the second it began on this machine's clock
 /// (the law uses it to forget sessions: see [`crate::kv`]), then random bits.
 pub fn client_id() -> Id {
-    crate::kv::client_id_at(unix_millis())
-}
-
-/// Milliseconds since the Unix epoch on this machine's clock (0 if it is set before 1970).
-pub fn unix_millis() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
+    crate::kv::client_id_at(crate::kv::unix_millis())
 }
 
 fn bits(id: Id) -> u64 {

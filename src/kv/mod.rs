@@ -232,6 +232,14 @@ pub const CLIENT_BIT: u64 = 1 << 63;
 /// random bits.
 const BORN_SHIFT: u32 = 31;
 
+/// Milliseconds since the Unix epoch on this machine's clock (0 if it is set before 1970):
+/// the scale of the law's clock when deployed.
+pub fn unix_millis() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
 /// A client id for a client beginning at `millis` (the time on the law's clock scale:
 /// milliseconds since the Unix epoch when deployed), with random low bits.
 pub fn client_id_at(millis: u64) -> Id {
@@ -288,16 +296,6 @@ pub enum Outcome {
     /// Its client has no session and began before the horizon: refused, not executed (its
     /// session may have been forgotten; see "Forgetting sessions").
     Expired,
-}
-
-impl Outcome {
-    /// The answer to send the client, if any.
-    pub fn answer(&self) -> Option<&Answer> {
-        match self {
-            Outcome::Executed(a) | Outcome::Retry(a) => Some(a),
-            Outcome::Stale | Outcome::Expired => None,
-        }
-    }
 }
 
 /// The law as a priest holds it: the map, every client's session, and how many commands it

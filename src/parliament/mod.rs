@@ -455,9 +455,7 @@ impl ParliamentPriest {
         let after = self.expire_after?;
         let at = match self.clock {
             Clock::DecreeNumber => u64::from(n),
-            Clock::Wall => std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as u64),
+            Clock::Wall => crate::kv::unix_millis(),
         };
         Some(Stamp {
             at,

@@ -493,7 +493,7 @@ impl PriestBackend {
     /// A new client id, beginning at the later of this machine's clock and the law's.
     fn new_client(&self) -> Id {
         let law = self.law_clock.load(Ordering::Relaxed);
-        crate::kv::client_id_at(crate::host::unix_millis().max(law))
+        crate::kv::client_id_at(crate::kv::unix_millis().max(law))
     }
 
     /// Answers `-ERR` to every command still in flight (the listener stopped).
@@ -936,29 +936,32 @@ mod tests {
         assert_eq!((back, recovery.records), (Some(l), 8));
     }
 
-    /// The listener's backend against a stand-in priest: every command reaches the priest
-    /// as a `Request` (in bundles), and one bundle of `Reply`s answers every client.
-    #[test]
-    fn the_backend_sends_requests_and_takes_a_bundle_of_replies() {
-        use crate::resp::client::Client;
+    /// A listener whose backend talks to a stand-in priest (a bare socket the test reads
+    /// and answers): the cluster key, that socket, the backend and the listener.
+    fn stand_in(patience: Patience) -> (Key, UdpSocket, Arc<PriestBackend>, Server) {
         let key = Key::random();
         let priest = UdpSocket::bind("127.0.0.1:0").unwrap();
         priest
             .set_read_timeout(Some(Duration::from_secs(5)))
             .unwrap();
-        let backend = PriestBackend::start(
-            vec![priest.local_addr().unwrap()],
-            key.clone(),
-            0,
-            Patience::default(),
-        )
-        .unwrap();
+        let backend =
+            PriestBackend::start(vec![priest.local_addr().unwrap()], key.clone(), 0, patience)
+                .unwrap();
         let server = Server::start(
             "127.0.0.1:0",
             OneAtATime::new(backend.clone()),
             ServerConfig::default(),
         )
         .unwrap();
+        (key, priest, backend, server)
+    }
+
+    /// The listener's backend against a stand-in priest: every command reaches the priest
+    /// as a `Request` (in bundles), and one bundle of `Reply`s answers every client.
+    #[test]
+    fn the_backend_sends_requests_and_takes_a_bundle_of_replies() {
+        use crate::resp::client::Client;
+        let (key, priest, backend, server) = stand_in(Patience::default());
         let clients: Vec<Client> = (0..5)
             .map(|i| {
                 let mut c = Client::connect(server.local_addr()).unwrap();
@@ -1010,28 +1013,11 @@ mod tests {
     #[test]
     fn an_expired_session_is_an_error_and_the_next_command_starts_a_new_one() {
         use crate::resp::client::Client;
-        let key = Key::random();
-        let priest = UdpSocket::bind("127.0.0.1:0").unwrap();
-        priest
-            .set_read_timeout(Some(Duration::from_secs(5)))
-            .unwrap();
         let renew = Duration::from_millis(300);
-        let backend = PriestBackend::start(
-            vec![priest.local_addr().unwrap()],
-            key.clone(),
-            0,
-            Patience {
-                renew: Some(renew),
-                ..Patience::default()
-            },
-        )
-        .unwrap();
-        let server = Server::start(
-            "127.0.0.1:0",
-            OneAtATime::new(backend.clone()),
-            ServerConfig::default(),
-        )
-        .unwrap();
+        let (key, priest, backend, server) = stand_in(Patience {
+            renew: Some(renew),
+            ..Patience::default()
+        });
         let mut c = Client::connect(server.local_addr()).unwrap();
         c.set_timeout(Some(Duration::from_secs(5))).unwrap();
         let mut buf = vec![0u8; 65_536];
