@@ -527,6 +527,9 @@ fn a_torn_snapshot_record_is_cut_and_a_damaged_one_refused() {
             false => Err(format!("no snapshot of everything applied: {s:?}")),
         }
     });
+    // Its law keeps the session of the client that wrote, and INFO says so.
+    let sessions = cluster.status(2).sessions;
+    assert!(sessions >= 1, "{sessions} sessions");
     // A snapshot save is deferred like any save no message waits on; a stop writes it.
     assert!(cluster.terminate(2).success());
     let dir = cluster.ledger_dir(2);

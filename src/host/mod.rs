@@ -200,6 +200,8 @@ pub struct Counters {
     pub unroutable: u64,
     /// Messages too large for one datagram, sent in chunks.
     pub chunked: u64,
+    /// Chunks of large messages taken back at start from transfers a restart cut.
+    pub chunks_resumed: u64,
     /// The longest save (write and sync of one record), in microseconds, and its size: the
     /// longest a batch's sends waited on the ledger.
     pub longest_save_us: u64,
@@ -222,7 +224,7 @@ impl fmt::Display for Counters {
             f,
             "received={} handled={} timeouts={} sent={} send_errors={} syncs={} \
              dropped_malformed={} dropped_bad_mac={} dropped_undecodable={} \
-             dropped_non_member={} unroutable={} chunked={} longest_save_us={} \
+             dropped_non_member={} unroutable={} chunked={} chunks_resumed={} longest_save_us={} \
              longest_save_bytes={}",
             self.received,
             self.handled,
@@ -236,6 +238,7 @@ impl fmt::Display for Counters {
             self.dropped_non_member,
             self.unroutable,
             self.chunked,
+            self.chunks_resumed,
             self.longest_save_us,
             self.longest_save_bytes
         )
@@ -399,6 +402,20 @@ where
         let id = Id::from(cfg.me);
         let mut out = Out::new();
         let state = actor.on_start(id, &storage, &mut out);
+        let (reassembly, resumed) =
+            wire::Reassembly::spooled(&cfg.ledger_dir.join("transfers"), &cfg.key, Instant::now());
+        if resumed != wire::Resumed::default() {
+            tracing::info!(
+                transfers = resumed.transfers,
+                chunks = resumed.chunks,
+                dropped = resumed.dropped,
+                "resuming the transfers of large messages cut by the restart"
+            );
+        }
+        let counters = Counters {
+            chunks_resumed: resumed.chunks as u64,
+            ..Counters::default()
+        };
         let mut node = Node {
             actor,
             id,
@@ -413,9 +430,9 @@ where
             max_batch: cfg.max_batch.max(1),
             save_delay: cfg.save_delay,
             deferred: None,
-            counters: Counters::default(),
+            counters,
             recv_buf: vec![0; 65_536],
-            reassembly: wire::Reassembly::new(),
+            reassembly,
             send_buf: Vec::new(),
             observer: None,
             marker,

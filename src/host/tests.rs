@@ -11,6 +11,8 @@ enum EchoMsg {
     Pong(u64),
     /// Answered with `Pong(pings)`, saving nothing (as a priest answering `Confirm`).
     Ask,
+    /// Answered with `Pong(its length)`: a message that travels in chunks.
+    Blob(String),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -83,6 +85,7 @@ impl Actor for Echo {
                 o.save(n);
             }
             EchoMsg::Ask => o.send(src, EchoMsg::Pong(state.pings)),
+            EchoMsg::Blob(b) => o.send(src, EchoMsg::Pong(b.len() as u64)),
         }
     }
 
@@ -501,5 +504,40 @@ fn impostors_and_unknown_ids_are_non_members_and_clients_get_answers() {
     assert_eq!(
         wire::decode::<EchoMsg>(&key, &rbuf[..len]).unwrap(),
         vec![(Id::from(0usize), EchoMsg::Pong(8))]
+    );
+}
+
+#[test]
+fn a_large_message_cut_by_a_restart_of_its_receiver_resumes() {
+    let key = Key::random();
+    let dir = tempfile::tempdir().unwrap();
+    let (addrs, peer) = echo_cluster();
+    peer.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    let blob = EchoMsg::Blob("b".repeat(150_000));
+    let parts = wire::chunks(&key, Id::from(1usize), &blob, wire::MAX_DATAGRAM).unwrap();
+    assert_eq!(parts.len(), 3);
+    let mut node = Node::start(Echo, config(&addrs, &key, dir.path())).unwrap();
+    for p in &parts[..2] {
+        peer.send_to(p, addrs[0]).unwrap();
+        node.step(Duration::from_millis(500)).unwrap();
+    }
+    assert_eq!(node.counters().chunks_resumed, 0);
+    drop(node);
+    let mut node = Node::start(Echo, config(&addrs, &key, dir.path())).unwrap();
+    assert_eq!(node.counters().chunks_resumed, 2);
+    peer.send_to(&parts[2], addrs[0]).unwrap();
+    node.step(Duration::from_millis(500)).unwrap();
+    let mut rbuf = [0u8; 4096];
+    let (len, _) = peer.recv_from(&mut rbuf).unwrap();
+    assert_eq!(
+        wire::decode::<EchoMsg>(&key, &rbuf[..len]).unwrap(),
+        vec![(Id::from(0usize), EchoMsg::Pong(150_000))]
+    );
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("transfers"))
+            .unwrap()
+            .count(),
+        0,
+        "the spool file went with the completed transfer"
     );
 }

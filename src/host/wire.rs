@@ -51,8 +51,10 @@
 //! and the message is lost, as the model allows; the protocol asks again (a lagging priest
 //! sends `Catchup` on the next heartbeat), and since the transfer id depends only on the
 //! sender and the message, the copy sent again *resumes* the transfer: the chunks already
-//! received count, whichever side restarted in between (the sender makes the same bytes
-//! again; a receiver that restarted starts the transfer afresh). A transfer is dropped when
+//! received count, whichever side restarted in between. A sender that restarted makes the
+//! same bytes again (a law is written in key order, so its snapshot encodes the same); a
+//! priest that restarts takes back the chunks it had spooled to disk beside its ledger
+//! ([`Reassembly::spooled`]). A transfer is dropped when
 //! no chunk of it came for [`TRANSFER_IDLE`], and the receiver holds at most
 //! [`MAX_TRANSFERS`] transfers and [`MAX_MESSAGE`] bytes per message: a chunk beyond those
 //! bounds, or one that disagrees with its transfer's count, is dropped and counted.
@@ -61,7 +63,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use stateright::actor::Id;
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// The version byte of a datagram carrying one message.
 pub const VERSION: u8 = 1;
@@ -350,10 +352,12 @@ pub fn widen_buffers(socket: &std::net::UdpSocket) {
 }
 
 /// The chunks of incomplete transfers a receiver holds (see "Large messages travel in
-/// chunks").
+/// chunks"), in memory and, for a priest, spooled to a directory so that a transfer resumes
+/// after the receiver restarts ([`Reassembly::spooled`]).
 #[derive(Default)]
 pub struct Reassembly {
     transfers: std::collections::HashMap<(u64, [u8; 8]), Partial>,
+    spool: Option<PathBuf>,
 }
 
 struct Partial {
@@ -361,16 +365,116 @@ struct Partial {
     have: usize,
     bytes: usize,
     last: std::time::Instant,
+    /// The spool file the transfer's chunk datagrams are appended to, if any.
+    file: Option<std::fs::File>,
+}
+
+/// What [`Reassembly::spooled`] found of the transfers a previous run left.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Resumed {
+    pub transfers: usize,
+    pub chunks: usize,
+    /// Records that were torn (cut off at a crash) or failed their MAC: dropped.
+    pub dropped: usize,
 }
 
 impl Reassembly {
+    /// A receiver that keeps chunks in memory only: one that restarts starts every transfer
+    /// afresh (a client).
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A receiver that also appends each new chunk, as the datagram it came in, to a file
+    /// per transfer in `dir` (a priest's, beside its ledger), and first takes back the
+    /// chunks a previous run left there: a transfer cut by a restart of the receiver then
+    /// resumes with the chunks it had. A spool file holds records of a 4-byte big-endian
+    /// length and a chunk datagram; each is checked again (its MAC) when taken back, and
+    /// the first torn or bad record ends the file. Files are not synced: a crash of the
+    /// machine loses at most chunks, which are sent again. A file goes when its transfer
+    /// completes, idles out or is evicted; a transfer that a restart found complete is
+    /// dropped (the protocol asks again). Failing to write the spool only costs resuming.
+    pub fn spooled(dir: &Path, key: &Key, now: std::time::Instant) -> (Self, Resumed) {
+        let mut r = Reassembly {
+            transfers: Default::default(),
+            spool: Some(dir.to_path_buf()),
+        };
+        let mut found = Resumed::default();
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return (r, found);
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.extension().is_none_or(|e| e != "part") {
+                continue;
+            }
+            let bytes = std::fs::read(&path).unwrap_or_default();
+            let _ = std::fs::remove_file(&path);
+            let mut at = 0;
+            let mut valid = 0;
+            let mut k = None;
+            while let Some(len) = bytes
+                .get(at..at + 4)
+                .map(|b| u32::from_be_bytes(b.try_into().expect("4")) as usize)
+            {
+                let Some(d) = bytes.get(at + 4..at + 4 + len) else {
+                    break;
+                };
+                let Ok((key_of, _)) = r.accept(key, d, now) else {
+                    break;
+                };
+                if k.is_some_and(|k| k != key_of) {
+                    break;
+                }
+                k = Some(key_of);
+                at += 4 + len;
+                valid += 1;
+            }
+            found.chunks += valid;
+            if at < bytes.len() {
+                found.dropped += 1;
+            }
+            let Some(k) = k else { continue };
+            match r.transfers.get(&k) {
+                Some(p) if p.have < p.parts.len() => {
+                    found.transfers += 1;
+                    // The file again, holding the records taken back.
+                    let file = std::fs::File::create(&path).and_then(|mut f| {
+                        std::io::Write::write_all(&mut f, &bytes[..at])?;
+                        Ok(f)
+                    });
+                    r.transfers.get_mut(&k).expect("present").file = file.ok();
+                }
+                _ => {
+                    r.transfers.remove(&k);
+                }
+            }
+        }
+        (r, found)
     }
 
     /// Transfers in progress.
     pub fn in_progress(&self) -> usize {
         self.transfers.len()
+    }
+
+    fn spool_path(&self, (src, transfer): (u64, [u8; 8])) -> Option<PathBuf> {
+        let t = u64::from_be_bytes(transfer);
+        Some(
+            self.spool
+                .as_ref()?
+                .join(format!("{src:016x}-{t:016x}.part")),
+        )
+    }
+
+    fn forget(&mut self, k: (u64, [u8; 8])) -> Option<Partial> {
+        let p = self.transfers.remove(&k)?;
+        if p.file.is_some() {
+            if let Some(path) = self.spool_path(k) {
+                let _ = std::fs::remove_file(path);
+            }
+        }
+        Some(p)
     }
 
     /// Checks and decodes one datagram of any version: its messages, or, for a chunk,
@@ -384,7 +488,53 @@ impl Reassembly {
         if bytes.first() != Some(&VERSION_CHUNK) {
             return decode(key, bytes);
         }
-        if bytes.len() < CHUNK_HEADER + MAC_LEN {
+        let (k, new) = self.accept(key, bytes, now)?;
+        let p = &self.transfers[&k];
+        if p.have < p.parts.len() {
+            if new && self.spool.is_some() {
+                self.spool_chunk(k, bytes);
+            }
+            return Ok(Vec::new());
+        }
+        let p = self.forget(k).expect("present");
+        let body: Vec<u8> = p.parts.into_iter().flatten().flatten().collect();
+        let msg = postcard::from_bytes(&body).map_err(|e| Reject::Undecodable(e.to_string()))?;
+        Ok(vec![(id_from_bits(k.0), msg)])
+    }
+
+    /// Appends a chunk datagram to its transfer's spool file, opening it first if need be.
+    fn spool_chunk(&mut self, k: (u64, [u8; 8]), datagram: &[u8]) {
+        use std::io::Write;
+        let path = self.spool_path(k).expect("spooled");
+        let p = self.transfers.get_mut(&k).expect("present");
+        if p.file.is_none() && p.have == 1 {
+            let dir = path.parent().expect("in the spool");
+            p.file = std::fs::create_dir_all(dir)
+                .and_then(|()| std::fs::File::create(&path))
+                .map_err(|error| {
+                    tracing::warn!(file = %path.display(), %error, "cannot spool a transfer")
+                })
+                .ok();
+        }
+        let Some(f) = &mut p.file else { return };
+        let mut record = (datagram.len() as u32).to_be_bytes().to_vec();
+        record.extend_from_slice(datagram);
+        if let Err(error) = f.write_all(&record) {
+            tracing::warn!(file = %path.display(), %error, "cannot spool a transfer");
+            p.file = None;
+            let _ = std::fs::remove_file(&path);
+        }
+    }
+
+    /// Checks a chunk and files it with its transfer: the transfer, and whether the chunk
+    /// was new to it.
+    fn accept(
+        &mut self,
+        key: &Key,
+        bytes: &[u8],
+        now: std::time::Instant,
+    ) -> Result<((u64, [u8; 8]), bool), Reject> {
+        if bytes.len() < CHUNK_HEADER + MAC_LEN || bytes[0] != VERSION_CHUNK {
             return Err(Reject::Malformed(format!(
                 "a chunk of {} bytes, shorter than its header and MAC",
                 bytes.len()
@@ -409,8 +559,15 @@ impl Reassembly {
                 part.len()
             )));
         }
-        self.transfers
-            .retain(|_, p| now.duration_since(p.last) < TRANSFER_IDLE);
+        let idle: Vec<_> = self
+            .transfers
+            .iter()
+            .filter(|(_, p)| now.duration_since(p.last) >= TRANSFER_IDLE)
+            .map(|(k, _)| *k)
+            .collect();
+        for k in idle {
+            self.forget(k);
+        }
         let k = (src, transfer);
         if !self.transfers.contains_key(&k) && self.transfers.len() >= MAX_TRANSFERS {
             // Make room: the transfer that progressed least recently goes.
@@ -420,7 +577,7 @@ impl Reassembly {
                 .min_by_key(|(_, p)| p.last)
                 .map(|(k, _)| *k)
             {
-                self.transfers.remove(&oldest);
+                self.forget(oldest);
             }
         }
         let p = self.transfers.entry(k).or_insert_with(|| Partial {
@@ -428,6 +585,7 @@ impl Reassembly {
             have: 0,
             bytes: 0,
             last: now,
+            file: None,
         });
         if p.parts.len() != count || p.bytes + part.len() > MAX_MESSAGE {
             return Err(Reject::Malformed(format!(
@@ -436,18 +594,13 @@ impl Reassembly {
             )));
         }
         p.last = now;
-        if p.parts[index].is_none() {
+        let new = p.parts[index].is_none();
+        if new {
             p.parts[index] = Some(part.to_vec());
             p.have += 1;
             p.bytes += part.len();
         }
-        if p.have < count {
-            return Ok(Vec::new());
-        }
-        let p = self.transfers.remove(&k).expect("present");
-        let body: Vec<u8> = p.parts.into_iter().flatten().flatten().collect();
-        let msg = postcard::from_bytes(&body).map_err(|e| Reject::Undecodable(e.to_string()))?;
-        Ok(vec![(id_from_bits(src), msg)])
+        Ok((k, new))
     }
 }
 
@@ -758,5 +911,88 @@ mod tests {
             r.decode::<Msg>(&key(1), &p[0], now).unwrap();
         }
         assert_eq!(r.in_progress(), MAX_TRANSFERS);
+    }
+
+    #[test]
+    fn a_spooled_transfer_resumes_after_the_receiver_restarts() {
+        let big = Msg::Success("s".repeat(300_000));
+        let src = Id::from(2usize);
+        let parts = chunks(&key(1), src, &big, MAX_DATAGRAM).unwrap();
+        assert_eq!(parts.len(), 6);
+        let dir = tempfile::tempdir().unwrap();
+        let spool = dir.path().join("transfers");
+        let now = std::time::Instant::now();
+        let (mut r, found) = Reassembly::spooled(&spool, &key(1), now);
+        assert_eq!(found, Resumed::default());
+        for p in &parts[..3] {
+            assert!(r.decode::<Msg>(&key(1), p, now).unwrap().is_empty());
+        }
+        drop(r);
+        let files: Vec<_> = std::fs::read_dir(&spool).unwrap().collect();
+        assert_eq!(files.len(), 1);
+        // A crash tore the last record: it is dropped, the two before it are kept.
+        let file = files[0].as_ref().unwrap().path();
+        let len = std::fs::metadata(&file).unwrap().len();
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&file)
+            .unwrap()
+            .set_len(len - 100)
+            .unwrap();
+        let (mut r, found) = Reassembly::spooled(&spool, &key(1), now);
+        assert_eq!(
+            found,
+            Resumed {
+                transfers: 1,
+                chunks: 2,
+                dropped: 1
+            }
+        );
+        assert_eq!(r.in_progress(), 1);
+        // The sender's copy sent again: only the missing chunks are needed.
+        for p in &parts[2..5] {
+            assert!(r.decode::<Msg>(&key(1), p, now).unwrap().is_empty());
+        }
+        // A second restart, mid-way, keeps what the first took back and what came since.
+        drop(r);
+        let (mut r, found) = Reassembly::spooled(&spool, &key(1), now);
+        assert_eq!((found.transfers, found.chunks, found.dropped), (1, 5, 0));
+        assert_eq!(
+            r.decode::<Msg>(&key(1), &parts[5], now).unwrap(),
+            vec![(src, big)]
+        );
+        // Complete: its file is gone.
+        assert_eq!(std::fs::read_dir(&spool).unwrap().count(), 0);
+        // Chunks under another key are not taken back; an idle transfer's file goes too.
+        let (mut r, _) = Reassembly::spooled(&spool, &key(1), now);
+        r.decode::<Msg>(&key(1), &parts[0], now).unwrap();
+        drop(r);
+        let (mut r, found) = Reassembly::spooled(&spool, &key(2), now);
+        assert_eq!((found.transfers, found.chunks, found.dropped), (0, 0, 1));
+        assert_eq!(std::fs::read_dir(&spool).unwrap().count(), 0);
+        r.decode::<Msg>(
+            &key(2),
+            &chunks(
+                &key(2),
+                src,
+                &Msg::Success("t".repeat(70_000)),
+                MAX_DATAGRAM,
+            )
+            .unwrap()[0],
+            now,
+        )
+        .unwrap();
+        assert_eq!(std::fs::read_dir(&spool).unwrap().count(), 1);
+        let other = chunks(
+            &key(2),
+            src,
+            &Msg::Success("u".repeat(70_000)),
+            MAX_DATAGRAM,
+        )
+        .unwrap();
+        r.decode::<Msg>(&key(2), &other[0], now + TRANSFER_IDLE)
+            .unwrap();
+        assert_eq!(r.in_progress(), 1);
+        assert_eq!(std::fs::read_dir(&spool).unwrap().count(), 1);
     }
 }

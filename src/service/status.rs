@@ -26,6 +26,7 @@
 //!                       not applied yet (after a restart, or waiting for a snapshot)
 //! snapshot:40           decrees below 40 are in its snapshot of the law (0: none)
 //! live_bytes:1100       the bytes of the keys and values in its law
+//! sessions:12           the client sessions its law keeps (see "Forgetting sessions")
 //! ledger_bytes:18230    the size of its ledger directory's files on disk
 //! status_age_ms:12      how long ago the host last published this (a stuck priest ages)
 //! ```
@@ -87,6 +88,9 @@ pub struct PriestStatus {
     /// The live data: bytes of the keys and values in the priest's law.
     #[serde(default)]
     pub live_bytes: u64,
+    /// The client sessions the priest's law keeps.
+    #[serde(default)]
+    pub sessions: u64,
     pub ledger_bytes: u64,
     pub status_age_ms: u64,
     /// `current`, or `catching_up` while decrees it knows were passed wait to be applied
@@ -146,6 +150,7 @@ struct Published {
     highest_applied: Option<DecreeNumber>,
     snapshot: DecreeNumber,
     live_bytes: u64,
+    sessions: u64,
     /// Snapshots this process took of its own law, and installed from a peer.
     snapshots_taken: u64,
     snapshots_installed: u64,
@@ -207,6 +212,7 @@ impl Board {
                 highest_applied: state.highest_applied(),
                 snapshot: base,
                 live_bytes: state.law.bytes,
+                sessions: state.law.sessions.len() as u64,
                 snapshots_taken: taken,
                 snapshots_installed: installed,
                 counters: counters.clone(),
@@ -238,6 +244,7 @@ impl Board {
             highest_applied: p.highest_applied,
             snapshot: p.snapshot,
             live_bytes: p.live_bytes,
+            sessions: p.sessions,
             ledger_bytes: dir_bytes(&self.ledger_dir),
             status_age_ms: p.at.elapsed().as_millis() as u64,
             recovery: Recovery::of(p.highest_chosen, p.highest_applied),
@@ -299,7 +306,7 @@ pub fn format_info(s: &PriestStatus, section: Option<&str>) -> String {
             out,
             "# Parliament\r\npriest:{}\r\nrole:{}\r\nballot:{}\r\npresident:{}\r\nquorum:{}\r\n\
              highest_chosen:{}\r\nhighest_applied:{}\r\nrecovery:{}\r\nsnapshot:{}\r\nlive_bytes:{}\r\n\
-             ledger_bytes:{}\r\nstatus_age_ms:{}\r\n",
+             sessions:{}\r\nledger_bytes:{}\r\nstatus_age_ms:{}\r\n",
             s.priest,
             s.role,
             opt(&s.ballot),
@@ -310,6 +317,7 @@ pub fn format_info(s: &PriestStatus, section: Option<&str>) -> String {
             s.recovery.name(),
             s.snapshot,
             s.live_bytes,
+            s.sessions,
             s.ledger_bytes,
             s.status_age_ms
         );
@@ -404,6 +412,7 @@ pub fn parse_info(text: &str) -> Result<PriestStatus, String> {
         highest_applied: decree("highest_applied")?,
         snapshot: number::<DecreeNumber>("snapshot", field("snapshot")?)?,
         live_bytes: number("live_bytes", field("live_bytes")?)?,
+        sessions: number("sessions", field("sessions")?)?,
         ledger_bytes: number("ledger_bytes", field("ledger_bytes")?)?,
         status_age_ms: number("status_age_ms", field("status_age_ms")?)?,
         recovery: match fields.get("recovery").copied().unwrap_or("current") {
@@ -655,6 +664,7 @@ mod tests {
             highest_applied: Some(40),
             snapshot: 30,
             live_bytes: 1200,
+            sessions: 4,
             ledger_bytes: 18230,
             status_age_ms: 7,
             recovery: Recovery::CatchingUp,
