@@ -881,8 +881,10 @@ fn deployed_a_snapshot_is_due_by_count_or_bytes_whatever_the_size_of_the_law() {
         p.snapshot_bytes = bytes;
         // The last snapshot (at 0, so the decrees since are the same) held a law this big.
         let mut st = before.clone();
-        let mut law = crate::kv::Store::default();
-        law.bytes = law_bytes;
+        let law = crate::kv::Store {
+            bytes: law_bytes,
+            ..Default::default()
+        };
         st.ledger.snapshot = Some(Snapshot { upto: 0, law });
         let (_, out) = timeout(&p, &st, Timer::Snapshot);
         out.iter().any(|c| c.starts_with("Save"))
