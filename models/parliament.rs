@@ -892,8 +892,13 @@ pub fn exactly_once(cfg: &ParliamentConfig, state: &ParliamentState) -> bool {
     };
     priests_of(state).zip(logs).all(|(p, log)| {
         let mut law = Store::default();
-        for d in log {
-            d.apply_to(&mut law, crate::kv::Dedup::Sessions, |_, _| {});
+        for (n, d) in log.iter().enumerate() {
+            d.apply_to(
+                n as DecreeNumber,
+                &mut law,
+                crate::kv::Dedup::Sessions,
+                |_, _| {},
+            );
         }
         p.law == law
     })

@@ -498,7 +498,7 @@ impl Reassembly {
         }
         let p = self.forget(k).expect("present");
         let body: Vec<u8> = p.parts.into_iter().flatten().flatten().collect();
-        let msg = postcard::from_bytes(&body).map_err(|e| Reject::Undecodable(e.to_string()))?;
+        let msg = message(&body).map_err(|e| Reject::Undecodable(e.to_string()))?;
         Ok(vec![(id_from_bits(k.0), msg)])
     }
 
@@ -604,6 +604,14 @@ impl Reassembly {
     }
 }
 
+/// Decodes one message: as this build writes it, or else as the build before the law held
+/// its Chamber wrote it (a snapshot from a priest not yet upgraded).
+fn message<M: DeserializeOwned>(bytes: &[u8]) -> postcard::Result<M> {
+    postcard::from_bytes(bytes).or_else(|e| {
+        crate::kv::with_law_before_chamber(|| postcard::from_bytes(bytes)).map_err(|_| e)
+    })
+}
+
 /// Checks and decodes one datagram (version 1 or 2) into its messages, each with its
 /// sender, in the order they were put in.
 pub fn decode<M: DeserializeOwned>(key: &Key, bytes: &[u8]) -> Result<Vec<(Id, M)>, Reject> {
@@ -635,7 +643,7 @@ pub fn decode<M: DeserializeOwned>(key: &Key, bytes: &[u8]) -> Result<Vec<(Id, M
         let src = id_from_bits(u64::from_be_bytes(
             signed[1..HEADER].try_into().expect("8 bytes"),
         ));
-        let msg = postcard::from_bytes(&signed[HEADER..]).map_err(undecodable)?;
+        let msg = message(&signed[HEADER..]).map_err(undecodable)?;
         return Ok(vec![(src, msg)]);
     }
     let mut msgs = Vec::new();
@@ -656,7 +664,7 @@ pub fn decode<M: DeserializeOwned>(key: &Key, bytes: &[u8]) -> Result<Vec<(Id, M
                 body.len()
             )));
         }
-        msgs.push((src, postcard::from_bytes(&body[..n]).map_err(undecodable)?));
+        msgs.push((src, message(&body[..n]).map_err(undecodable)?));
         rest = &body[n..];
     }
     if msgs.is_empty() {

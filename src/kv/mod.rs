@@ -48,6 +48,10 @@
 //! model checks client histories against (stateright's `SequentialSpec`); [`Store`] is that
 //! map plus sessions, as a priest holds it.
 
+mod chamber;
+
+pub use chamber::{Chamber, Change, Inc, Listed, Member, MemberAnswer, MemberOp, Refusal};
+
 use im::OrdMap;
 use serde::{Deserialize, Serialize};
 use stateright::actor::Id;
@@ -77,6 +81,8 @@ pub enum Op {
         expected: Option<Value>,
         new: Value,
     },
+    /// Change or list the Chamber ([`chamber`]).
+    Member(MemberOp),
 }
 
 /// The answer to an [`Op`].
@@ -93,13 +99,18 @@ pub enum Answer {
         swapped: bool,
         previous: Option<Value>,
     },
+    /// What a member command did.
+    Member(MemberAnswer),
 }
 
 impl Op {
-    /// The key the operation reads or writes.
-    pub fn key(&self) -> &Key {
+    /// The key the operation reads or writes (a member command has none).
+    pub fn key(&self) -> Option<&Key> {
         match self {
-            Op::Get { key } | Op::Put { key, .. } | Op::Delete { key } | Op::Cas { key, .. } => key,
+            Op::Get { key } | Op::Put { key, .. } | Op::Delete { key } | Op::Cas { key, .. } => {
+                Some(key)
+            }
+            Op::Member(_) => None,
         }
     }
 }
@@ -115,6 +126,7 @@ impl fmt::Display for Op {
                 "cas {key} {}->{new}",
                 expected.as_deref().unwrap_or("nil")
             ),
+            Op::Member(m) => write!(f, "{m}"),
         }
     }
 }
@@ -130,6 +142,7 @@ impl fmt::Display for Answer {
                 "swapped={swapped} (was {})",
                 previous.as_deref().unwrap_or("nil")
             ),
+            Answer::Member(m) => write!(f, "{m}"),
         }
     }
 }
@@ -156,6 +169,10 @@ impl Command {
                 Op::Cas { key, expected, new } => {
                     key.len() + expected.as_ref().map_or(0, |e| e.len()) + new.len()
                 }
+                Op::Member(MemberOp::Add { addr, .. } | MemberOp::Replace { addr, .. }) => {
+                    16 + addr.as_ref().map_or(0, |a| a.len())
+                }
+                Op::Member(_) => 2,
             }
     }
 }
@@ -197,6 +214,8 @@ impl KvMap {
                 }
                 Answer::Cas { swapped, previous }
             }
+            // The plain map has no Chamber.
+            Op::Member(_) => Answer::Member(MemberAnswer::Refused(Refusal::Disabled)),
         }
     }
 }
@@ -304,7 +323,7 @@ pub enum Outcome {
 
 /// The law as a priest holds it: the map, every client's session, and how many commands it
 /// executed (each distinct command at most once: the `exactly-once` property).
-#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Store {
     pub map: KvMap,
     pub sessions: OrdMap<Id, Session>,
@@ -318,6 +337,124 @@ pub struct Store {
     /// The latest horizon stamped: sessions of clients that began and were last served
     /// before it are forgotten, and clients that began before it get no new session.
     pub horizon: u64,
+    /// The Chamber, if membership changes by decree (`None`: the priests are fixed by
+    /// configuration, and member commands are refused).
+    pub chamber: Option<Chamber>,
+}
+
+thread_local! {
+    static BEFORE_CHAMBER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` with laws read and written as ledger format 3 and the builds of its time laid
+/// them out: without the chamber (read as `None`). The journal reads a format-3 ledger this
+/// way, and the wire a snapshot from a priest of that build, so a cluster upgrades one
+/// priest at a time without losing its ledgers.
+pub fn with_law_before_chamber<T>(f: impl FnOnce() -> T) -> T {
+    BEFORE_CHAMBER.with(|b| {
+        let was = b.replace(true);
+        let out = f();
+        b.set(was);
+        out
+    })
+}
+
+/// A law as it is written: the chamber last.
+#[derive(Serialize)]
+struct StoreOut<'a> {
+    map: &'a KvMap,
+    sessions: &'a OrdMap<Id, Session>,
+    executed: u64,
+    bytes: u64,
+    now: u64,
+    horizon: u64,
+    chamber: &'a Option<Chamber>,
+}
+
+/// A law as ledger format 3 wrote it (borrowed).
+#[derive(Serialize)]
+struct StoreOutBeforeChamber<'a> {
+    map: &'a KvMap,
+    sessions: &'a OrdMap<Id, Session>,
+    executed: u64,
+    bytes: u64,
+    now: u64,
+    horizon: u64,
+}
+
+/// A law as ledger format 3 wrote it.
+#[derive(Deserialize)]
+struct StoreBeforeChamber {
+    map: KvMap,
+    sessions: OrdMap<Id, Session>,
+    executed: u64,
+    bytes: u64,
+    now: u64,
+    horizon: u64,
+}
+
+#[derive(Deserialize)]
+struct StoreIn {
+    map: KvMap,
+    sessions: OrdMap<Id, Session>,
+    executed: u64,
+    bytes: u64,
+    now: u64,
+    horizon: u64,
+    chamber: Option<Chamber>,
+}
+
+impl Serialize for Store {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if BEFORE_CHAMBER.with(|b| b.get()) {
+            return StoreOutBeforeChamber {
+                map: &self.map,
+                sessions: &self.sessions,
+                executed: self.executed,
+                bytes: self.bytes,
+                now: self.now,
+                horizon: self.horizon,
+            }
+            .serialize(s);
+        }
+        StoreOut {
+            map: &self.map,
+            sessions: &self.sessions,
+            executed: self.executed,
+            bytes: self.bytes,
+            now: self.now,
+            horizon: self.horizon,
+            chamber: &self.chamber,
+        }
+        .serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Store {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        if BEFORE_CHAMBER.with(|b| b.get()) {
+            let f = StoreBeforeChamber::deserialize(d)?;
+            return Ok(Store {
+                map: f.map,
+                sessions: f.sessions,
+                executed: f.executed,
+                bytes: f.bytes,
+                now: f.now,
+                horizon: f.horizon,
+                chamber: None,
+            });
+        }
+        let f = StoreIn::deserialize(d)?;
+        Ok(Store {
+            map: f.map,
+            sessions: f.sessions,
+            executed: f.executed,
+            bytes: f.bytes,
+            now: f.now,
+            horizon: f.horizon,
+            chamber: f.chamber,
+        })
+    }
 }
 
 /// When a session may be forgotten: once the horizon passes both its client's beginning
@@ -381,18 +518,27 @@ impl Store {
         }
     }
 
-    /// Applies one command under `dedup`.
-    pub fn apply(&mut self, cmd: &Command, dedup: Dedup) -> Outcome {
+    /// Applies one command of decree number `number` under `dedup`.
+    pub fn apply(&mut self, number: u32, cmd: &Command, dedup: Dedup) -> Outcome {
         if dedup != Dedup::Off {
             if let Some(outcome) = self.lookup_under(cmd.client, cmd.seq, dedup) {
                 return outcome;
             }
         }
-        let key = cmd.op.key();
-        let entry = |map: &KvMap| map.0.get(key).map_or(0, |v| (key.len() + v.len()) as u64);
-        let before = entry(&self.map);
-        let answer = self.map.execute(&cmd.op);
-        self.bytes = self.bytes + entry(&self.map) - before;
+        let answer = match (&cmd.op, &mut self.chamber) {
+            (Op::Member(op), Some(chamber)) => Answer::Member(chamber.execute(op, number)),
+            (op, _) => {
+                let entry = |map: &KvMap| {
+                    op.key()
+                        .and_then(|k| Some(k.len() + map.0.get(k)?.len()))
+                        .unwrap_or(0) as u64
+                };
+                let before = entry(&self.map);
+                let answer = self.map.execute(op);
+                self.bytes = self.bytes + entry(&self.map) - before;
+                answer
+            }
+        };
         self.executed += 1;
         let session = Session {
             seq: cmd.seq,
@@ -403,20 +549,25 @@ impl Store {
         Outcome::Executed(answer)
     }
 
-    /// Applies a decree's commands: its stamp first (if it has one), then each command in
-    /// order, calling `outcome` with each command and what applying it did.
+    /// Applies decree number `number`: the change of membership in force from it (if
+    /// any), its stamp (if it has one), then each command in order, calling `outcome` with
+    /// each command and what applying it did.
     pub fn apply_all<'a>(
         &mut self,
+        number: u32,
         stamp: Option<&Stamp>,
         cmds: impl IntoIterator<Item = &'a Command>,
         dedup: Dedup,
         mut outcome: impl FnMut(&'a Command, Outcome),
     ) {
+        if let Some(chamber) = &mut self.chamber {
+            chamber.fold(number);
+        }
         if let Some(stamp) = stamp {
             self.advance(stamp);
         }
         for c in cmds {
-            let o = self.apply(c, dedup);
+            let o = self.apply(number, c, dedup);
             outcome(c, o);
         }
     }
@@ -506,14 +657,14 @@ mod tests {
         let mut s = Store::default();
         let first = cmd(7, 1, put("x", "a"));
         assert_eq!(
-            s.apply(&first, Dedup::Sessions),
+            s.apply(0, &first, Dedup::Sessions),
             Outcome::Executed(Answer::Written)
         );
         // Another client overwrites; then client 7's retry of its put arrives in a later
         // decree. It must not overwrite again, and must get its original answer.
-        s.apply(&cmd(8, 1, put("x", "b")), Dedup::Sessions);
+        s.apply(0, &cmd(8, 1, put("x", "b")), Dedup::Sessions);
         assert_eq!(
-            s.apply(&first, Dedup::Sessions),
+            s.apply(0, &first, Dedup::Sessions),
             Outcome::Retry(Answer::Written)
         );
         assert_eq!(s.map.0.get("x").map(|v| &**v), Some("b"));
@@ -521,10 +672,10 @@ mod tests {
         // The next command of client 7 executes; after it, the first is stale.
         let second = cmd(7, 2, get("x"));
         assert_eq!(
-            s.apply(&second, Dedup::Sessions),
+            s.apply(0, &second, Dedup::Sessions),
             Outcome::Executed(Answer::Value(Some("b".into())))
         );
-        assert_eq!(s.apply(&first, Dedup::Sessions), Outcome::Stale);
+        assert_eq!(s.apply(0, &first, Dedup::Sessions), Outcome::Stale);
         assert_eq!(
             s.lookup(Id::from(7), 2),
             Some(Outcome::Retry(Answer::Value(Some("b".into()))))
@@ -562,7 +713,7 @@ mod tests {
             Op::Delete { key: "x".into() },
         ];
         for (i, op) in ops.into_iter().enumerate() {
-            s.apply(&cmd(1, i as u64 + 1, op), Dedup::Sessions);
+            s.apply(0, &cmd(1, i as u64 + 1, op), Dedup::Sessions);
             assert_eq!(s.bytes, bytes(&s), "after command {}", i + 1);
         }
         assert_eq!(s.bytes, 8);
@@ -572,9 +723,9 @@ mod tests {
     fn without_sessions_a_retry_executes_twice() {
         let mut s = Store::default();
         let first = cmd(7, 1, put("x", "a"));
-        s.apply(&first, Dedup::Off);
-        s.apply(&cmd(8, 1, put("x", "b")), Dedup::Off);
-        s.apply(&first, Dedup::Off);
+        s.apply(0, &first, Dedup::Off);
+        s.apply(0, &cmd(8, 1, put("x", "b")), Dedup::Off);
+        s.apply(0, &first, Dedup::Off);
         assert_eq!(s.map.0.get("x").map(|v| &**v), Some("a"));
         assert_eq!(s.executed, 3);
         let cmds = [first.clone(), cmd(8, 1, put("x", "b")), first];
@@ -597,9 +748,13 @@ mod tests {
             seq: 1,
             op: put("x", "a"),
         };
-        s.apply_all(Some(&stamp(2_000, 0)), [&first], Dedup::Sessions, |_, o| {
-            assert_eq!(o, Outcome::Executed(Answer::Written))
-        });
+        s.apply_all(
+            0,
+            Some(&stamp(2_000, 0)),
+            [&first],
+            Dedup::Sessions,
+            |_, o| assert_eq!(o, Outcome::Executed(Answer::Written)),
+        );
         assert_eq!(s.sessions[&old].at, 2_000);
         // Idle since 2_000, began at 1_000: a horizon at 2_000 keeps it, one past it does not.
         s.advance(&stamp(7_000, 2_000));
@@ -608,19 +763,19 @@ mod tests {
         // little longer, and a late copy is still a retry.
         s.advance(&stamp(8_000, 2_001));
         assert_eq!(
-            s.apply(&first, Dedup::Sessions),
+            s.apply(0, &first, Dedup::Sessions),
             Outcome::Retry(Answer::Written)
         );
         s.advance(&stamp(8_250, 2_250));
         assert!(!s.sessions.contains_key(&old));
         // A late copy of its first command, and its next command, are refused.
-        assert_eq!(s.apply(&first, Dedup::Sessions), Outcome::Expired);
+        assert_eq!(s.apply(0, &first, Dedup::Sessions), Outcome::Expired);
         let next = Command {
             seq: 2,
             ..first.clone()
         };
         assert_eq!(s.lookup(old, 2), Some(Outcome::Expired));
-        assert_eq!(s.apply(&next, Dedup::Sessions), Outcome::Expired);
+        assert_eq!(s.apply(0, &next, Dedup::Sessions), Outcome::Expired);
         assert_eq!((s.executed, s.map.0.get("x").map(|v| &**v)), (1, Some("a")));
         // A client that began after the horizon is new.
         let other = Command {
@@ -629,7 +784,7 @@ mod tests {
             op: put("x", "b"),
         };
         assert_eq!(
-            s.apply(&other, Dedup::Sessions),
+            s.apply(0, &other, Dedup::Sessions),
             Outcome::Executed(Answer::Written)
         );
         // A horizon never goes back, and neither does the clock.
@@ -637,7 +792,7 @@ mod tests {
         assert_eq!((s.now, s.horizon), (8_250, 2_250));
         // Under the seeded bug the late copy runs again.
         assert_eq!(
-            s.apply(&first, Dedup::ExpiredAsNew),
+            s.apply(0, &first, Dedup::ExpiredAsNew),
             Outcome::Executed(Answer::Written)
         );
         assert_eq!(s.executed, 3);
@@ -650,6 +805,7 @@ mod tests {
         let mut s = Store::default();
         let ahead = client_id_at(50_000);
         s.apply_all(
+            0,
             Some(&stamp(10_000, 0)),
             [&cmd_of(ahead, 1, put("k", "v"))],
             Dedup::Sessions,
@@ -667,7 +823,7 @@ mod tests {
         let mut s = Store::default();
         for (i, at) in [(1, 1_000), (2, 2_000), (3, 3_000)] {
             let c = cmd_of(client_id_at(0), 1, put(&format!("k{i}"), "v"));
-            s.apply_all(Some(&stamp(at, 0)), [&c], Dedup::Sessions, |_, _| {});
+            s.apply_all(0, Some(&stamp(at, 0)), [&c], Dedup::Sessions, |_, _| {});
         }
         let bytes = postcard::to_allocvec(&s).unwrap();
         let mut back: Store = postcard::from_bytes(&bytes).unwrap();

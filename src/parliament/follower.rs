@@ -305,7 +305,7 @@ impl ParliamentPriest {
         state.applied += 1;
         let decree = state.ledger.learned[&n].clone();
         let PriestState { law, queue, .. } = state;
-        decree.apply_to(law, self.dedup(), |c, outcome| {
+        decree.apply_to(n, law, self.dedup(), |c, outcome| {
             queue.retain(|q| !(q.client == c.client && q.seq == c.seq));
             if let (true, Some(msg)) = (reply, Msg::to_client(c.seq, &outcome)) {
                 step.send(c.client, msg);

@@ -51,15 +51,17 @@ impl Decree {
         }
     }
 
-    /// Applies the decree to `law`: its stamp, then its commands in order, calling
-    /// `outcome` with each command and what applying it did.
+    /// Applies the decree, passed as number `number`, to `law`: the membership change in
+    /// force from it, its stamp, then its commands in order, calling `outcome` with each
+    /// command and what applying it did.
     pub fn apply_to<'a>(
         &'a self,
+        number: DecreeNumber,
         law: &mut Store,
         dedup: crate::kv::Dedup,
         outcome: impl FnMut(&'a Command, crate::kv::Outcome),
     ) {
-        law.apply_all(self.stamp(), self.commands(), dedup, outcome)
+        law.apply_all(number, self.stamp(), self.commands(), dedup, outcome)
     }
 }
 

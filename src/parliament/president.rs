@@ -515,7 +515,7 @@ impl ParliamentPriest {
         let office = p.office();
         let mut law = office.law.clone();
         for (m, p) in office.pending.range(..=n) {
-            p.decree.apply_to(&mut law, self.dedup(), |c, outcome| {
+            p.decree.apply_to(*m, &mut law, self.dedup(), |c, outcome| {
                 if let (true, Some(msg)) = (*m == n, Msg::to_client(c.seq, &outcome)) {
                     step.send(c.client, msg);
                 }

@@ -134,6 +134,11 @@ impl LawDelta {
                 bytes,
             });
         }
+        if next.law.chamber != last.law.chamber {
+            // The delta lists keys and sessions only: a law whose Chamber changed is
+            // written whole.
+            return None;
+        }
         Some(LawDelta::Changes {
             upto,
             map: next.law.map.0.delta(&last.law.map.0)?,
@@ -161,7 +166,7 @@ impl LawDelta {
                 bytes,
             } => {
                 for n in s.upto..upto {
-                    learned[&n].apply_to(&mut s.law, kv::Dedup::Sessions, |_, _| {});
+                    learned[&n].apply_to(n, &mut s.law, kv::Dedup::Sessions, |_, _| {});
                 }
                 (upto, executed, bytes)
             }
@@ -219,6 +224,15 @@ impl Durable for Ledger {
             learned: self.learned.delta(&prev.learned)?,
             snapshot,
         })
+    }
+
+    /// Format 3 laid the law out without its Chamber.
+    fn decode_old<T: serde::de::DeserializeOwned>(
+        format: u8,
+        payload: &[u8],
+    ) -> postcard::Result<T> {
+        debug_assert_eq!(format, 3, "the oldest format the journal reads");
+        kv::with_law_before_chamber(|| postcard::from_bytes(payload))
     }
 
     /// A new snapshot is a few bytes when the decrees it covers are on disk: so the
@@ -799,7 +813,7 @@ mod tests {
         };
         let mut law = Store::default();
         for k in 0..10_000 {
-            law.apply(&put(k + 1, k), Dedup::Sessions);
+            law.apply(0, &put(k + 1, k), Dedup::Sessions);
         }
         // Decrees 5..30 each carry one command; the priest applies them as it learns them.
         let decree =
@@ -808,7 +822,7 @@ mod tests {
             for n in ns {
                 l.learned.insert(n, decree(n));
                 for c in decree(n).commands() {
-                    law.apply(c, Dedup::Sessions);
+                    law.apply(0, c, Dedup::Sessions);
                 }
             }
         };
@@ -860,7 +874,7 @@ mod tests {
         // An installed law: another priest's, decoded from a message, so nothing shared.
         let mut installed = Store::default();
         for k in 0..10_000 {
-            installed.apply(&put(k + 1, k + 20_000), Dedup::Sessions);
+            installed.apply(0, &put(k + 1, k + 20_000), Dedup::Sessions);
         }
         snapshot(&mut l, 40, &installed);
         let again = disk.save(&l).unwrap();
@@ -877,10 +891,102 @@ mod tests {
         let mut law = s.law.clone();
         for n in s.upto..upto {
             for c in l.learned[&n].commands() {
-                law.apply(c, crate::kv::Dedup::Sessions);
+                law.apply(0, c, crate::kv::Dedup::Sessions);
             }
         }
         law
+    }
+
+    /// A ledger of the format before the law held its Chamber (3) is read, and written
+    /// again in this build's format when the journal opens: its snapshot of the law, the
+    /// decrees since (deltas) and its promises all come through. A snapshot message from a
+    /// priest of that build decodes too.
+    #[test]
+    fn a_format_3_ledger_and_snapshot_are_read_and_the_ledger_written_again() {
+        use crate::host::journal::{self, Journal, JournalOptions};
+        use crate::kv::{Command, Dedup, Store};
+        let dir = tempfile::tempdir().unwrap();
+        let mut law = Store::default();
+        for k in 0..50u64 {
+            let cmd = Command {
+                client: Id::from(1_000 + k as usize),
+                seq: 1,
+                op: Op::Put {
+                    key: format!("k{k}").into(),
+                    value: format!("v{k}").into(),
+                },
+            };
+            law.apply(0, &cmd, Dedup::Sessions);
+        }
+        let mut ledger = Ledger::genesis(1);
+        ledger.snapshot = Some(Snapshot {
+            upto: 3,
+            law: law.clone(),
+        });
+        ledger.next_bal = Some(Ballot::new(2, 1));
+        let mut later = ledger.clone();
+        for n in 3..6 {
+            later.learned.insert(n, Decree::OliveDay);
+        }
+        kv::with_law_before_chamber(|| {
+            let (mut disk, _, _) = Journal::<Ledger>::open(dir.path(), JournalOptions::default())
+                .expect("a new ledger");
+            disk.save(&ledger).unwrap();
+            disk.save(&later).unwrap();
+        });
+        let files = || {
+            let mut f: Vec<_> = std::fs::read_dir(dir.path())
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .filter(|p| {
+                    let n = p.file_name().unwrap().to_str().unwrap();
+                    n.starts_with("log-") || n.starts_with("snap-")
+                })
+                .collect();
+            f.sort();
+            f
+        };
+        let format_of = |p: &std::path::Path| std::fs::read(p).unwrap()[7];
+        // What that build wrote: its header said format 3.
+        for f in files() {
+            let mut bytes = std::fs::read(&f).unwrap();
+            bytes[7] = 3;
+            std::fs::write(&f, bytes).unwrap();
+        }
+        let (mut disk, back, _) =
+            Journal::<Ledger>::open(dir.path(), JournalOptions::default()).unwrap();
+        assert_eq!(back.as_ref(), Some(&later));
+        assert!(files().iter().all(|f| format_of(f) == 4), "{:?}", files());
+        later.learned.insert(6, Decree::OliveDay);
+        disk.save(&later).unwrap();
+        drop(disk);
+        let (back, _) = journal::read::<Ledger>(dir.path()).unwrap();
+        assert_eq!(back, Some(later.clone()));
+        // A format older than that is refused, naming where to read how to upgrade.
+        let f = files().pop().unwrap();
+        let mut bytes = std::fs::read(&f).unwrap();
+        bytes[7] = 2;
+        std::fs::write(&f, bytes).unwrap();
+        let err = journal::read::<Ledger>(dir.path()).unwrap_err().to_string();
+        assert!(
+            err.contains("format 2") && err.contains("Upgrading"),
+            "{err}"
+        );
+        // The wire: a snapshot as that build sends it.
+        let key = Key::random();
+        let msg = Msg::Snapshot {
+            snapshot: Snapshot { upto: 3, law },
+        };
+        let old = kv::with_law_before_chamber(|| {
+            wire::chunks(&key, Id::from(0usize), &msg, wire::MAX_DATAGRAM).unwrap()
+        });
+        let mut r = wire::Reassembly::new();
+        let now = std::time::Instant::now();
+        let got: Vec<(Id, Msg)> = old
+            .iter()
+            .flat_map(|d| r.decode::<Msg>(&key, d, now).unwrap())
+            .collect();
+        assert_eq!(got, vec![(Id::from(0usize), msg)]);
     }
 
     /// A rejoining priest's mark survives every save and its clearing too: the ledger read

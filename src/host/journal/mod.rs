@@ -78,6 +78,13 @@ pub trait Durable: Clone + Serialize + DeserializeOwned + Send + 'static {
     fn save_first(&self, _earlier: &Self) -> bool {
         false
     }
+
+    /// Decodes a record (the state or a delta) of a ledger written in an older `format`
+    /// (from [`OLDEST_FORMAT`] on): for a type whose layout changed since. By default the
+    /// layout is today's.
+    fn decode_old<T: DeserializeOwned>(_format: u8, payload: &[u8]) -> postcard::Result<T> {
+        postcard::from_bytes(payload)
+    }
 }
 
 /// A map from (say) decree numbers to votes saves only the entries that changed: `im`'s
@@ -123,8 +130,12 @@ where
 
 const MAGIC: &[u8; 7] = b"PLEDGER";
 /// 2: the Parliament's deltas carry snapshots of the law. 3: decrees carry their
-/// president's stamp, and the law its sessions' times.
-const FORMAT: u8 = 3;
+/// president's stamp, and the law its sessions' times. 4: the law holds its Chamber (the
+/// membership, when it changes by decree).
+const FORMAT: u8 = 4;
+/// The oldest format this build reads: a ledger in it is read ([`Durable::decode_old`]) and
+/// written again in [`FORMAT`] when the journal opens.
+const OLDEST_FORMAT: u8 = 3;
 const FILE_HEADER: usize = 8;
 const RECORD_HEADER: usize = 12;
 const FULL: u8 = 1;
@@ -305,6 +316,8 @@ fn sync_dir(dir: &Path) -> Result<(), JournalError> {
 
 /// The records of one file, and where its valid part ends.
 struct Parsed {
+    /// The ledger format the file was written in.
+    format: u8,
     records: Vec<(RecordInfo, Vec<u8>)>,
     valid_len: u64,
     file_len: u64,
@@ -326,6 +339,7 @@ fn parse_file(path: &Path, tail_may_tear: bool) -> Result<Parsed, JournalError> 
         // A segment whose header never reached the disk holds no record.
         if tail_may_tear && file_header().starts_with(&bytes) {
             return Ok(Parsed {
+                format: FORMAT,
                 records: vec![],
                 valid_len: 0,
                 file_len,
@@ -334,14 +348,12 @@ fn parse_file(path: &Path, tail_may_tear: bool) -> Result<Parsed, JournalError> 
         }
         return Err(corrupt(0, "file header is cut short".into()));
     }
-    if bytes[..FILE_HEADER] != file_header() {
+    let format = bytes[7];
+    if bytes[..7] != MAGIC[..] || !(OLDEST_FORMAT..=FORMAT).contains(&format) {
         let why = if bytes[..7] == MAGIC[..] {
             format!(
-                "written in ledger format {}, and this parliament reads format {FORMAT} only \
-                 (upgrade one priest at a time: stop it, move its ledger aside, start the new \
-                 build with --rejoin, and wait until its status no longer says rejoining; see \
-                 docs/operations.md)",
-                bytes[7]
+                "written in ledger format {format}, and this parliament reads formats \
+                 {OLDEST_FORMAT} to {FORMAT} only (see \"Upgrading\" in docs/operations.md)"
             )
         } else {
             "not a ledger file (bad header)".into()
@@ -367,6 +379,7 @@ fn parse_file(path: &Path, tail_may_tear: bool) -> Result<Parsed, JournalError> 
             Err(_) if bytes[at..].iter().all(|&b| b == 0) => {
                 // Space allocated ahead (or a write that never reached the disk): the end.
                 return Ok(Parsed {
+                    format,
                     records,
                     valid_len: at as u64,
                     file_len,
@@ -379,6 +392,7 @@ fn parse_file(path: &Path, tail_may_tear: bool) -> Result<Parsed, JournalError> 
                 let intact_after = (at + 1..bytes.len()).any(|p| record_at(&bytes, p).is_ok());
                 if tail_may_tear && !intact_after {
                     return Ok(Parsed {
+                        format,
                         records,
                         valid_len: at as u64,
                         file_len,
@@ -390,6 +404,7 @@ fn parse_file(path: &Path, tail_may_tear: bool) -> Result<Parsed, JournalError> 
         }
     }
     Ok(Parsed {
+        format,
         records,
         valid_len: file_len,
         file_len,
@@ -437,6 +452,8 @@ struct Replay<S> {
     /// The base snapshot's sequence number and size.
     base: Option<(u64, u64)>,
     listing: Listing,
+    /// The oldest format of a file that held a record.
+    oldest: u8,
 }
 
 fn replay<S: Durable>(dir: &Path) -> Result<Replay<S>, JournalError> {
@@ -444,6 +461,7 @@ fn replay<S: Durable>(dir: &Path) -> Result<Replay<S>, JournalError> {
     let mut recovery = Recovery::default();
     let mut state: Option<S> = None;
     let mut base = None;
+    let mut oldest = FORMAT;
     let start = match listing.snaps.last() {
         Some(&s) => {
             let path = dir.join(name("snap", s));
@@ -465,13 +483,14 @@ fn replay<S: Durable>(dir: &Path) -> Result<Replay<S>, JournalError> {
                     why: "a snapshot holds a full record, found a delta".into(),
                 });
             }
-            state = Some(
-                postcard::from_bytes(payload).map_err(|e| JournalError::Corrupt {
+            oldest = oldest.min(parsed.format);
+            state = Some(decode::<S, S>(parsed.format, payload).map_err(|e| {
+                JournalError::Corrupt {
                     path: path.clone(),
                     offset: info.offset,
                     why: format!("snapshot does not decode: {e}"),
-                })?,
-            );
+                }
+            })?);
             base = Some((s, parsed.file_len));
             recovery.snapshot = Some(path);
             s
@@ -499,6 +518,9 @@ fn replay<S: Durable>(dir: &Path) -> Result<Replay<S>, JournalError> {
         let path = dir.join(name("log", n));
         let last = i + 1 == logs.len();
         let parsed = parse_file(&path, last)?;
+        if !parsed.records.is_empty() {
+            oldest = oldest.min(parsed.format);
+        }
         for (info, payload) in &parsed.records {
             let bad = |why: String| JournalError::Corrupt {
                 path: path.clone(),
@@ -508,12 +530,12 @@ fn replay<S: Durable>(dir: &Path) -> Result<Replay<S>, JournalError> {
             match info.kind {
                 FULL => {
                     state = Some(
-                        postcard::from_bytes(payload)
+                        decode::<S, S>(parsed.format, payload)
                             .map_err(|e| bad(format!("ledger does not decode: {e}")))?,
                     )
                 }
                 _ => {
-                    let delta: S::Delta = postcard::from_bytes(payload)
+                    let delta: S::Delta = decode::<S, S::Delta>(parsed.format, payload)
                         .map_err(|e| bad(format!("delta does not decode: {e}")))?;
                     let Some(s) = state.as_mut() else {
                         return Err(bad("a delta with no ledger before it".into()));
@@ -541,7 +563,17 @@ fn replay<S: Durable>(dir: &Path) -> Result<Replay<S>, JournalError> {
         tail,
         base,
         listing,
+        oldest,
     })
+}
+
+/// Decodes a record of a file written in `format`.
+fn decode<S: Durable, T: DeserializeOwned>(format: u8, payload: &[u8]) -> postcard::Result<T> {
+    if format == FORMAT {
+        postcard::from_bytes(payload)
+    } else {
+        S::decode_old(format, payload)
+    }
 }
 
 /// Reads the ledger in `dir` without changing anything (for inspection; a torn tail is
@@ -606,9 +638,33 @@ impl<S: Durable> Journal<S> {
                 path: dir.to_path_buf(),
             });
         }
-        let r = replay::<S>(dir)?;
+        let mut r = replay::<S>(dir)?;
         for t in &r.listing.temps {
             fs::remove_file(t).map_err(io_err(t))?;
+        }
+        if r.oldest < FORMAT {
+            // Written by an older build: the ledger as read is written again, whole, in
+            // this format (a snapshot file after every file there is, which then go), and
+            // new records go to a new segment after it.
+            let seq = r
+                .listing
+                .snaps
+                .iter()
+                .chain(&r.listing.logs)
+                .max()
+                .map_or(0, |n| n + 1);
+            let bytes = match &r.state {
+                Some(state) => write_snapshot(dir, seq, state)?,
+                None => 0,
+            };
+            tracing::info!(
+                ledger = %dir.display(),
+                from = r.oldest,
+                to = FORMAT,
+                "ledger written again in this build's format"
+            );
+            r.tail = None;
+            r.base = Some((seq, bytes));
         }
         let (seq, file, segment_bytes, allocated) = match r.tail {
             Some((seq, valid, on_disk, zero_tail)) => {
