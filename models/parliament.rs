@@ -1332,8 +1332,10 @@ pub fn permuted(state: &ParliamentState, new_to_old: &[usize]) -> ParliamentStat
                     promised,
                     votes,
                     floor,
+                    members,
                 } => Status::Trying {
                     from,
+                    members: permute(members, old_to_new),
                     promised: permute(promised, old_to_new),
                     votes,
                     floor: floor.map(|(f, q)| (f, old_to_new[q as usize] as PriestIx)),
@@ -1343,7 +1345,9 @@ pub fn permuted(state: &ParliamentState, new_to_old: &[usize]) -> ParliamentStat
                     next,
                     pending,
                     mut reads,
+                    members,
                 } => Status::Presiding {
+                    members: permute(members, old_to_new),
                     quorum: permute(quorum, old_to_new),
                     next,
                     reads: {

@@ -81,7 +81,7 @@ pub enum Op {
         expected: Option<Value>,
         new: Value,
     },
-    /// Change or list the Chamber ([`chamber`]).
+    /// Change or list the Chamber ([`Chamber`]).
     Member(MemberOp),
 }
 

@@ -8,7 +8,7 @@ use super::{
     Vote,
 };
 use crate::ballot::{Ballot, Priests};
-use crate::kv::{Command, Op, Outcome, Store};
+use crate::kv::{Command, Op, Outcome};
 use im::{OrdMap, Vector};
 use stateright::actor::Id;
 use std::borrow::Cow;
@@ -347,7 +347,7 @@ impl ParliamentPriest {
     pub(super) fn rebuild(&self, ledger: Ledger) -> PriestState {
         let (law, applied) = match &ledger.snapshot {
             Some(s) => (s.law.clone(), s.upto),
-            None => (Store::default(), 0),
+            None => (self.genesis_law(), 0),
         };
         let mut state = PriestState {
             ledger,

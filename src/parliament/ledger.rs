@@ -269,6 +269,9 @@ pub enum Status {
         votes: OrdMap<DecreeNumber, Vote>,
         /// The highest snapshot end reported above `from`, and who reported it.
         floor: Option<(DecreeNumber, PriestIx)>,
+        /// The membership it runs over: in force at `from` (every priest when the Chamber
+        /// is fixed).
+        members: Priests,
     },
     /// President of ballot lastTried with `quorum`; `next` is the next free decree number.
     Presiding {
@@ -276,6 +279,9 @@ pub enum Status {
         next: DecreeNumber,
         pending: OrdMap<DecreeNumber, Pending>,
         reads: Reads,
+        /// The membership the office was elected over: it begins only decrees this
+        /// membership votes on, and runs again when a change puts another in force.
+        members: Priests,
     },
 }
 
@@ -418,6 +424,7 @@ pub(super) struct President<'a> {
 /// A president's state borrowed apart: the fields of `Status::Presiding` beside the rest of
 /// the priest's state, so both can change at once.
 pub(super) struct Office<'a> {
+    pub(super) members: Priests,
     pub(super) quorum: &'a mut Priests,
     pub(super) next: &'a mut DecreeNumber,
     pub(super) pending: &'a mut OrdMap<DecreeNumber, Pending>,
@@ -458,11 +465,13 @@ impl<'a> President<'a> {
             next,
             pending,
             reads,
+            members,
         } = status
         else {
             unreachable!("a President is made only from a presiding priest")
         };
         Office {
+            members: *members,
             quorum,
             next,
             pending,
@@ -488,6 +497,7 @@ impl<'a> President<'a> {
 /// A presiding priest's office, read only: for the checks a handler makes before it changes
 /// anything.
 pub(super) struct Presidency<'a> {
+    pub(super) members: Priests,
     pub(super) quorum: Priests,
     pub(super) next: DecreeNumber,
     pub(super) pending: &'a OrdMap<DecreeNumber, Pending>,
@@ -502,11 +512,13 @@ impl<'a> Presidency<'a> {
             next,
             pending,
             reads,
+            members,
         } = &state.status
         else {
             unreachable!("only a presiding priest's handlers ask")
         };
         Presidency {
+            members: *members,
             quorum: *quorum,
             next: *next,
             pending,

@@ -144,6 +144,33 @@
 //! the seeded bugs `truncate-unchosen`, `snapshot-without-sessions`,
 //! `install-stale-snapshot` and `install-drops-replies` each break one of these rules.
 //!
+//! # Changing the Chamber
+//!
+//! With a Chamber in the law ([`ParliamentPriest::chamber`]; see [`crate::kv::Chamber`] and
+//! docs/membership.md), the priests that vote on decree number `n` are the members in force
+//! at `n`: a change passed as decree `i` is in force from `i + alpha`, so a priest that
+//! applied decrees `0..a` knows the voters of every number below `a + alpha`, and no more.
+//! The rule here is *one office, one membership*:
+//!
+//! - A candidate runs over the membership in force at its first gap `from`: it sends
+//!   `NextBallot` to those members only, counts only their `LastVote`s, and takes office
+//!   with a quorum (a majority) of them.
+//! - A president begins decree `n` only if it knows the membership in force at `n` and it is
+//!   its office's (`office_limit`); re-proposals stop there too, and the
+//!   votes reported above wait for the next office.
+//! - Once another membership is in force at the first number it has not applied and
+//!   nothing it began is pending, it runs again with a new ballot over that membership, or,
+//!   no member of it, steps down (`follow_the_chamber`). The new office's phase 1 reports,
+//!   from a quorum of the new membership, every vote the old office ignored above its limit,
+//!   so B3 holds office by office exactly as without changes.
+//! - While a change is pending or in force, reads pass as decrees instead of confirmation
+//!   rounds, which speak only for one office's quorum.
+//!
+//! Not yet: this rule is not checked by the model, which has no Chamber; rejoining priests
+//! still ask every priest of `priests`; a re-added index is not told apart from its earlier
+//! incarnation; the runtime knows no Chamber. Until these land, deployed priests run with
+//! none.
+//!
 //! # What this implementation chooses
 //!
 //! - **The genesis ballot.** Every priest starts having promised ballot `0.0` of priest 0
@@ -230,7 +257,7 @@ pub use ledger::{
 pub use message::Msg;
 
 use crate::ballot::{Ballot, PriestIx, Priests, QuorumSystem};
-use crate::kv::{Dedup, Stamp};
+use crate::kv::{Chamber, Dedup, Stamp, Store};
 use im::OrdMap;
 use serde::{Deserialize, Serialize};
 use stateright::actor::{Actor, Id, Out};
@@ -336,6 +363,10 @@ pub struct ParliamentPriest {
     pub expire_after: Option<u64>,
     /// The president's clock, for its stamps.
     pub clock: Clock,
+    /// The founders' Chamber, when the membership changes by decree (docs/membership.md):
+    /// the law starts with it, and the priests that vote on a decree are the members in
+    /// force at its number. `None`: every priest of `priests` votes on every decree.
+    pub chamber: Option<Chamber>,
     /// A seeded bug, for the checker to find; [`Bug::None`] when deployed.
     pub bug: Bug,
 }
@@ -390,6 +421,7 @@ impl ParliamentPriest {
             snapshot_period: Duration::from_secs(1)..Duration::from_secs(1),
             expire_after: None,
             clock: Clock::Wall,
+            chamber: None,
             bug: Bug::None,
         }
     }
@@ -416,20 +448,93 @@ impl ParliamentPriest {
         }
     }
 
-    /// The genesis president's quorum: the highest-numbered priests other than itself that
-    /// make a quorum (priests 1 and 2 of 3), or, in a Chamber too small for that, every
-    /// priest up to a quorum with itself included.
-    fn genesis_quorum(&self) -> Priests {
+    /// Every priest of `priests`.
+    fn everyone(&self) -> Priests {
+        Priests::all(self.priests.len())
+    }
+
+    /// The law a priest starts from before any decree: empty, with the founders' Chamber.
+    fn genesis_law(&self) -> Store {
+        Store {
+            chamber: self.chamber.clone(),
+            ..Store::default()
+        }
+    }
+
+    /// The priests that vote on decree number `n`, as this priest's law knows them: every
+    /// priest when the Chamber is fixed; else the members in force at `n`, if the law
+    /// applied far enough to know them (`n < applied + alpha`).
+    fn members_at(&self, state: &PriestState, n: DecreeNumber) -> Option<Priests> {
+        match &state.law.chamber {
+            None => Some(self.everyone()),
+            Some(c) => c
+                .at(state.applied, n)
+                .map(|ms| ms.iter().map(|m| m.ix).collect()),
+        }
+    }
+
+    /// Whether `set` holds a quorum of `members`: the configured quorum system when the
+    /// Chamber is fixed, else a majority of `members`.
+    fn is_quorum_of(&self, members: Priests, set: Priests) -> bool {
+        match self.chamber {
+            None => self.is_quorum(set),
+            Some(_) => 2 * Priests(set.0 & members.0).len() > members.len(),
+        }
+    }
+
+    /// The first decree number an office elected over `members` may not begin: where the
+    /// law does not know the membership yet (`applied + alpha`), or where another
+    /// membership is in force.
+    fn office_limit(&self, state: &PriestState, members: Priests) -> DecreeNumber {
+        let Some(c) = &state.law.chamber else {
+            return DecreeNumber::MAX;
+        };
+        let set = |ms: &[crate::kv::Member]| ms.iter().map(|m| m.ix).collect::<Priests>();
+        let applied = state.applied;
+        if c.at(applied, applied).map(set) != Some(members) {
+            return applied;
+        }
+        let known = applied.saturating_add(c.alpha);
+        match &c.next {
+            Some(change) if change.at > applied && set(&change.members) != members => {
+                change.at.min(known)
+            }
+            _ => known,
+        }
+    }
+
+    /// The priests a president tells what passed, and a rejoining priest asks: every other
+    /// priest when the Chamber is fixed; else the other members, in force or pending.
+    fn recipients(&self, state: &PriestState) -> Vec<Id> {
+        let Some(c) = &state.law.chamber else {
+            return self.others().collect();
+        };
+        let set: Priests = c
+            .members
+            .iter()
+            .chain(c.next.iter().flat_map(|n| n.members.iter()))
+            .map(|m| m.ix)
+            .collect();
+        set.without(self.me)
+            .iter()
+            .filter_map(|q| self.priests.get(q as usize).copied())
+            .collect()
+    }
+
+    /// The genesis president's quorum of `members`: the highest-numbered members other than
+    /// itself that make a quorum (priests 1 and 2 of 3), or, in a Chamber too small for
+    /// that, every member up to a quorum with itself included.
+    fn genesis_quorum(&self, members: Priests) -> Priests {
         let mut q = Priests::EMPTY;
-        for i in (0..self.priests.len() as PriestIx).rev() {
-            if self.is_quorum(q) {
+        for i in members.iter().collect::<Vec<_>>().into_iter().rev() {
+            if self.is_quorum_of(members, q) {
                 break;
             }
             if i != self.me {
                 q = q.with(i);
             }
         }
-        if !self.is_quorum(q) {
+        if !self.is_quorum_of(members, q) {
             q = q.with(self.me);
         }
         q
@@ -468,6 +573,9 @@ impl ParliamentPriest {
             && !state.is_president()
             && state.ledger.rejoin.is_none()
             && self.next_round(&state.ledger) <= self.max_round
+            && self
+                .members_at(state, state.ledger.first_gap())
+                .is_some_and(|m| m.contains(self.me))
     }
 
     /// Every priest but this one.
@@ -564,6 +672,7 @@ impl Actor for ParliamentPriest {
             (Timer::Heartbeat, _) => {}
             (Timer::Snapshot, _) => self.snapshot_timeout(state, &mut step),
         }
+        self.follow_the_chamber(state, &mut step);
         self.finish(state, step, o);
     }
 
@@ -575,6 +684,7 @@ impl Actor for ParliamentPriest {
             Role::Follower => self.step_follower(state, src, msg, &mut step),
             Role::Rejoining => self.step_rejoining(state, src, msg, &mut step),
         }
+        self.follow_the_chamber(state, &mut step);
         self.finish(state, step, o);
     }
 }

@@ -37,8 +37,9 @@ impl ParliamentPriest {
                 ..
             } => {
                 let Some(q) = self.ix(src) else { return };
+                let office = Presidency::of(state);
                 if state.ledger.last_tried != Some(ballot)
-                    || !self.joins_quorum(Presidency::of(state).quorum, q)
+                    || !self.joins_quorum(office.members, office.quorum, q)
                 {
                     return;
                 }
@@ -151,14 +152,17 @@ impl ParliamentPriest {
                     promised,
                     votes: gathered,
                     floor,
+                    members,
                 } = &state.status
                 else {
                     unreachable!("a candidate is trying")
                 };
+                let members = *members;
                 if state.ledger.last_tried != Some(ballot)
                     || from != *my_from
                     || promised.contains(q)
                     || q == self.me
+                    || !members.contains(q)
                 {
                     return;
                 }
@@ -174,7 +178,7 @@ impl ParliamentPriest {
                 };
                 let state = state.to_mut();
                 let quorum = promised.with(self.me);
-                if self.is_quorum(quorum) {
+                if self.is_quorum_of(members, quorum) {
                     self.take_office(state, quorum, from, floor, gathered, step);
                     if state.is_president() {
                         self.arm_office_timers(step);
@@ -185,6 +189,7 @@ impl ParliamentPriest {
                         promised,
                         votes: gathered,
                         floor,
+                        members,
                     };
                 }
             }
@@ -231,11 +236,14 @@ impl ParliamentPriest {
         };
         let ballot = Ballot::new(round, priest);
         let from = state.ledger.first_gap();
+        // The membership in force at `from` (`may_run` checked it is known and has this
+        // priest): the office is elected over it alone.
+        let members = self.members_at(state, from).unwrap_or(self.everyone());
         state.ledger.last_tried = Some(ballot);
         step.save = self.bug != Bug::ForgetLastTried;
         if self.bug == Bug::SkipPhaseOneOnTakeover {
             // Takes office at once, as if every priest had promised and reported nothing.
-            let quorum = self.genesis_quorum();
+            let quorum = self.genesis_quorum(members);
             self.take_office(state, quorum, from, None, OrdMap::new(), step);
             return;
         }
@@ -244,20 +252,23 @@ impl ParliamentPriest {
             promised: Priests::EMPTY,
             votes: OrdMap::new(),
             floor: None,
+            members,
         };
-        for q in self.others() {
-            step.send(q, Msg::NextBallot { ballot, from });
+        for q in members.without(self.me).iter() {
+            step.send(self.priests[q as usize], Msg::NextBallot { ballot, from });
         }
     }
 
     /// The genesis president (priest 0 starting with no ledger) presides over ballot `0.0`
     /// at once: every priest starts having promised it.
     pub(super) fn take_genesis_office(&self, state: &mut PriestState, step: &mut Step) {
+        let members = self.members_at(state, 0).unwrap_or(self.everyone());
         state.status = Status::Presiding {
-            quorum: self.genesis_quorum(),
+            quorum: self.genesis_quorum(members),
             next: 0,
             pending: OrdMap::new(),
             reads: Reads::default(),
+            members,
         };
         step.save = true;
         self.arm_office_timers(step);
@@ -288,6 +299,11 @@ impl ParliamentPriest {
         reported: OrdMap<DecreeNumber, Vote>,
         step: &mut Step,
     ) {
+        // The membership the candidate ran over (the one in force at `from`).
+        let members = match &state.status {
+            Status::Trying { members, .. } => *members,
+            _ => self.members_at(state, from).unwrap_or(self.everyone()),
+        };
         let ballot = state.ledger.last_tried.expect("running implies lastTried");
         if state.ledger.next_bal.is_some_and(|n| n > ballot) {
             // Promised a higher ballot meanwhile: this ballot is dead.
@@ -312,6 +328,7 @@ impl ParliamentPriest {
             .max()
             .unwrap_or(0);
         state.status = Status::Presiding {
+            members,
             quorum,
             next,
             pending: OrdMap::new(),
@@ -371,11 +388,12 @@ impl ParliamentPriest {
 
     /// Whether the late LastVote of `q` lets the president, now in its own quorum, leave it:
     /// the others of its quorum and `q` make a quorum by themselves.
-    fn joins_quorum(&self, quorum: Priests, q: PriestIx) -> bool {
+    fn joins_quorum(&self, members: Priests, quorum: Priests, q: PriestIx) -> bool {
         q != self.me
+            && members.contains(q)
             && quorum.contains(self.me)
             && !quorum.contains(q)
-            && self.is_quorum(quorum.without(self.me).with(q))
+            && self.is_quorum_of(members, quorum.without(self.me).with(q))
     }
 
     /// A LastVote that came after the president took office (its promise and the first
@@ -434,7 +452,10 @@ impl ParliamentPriest {
         let Some(&top) = votes.keys().next_back() else {
             return;
         };
-        for n in from..=top {
+        let members = p.office().members;
+        // Votes at numbers another membership votes on wait for an office elected over it.
+        let limit = self.office_limit(p.priest(), members);
+        for n in (from..=top).take_while(|&n| n < limit) {
             let office = p.office();
             if office.ledger.learned.contains_key(&n) {
                 continue;
@@ -526,10 +547,15 @@ impl ParliamentPriest {
     /// Proposes queued commands while the window has room.
     pub(super) fn propose_queued(&self, p: &mut President, step: &mut Step) {
         loop {
+            let limit = {
+                let members = p.office().members;
+                self.office_limit(p.priest(), members)
+            };
             let office = p.office();
             if office.pending.len() >= self.window
                 || office.queue.is_empty()
                 || *office.next >= self.max_decrees
+                || *office.next >= limit
             {
                 return;
             }
@@ -565,7 +591,7 @@ impl ParliamentPriest {
             // Progress, for the president's own election timer (see `watch_progress`).
             *office.heard = true;
         }
-        for q in self.others() {
+        for q in self.recipients(p.priest()) {
             step.send(
                 q,
                 Msg::Success {
@@ -612,6 +638,13 @@ impl ParliamentPriest {
     /// anything) and the decrees of earlier presidents are applied; then answered from the
     /// law. No decree, no disk write.
     fn read(&self, p: &mut President, cmd: Command, step: &mut Step) {
+        if self.changing(p) {
+            // While the membership changes, a confirmation round of this office's quorum
+            // may not speak for the next office's: the read passes as a decree.
+            p.office().queue.push_back(cmd);
+            self.propose_queued(p, step);
+            return;
+        }
         let office = p.office();
         if self.bug == Bug::ReadWithoutConfirm {
             answer_read(office.law, &cmd, step);
@@ -685,6 +718,40 @@ impl ParliamentPriest {
         }
     }
 
+    /// Whether the Chamber is changing under this office: a change passed and not yet in
+    /// force, or another membership in force than the office's.
+    fn changing(&self, p: &mut President) -> bool {
+        let members = p.office().members;
+        let state = p.priest();
+        state.law.chamber.as_ref().is_some_and(|c| c.next.is_some())
+            || self.members_at(state, state.applied) != Some(members)
+    }
+
+    /// One office, one membership: once another membership is in force at the first decree
+    /// number this president has not applied, and nothing it began is pending, its office
+    /// has done all it may. It runs again, over the membership in force, or, no member of
+    /// it, steps down. Called after every handler of a presiding priest.
+    pub(super) fn follow_the_chamber(&self, state: &mut Cow<PriestState>, step: &mut Step) {
+        if state.law.chamber.is_none() || !state.is_president() {
+            return;
+        }
+        let office = Presidency::of(state);
+        if !office.pending.is_empty()
+            || self.members_at(state, state.applied) == Some(office.members)
+        {
+            return;
+        }
+        let state = state.to_mut();
+        let member = self
+            .members_at(state, state.ledger.first_gap())
+            .is_some_and(|m| m.contains(self.me));
+        if member {
+            self.rerun(President::of(state), step);
+        } else {
+            state.status = Status::Follower;
+        }
+    }
+
     /// A deployed president's election timer: it watches its own progress. If a decree
     /// stayed pending for a whole election timeout (no decree passed, although the lost
     /// messages were asked for again on every heartbeat), a member of the quorum is gone:
@@ -713,7 +780,7 @@ impl ParliamentPriest {
         // heartbeat, even when it writes no vote (see `pass`).
         step.save = true;
         let known = state.ledger.first_gap();
-        for q in self.others() {
+        for q in self.recipients(state) {
             step.send(q, Msg::Heartbeat { ballot, known });
         }
         // A BeginBallot or its Voted may have been lost: ask again every member of the
@@ -721,6 +788,7 @@ impl ParliamentPriest {
         // again). Without this, one lost message would stall the decree, and behind it every
         // later one, while the heartbeats keep the president in office.
         let Presidency {
+            members,
             quorum,
             next,
             pending,
@@ -730,7 +798,7 @@ impl ParliamentPriest {
             // In its own quorum: ask the priests outside it (down when it ran, or their
             // LastVote lost) for their promise again, from its next free decree number, so a
             // late LastVote can let it leave its quorum.
-            for q in (0..self.priests.len() as PriestIx).filter(|q| !quorum.contains(*q)) {
+            for q in members.iter().filter(|q| !quorum.contains(*q)) {
                 let from = next;
                 step.send(self.priests[q as usize], Msg::NextBallot { ballot, from });
             }

@@ -1048,3 +1048,100 @@ fn a_president_remembers_a_bounded_number_of_clients_reads() {
         vec![&Id::from(8usize)]
     );
 }
+
+/// A priest of a Chamber that changes by decree: founders 0, 1 and 2 of four actors, the
+/// lookahead 1.
+fn chamber_priest(me: PriestIx) -> ParliamentPriest {
+    let mut p = ParliamentPriest::new(me, Id::vec_from(0..4));
+    p.heartbeat = None;
+    p.chamber = Some(crate::kv::Chamber::founders(1, 3, &[]));
+    p
+}
+
+fn member_op(seq: u64, op: crate::kv::MemberOp) -> Msg {
+    Msg::Request {
+        client: Id::from(9),
+        seq,
+        op: Op::Member(op),
+    }
+}
+
+/// One office, one membership: the genesis president passes the change that adds priest 3,
+/// and once it is in force (the next decree number) it runs again over the new membership,
+/// asking priest 3 too; with a quorum of the four it takes office, and its ballots ask that
+/// quorum.
+#[test]
+fn a_president_runs_again_over_the_membership_a_change_puts_in_force() {
+    let p = chamber_priest(0);
+    let (s, _) = start(&p, None);
+    assert_eq!(s.quorum(), Some(Priests::single(1).with(2)));
+    let add = crate::kv::MemberOp::Add {
+        ix: 3,
+        nonce: 1,
+        addr: None,
+    };
+    let (s, out) = deliver(&p, &s, 9, member_op(1, add));
+    assert_eq!(out.len(), 2, "{out:?}");
+    let (s, out) = quorum_votes(&p, &s, 0);
+    let said = out.join("\n");
+    // Passed, applied (in force from decree 1), and told to the new member too.
+    assert!(
+        said.contains("Success(#0") && said.contains("Id(3)"),
+        "{said}"
+    );
+    assert!(said.contains("in force from decree 1"), "{said}");
+    // Nothing is pending: it runs again with ballot 1.0, from decree 1, over {0,1,2,3}.
+    assert_eq!(s.ledger.last_tried, Some(Ballot::new(1, 0)));
+    for to in ["Id(1)", "Id(2)", "Id(3)"] {
+        assert!(
+            out.iter()
+                .any(|c| c.contains("NextBallot(1.0, from 1)") && c.contains(to)),
+            "{said}"
+        );
+    }
+    let last_vote = Msg::LastVote {
+        ballot: Ballot::new(1, 0),
+        from: 1,
+        base: 0,
+        votes: vec![],
+    };
+    // Itself and priest 3: two of four, no quorum. With priest 1, three of four.
+    let (s, _) = deliver(&p, &s, 3, last_vote.clone());
+    assert!(!s.is_president());
+    let (s, _) = deliver(&p, &s, 1, last_vote);
+    assert_eq!(s.quorum(), Some(Priests::single(0).with(1).with(3)));
+    let (_, out) = deliver(&p, &s, 7, put(7, 1, "a"));
+    let asked: Vec<&String> = out.iter().filter(|c| c.contains("BeginBallot")).collect();
+    assert_eq!(asked.len(), 2, "{out:?}");
+    assert!(asked.iter().any(|c| c.contains("Id(3)")), "{out:?}");
+    assert!(asked.iter().all(|c| c.contains("#1")), "{out:?}");
+}
+
+/// A president the change removes steps down once the change is in force; a read that
+/// comes while a change is pending passes as a decree.
+#[test]
+fn a_removed_president_steps_down_and_reads_pass_as_decrees_during_a_change() {
+    let mut p = chamber_priest(0);
+    p.chamber = Some(crate::kv::Chamber::founders(2, 3, &[]));
+    let (s, _) = start(&p, None);
+    let remove = crate::kv::MemberOp::Remove { ix: 0 };
+    let (s, _) = deliver(&p, &s, 9, member_op(1, remove));
+    let (s, out) = quorum_votes(&p, &s, 0);
+    assert!(out.join("\n").contains("in force from decree 2"), "{out:?}");
+    assert!(s.is_president(), "decree 1 is still the founders'");
+    // A read during the change: a decree (#1), not a confirmation round.
+    let get = Msg::Request {
+        client: Id::from(8),
+        seq: 1,
+        op: Op::Get { key: "x".into() },
+    };
+    let (s, out) = deliver(&p, &s, 8, get);
+    assert!(
+        out.iter()
+            .any(|c| c.contains("BeginBallot(0.0, #1 [c8#1 get x])")),
+        "{out:?}"
+    );
+    assert!(!out.iter().any(|c| c.contains("Confirm")), "{out:?}");
+    let (s, _) = quorum_votes(&p, &s, 1);
+    assert_eq!(s.role(), Role::Follower, "not a member of {{1,2}}");
+}
