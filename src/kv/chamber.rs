@@ -26,6 +26,9 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::sync::Arc;
 
+/// Priest indices are below this (a set of priests is a 64-bit set).
+pub const MAX_INDEX: u8 = 64;
+
 /// A member's incarnation: 0 for a founder, `i + 1` for one added by decree number `i`.
 pub type Inc = u32;
 
@@ -92,6 +95,9 @@ pub enum Refusal {
     NotMember,
     /// The change would leave no priest.
     LastPriest,
+    /// The index is not one a priest can have (0 to 63), or a replacement names one index
+    /// twice.
+    BadIndex,
 }
 
 impl fmt::Display for Refusal {
@@ -102,6 +108,9 @@ impl fmt::Display for Refusal {
             Refusal::InUse => "that priest id is a member already",
             Refusal::NotMember => "that priest id is not a member",
             Refusal::LastPriest => "the change would leave no priest",
+            Refusal::BadIndex => {
+                "a priest id is 0 to 63, and a replacement names two different ids"
+            }
         })
     }
 }
@@ -188,6 +197,10 @@ impl Chamber {
                 addr,
             } => (Some(*old), Some((*ix, *nonce, addr))),
         };
+        let bad = |ix: u8| ix >= MAX_INDEX;
+        if remove.is_some_and(bad) || add.is_some_and(|(ix, ..)| bad(ix) || remove == Some(ix)) {
+            return MemberAnswer::Refused(Refusal::BadIndex);
+        }
         if self.next.is_some() {
             return MemberAnswer::Refused(Refusal::Pending);
         }
@@ -402,6 +415,15 @@ mod tests {
         assert_eq!(
             answer(&mut law, 3, &member(MemberOp::List, 9)).to_string(),
             "{0,1'3}, then {0,4'4} from decree 4"
+        );
+        // Indices a priest cannot have, and a replacement of an index by itself.
+        assert_eq!(
+            answer(&mut law, 3, &add(64, 10)),
+            refused(Refusal::BadIndex)
+        );
+        assert_eq!(
+            answer(&mut law, 3, &replace(0, 0, 11)),
+            refused(Refusal::BadIndex)
         );
         // A law without a chamber refuses every member command, and so does the plain map.
         let mut fixed = Store::default();

@@ -647,7 +647,7 @@ impl Actor for ParliamentPriest {
                     self.rebuild(storage.clone().unwrap_or_else(|| Ledger::genesis(self.me)));
                 if genesis {
                     self.take_genesis_office(&mut state, &mut step);
-                } else if self.may_run(&state) {
+                } else if self.may_run(&state) || (self.chamber.is_some() && self.candidate) {
                     step.set_timer(Timer::Election, self.election.clone());
                 }
                 state

@@ -209,6 +209,10 @@ impl ParliamentPriest {
     /// president runs for president.
     pub(super) fn election_timeout(&self, state: &mut Cow<PriestState>, step: &mut Step) {
         if !self.may_run(state) {
+            if self.chamber.is_some() && self.candidate && !state.is_president() {
+                // Not a member now (a priest that joins, or one that lags): it may be later.
+                step.set_timer(Timer::Election, self.election.clone());
+            }
             return;
         }
         let state = state.to_mut();
@@ -456,6 +460,9 @@ impl ParliamentPriest {
         // Votes at numbers another membership votes on wait for an office elected over it.
         let limit = self.office_limit(p.priest(), members);
         for n in (from..=top).take_while(|&n| n < limit) {
+            if self.chamber.is_some() && (p.priest().knows(n) || n < p.priest().applied) {
+                continue;
+            }
             let office = p.office();
             if office.ledger.learned.contains_key(&n) {
                 continue;
@@ -559,6 +566,15 @@ impl ParliamentPriest {
             {
                 return;
             }
+            if self.chamber.is_some() {
+                // Never a number another office may have passed under another membership:
+                // from the first one this priest does not know on.
+                let gap = office.ledger.first_gap().max(*office.applied);
+                if *office.next < gap {
+                    *office.next = gap;
+                    continue;
+                }
+            }
             let n = *office.next;
             *office.next += 1;
             let mut take = 0;
@@ -660,6 +676,9 @@ impl ParliamentPriest {
     /// Begins a confirmation round: asks the rest of the quorum whether they still promise
     /// nothing above this president's ballot.
     fn begin_round(&self, p: &mut President, step: &mut Step) {
+        if self.reads_to_decrees(p, step) {
+            return;
+        }
         let ballot = p.ballot;
         let office = p.office();
         office.reads.begun += 1;
@@ -690,6 +709,9 @@ impl ParliamentPriest {
     /// Answers, from the law, every read whose round succeeded, once the decrees of earlier
     /// presidents are applied.
     pub(super) fn answer_reads(&self, p: &mut President, step: &mut Step) {
+        if self.reads_to_decrees(p, step) {
+            return;
+        }
         let office = p.office();
         let reads = office.reads;
         if reads.waiting.is_empty() || *office.applied < reads.own {
@@ -719,12 +741,32 @@ impl ParliamentPriest {
     }
 
     /// Whether the Chamber is changing under this office: a change passed and not yet in
-    /// force, or another membership in force than the office's.
+    /// force, another membership in force than the office's, or decrees this president
+    /// knows were passed (a snapshot's end reported to it) not yet applied, which may hold
+    /// a change.
     fn changing(&self, p: &mut President) -> bool {
         let members = p.office().members;
+        let own = p.office().reads.own;
         let state = p.priest();
         state.law.chamber.as_ref().is_some_and(|c| c.next.is_some())
             || self.members_at(state, state.applied) != Some(members)
+            || (self.chamber.is_some() && state.applied < own)
+    }
+
+    /// While the Chamber changes, the reads waiting for a round pass as decrees instead: a
+    /// round of this office's quorum may not speak for the next office's. Whether it moved
+    /// them (none are left waiting).
+    fn reads_to_decrees(&self, p: &mut President, step: &mut Step) -> bool {
+        if self.chamber.is_none() || !self.changing(p) {
+            return false;
+        }
+        let office = p.office();
+        for r in std::mem::take(&mut office.reads.waiting) {
+            office.queue.push_back(r.cmd);
+        }
+        office.reads.confirmed = office.reads.begun;
+        self.propose_queued(p, step);
+        true
     }
 
     /// One office, one membership: once another membership is in force at the first decree
@@ -736,15 +778,24 @@ impl ParliamentPriest {
             return;
         }
         let office = Presidency::of(state);
+        // Numbers below `next` that nobody began (votes reported above the office's limit):
+        // a new office asks for them again.
+        let skipped = state.ledger.first_gap() < office.next
+            && self.members_at(state, state.applied) == Some(office.members)
+            && self.office_limit(state, office.members) > state.ledger.first_gap();
         if !office.pending.is_empty()
-            || self.members_at(state, state.applied) == Some(office.members)
+            || (self.members_at(state, state.applied) == Some(office.members) && !skipped)
         {
             return;
         }
-        let state = state.to_mut();
         let member = self
             .members_at(state, state.ledger.first_gap())
             .is_some_and(|m| m.contains(self.me));
+        if member && self.next_round(&state.ledger) > self.max_round {
+            // No ballot left to run with (the model's bound): it stays, beginning nothing.
+            return;
+        }
+        let state = state.to_mut();
         if member {
             self.rerun(President::of(state), step);
         } else {

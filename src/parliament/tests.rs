@@ -1145,3 +1145,28 @@ fn a_removed_president_steps_down_and_reads_pass_as_decrees_during_a_change() {
     let (s, _) = quorum_votes(&p, &s, 1);
     assert_eq!(s.role(), Role::Follower, "not a member of {{1,2}}");
 }
+
+/// With a Chamber, a president never begins a number it knows was passed (by another
+/// office, perhaps under another membership): it begins from its first gap.
+#[test]
+fn with_a_chamber_a_president_begins_past_what_it_knows() {
+    let p = chamber_priest(0);
+    let (s, _) = start(&p, None);
+    let other = |n| Msg::Success {
+        number: n,
+        decree: Decree::OliveDay,
+    };
+    let (s, _) = deliver(&p, &s, 1, other(0));
+    let (s, _) = deliver(&p, &s, 1, other(1));
+    assert!(s.is_president());
+    let (_, out) = deliver(&p, &s, 7, put(7, 1, "a"));
+    assert!(
+        out.iter().any(|c| c.contains("BeginBallot(0.0, #2")),
+        "{out:?}"
+    );
+    assert!(
+        !out.iter()
+            .any(|c| c.contains(", #0 ") || c.contains(", #1 ")),
+        "{out:?}"
+    );
+}
