@@ -359,100 +359,51 @@ pub fn with_law_before_chamber<T>(f: impl FnOnce() -> T) -> T {
     })
 }
 
-/// A law as it is written: the chamber last.
-#[derive(Serialize)]
-struct StoreOut<'a> {
-    map: &'a KvMap,
-    sessions: &'a OrdMap<Id, Session>,
+/// The fields of a law before its chamber, as they are written: borrowed to write, owned
+/// to read. Ledger format 3 wrote these alone; since, the chamber follows them.
+#[derive(Serialize, Deserialize)]
+struct LawHead<M, S> {
+    map: M,
+    sessions: S,
     executed: u64,
     bytes: u64,
     now: u64,
     horizon: u64,
-    chamber: &'a Option<Chamber>,
-}
-
-/// A law as ledger format 3 wrote it (borrowed).
-#[derive(Serialize)]
-struct StoreOutBeforeChamber<'a> {
-    map: &'a KvMap,
-    sessions: &'a OrdMap<Id, Session>,
-    executed: u64,
-    bytes: u64,
-    now: u64,
-    horizon: u64,
-}
-
-/// A law as ledger format 3 wrote it.
-#[derive(Deserialize)]
-struct StoreBeforeChamber {
-    map: KvMap,
-    sessions: OrdMap<Id, Session>,
-    executed: u64,
-    bytes: u64,
-    now: u64,
-    horizon: u64,
-}
-
-#[derive(Deserialize)]
-struct StoreIn {
-    map: KvMap,
-    sessions: OrdMap<Id, Session>,
-    executed: u64,
-    bytes: u64,
-    now: u64,
-    horizon: u64,
-    chamber: Option<Chamber>,
 }
 
 impl Serialize for Store {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        if BEFORE_CHAMBER.with(|b| b.get()) {
-            return StoreOutBeforeChamber {
-                map: &self.map,
-                sessions: &self.sessions,
-                executed: self.executed,
-                bytes: self.bytes,
-                now: self.now,
-                horizon: self.horizon,
-            }
-            .serialize(s);
-        }
-        StoreOut {
+        let head = LawHead {
             map: &self.map,
             sessions: &self.sessions,
             executed: self.executed,
             bytes: self.bytes,
             now: self.now,
             horizon: self.horizon,
-            chamber: &self.chamber,
+        };
+        if BEFORE_CHAMBER.with(|b| b.get()) {
+            return head.serialize(s);
         }
-        .serialize(s)
+        (head, &self.chamber).serialize(s)
     }
 }
 
 impl<'de> Deserialize<'de> for Store {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        if BEFORE_CHAMBER.with(|b| b.get()) {
-            let f = StoreBeforeChamber::deserialize(d)?;
-            return Ok(Store {
-                map: f.map,
-                sessions: f.sessions,
-                executed: f.executed,
-                bytes: f.bytes,
-                now: f.now,
-                horizon: f.horizon,
-                chamber: None,
-            });
-        }
-        let f = StoreIn::deserialize(d)?;
+        type Head = LawHead<KvMap, OrdMap<Id, Session>>;
+        let (head, chamber) = if BEFORE_CHAMBER.with(|b| b.get()) {
+            (Head::deserialize(d)?, None)
+        } else {
+            <(Head, Option<Chamber>)>::deserialize(d)?
+        };
         Ok(Store {
-            map: f.map,
-            sessions: f.sessions,
-            executed: f.executed,
-            bytes: f.bytes,
-            now: f.now,
-            horizon: f.horizon,
-            chamber: f.chamber,
+            map: head.map,
+            sessions: head.sessions,
+            executed: head.executed,
+            bytes: head.bytes,
+            now: head.now,
+            horizon: head.horizon,
+            chamber,
         })
     }
 }

@@ -654,13 +654,6 @@ impl ParliamentPriest {
     /// anything) and the decrees of earlier presidents are applied; then answered from the
     /// law. No decree, no disk write.
     fn read(&self, p: &mut President, cmd: Command, step: &mut Step) {
-        if self.changing(p) {
-            // While the membership changes, a confirmation round of this office's quorum
-            // may not speak for the next office's: the read passes as a decree.
-            p.office().queue.push_back(cmd);
-            self.propose_queued(p, step);
-            return;
-        }
         let office = p.office();
         if self.bug == Bug::ReadWithoutConfirm {
             answer_read(office.law, &cmd, step);
@@ -668,6 +661,11 @@ impl ParliamentPriest {
         }
         let round = office.reads.begun + 1;
         office.reads.waiting.push_back(Read { cmd, round });
+        // While the membership changes, it passes as a decree instead.
+        if self.reads_to_decrees(p, step) {
+            return;
+        }
+        let office = p.office();
         if office.reads.confirmed == office.reads.begun {
             self.begin_round(p, step);
         }
@@ -778,18 +776,17 @@ impl ParliamentPriest {
             return;
         }
         let office = Presidency::of(state);
+        let gap = state.ledger.first_gap();
+        let in_force = self.members_at(state, state.applied) == Some(office.members);
         // Numbers below `next` that nobody began (votes reported above the office's limit):
         // a new office asks for them again.
-        let skipped = state.ledger.first_gap() < office.next
-            && self.members_at(state, state.applied) == Some(office.members)
-            && self.office_limit(state, office.members) > state.ledger.first_gap();
-        if !office.pending.is_empty()
-            || (self.members_at(state, state.applied) == Some(office.members) && !skipped)
-        {
+        let skipped =
+            in_force && gap < office.next && self.office_limit(state, office.members) > gap;
+        if !office.pending.is_empty() || (in_force && !skipped) {
             return;
         }
         let member = self
-            .members_at(state, state.ledger.first_gap())
+            .members_at(state, gap)
             .is_some_and(|m| m.contains(self.me));
         if member && self.next_round(&state.ledger) > self.max_round {
             // No ballot left to run with (the model's bound): it stays, beginning nothing.

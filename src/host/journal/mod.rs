@@ -80,8 +80,8 @@ pub trait Durable: Clone + Serialize + DeserializeOwned + Send + 'static {
     }
 
     /// Decodes a record (the state or a delta) of a ledger written in an older `format`
-    /// (from the oldest format this build reads on): for a type whose layout changed since. By default the
-    /// layout is today's.
+    /// (the oldest this build reads, or later): for a type whose layout changed since. By
+    /// default the layout is today's.
     fn decode_old<T: DeserializeOwned>(_format: u8, payload: &[u8]) -> postcard::Result<T> {
         postcard::from_bytes(payload)
     }
