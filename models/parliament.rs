@@ -59,7 +59,7 @@
 
 use crate::ballot::{Ballot, PriestIx, Priests, QuorumSystem};
 use crate::check::Narrate;
-use crate::kv::{KvMap, Op, Store};
+use crate::kv::{Chamber, Inc, KvMap, Member, MemberOp, Op, Store};
 use crate::models::symmetry::{least_hash_representative, permute, rename_actors};
 use crate::models::synod::NetworkKind;
 use crate::parliament::{
@@ -74,6 +74,7 @@ use stateright::actor::{
 use stateright::semantics::{ConsistencyTester, LinearizabilityTester};
 use stateright::{Expectation, Model, Path};
 use std::borrow::Cow;
+use std::sync::Arc;
 
 /// How the Parliament model is built.
 #[derive(Clone, Debug, Serialize)]
@@ -109,6 +110,10 @@ pub struct ParliamentConfig {
     /// Presidents stamp decrees with their number, and sessions idle for more than this
     /// many decree numbers are forgotten.
     pub expire_after: Option<u64>,
+    /// A change of the Chamber client 0 asks for first (with a Chamber in the law).
+    pub change: Option<ChangeKind>,
+    /// The lookahead: a change passed as decree `i` is in force from `i + alpha`.
+    pub alpha: u32,
     pub bug: Bug,
     /// Set when the check's time is up: the search stops expanding states.
     #[serde(skip)]
@@ -172,9 +177,31 @@ pub struct ParliamentArgs {
     /// sessions idle for more than N decree numbers.
     #[arg(long)]
     pub expire_after: Option<u64>,
+    /// Client 0 first changes the Chamber (3 priests): `add` priest 3, `replace` priest 2 by
+    /// 3, or remove priest 2 and `readd` it as a new ledger. Priests then vote by the
+    /// membership in force.
+    #[arg(long, value_enum)]
+    pub change: Option<ChangeKind>,
+    /// With --change: a change passed as decree i is in force from decree i + alpha.
+    #[arg(long, default_value_t = 1)]
+    pub alpha: u32,
     /// Check a seeded bug instead of the correct protocol (see `parliament bugs`).
     #[arg(long, default_value = "none")]
     pub bug: Bug,
+}
+
+/// A change of the Chamber the model's client 0 asks for before its commands.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ChangeKind {
+    /// Add priest 3 (a new ledger, token 1): 3 priests become 4.
+    Add,
+    /// Replace priest 2 by priest 3 (a new ledger, token 1) in one change.
+    Replace,
+    /// Remove priest 2, then add index 2 again: its machine, once it learns it was removed,
+    /// may be wiped and started again as a new ledger (token 1), while messages of and for
+    /// its earlier incarnation are still in flight.
+    Readd,
 }
 
 impl ParliamentArgs {
@@ -197,6 +224,8 @@ impl ParliamentArgs {
             disk_loss: self.disk_loss,
             snapshots: self.snapshots,
             expire_after: self.expire_after,
+            change: self.change,
+            alpha: self.alpha,
             bug: self.bug,
             stop: Default::default(),
         }
@@ -239,8 +268,10 @@ pub struct ClientState {
 #[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug)]
 pub enum Node {
-    /// A priest, and whether its disk may be lost (once, before its first crash).
-    Priest(ParliamentPriest, bool),
+    /// A priest, whether its disk may be lost (once, before its first crash), and whether
+    /// its machine is wiped and started again as a new ledger once it learns it was removed
+    /// (`--change readd`).
+    Priest(ParliamentPriest, bool, bool),
     Client(ScriptedClient),
 }
 
@@ -270,6 +301,12 @@ pub struct PriestGhost {
     pub lost: OrdMap<(DecreeNumber, Ballot), Decree>,
     /// This priest lost its ledger (`--disk-loss`).
     pub lost_disk: bool,
+    /// The token of the ledger it runs now (0: a founder's; `--change readd` starts the
+    /// machine again with token 1).
+    pub nonce: u64,
+    /// The votes of its machine's ledger of token 0, once that was wiped to start again as
+    /// a new one (`--change readd`): they count for the incarnation that ledger was.
+    pub former: OrdMap<(DecreeNumber, Ballot), Decree>,
 }
 
 /// A priest's state in the model: the actor's state, its disk as last saved, and the ghost
@@ -349,6 +386,9 @@ pub enum NodeTimer {
     Retry,
     /// The priest crashes, its whole ledger is lost, and it restarts at once to rejoin.
     DiskLoss,
+    /// A removed priest's machine is wiped and started again with a new ledger, to be added
+    /// again (`--change readd`).
+    Reincarnate,
 }
 
 impl ScriptedClient {
@@ -456,11 +496,14 @@ impl Actor for Node {
 
     fn on_start(&self, id: Id, storage: &Option<Disk>, o: &mut Out<Self>) -> NodeState {
         match self {
-            Node::Priest(p, loses_disk) => {
+            Node::Priest(p, loses_disk, _) => {
                 if storage.is_none() && *loses_disk {
                     o.set_timer(NodeTimer::DiskLoss, model_timeout());
                 }
                 let mut disk = storage.clone().unwrap_or_default();
+                if storage.is_none() {
+                    disk.ghost.nonce = p.joins.unwrap_or(0);
+                }
                 if storage.is_none() && p.me == GENESIS.priest {
                     // Every priest starts having promised the genesis ballot, which priest 0
                     // tried: its first try.
@@ -495,7 +538,7 @@ impl Actor for Node {
 
     fn on_msg(&self, id: Id, state: &mut Cow<NodeState>, src: Id, msg: Msg, o: &mut Out<Self>) {
         match (self, &**state) {
-            (Node::Priest(p, _), NodeState::Priest(node)) => {
+            (Node::Priest(p, _, reincarnates), NodeState::Priest(node)) => {
                 let snapshot = match &msg {
                     Msg::Snapshot { snapshot } => Some(snapshot.upto),
                     _ => None,
@@ -503,6 +546,9 @@ impl Actor for Node {
                 let next =
                     Node::step_priest(node, o, snapshot, |ps, out| p.on_msg(id, ps, src, msg, out));
                 if let Some(next) = next {
+                    if *reincarnates {
+                        arm_reincarnation(p, &next, o);
+                    }
                     *state = Cow::Owned(next);
                 }
             }
@@ -537,13 +583,39 @@ impl Actor for Node {
 
     fn on_timeout(&self, id: Id, state: &mut Cow<NodeState>, timer: &NodeTimer, o: &mut Out<Self>) {
         match (self, &**state, timer) {
-            (Node::Priest(p, _), NodeState::Priest(node), NodeTimer::Priest(t)) => {
+            (Node::Priest(p, _, reincarnates), NodeState::Priest(node), NodeTimer::Priest(t)) => {
                 let next = Node::step_priest(node, o, None, |ps, out| p.on_timeout(id, ps, t, out));
                 if let Some(next) = next {
+                    if *reincarnates {
+                        arm_reincarnation(p, &next, o);
+                    }
                     *state = Cow::Owned(next);
                 }
             }
-            (Node::Priest(p, _), NodeState::Priest(node), NodeTimer::DiskLoss) => {
+            (Node::Priest(p, _, _), NodeState::Priest(node), NodeTimer::Reincarnate) => {
+                // The machine of a removed priest is wiped and started again with a new
+                // ledger (token 1), to be added again. Messages in flight, of and for its
+                // earlier incarnation, survive. Its ghost keeps the earlier ledger's votes
+                // apart: they count for the incarnation that ledger was.
+                o.cancel_timer(NodeTimer::Priest(crate::parliament::Timer::Election));
+                o.cancel_timer(NodeTimer::Priest(crate::parliament::Timer::Heartbeat));
+                let mut disk = node.disk.clone();
+                disk.ghost.former = std::mem::take(&mut disk.ghost.voted);
+                disk.ghost.nonce = 1;
+                disk.ledger = Some(Ledger::joining(1));
+                let mut out = Out::new();
+                let s = p.on_start(id, &disk.ledger, &mut out);
+                let disk = wrap_priest_out(None, &s, &disk, out, o).unwrap_or(disk);
+                o.save(disk.clone());
+                let mut log = Vector::new();
+                extend_log(&mut log, None, None, &s);
+                *state = Cow::Owned(NodeState::Priest(PriestNode {
+                    state: s,
+                    disk,
+                    log,
+                }));
+            }
+            (Node::Priest(p, _, _), NodeState::Priest(node), NodeTimer::DiskLoss) => {
                 // Everything in memory and on disk is gone (messages in flight are not); the
                 // priest restarts at once, rejoining. Its ghost keeps what it did: the votes
                 // it had saved still count toward choosing a decree (they were durable when
@@ -587,6 +659,23 @@ impl Actor for Node {
     }
 }
 
+/// Arms the timer that wipes a removed priest's machine (`--change readd`), once its law
+/// shows its first ledger (token 0) removed.
+fn arm_reincarnation(p: &ParliamentPriest, next: &NodeState, o: &mut Out<Node>) {
+    let NodeState::Priest(node) = next else {
+        return;
+    };
+    let removed = node.state.law.chamber.as_ref().is_some_and(|c| {
+        !c.members
+            .iter()
+            .chain(c.next.iter().flat_map(|n| n.members.iter()))
+            .any(|m| m.ix == p.me && m.nonce == 0)
+    });
+    if removed && node.disk.ghost.nonce == 0 {
+        o.set_timer(NodeTimer::Reincarnate, model_timeout());
+    }
+}
+
 /// A ballot of the ghost history: the Synod ballot `(bal, dec, qrm)` for decree number
 /// `number`, begun by `president`. Its voters are not recorded here but observed on the
 /// priests' disks ([`voters`]).
@@ -597,6 +686,8 @@ pub struct GhostBallot {
     pub president: PriestIx,
     pub dec: Decree,
     pub qrm: Priests,
+    /// The priests asked to vote, with the incarnation each request named (`to`).
+    pub asked: Vec<(PriestIx, Inc)>,
 }
 
 /// The ghost history of messages: the ballots begun and the clients' history.
@@ -662,17 +753,165 @@ fn with_voters(state: &ParliamentState, lost: bool) -> Vec<(&GhostBallot, Priest
 }
 
 /// The decrees chosen, with their numbers: a ballot's decree is chosen when its voters (whose
-/// saved ledgers held the vote) include a quorum of the configured quorum system.
+/// saved ledgers held the vote) include a quorum of the configured quorum system; with
+/// `--change`, a majority of the membership in force at its number ([`chosen_in_force`]).
 pub fn chosen<'a>(
     cfg: &ParliamentConfig,
     state: &'a ParliamentState,
 ) -> Vec<(DecreeNumber, &'a Decree)> {
+    if cfg.change.is_some() {
+        return chosen_in_force(cfg, state).0;
+    }
     let quorums = cfg.quorums();
     with_voters(state, true)
         .into_iter()
         .filter(|(_, v)| quorums.is_quorum(*v))
         .map(|(b, _)| (b.number, &b.dec))
         .collect()
+}
+
+/// The membership in force at a decree number, as the chosen decrees below it decide, and
+/// whether they decide it: every decree at or below `n - alpha` is chosen. (When they do
+/// not, the newest membership the chosen prefix holds.)
+#[derive(Clone, Debug)]
+pub struct InForce {
+    pub members: Arc<[Member]>,
+    pub determined: bool,
+}
+
+/// Whether `set` is a majority of `members`.
+fn majority_of(members: &[Member], set: Priests) -> bool {
+    let of = set
+        .iter()
+        .filter(|q| members.iter().any(|m| m.ix == *q))
+        .count();
+    2 * of > members.len()
+}
+
+/// The votes the incarnation `m` cast, as the disk of its index's actor holds them: the
+/// ledger running now if it is that incarnation's (with `lost`, also the votes of ledgers it
+/// lost), or the wiped ledger of token 0 (`--change readd`).
+fn incarnation_votes<'a>(
+    state: &'a ParliamentState,
+    m: &Member,
+    lost: bool,
+) -> Vec<&'a OrdMap<(DecreeNumber, Ballot), Decree>> {
+    let Some(d) = disks(state).nth(m.ix as usize) else {
+        return vec![];
+    };
+    let g = &d.ghost;
+    if g.nonce == m.nonce {
+        let mut v = vec![&g.voted];
+        if lost {
+            v.push(&g.lost);
+        }
+        v
+    } else if m.nonce == 0 {
+        vec![&g.former]
+    } else {
+        vec![]
+    }
+}
+
+/// The members of `members` whose incarnation voted in ballot `b`.
+fn voters_among(
+    state: &ParliamentState,
+    b: &GhostBallot,
+    members: &[Member],
+    lost: bool,
+) -> Priests {
+    let key = (b.number, b.bal);
+    members
+        .iter()
+        .filter(|m| {
+            incarnation_votes(state, m, lost)
+                .iter()
+                .any(|v| v.get(&key) == Some(&b.dec))
+        })
+        .map(|m| m.ix)
+        .collect()
+}
+
+/// Ballot `b`'s quorum, as its president chose it: the priests it asked, and itself when
+/// they are no majority of `members` without it.
+fn quorum_among(b: &GhostBallot, members: &[Member]) -> Priests {
+    let asked: Priests = b.asked.iter().map(|(q, _)| *q).collect();
+    if majority_of(members, asked) {
+        asked
+    } else {
+        asked.with(b.president)
+    }
+}
+
+/// With `--change`: the decrees chosen (a ballot's voters, incarnation by incarnation,
+/// include a majority of the membership in force at its number), and the membership in
+/// force at each decree number. Computed number by number: the membership at `n` is the
+/// law's after the chosen decrees below `n - alpha + 1`.
+pub fn chosen_in_force<'a>(
+    cfg: &ParliamentConfig,
+    state: &'a ParliamentState,
+) -> (Vec<(DecreeNumber, &'a Decree)>, Vec<InForce>) {
+    let mut law = cfg.genesis_law();
+    let mut applied: DecreeNumber = 0;
+    let mut chosen = Vec::new();
+    let mut in_force = Vec::new();
+    for n in 0..cfg.decrees {
+        let c = law.chamber.as_ref().expect("a change needs a chamber");
+        let members: Arc<[Member]> = match c.at(applied, n) {
+            Some(ms) => ms.into(),
+            None => c.next.as_ref().map_or(&c.members, |x| &x.members).clone(),
+        };
+        let determined = n < applied.saturating_add(cfg.alpha);
+        for b in state.history.ballots.iter().filter(|b| b.number == n) {
+            if majority_of(&members, voters_among(state, b, &members, true)) {
+                chosen.push((n, &b.dec));
+            }
+        }
+        in_force.push(InForce {
+            members,
+            determined,
+        });
+        if n == applied {
+            if let Some((_, d)) = chosen.iter().find(|(m, _)| *m == n) {
+                d.apply_to(n, &mut law, crate::kv::Dedup::Sessions, |_, _| {});
+                applied += 1;
+            }
+        }
+    }
+    (chosen, in_force)
+}
+
+/// Every ballot had a quorum of the membership in force at its number: (a) that membership
+/// was decided (every decree at or below `n - alpha` chosen) when the ballot was begun (a
+/// ballot is recorded when begun, and what was chosen stays chosen); (b) the priests it
+/// asked, with the incarnations its requests named, are members in force, and with its
+/// president when it voted, a majority of them; (c) every vote cast in it is by an
+/// incarnation that membership names.
+pub fn quorums_of_the_membership_in_force(cfg: &ParliamentConfig, state: &ParliamentState) -> bool {
+    let (_, in_force) = chosen_in_force(cfg, state);
+    state.history.ballots.iter().all(|b| {
+        let Some(f) = in_force.get(b.number as usize) else {
+            return false;
+        };
+        let named = |q: PriestIx| f.members.iter().find(|m| m.ix == q);
+        let asked_ok = b
+            .asked
+            .iter()
+            .all(|(q, inc)| named(*q).is_some_and(|m| m.inc == *inc));
+        let quorum = quorum_among(b, &f.members);
+        let quorum_ok =
+            quorum.iter().all(|q| named(q).is_some()) && majority_of(&f.members, quorum);
+        let key = (b.number, b.bal);
+        let votes_ok = disks(state).enumerate().all(|(a, d)| {
+            let g = &d.ghost;
+            let cast = |v: &OrdMap<(DecreeNumber, Ballot), Decree>| v.get(&key) == Some(&b.dec);
+            let current = cast(&g.voted) || cast(&g.lost);
+            let former = cast(&g.former);
+            (!current || named(a as PriestIx).is_some_and(|m| m.nonce == g.nonce))
+                && (!former || named(a as PriestIx).is_some_and(|m| m.nonce == 0))
+        });
+        f.determined && asked_ok && quorum_ok && votes_ok
+    })
 }
 
 fn record_out(cfg: &ParliamentConfig, ghost: &Ghost, env: Envelope<&Msg>) -> Option<Ghost> {
@@ -683,6 +922,7 @@ fn record_out(cfg: &ParliamentConfig, ghost: &Ghost, env: Envelope<&Msg>) -> Opt
             ballot,
             number,
             decree,
+            to,
         } => {
             let mut g = ghost.clone();
             let (src, dst) = (src as PriestIx, dst as PriestIx);
@@ -701,6 +941,7 @@ fn record_out(cfg: &ParliamentConfig, ghost: &Ghost, env: Envelope<&Msg>) -> Opt
                         president: src,
                         dec: decree.clone(),
                         qrm: Priests::EMPTY,
+                        asked: Vec::new(),
                     });
                     g.ballots.last_mut().expect("just pushed")
                 }
@@ -708,6 +949,8 @@ fn record_out(cfg: &ParliamentConfig, ghost: &Ghost, env: Envelope<&Msg>) -> Opt
             // The quorum is the priests asked; when they are no quorum by themselves, the
             // president asked itself too (it is in its own quorum). That is the quorum it
             // chose, not a vote: votes are observed on the disks.
+            x.asked.push((dst, *to));
+            x.asked.sort();
             let addressees = x.qrm.without(src).with(dst);
             x.qrm = if cfg.quorums().is_quorum(addressees) {
                 addressees
@@ -716,14 +959,18 @@ fn record_out(cfg: &ParliamentConfig, ghost: &Ghost, env: Envelope<&Msg>) -> Opt
             };
             Some(g)
         }
-        Msg::Request { client, seq, op } if src >= cfg.priests && *client == env.src => {
-            let c = src - cfg.priests;
+        Msg::Request { client, seq, op } if src >= cfg.priest_actors() && *client == env.src => {
+            let c = src - cfg.priest_actors();
             if *seq <= ghost.invoked[c] {
                 return None;
             }
             let mut g = ghost.clone();
             g.invoked[c] = *seq;
-            let _ = g.clients.on_invoke(env.src, op.clone());
+            // A member command is not a command on the map: the linearizability check
+            // leaves it out (its answer too).
+            if !matches!(op, Op::Member(_)) {
+                let _ = g.clients.on_invoke(env.src, op.clone());
+            }
             Some(g)
         }
         _ => None,
@@ -732,7 +979,10 @@ fn record_out(cfg: &ParliamentConfig, ghost: &Ghost, env: Envelope<&Msg>) -> Opt
 
 fn record_in(cfg: &ParliamentConfig, ghost: &Ghost, env: Envelope<&Msg>) -> Option<Ghost> {
     match env.msg {
-        Msg::Reply { answer, .. } if usize::from(env.dst) >= cfg.priests => {
+        Msg::Reply { answer, .. }
+            if usize::from(env.dst) >= cfg.priest_actors()
+                && !matches!(answer, crate::kv::Answer::Member(_)) =>
+        {
             let mut g = ghost.clone();
             let _ = g.clients.on_return(env.dst, answer.clone());
             Some(g)
@@ -759,8 +1009,24 @@ pub fn b1_unique_ballots(state: &ParliamentState) -> bool {
     })
 }
 
-/// B2: the quorums of any two ballots intersect.
-pub fn b2_quorums_intersect(ghost: &Ghost) -> bool {
+/// B2: the quorums of any two ballots intersect; with `--change`, any two ballots for one
+/// decree number (their quorums are of the membership in force there).
+pub fn b2_quorums_intersect(cfg: &ParliamentConfig, state: &ParliamentState) -> bool {
+    if cfg.change.is_some() {
+        let (_, in_force) = chosen_in_force(cfg, state);
+        let bs = &state.history.ballots;
+        let quorum = |b: &GhostBallot| {
+            in_force
+                .get(b.number as usize)
+                .map_or(Priests::EMPTY, |f| quorum_among(b, &f.members))
+        };
+        return bs.iter().enumerate().all(|(i, a)| {
+            bs[i + 1..]
+                .iter()
+                .all(|b| a.number != b.number || quorum(a).intersects(quorum(b)))
+        });
+    }
+    let ghost = &state.history;
     let bs = &ghost.ballots;
     bs.iter()
         .enumerate()
@@ -769,7 +1035,31 @@ pub fn b2_quorums_intersect(ghost: &Ghost) -> bool {
 
 /// B3, per decree number: if a member of B's quorum voted in an earlier ballot for the same
 /// number, B's decree is the decree of the latest such ballot.
-pub fn b3_respects_earlier_votes(state: &ParliamentState) -> bool {
+pub fn b3_respects_earlier_votes(cfg: &ParliamentConfig, state: &ParliamentState) -> bool {
+    if cfg.change.is_some() {
+        // Votes by incarnation, and quorums, of the membership in force at each number.
+        let (_, in_force) = chosen_in_force(cfg, state);
+        let judged: Vec<(&GhostBallot, Priests, Priests)> = state
+            .history
+            .ballots
+            .iter()
+            .filter_map(|b| {
+                let f = in_force.get(b.number as usize)?;
+                Some((
+                    b,
+                    voters_among(state, b, &f.members, false),
+                    quorum_among(b, &f.members),
+                ))
+            })
+            .collect();
+        return judged.iter().all(|(b, _, qrm)| {
+            judged
+                .iter()
+                .filter(|(e, vot, _)| e.number == b.number && e.bal < b.bal && vot.intersects(*qrm))
+                .max_by_key(|(e, _, _)| e.bal)
+                .is_none_or(|(latest, _, _)| latest.dec == b.dec)
+        });
+    }
     let bs = with_voters(state, false);
     bs.iter().all(|(b, _)| {
         bs.iter()
@@ -806,13 +1096,14 @@ pub fn learned_implies_chosen(cfg: &ParliamentConfig, state: &ParliamentState) -
 /// of commands clients sent: each command is the step of its client's script with its
 /// sequence number, and the client has sent it.
 pub fn validity(cfg: &ParliamentConfig, state: &ParliamentState) -> bool {
+    let first = cfg.priest_actors();
     let sent = |c: &crate::kv::Command| {
         let i = usize::from(c.client);
-        i >= cfg.priests
-            && i - cfg.priests < cfg.clients
+        i >= first
+            && i - first < cfg.clients
             && c.seq >= 1
-            && c.seq <= state.history.invoked[i - cfg.priests]
-            && cfg.script(i - cfg.priests).get(c.seq as usize - 1) == Some(&c.op)
+            && c.seq <= state.history.invoked[i - first]
+            && cfg.script(i - first).get(c.seq as usize - 1) == Some(&c.op)
     };
     let valid = |d: &Decree| d.commands().iter().all(sent);
     chosen(cfg, state).iter().all(|(_, d)| valid(d))
@@ -891,7 +1182,7 @@ pub fn exactly_once(cfg: &ParliamentConfig, state: &ParliamentState) -> bool {
         return false;
     };
     priests_of(state).zip(logs).all(|(p, log)| {
-        let mut law = Store::default();
+        let mut law = cfg.genesis_law();
         for (n, d) in log.iter().enumerate() {
             d.apply_to(
                 n as DecreeNumber,
@@ -905,6 +1196,52 @@ pub fn exactly_once(cfg: &ParliamentConfig, state: &ParliamentState) -> bool {
 }
 
 impl ParliamentConfig {
+    /// The priest actors: the founders, and priest 3 when a change adds it.
+    pub fn priest_actors(&self) -> usize {
+        match self.change {
+            Some(ChangeKind::Add | ChangeKind::Replace) => self.priests + 1,
+            _ => self.priests,
+        }
+    }
+
+    /// The law before any decree: with `--change`, the founders' Chamber.
+    pub fn genesis_law(&self) -> Store {
+        Store {
+            chamber: self
+                .change
+                .map(|_| Chamber::founders(self.alpha, self.priests as u8, &[])),
+            ..Store::default()
+        }
+    }
+
+    /// The member commands client 0 sends first.
+    pub fn change_ops(&self) -> Vec<Op> {
+        let new = |ix| (ix, 1, None);
+        match self.change {
+            None => vec![],
+            Some(ChangeKind::Add) => {
+                let (ix, nonce, addr) = new(3);
+                vec![Op::Member(MemberOp::Add { ix, nonce, addr })]
+            }
+            Some(ChangeKind::Replace) => {
+                let (ix, nonce, addr) = new(3);
+                vec![Op::Member(MemberOp::Replace {
+                    old: 2,
+                    ix,
+                    nonce,
+                    addr,
+                })]
+            }
+            Some(ChangeKind::Readd) => {
+                let (ix, nonce, addr) = new(2);
+                vec![
+                    Op::Member(MemberOp::Remove { ix: 2 }),
+                    Op::Member(MemberOp::Add { ix, nonce, addr }),
+                ]
+            }
+        }
+    }
+
     /// Client `i`'s script.
     pub fn script(&self, i: usize) -> Vec<Op> {
         let key = || crate::kv::Key::from("x");
@@ -922,7 +1259,11 @@ impl ParliamentConfig {
             },
             Op::Delete { key: key() },
         ];
-        all.into_iter().cycle().take(self.ops).collect()
+        let ops = all.into_iter().cycle().take(self.ops);
+        match i {
+            0 => self.change_ops().into_iter().chain(ops).collect(),
+            _ => ops.collect(),
+        }
     }
 
     /// With no loss, no crash, at most one priest besides the genesis president able to run
@@ -957,7 +1298,18 @@ impl ParliamentConfig {
                     .into(),
             );
         }
-        let needed = self.clients * self.ops + self.window;
+        let changes = self.change_ops().len();
+        if changes > 0 && self.proposers > 1 {
+            return Some(
+                "each change needs a new ballot of its president, and with two candidates a takeover can use up the bounded ballot rounds first".into(),
+            );
+        }
+        if changes > self.rounds as usize {
+            return Some(format!(
+                "each change needs a new ballot of its president: {changes} changes need --rounds {changes}"
+            ));
+        }
+        let needed = self.clients * self.ops + self.window + changes;
         if (self.decrees as usize) < needed {
             return Some(format!(
                 "decree numbers < {} leave no room for every command plus a takeover's olive-day decrees (needs {needed})",
@@ -980,6 +1332,11 @@ impl ParliamentConfig {
         }
         if self.decrees < 2 {
             return Some("one decree number has no number below it to leave a gap".into());
+        }
+        if self.change.is_some() && self.alpha == 1 {
+            return Some(
+                "with --alpha 1 a president begins a decree number only once it applied every number below it, so no gap can open".into(),
+            );
         }
         None
     }
@@ -1019,6 +1376,19 @@ impl ParliamentConfig {
                 self.priests
             ));
         }
+        if self.change.is_some() {
+            if self.priests != 3 {
+                return Err(
+                    "--change needs --priests 3 (it adds priest 3 or changes priest 2)".into(),
+                );
+            }
+            if self.disk_loss > 0 || self.bug == Bug::MinorityQuorum {
+                return Err("--change takes majorities of the membership in force: not with --disk-loss or the minority-quorum bug".into());
+            }
+            if self.alpha == 0 {
+                return Err("--alpha must be at least 1".into());
+            }
+        }
         if self.heartbeats && self.network != NetworkKind::Duplicating {
             return Err(
                 "--heartbeats needs --network duplicating (repeated heartbeats would pile up without bound otherwise)"
@@ -1043,11 +1413,15 @@ impl ParliamentConfig {
 
     /// The priests of this configuration.
     pub fn priests(&self) -> Vec<ParliamentPriest> {
-        let ids = Id::vec_from(0..self.priests);
-        (0..self.priests)
+        let ids = Id::vec_from(0..self.priest_actors());
+        (0..self.priest_actors())
             .map(|i| {
                 let mut p = ParliamentPriest::new(i as PriestIx, ids.clone());
                 p.candidate = i < self.proposers;
+                p.chamber = self.genesis_law().chamber;
+                if i >= self.priests {
+                    p.joins = Some(1);
+                }
                 p.max_round = self.rounds;
                 p.max_decrees = self.decrees;
                 p.window = self.window;
@@ -1078,7 +1452,12 @@ impl ParliamentConfig {
             .priests()
             .into_iter()
             .enumerate()
-            .map(|(i, p)| Node::Priest(p, (i + self.priests - 1) % self.priests < self.disk_loss))
+            .map(|(i, p)| {
+                let loses_disk =
+                    i < self.priests && (i + self.priests - 1) % self.priests < self.disk_loss;
+                let reincarnates = self.change == Some(ChangeKind::Readd) && i == 2;
+                Node::Priest(p, loses_disk, reincarnates)
+            })
             .chain((0..self.clients).map(|i| {
                 Node::Client(ScriptedClient {
                     priests: self.priests,
@@ -1097,16 +1476,16 @@ impl ParliamentConfig {
             // Crashes are the priests' (clients are outside the Chamber and never crash); a
             // check whose time is up expands no more states.
             .within_boundary(|cfg, s| {
-                !cfg.stop.is_set() && !s.crashed[cfg.priests..].iter().any(|&c| c)
+                !cfg.stop.is_set() && !s.crashed[cfg.priest_actors()..].iter().any(|&c| c)
             })
             .property(Expectation::Always, "b1-unique-ballots", |_, s| {
                 b1_unique_ballots(s)
             })
-            .property(Expectation::Always, "b2-quorums-intersect", |_, s| {
-                b2_quorums_intersect(&s.history)
+            .property(Expectation::Always, "b2-quorums-intersect", |m, s| {
+                b2_quorums_intersect(&m.cfg, s)
             })
-            .property(Expectation::Always, "b3-respects-earlier-votes", |_, s| {
-                b3_respects_earlier_votes(s)
+            .property(Expectation::Always, "b3-respects-earlier-votes", |m, s| {
+                b3_respects_earlier_votes(&m.cfg, s)
             })
             .property(Expectation::Always, "validity", |m, s| validity(&m.cfg, s))
             .property(Expectation::Always, "agreement", |m, s| {
@@ -1158,6 +1537,25 @@ impl ParliamentConfig {
                     .any(|a| a.client().is_some_and(|c| c.refused))
             });
         }
+        if self.change.is_some() {
+            model = model
+                .property(
+                    Expectation::Always,
+                    "quorums-of-the-membership-in-force",
+                    |m, s| quorums_of_the_membership_in_force(&m.cfg, s),
+                )
+                .property(Expectation::Sometimes, "change-in-force", |m, s| {
+                    let founders = m.cfg.genesis_law().chamber;
+                    priests_of(s).any(|p| {
+                        p.law.chamber.as_ref().map(|c| &c.members)
+                            != founders.as_ref().map(|c| &c.members)
+                    })
+                })
+                .property(Expectation::Sometimes, "new-member-voted", |_, s| {
+                    disks(s).any(|d| d.ghost.nonce != 0 && !d.ghost.voted.is_empty())
+                        || disks(s).skip(3).any(|d| !d.ghost.voted.is_empty())
+                });
+        }
         if self.disk_loss > 0 {
             model = model.property(Expectation::Sometimes, "rejoined", |_, s| {
                 disks(s)
@@ -1172,7 +1570,8 @@ impl ParliamentConfig {
                 s.actor_states
                     .iter()
                     .filter_map(|a| a.client())
-                    .all(|c| c.answered as usize == m.cfg.ops)
+                    .zip(0..)
+                    .all(|(c, i)| c.answered as usize == m.cfg.script(i).len())
             });
         }
         model
@@ -1181,10 +1580,10 @@ impl ParliamentConfig {
 
 fn who(cfg: &ParliamentConfig, id: &Id) -> String {
     let i = usize::from(*id);
-    if i < cfg.priests {
+    if i < cfg.priest_actors() {
         format!("priest {i}")
     } else {
-        format!("client {}", i - cfg.priests)
+        format!("client {}", i - cfg.priest_actors())
     }
 }
 
@@ -1309,7 +1708,7 @@ impl ParliamentConfig {
     /// one. None when a client retries (retries go to priests by number) or a seeded bug is
     /// on.
     pub fn interchangeable(&self) -> Vec<usize> {
-        if self.retries > 0 || self.bug != Bug::None {
+        if self.retries > 0 || self.bug != Bug::None || self.change.is_some() {
             return Vec::new();
         }
         let quorum = genesis_quorum(self.priests);
@@ -1333,7 +1732,10 @@ pub fn permuted(state: &ParliamentState, new_to_old: &[usize]) -> ParliamentStat
                     votes,
                     floor,
                     members,
+                    incs,
                 } => Status::Trying {
+                    // Symmetry is never on with a Chamber: `incs` is empty.
+                    incs,
                     from,
                     members: permute(members, old_to_new),
                     promised: permute(promised, old_to_new),
@@ -1346,7 +1748,9 @@ pub fn permuted(state: &ParliamentState, new_to_old: &[usize]) -> ParliamentStat
                     pending,
                     mut reads,
                     members,
+                    incs,
                 } => Status::Presiding {
+                    incs,
                     members: permute(members, old_to_new),
                     quorum: permute(quorum, old_to_new),
                     next,

@@ -604,11 +604,16 @@ impl Reassembly {
     }
 }
 
-/// Decodes one message: as this build writes it, or else as the build before the law held
-/// its Chamber wrote it (a snapshot from a priest not yet upgraded).
+/// Decodes one message: as this build writes it; else as a build before incarnation tags
+/// wrote it (a message whose last field, its tag, is missing: a zero byte after it reads as
+/// tag 0); else as the build before the law held its Chamber wrote it (a snapshot from a
+/// priest not yet upgraded). A build before tags decodes this build's messages as they
+/// are: postcard ignores the byte after the fields it knows.
 fn message<M: DeserializeOwned>(bytes: &[u8]) -> postcard::Result<M> {
     postcard::from_bytes(bytes).or_else(|e| {
-        crate::kv::with_law_before_chamber(|| postcard::from_bytes(bytes)).map_err(|_| e)
+        postcard::from_bytes(&[bytes, &[0]].concat())
+            .or_else(|_| crate::kv::with_law_before_chamber(|| postcard::from_bytes(bytes)))
+            .map_err(|_| e)
     })
 }
 

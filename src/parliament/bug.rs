@@ -10,6 +10,36 @@ use std::str::FromStr;
 /// them writes), one candidate, sessions forgotten after one decree number idle.
 pub const EXPIRY_FLAGS: &[&str] = &["--expire-after", "1", "--ops", "3", "--proposers", "1"];
 
+/// The configurations of membership changes (see docs/membership.md, "The model"), one
+/// candidate: priest 3 added; priest 2 replaced by priest 3; priest 2 removed and added again
+/// as a new ledger (two changes, so two new ballots); the same on a duplicating network,
+/// where a request for the removed ledger can reach the new one.
+pub const CHANGE_ADD_FLAGS: &[&str] = &["--change", "add", "--proposers", "1", "--decrees", "5"];
+pub const CHANGE_REPLACE_FLAGS: &[&str] =
+    &["--change", "replace", "--proposers", "1", "--decrees", "5"];
+pub const CHANGE_READD_FLAGS: &[&str] = &[
+    "--change",
+    "readd",
+    "--proposers",
+    "1",
+    "--rounds",
+    "2",
+    "--decrees",
+    "6",
+];
+pub const CHANGE_READD_DUPLICATING_FLAGS: &[&str] = &[
+    "--change",
+    "readd",
+    "--proposers",
+    "1",
+    "--rounds",
+    "2",
+    "--decrees",
+    "6",
+    "--network",
+    "duplicating",
+];
+
 /// A seeded bug in the Parliament priest (or [`Bug::None`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -42,6 +72,10 @@ pub enum Bug {
     InstallStaleSnapshot,
     InstallDropsReplies,
     ExpiredSessionReexecutes,
+    AlphaZero,
+    OldQuorumAfterChange,
+    PromoteBeforeCaughtUp,
+    ReuseRemovedId,
 }
 
 /// What a bug is, what it breaks, and where it comes from.
@@ -59,7 +93,7 @@ pub struct BugInfo {
 
 impl Bug {
     /// Every seeded bug (not [`Bug::None`]).
-    pub const ALL: [Bug; 25] = [
+    pub const ALL: [Bug; 29] = [
         Bug::SkipPhaseOneOnTakeover,
         Bug::FillGapWithOwnDecree,
         Bug::ApplyOutOfOrder,
@@ -85,6 +119,10 @@ impl Bug {
         Bug::InstallStaleSnapshot,
         Bug::InstallDropsReplies,
         Bug::ExpiredSessionReexecutes,
+        Bug::AlphaZero,
+        Bug::OldQuorumAfterChange,
+        Bug::PromoteBeforeCaughtUp,
+        Bug::ReuseRemovedId,
     ];
 
     pub fn name(self) -> &'static str {
@@ -146,6 +184,10 @@ impl Bug {
                 "3",
             ],
             Bug::ExpiredSessionReexecutes => EXPIRY_FLAGS,
+            Bug::AlphaZero => CHANGE_ADD_FLAGS,
+            Bug::OldQuorumAfterChange => CHANGE_REPLACE_FLAGS,
+            Bug::ReuseRemovedId => CHANGE_READD_FLAGS,
+            Bug::PromoteBeforeCaughtUp => CHANGE_READD_DUPLICATING_FLAGS,
             Bug::TruncateUnchosen | Bug::SnapshotWithoutSessions | Bug::InstallStaleSnapshot => &[
                 "--snapshots",
                 "--clients",
@@ -311,6 +353,30 @@ impl Bug {
                 "exactly-once",
                 "the law takes a command of a client it has no session for as new, even when the client began before the horizon: a client whose session was forgotten gets a new one, so a late copy of a command it executed before would run again",
                 "client tables that expire idle sessions and then treat the client's next request as its first (the Raft thesis, section 6.3, on why sessions need registration)",
+            ),
+            Bug::AlphaZero => (
+                "alpha-zero",
+                "quorums-of-the-membership-in-force",
+                "a president begins decrees beyond those whose membership it knows: a change takes effect at once, while the decrees above it are already in flight under the old membership's quorum",
+                "reconfiguration that switches configuration as soon as the change entry is appended or applied, with entries after it already replicated under the old one (the paper's lookahead, and Raft's single-server-change bug)",
+            ),
+            Bug::OldQuorumAfterChange => (
+                "old-quorum-after-change",
+                "quorums-of-the-membership-in-force",
+                "a president keeps its office, and its quorum of the old membership, after a change is in force: it neither runs again over the new membership nor stops at the change",
+                "leaders that cache the quorum set and do not recompute it when a configuration entry commits",
+            ),
+            Bug::PromoteBeforeCaughtUp => (
+                "promote-before-caught-up",
+                "quorums-of-the-membership-in-force",
+                "a priest that joins acts on requests before it has applied the decree that adds it, so before it knows which incarnation of its index it is: it answers, as its index's earlier incarnation, a request still in flight for that one",
+                "learners promoted to voters before they caught up to their own configuration entry",
+            ),
+            Bug::ReuseRemovedId => (
+                "reuse-removed-id",
+                "quorums-of-the-membership-in-force",
+                "incarnations are ignored: a removed priest's machine, still running, answers requests meant for its index's new incarnation, and presidents count its promises and votes as the new member's",
+                "the rejoin bug of Raft libraries that reuse a removed node's id: stale messages from the old node count for the new one",
             ),
         };
         BugInfo {

@@ -81,7 +81,10 @@ impl ParliamentPriest {
     ) {
         match msg {
             // Step 2: promise for every decree number from `from` on; report the votes.
-            Msg::NextBallot { ballot, from } => {
+            Msg::NextBallot { ballot, from, to } => {
+                let Some(inc) = self.accepts(state, to) else {
+                    return;
+                };
                 if state.ledger.next_bal.is_some_and(|n| ballot <= n) {
                     return;
                 }
@@ -116,6 +119,7 @@ impl ParliamentPriest {
                         from,
                         base,
                         votes,
+                        inc,
                     },
                 );
                 if ballot.priest != self.me || self.bug == Bug::NoTiebreak {
@@ -128,7 +132,11 @@ impl ParliamentPriest {
                 ballot,
                 number,
                 decree,
+                to,
             } => {
+                let Some(inc) = self.accepts(state, to) else {
+                    return;
+                };
                 if state.ledger.next_bal.is_some_and(|n| n > ballot) {
                     return;
                 }
@@ -140,7 +148,14 @@ impl ParliamentPriest {
                 {
                     // Voted already (and saved that vote before saying so): the president
                     // asks again because the answer was lost. Answer again.
-                    step.send(src, Msg::Voted { ballot, number });
+                    step.send(
+                        src,
+                        Msg::Voted {
+                            ballot,
+                            number,
+                            inc,
+                        },
+                    );
                     return;
                 }
                 let state = state.to_mut();
@@ -152,7 +167,14 @@ impl ParliamentPriest {
                 }
                 state.ledger.votes.insert(number, Vote { ballot, decree });
                 step.save |= self.bug != Bug::ForgetVote;
-                step.send(src, Msg::Voted { ballot, number });
+                step.send(
+                    src,
+                    Msg::Voted {
+                        ballot,
+                        number,
+                        inc,
+                    },
+                );
                 if promises {
                     self.step_down(state, ballot, step);
                 }
@@ -182,13 +204,16 @@ impl ParliamentPriest {
             Msg::Catchup { from } => self.send_decrees(state, from, src, step),
 
             // A read-only question: answered from the promise already in the ledger.
-            Msg::Confirm { ballot, round } => {
+            Msg::Confirm { ballot, round, to } => {
+                let Some(inc) = self.accepts(state, to) else {
+                    return;
+                };
                 let promised_at_most = |n: Ballot| match self.bug {
                     Bug::ConfirmNeedsLowerPromise => n < ballot,
                     _ => n <= ballot,
                 };
                 if state.ledger.next_bal.is_none_or(promised_at_most) {
-                    step.send(src, Msg::Confirmed { ballot, round });
+                    step.send(src, Msg::Confirmed { ballot, round, inc });
                 }
             }
 

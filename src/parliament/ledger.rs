@@ -4,7 +4,7 @@
 
 use super::{split_at, DecreeNumber, GENESIS};
 use crate::ballot::{Ballot, PriestIx, Priests};
-use crate::kv::{Command, Session, Stamp, Store};
+use crate::kv::{Command, Inc, Member, Session, Stamp, Store};
 use im::{OrdMap, Vector};
 use serde::{Deserialize, Serialize};
 use stateright::actor::Id;
@@ -141,6 +141,12 @@ pub struct Ledger {
     /// and no decree below `upto` (see "Snapshots of the law").
     #[serde(default)]
     pub snapshot: Option<Snapshot>,
+    /// The token of this ledger when it was made for a priest joining a running Chamber
+    /// ([`Ledger::joining`]): the Chamber's change that adds the priest names it, and that
+    /// is how the priest finds which incarnation of its index it is (see "Changing the
+    /// Chamber"). 0 for a founder's ledger. Last, so a ledger written before it reads as 0.
+    #[serde(default)]
+    pub nonce: u64,
 }
 
 /// A snapshot of the law: the key-value map and the client sessions after applying decrees
@@ -180,6 +186,17 @@ impl Ledger {
     pub fn rejoining() -> Self {
         Ledger {
             rejoin: Some(Rejoin::default()),
+            ..Ledger::default()
+        }
+    }
+
+    /// The ledger of a priest that joins a running Chamber, with token `nonce` (never 0):
+    /// empty, promising nothing. It learns decrees like any priest, and takes part only
+    /// once its law names it (a member with this token), from the incarnation the law gave it.
+    pub fn joining(nonce: u64) -> Self {
+        assert_ne!(nonce, 0, "a founder's ledger has token 0");
+        Ledger {
+            nonce,
             ..Ledger::default()
         }
     }
@@ -272,6 +289,8 @@ pub enum Status {
         /// The membership it runs over: in force at `from` (every priest when the Chamber
         /// is fixed).
         members: Priests,
+        /// Their incarnations.
+        incs: Incs,
     },
     /// President of ballot lastTried with `quorum`; `next` is the next free decree number.
     Presiding {
@@ -282,7 +301,25 @@ pub enum Status {
         /// The membership the office was elected over: it begins only decrees this
         /// membership votes on, and runs again when a change puts another in force.
         members: Priests,
+        /// Their incarnations.
+        incs: Incs,
     },
+}
+
+/// The incarnations of the members an office was elected over, by which it tags its requests
+/// and checks the answers (see "Changing the Chamber"): none when the Chamber is fixed, and
+/// then every tag is 0.
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Incs(pub Option<Arc<[Member]>>);
+
+impl Incs {
+    /// The incarnation of member `q` (0 when the Chamber is fixed, or for no member).
+    pub fn of(&self, q: PriestIx) -> Inc {
+        self.0
+            .as_ref()
+            .and_then(|ms| ms.iter().find(|m| m.ix == q))
+            .map_or(0, |m| m.inc)
+    }
 }
 
 /// A priest's whole state.
@@ -425,6 +462,7 @@ pub(super) struct President<'a> {
 /// the priest's state, so both can change at once.
 pub(super) struct Office<'a> {
     pub(super) members: Priests,
+    pub(super) incs: &'a Incs,
     pub(super) quorum: &'a mut Priests,
     pub(super) next: &'a mut DecreeNumber,
     pub(super) pending: &'a mut OrdMap<DecreeNumber, Pending>,
@@ -466,12 +504,14 @@ impl<'a> President<'a> {
             pending,
             reads,
             members,
+            incs,
         } = status
         else {
             unreachable!("a President is made only from a presiding priest")
         };
         Office {
             members: *members,
+            incs,
             quorum,
             next,
             pending,
@@ -498,6 +538,7 @@ impl<'a> President<'a> {
 /// anything.
 pub(super) struct Presidency<'a> {
     pub(super) members: Priests,
+    pub(super) incs: &'a Incs,
     pub(super) quorum: Priests,
     pub(super) next: DecreeNumber,
     pub(super) pending: &'a OrdMap<DecreeNumber, Pending>,
@@ -513,12 +554,14 @@ impl<'a> Presidency<'a> {
             pending,
             reads,
             members,
+            incs,
         } = &state.status
         else {
             unreachable!("only a presiding priest's handlers ask")
         };
         Presidency {
             members: *members,
+            incs,
             quorum: *quorum,
             next: *next,
             pending,

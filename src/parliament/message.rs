@@ -2,17 +2,29 @@
 
 use super::{Decree, DecreeNumber, Snapshot, Vote};
 use crate::ballot::Ballot;
-use crate::kv::{Answer, Command, Op, Outcome};
+use crate::kv::{Answer, Command, Inc, Op, Outcome};
 use serde::{Deserialize, Serialize};
 use stateright::actor::Id;
 use std::fmt::{self, Debug, Display};
 
 /// The messages of the Parliament, named as in the paper, and the client messages.
+///
+/// With a Chamber in the law, a priest index may name several machines over time: an index
+/// removed and added again is a new *incarnation* ([`Inc`]). So the requests that ask for a
+/// promise, a vote or a confirmation name the incarnation they are for (`to`), and the
+/// answers say which incarnation gives them (`inc`): a priest acts only on requests for its
+/// own incarnation, and a president counts only answers from the incarnation its office's
+/// membership names. Without a Chamber every tag is 0. Each tag is its message's last field,
+/// so a message of a build before tags decodes as tag 0 (see `host::wire`).
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Msg {
     /// Step 1: the president asks for promises for ballot `ballot`, for every decree number
     /// from `from` on.
-    NextBallot { ballot: Ballot, from: DecreeNumber },
+    NextBallot {
+        ballot: Ballot,
+        from: DecreeNumber,
+        to: Inc,
+    },
     /// Step 2: the sender promises; `votes` are its votes for decree numbers `>= from`, and
     /// at or above `base`, its snapshot's end: every decree below `base` was passed, and it
     /// keeps no vote there.
@@ -21,17 +33,20 @@ pub enum Msg {
         from: DecreeNumber,
         base: DecreeNumber,
         votes: Vec<(DecreeNumber, Vote)>,
+        inc: Inc,
     },
     /// Step 3/4: the president asks its quorum to vote for decree `decree` as number `number`.
     BeginBallot {
         ballot: Ballot,
         number: DecreeNumber,
         decree: Decree,
+        to: Inc,
     },
     /// The sender voted for decree number `number` in ballot `ballot`.
     Voted {
         ballot: Ballot,
         number: DecreeNumber,
+        inc: Inc,
     },
     /// Step 5: decree `decree` is passed as number `number`.
     Success {
@@ -47,9 +62,13 @@ pub enum Msg {
     Snapshot { snapshot: Snapshot },
     /// The president of `ballot` asks, for the reads it holds, whether the sender still
     /// promises no higher ballot (confirmation round `round`).
-    Confirm { ballot: Ballot, round: u32 },
+    Confirm { ballot: Ballot, round: u32, to: Inc },
     /// The sender had promised no ballot above `ballot` when round `round`'s Confirm came.
-    Confirmed { ballot: Ballot, round: u32 },
+    Confirmed {
+        ballot: Ballot,
+        round: u32,
+        inc: Inc,
+    },
     /// From a priest that lost its ledger and rejoins: tell me the highest ballot you tried
     /// or promised, and take office anew (see "Rejoining after a lost ledger").
     Rejoin,
@@ -86,14 +105,21 @@ impl Msg {
 impl Display for Msg {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Msg::NextBallot { ballot, from } => write!(f, "NextBallot({ballot}, from {from})"),
+            Msg::NextBallot { ballot, from, to } => {
+                write!(
+                    f,
+                    "NextBallot({ballot}, from {from}{})",
+                    Tag("to inc ", *to)
+                )
+            }
             Msg::LastVote {
                 ballot,
                 from,
                 base,
                 votes,
+                inc,
             } => {
-                write!(f, "LastVote({ballot}, from {from}:")?;
+                write!(f, "LastVote({ballot}{}, from {from}:", Tag("inc ", *inc))?;
                 if *base > 0 {
                     write!(f, " snapshot <{base};")?;
                 }
@@ -109,14 +135,27 @@ impl Display for Msg {
                 ballot,
                 number,
                 decree,
-            } => write!(f, "BeginBallot({ballot}, #{number} {decree})"),
-            Msg::Voted { ballot, number } => write!(f, "Voted({ballot}, #{number})"),
+                to,
+            } => write!(
+                f,
+                "BeginBallot({ballot}, #{number} {decree}{})",
+                Tag("to inc ", *to)
+            ),
+            Msg::Voted {
+                ballot,
+                number,
+                inc,
+            } => write!(f, "Voted({ballot}, #{number}{})", Tag("inc ", *inc)),
             Msg::Success { number, decree } => write!(f, "Success(#{number} {decree})"),
             Msg::Heartbeat { ballot, known } => write!(f, "Heartbeat({ballot}, knows <{known})"),
             Msg::Catchup { from } => write!(f, "Catchup(from {from})"),
             Msg::Snapshot { snapshot } => write!(f, "Snapshot(<{})", snapshot.upto),
-            Msg::Confirm { ballot, round } => write!(f, "Confirm({ballot}, round {round})"),
-            Msg::Confirmed { ballot, round } => write!(f, "Confirmed({ballot}, round {round})"),
+            Msg::Confirm { ballot, round, to } => {
+                write!(f, "Confirm({ballot}, round {round}{})", Tag("to inc ", *to))
+            }
+            Msg::Confirmed { ballot, round, inc } => {
+                write!(f, "Confirmed({ballot}, round {round}{})", Tag("inc ", *inc))
+            }
             Msg::Rejoin => write!(f, "Rejoin"),
             Msg::Highest { ballot: Some(b) } => write!(f, "Highest({b})"),
             Msg::Highest { ballot: None } => write!(f, "Highest(none)"),
@@ -126,6 +165,18 @@ impl Display for Msg {
             }
             Msg::Reply { seq, answer } => write!(f, "Reply(#{seq} {answer})"),
             Msg::Expired { seq } => write!(f, "Expired(#{seq})"),
+        }
+    }
+}
+
+/// An incarnation tag as a message shows it: only when it is not 0.
+struct Tag(&'static str, Inc);
+
+impl Display for Tag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.1 {
+            0 => Ok(()),
+            inc => write!(f, ", {}{inc}", self.0),
         }
     }
 }

@@ -252,12 +252,12 @@ mod snapshot;
 
 pub use bug::{Bug, BugInfo};
 pub use ledger::{
-    Decree, Ledger, Pending, PriestState, Read, Reads, Rejoin, Role, Snapshot, Status, Vote,
+    Decree, Incs, Ledger, Pending, PriestState, Read, Reads, Rejoin, Role, Snapshot, Status, Vote,
 };
 pub use message::Msg;
 
 use crate::ballot::{Ballot, PriestIx, Priests, QuorumSystem};
-use crate::kv::{Chamber, Dedup, Stamp, Store};
+use crate::kv::{Chamber, Dedup, Inc, Stamp, Store};
 use im::OrdMap;
 use serde::{Deserialize, Serialize};
 use stateright::actor::{Actor, Id, Out};
@@ -367,6 +367,10 @@ pub struct ParliamentPriest {
     /// the law starts with it, and the priests that vote on a decree are the members in
     /// force at its number. `None`: every priest of `priests` votes on every decree.
     pub chamber: Option<Chamber>,
+    /// The token of the ledger this priest starts with when it has none and joins a running
+    /// Chamber ([`Ledger::joining`]); `None`: a founder, which starts from the genesis ledger.
+    /// (Deployed, `serve --join` saves the joining ledger before the priest starts.)
+    pub joins: Option<u64>,
     /// A seeded bug, for the checker to find; [`Bug::None`] when deployed.
     pub bug: Bug,
 }
@@ -422,6 +426,7 @@ impl ParliamentPriest {
             expire_after: None,
             clock: Clock::Wall,
             chamber: None,
+            joins: None,
             bug: Bug::None,
         }
     }
@@ -473,6 +478,53 @@ impl ParliamentPriest {
         }
     }
 
+    /// The members in force at `n`, as [`Self::members_at`], with their incarnations.
+    fn electorate_at(&self, state: &PriestState, n: DecreeNumber) -> Option<(Priests, Incs)> {
+        match &state.law.chamber {
+            None => Some((self.everyone(), Incs::default())),
+            Some(c) => c.at(state.applied, n).map(|ms| {
+                let set = ms.iter().map(|m| m.ix).collect();
+                (set, Incs(Some(ms.into())))
+            }),
+        }
+    }
+
+    /// Which incarnation of its index this priest is: 0 when the Chamber is fixed; else the
+    /// one its law names with its ledger's token (a founder's token is 0). `None` for a
+    /// priest that joins and has not yet applied the decree that adds it, and for one whose
+    /// law no longer names it (removed, or its index added again for another ledger).
+    fn my_inc(&self, state: &PriestState) -> Option<Inc> {
+        let Some(c) = &state.law.chamber else {
+            return Some(0);
+        };
+        c.members
+            .iter()
+            .chain(c.next.iter().flat_map(|n| n.members.iter()))
+            .find(|m| m.ix == self.me && m.nonce == state.ledger.nonce)
+            .map(|m| m.inc)
+    }
+
+    /// Whether this priest acts on a request (`NextBallot`, `BeginBallot`, `Confirm`) for
+    /// incarnation `to`, and if so the incarnation its answer names: only a request for its
+    /// own incarnation. A request for an earlier incarnation of its index, still in flight,
+    /// speaks for a ledger that is gone; one for a later incarnation speaks for another
+    /// machine.
+    fn accepts(&self, state: &PriestState, to: Inc) -> Option<Inc> {
+        match (self.my_inc(state), self.bug) {
+            // Seeded bugs: incarnations ignored; a priest that joins acts before it knows
+            // its own.
+            (_, Bug::ReuseRemovedId) => Some(to),
+            (None, Bug::PromoteBeforeCaughtUp) if state.ledger.nonce != 0 => Some(to),
+            (mine, _) => mine.filter(|&i| i == to),
+        }
+    }
+
+    /// Whether an answer from `q` naming incarnation `inc` is one from the member the office
+    /// of `incs` was elected over.
+    fn answered_by_member(&self, incs: &Incs, q: PriestIx, inc: Inc) -> bool {
+        self.bug == Bug::ReuseRemovedId || incs.of(q) == inc
+    }
+
     /// Whether `set` holds a quorum of `members`: the configured quorum system when the
     /// Chamber is fixed, else a majority of `members`.
     fn is_quorum_of(&self, members: Priests, set: Priests) -> bool {
@@ -491,10 +543,18 @@ impl ParliamentPriest {
         };
         let set = |ms: &[crate::kv::Member]| ms.iter().map(|m| m.ix).collect::<Priests>();
         let applied = state.applied;
+        if self.bug == Bug::OldQuorumAfterChange {
+            // Seeded bug: the office keeps its membership's quorums past a change.
+            return applied.saturating_add(c.alpha);
+        }
         if c.at(applied, applied).map(set) != Some(members) {
             return applied;
         }
-        let known = applied.saturating_add(c.alpha);
+        let known = match self.bug {
+            // Seeded bug: no lookahead; decrees above a change in flight.
+            Bug::AlphaZero => DecreeNumber::MAX,
+            _ => applied.saturating_add(c.alpha),
+        };
         match &c.next {
             Some(change) if change.at > applied && set(&change.members) != members => {
                 change.at.min(known)
@@ -574,8 +634,10 @@ impl ParliamentPriest {
             && state.ledger.rejoin.is_none()
             && self.next_round(&state.ledger) <= self.max_round
             && self
-                .members_at(state, state.ledger.first_gap())
-                .is_some_and(|m| m.contains(self.me))
+                .electorate_at(state, state.ledger.first_gap())
+                .is_some_and(|(m, incs)| {
+                    m.contains(self.me) && self.my_inc(state) == Some(incs.of(self.me))
+                })
     }
 
     /// Every priest but this one.
@@ -642,9 +704,12 @@ impl Actor for ParliamentPriest {
         let state = match storage {
             Some(l) if l.rejoin.is_some() => self.start_rejoining(l.clone(), &mut step),
             _ => {
-                let genesis = storage.is_none() && self.me == GENESIS.priest;
-                let mut state =
-                    self.rebuild(storage.clone().unwrap_or_else(|| Ledger::genesis(self.me)));
+                let genesis =
+                    storage.is_none() && self.me == GENESIS.priest && self.joins.is_none();
+                let mut state = self.rebuild(storage.clone().unwrap_or_else(|| match self.joins {
+                    Some(nonce) => Ledger::joining(nonce),
+                    None => Ledger::genesis(self.me),
+                }));
                 if genesis {
                     self.take_genesis_office(&mut state, &mut step);
                 } else if self.may_run(&state) || (self.chamber.is_some() && self.candidate) {

@@ -9,8 +9,8 @@
 
 use super::ledger::{Presidency, President};
 use super::{
-    merge_vote, split_at, Bug, Decree, DecreeNumber, Msg, ParliamentPriest, Pending, PriestState,
-    Read, Reads, Status, Step, Timer, Vote,
+    merge_vote, split_at, Bug, Decree, DecreeNumber, Incs, Msg, ParliamentPriest, Pending,
+    PriestState, Read, Reads, Status, Step, Timer, Vote,
 };
 use crate::ballot::{Ballot, PriestIx, Priests};
 use crate::kv::{Answer, Command, Op, Session, Store};
@@ -34,11 +34,13 @@ impl ParliamentPriest {
                 ballot,
                 base,
                 votes,
+                inc,
                 ..
             } => {
                 let Some(q) = self.ix(src) else { return };
                 let office = Presidency::of(state);
                 if state.ledger.last_tried != Some(ballot)
+                    || !self.answered_by_member(office.incs, q, inc)
                     || !self.joins_quorum(office.members, office.quorum, q)
                 {
                     return;
@@ -48,12 +50,18 @@ impl ParliamentPriest {
             }
 
             // Step 5: with the whole quorum's votes, the decree is passed.
-            Msg::Voted { ballot, number } => {
+            Msg::Voted {
+                ballot,
+                number,
+                inc,
+            } => {
                 let Some(q) = self.ix(src) else { return };
-                let Some(p) = Presidency::of(state).pending.get(&number) else {
+                let office = Presidency::of(state);
+                let Some(p) = office.pending.get(&number) else {
                     return;
                 };
                 if state.ledger.last_tried != Some(ballot)
+                    || !self.answered_by_member(office.incs, q, inc)
                     || !p.quorum.contains(q)
                     || p.voted.contains(q)
                 {
@@ -82,10 +90,16 @@ impl ParliamentPriest {
 
             Msg::Snapshot { snapshot } => self.install_presiding(state, snapshot, step),
 
-            Msg::Confirmed { ballot, round } => {
+            Msg::Confirmed { ballot, round, inc } => {
                 let Some(q) = self.ix(src) else { return };
-                let Presidency { quorum, reads, .. } = Presidency::of(state);
+                let Presidency {
+                    quorum,
+                    reads,
+                    incs,
+                    ..
+                } = Presidency::of(state);
                 if state.ledger.last_tried != Some(ballot)
+                    || !self.answered_by_member(incs, q, inc)
                     || round != reads.begun
                     || reads.confirmed == reads.begun
                     || !quorum.contains(q)
@@ -145,6 +159,7 @@ impl ParliamentPriest {
                 from,
                 base,
                 votes,
+                inc,
             } => {
                 let Some(q) = self.ix(src) else { return };
                 let Status::Trying {
@@ -153,13 +168,16 @@ impl ParliamentPriest {
                     votes: gathered,
                     floor,
                     members,
+                    incs,
                 } = &state.status
                 else {
                     unreachable!("a candidate is trying")
                 };
                 let members = *members;
+                let incs = incs.clone();
                 if state.ledger.last_tried != Some(ballot)
                     || from != *my_from
+                    || !self.answered_by_member(&incs, q, inc)
                     || promised.contains(q)
                     || q == self.me
                     || !members.contains(q)
@@ -190,6 +208,7 @@ impl ParliamentPriest {
                         votes: gathered,
                         floor,
                         members,
+                        incs,
                     };
                 }
             }
@@ -242,7 +261,9 @@ impl ParliamentPriest {
         let from = state.ledger.first_gap();
         // The membership in force at `from` (`may_run` checked it is known and has this
         // priest): the office is elected over it alone.
-        let members = self.members_at(state, from).unwrap_or(self.everyone());
+        let (members, incs) = self
+            .electorate_at(state, from)
+            .unwrap_or((self.everyone(), Incs::default()));
         state.ledger.last_tried = Some(ballot);
         step.save = self.bug != Bug::ForgetLastTried;
         if self.bug == Bug::SkipPhaseOneOnTakeover {
@@ -257,22 +278,30 @@ impl ParliamentPriest {
             votes: OrdMap::new(),
             floor: None,
             members,
+            incs: incs.clone(),
         };
         for q in members.without(self.me).iter() {
-            step.send(self.priests[q as usize], Msg::NextBallot { ballot, from });
+            let to = incs.of(q);
+            step.send(
+                self.priests[q as usize],
+                Msg::NextBallot { ballot, from, to },
+            );
         }
     }
 
     /// The genesis president (priest 0 starting with no ledger) presides over ballot `0.0`
     /// at once: every priest starts having promised it.
     pub(super) fn take_genesis_office(&self, state: &mut PriestState, step: &mut Step) {
-        let members = self.members_at(state, 0).unwrap_or(self.everyone());
+        let (members, incs) = self
+            .electorate_at(state, 0)
+            .unwrap_or((self.everyone(), Incs::default()));
         state.status = Status::Presiding {
             quorum: self.genesis_quorum(members),
             next: 0,
             pending: OrdMap::new(),
             reads: Reads::default(),
             members,
+            incs,
         };
         step.save = true;
         self.arm_office_timers(step);
@@ -304,9 +333,11 @@ impl ParliamentPriest {
         step: &mut Step,
     ) {
         // The membership the candidate ran over (the one in force at `from`).
-        let members = match &state.status {
-            Status::Trying { members, .. } => *members,
-            _ => self.members_at(state, from).unwrap_or(self.everyone()),
+        let (members, incs) = match &state.status {
+            Status::Trying { members, incs, .. } => (*members, incs.clone()),
+            _ => self
+                .electorate_at(state, from)
+                .unwrap_or((self.everyone(), Incs::default())),
         };
         let ballot = state.ledger.last_tried.expect("running implies lastTried");
         if state.ledger.next_bal.is_some_and(|n| n > ballot) {
@@ -333,6 +364,7 @@ impl ParliamentPriest {
             .unwrap_or(0);
         state.status = Status::Presiding {
             members,
+            incs,
             quorum,
             next,
             pending: OrdMap::new(),
@@ -422,7 +454,8 @@ impl ParliamentPriest {
         if office.reads.confirmed != office.reads.begun {
             // The round in flight now needs the newcomer's confirmation too.
             let round = office.reads.begun;
-            step.send(self.priests[q as usize], Msg::Confirm { ballot, round });
+            let to = office.incs.of(q);
+            step.send(self.priests[q as usize], Msg::Confirm { ballot, round, to });
         }
         if base > *office.next {
             // The newcomer applied decrees this president has not begun: passed under a
@@ -526,6 +559,7 @@ impl ParliamentPriest {
                     ballot,
                     number: n,
                     decree: decree.clone(),
+                    to: office.incs.of(q),
                 },
             );
         }
@@ -607,7 +641,18 @@ impl ParliamentPriest {
             // Progress, for the president's own election timer (see `watch_progress`).
             *office.heard = true;
         }
-        for q in self.recipients(p.priest()) {
+        // Everyone it tells before the decree is applied (a priest it removes hears of its
+        // removal) and after (a priest it adds hears of its addition).
+        let before = self.recipients(p.priest());
+        let pending_before = p.priest().law.chamber.as_ref().map(|c| c.next.clone());
+        self.learn_presiding(p, n, passed.decree.clone(), false, step);
+        let mut told = before.clone();
+        told.extend(
+            self.recipients(p.priest())
+                .into_iter()
+                .filter(|q| !before.contains(q)),
+        );
+        for q in told {
             step.send(
                 q,
                 Msg::Success {
@@ -616,9 +661,34 @@ impl ParliamentPriest {
                 },
             );
         }
-        self.learn_presiding(p, n, passed.decree, false, step);
+        self.welcome(p.priest(), pending_before, step);
         if self.bug != Bug::StrandQueuedCommands {
             self.propose_queued(p, step);
+        }
+    }
+
+    /// A change this president just applied adds priests (a new index, or a new incarnation
+    /// of one): it sends each of them what it knows, its snapshot and its decrees, so that
+    /// it catches up to the decree that adds it and learns its incarnation (a priest that
+    /// joins takes part only then). Without this, a newcomer would wait for a heartbeat.
+    fn welcome(
+        &self,
+        state: &PriestState,
+        pending_before: Option<Option<crate::kv::Change>>,
+        step: &mut Step,
+    ) {
+        let Some(c) = &state.law.chamber else { return };
+        let Some(next) = c
+            .next
+            .as_ref()
+            .filter(|n| pending_before != Some(Some((*n).clone())))
+        else {
+            return;
+        };
+        for m in next.members.iter().filter(|m| !c.members.contains(m)) {
+            if let Some(&id) = self.priests.get(m.ix as usize) {
+                self.send_decrees(state, 0, id, step);
+            }
         }
     }
 
@@ -683,7 +753,8 @@ impl ParliamentPriest {
         office.reads.acks = Priests::single(self.me);
         let round = office.reads.begun;
         for q in office.quorum.iter().filter(|&q| q != self.me) {
-            step.send(self.priests[q as usize], Msg::Confirm { ballot, round });
+            let to = office.incs.of(q);
+            step.send(self.priests[q as usize], Msg::Confirm { ballot, round, to });
         }
         self.round_done(p, step);
     }
@@ -772,7 +843,10 @@ impl ParliamentPriest {
     /// has done all it may. It runs again, over the membership in force, or, no member of
     /// it, steps down. Called after every handler of a presiding priest.
     pub(super) fn follow_the_chamber(&self, state: &mut Cow<PriestState>, step: &mut Step) {
-        if state.law.chamber.is_none() || !state.is_president() {
+        if state.law.chamber.is_none()
+            || !state.is_president()
+            || self.bug == Bug::OldQuorumAfterChange
+        {
             return;
         }
         let office = Presidency::of(state);
@@ -837,6 +911,7 @@ impl ParliamentPriest {
         // later one, while the heartbeats keep the president in office.
         let Presidency {
             members,
+            incs,
             quorum,
             next,
             pending,
@@ -847,14 +922,17 @@ impl ParliamentPriest {
             // LastVote lost) for their promise again, from its next free decree number, so a
             // late LastVote can let it leave its quorum.
             for q in members.iter().filter(|q| !quorum.contains(*q)) {
-                let from = next;
-                step.send(self.priests[q as usize], Msg::NextBallot { ballot, from });
+                let (from, to) = (next, incs.of(q));
+                step.send(
+                    self.priests[q as usize],
+                    Msg::NextBallot { ballot, from, to },
+                );
             }
         }
         if reads.confirmed != reads.begun {
             for q in quorum.iter().filter(|&q| !reads.acks.contains(q)) {
-                let round = reads.begun;
-                step.send(self.priests[q as usize], Msg::Confirm { ballot, round });
+                let (round, to) = (reads.begun, incs.of(q));
+                step.send(self.priests[q as usize], Msg::Confirm { ballot, round, to });
             }
         }
         for (n, p) in pending {
@@ -865,6 +943,7 @@ impl ParliamentPriest {
                         ballot,
                         number: *n,
                         decree: p.decree.clone(),
+                        to: incs.of(q),
                     },
                 );
             }

@@ -63,7 +63,11 @@ fn cmd(client: usize, seq: u64, v: &str) -> Command {
 }
 
 fn voted_in(ballot: Ballot, number: DecreeNumber) -> Msg {
-    Msg::Voted { ballot, number }
+    Msg::Voted {
+        ballot,
+        number,
+        inc: 0,
+    }
 }
 
 fn voted(number: DecreeNumber) -> Msg {
@@ -94,6 +98,7 @@ fn last_vote_for_b11(votes: Vec<(DecreeNumber, Vote)>) -> Msg {
         from: 0,
         base: 0,
         votes,
+        inc: 0,
     }
 }
 
@@ -243,6 +248,7 @@ fn a_deployed_president_in_its_own_quorum_asks_the_others_for_their_promise_on_t
         from: 1,
         base: 0,
         votes: vec![],
+        inc: 0,
     };
     let (s, _) = deliver(&p, &s, 0, lastvote);
     assert_eq!(s.quorum(), Some(Priests::single(0).with(2)));
@@ -262,6 +268,7 @@ fn last_vote_reports_every_vote_from_the_first_unknown_decree_number() {
             ballot: GENESIS,
             number: 0,
             decree: d("a"),
+            to: 0,
         },
     );
     let (s, _) = deliver(
@@ -272,10 +279,20 @@ fn last_vote_reports_every_vote_from_the_first_unknown_decree_number() {
             ballot: GENESIS,
             number: 2,
             decree: d("b"),
+            to: 0,
         },
     );
     let b = Ballot::new(1, 1);
-    let (s, out) = deliver(&p, &s, 1, Msg::NextBallot { ballot: b, from: 1 });
+    let (s, out) = deliver(
+        &p,
+        &s,
+        1,
+        Msg::NextBallot {
+            ballot: b,
+            from: 1,
+            to: 0,
+        },
+    );
     assert_eq!(s.ledger.next_bal, Some(b));
     assert!(
         out[0].starts_with("Save"),
@@ -294,6 +311,7 @@ fn last_vote_reports_every_vote_from_the_first_unknown_decree_number() {
             ballot: GENESIS,
             number: 3,
             decree: d("c"),
+            to: 0,
         },
     );
     assert!(out.is_empty());
@@ -352,6 +370,7 @@ fn a_deposed_president_hands_its_commands_to_its_successor() {
         Msg::NextBallot {
             ballot: Ballot::new(1, 1),
             from: 0,
+            to: 0,
         },
     );
     assert!(!s.is_president());
@@ -425,6 +444,7 @@ fn messages_round_trip_through_serde() {
                 decree: Decree::Commands(vec![cmd(9, 2, "v")].into()),
             },
         )],
+        inc: 0,
     };
     let json = serde_json::to_string(&m).unwrap();
     assert_eq!(serde_json::from_str::<Msg>(&json).unwrap(), m);
@@ -499,6 +519,7 @@ fn a_lost_begin_ballot_or_voted_is_asked_again_on_the_heartbeat() {
         ballot: GENESIS,
         number: 0,
         decree: Decree::Commands(vec![cmd(7, 1, "a")].into()),
+        to: 0,
     };
     let (s1, out) = deliver(&p1, &s1, 0, begin.clone());
     assert!(
@@ -584,6 +605,7 @@ fn confirmed(round: u32) -> Msg {
     Msg::Confirmed {
         ballot: GENESIS,
         round,
+        inc: 0,
     }
 }
 
@@ -699,6 +721,7 @@ fn a_new_presidents_reads_wait_for_the_decrees_of_earlier_presidents() {
     let ok = Msg::Confirmed {
         ballot: b,
         round: 1,
+        inc: 0,
     };
     let (s, out) = deliver(&p, &s, 2, ok);
     assert!(out.is_empty(), "decree 0 is not applied yet: {out:?}");
@@ -717,6 +740,7 @@ fn a_priest_that_promised_a_higher_ballot_does_not_confirm_and_reads_follow_the_
     let ask = Msg::Confirm {
         ballot: GENESIS,
         round: 1,
+        to: 0,
     };
     let (_, out) = deliver(&p1, &s1, 0, ask.clone());
     assert!(out[0].contains("Confirmed(0.0, round 1)"), "{out:?}");
@@ -728,6 +752,7 @@ fn a_priest_that_promised_a_higher_ballot_does_not_confirm_and_reads_follow_the_
         Msg::NextBallot {
             ballot: higher,
             from: 0,
+            to: 0,
         },
     );
     let (_, out) = deliver(&p1, &s1, 0, ask);
@@ -743,6 +768,7 @@ fn a_priest_that_promised_a_higher_ballot_does_not_confirm_and_reads_follow_the_
         Msg::NextBallot {
             ballot: higher,
             from: 0,
+            to: 0,
         },
     );
     assert!(!s0.is_president());
@@ -787,6 +813,7 @@ fn a_follower_keeps_one_copy_of_a_decree_it_voted_for_and_learned() {
             ballot: GENESIS,
             number: 0,
             decree: decree(),
+            to: 0,
         },
     );
     // The Success carries an equal decree in a new allocation (as off the wire).
@@ -821,6 +848,7 @@ fn snapshotted(p: &ParliamentPriest) -> PriestState {
                 ballot: GENESIS,
                 number: n,
                 decree: Decree::Commands(vec![cmd(7, n as u64 + 1, v)].into()),
+                to: 0,
             },
         );
         let d = next.ledger.votes[&n].decree.clone();
@@ -858,6 +886,7 @@ fn deployed_a_snapshot_is_due_by_count_or_bytes_whatever_the_size_of_the_law() {
                     ballot: GENESIS,
                     number: n,
                     decree: d.clone(),
+                    to: 0,
                 },
             )
             .0;
@@ -944,6 +973,7 @@ fn a_lastvote_reports_the_base_and_a_catchup_below_it_gets_the_snapshot() {
         Msg::NextBallot {
             ballot: B11,
             from: 0,
+            to: 0,
         },
     );
     assert!(
@@ -1013,6 +1043,7 @@ fn a_candidate_begins_no_ballot_below_a_reported_base() {
         from: 0,
         base: 2,
         votes: vec![],
+        inc: 0,
     };
     let (s, out) = deliver(&p, &s, 2, lv);
     assert!(s.is_president());
@@ -1090,31 +1121,112 @@ fn a_president_runs_again_over_the_membership_a_change_puts_in_force() {
         "{said}"
     );
     assert!(said.contains("in force from decree 1"), "{said}");
-    // Nothing is pending: it runs again with ballot 1.0, from decree 1, over {0,1,2,3}.
+    // Nothing is pending: it runs again with ballot 1.0, from decree 1, over {0,1,2,3}; its
+    // request to priest 3 names the incarnation the change gave it (decree 0 + 1).
     assert_eq!(s.ledger.last_tried, Some(Ballot::new(1, 0)));
-    for to in ["Id(1)", "Id(2)", "Id(3)"] {
+    for (to, asked) in [
+        ("Id(1)", "NextBallot(1.0, from 1)"),
+        ("Id(2)", "NextBallot(1.0, from 1)"),
+        ("Id(3)", "NextBallot(1.0, from 1, to inc 1)"),
+    ] {
         assert!(
-            out.iter()
-                .any(|c| c.contains("NextBallot(1.0, from 1)") && c.contains(to)),
+            out.iter().any(|c| c.contains(asked) && c.contains(to)),
             "{said}"
         );
     }
-    let last_vote = Msg::LastVote {
+    let last_vote = |inc| Msg::LastVote {
         ballot: Ballot::new(1, 0),
         from: 1,
         base: 0,
         votes: vec![],
+        inc,
     };
+    // An answer from index 3 that names another incarnation is not the member's: it counts
+    // for nothing.
+    let (s, _) = deliver(&p, &s, 3, last_vote(0));
+    let (s2, _) = deliver(&p, &s, 1, last_vote(0));
+    assert!(!s2.is_president(), "priest 3's answer named incarnation 0");
     // Itself and priest 3: two of four, no quorum. With priest 1, three of four.
-    let (s, _) = deliver(&p, &s, 3, last_vote.clone());
+    let (s, _) = deliver(&p, &s, 3, last_vote(1));
     assert!(!s.is_president());
-    let (s, _) = deliver(&p, &s, 1, last_vote);
+    let (s, _) = deliver(&p, &s, 1, last_vote(0));
     assert_eq!(s.quorum(), Some(Priests::single(0).with(1).with(3)));
     let (_, out) = deliver(&p, &s, 7, put(7, 1, "a"));
     let asked: Vec<&String> = out.iter().filter(|c| c.contains("BeginBallot")).collect();
     assert_eq!(asked.len(), 2, "{out:?}");
-    assert!(asked.iter().any(|c| c.contains("Id(3)")), "{out:?}");
+    assert!(
+        asked
+            .iter()
+            .any(|c| c.contains("Id(3)") && c.contains("to inc 1")),
+        "{out:?}"
+    );
     assert!(asked.iter().all(|c| c.contains("#1")), "{out:?}");
+}
+
+/// A priest that joins (a new ledger, token 1) acts on no request until its law names it:
+/// then only on requests for the incarnation the law gave it. A founder whose index the law
+/// gives to another ledger acts on none for that incarnation.
+#[test]
+fn a_joining_priest_answers_only_for_its_own_incarnation_once_its_law_names_it() {
+    let mut p = chamber_priest(3);
+    p.joins = Some(1);
+    let (s, _) = start(&p, None);
+    assert_eq!(s.ledger.nonce, 1);
+    assert_eq!(s.ledger.next_bal, None, "a new ledger promises nothing");
+    let ask = |to| Msg::NextBallot {
+        ballot: Ballot::new(1, 0),
+        from: 1,
+        to,
+    };
+    for to in [0, 1] {
+        let (_, out) = deliver(&p, &s, 0, ask(to));
+        assert!(out.is_empty(), "not yet caught up: {out:?}");
+    }
+    let add = Decree::Commands(
+        vec![Command {
+            client: Id::from(9),
+            seq: 1,
+            op: Op::Member(crate::kv::MemberOp::Add {
+                ix: 3,
+                nonce: 1,
+                addr: None,
+            }),
+        }]
+        .into(),
+    );
+    let (s, _) = deliver(
+        &p,
+        &s,
+        0,
+        Msg::Success {
+            number: 0,
+            decree: add.clone(),
+        },
+    );
+    let (_, out) = deliver(&p, &s, 0, ask(0));
+    assert!(out.is_empty(), "a request for incarnation 0: {out:?}");
+    let (_, out) = deliver(&p, &s, 0, ask(1));
+    assert!(
+        out.iter().any(|c| c.contains("LastVote(1.0, inc 1")),
+        "{out:?}"
+    );
+    // Another ledger (token 2) at index 3 finds no member of its token: it acts on nothing.
+    let mut other = chamber_priest(3);
+    other.joins = Some(2);
+    let (s, _) = start(&other, None);
+    let (s, _) = deliver(
+        &other,
+        &s,
+        0,
+        Msg::Success {
+            number: 0,
+            decree: add,
+        },
+    );
+    for to in [0, 1] {
+        let (_, out) = deliver(&other, &s, 0, ask(to));
+        assert!(out.is_empty(), "{out:?}");
+    }
 }
 
 /// A president the change removes steps down once the change is in force; a read that

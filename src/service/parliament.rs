@@ -226,13 +226,19 @@ impl Durable for Ledger {
         })
     }
 
-    /// Format 3 laid the law out without its Chamber.
+    /// Format 3 laid the law out without its Chamber, and formats 3 and 4 the ledger without
+    /// its token, its last field: a zero byte after the record reads as token 0 (a
+    /// founder's), and is ignored after a record that ends sooner (a delta).
     fn decode_old<T: serde::de::DeserializeOwned>(
         format: u8,
         payload: &[u8],
     ) -> postcard::Result<T> {
-        debug_assert_eq!(format, 3, "the oldest format the journal reads");
-        kv::with_law_before_chamber(|| postcard::from_bytes(payload))
+        debug_assert!(matches!(format, 3 | 4), "the formats the journal reads");
+        let padded = [payload, &[0]].concat();
+        match format {
+            3 => kv::with_law_before_chamber(|| postcard::from_bytes(&padded)),
+            _ => postcard::from_bytes(&padded),
+        }
     }
 
     /// A new snapshot is a few bytes when the decrees it covers are on disk: so the
@@ -901,6 +907,99 @@ mod tests {
     /// again in this build's format when the journal opens: its snapshot of the law, the
     /// decrees since (deltas) and its promises all come through. A snapshot message from a
     /// priest of that build decodes too.
+    /// A format-4 record has no ledger token (the last field): it reads as a founder's
+    /// ledger, token 0. A joining ledger's token is written and read back.
+    #[test]
+    fn a_format_4_record_reads_as_a_founders_ledger_and_a_token_is_kept() {
+        let mut ledger = Ledger::genesis(1);
+        ledger.learned.insert(0, Decree::OliveDay);
+        let bytes = postcard::to_allocvec(&ledger).unwrap();
+        assert_eq!(bytes.last(), Some(&0), "the token is the last field");
+        let old = &bytes[..bytes.len() - 1];
+        assert!(postcard::from_bytes::<Ledger>(old).is_err());
+        let back: Ledger = <Ledger as Durable>::decode_old(4, old).unwrap();
+        assert_eq!(back, ledger);
+        let joining = Ledger::joining(0xfeed);
+        let bytes = postcard::to_allocvec(&joining).unwrap();
+        assert_eq!(postcard::from_bytes::<Ledger>(&bytes).unwrap(), joining);
+    }
+
+    /// Messages as a build before incarnation tags wrote them (the same variants without
+    /// their last field) decode with tag 0, and that build decodes this build's messages
+    /// (postcard ignores the tag after the fields it knows): a rolling upgrade exchanges
+    /// ballots both ways.
+    #[test]
+    fn messages_without_incarnation_tags_cross_the_wire_both_ways() {
+        use crate::ballot::Ballot;
+        #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+        enum Before {
+            NextBallot {
+                ballot: Ballot,
+                from: u32,
+            },
+            LastVote {
+                ballot: Ballot,
+                from: u32,
+                base: u32,
+                votes: Vec<(u32, crate::parliament::Vote)>,
+            },
+            BeginBallot {
+                ballot: Ballot,
+                number: u32,
+                decree: Decree,
+            },
+            Voted {
+                ballot: Ballot,
+                number: u32,
+            },
+        }
+        let key = Key::random();
+        let src = Id::from(1usize);
+        let ballot = Ballot::new(3, 1);
+        let mut buf = Vec::new();
+        wire::encode(&key, src, &Before::Voted { ballot, number: 7 }, &mut buf).unwrap();
+        let got: Vec<(Id, Msg)> = wire::decode(&key, &buf).unwrap();
+        assert_eq!(
+            got,
+            vec![(
+                src,
+                Msg::Voted {
+                    ballot,
+                    number: 7,
+                    inc: 0
+                }
+            )]
+        );
+        let begin = Msg::BeginBallot {
+            ballot,
+            number: 2,
+            decree: Decree::OliveDay,
+            to: 0,
+        };
+        wire::encode(&key, src, &begin, &mut buf).unwrap();
+        let got: Vec<(Id, Before)> = wire::decode(&key, &buf).unwrap();
+        assert_eq!(
+            got,
+            vec![(
+                src,
+                Before::BeginBallot {
+                    ballot,
+                    number: 2,
+                    decree: Decree::OliveDay
+                }
+            )]
+        );
+        let _ = (
+            Before::NextBallot { ballot, from: 0 },
+            Before::LastVote {
+                ballot,
+                from: 0,
+                base: 0,
+                votes: vec![],
+            },
+        );
+    }
+
     #[test]
     fn a_format_3_ledger_and_snapshot_are_read_and_the_ledger_written_again() {
         use crate::host::journal::{self, Journal, JournalOptions};
@@ -956,7 +1055,7 @@ mod tests {
         let (mut disk, back, _) =
             Journal::<Ledger>::open(dir.path(), JournalOptions::default()).unwrap();
         assert_eq!(back.as_ref(), Some(&later));
-        assert!(files().iter().all(|f| format_of(f) == 4), "{:?}", files());
+        assert!(files().iter().all(|f| format_of(f) == 5), "{:?}", files());
         later.learned.insert(6, Decree::OliveDay);
         disk.save(&later).unwrap();
         drop(disk);
