@@ -155,6 +155,7 @@ fn fresh_round(key: &Key) -> Round {
             let cfg = NodeConfig {
                 me: i,
                 priests: addrs.clone(),
+                directory: None,
                 bind: None,
                 key: key.clone(),
                 ledger_dir: dirs[i].path().to_path_buf(),
@@ -263,6 +264,7 @@ fn group_commit(c: &mut Criterion) {
     let cfg = NodeConfig {
         me: 0,
         priests: addrs.clone(),
+        directory: None,
         bind: None,
         key: key.clone(),
         ledger_dir: dir.path().to_path_buf(),

@@ -1775,6 +1775,10 @@ pub fn permuted(state: &ParliamentState, new_to_old: &[usize]) -> ParliamentStat
         let mut g = g.clone();
         for b in &mut g.ballots {
             b.qrm = permute(b.qrm, old_to_new);
+            for (q, _) in &mut b.asked {
+                *q = old_to_new[*q as usize] as PriestIx;
+            }
+            b.asked.sort();
         }
         g
     };

@@ -6,6 +6,7 @@ mod check;
 mod cluster;
 mod keygen;
 mod kv;
+mod member;
 mod serve;
 mod status;
 mod synod;
@@ -69,6 +70,9 @@ enum Verb {
     /// ledger size and dropped datagrams (asks every listener for INFO); a priest that does
     /// not answer is down. Exit status 0 if any priest answered, 1 if none did.
     Status(status::StatusArgs),
+    /// Change the Chamber of a running Parliament whose configuration has [membership]:
+    /// add, remove or replace a priest, by decree; or list the members.
+    Member(member::MemberArgs),
     /// Serve an in-memory, unreplicated map over RESP (a yardstick for clients and the bench).
     ServeMemory(serve::ServeMemoryArgs),
 }
@@ -86,6 +90,7 @@ impl Cli {
             Verb::Kv(args) => kv::run(args),
             Verb::Cluster(args) => cluster::run(args),
             Verb::Status(args) => status::run(args),
+            Verb::Member(args) => member::run(args),
             Verb::ServeMemory(args) => serve::run_memory(args),
         }
     }

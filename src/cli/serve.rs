@@ -19,12 +19,17 @@ pub struct ServeArgs {
     /// The first start of a priest of a new cluster: create its ledger (with a
     /// BOOTSTRAPPED marker). Refused if the ledger holds records. Without this flag (or
     /// --rejoin) a missing or empty ledger is refused: the priest may have lost it.
-    #[arg(long, conflicts_with = "rejoin")]
+    #[arg(long, conflicts_with_all = ["rejoin", "join"])]
     bootstrap: bool,
     /// Bring back a priest that lost its ledger (a replaced disk): it begins from an
     /// empty ledger marked as rejoining. Refused if the ledger holds records.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "join")]
     rejoin: bool,
+    /// A new priest of a running cluster whose Chamber changes by decree ([membership]): it
+    /// begins from an empty ledger with a new token, and takes part once the cluster adds it
+    /// (`parliament member add`). Refused if the ledger holds records.
+    #[arg(long)]
+    join: bool,
 }
 
 /// Runs the priest until SIGINT/SIGTERM: 0 on a clean stop, 1 on an error, 2 on a usage error.
@@ -38,9 +43,10 @@ pub fn run(args: ServeArgs) -> ExitCode {
         Ok(s) => s,
         Err(e) => return usage_error(&format!("cannot install signal handlers: {e}")),
     };
-    let mode = match (args.bootstrap, args.rejoin) {
-        (true, _) => host::StartMode::Bootstrap,
-        (_, true) => host::StartMode::Rejoin,
+    let mode = match (args.bootstrap, args.rejoin, args.join) {
+        (true, _, _) => host::StartMode::Bootstrap,
+        (_, true, _) => host::StartMode::Rejoin,
+        (_, _, true) => host::StartMode::Join,
         _ => host::StartMode::Restart,
     };
     let served = match cfg.protocol {

@@ -29,6 +29,13 @@
 //!                              #   the president's clock); 0: never. At least 10x
 //!                              #   client_timeout_ms
 //!
+//! [membership]               # parliament; optional: without it the priests are the ones
+//!                              #   listed, for good
+//! founders = 3                 # the cluster began with priests 0..founders; the others
+//!                              #   listed join by `parliament member add`
+//! alpha = 1                    # a change passed as decree i is in force from decree i+alpha
+//!                              #   (1 is the only value this build takes)
+//!
 //! [[priest]]
 //! id = 0
 //! address = "127.0.0.1:7000"
@@ -92,8 +99,23 @@ pub struct ConfigFile {
     pub snapshots: SnapshotsFile,
     #[serde(default, skip_serializing_if = "SessionsFile::is_default")]
     pub sessions: SessionsFile,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub membership: Option<MembershipFile>,
     #[serde(default)]
     pub priest: Vec<PriestFile>,
+}
+
+/// The `[membership]` table (see the module docs and docs/membership.md).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MembershipFile {
+    pub founders: usize,
+    #[serde(default = "default_alpha")]
+    pub alpha: u32,
+}
+
+fn default_alpha() -> u32 {
+    1
 }
 
 /// The `[timers]` table, in milliseconds; every one optional (see the module docs).
@@ -267,6 +289,7 @@ impl ConfigFile {
             timers: TimersFile::default(),
             snapshots: SnapshotsFile::default(),
             sessions: SessionsFile::default(),
+            membership: None,
             priest: Vec::new(),
         }
     }
@@ -343,6 +366,17 @@ pub struct Config {
     pub snapshot_period: Duration,
     /// Parliament: the law forgets a session idle for this long (`None`: never).
     pub expire_after: Option<Duration>,
+    /// Parliament: the Chamber changes by decree (`[membership]`), with this many founders
+    /// and this lookahead; `None`: the priests listed, for good.
+    pub membership: Option<Membership>,
+}
+
+/// A validated `[membership]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Membership {
+    /// The cluster began with priests `0..founders`.
+    pub founders: usize,
+    pub alpha: u32,
 }
 
 impl Config {
@@ -467,6 +501,34 @@ impl Config {
                 t.client_timeout_ms
             ));
         }
+        let membership = match raw.membership {
+            None => None,
+            Some(m) => {
+                if raw.protocol != Protocol::Parliament {
+                    return Err("[membership] is for protocol = \"parliament\"".into());
+                }
+                if m.founders == 0 || m.founders > priests.len() {
+                    return Err(format!(
+                        "membership.founders = {} must be 1 to the number of priests listed ({})",
+                        m.founders,
+                        priests.len()
+                    ));
+                }
+                if m.alpha != 1 {
+                    return Err(format!(
+                        "membership.alpha = {} is not supported: this build takes 1 (a \
+                         president keeps one decree in flight, so a larger lookahead gains \
+                         nothing, and would need olive-day decrees to bring a change into \
+                         force without traffic)",
+                        m.alpha
+                    ));
+                }
+                Some(Membership {
+                    founders: m.founders,
+                    alpha: m.alpha,
+                })
+            }
+        };
         let resolve = |p: &Path| {
             if p.is_absolute() {
                 p.to_path_buf()
@@ -492,6 +554,7 @@ impl Config {
             snapshot_bytes: Some(raw.snapshots.after_bytes).filter(|&n| n > 0),
             snapshot_period: Duration::from_millis(t.snapshot_ms.max(1)),
             expire_after: Some(Duration::from_secs(expire)).filter(|_| expire > 0),
+            membership,
         })
     }
 

@@ -108,6 +108,50 @@ fn bits(id: Id) -> u64 {
     usize::from(id) as u64
 }
 
+/// The priests' addresses, by index, shared by a priest's host and its service: the
+/// configured ones at start; when the Chamber changes by decree, the service adds a new
+/// member's address from the law (and a re-added index's new one). An index with no address
+/// is no member: its datagrams are dropped and nothing is sent to it.
+#[derive(Clone, Debug, Default)]
+pub struct Directory(std::sync::Arc<std::sync::RwLock<Vec<Option<SocketAddr>>>>);
+
+impl Directory {
+    /// The configured priests' addresses.
+    pub fn new(addrs: &[SocketAddr]) -> Self {
+        Directory(std::sync::Arc::new(std::sync::RwLock::new(
+            addrs.iter().copied().map(Some).collect(),
+        )))
+    }
+
+    /// Priest `ix`'s address, if it has one.
+    pub fn get(&self, ix: usize) -> Option<SocketAddr> {
+        self.0
+            .read()
+            .expect("not poisoned")
+            .get(ix)
+            .copied()
+            .flatten()
+    }
+
+    /// Gives priest `ix` the address `addr` (whether it had one or not).
+    pub fn set(&self, ix: usize, addr: SocketAddr) {
+        let mut v = self.0.write().expect("not poisoned");
+        if v.len() <= ix {
+            v.resize(ix + 1, None);
+        }
+        v[ix] = Some(addr);
+    }
+
+    /// Every priest with an address.
+    pub fn all(&self) -> Vec<(usize, SocketAddr)> {
+        let v = self.0.read().expect("not poisoned");
+        v.iter()
+            .enumerate()
+            .filter_map(|(i, a)| a.map(|a| (i, a)))
+            .collect()
+    }
+}
+
 /// What a priest's host needs to know.
 #[derive(Clone, Debug)]
 pub struct NodeConfig {
@@ -115,6 +159,9 @@ pub struct NodeConfig {
     pub me: usize,
     /// Every priest's address, by index.
     pub priests: Vec<SocketAddr>,
+    /// The addresses shared with the priest's service, if it changes them (see
+    /// [`Directory`]); `None`: `priests`, for good.
+    pub directory: Option<Directory>,
     /// The address this priest's socket binds, if not `priests[me]` (see [`config`]: behind
     /// address translation, or a relay, the address peers use is not the local one).
     pub bind: Option<SocketAddr>,
@@ -137,6 +184,7 @@ impl NodeConfig {
         NodeConfig {
             me,
             priests: cfg.priests.clone(),
+            directory: None,
             bind: Some(cfg.binds[me]),
             key: cfg.key.clone(),
             ledger_dir: cfg.ledger_of(me),
@@ -290,7 +338,7 @@ where
     /// Non-blocking; [`timers::wait_readable`] waits on it.
     socket: UdpSocket,
     key: Key,
-    priests: Vec<SocketAddr>,
+    priests: Directory,
     clients: HashMap<Id, SocketAddr>,
     journal: Journal<A::Storage>,
     timers: Timers<A::Timer>,
@@ -370,6 +418,14 @@ where
                 marker = Some(dir.clone());
             }
             (Start::Rejoin(_), true) => return Err(HostError::Refused(start::rejoin_refusal(dir))),
+            (Start::Join(_), true) => return Err(HostError::Refused(start::join_refusal(dir))),
+            (Start::Join(join), false) => {
+                let joining = join().map_err(HostError::Refused)?;
+                journal.save(&joining)?;
+                start::remove_marker(dir)?;
+                tracing::info!(ledger = %dir.display(), "joining a running cluster");
+                storage = Some(joining);
+            }
             (Start::Rejoin(rejoin), false) => {
                 let rejoining = rejoin().map_err(HostError::Refused)?;
                 journal.save(&rejoining)?;
@@ -422,7 +478,9 @@ where
             state: Some(state),
             socket,
             key: cfg.key,
-            priests: cfg.priests,
+            priests: cfg
+                .directory
+                .unwrap_or_else(|| Directory::new(&cfg.priests)),
             clients: HashMap::new(),
             journal,
             timers: Timers::new(),
@@ -587,8 +645,10 @@ where
     /// Whether `src`, received from `from`, is a member (learning a client's address).
     fn admit(&mut self, src: Id, from: SocketAddr) -> bool {
         let b = bits(src);
-        if let Some(addr) = usize::try_from(b).ok().and_then(|i| self.priests.get(i)) {
-            return *addr == from;
+        if let Ok(i) = usize::try_from(b) {
+            if i < crate::kv::MAX_INDEX as usize {
+                return self.priests.get(i) == Some(from);
+            }
         }
         if b & CLIENT_BIT == 0 {
             return false;
@@ -693,7 +753,7 @@ where
         for (dst, msg) in sends {
             let b = bits(*dst);
             let addr = match usize::try_from(b).ok().and_then(|i| self.priests.get(i)) {
-                Some(a) => Some(*a),
+                Some(a) => Some(a),
                 None => self.clients.get(dst).copied(),
             };
             let Some(addr) = addr else {

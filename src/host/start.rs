@@ -23,6 +23,10 @@
 //!   that holds records is refused (it is intact: start without `--rejoin`); otherwise the
 //!   priest begins from the ledger its protocol gives a rejoining priest, which is saved
 //!   (synced) before the priest runs, so a crash while rejoining restarts rejoining.
+//! - **`--join`** ([`Start::Join`]): a new priest of a running cluster whose Chamber changes
+//!   by decree. A ledger that holds records is refused; otherwise the priest begins from
+//!   the ledger its protocol gives a joining priest (empty, with a new token), saved before
+//!   it runs. It takes part once the cluster adds it (`parliament member add`).
 //! - [`Start::Unchecked`]: whatever the directory holds, created if missing. For tests and
 //!   benchmarks of the host; `serve` never uses it.
 //!
@@ -56,6 +60,8 @@ pub enum StartMode {
     Bootstrap,
     /// `--rejoin`: a priest that lost its ledger.
     Rejoin,
+    /// `--join`: a new priest of a running cluster.
+    Join,
 }
 
 impl StartMode {
@@ -65,6 +71,13 @@ impl StartMode {
             StartMode::Restart => Start::Restart,
             StartMode::Bootstrap => Start::Bootstrap,
             StartMode::Rejoin => Start::Rejoin(Box::new(rejoin)),
+            StartMode::Join => Start::Join(Box::new(|| {
+                Err(
+                    "--join is for a cluster whose Chamber changes by decree: protocol = \
+                     \"parliament\" with a [membership] table"
+                        .into(),
+                )
+            })),
         }
     }
 }
@@ -79,6 +92,8 @@ pub enum Start<S> {
     Bootstrap,
     /// A priest that lost its ledger: an empty ledger, replaced by what this returns.
     Rejoin(Box<dyn FnOnce() -> Result<S, String>>),
+    /// A new priest of a running cluster: an empty ledger, replaced by what this returns.
+    Join(Box<dyn FnOnce() -> Result<S, String>>),
 }
 
 /// `dir` as an absolute path, for messages (a relative one depends on the reader's cwd).
@@ -104,6 +119,15 @@ pub fn bootstrap_refusal(dir: &Path) -> String {
         "--bootstrap refused: ledger {} holds records, so this priest has run before; \
          --bootstrap is only for the first start of a new cluster. Start it without \
          --bootstrap",
+        shown(dir).display()
+    )
+}
+
+/// Why `--join` is refused on a ledger that holds records.
+pub fn join_refusal(dir: &Path) -> String {
+    format!(
+        "--join refused: ledger {} holds records: this priest has run before; start it \
+         without --join",
         shown(dir).display()
     )
 }

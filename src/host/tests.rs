@@ -106,6 +106,7 @@ fn config(addrs: &[SocketAddr], key: &Key, dir: &std::path::Path) -> NodeConfig 
     NodeConfig {
         me: 0,
         priests: addrs.to_vec(),
+        directory: None,
         bind: None,
         key: key.clone(),
         ledger_dir: dir.to_path_buf(),

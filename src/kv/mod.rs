@@ -50,7 +50,9 @@
 
 mod chamber;
 
-pub use chamber::{Chamber, Change, Inc, Listed, Member, MemberAnswer, MemberOp, Refusal};
+pub use chamber::{
+    Chamber, Change, Inc, Listed, Member, MemberAnswer, MemberOp, Refusal, MAX_INDEX,
+};
 
 use im::OrdMap;
 use serde::{Deserialize, Serialize};

@@ -30,6 +30,7 @@ impl MemoryBackend {
             Command::Info(_) => Reply::Bulk(Some(
                 format!("# Memory\r\nbackend:memory\r\nkeys:{}\r\n", map.len()).into_bytes(),
             )),
+            Command::Member(_) => Reply::err("the in-memory map has no Chamber to change"),
             Command::Get { key } => Reply::Bulk(map.get(&key).map(|v| v.clone().into_bytes())),
             Command::Set { key, value } => {
                 map.insert(key, value);

@@ -68,6 +68,28 @@ pub enum Command {
     },
     /// `INFO [section]`: what the server is doing, answered locally.
     Info(Option<Text>),
+    /// `MEMBER ADD|REMOVE|REPLACE|LIST ...`: changes (or lists) the Chamber, by decree.
+    Member(MemberCommand),
+}
+
+/// A `MEMBER` command (see docs/membership.md): priest ids are 0 to 63, a token is the 16
+/// hex digits a joining priest's ledger was made with (its `INFO` shows it), an address is
+/// the joining priest's `IP:PORT`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum MemberCommand {
+    /// `MEMBER ADD id token address`.
+    Add { id: u8, token: u64, address: Text },
+    /// `MEMBER REMOVE id`.
+    Remove { id: u8 },
+    /// `MEMBER REPLACE old id token address`: removes `old` and adds `id` in one change.
+    Replace {
+        old: u8,
+        id: u8,
+        token: u64,
+        address: Text,
+    },
+    /// `MEMBER LIST`.
+    List,
 }
 
 /// Why a request is not a [`Command`]; `Display` is the Redis error text (without `ERR `).
@@ -81,6 +103,8 @@ pub enum CommandError {
     Syntax,
     /// A key or value that is not UTF-8.
     NotUtf8,
+    /// An argument that is not what the command takes, and what it takes.
+    Invalid(String),
 }
 
 impl std::fmt::Display for CommandError {
@@ -98,6 +122,7 @@ impl std::fmt::Display for CommandError {
             }
             CommandError::Syntax => f.write_str("syntax error"),
             CommandError::NotUtf8 => f.write_str("keys and values must be UTF-8"),
+            CommandError::Invalid(why) => f.write_str(why),
         }
     }
 }
@@ -162,6 +187,7 @@ impl Command {
                 arity("info", args.len() <= 1)?;
                 Ok(Command::Info(args.first().map(text).transpose()?))
             }
+            b"member" => Ok(Command::Member(MemberCommand::parse(args)?)),
             b"cas" => {
                 arity("cas", args.len() == 3)?;
                 Ok(Command::Cas {
@@ -205,19 +231,106 @@ impl Command {
                 expected: None,
                 new,
             } => vec![w("SET"), w(key), w(new), w("NX")],
+            Command::Member(m) => {
+                let mut v = vec![w("MEMBER")];
+                let token = |t: &u64| w(&format!("{t:016x}"));
+                match m {
+                    MemberCommand::Add {
+                        id,
+                        token: t,
+                        address,
+                    } => v.extend([w("ADD"), w(&id.to_string()), token(t), w(address)]),
+                    MemberCommand::Remove { id } => v.extend([w("REMOVE"), w(&id.to_string())]),
+                    MemberCommand::Replace {
+                        old,
+                        id,
+                        token: t,
+                        address,
+                    } => v.extend([
+                        w("REPLACE"),
+                        w(&old.to_string()),
+                        w(&id.to_string()),
+                        token(t),
+                        w(address),
+                    ]),
+                    MemberCommand::List => v.push(w("LIST")),
+                }
+                v
+            }
         }
     }
 
     /// The key the command touches (`None` for PING and INFO).
     pub fn key(&self) -> Option<&str> {
         match self {
-            Command::Ping(_) | Command::Info(_) => None,
+            Command::Ping(_) | Command::Info(_) | Command::Member(_) => None,
             Command::Get { key }
             | Command::Set { key, .. }
             | Command::Del { key }
             | Command::Exists { key }
             | Command::Cas { key, .. } => Some(key),
         }
+    }
+}
+
+impl MemberCommand {
+    /// Parses the words after `MEMBER`.
+    fn parse(args: &[Vec<u8>]) -> Result<MemberCommand, CommandError> {
+        let usage = || {
+            CommandError::Invalid(
+                "MEMBER takes ADD id token address, REMOVE id, REPLACE old id token address, or \
+                 LIST"
+                    .into(),
+            )
+        };
+        let word = |i: usize| -> Result<String, CommandError> {
+            let b = args.get(i).ok_or_else(usage)?;
+            String::from_utf8(b.clone()).map_err(|_| CommandError::NotUtf8)
+        };
+        let id = |i: usize| -> Result<u8, CommandError> {
+            let w = word(i)?;
+            w.parse::<u8>()
+                .ok()
+                .filter(|&n| n < 64)
+                .ok_or_else(|| CommandError::Invalid(format!("priest id {w:?} is not 0 to 63")))
+        };
+        let token = |i: usize| -> Result<u64, CommandError> {
+            let w = word(i)?;
+            u64::from_str_radix(&w, 16)
+                .ok()
+                .filter(|&t| t != 0 && w.len() <= 16)
+                .ok_or_else(|| {
+                    CommandError::Invalid(format!(
+                        "token {w:?} is not the 16 hex digits of a joining priest's ledger (its \
+                         INFO shows it)"
+                    ))
+                })
+        };
+        let address = |i: usize| -> Result<Text, CommandError> {
+            let w = word(i)?;
+            w.parse::<std::net::SocketAddr>()
+                .map_err(|_| CommandError::Invalid(format!("address {w:?} is not IP:PORT")))?;
+            Ok(w)
+        };
+        let sub = word(0)?.to_ascii_lowercase();
+        let n = args.len();
+        let m = match (sub.as_str(), n) {
+            ("add", 4) => MemberCommand::Add {
+                id: id(1)?,
+                token: token(2)?,
+                address: address(3)?,
+            },
+            ("remove", 2) => MemberCommand::Remove { id: id(1)? },
+            ("replace", 5) => MemberCommand::Replace {
+                old: id(1)?,
+                id: id(2)?,
+                token: token(3)?,
+                address: address(4)?,
+            },
+            ("list", 1) => MemberCommand::List,
+            _ => return Err(usage()),
+        };
+        Ok(m)
     }
 }
 

@@ -4,7 +4,8 @@
 //! - [`parliament`]: the key-value service, the Parliament priest with a RESP listener;
 //! - [`synod`]: the Synod priest, and the client of `parliament synod propose`;
 //! - [`status`]: what each priest of a running Parliament is doing (`INFO`, `parliament status`);
-//! - [`cluster`]: `parliament cluster`, a whole Parliament on this machine, supervised.
+//! - [`cluster`]: `parliament cluster`, a whole Parliament on this machine, supervised;
+//! - [`membership`]: `parliament member`, changing the Chamber of a running Parliament.
 //!
 //! # Running a cluster
 //!
@@ -29,6 +30,7 @@
 //! coming back after losing its ledger (`--rejoin`): see [`crate::host::start`].
 
 pub mod cluster;
+pub mod membership;
 pub mod parliament;
 pub mod status;
 pub mod synod;

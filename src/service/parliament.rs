@@ -71,13 +71,13 @@ use crate::ballot::{Ballot, PriestIx};
 use crate::host::config::{Config, Protocol};
 use crate::host::journal::Durable;
 use crate::host::wire::{self, Key};
-use crate::host::{Node, NodeConfig, StartMode};
+use crate::host::{Directory, Node, NodeConfig, StartMode};
 use crate::kv::{self, Answer, Op};
 use crate::parliament::{
     Decree, DecreeNumber, Ledger, Msg, ParliamentPriest, Snapshot, Vote, MAX_COMMAND_BYTES,
 };
 use crate::resp::server::{Backend, ClientId, OneAtATime, Responder, Server, ServerConfig};
-use crate::resp::{Command, Reply};
+use crate::resp::{Command, MemberCommand, Reply};
 use serde::{Deserialize, Serialize};
 use stateright::actor::Id;
 use std::borrow::Cow;
@@ -204,7 +204,7 @@ impl Durable for Ledger {
     /// `None` (the whole ledger) when the rejoin mark changed, or when the snapshot changed
     /// and is not a later version of the last one (a first or an installed snapshot).
     fn delta(&self, prev: &Self) -> Option<LedgerDelta> {
-        if self.rejoin != prev.rejoin {
+        if self.rejoin != prev.rejoin || self.nonce != prev.nonce {
             return None;
         }
         let snapshot = match (&prev.snapshot, &self.snapshot) {
@@ -265,6 +265,15 @@ impl Durable for Ledger {
 /// timeout and heartbeat period.
 pub fn priest(cfg: &Config, me: usize) -> ParliamentPriest {
     let mut p = ParliamentPriest::new(me as PriestIx, cfg.priest_ids());
+    if let Some(m) = cfg.membership {
+        // Every index a priest may have: members come and go by decree.
+        p.priests = Id::vec_from(0..kv::MAX_INDEX as usize);
+        let addrs: Vec<Arc<str>> = cfg.priests[..m.founders]
+            .iter()
+            .map(|a| a.to_string().into())
+            .collect();
+        p.chamber = Some(kv::Chamber::founders(m.alpha, m.founders as u8, &addrs));
+    }
     p.election = cfg.election.clone();
     p.heartbeat = Some(cfg.heartbeat..cfg.heartbeat);
     p.snapshot_after = cfg.snapshot_after;
@@ -343,8 +352,9 @@ pub fn serve(
             cfg.path.display()
         )
     })?;
+    let directory = Directory::new(&cfg.priests);
     let backend = PriestBackend::start(
-        cfg.priests.clone(),
+        directory.clone(),
         cfg.key.clone(),
         me,
         Patience::from_config(cfg),
@@ -360,9 +370,24 @@ pub fn serve(
     .map_err(|e| format!("cannot listen for RESP clients on {listen}: {e}"))?;
     tracing::info!(%listen, "RESP listener up");
     // The listener answers INFO (`role:starting`) while the priest replays its ledger.
-    let start = mode.with_rejoin(rejoin_ledger);
-    let result = Node::start_from(priest(cfg, me), NodeConfig::from_config(cfg, me), start)
-        .and_then(|node| crate::host::run(node, stop, Some(observer(&board, &backend))))
+    let start = match (mode, cfg.membership) {
+        (StartMode::Join, Some(_)) => crate::host::Start::Join(Box::new(join_ledger)),
+        (StartMode::Rejoin, Some(_)) => {
+            return Err(format!(
+                "--rejoin is not yet supported where the Chamber changes by decree ({} has \
+                 [membership]): replace the priest instead, with a new id (`parliament member \
+                 replace`; see docs/operations.md)",
+                cfg.path.display()
+            ))
+        }
+        _ => mode.with_rejoin(rejoin_ledger),
+    };
+    let node_cfg = NodeConfig {
+        directory: Some(directory.clone()),
+        ..NodeConfig::from_config(cfg, me)
+    };
+    let result = Node::start_from(priest(cfg, me), node_cfg, start)
+        .and_then(|node| crate::host::run(node, stop, Some(observer(&board, &backend, directory))))
         .map_err(|e| e.to_string());
     server.shutdown();
     backend.stop();
@@ -374,11 +399,18 @@ pub fn serve(
 fn observer(
     board: &super::status::Board,
     backend: &Arc<PriestBackend>,
+    directory: Directory,
 ) -> crate::host::Observer<ParliamentPriest> {
     let mut observe = board.observer();
     let backend = backend.clone();
     let mut was_rejoining = false;
+    let mut chamber: Option<kv::Chamber> = None;
     Box::new(move |state, counters| {
+        if state.law.chamber != chamber {
+            // Where the members are, as the law says: the host admits and reaches them there.
+            chamber = state.law.chamber.clone();
+            route(&directory, chamber.as_ref());
+        }
         // Say when a rejoining priest is clear: it takes part again from here.
         let rejoining = state.ledger.rejoin.is_some();
         if let (true, false, Some(b)) = (was_rejoining, rejoining, state.ledger.next_bal) {
@@ -388,6 +420,41 @@ fn observer(
         backend.set_law_clock(state.law.now);
         observe(state, counters);
     })
+}
+
+/// Gives the directory the address of every member the law names, in force or pending.
+fn route(directory: &Directory, chamber: Option<&kv::Chamber>) {
+    let Some(c) = chamber else { return };
+    for m in c
+        .members
+        .iter()
+        .chain(c.next.iter().flat_map(|n| n.members.iter()))
+    {
+        match m.addr.as_deref().map(str::parse::<SocketAddr>) {
+            Some(Ok(addr)) if directory.get(m.ix as usize) != Some(addr) => {
+                tracing::info!(priest = m.ix, %addr, "a member's address, from the law");
+                directory.set(m.ix as usize, addr);
+            }
+            Some(Err(e)) => {
+                tracing::warn!(priest = m.ix, error = %e, "a member's address in the law is not IP:PORT");
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The ledger a priest begins with when it joins a running cluster (`parliament serve
+/// --join`): empty, with a random token by which it finds itself in the law once the change
+/// that adds it names that token ([`Ledger::joining`]).
+pub fn join_ledger() -> Result<Ledger, String> {
+    let token = loop {
+        let t: u64 = rand::random();
+        if t != 0 {
+            break t;
+        }
+    };
+    tracing::info!(token = format!("{token:016x}"), "joining: a new ledger");
+    Ok(Ledger::joining(token))
 }
 
 /// The operation of the law a RESP command is (`None` for PING and INFO, answered locally).
@@ -405,7 +472,47 @@ pub fn op_of(cmd: &Command) -> Option<Op> {
             expected: expected.map(Into::into),
             new: new.into(),
         },
+        Command::Member(m) => Op::Member(match m {
+            MemberCommand::Add { id, token, address } => kv::MemberOp::Add {
+                ix: id,
+                nonce: token,
+                addr: Some(address.into()),
+            },
+            MemberCommand::Remove { id } => kv::MemberOp::Remove { ix: id },
+            MemberCommand::Replace {
+                old,
+                id,
+                token,
+                address,
+            } => kv::MemberOp::Replace {
+                old,
+                ix: id,
+                nonce: token,
+                addr: Some(address.into()),
+            },
+            MemberCommand::List => kv::MemberOp::List,
+        }),
     })
+}
+
+/// The lines `MEMBER LIST` answers: each member in force as `id inc token address`, then
+/// the pending change, if any, as `pending from decree N:` and its members the same way.
+pub fn members_text(members: &[kv::Member], next: Option<&kv::Change>) -> String {
+    let line = |m: &kv::Member| {
+        format!(
+            "{} {} {:016x} {}\n",
+            m.ix,
+            m.inc,
+            m.nonce,
+            m.addr.as_deref().unwrap_or("-")
+        )
+    };
+    let mut text: String = members.iter().map(line).collect();
+    if let Some(c) = next {
+        text += &format!("pending from decree {}:\n", c.at);
+        text.extend(c.members.iter().map(line));
+    }
+    text
 }
 
 /// The RESP reply to `cmd` whose operation got `answer` from the law.
@@ -423,6 +530,15 @@ pub fn reply_of(cmd: &Command, answer: Answer) -> Reply {
         ) => Reply::Integer(swapped as i64),
         (Command::Cas { expected: None, .. }, Answer::Cas { swapped: true, .. }) => Reply::ok(),
         (Command::Cas { expected: None, .. }, Answer::Cas { swapped: false, .. }) => Reply::nil(),
+        (Command::Member(_), Answer::Member(kv::MemberAnswer::Changed { at })) => {
+            Reply::Simple(format!("OK in force from decree {at}"))
+        }
+        (Command::Member(_), Answer::Member(kv::MemberAnswer::Members { members, next })) => {
+            Reply::Bulk(Some(members_text(&members, next.as_ref()).into_bytes()))
+        }
+        (Command::Member(_), Answer::Member(kv::MemberAnswer::Refused(why))) => {
+            Reply::err(format!("membership change refused: {why}"))
+        }
         (cmd, answer) => Reply::err(format!(
             "the law answered {answer} to {}, which does not fit",
             String::from_utf8_lossy(&cmd.words()[0])
@@ -452,7 +568,7 @@ struct InFlight {
 pub struct PriestBackend {
     socket: UdpSocket,
     key: Key,
-    priests: Vec<SocketAddr>,
+    priests: Directory,
     patience: Patience,
     /// The priest that answered last.
     target: AtomicUsize,
@@ -476,13 +592,13 @@ pub struct PriestBackend {
 impl PriestBackend {
     /// A backend sending first to priest `first`.
     pub fn start(
-        priests: Vec<SocketAddr>,
+        priests: Directory,
         key: Key,
         first: usize,
         patience: Patience,
     ) -> io::Result<Arc<Self>> {
-        let local: SocketAddr = match priests.first() {
-            Some(SocketAddr::V6(_)) => (Ipv6Addr::UNSPECIFIED, 0).into(),
+        let local: SocketAddr = match priests.all().first() {
+            Some((_, SocketAddr::V6(_))) => (Ipv6Addr::UNSPECIFIED, 0).into(),
             _ => (Ipv4Addr::UNSPECIFIED, 0).into(),
         };
         let socket = UdpSocket::bind(local)?;
@@ -532,7 +648,7 @@ impl PriestBackend {
         };
         for (src, msg) in msgs {
             let ix = usize::from(src);
-            if self.priests.get(ix) != Some(&from) {
+            if self.priests.get(ix) != Some(from) {
                 continue;
             }
             let (seq, answer) = match msg {
@@ -635,8 +751,8 @@ impl PriestBackend {
             )));
         }
         if !resend.is_empty() {
-            for p in &self.priests {
-                self.send(resend.iter().cloned(), *p);
+            for (_, p) in self.priests.all() {
+                self.send(resend.iter().cloned(), p);
             }
         }
     }
@@ -753,7 +869,10 @@ impl Backend for PriestBackend {
             }
         }
         for (target, requests) in to {
-            self.send(requests, self.priests[target]);
+            // A priest with no address (it left the Chamber): the resends reach the others.
+            if let Some(addr) = self.priests.get(target) {
+                self.send(requests, addr);
+            }
         }
     }
 }
@@ -1149,9 +1268,13 @@ mod tests {
         priest
             .set_read_timeout(Some(Duration::from_secs(5)))
             .unwrap();
-        let backend =
-            PriestBackend::start(vec![priest.local_addr().unwrap()], key.clone(), 0, patience)
-                .unwrap();
+        let backend = PriestBackend::start(
+            crate::host::Directory::new(&[priest.local_addr().unwrap()]),
+            key.clone(),
+            0,
+            patience,
+        )
+        .unwrap();
         let server = Server::start(
             "127.0.0.1:0",
             OneAtATime::new(backend.clone()),

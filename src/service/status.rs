@@ -29,6 +29,11 @@
 //! sessions:12           the client sessions its law keeps (see "Forgetting sessions")
 //! ledger_bytes:18230    the size of its ledger directory's files on disk
 //! status_age_ms:12      how long ago the host last published this (a stuck priest ages)
+//! members:0,1,2         with [membership]: the members in force (fixed: the configured
+//!                       priests, for good)
+//! pending:0,1,2,3@17    a passed change, in force from decree 17 (none: no change pending)
+//! token:4f1c...         a priest that joined: its ledger's token, which `member add`
+//!                       names (none: a founder)
 //! ```
 //!
 //! A priest still replaying its ledger (before its first batch) answers only
@@ -97,6 +102,16 @@ pub struct PriestStatus {
     /// (after a restart, or behind a snapshot to install).
     #[serde(default)]
     pub recovery: Recovery,
+    /// With membership changes: the members in force (`None`: the configured priests, for
+    /// good).
+    #[serde(default)]
+    pub members: Option<Vec<usize>>,
+    /// A passed change not yet in force: its members, and the decree number from which.
+    #[serde(default)]
+    pub pending: Option<(Vec<usize>, DecreeNumber)>,
+    /// A priest that joined: its ledger's token (16 hex digits); `None` for a founder.
+    #[serde(default)]
+    pub token: Option<String>,
     /// The host's counters, by name (`dropped_bad_mac`, `received`, ...).
     pub counters: BTreeMap<String, u64>,
 }
@@ -154,6 +169,9 @@ struct Published {
     /// Snapshots this process took of its own law, and installed from a peer.
     snapshots_taken: u64,
     snapshots_installed: u64,
+    members: Option<Vec<usize>>,
+    pending: Option<(Vec<usize>, DecreeNumber)>,
+    token: u64,
     counters: Counters,
     at: Instant,
 }
@@ -215,6 +233,19 @@ impl Board {
                 sessions: state.law.sessions.len() as u64,
                 snapshots_taken: taken,
                 snapshots_installed: installed,
+                members: state
+                    .law
+                    .chamber
+                    .as_ref()
+                    .map(|c| c.members.iter().map(|m| m.ix as usize).collect()),
+                pending: state.law.chamber.as_ref().and_then(|c| {
+                    let next = c.next.as_ref()?;
+                    Some((
+                        next.members.iter().map(|m| m.ix as usize).collect(),
+                        next.at,
+                    ))
+                }),
+                token: state.ledger.nonce,
                 counters: counters.clone(),
                 at: Instant::now(),
             };
@@ -248,6 +279,9 @@ impl Board {
             ledger_bytes: dir_bytes(&self.ledger_dir),
             status_age_ms: p.at.elapsed().as_millis() as u64,
             recovery: Recovery::of(p.highest_chosen, p.highest_applied),
+            members: p.members,
+            pending: p.pending,
+            token: (p.token != 0).then(|| format!("{:016x}", p.token)),
             counters,
         })
     }
@@ -321,6 +355,20 @@ pub fn format_info(s: &PriestStatus, section: Option<&str>) -> String {
             s.ledger_bytes,
             s.status_age_ms
         );
+        let _ = write!(
+            out,
+            "members:{}\r\npending:{}\r\ntoken:{}\r\n",
+            s.members
+                .as_ref()
+                .map_or("fixed".to_string(), |m| list(&Some(m.clone()))),
+            s.pending
+                .as_ref()
+                .map_or("none".to_string(), |(m, at)| format!(
+                    "{}@{at}",
+                    list(&Some(m.clone()))
+                )),
+            opt(&s.token)
+        );
     }
     if wants("runtime") {
         if !out.is_empty() {
@@ -372,6 +420,9 @@ pub fn parse_info(text: &str) -> Result<PriestStatus, String> {
             v => number(k, v).map(Some),
         }
     };
+    let ids = |k: &str, v: &str| -> Result<Vec<usize>, String> {
+        v.split(',').map(|p| number(k, p)).collect()
+    };
     let role = match field("role")? {
         "starting" => {
             let (bytes, ms) = (fields.get("ledger_bytes"), fields.get("starting_ms"));
@@ -419,6 +470,23 @@ pub fn parse_info(text: &str) -> Result<PriestStatus, String> {
             "current" => Recovery::Current,
             "catching_up" => Recovery::CatchingUp,
             other => return Err(format!("INFO recovery {other:?} is not a recovery phase")),
+        },
+        members: match fields.get("members").copied().unwrap_or("fixed") {
+            "fixed" => None,
+            m => Some(ids("members", m)?),
+        },
+        pending: match fields.get("pending").copied().unwrap_or("none") {
+            "none" => None,
+            p => {
+                let (m, at) = p
+                    .split_once('@')
+                    .ok_or_else(|| format!("INFO pending:{p} is not MEMBERS@DECREE"))?;
+                Some((ids("pending", m)?, number("pending", at)?))
+            }
+        },
+        token: match fields.get("token").copied().unwrap_or("none") {
+            "none" => None,
+            t => Some(t.to_string()),
         },
         counters,
     })
@@ -668,6 +736,9 @@ mod tests {
             ledger_bytes: 18230,
             status_age_ms: 7,
             recovery: Recovery::CatchingUp,
+            members: Some(vec![0, 1, 3]),
+            pending: Some((vec![0, 1, 3, 4], 17)),
+            token: Some("00000000deadbeef".into()),
             counters: [("dropped_bad_mac", 3), ("received", 100)]
                 .into_iter()
                 .map(|(k, v)| (k.to_string(), v))

@@ -62,7 +62,9 @@ impl Outcome {
 /// Executes `cmd` on a key holding `value`: the new value and the outcome.
 pub fn step(value: &Option<String>, cmd: &Command) -> (Option<String>, Outcome) {
     match cmd {
-        Command::Ping(_) | Command::Info(_) => (value.clone(), Outcome::Written),
+        Command::Ping(_) | Command::Info(_) | Command::Member(_) => {
+            (value.clone(), Outcome::Written)
+        }
         Command::Get { .. } => (value.clone(), Outcome::Value(value.clone())),
         Command::Set { value: v, .. } => (Some(v.clone()), Outcome::Written),
         Command::Del { .. } => (None, Outcome::Bool(value.is_some())),
