@@ -29,6 +29,11 @@ mod history;
 
 use history::{Event, History, Outcome};
 
+#[path = "support/workload.rs"]
+mod workload;
+
+use workload::{client, FAST, KEYS};
+
 use parliament::resp::client::Client;
 use parliament::resp::codec::Limits;
 use parliament::resp::{Command, Reply};
@@ -49,90 +54,6 @@ use support::resp::{bulk, read_to_close};
 fn serial() -> MutexGuard<'static, ()> {
     static LOCK: Mutex<()> = Mutex::new(());
     LOCK.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Fast timers, so faults are survived within a short test.
-const FAST: Timers = Timers {
-    election: [150, 300],
-    heartbeat: 50,
-    resend: 100,
-    client_timeout: 1000,
-};
-
-/// The keys the clients of the nemesis test share.
-const KEYS: usize = 3;
-
-/// A client of the nemesis test: random commands on a few keys, every written value unique
-/// (so a stale value cannot be mistaken for a fresh one), through priest `c % n`'s listener
-/// and, when that one is down, the next one's.
-fn client(
-    c: usize,
-    listeners: Vec<SocketAddr>,
-    recorder: Arc<Mutex<History>>,
-    seed: u64,
-    until: Instant,
-) {
-    let mut rng = StdRng::seed_from_u64(seed.wrapping_mul(1000) + c as u64);
-    let mut seen: Vec<Option<String>> = vec![None; KEYS];
-    let mut conn: Option<Client> = None;
-    let mut target = c % listeners.len();
-    let mut n = 0u64;
-    while Instant::now() < until {
-        let Some(client) = conn.as_mut() else {
-            match Client::connect(listeners[target]) {
-                Ok(cl) => {
-                    // Longer than the listener's own timeout, which answers -ERR first.
-                    cl.set_timeout(Some(Duration::from_millis(FAST.client_timeout + 1500)))
-                        .unwrap();
-                    conn = Some(cl);
-                }
-                Err(_) => {
-                    target = (target + 1) % listeners.len();
-                    thread::sleep(Duration::from_millis(20));
-                }
-            }
-            continue;
-        };
-        n += 1;
-        let k = rng.random_range(0..KEYS);
-        let key = format!("k{k}");
-        let fresh = format!("{c}.{n}");
-        let cmd = match rng.random_range(0..10) {
-            0..=3 => Command::Get { key },
-            4..=5 => Command::Set { key, value: fresh },
-            6..=8 => Command::Cas {
-                key,
-                expected: seen[k].clone(),
-                new: fresh,
-            },
-            _ => Command::Del { key },
-        };
-        let sent = recorder.lock().unwrap().now();
-        let reply = client.command(&cmd);
-        let mut r = recorder.lock().unwrap();
-        let at = r.now();
-        match reply {
-            Ok(reply) => {
-                match (&cmd, Outcome::from_reply(&cmd, &reply)) {
-                    (_, Some(Outcome::Value(v))) => seen[k] = v,
-                    (Command::Set { value, .. }, Some(_)) => seen[k] = Some(value.clone()),
-                    (Command::Cas { new, .. }, Some(Outcome::Bool(true))) => {
-                        seen[k] = Some(new.clone())
-                    }
-                    (Command::Del { .. }, Some(_)) => seen[k] = None,
-                    _ => {}
-                }
-                r.record(c, cmd, sent, Some((at, &reply)));
-            }
-            Err(_) => {
-                // Killed priest or no answer in time: the command is indeterminate, and the
-                // connection's state unknown.
-                r.record(c, cmd, sent, None);
-                conn = None;
-                target = (target + 1) % listeners.len();
-            }
-        }
-    }
 }
 
 /// What the nemesis did in one run.

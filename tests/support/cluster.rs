@@ -244,6 +244,41 @@ impl Cluster {
         self
     }
 
+    /// The Chamber changes by decree (the configuration's `[membership]`): the cluster
+    /// begins with priests `0..founders`, and the others listed join
+    /// ([`Cluster::start_joining`], then `parliament member add`). Before the priests start.
+    pub fn membership(self, founders: usize) -> Self {
+        let text = fs::read_to_string(&self.config).unwrap();
+        let mut file = ConfigFile::from_toml(&text).unwrap();
+        file.membership = Some(parliament::host::config::MembershipFile { founders, alpha: 1 });
+        file.write(&self.config, "A test cluster").unwrap();
+        self
+    }
+
+    /// Starts priest `i` for the first time with `--join` (a new priest of a running
+    /// cluster), and waits until its listener answers as a priest.
+    pub fn start_joining(&mut self, i: usize) {
+        assert!(!self.started[i], "priest {i} has run before");
+        self.started[i] = true;
+        if let Some((status, log)) = self.try_start(i, &["--join"]) {
+            panic!("priest {i} exited with {status} when joining:\n{log}");
+        }
+    }
+
+    /// `parliament member ARGS --config FILE`: its exit status and output.
+    pub fn member(&self, args: &[&str]) -> (ExitStatus, String) {
+        let out = Command::new(BIN)
+            .arg("member")
+            .arg("--config")
+            .arg(&self.config)
+            .args(args)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string()
+            + &String::from_utf8_lossy(&out.stderr);
+        (out.status, text)
+    }
+
     /// The cluster's directory.
     pub fn dir(&self) -> &Path {
         self.dir.as_ref().expect("kept only when dropped").path()

@@ -1,0 +1,265 @@
+//! Membership changes of a running Parliament, with real processes on 127.0.0.1: priests
+//! started with `serve --join` and added, removed and replaced with `parliament member`,
+//! while clients run random commands through the listeners and the relay between the
+//! priests drops, duplicates and delays datagrams. Every history must be linearizable (a
+//! final read of every key included, so no acknowledged write is lost), and the figures of
+//! each change are printed: how long from `member add` until the new priest knows it is a
+//! member (it has applied the decree that adds it, so it answers for its incarnation), and
+//! the commands completed per second during each change.
+
+mod support;
+
+#[path = "support/history.rs"]
+mod history;
+
+#[path = "support/workload.rs"]
+mod workload;
+
+use history::History;
+use parliament::resp::{Command, Reply};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+use support::cluster::Cluster;
+use support::proxy::Faults;
+use workload::{client_while, FAST, KEYS};
+
+/// How many commands the history holds answered so far.
+fn answered(recorder: &Mutex<History>) -> usize {
+    let h = recorder.lock().unwrap();
+    h.events().iter().filter(|e| e.answered.is_some()).count()
+}
+
+/// `parliament member ARGS`, which must succeed; its output.
+fn member(cluster: &Cluster, args: &[&str]) -> String {
+    let (status, out) = cluster.member(args);
+    assert!(
+        status.success(),
+        "member {args:?}: {status}: {out}\n{}",
+        cluster.logs()
+    );
+    out
+}
+
+/// Waits until priest `i` reports `ok` of its status (INFO), within 20 s; how long it took.
+fn until_status(
+    cluster: &Cluster,
+    i: usize,
+    what: &str,
+    ok: impl Fn(&parliament::service::status::PriestStatus) -> bool,
+) -> Duration {
+    let t = Instant::now();
+    loop {
+        let s = cluster.status(i);
+        if ok(&s) {
+            return t.elapsed();
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "priest {i} never {what}: {s:?}\n{}",
+            cluster.logs()
+        );
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// One change, timed: `member ARGS`, then until priest `watch` reports `ok`. Prints the
+/// figures: the command's time, the wait, and the commands per second meanwhile.
+fn change(
+    cluster: &Cluster,
+    recorder: &Mutex<History>,
+    args: &[&str],
+    watch: usize,
+    what: &str,
+    ok: impl Fn(&parliament::service::status::PriestStatus) -> bool,
+) -> String {
+    let (t, before) = (Instant::now(), answered(recorder));
+    let out = member(cluster, args);
+    let answered_in = t.elapsed();
+    let waited = until_status(cluster, watch, what, ok);
+    let total = t.elapsed();
+    let done = answered(recorder) - before;
+    println!(
+        "member {}: answered in {:.0} ms ({}), priest {watch} {what} {:.0} ms later; {:.0} commands/s meanwhile",
+        args.join(" "),
+        answered_in.as_secs_f64() * 1e3,
+        out.trim(),
+        waited.as_secs_f64() * 1e3,
+        done as f64 / total.as_secs_f64()
+    );
+    out
+}
+
+/// Reads every key through the listeners of `through` (recorded), so a cluster that lost a
+/// write, or stopped answering, cannot pass.
+fn final_reads(cluster: &Cluster, through: &[usize], recorder: &Mutex<History>) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    for k in 0..KEYS {
+        let cmd = Command::Get {
+            key: format!("k{k}"),
+        };
+        let mut i = 0;
+        loop {
+            assert!(
+                Instant::now() < deadline,
+                "no answer after the changes\n{}",
+                cluster.logs()
+            );
+            i += 1;
+            let mut c = cluster.connect(through[i % through.len()], Duration::from_secs(3));
+            let sent = recorder.lock().unwrap().now();
+            let reply = c.command(&cmd);
+            let mut r = recorder.lock().unwrap();
+            let at = r.now();
+            if let Ok(reply @ Reply::Bulk(_)) = reply {
+                r.record(usize::MAX, cmd.clone(), sent, Some((at, &reply)));
+                break;
+            }
+            r.record(usize::MAX, cmd.clone(), sent, None);
+        }
+    }
+}
+
+/// Three founders grow to five (priests 3 and 4 join and are added), two founders are
+/// killed -9 (the other three, two of them new, are a quorum of five and pass writes), they
+/// come back, the cluster shrinks to three again, and priest 5 replaces priest 0; all the
+/// while clients write and read, and the relay drops, duplicates and delays datagrams.
+#[test]
+fn a_running_cluster_grows_to_five_shrinks_back_and_replaces_a_priest_with_linearizable_histories()
+{
+    const CLIENTS: usize = 3;
+    let mut cluster = Cluster::parliament(6, FAST, Some(7)).membership(3);
+    for i in 0..3 {
+        cluster.launch(i);
+    }
+    for i in 0..3 {
+        drop(cluster.connect(i, Duration::from_secs(1)));
+    }
+    let (status, out) = cluster.member(&["list"]);
+    assert!(status.success(), "{out}\n{}", cluster.logs());
+    assert_eq!(out.lines().count(), 3, "{out}");
+    let recorder = Arc::new(Mutex::new(History::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|c| {
+            let listeners = cluster.clients[..3].to_vec();
+            let (recorder, stop) = (recorder.clone(), stop.clone());
+            thread::spawn(move || {
+                client_while(c, listeners, recorder, 7, || !stop.load(Ordering::Relaxed))
+            })
+        })
+        .collect();
+    cluster.proxy.as_ref().unwrap().set_faults(Faults {
+        drop: 0.01,
+        duplicate: 0.05,
+        delay: 0.2,
+        max_delay: Duration::from_millis(30),
+    });
+    thread::sleep(Duration::from_millis(300));
+
+    // Grow: 3 -> 4 -> 5.
+    for id in [3, 4] {
+        cluster.start_joining(id);
+        let s = cluster.status(id);
+        assert!(s.token.is_some(), "a joining priest has a token: {s:?}");
+        assert_eq!(
+            s.members,
+            Some(vec![0, 1, 2]),
+            "its law is the founders' so far"
+        );
+        let out = change(
+            &cluster,
+            &recorder,
+            &["add", "--id", &id.to_string()],
+            id,
+            "has the change in force (it votes)",
+            |s| s.members.as_ref().is_some_and(|m| m.contains(&id)),
+        );
+        assert!(out.starts_with("OK in force from decree"), "{out}");
+    }
+    let list = member(&cluster, &["list"]);
+    assert_eq!(list.lines().count(), 5, "{list}");
+    // The new members count: with founders 1 and 2 killed, priests 0, 3 and 4 are a quorum
+    // of five, and writes pass.
+    cluster.kill(1);
+    cluster.kill(2);
+    let before = answered(&recorder);
+    let t = Instant::now();
+    while answered(&recorder) < before + 20 {
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "no writes with founders 1 and 2 down\n{}",
+            cluster.logs()
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+    println!(
+        "with founders 1 and 2 killed, 20 commands passed in {:.0} ms (a quorum of 0, 3, 4)",
+        t.elapsed().as_secs_f64() * 1e3
+    );
+    cluster.restart(1);
+    cluster.restart(2);
+    for i in [1, 2] {
+        drop(cluster.connect(i, Duration::from_secs(1)));
+    }
+
+    // Shrink: 5 -> 4 -> 3.
+    for id in [4, 3] {
+        change(
+            &cluster,
+            &recorder,
+            &["remove", "--id", &id.to_string()],
+            0,
+            "has it out of the members",
+            |s| s.members.as_ref().is_some_and(|m| !m.contains(&id)),
+        );
+    }
+    // A second change while none is pending is taken; a change of a non-member is refused
+    // with the law's reason.
+    let (status, out) = cluster.member(&["remove", "--id", "4"]);
+    assert!(
+        !status.success() && out.contains("not a member"),
+        "{status}: {out}"
+    );
+
+    // Replace priest 0 (the genesis president) by priest 5.
+    cluster.start_joining(5);
+    change(
+        &cluster,
+        &recorder,
+        &["replace", "--old", "0", "--id", "5"],
+        5,
+        "is a member in place of priest 0",
+        |s| s.members.as_ref() == Some(&vec![1, 2, 5]),
+    );
+    thread::sleep(Duration::from_millis(500));
+    cluster
+        .proxy
+        .as_ref()
+        .unwrap()
+        .set_faults(Faults::default());
+    stop.store(true, Ordering::Relaxed);
+    for c in clients {
+        c.join().unwrap();
+    }
+    cluster.assert_alive();
+    final_reads(&cluster, &[1, 2, 5], &recorder);
+    let history = Arc::try_unwrap(recorder)
+        .ok()
+        .unwrap()
+        .into_inner()
+        .unwrap();
+    let done = history
+        .events()
+        .iter()
+        .filter(|e| e.answered.is_some())
+        .count();
+    println!(
+        "{done} commands answered, {} indeterminate",
+        history.events().len() - done
+    );
+    if let Err(e) = history.check() {
+        panic!("not linearizable: {e}\n{}", cluster.logs());
+    }
+}
