@@ -19,6 +19,13 @@
 //! it after a `Confirm`/`Confirmed` round with its quorum, with no decree, so a history's
 //! reads are checked against its writes by `linearizable`.
 //!
+//! With `--change` (3 priests), the law holds a Chamber and client 0 first changes it: `add`
+//! priest 3, `replace` priest 2 by priest 3, or `readd` (remove priest 2, then add index 2
+//! again, its machine wiped and started with a new ledger once it learned of its removal,
+//! messages of and for the old ledger still in flight). The ghost then counts votes by
+//! incarnation, and the membership in force at each decree number is the one the chosen
+//! decrees below it decide ([`chosen_in_force`]).
+//!
 //! # The ghost history
 //!
 //! Recorded beside the actors and never read by them:
@@ -55,6 +62,8 @@
 //! | `gap-filled-with-no-op` | sometimes | only with two or more candidates: an olive-day decree is begun; "not checked" with one client or one decree number, where no gap can open ([`ParliamentConfig::why_no_gap`]) |
 //! | `client-answered` | sometimes | some client got an answer |
 //! | `rejoined` | sometimes | only with `--disk-loss`: a priest that lost its ledger is clear again |
+//! | `quorums-of-the-membership-in-force` | always | only with `--change`: every ballot had a quorum of the membership in force at its number, decided when it began, and every vote in it is by an incarnation that membership names |
+//! | `change-in-force`, `new-member-voted` | sometimes | only with `--change`: another membership is in force at some priest; a priest the change added voted |
 //! | `every-client-answered` | eventually | every client gets every answer; decided by the liveness check of [`crate::check`], and "not checked" (with the reason, [`ParliamentConfig::why_no_liveness`]) with loss, crashes, lost ledgers, 3 or more candidates or too few decree numbers |
 
 use crate::ballot::{Ballot, PriestIx, Priests, QuorumSystem};

@@ -107,6 +107,31 @@ impl Running {
         }
     }
 
+    /// Reads the cluster's output until a line starting with `prefix` (within 30 s), noting a
+    /// priest's pid and port as `wait_ready` does.
+    fn wait_line(&mut self, prefix: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let Ok(line) = self.lines.recv_timeout(left) else {
+                panic!("no line {prefix:?}\n{}", self.report());
+            };
+            self.stdout.push(line.clone());
+            if line.starts_with(prefix) {
+                if let Some(rest) = line
+                    .strip_prefix("priest ")
+                    .filter(|l| l.contains(": pid "))
+                {
+                    let words: Vec<&str> = rest.split([' ', ':', ',']).collect();
+                    let ix: usize = words[0].parse().unwrap();
+                    self.priests
+                        .insert(ix, (words[3].parse().unwrap(), words[7].parse().unwrap()));
+                }
+                return line;
+            }
+        }
+    }
+
     fn stderr(&self) -> String {
         fs::read_to_string(&self.stderr).unwrap_or_default()
     }
@@ -415,6 +440,122 @@ fn a_cluster_serves_reports_its_status_restarts_with_its_data_and_stops_its_prie
     assert!(!lost.exists(), "a refused priest creates no ledger");
     let mut c = run.client(1);
     assert_eq!(c.call(&[b"GET", b"k"]).unwrap(), bulk("last"));
+}
+
+/// `cluster --add` on a running cluster starts a new priest (joining) and adds it by decree;
+/// it then serves, votes and shows in `status`; `cluster --remove` removes a priest by decree
+/// and the cluster stops it; bad requests are refused with the law's reason.
+#[test]
+fn a_running_cluster_adds_and_removes_priests() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("grow");
+    let config = dir.join("cluster.toml");
+    let mut run = Running::start(&dir, &["--replicas", "3"], "grow");
+    let mut c = run.client(0);
+    assert_eq!(c.call(&[b"SET", b"k", b"before"]).unwrap(), Reply::ok());
+
+    let add = |dir: &Path| {
+        output(
+            Command::new(BIN)
+                .args(["cluster", "--dir"])
+                .arg(dir)
+                .arg("--add"),
+        )
+    };
+    let out = add(&dir);
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}\n{}", run.report());
+    assert!(
+        text.starts_with("priest 3 at 127.0.0.1:") && text.contains("OK in force from decree"),
+        "{text}"
+    );
+    let joined = run.wait_line("priest 3: pid");
+    assert!(joined.ends_with("(joining)"), "{joined}");
+    let rows = status_until(&config, "four members", |rows| {
+        rows.len() == 4
+            && rows
+                .iter()
+                .all(|r| r["members"] == serde_json::json!([0, 1, 2, 3]))
+    });
+    assert!(rows[3]["token"].is_string(), "{rows:?}");
+    let mut c3 = run.client(3);
+    assert_eq!(c3.call(&[b"GET", b"k"]).unwrap(), bulk("before"));
+    assert_eq!(c3.call(&[b"SET", b"k", b"after"]).unwrap(), Reply::ok());
+
+    // Removed by decree, then stopped by the cluster; the others serve on.
+    let pid1 = run.pid(1);
+    let out = output(
+        Command::new(BIN)
+            .args(["cluster", "--dir"])
+            .arg(&dir)
+            .args(["--remove", "1"]),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.starts_with("priest 1: OK in force from decree"),
+        "{said}"
+    );
+    run.wait_line("priest 1: retired, stopping it");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while alive(pid1) {
+        assert!(
+            Instant::now() < deadline,
+            "priest 1 still runs\n{}",
+            run.report()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let rows = status_until(&config, "three members, priest 1 retired", |rows| {
+        rows.len() == 3
+            && rows
+                .iter()
+                .all(|r| r["members"] == serde_json::json!([0, 2, 3]))
+    });
+    assert!(roles(&rows).contains(&"president"), "{rows:?}");
+    assert_eq!(c.call(&[b"GET", b"k"]).unwrap(), bulk("after"));
+    // The law refuses removing a non-member, with its reason; an unknown id is refused
+    // before anything is sent.
+    let out = output(
+        Command::new(BIN)
+            .args(["cluster", "--dir"])
+            .arg(&dir)
+            .args(["--remove", "1"]),
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("not a member"),
+        "{err}"
+    );
+    let out = output(
+        Command::new(BIN)
+            .args(["cluster", "--dir"])
+            .arg(&dir)
+            .args(["--remove", "9"]),
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("there is no priest 9"),
+        "{err}"
+    );
+
+    signal(run.child.id() as i32, libc::SIGTERM);
+    let exit = run.wait_exit(Duration::from_secs(15));
+    assert!(exit.success(), "{exit}\n{}", run.report());
+    run.no_priest_left();
+    drop(run);
+
+    // Restarted on the same directory: the retired priest is not started, the one added is.
+    let run = Running::start(&dir, &[], "grown");
+    assert!(!run.priests.contains_key(&1), "{}", run.report());
+    assert!(run.priests.contains_key(&3), "{}", run.report());
+    let mut c = run.client(3);
+    assert_eq!(c.call(&[b"GET", b"k"]).unwrap(), bulk("after"));
 }
 
 fn refused(args: &[&str], dir: &Path) -> String {

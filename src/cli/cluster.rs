@@ -16,10 +16,35 @@ pub struct ClusterFlags {
     /// Priest i uses port P+i (UDP and TCP) on 127.0.0.1; default: free ports.
     #[arg(long, value_name = "P")]
     base_port: Option<u16>,
+    /// Add a priest to the cluster running in DIR (the next id, a free port): the running
+    /// cluster starts it, and it is added by decree. Prints the answer and exits.
+    #[arg(long, conflicts_with_all = ["remove", "replicas", "base_port"])]
+    add: bool,
+    /// Remove priest ID from the cluster running in DIR by decree; the running cluster then
+    /// stops it. Prints the answer and exits.
+    #[arg(long, value_name = "ID", conflicts_with_all = ["replicas", "base_port"])]
+    remove: Option<usize>,
 }
 
 /// Runs the cluster until Ctrl-C or SIGTERM; the exit status is `cluster::run`'s.
 pub fn run(flags: ClusterFlags) -> ExitCode {
+    if flags.add || flags.remove.is_some() {
+        let timeout = std::time::Duration::from_secs(10);
+        let done = match flags.remove {
+            Some(id) => cluster::remove(&flags.dir, id, timeout),
+            None => cluster::add(&flags.dir, timeout),
+        };
+        return match done {
+            Ok(answer) => {
+                println!("{answer}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(1)
+            }
+        };
+    }
     let args = ClusterArgs {
         replicas: flags.replicas,
         dir: flags.dir,

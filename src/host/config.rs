@@ -248,6 +248,10 @@ pub struct PriestFile {
     pub client_address: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bind: Option<String>,
+    /// Removed from the Chamber by `parliament cluster --remove`: `cluster` no longer starts
+    /// it. (Nothing else reads it: the law says who the members are.)
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub retired: bool,
 }
 
 impl PriestFile {
@@ -258,6 +262,7 @@ impl PriestFile {
             address: address.to_string(),
             client_address: None,
             bind: None,
+            retired: false,
         }
     }
 
@@ -369,6 +374,8 @@ pub struct Config {
     /// Parliament: the Chamber changes by decree (`[membership]`), with this many founders
     /// and this lookahead; `None`: the priests listed, for good.
     pub membership: Option<Membership>,
+    /// The priests `parliament cluster --remove` retired: `cluster` does not start them.
+    pub retired: Vec<bool>,
 }
 
 /// A validated `[membership]`.
@@ -555,6 +562,7 @@ impl Config {
             snapshot_period: Duration::from_millis(t.snapshot_ms.max(1)),
             expire_after: Some(Duration::from_secs(expire)).filter(|_| expire > 0),
             membership,
+            retired: raw.priest.iter().map(|p| p.retired).collect(),
         })
     }
 

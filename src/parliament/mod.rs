@@ -166,10 +166,22 @@
 //! - While a change is pending or in force, reads pass as decrees instead of confirmation
 //!   rounds, which speak only for one office's quorum.
 //!
-//! Not yet: this rule is not checked by the model, which has no Chamber; rejoining priests
-//! still ask every priest of `priests`; a re-added index is not told apart from its earlier
-//! incarnation; the runtime knows no Chamber. Until these land, deployed priests run with
-//! none.
+//! A priest index may name several machines over time: an index removed and added again
+//! is a new *incarnation* ([`crate::kv::Inc`]), given by the decree that added it. The
+//! requests for a promise, a vote or a confirmation name the incarnation they are for, and
+//! the answers the incarnation that gives them: a priest acts only on requests for its own
+//! incarnation, the one its law names with its ledger's token ([`Ledger::joining`]; a
+//! founder's is 0), so a priest that joins acts on nothing until it has applied the decree
+//! that adds it, and a president counts only answers from the incarnations its office was
+//! elected over. Nothing a removed machine promised or voted counts for its index's new
+//! incarnation. A president that applies a change sends the priests it adds its snapshot and
+//! decrees.
+//!
+//! The model checks this with `--change add|replace|readd` (docs/verification.md,
+//! "Membership changes"); the seeded bugs `alpha-zero`, `old-quorum-after-change`,
+//! `promote-before-caught-up` and `reuse-removed-id` each break it. Not yet: a removed
+//! president hands nothing over, and a rejoining priest does not follow the membership (the
+//! runtime refuses `--rejoin` where the Chamber changes).
 //!
 //! # What this implementation chooses
 //!

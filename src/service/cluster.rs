@@ -27,6 +27,23 @@
 //!   dead priest as `down`. Once a majority is gone, no decree can pass: the command stops the
 //!   remaining priests and exits 1.
 //!
+//! # Adding and removing priests
+//!
+//! A new cluster's configuration has `[membership] founders = N`, so its Chamber changes by
+//! decree (docs/membership.md). While it runs, another invocation on the same directory
+//! changes it:
+//!
+//! ```text
+//! parliament cluster --dir /tmp/sofa --add        # a new priest, the next id, a free port
+//! parliament cluster --dir /tmp/sofa --remove 1   # priest 1 leaves the Chamber
+//! ```
+//!
+//! `--add` appends the new priest to the configuration; the running cluster notices, starts
+//! it with `serve --join` and supervises it; `--add` then waits for its listener and adds it
+//! (`parliament member add`), and prints the answer. `--remove N` removes priest N by decree,
+//! then marks it `retired` in the configuration, and the running cluster stops it. A cluster
+//! created before `[membership]` existed cannot change its priests.
+//!
 //! Bad input (`--replicas 0`, a `--dir` that is a file, a `--replicas` or `--base-port` that
 //! does not match the existing configuration) is refused before anything is written or
 //! started.
@@ -76,6 +93,75 @@ pub struct ClusterArgs {
     pub replicas: Option<usize>,
     pub dir: PathBuf,
     pub base_port: Option<u16>,
+}
+
+/// `parliament cluster --add`: adds a new priest to the cluster running in `dir` (see the
+/// module docs); the law's answer (`OK in force from decree N`).
+pub fn add(dir: &Path, timeout: Duration) -> Result<String, String> {
+    let path = dir.join(CONFIG_FILE);
+    let cfg = Config::load(&path)?;
+    if cfg.membership.is_none() {
+        return Err(format!(
+            "{} has no [membership]: this cluster's priests are fixed (it was created before \
+             clusters could change them)",
+            path.display()
+        ));
+    }
+    let text =
+        fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let mut file = ConfigFile::from_toml(&text)?;
+    let id = file.priest.len();
+    if id >= MAX_PRIESTS {
+        return Err(format!(
+            "{} lists {MAX_PRIESTS} priests already",
+            path.display()
+        ));
+    }
+    let port = free_ports(1).map_err(|e| format!("cannot find a free port: {e}"))?[0];
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    file.priest
+        .push(PriestFile::new(id, addr).client_address(addr));
+    file.write(&path, HEADER)?;
+    // The running cluster starts it with --join: wait until its listener shows its token.
+    let deadline = Instant::now() + STARTUP;
+    loop {
+        match super::status::query(addr, Duration::from_millis(500)) {
+            Ok(s) if s.token.is_some() => break,
+            _ if Instant::now() > deadline => {
+                return Err(format!(
+                    "priest {id} (listed in {} at {addr}) did not come up within {} s: is \
+                     `parliament cluster --dir {}` running? See {}",
+                    path.display(),
+                    STARTUP.as_secs(),
+                    dir.display(),
+                    dir.join(format!("priest-{id}.log")).display()
+                ))
+            }
+            _ => std::thread::sleep(Duration::from_millis(50)),
+        }
+    }
+    let cfg = Config::load(&path)?;
+    let request = super::membership::Request::Add {
+        id,
+        address: None,
+        token: None,
+    };
+    super::membership::run(&cfg, &request, timeout).map(|a| format!("priest {id} at {addr}: {a}"))
+}
+
+/// `parliament cluster --remove ID`: removes priest `id` from the cluster running in `dir`
+/// by decree, then marks it retired so the cluster stops it; the law's answer.
+pub fn remove(dir: &Path, id: usize, timeout: Duration) -> Result<String, String> {
+    let path = dir.join(CONFIG_FILE);
+    let cfg = Config::load(&path)?;
+    cfg.check_priest(id)?;
+    let answer = super::membership::run(&cfg, &super::membership::Request::Remove { id }, timeout)?;
+    let text =
+        fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let mut file = ConfigFile::from_toml(&text)?;
+    file.priest[id].retired = true;
+    file.write(&path, HEADER)?;
+    Ok(format!("priest {id}: {answer}"))
 }
 
 /// The configuration of the cluster in `args.dir`, created if absent; `true` if created.
@@ -193,6 +279,10 @@ const HEADER: &str = "A local Parliament, written by `parliament cluster`. Pries
 
 fn config_file(ports: &[u16]) -> ConfigFile {
     let mut file = ConfigFile::new("ledger", KEY_FILE, Protocol::Parliament);
+    file.membership = Some(crate::host::config::MembershipFile {
+        founders: ports.len(),
+        alpha: 1,
+    });
     for (i, &p) in ports.iter().enumerate() {
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, p));
         file.priest
@@ -233,8 +323,8 @@ pub fn run(
 ) -> Result<u8, String> {
     let dir = cfg.path.parent().unwrap_or(Path::new("."));
     let mut priests: Vec<Priest> = Vec::new();
-    for ix in 0..cfg.priests.len() {
-        match spawn(cfg, exe, dir, ix, bootstrap) {
+    for ix in (0..cfg.priests.len()).filter(|&ix| !cfg.retired[ix]) {
+        match spawn(cfg, exe, dir, ix, bootstrap.then_some("--bootstrap")) {
             Ok(p) => priests.push(p),
             Err(e) => {
                 stop_all(&mut priests);
@@ -243,7 +333,7 @@ pub fn run(
         }
     }
     let n = priests.len();
-    let majority = n / 2 + 1;
+    let mut majority = n / 2 + 1;
     let client = |ix: usize| cfg.client_addresses[ix].expect("checked by prepare");
     let _ = writeln!(out, "cluster: {}", cfg.path.display());
     for p in &priests {
@@ -260,11 +350,13 @@ pub fn run(
 
     // Wait for every listener, noticing priests that die while starting.
     let deadline = Instant::now() + STARTUP;
+    // Positions in `priests` (a retired priest is not started).
     let mut waiting: Vec<usize> = (0..n).collect();
     while !waiting.is_empty() && Instant::now() < deadline && !stop.load(Ordering::SeqCst) {
-        waiting.retain(|&ix| {
-            priests[ix].exited.is_none()
-                && TcpStream::connect_timeout(&client(ix), Duration::from_millis(200)).is_err()
+        waiting.retain(|&k| {
+            priests[k].exited.is_none()
+                && TcpStream::connect_timeout(&client(priests[k].ix), Duration::from_millis(200))
+                    .is_err()
         });
         if reap(&mut priests, err) < majority {
             return Ok(give_up(&mut priests, majority, err));
@@ -273,13 +365,14 @@ pub fn run(
             std::thread::sleep(Duration::from_millis(50));
         }
     }
-    for &ix in &waiting {
+    for &k in &waiting {
+        let ix = priests[k].ix;
         let _ = writeln!(
             err,
             "warning: priest {ix}'s listener {} did not accept connections within {} s; see {}",
             client(ix),
             STARTUP.as_secs(),
-            priests[ix].log.display()
+            priests[k].log.display()
         );
     }
     // Recovered: every running priest's listener answers a read. A read is answered by a
@@ -287,14 +380,15 @@ pub fn run(
     // the election and for the replay of the ledgers, not just for the processes.
     let started = Instant::now();
     let deadline = started + RECOVERY;
-    let mut unanswered: Vec<usize> = (0..n).filter(|&ix| priests[ix].exited.is_none()).collect();
+    let mut unanswered: Vec<usize> = (0..n).filter(|&k| priests[k].exited.is_none()).collect();
     while !unanswered.is_empty() && Instant::now() < deadline && !stop.load(Ordering::SeqCst) {
-        unanswered.retain(|&ix| !answers_a_read(&client(ix)));
+        unanswered.retain(|&k| !answers_a_read(&client(priests[k].ix)));
         if reap(&mut priests, err) < majority {
             return Ok(give_up(&mut priests, majority, err));
         }
-        unanswered.retain(|&ix| priests[ix].exited.is_none());
+        unanswered.retain(|&k| priests[k].exited.is_none());
     }
+    let unanswered: Vec<usize> = unanswered.iter().map(|&k| priests[k].ix).collect();
     if !unanswered.is_empty() && !stop.load(Ordering::SeqCst) {
         let _ = writeln!(
             err,
@@ -304,7 +398,10 @@ pub fn run(
         );
     }
     if !stop.load(Ordering::SeqCst) {
-        let first = (0..n).find(|ix| priests[*ix].exited.is_none()).unwrap_or(0);
+        let first = priests
+            .iter()
+            .find(|p| p.exited.is_none())
+            .map_or(0, |p| p.ix);
         let port = client(first).port();
         let _ = writeln!(
             out,
@@ -320,7 +417,50 @@ pub fn run(
         let _ = out.flush();
     }
 
+    let mut listed = cfg.priests.len();
+    let mut modified = fs::metadata(&cfg.path).and_then(|m| m.modified()).ok();
     while !stop.load(Ordering::SeqCst) {
+        // `cluster --add` and `--remove` change the configuration: start a priest it adds
+        // (joining), stop one it retires.
+        let now = fs::metadata(&cfg.path).and_then(|m| m.modified()).ok();
+        if now != modified {
+            modified = now;
+            match Config::load(&cfg.path) {
+                Ok(new) => {
+                    for ix in (listed..new.priests.len()).filter(|&ix| !new.retired[ix]) {
+                        match spawn(&new, exe, dir, ix, Some("--join")) {
+                            Ok(p) => {
+                                let _ = writeln!(
+                                    out,
+                                    "priest {ix}: pid {}, client port {}, log {} (joining)",
+                                    p.child.id(),
+                                    new.client_addresses[ix].map_or(0, |a| a.port()),
+                                    p.log.display()
+                                );
+                                let _ = out.flush();
+                                priests.push(p);
+                            }
+                            Err(e) => {
+                                let _ = writeln!(err, "error: cannot start priest {ix}: {e}");
+                            }
+                        }
+                    }
+                    listed = new.priests.len();
+                    for p in priests
+                        .iter_mut()
+                        .filter(|p| new.retired[p.ix] && p.exited.is_none())
+                    {
+                        let _ = writeln!(out, "priest {}: retired, stopping it", p.ix);
+                        stop_all(std::slice::from_mut(p));
+                    }
+                    priests.retain(|p| !new.retired[p.ix]);
+                    majority = priests.len() / 2 + 1;
+                }
+                Err(e) => {
+                    let _ = writeln!(err, "warning: {e}");
+                }
+            }
+        }
         if reap(&mut priests, err) < majority {
             return Ok(give_up(&mut priests, majority, err));
         }
@@ -337,7 +477,7 @@ fn spawn(
     exe: &Path,
     dir: &Path,
     ix: usize,
-    bootstrap: bool,
+    flag: Option<&str>,
 ) -> Result<Priest, String> {
     let log = dir.join(format!("priest-{ix}.log"));
     let file = fs::OpenOptions::new()
@@ -354,7 +494,7 @@ fn spawn(
         .arg(&cfg.path)
         .arg("--id")
         .arg(ix.to_string())
-        .args(bootstrap.then_some("--bootstrap"))
+        .args(flag)
         .stdin(Stdio::null())
         .stdout(file)
         .stderr(file2);

@@ -29,8 +29,8 @@
 //! sessions:12           the client sessions its law keeps (see "Forgetting sessions")
 //! ledger_bytes:18230    the size of its ledger directory's files on disk
 //! status_age_ms:12      how long ago the host last published this (a stuck priest ages)
-//! members:0,1,2         with [membership]: the members in force (fixed: the configured
-//!                       priests, for good)
+//! members:0,1,2         with [membership]: the members in force for the next decree it
+//!                       applies (fixed: the configured priests, for good)
 //! pending:0,1,2,3@17    a passed change, in force from decree 17 (none: no change pending)
 //! token:4f1c...         a priest that joined: its ledger's token, which `member add`
 //!                       names (none: a founder)
@@ -233,13 +233,15 @@ impl Board {
                 sessions: state.law.sessions.len() as u64,
                 snapshots_taken: taken,
                 snapshots_installed: installed,
-                members: state
-                    .law
-                    .chamber
-                    .as_ref()
-                    .map(|c| c.members.iter().map(|m| m.ix as usize).collect()),
+                // In force for the next decree number the priest will apply; a change
+                // passed below it is in force already, though the law folds it in only
+                // when it applies that number.
+                members: state.law.chamber.as_ref().map(|c| {
+                    let ms = c.at(state.applied, state.applied).unwrap_or(&c.members);
+                    ms.iter().map(|m| m.ix as usize).collect()
+                }),
                 pending: state.law.chamber.as_ref().and_then(|c| {
-                    let next = c.next.as_ref()?;
+                    let next = c.next.as_ref().filter(|n| n.at > state.applied)?;
                     Some((
                         next.members.iter().map(|m| m.ix as usize).collect(),
                         next.at,
@@ -593,6 +595,8 @@ pub fn query_cluster(cfg: &Config, timeout: Duration) -> Vec<Row> {
         .client_addresses
         .iter()
         .enumerate()
+        // A priest `cluster --remove` retired is no longer asked.
+        .filter(|(priest, _)| !cfg.retired[*priest])
         .map(|(priest, addr)| {
             let addr = *addr;
             std::thread::spawn(move || Row {
