@@ -93,6 +93,16 @@ use wire::Key;
 /// module docs) before it is written and synced on its own.
 pub const DEFER_SAVE: Duration = Duration::from_millis(50);
 
+/// A large message (one that travels in chunks) equal to one sent to the same address less
+/// than this long ago is not sent again: a lagging priest asks for what it lacks on every
+/// heartbeat, and encoding a snapshot of a large law for each ask would take the sender's
+/// whole time. Its chunks already sent still count: the receiver keeps them (`wire`).
+pub const LARGE_RESEND: Duration = Duration::from_secs(5);
+/// The rate at which chunks of large messages leave, in bytes per second: paced, so that a
+/// message of many megabytes does not overflow the receiver's socket buffer in one burst,
+/// and the sender's other messages go between its chunks.
+pub const CHUNK_RATE: u64 = 100 << 20;
+
 /// The bit that marks a client's id.
 pub use crate::kv::CLIENT_BIT;
 /// How many clients' addresses a priest remembers.
@@ -250,6 +260,9 @@ pub struct Counters {
     pub chunked: u64,
     /// Chunks of large messages taken back at start from transfers a restart cut.
     pub chunks_resumed: u64,
+    /// Large messages not sent again because an equal one left for the same address less
+    /// than [`LARGE_RESEND`] ago.
+    pub large_repeats_skipped: u64,
     /// The longest save (write and sync of one record), in microseconds, and its size: the
     /// longest a batch's sends waited on the ledger.
     pub longest_save_us: u64,
@@ -272,7 +285,8 @@ impl fmt::Display for Counters {
             f,
             "received={} handled={} timeouts={} sent={} send_errors={} syncs={} \
              dropped_malformed={} dropped_bad_mac={} dropped_undecodable={} \
-             dropped_non_member={} unroutable={} chunked={} chunks_resumed={} longest_save_us={} \
+             dropped_non_member={} unroutable={} chunked={} chunks_resumed={} \
+             large_repeats_skipped={} longest_save_us={} \
              longest_save_bytes={}",
             self.received,
             self.handled,
@@ -287,6 +301,7 @@ impl fmt::Display for Counters {
             self.unroutable,
             self.chunked,
             self.chunks_resumed,
+            self.large_repeats_skipped,
             self.longest_save_us,
             self.longest_save_bytes
         )
@@ -351,6 +366,12 @@ where
     recv_buf: Vec<u8>,
     /// The chunks of large messages still coming in.
     reassembly: wire::Reassembly,
+    /// Chunks of large messages waiting to leave, paced at [`CHUNK_RATE`], and the bytes
+    /// the pace allows now.
+    chunk_queue: std::collections::VecDeque<(SocketAddr, Vec<u8>)>,
+    chunk_budget: (u64, Instant),
+    /// The large messages sent lately, by address, and when (see [`LARGE_RESEND`]).
+    large_sent: Vec<(SocketAddr, A::Msg, Instant)>,
     send_buf: Vec<u8>,
     observer: Option<Observer<A>>,
     /// The bootstrap marker's directory, while the marker vouches for an empty ledger: it is
@@ -491,6 +512,9 @@ where
             counters,
             recv_buf: vec![0; 65_536],
             reassembly,
+            chunk_queue: std::collections::VecDeque::new(),
+            chunk_budget: (0, Instant::now()),
+            large_sent: Vec::new(),
             send_buf: Vec::new(),
             observer: None,
             marker,
@@ -548,6 +572,10 @@ where
         if let Some((_, since)) = &self.deferred {
             wake = wake.min(*since + DEFER_SAVE);
         }
+        if !self.chunk_queue.is_empty() {
+            // Chunks are waiting for the pace: come back soon.
+            wake = wake.min(now + Duration::from_millis(1));
+        }
         let mut batch = Batch::new(self.deferred.is_some());
         let mut handled = 0;
         let mut taken = 0;
@@ -601,6 +629,7 @@ where
             handled += 1;
         }
         self.commit(batch)?;
+        self.send_paced_chunks();
         if let (Some(f), Some(state)) = (&mut self.observer, &self.state) {
             f(state, &self.counters);
         }
@@ -820,25 +849,58 @@ where
 
     /// Sends a message too large for one datagram in chunks (see `wire`).
     fn send_chunks(&mut self, addr: SocketAddr, msg: &A::Msg) {
+        let now = Instant::now();
+        self.large_sent
+            .retain(|(_, _, at)| now.duration_since(*at) < LARGE_RESEND);
+        if self
+            .large_sent
+            .iter()
+            .any(|(a, m, _)| *a == addr && m == msg)
+        {
+            self.counters.large_repeats_skipped += 1;
+            return;
+        }
         match wire::chunks(&self.key, self.id, msg, wire::MAX_DATAGRAM) {
-            Ok(datagrams) => {
-                let sent = wire::send_chunks(&self.socket, &datagrams, addr);
-                if let Err(e) = &sent {
-                    tracing::debug!(%addr, error = %e, "send of a chunk failed");
-                }
-                let ok = sent.is_ok();
+            Ok(mut datagrams) => {
+                // From a random chunk on, so that a message sent again after losses fills
+                // other gaps first.
+                let start = rand::random::<u32>() as usize % datagrams.len().max(1);
+                datagrams.rotate_left(start);
+                self.chunk_queue
+                    .extend(datagrams.into_iter().map(|d| (addr, d)));
+                self.large_sent.push((addr, msg.clone(), now));
                 self.counters.chunked += 1;
-                if ok {
-                    self.counters.sent += 1;
-                } else {
-                    self.counters.send_errors += 1;
-                }
+                self.counters.sent += 1;
             }
             Err(e) => {
                 tracing::warn!(error = %e, "cannot send message");
                 self.counters.send_errors += 1;
             }
         }
+    }
+
+    /// Sends the waiting chunks the pace allows ([`CHUNK_RATE`]; at most a socket buffer's
+    /// worth at once).
+    fn send_paced_chunks(&mut self) {
+        if self.chunk_queue.is_empty() {
+            return;
+        }
+        let now = Instant::now();
+        let (budget, since) = self.chunk_budget;
+        let earned = (now.duration_since(since).as_secs_f64() * CHUNK_RATE as f64) as u64;
+        let mut budget = (budget + earned).min(4 << 20);
+        while let Some((addr, d)) = self.chunk_queue.front() {
+            if (d.len() as u64) > budget {
+                break;
+            }
+            budget -= d.len() as u64;
+            if let Err(e) = self.socket.send_to(d, *addr) {
+                self.counters.send_errors += 1;
+                tracing::debug!(%addr, error = %e, "send of a chunk failed");
+            }
+            self.chunk_queue.pop_front();
+        }
+        self.chunk_budget = (budget, now);
     }
 
     fn send_bundle(&mut self, addr: SocketAddr, bundle: &mut wire::Bundle) {

@@ -86,8 +86,9 @@ pub const CHUNK_HEADER: usize = 25;
 pub const CHUNK_DATAGRAM: usize = 60_000;
 /// The bytes of the message one chunk carries (all but the last carry exactly this many).
 pub const CHUNK_PAYLOAD: usize = CHUNK_DATAGRAM - CHUNK_HEADER - MAC_LEN;
-/// The largest message the wire carries, in chunks: 64 MiB.
-pub const MAX_MESSAGE: usize = 64 << 20;
+/// The largest message the wire carries, in chunks: 1 GiB (a snapshot of a law of about
+/// that size; a receiver holds a transfer's chunks in memory until it is complete).
+pub const MAX_MESSAGE: usize = 1 << 30;
 /// How many incomplete transfers a receiver holds at once.
 pub const MAX_TRANSFERS: usize = 16;
 /// A transfer with no chunk for this long is dropped.
