@@ -43,13 +43,29 @@ impl ParliamentPriest {
                 let Some(cmd) = self.new_command(state, client, seq, op, None, step) else {
                     return;
                 };
-                let owner = state.ledger.next_bal.map(|b| b.priest);
+                // The president it follows; a priest a change removed, which follows
+                // nobody else, hands commands to a member.
+                let owner = match state.ledger.next_bal.map(|b| b.priest) {
+                    Some(o) if o == self.me => self.successor(state),
+                    owner => owner,
+                };
                 let state = state.to_mut();
                 match owner {
                     Some(owner) if owner != self.me => {
                         step.send(self.priests[owner as usize], cmd.into());
                     }
                     _ => state.queue.push_back(cmd),
+                }
+            }
+
+            // The president handed over: run now, if this priest may.
+            Msg::Handover => {
+                if matches!(state.status, Status::Follower) && self.may_run(state) {
+                    let state = state.to_mut();
+                    self.run_for_president(state, step);
+                    if state.is_president() {
+                        self.arm_office_timers(step);
+                    }
                 }
             }
 
@@ -228,7 +244,8 @@ impl ParliamentPriest {
             | Msg::Rejoined { .. }
             | Msg::Request { .. }
             | Msg::Reply { .. }
-            | Msg::Expired { .. } => {}
+            | Msg::Expired { .. }
+            | Msg::Handover => {}
         }
     }
 

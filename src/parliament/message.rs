@@ -85,6 +85,10 @@ pub enum Msg {
     /// one: it has no session for the client, and may have forgotten it (see [`crate::kv`],
     /// "Forgetting sessions"). The client starts again as a new client.
     Expired { seq: u64 },
+    /// From a president a change removed, to a member of the membership now in force: run
+    /// for president now, rather than after an election timeout (see "Changing the
+    /// Chamber"). Last, so a build before it drops it as undecodable.
+    Handover,
 }
 
 impl Msg {
@@ -165,6 +169,7 @@ impl Display for Msg {
             }
             Msg::Reply { seq, answer } => write!(f, "Reply(#{seq} {answer})"),
             Msg::Expired { seq } => write!(f, "Expired(#{seq})"),
+            Msg::Handover => write!(f, "Handover"),
         }
     }
 }

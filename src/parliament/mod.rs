@@ -179,9 +179,10 @@
 //!
 //! The model checks this with `--change add|replace|readd` (docs/verification.md,
 //! "Membership changes"); the seeded bugs `alpha-zero`, `old-quorum-after-change`,
-//! `promote-before-caught-up` and `reuse-removed-id` each break it. Not yet: a removed
-//! president hands nothing over, and a rejoining priest does not follow the membership (the
-//! runtime refuses `--rejoin` where the Chamber changes).
+//! `promote-before-caught-up` and `reuse-removed-id` each break it. A president a change
+//! removed hands over: the lowest-numbered member runs at once (`Handover`) and gets the
+//! commands it held. Not yet: a rejoining priest does not follow the membership (the runtime
+//! refuses `--rejoin` where the Chamber changes).
 //!
 //! # What this implementation chooses
 //!

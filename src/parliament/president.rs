@@ -250,7 +250,7 @@ impl ParliamentPriest {
     }
 
     /// Step 1: run for president with a new ballot.
-    fn run_for_president(&self, state: &mut PriestState, step: &mut Step) {
+    pub(super) fn run_for_president(&self, state: &mut PriestState, step: &mut Step) {
         let round = self.next_round(&state.ledger);
         let priest = if self.bug == Bug::NoTiebreak {
             0
@@ -309,7 +309,7 @@ impl ParliamentPriest {
 
     /// A new president's timers (deployed only): its heartbeat, and the election timer by
     /// which it watches its own progress (see `watch_progress`).
-    fn arm_office_timers(&self, step: &mut Step) {
+    pub(super) fn arm_office_timers(&self, step: &mut Step) {
         if let Some(h) = &self.heartbeat {
             step.set_timer(Timer::Heartbeat, h.clone());
             if self.rerun_when_stalled {
@@ -870,8 +870,40 @@ impl ParliamentPriest {
         if member {
             self.rerun(President::of(state), step);
         } else {
-            state.status = Status::Follower;
+            self.hand_over(state, step);
         }
+    }
+
+    /// A president the change removed steps down and hands over: the lowest-numbered member
+    /// of the membership in force is told to run now (`Handover`), and gets the commands
+    /// this president held (queued, and reads waiting for a round; nothing is pending).
+    fn hand_over(&self, state: &mut PriestState, step: &mut Step) {
+        let mut cmds: Vec<Command> = std::mem::take(&mut state.queue).into_iter().collect();
+        if let Status::Presiding { reads, .. } = &state.status {
+            cmds.extend(reads.waiting.iter().map(|r| r.cmd.clone()));
+        }
+        state.status = Status::Follower;
+        let Some(to) = self.successor(state) else {
+            state.queue = cmds.into_iter().collect();
+            return;
+        };
+        let id = self.priests[to as usize];
+        step.send(id, Msg::Handover);
+        for c in cmds {
+            step.send(id, c.into());
+        }
+    }
+
+    /// The member a priest that is no longer one hands over to: the lowest-numbered member of
+    /// the membership in force at its first unapplied number (`None` when it is a member, or
+    /// the Chamber is fixed).
+    pub(super) fn successor(&self, state: &PriestState) -> Option<crate::ballot::PriestIx> {
+        state.law.chamber.as_ref()?;
+        let members = self.members_at(state, state.applied)?;
+        if members.contains(self.me) {
+            return None;
+        }
+        members.iter().next()
     }
 
     /// A deployed president's election timer: it watches its own progress. If a decree

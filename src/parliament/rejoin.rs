@@ -80,7 +80,8 @@ impl ParliamentPriest {
             | Msg::Voted { .. }
             | Msg::Confirmed { .. }
             | Msg::Reply { .. }
-            | Msg::Expired { .. } => {}
+            | Msg::Expired { .. }
+            | Msg::Handover => {}
         }
     }
 

@@ -1254,8 +1254,32 @@ fn a_removed_president_steps_down_and_reads_pass_as_decrees_during_a_change() {
         "{out:?}"
     );
     assert!(!out.iter().any(|c| c.contains("Confirm")), "{out:?}");
-    let (s, _) = quorum_votes(&p, &s, 1);
+    let (s, out) = quorum_votes(&p, &s, 1);
     assert_eq!(s.role(), Role::Follower, "not a member of {{1,2}}");
+    // It hands over to the lowest-numbered member, which runs at once.
+    assert!(
+        out.iter()
+            .any(|c| c.contains("Handover") && c.contains("Id(1)")),
+        "{out:?}"
+    );
+    let q = chamber_priest(1);
+    let mut q_state = s.clone();
+    q_state.status = Status::Follower;
+    q_state.ledger.last_tried = None;
+    let (q_state, out) = deliver(&q, &q_state, 0, Msg::Handover);
+    assert_eq!(q_state.role(), Role::Candidate, "{out:?}");
+    assert!(
+        out.iter()
+            .any(|c| c.contains("NextBallot(1.1, from 2)") && c.contains("Id(2)")),
+        "{out:?}"
+    );
+    // A request that reaches the removed priest goes to that member.
+    let (_, out) = deliver(&p, &s, 8, put(8, 2, "b"));
+    assert!(
+        out.iter()
+            .any(|c| c.contains("Request") && c.contains("Id(1)")),
+        "{out:?}"
+    );
 }
 
 /// With a Chamber, a president never begins a number it knows was passed (by another
