@@ -372,3 +372,40 @@ fn garbage_never_panics_and_respects_limits() {
     assert!(errors > 1000, "only {errors} protocol errors");
     assert!(requests > 1000, "only {requests} requests");
 }
+
+/// `MEMBER` commands parse, refuse bad ids, tokens, addresses and shapes with the usage, and
+/// their words parse back to the same command.
+#[test]
+fn member_commands_parse_and_refuse_bad_arguments() {
+    let p = |words: &[&str]| {
+        let words: Vec<Vec<u8>> = words.iter().map(|w| w.as_bytes().to_vec()).collect();
+        Command::parse(&words)
+    };
+    let add = p(&["MEMBER", "add", "3", "00000000deadbeef", "127.0.0.1:7003"]).unwrap();
+    assert_eq!(
+        add,
+        Command::Member(MemberCommand::Add {
+            id: 3,
+            token: 0xdeadbeef,
+            address: "127.0.0.1:7003".into()
+        })
+    );
+    for cmd in [
+        add,
+        p(&["member", "REMOVE", "0"]).unwrap(),
+        p(&["member", "replace", "0", "5", "ab", "[::1]:7005"]).unwrap(),
+        p(&["member", "list"]).unwrap(),
+    ] {
+        assert_eq!(Command::parse(&cmd.words()), Ok(cmd.clone()));
+        assert_eq!(cmd.key(), None);
+    }
+    let err = |words: &[&str]| p(words).unwrap_err().to_string();
+    assert!(err(&["MEMBER"]).starts_with("MEMBER takes ADD"));
+    assert!(err(&["MEMBER", "grow", "3"]).starts_with("MEMBER takes ADD"));
+    assert!(err(&["MEMBER", "remove"]).starts_with("MEMBER takes ADD"));
+    assert!(err(&["MEMBER", "remove", "64"]).contains("not 0 to 63"));
+    assert!(err(&["MEMBER", "remove", "-1"]).contains("not 0 to 63"));
+    assert!(err(&["MEMBER", "add", "3", "0", "127.0.0.1:1"]).contains("token"));
+    assert!(err(&["MEMBER", "add", "3", "xyz", "127.0.0.1:1"]).contains("token"));
+    assert!(err(&["MEMBER", "add", "3", "ab", "nowhere"]).contains("not IP:PORT"));
+}

@@ -715,6 +715,19 @@ pub fn render(rows: &[Row]) -> String {
             );
         }
     }
+    // With [membership]: the members as the priest furthest along knows them.
+    if let Some(s) = up
+        .iter()
+        .filter(|s| s.members.is_some())
+        .max_by_key(|s| s.highest_applied)
+    {
+        let ids = |m: &[usize]| m.iter().map(usize::to_string).collect::<Vec<_>>().join(",");
+        let _ = write!(out, "members: {}", ids(s.members.as_deref().unwrap_or(&[])));
+        if let Some((m, at)) = &s.pending {
+            let _ = write!(out, "; then {} from decree {at}", ids(m));
+        }
+        out += "\n";
+    }
     out
 }
 
