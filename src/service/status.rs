@@ -924,7 +924,13 @@ mod tests {
         );
         assert!(lines[3].contains("0/3/0/0"), "{text}");
         assert!(text.contains("priest 0 is down: cannot connect"), "{text}");
-        assert!(text.ends_with("2 of 3 priests answered; president: priest 1\n"));
+        assert!(
+            text.ends_with(
+                "2 of 3 priests answered; president: priest 1\nmembers: 0,1,3; then 0,1,3,4 \
+                 from decree 17\n"
+            ),
+            "{text}"
+        );
         let json = serde_json::to_value(&rows).unwrap();
         assert_eq!(json[0]["role"], "down");
         assert_eq!(json[1]["priest"], 1);
