@@ -843,14 +843,19 @@ fn voters_among(
         .collect()
 }
 
-/// Ballot `b`'s quorum, as its president chose it: the priests it asked, and itself when
-/// they are no majority of `members` without it.
-fn quorum_among(b: &GhostBallot, members: &[Member]) -> Priests {
+/// Ballot `b`'s quorum, as its president chose it: the priests it asked, and itself when it
+/// voted in it (a president in its own quorum saves its vote in the step that begins the
+/// ballot, before asking anyone).
+fn quorum_among(state: &ParliamentState, b: &GhostBallot) -> Priests {
     let asked: Priests = b.asked.iter().map(|(q, _)| *q).collect();
-    if majority_of(members, asked) {
-        asked
-    } else {
+    let key = (b.number, b.bal);
+    let voted = disks(state)
+        .nth(b.president as usize)
+        .is_some_and(|d| d.ghost.voted.get(&key) == Some(&b.dec));
+    if voted {
         asked.with(b.president)
+    } else {
+        asked
     }
 }
 
@@ -909,7 +914,7 @@ pub fn quorums_of_the_membership_in_force(cfg: &ParliamentConfig, state: &Parlia
             .asked
             .iter()
             .all(|(q, inc)| named(*q).is_some_and(|m| m.inc == *inc));
-        let quorum = quorum_among(b, &f.members);
+        let quorum = quorum_among(state, b);
         let quorum_ok =
             quorum.iter().all(|q| named(q).is_some()) && majority_of(&f.members, quorum);
         let key = (b.number, b.bal);
@@ -1024,13 +1029,8 @@ pub fn b1_unique_ballots(state: &ParliamentState) -> bool {
 /// decree number (their quorums are of the membership in force there).
 pub fn b2_quorums_intersect(cfg: &ParliamentConfig, state: &ParliamentState) -> bool {
     if cfg.change.is_some() {
-        let (_, in_force) = chosen_in_force(cfg, state);
         let bs = &state.history.ballots;
-        let quorum = |b: &GhostBallot| {
-            in_force
-                .get(b.number as usize)
-                .map_or(Priests::EMPTY, |f| quorum_among(b, &f.members))
-        };
+        let quorum = |b: &GhostBallot| quorum_among(state, b);
         return bs.iter().enumerate().all(|(i, a)| {
             bs[i + 1..]
                 .iter()
@@ -1059,7 +1059,7 @@ pub fn b3_respects_earlier_votes(cfg: &ParliamentConfig, state: &ParliamentState
                 Some((
                     b,
                     voters_among(state, b, &f.members, false),
-                    quorum_among(b, &f.members),
+                    quorum_among(state, b),
                 ))
             })
             .collect();
@@ -1321,7 +1321,9 @@ impl ParliamentConfig {
                 "each change needs a new ballot of its president: {changes} changes need --rounds {changes}"
             ));
         }
-        let needed = self.clients * self.ops + self.window + changes;
+        // Each change with a lookahead above 1 may need olive-day decrees to come into force.
+        let fillers = changes * (self.alpha.saturating_sub(1) as usize);
+        let needed = self.clients * self.ops + self.window + changes + fillers;
         if (self.decrees as usize) < needed {
             return Some(format!(
                 "decree numbers < {} leave no room for every command plus a takeover's olive-day decrees (needs {needed})",

@@ -34,7 +34,8 @@
 //! founders = 3                 # the cluster began with priests 0..founders; the others
 //!                              #   listed join by `parliament member add`
 //! alpha = 1                    # a change passed as decree i is in force from decree i+alpha
-//!                              #   (1 is the only value this build takes)
+//!                              #   (1 to 64; a president passes olive-day decrees to bring
+//!                              #   a change into force when no command comes)
 //!
 //! [[priest]]
 //! id = 0
@@ -521,12 +522,10 @@ impl Config {
                         priests.len()
                     ));
                 }
-                if m.alpha != 1 {
+                if !(1..=64).contains(&m.alpha) {
                     return Err(format!(
-                        "membership.alpha = {} is not supported: this build takes 1 (a \
-                         president keeps one decree in flight, so a larger lookahead gains \
-                         nothing, and would need olive-day decrees to bring a change into \
-                         force without traffic)",
+                        "membership.alpha = {} must be 1 to 64 (a change passed as decree i is \
+                         in force from decree i + alpha)",
                         m.alpha
                     ));
                 }

@@ -17,6 +17,18 @@ pub const EXPIRY_FLAGS: &[&str] = &["--expire-after", "1", "--ops", "3", "--prop
 pub const CHANGE_ADD_FLAGS: &[&str] = &["--change", "add", "--proposers", "1", "--decrees", "5"];
 pub const CHANGE_REPLACE_FLAGS: &[&str] =
     &["--change", "replace", "--proposers", "1", "--decrees", "5"];
+pub const CHANGE_ALPHA_FLAGS: &[&str] = &[
+    "--change",
+    "add",
+    "--proposers",
+    "1",
+    "--alpha",
+    "2",
+    "--clients",
+    "1",
+    "--decrees",
+    "5",
+];
 pub const CHANGE_READD_FLAGS: &[&str] = &[
     "--change",
     "readd",
@@ -76,6 +88,7 @@ pub enum Bug {
     OldQuorumAfterChange,
     PromoteBeforeCaughtUp,
     ReuseRemovedId,
+    NoOliveDayFillers,
 }
 
 /// What a bug is, what it breaks, and where it comes from.
@@ -93,7 +106,7 @@ pub struct BugInfo {
 
 impl Bug {
     /// Every seeded bug (not [`Bug::None`]).
-    pub const ALL: [Bug; 29] = [
+    pub const ALL: [Bug; 30] = [
         Bug::SkipPhaseOneOnTakeover,
         Bug::FillGapWithOwnDecree,
         Bug::ApplyOutOfOrder,
@@ -123,6 +136,7 @@ impl Bug {
         Bug::OldQuorumAfterChange,
         Bug::PromoteBeforeCaughtUp,
         Bug::ReuseRemovedId,
+        Bug::NoOliveDayFillers,
     ];
 
     pub fn name(self) -> &'static str {
@@ -188,6 +202,7 @@ impl Bug {
             Bug::OldQuorumAfterChange => CHANGE_REPLACE_FLAGS,
             Bug::ReuseRemovedId => CHANGE_READD_FLAGS,
             Bug::PromoteBeforeCaughtUp => CHANGE_READD_DUPLICATING_FLAGS,
+            Bug::NoOliveDayFillers => CHANGE_ALPHA_FLAGS,
             Bug::TruncateUnchosen | Bug::SnapshotWithoutSessions | Bug::InstallStaleSnapshot => &[
                 "--snapshots",
                 "--clients",
@@ -371,6 +386,12 @@ impl Bug {
                 "quorums-of-the-membership-in-force",
                 "a priest that joins acts on requests before it has applied the decree that adds it, so before it knows which incarnation of its index it is: it answers, as its index's earlier incarnation, a request still in flight for that one",
                 "learners promoted to voters before they caught up to their own configuration entry",
+            ),
+            Bug::NoOliveDayFillers => (
+                "no-olive-day-fillers",
+                "every-client-answered",
+                "with a lookahead above 1, a president passes no olive-day decree to bring a passed change into force when no command comes, so the change (and its answer, given once it is in force) waits for client traffic that may never come",
+                "reconfiguration that takes effect only when later entries happen to be committed, so a change made on an idle cluster never completes",
             ),
             Bug::ReuseRemovedId => (
                 "reuse-removed-id",

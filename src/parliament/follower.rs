@@ -266,7 +266,8 @@ impl ParliamentPriest {
             .then(|| state.law.lookup_under(client, seq, self.dedup()))
             .flatten();
         if let Some(outcome) = write.or(read) {
-            if let Some(msg) = Msg::to_client(seq, &outcome) {
+            let held = in_force_from(&outcome).is_some_and(|at| at > state.applied);
+            if let (false, Some(msg)) = (held, Msg::to_client(seq, &outcome)) {
                 step.send(client, msg);
             }
             return None;
@@ -345,14 +346,30 @@ impl ParliamentPriest {
     fn apply(&self, state: &mut PriestState, reply: bool, step: &mut Step) {
         let n = state.applied;
         state.applied += 1;
+        let applied = state.applied;
         let decree = state.ledger.learned[&n].clone();
-        let PriestState { law, queue, .. } = state;
+        let PriestState {
+            law, queue, held, ..
+        } = state;
         decree.apply_to(n, law, self.dedup(), |c, outcome| {
             queue.retain(|q| !(q.client == c.client && q.seq == c.seq));
             if let (true, Some(msg)) = (reply, Msg::to_client(c.seq, &outcome)) {
-                step.send(c.client, msg);
+                match in_force_from(&outcome) {
+                    // A change is answered once it is in force.
+                    Some(at) if at > applied => held.push_back((at, c.client, msg)),
+                    _ => step.send(c.client, msg),
+                }
             }
         });
+        if !state.held.is_empty() {
+            let (now, later): (Vector<_>, Vector<_>) = std::mem::take(&mut state.held)
+                .into_iter()
+                .partition(|(at, _, _)| *at <= applied);
+            state.held = later;
+            for (_, client, msg) in now {
+                step.send(client, msg);
+            }
+        }
     }
 
     /// The priest learned of ballot `ballot` of another priest, higher than its own: it is
@@ -399,8 +416,21 @@ impl ParliamentPriest {
             queue: Vector::new(),
             heard: false,
             rejoiners: Priests::EMPTY,
+            held: Vector::new(),
         };
         self.apply_known(&mut state, false, &mut Step::default());
         state
+    }
+}
+
+/// The decree number a change of the Chamber is in force from, if `outcome` is the answer to
+/// one that passed.
+fn in_force_from(outcome: &Outcome) -> Option<DecreeNumber> {
+    match outcome {
+        Outcome::Executed(crate::kv::Answer::Member(crate::kv::MemberAnswer::Changed { at }))
+        | Outcome::Retry(crate::kv::Answer::Member(crate::kv::MemberAnswer::Changed { at })) => {
+            Some(*at)
+        }
+        _ => None,
     }
 }

@@ -339,6 +339,9 @@ pub struct PriestState {
     /// Rejoining priests that asked this priest to take office anew; whoever of them it is
     /// when it next takes office, it tells them (`Rejoined`).
     pub rejoiners: Priests,
+    /// A president's answers to member commands whose change is not yet in force, each with
+    /// the decree number it is in force from: a change is answered once it is in force.
+    pub held: Vector<(DecreeNumber, Id, super::Msg)>,
 }
 
 impl PriestState {

@@ -585,16 +585,29 @@ impl ParliamentPriest {
         }
     }
 
-    /// Proposes queued commands while the window has room.
+    /// Proposes queued commands while the window has room. With no command waiting and a
+    /// change of the Chamber passed but not yet in force (a lookahead above 1), it passes
+    /// olive-day decrees up to the number the change is in force from, so that the change
+    /// comes into force without client traffic.
     pub(super) fn propose_queued(&self, p: &mut President, step: &mut Step) {
         loop {
             let limit = {
                 let members = p.office().members;
                 self.office_limit(p.priest(), members)
             };
+            let in_force_from = p
+                .priest()
+                .law
+                .chamber
+                .as_ref()
+                .and_then(|c| c.next.as_ref())
+                .map(|c| c.at);
             let office = p.office();
+            let fill = office.queue.is_empty()
+                && in_force_from.is_some_and(|at| *office.next < at)
+                && self.bug != Bug::NoOliveDayFillers;
             if office.pending.len() >= self.window
-                || office.queue.is_empty()
+                || (office.queue.is_empty() && !fill)
                 || *office.next >= self.max_decrees
                 || *office.next >= limit
             {
@@ -619,6 +632,10 @@ impl ParliamentPriest {
                     break;
                 }
                 take += 1;
+            }
+            if take == 0 {
+                self.begin_ballot(p, n, Decree::OliveDay, step);
+                continue;
             }
             let cmds: Vec<Command> = office.queue.slice(..take).into_iter().collect();
             let stamp = self.stamp(n);
