@@ -169,10 +169,18 @@ fn a_running_cluster_grows_to_five_shrinks_back_and_replaces_a_priest_with_linea
             Some(vec![0, 1, 2]),
             "its law is the founders' so far"
         );
+        // Priest 4's token is read from the listener named on the command line.
+        let listener = cluster.clients[id].to_string();
+        let mut args = vec!["add", "--id"];
+        let ids = id.to_string();
+        args.push(&ids);
+        if id == 4 {
+            args.extend(["--client-address", &listener]);
+        }
         let out = change(
             &cluster,
             &recorder,
-            &["add", "--id", &id.to_string()],
+            &args,
             id,
             "has the change in force (it votes)",
             |s| s.members.as_ref().is_some_and(|m| m.contains(&id)),

@@ -31,6 +31,10 @@ enum MemberOp {
         /// Its UDP address (default: its `address` in the configuration).
         #[arg(long)]
         address: Option<SocketAddr>,
+        /// Its RESP listener, whose INFO gives its token (default: its `client_address` in
+        /// the configuration).
+        #[arg(long)]
+        client_address: Option<SocketAddr>,
         /// Its ledger's token, 16 hex digits (default: asked from its listener's INFO).
         #[arg(long, value_parser = hex_token)]
         token: Option<u64>,
@@ -48,6 +52,8 @@ enum MemberOp {
         id: usize,
         #[arg(long)]
         address: Option<SocketAddr>,
+        #[arg(long)]
+        client_address: Option<SocketAddr>,
         #[arg(long, value_parser = hex_token)]
         token: Option<u64>,
     },
@@ -70,17 +76,29 @@ pub fn run(args: MemberArgs) -> ExitCode {
         Err(code) => return code,
     };
     let request = match args.op {
-        MemberOp::Add { id, address, token } => Request::Add { id, address, token },
+        MemberOp::Add {
+            id,
+            address,
+            client_address,
+            token,
+        } => Request::Add {
+            id,
+            address,
+            client_address,
+            token,
+        },
         MemberOp::Remove { id } => Request::Remove { id },
         MemberOp::Replace {
             old,
             id,
             address,
+            client_address,
             token,
         } => Request::Replace {
             old,
             id,
             address,
+            client_address,
             token,
         },
         MemberOp::List => Request::List,

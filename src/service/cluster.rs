@@ -144,6 +144,7 @@ pub fn add(dir: &Path, timeout: Duration) -> Result<String, String> {
     let request = super::membership::Request::Add {
         id,
         address: None,
+        client_address: None,
         token: None,
     };
     super::membership::run(&cfg, &request, timeout).map(|a| format!("priest {id} at {addr}: {a}"))

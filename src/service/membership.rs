@@ -31,6 +31,9 @@ pub enum Request {
     Add {
         id: usize,
         address: Option<SocketAddr>,
+        /// Where its listener is, to read its token from (default: its `client_address` in
+        /// the configuration).
+        client_address: Option<SocketAddr>,
         token: Option<u64>,
     },
     Remove {
@@ -41,6 +44,7 @@ pub enum Request {
         old: usize,
         id: usize,
         address: Option<SocketAddr>,
+        client_address: Option<SocketAddr>,
         token: Option<u64>,
     },
     List,
@@ -51,6 +55,7 @@ fn newcomer(
     cfg: &Config,
     id: usize,
     address: Option<SocketAddr>,
+    client_address: Option<SocketAddr>,
     token: Option<u64>,
     timeout: Duration,
 ) -> Result<(SocketAddr, u64), String> {
@@ -70,12 +75,9 @@ fn newcomer(
     let token = match token {
         Some(t) => t,
         None => {
-            let client = cfg
-                .client_addresses
-                .get(id)
-                .copied()
-                .flatten()
-                .ok_or_else(|| listed("token"))?;
+            let client = client_address
+                .or_else(|| cfg.client_addresses.get(id).copied().flatten())
+                .ok_or_else(|| listed("token or --client-address"))?;
             let s = status::query(client, timeout).map_err(|e| {
                 format!("cannot read priest {id}'s token from its listener: {e} (is it running with serve --join?)")
             })?;
@@ -107,8 +109,13 @@ pub fn command(cfg: &Config, request: &Request, timeout: Duration) -> Result<Com
             .ok_or_else(|| format!("priest id {id} is not 0 to 63"))
     };
     Ok(Command::Member(match request {
-        Request::Add { id, address, token } => {
-            let (address, token) = newcomer(cfg, *id, *address, *token, timeout)?;
+        Request::Add {
+            id,
+            address,
+            client_address,
+            token,
+        } => {
+            let (address, token) = newcomer(cfg, *id, *address, *client_address, *token, timeout)?;
             MemberCommand::Add {
                 id: ix(*id)?,
                 token,
@@ -120,9 +127,10 @@ pub fn command(cfg: &Config, request: &Request, timeout: Duration) -> Result<Com
             old,
             id,
             address,
+            client_address,
             token,
         } => {
-            let (address, token) = newcomer(cfg, *id, *address, *token, timeout)?;
+            let (address, token) = newcomer(cfg, *id, *address, *client_address, *token, timeout)?;
             MemberCommand::Replace {
                 old: ix(*old)?,
                 id: ix(*id)?,
