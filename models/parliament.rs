@@ -464,6 +464,25 @@ fn wrap_priest_out(
 }
 
 impl Node {
+    /// A priest whose machine was wiped (memory and disk; messages in flight survive),
+    /// restarted at once on `disk`, the ledger it is given and its ghost: its timers are
+    /// cancelled, the disk saved, and its ghost log begins again.
+    fn restart_wiped(p: &ParliamentPriest, id: Id, disk: Disk, o: &mut Out<Node>) -> NodeState {
+        o.cancel_timer(NodeTimer::Priest(crate::parliament::Timer::Election));
+        o.cancel_timer(NodeTimer::Priest(crate::parliament::Timer::Heartbeat));
+        let mut out = Out::new();
+        let s = p.on_start(id, &disk.ledger, &mut out);
+        let disk = wrap_priest_out(None, &s, &disk, out, o).unwrap_or(disk);
+        o.save(disk.clone());
+        let mut log = Vector::new();
+        extend_log(&mut log, None, None, &s);
+        NodeState::Priest(PriestNode {
+            state: s,
+            disk,
+            log,
+        })
+    }
+
     /// Runs a priest's handler on its state, then wraps what it did: the node's next state,
     /// or `None` when neither the priest's state nor its disk changed.
     fn step_priest(
@@ -608,47 +627,23 @@ impl Actor for Node {
                 // ledger (token 1), to be added again. Messages in flight, of and for its
                 // earlier incarnation, survive. Its ghost keeps the earlier ledger's votes
                 // apart: they count for the incarnation that ledger was.
-                o.cancel_timer(NodeTimer::Priest(crate::parliament::Timer::Election));
-                o.cancel_timer(NodeTimer::Priest(crate::parliament::Timer::Heartbeat));
                 let mut disk = node.disk.clone();
                 disk.ghost.former = std::mem::take(&mut disk.ghost.voted);
                 disk.ghost.nonce = 1;
                 disk.ledger = Some(Ledger::joining(1));
-                let mut out = Out::new();
-                let s = p.on_start(id, &disk.ledger, &mut out);
-                let disk = wrap_priest_out(None, &s, &disk, out, o).unwrap_or(disk);
-                o.save(disk.clone());
-                let mut log = Vector::new();
-                extend_log(&mut log, None, None, &s);
-                *state = Cow::Owned(NodeState::Priest(PriestNode {
-                    state: s,
-                    disk,
-                    log,
-                }));
+                *state = Cow::Owned(Node::restart_wiped(p, id, disk, o));
             }
             (Node::Priest(p, _, _), NodeState::Priest(node), NodeTimer::DiskLoss) => {
                 // Everything in memory and on disk is gone (messages in flight are not); the
                 // priest restarts at once, rejoining. Its ghost keeps what it did: the votes
                 // it had saved still count toward choosing a decree (they were durable when
                 // cast), and move to `lost` for B3.
-                o.cancel_timer(NodeTimer::Priest(crate::parliament::Timer::Election));
-                o.cancel_timer(NodeTimer::Priest(crate::parliament::Timer::Heartbeat));
                 let mut disk = node.disk.clone();
                 let voted = std::mem::take(&mut disk.ghost.voted);
                 disk.ghost.lost = disk.ghost.lost.union(voted);
                 disk.ghost.lost_disk = true;
                 disk.ledger = Some(Ledger::rejoining());
-                let mut out = Out::new();
-                let s = p.on_start(id, &disk.ledger, &mut out);
-                let disk = wrap_priest_out(None, &s, &disk, out, o).unwrap_or(disk);
-                o.save(disk.clone());
-                let mut log = Vector::new();
-                extend_log(&mut log, None, None, &s);
-                *state = Cow::Owned(NodeState::Priest(PriestNode {
-                    state: s,
-                    disk,
-                    log,
-                }));
+                *state = Cow::Owned(Node::restart_wiped(p, id, disk, o));
             }
             (Node::Client(c), NodeState::Client(s), NodeTimer::Retry) => {
                 if s.retries == 0 || s.answered as usize >= c.script.len() {
@@ -676,12 +671,12 @@ fn arm_reincarnation(p: &ParliamentPriest, next: &NodeState, o: &mut Out<Node>) 
     let NodeState::Priest(node) = next else {
         return;
     };
-    let removed = node.state.law.chamber.as_ref().is_some_and(|c| {
-        !c.members
-            .iter()
-            .chain(c.next.iter().flat_map(|n| n.members.iter()))
-            .any(|m| m.ix == p.me && m.nonce == 0)
-    });
+    let removed = node
+        .state
+        .law
+        .chamber
+        .as_ref()
+        .is_some_and(|c| !c.named().any(|m| m.ix == p.me && m.nonce == 0));
     if removed && node.disk.ghost.nonce == 0 {
         o.set_timer(NodeTimer::Reincarnate, model_timeout());
     }

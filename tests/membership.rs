@@ -16,14 +16,13 @@ mod history;
 mod workload;
 
 use history::History;
-use parliament::resp::{Command, Reply};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 use support::cluster::Cluster;
 use support::proxy::Faults;
-use workload::{client_while, FAST, KEYS};
+use workload::{client_while, final_reads, FAST};
 
 /// How many commands the history holds answered so far.
 fn answered(recorder: &Mutex<History>) -> usize {
@@ -89,36 +88,6 @@ fn change(
         done as f64 / total.as_secs_f64()
     );
     out
-}
-
-/// Reads every key through the listeners of `through` (recorded), so a cluster that lost a
-/// write, or stopped answering, cannot pass.
-fn final_reads(cluster: &Cluster, through: &[usize], recorder: &Mutex<History>) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    for k in 0..KEYS {
-        let cmd = Command::Get {
-            key: format!("k{k}"),
-        };
-        let mut i = 0;
-        loop {
-            assert!(
-                Instant::now() < deadline,
-                "no answer after the changes\n{}",
-                cluster.logs()
-            );
-            i += 1;
-            let mut c = cluster.connect(through[i % through.len()], Duration::from_secs(3));
-            let sent = recorder.lock().unwrap().now();
-            let reply = c.command(&cmd);
-            let mut r = recorder.lock().unwrap();
-            let at = r.now();
-            if let Ok(reply @ Reply::Bulk(_)) = reply {
-                r.record(usize::MAX, cmd.clone(), sent, Some((at, &reply)));
-                break;
-            }
-            r.record(usize::MAX, cmd.clone(), sent, None);
-        }
-    }
 }
 
 /// Three founders grow to five (priests 3 and 4 join and are added), two founders are

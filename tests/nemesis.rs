@@ -32,7 +32,7 @@ use history::{Event, History, Outcome};
 #[path = "support/workload.rs"]
 mod workload;
 
-use workload::{client, FAST, KEYS};
+use workload::{client, final_reads, FAST};
 
 use parliament::resp::client::Client;
 use parliament::resp::codec::Limits;
@@ -113,42 +113,6 @@ fn nemesis(cluster: &mut Cluster, seed: u64, until: Instant) -> Havoc {
     havoc
 }
 
-/// After the faults: every key read through some listener (recorded in the history too), so
-/// a cluster that stopped answering cannot pass.
-fn final_reads(cluster: &Cluster, recorder: &Mutex<History>) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    for k in 0..KEYS {
-        let cmd = Command::Get {
-            key: format!("k{k}"),
-        };
-        let mut i = 0;
-        loop {
-            assert!(
-                Instant::now() < deadline,
-                "the cluster does not answer after the faults stopped\n{}",
-                cluster.logs()
-            );
-            i += 1;
-            let Some(mut c) = cluster.try_connect(
-                i % cluster.clients.len(),
-                Duration::from_secs(2),
-                Duration::from_secs(3),
-            ) else {
-                continue;
-            };
-            let sent = recorder.lock().unwrap().now();
-            let reply = c.command(&cmd);
-            let mut r = recorder.lock().unwrap();
-            let at = r.now();
-            if let Ok(reply @ Reply::Bulk(_)) = reply {
-                r.record(usize::MAX, cmd.clone(), sent, Some((at, &reply)));
-                break;
-            }
-            r.record(usize::MAX, cmd.clone(), sent, None);
-        }
-    }
-}
-
 /// The figures of one seed's run.
 struct Run {
     history: History,
@@ -204,7 +168,8 @@ fn run_seed(seed: u64, recovery: bool, snapshots: Snapshots) -> Run {
     }
     cluster.assert_alive();
     if recovery {
-        final_reads(&cluster, &recorder);
+        let all: Vec<usize> = (0..cluster.clients.len()).collect();
+        final_reads(&cluster, &all, &recorder);
     }
     let history = Arc::try_unwrap(recorder)
         .ok()

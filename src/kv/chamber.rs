@@ -171,12 +171,17 @@ impl Chamber {
         })
     }
 
-    /// The member with index `ix`, in force or pending.
-    pub fn member(&self, ix: u8) -> Option<&Member> {
+    /// Every member the law names: those in force, then those of the pending change (a
+    /// member of both appears twice).
+    pub fn named(&self) -> impl Iterator<Item = &Member> {
         self.members
             .iter()
             .chain(self.next.iter().flat_map(|c| c.members.iter()))
-            .find(|m| m.ix == ix)
+    }
+
+    /// The member with index `ix`, in force or pending.
+    pub fn member(&self, ix: u8) -> Option<&Member> {
+        self.named().find(|m| m.ix == ix)
     }
 
     /// Executes a member command passed as decree number `number`.

@@ -510,9 +510,7 @@ impl ParliamentPriest {
         let Some(c) = &state.law.chamber else {
             return Some(0);
         };
-        c.members
-            .iter()
-            .chain(c.next.iter().flat_map(|n| n.members.iter()))
+        c.named()
             .find(|m| m.ix == self.me && m.nonce == state.ledger.nonce)
             .map(|m| m.inc)
     }
@@ -582,12 +580,7 @@ impl ParliamentPriest {
         let Some(c) = &state.law.chamber else {
             return self.others().collect();
         };
-        let set: Priests = c
-            .members
-            .iter()
-            .chain(c.next.iter().flat_map(|n| n.members.iter()))
-            .map(|m| m.ix)
-            .collect();
+        let set: Priests = c.named().map(|m| m.ix).collect();
         set.without(self.me)
             .iter()
             .filter_map(|q| self.priests.get(q as usize).copied())

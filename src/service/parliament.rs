@@ -425,11 +425,7 @@ fn observer(
 /// Gives the directory the address of every member the law names, in force or pending.
 fn route(directory: &Directory, chamber: Option<&kv::Chamber>) {
     let Some(c) = chamber else { return };
-    for m in c
-        .members
-        .iter()
-        .chain(c.next.iter().flat_map(|n| n.members.iter()))
-    {
+    for m in c.named() {
         match m.addr.as_deref().map(str::parse::<SocketAddr>) {
             Some(Ok(addr)) if directory.get(m.ix as usize) != Some(addr) => {
                 tracing::info!(priest = m.ix, %addr, "a member's address, from the law");

@@ -6,9 +6,9 @@
 #![allow(dead_code)]
 
 use super::history::{History, Outcome};
-use super::support::cluster::Timers;
+use super::support::cluster::{Cluster, Timers};
 use parliament::resp::client::Client;
-use parliament::resp::Command;
+use parliament::resp::{Command, Reply};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::net::SocketAddr;
@@ -107,6 +107,43 @@ pub fn client_while(
                 conn = None;
                 target = (target + 1) % listeners.len();
             }
+        }
+    }
+}
+
+/// At the end: every key read through the listeners of priests `through` (recorded in the
+/// history too), so a cluster that lost an acknowledged write, or stopped answering, cannot
+/// pass.
+pub fn final_reads(cluster: &Cluster, through: &[usize], recorder: &Mutex<History>) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    for k in 0..KEYS {
+        let cmd = Command::Get {
+            key: format!("k{k}"),
+        };
+        let mut i = 0;
+        loop {
+            assert!(
+                Instant::now() < deadline,
+                "the cluster does not answer at the end\n{}",
+                cluster.logs()
+            );
+            i += 1;
+            let Some(mut c) = cluster.try_connect(
+                through[i % through.len()],
+                Duration::from_secs(2),
+                Duration::from_secs(3),
+            ) else {
+                continue;
+            };
+            let sent = recorder.lock().unwrap().now();
+            let reply = c.command(&cmd);
+            let mut r = recorder.lock().unwrap();
+            let at = r.now();
+            if let Ok(reply @ Reply::Bulk(_)) = reply {
+                r.record(usize::MAX, cmd.clone(), sent, Some((at, &reply)));
+                break;
+            }
+            r.record(usize::MAX, cmd.clone(), sent, None);
         }
     }
 }
