@@ -22,7 +22,8 @@
 //! With `--change` (3 priests), the law holds a Chamber and client 0 first changes it: `add`
 //! priest 3, `replace` priest 2 by priest 3, or `readd` (remove priest 2, then add index 2
 //! again, its machine wiped and started with a new ledger once it learned of its removal,
-//! messages of and for the old ledger still in flight). The ghost then counts votes by
+//! messages of and for the old ledger still in flight), or `readd-lost` (the same, but priest
+//! 2's ledger may be lost at any time, even while it is a member). The ghost then counts votes by
 //! incarnation, and the membership in force at each decree number is the one the chosen
 //! decrees below it decide ([`chosen_in_force`]).
 //!
@@ -187,7 +188,8 @@ pub struct ParliamentArgs {
     #[arg(long)]
     pub expire_after: Option<u64>,
     /// Client 0 first changes the Chamber (3 priests): `add` priest 3, `replace` priest 2 by
-    /// 3, remove priest 2 and `readd` it as a new ledger, or `remove-president` (priest 0,
+    /// 3, remove priest 2 and `readd` it as a new ledger (`readd-lost`: its ledger lost at any
+    /// time, even before its removal), or `remove-president` (priest 0,
     /// which hands over to priest 1). Priests then vote by the membership in force.
     #[arg(long, value_enum)]
     pub change: Option<ChangeKind>,
@@ -213,6 +215,21 @@ pub enum ChangeKind {
     Readd,
     /// Remove priest 0, the president: it hands over to priest 1.
     RemovePresident,
+    /// Priest 2's ledger is lost at any time, even while it is a member: its machine is
+    /// started again at once as a new ledger (token 1), which acts on nothing for the lost
+    /// one; then priest 2 is removed and index 2 added again for the new ledger. This is how
+    /// a priest that lost its ledger comes back under membership.
+    ReaddLost,
+}
+
+/// Whether a priest's machine is wiped and started again as a new ledger (token 1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reincarnates {
+    Never,
+    /// Once its law shows it removed (`--change readd`).
+    OnceRemoved,
+    /// At any time, once (`--change readd-lost`).
+    AnyTime,
 }
 
 impl ParliamentArgs {
@@ -280,9 +297,9 @@ pub struct ClientState {
 #[derive(Clone, Debug)]
 pub enum Node {
     /// A priest, whether its disk may be lost (once, before its first crash), and whether
-    /// its machine is wiped and started again as a new ledger once it learns it was removed
-    /// (`--change readd`).
-    Priest(ParliamentPriest, bool, bool),
+    /// and when its machine is wiped and started again as a new ledger (`--change readd`,
+    /// `--change readd-lost`).
+    Priest(ParliamentPriest, bool, Reincarnates),
     Client(ScriptedClient),
 }
 
@@ -526,9 +543,12 @@ impl Actor for Node {
 
     fn on_start(&self, id: Id, storage: &Option<Disk>, o: &mut Out<Self>) -> NodeState {
         match self {
-            Node::Priest(p, loses_disk, _) => {
+            Node::Priest(p, loses_disk, reincarnates) => {
                 if storage.is_none() && *loses_disk {
                     o.set_timer(NodeTimer::DiskLoss, model_timeout());
+                }
+                if storage.is_none() && *reincarnates == Reincarnates::AnyTime {
+                    o.set_timer(NodeTimer::Reincarnate, model_timeout());
                 }
                 let mut disk = storage.clone().unwrap_or_default();
                 if storage.is_none() {
@@ -576,7 +596,7 @@ impl Actor for Node {
                 let next =
                     Node::step_priest(node, o, snapshot, |ps, out| p.on_msg(id, ps, src, msg, out));
                 if let Some(next) = next {
-                    if *reincarnates {
+                    if *reincarnates == Reincarnates::OnceRemoved {
                         arm_reincarnation(p, &next, o);
                     }
                     *state = Cow::Owned(next);
@@ -616,17 +636,21 @@ impl Actor for Node {
             (Node::Priest(p, _, reincarnates), NodeState::Priest(node), NodeTimer::Priest(t)) => {
                 let next = Node::step_priest(node, o, None, |ps, out| p.on_timeout(id, ps, t, out));
                 if let Some(next) = next {
-                    if *reincarnates {
+                    if *reincarnates == Reincarnates::OnceRemoved {
                         arm_reincarnation(p, &next, o);
                     }
                     *state = Cow::Owned(next);
                 }
             }
             (Node::Priest(p, _, _), NodeState::Priest(node), NodeTimer::Reincarnate) => {
-                // The machine of a removed priest is wiped and started again with a new
-                // ledger (token 1), to be added again. Messages in flight, of and for its
-                // earlier incarnation, survive. Its ghost keeps the earlier ledger's votes
-                // apart: they count for the incarnation that ledger was.
+                // The machine of a removed priest (or of a member whose ledger is lost) is
+                // wiped and started again with a new ledger (token 1), to be added again.
+                // Messages in flight, of and for its earlier incarnation, survive. Its ghost
+                // keeps the earlier ledger's votes apart: they count for the incarnation that
+                // ledger was.
+                if node.disk.ghost.nonce != 0 {
+                    return;
+                }
                 let mut disk = node.disk.clone();
                 disk.ghost.former = std::mem::take(&mut disk.ghost.voted);
                 disk.ghost.nonce = 1;
@@ -1239,7 +1263,7 @@ impl ParliamentConfig {
                 })]
             }
             Some(ChangeKind::RemovePresident) => vec![Op::Member(MemberOp::Remove { ix: 0 })],
-            Some(ChangeKind::Readd) => {
+            Some(ChangeKind::Readd | ChangeKind::ReaddLost) => {
                 let (ix, nonce, addr) = new(2);
                 vec![
                     Op::Member(MemberOp::Remove { ix: 2 }),
@@ -1292,6 +1316,11 @@ impl ParliamentConfig {
         if self.crashes > 0 || self.disk_loss > 0 {
             return Some(
                 "after a crash or a lost ledger the bounded ballot rounds may not elect another president".into(),
+            );
+        }
+        if self.change == Some(ChangeKind::ReaddLost) {
+            return Some(
+                "priest 2's ledger may be lost while the president waits on it in its quorum, and the model's president does not run again when its quorum stalls (the runtime's does, after an election timeout with no decree passed)".into(),
             );
         }
         if self.proposers > 2 {
@@ -1464,7 +1493,11 @@ impl ParliamentConfig {
             .map(|(i, p)| {
                 let loses_disk =
                     i < self.priests && (i + self.priests - 1) % self.priests < self.disk_loss;
-                let reincarnates = self.change == Some(ChangeKind::Readd) && i == 2;
+                let reincarnates = match self.change {
+                    Some(ChangeKind::Readd) if i == 2 => Reincarnates::OnceRemoved,
+                    Some(ChangeKind::ReaddLost) if i == 2 => Reincarnates::AnyTime,
+                    _ => Reincarnates::Never,
+                };
                 Node::Priest(p, loses_disk, reincarnates)
             })
             .chain((0..self.clients).map(|i| {

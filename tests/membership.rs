@@ -245,3 +245,122 @@ fn a_running_cluster_grows_to_five_shrinks_back_and_replaces_a_priest_with_linea
         panic!("not linearizable: {e}\n{}", cluster.logs());
     }
 }
+
+/// A priest of a cluster with `[membership]` loses its ledger (killed -9, its directory
+/// removed) while clients write through the others and the relay drops, duplicates and
+/// delays datagrams. Starting it without a flag, or with `--rejoin`, is refused and says what
+/// to do; it comes back as a new member: removed, started with `--join`, added again under
+/// the same id as a new incarnation. Then priest 1 is killed, so the new incarnation must
+/// vote for writes to pass. The history, with final reads of every key, is linearizable: no
+/// write acknowledged before the loss is lost.
+#[test]
+fn a_priest_that_lost_its_ledger_comes_back_as_a_new_member() {
+    let mut cluster = Cluster::parliament(3, FAST, Some(11)).membership(3);
+    for i in 0..3 {
+        cluster.launch(i);
+    }
+    for i in 0..3 {
+        drop(cluster.connect(i, Duration::from_secs(1)));
+    }
+    let recorder = Arc::new(Mutex::new(History::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients: Vec<_> = (0..2)
+        .map(|c| {
+            let listeners = cluster.clients[..2].to_vec();
+            let (recorder, stop) = (recorder.clone(), stop.clone());
+            thread::spawn(move || {
+                client_while(c, listeners, recorder, 11, || !stop.load(Ordering::Relaxed))
+            })
+        })
+        .collect();
+    cluster.proxy.as_ref().unwrap().set_faults(Faults {
+        drop: 0.01,
+        duplicate: 0.05,
+        delay: 0.2,
+        max_delay: Duration::from_millis(30),
+    });
+    thread::sleep(Duration::from_millis(300));
+    assert_eq!(cluster.status(2).token, None, "a founder's ledger has no token");
+
+    cluster.kill(2);
+    std::fs::remove_dir_all(cluster.ledger_dir(2)).unwrap();
+    let refused = |cluster: &mut Cluster, flags: &[&str], says: &str| {
+        match cluster.try_start(2, flags) {
+            Some((status, log)) => assert!(
+                !status.success() && log.contains(says),
+                "{flags:?}: {status}: {log}"
+            ),
+            None => panic!("priest 2 started with {flags:?} after losing its ledger"),
+        }
+    };
+    refused(&mut cluster, &[], "is missing or empty");
+    refused(
+        &mut cluster,
+        &["--rejoin"],
+        "comes back as a new member: `parliament member remove --id 2`",
+    );
+
+    change(
+        &cluster,
+        &recorder,
+        &["remove", "--id", "2"],
+        0,
+        "has it out of the members",
+        |s| s.members.as_ref() == Some(&vec![0, 1]),
+    );
+    assert!(
+        cluster.try_start(2, &["--join"]).is_none(),
+        "priest 2 did not start with --join\n{}",
+        cluster.logs()
+    );
+    change(
+        &cluster,
+        &recorder,
+        &["add", "--id", "2"],
+        2,
+        "is a member again (it votes)",
+        |s| s.members.as_ref() == Some(&vec![0, 1, 2]),
+    );
+    // The law names index 2 with the new ledger's token.
+    let token = cluster.status(2).token.expect("the new ledger's token");
+    let list = member(&cluster, &["list"]);
+    assert!(
+        list.lines()
+            .any(|l| l.starts_with('2') && l.contains(&token)),
+        "{list}"
+    );
+
+    // Priest 1 down: writes pass only if the new incarnation of priest 2 votes.
+    cluster.kill(1);
+    let before = answered(&recorder);
+    let t = Instant::now();
+    while answered(&recorder) < before + 20 {
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "no writes with priest 1 down and priest 2 added again\n{}",
+            cluster.logs()
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+    cluster.restart(1);
+    drop(cluster.connect(1, Duration::from_secs(1)));
+    cluster
+        .proxy
+        .as_ref()
+        .unwrap()
+        .set_faults(Faults::default());
+    stop.store(true, Ordering::Relaxed);
+    for c in clients {
+        c.join().unwrap();
+    }
+    cluster.assert_alive();
+    final_reads(&cluster, &[0, 1, 2], &recorder);
+    let history = Arc::try_unwrap(recorder)
+        .ok()
+        .unwrap()
+        .into_inner()
+        .unwrap();
+    if let Err(e) = history.check() {
+        panic!("not linearizable: {e}\n{}", cluster.logs());
+    }
+}

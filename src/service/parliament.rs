@@ -374,9 +374,10 @@ pub fn serve(
         (StartMode::Join, Some(_)) => crate::host::Start::Join(Box::new(join_ledger)),
         (StartMode::Rejoin, Some(_)) => {
             return Err(format!(
-                "--rejoin is not yet supported where the Chamber changes by decree ({} has \
-                 [membership]): replace the priest instead, with a new id (`parliament member \
-                 replace`; see docs/operations.md)",
+                "--rejoin refused: {} has [membership], where a priest that lost its ledger \
+                 comes back as a new member: `parliament member remove --id {me}`, start this \
+                 priest with --join, then `parliament member add --id {me}` (see \"Losing a \
+                 ledger\" in docs/operations.md)",
                 cfg.path.display()
             ))
         }
