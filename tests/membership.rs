@@ -280,19 +280,22 @@ fn a_priest_that_lost_its_ledger_comes_back_as_a_new_member() {
         max_delay: Duration::from_millis(30),
     });
     thread::sleep(Duration::from_millis(300));
-    assert_eq!(cluster.status(2).token, None, "a founder's ledger has no token");
+    assert_eq!(
+        cluster.status(2).token,
+        None,
+        "a founder's ledger has no token"
+    );
 
     cluster.kill(2);
     std::fs::remove_dir_all(cluster.ledger_dir(2)).unwrap();
-    let refused = |cluster: &mut Cluster, flags: &[&str], says: &str| {
-        match cluster.try_start(2, flags) {
+    let refused =
+        |cluster: &mut Cluster, flags: &[&str], says: &str| match cluster.try_start(2, flags) {
             Some((status, log)) => assert!(
                 !status.success() && log.contains(says),
                 "{flags:?}: {status}: {log}"
             ),
             None => panic!("priest 2 started with {flags:?} after losing its ledger"),
-        }
-    };
+        };
     refused(&mut cluster, &[], "is missing or empty");
     refused(
         &mut cluster,
@@ -363,4 +366,47 @@ fn a_priest_that_lost_its_ledger_comes_back_as_a_new_member() {
     if let Err(e) = history.check() {
         panic!("not linearizable: {e}\n{}", cluster.logs());
     }
+}
+
+/// Priests must agree on the genesis Chamber. Priest 2, restarted with `alpha = 2` where the
+/// others have 1, would take changes into force at other decree numbers and so count other
+/// quorums: the cluster key is bound to `founders` and `alpha`, so it and the others
+/// authenticate none of each other's datagrams, each side logs why, and priests 0 and 1 go
+/// on passing writes. (With other `founders`, priest 2 would not count itself a member, so
+/// only it would log.)
+#[test]
+fn a_priest_configured_with_another_lookahead_is_not_heard() {
+    let mut cluster = Cluster::parliament(3, FAST, None).membership(3);
+    for i in 0..3 {
+        cluster.launch(i);
+    }
+    let mut c = cluster.connect(0, Duration::from_secs(1));
+    assert_eq!(
+        c.call(&[b"SET", b"k", b"1"]).unwrap(),
+        parliament::resp::Reply::Simple("OK".into()),
+        "{}",
+        cluster.logs()
+    );
+    assert_eq!(cluster.terminate(2).code(), Some(0));
+    cluster.own_config(2, |f| {
+        f.membership.as_mut().unwrap().alpha = 2;
+    });
+    cluster.restart(2);
+    let says = "fail authentication: its cluster key, or its [membership] founders or alpha";
+    let t = Instant::now();
+    while !(cluster.log(2).contains(says) && cluster.log(0).contains(says)) {
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "no warning on either side\n{}",
+            cluster.logs()
+        );
+        thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        c.call(&[b"SET", b"k", b"2"]).unwrap(),
+        parliament::resp::Reply::Simple("OK".into()),
+        "{}",
+        cluster.logs()
+    );
+    cluster.assert_alive();
 }

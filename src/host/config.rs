@@ -543,6 +543,14 @@ impl Config {
             }
         };
         let key = Key::read(&resolve(&raw.key_file))?;
+        // Priests must agree on the genesis Chamber: bound to it, the key of a priest
+        // configured with other founders or another lookahead authenticates nothing here.
+        let key = match membership {
+            Some(Membership { founders, alpha }) => key.bound_to(&format!(
+                "parliament genesis: founders {founders}, alpha {alpha}"
+            )),
+            None => key,
+        };
         Ok(Config {
             path: path.to_path_buf(),
             priests,

@@ -377,6 +377,8 @@ where
     /// The bootstrap marker's directory, while the marker vouches for an empty ledger: it is
     /// removed once a save has made the ledger hold a record ([`start`]).
     marker: Option<PathBuf>,
+    /// The priests' addresses whose datagrams failed authentication, each logged once.
+    bad_mac_from: Vec<SocketAddr>,
 }
 
 impl<A> Node<A>
@@ -518,6 +520,7 @@ where
             send_buf: Vec::new(),
             observer: None,
             marker,
+            bad_mac_from: Vec::new(),
         };
         let mut batch = Batch::new(false);
         node.absorb(out, &mut batch);
@@ -648,7 +651,10 @@ where
             Err(reject) => {
                 match reject {
                     wire::Reject::Malformed(_) => self.counters.dropped_malformed += 1,
-                    wire::Reject::BadMac => self.counters.dropped_bad_mac += 1,
+                    wire::Reject::BadMac => {
+                        self.counters.dropped_bad_mac += 1;
+                        self.warn_bad_mac(from);
+                    }
                     wire::Reject::Undecodable(_) => self.counters.dropped_undecodable += 1,
                 }
                 tracing::debug!(%from, len, %reject, "dropped datagram");
@@ -672,6 +678,24 @@ where
     }
 
     /// Whether `src`, received from `from`, is a member (learning a client's address).
+    /// A datagram from a priest's address failed authentication: said once per address, at
+    /// warn level, since every later one will too. Datagrams from other addresses are only
+    /// counted (anyone can send them).
+    fn warn_bad_mac(&mut self, from: SocketAddr) {
+        let priest =
+            (0..crate::kv::MAX_INDEX as usize).find(|&i| self.priests.get(i) == Some(from));
+        if let Some(i) = priest.filter(|_| !self.bad_mac_from.contains(&from)) {
+            self.bad_mac_from.push(from);
+            tracing::warn!(
+                %from,
+                priest = i,
+                "datagrams from priest {i}'s address fail authentication: its cluster key, or \
+                 its [membership] founders or alpha, differ from this priest's (they must be \
+                 the same at every priest); nothing it sends is taken"
+            );
+        }
+    }
+
     fn admit(&mut self, src: Id, from: SocketAddr) -> bool {
         let b = bits(src);
         if let Ok(i) = usize::try_from(b) {

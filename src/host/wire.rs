@@ -151,6 +151,14 @@ impl Key {
                 == 0
     }
 
+    /// This key bound to `context`: a key of its own, derived from both. A cluster with
+    /// `[membership]` binds its key to its genesis Chamber (see `Config::load`), so priests
+    /// configured with different founders or lookahead, which would count different quorums,
+    /// cannot exchange a single message.
+    pub fn bound_to(&self, context: &str) -> Key {
+        Key(*blake3::keyed_hash(&self.0, context.as_bytes()).as_bytes())
+    }
+
     fn mac(&self, bytes: &[u8]) -> [u8; MAC_LEN] {
         let full = blake3::keyed_hash(&self.0, bytes);
         let mut mac = [0; MAC_LEN];

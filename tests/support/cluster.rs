@@ -66,6 +66,8 @@ pub struct Cluster {
     env: Vec<(&'static str, String)>,
     /// The relay between the priests, if the cluster has one.
     pub proxy: Option<Proxy>,
+    /// A priest's own configuration file, if it has one ([`Cluster::own_config`]).
+    own_config: Vec<Option<PathBuf>>,
 }
 
 impl Drop for Cluster {
@@ -146,6 +148,7 @@ impl Cluster {
             started: vec![false; n],
             env: Vec::new(),
             proxy,
+            own_config: vec![None; n],
         }
     }
 
@@ -265,6 +268,17 @@ impl Cluster {
         }
     }
 
+    /// Priest `i` starts from here on with its own configuration: the cluster's, changed by
+    /// `edit` (a misconfigured priest).
+    pub fn own_config(&mut self, i: usize, edit: impl FnOnce(&mut ConfigFile)) {
+        let text = fs::read_to_string(&self.config).unwrap();
+        let mut file = ConfigFile::from_toml(&text).unwrap();
+        edit(&mut file);
+        let path = self.dir().join(format!("cluster-{i}.toml"));
+        file.write(&path, "A misconfigured priest").unwrap();
+        self.own_config[i] = Some(path);
+    }
+
     /// `parliament member ARGS --config FILE`: its exit status and output.
     pub fn member(&self, args: &[&str]) -> (ExitStatus, String) {
         let out = Command::new(BIN)
@@ -308,7 +322,7 @@ impl Cluster {
             .unwrap();
         let mut c = Command::new(BIN);
         c.args(["serve", "--config"])
-            .arg(&self.config)
+            .arg(self.own_config[i].as_ref().unwrap_or(&self.config))
             .args(["--id", &i.to_string()])
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
