@@ -4,8 +4,10 @@
 #
 #   TLA2TOOLS_JAR=/path/to/tla2tools.jar tla/run-tlc.sh paxos [--max-ballot N] [--symmetry all|acceptors]
 #   TLA2TOOLS_JAR=/path/to/tla2tools.jar tla/run-tlc.sh synod [--priests N] [--proposers P] [--rounds R]
+#   TLA2TOOLS_JAR=/path/to/tla2tools.jar tla/run-tlc.sh parliament [--priests N] [--proposers P] [--rounds R] [--decrees D]
 #
-# Paxos runs on MCPaxos (3 acceptors, 2 values, majority quorums); Synod on MCSynod.
+# Paxos runs on MCPaxos (3 acceptors, 2 values, majority quorums); Synod on MCSynod;
+# Parliament on MCParliament (defaults: 3 priests, 2 presidents, 1 round, 2 decree numbers).
 # Environment: TLA2TOOLS_JAR (required), JAVA (default: java), TLC_WORKERS (default: 2),
 # PARLIAMENT (the parliament binary; default: built with cargo --release).
 # Exit status: 0 when the counts agree, 1 when they differ, 2 on bad usage or a failed run.
@@ -13,7 +15,7 @@ set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 usage() {
-    sed -n '5,6p' "${BASH_SOURCE[0]}" | sed 's/^# *//' >&2
+    sed -n '5,7p' "${BASH_SOURCE[0]}" | sed 's/^# *//' >&2
     exit 2
 }
 die() {
@@ -24,7 +26,7 @@ die() {
 [ $# -ge 1 ] || usage
 spec="$1"
 shift
-max_ballot=2 symmetry="" priests=3 proposers=2 rounds=2
+max_ballot=2 symmetry="" priests=3 proposers=2 rounds="" decrees=2
 while [ $# -gt 0 ]; do
     [ $# -ge 2 ] || die "option $1 needs a value"
     case "$spec:$1" in
@@ -32,12 +34,17 @@ while [ $# -gt 0 ]; do
     paxos:--symmetry) symmetry="$2" ;;
     synod:--priests) priests="$2" ;;
     synod:--proposers) proposers="$2" ;;
-    synod:--rounds) rounds="$2" ;;
+    synod:--rounds | parliament:--rounds) rounds="$2" ;;
+    parliament:--priests) priests="$2" ;;
+    parliament:--proposers) proposers="$2" ;;
+    parliament:--decrees) decrees="$2" ;;
     *) die "unknown option $1 for spec '$spec'" ;;
     esac
     shift 2
 done
-for n in "$max_ballot" "$priests" "$proposers" "$rounds"; do
+# Synod's default is 2 rounds, Parliament's 1.
+[ -n "$rounds" ] || { [ "$spec" = parliament ] && rounds=1 || rounds=2; }
+for n in "$max_ballot" "$priests" "$proposers" "$rounds" "$decrees"; do
     [[ "$n" =~ ^[0-9]+$ ]] || die "'$n' is not a number"
 done
 
@@ -90,10 +97,25 @@ INVARIANTS TypeOK B1 B2 B3 Agreement LearnedImpliesChosen
 CFG
     rust_args=(check synod-spec --priests "$priests" --proposers "$proposers" --rounds "$rounds")
     ;;
+parliament)
+    module=MCParliament
+    cat >"$work/$module.cfg" <<CFG
+CONSTANTS
+    N = $priests
+    P = $proposers
+    MaxRound = $rounds
+    D = $decrees
+    Olive = Olive
+    None = None
+SPECIFICATION Spec
+INVARIANTS TypeOK B1 B2 B3 Agreement LearnedImpliesChosen LogsArePrefixes
+CFG
+    rust_args=(check parliament-spec --priests "$priests" --proposers "$proposers" --rounds "$rounds" --decrees "$decrees")
+    ;;
 *) usage ;;
 esac
 
-echo "TLC on $module ($(grep -E '^ +(MaxBallot|N|P|MaxRound) =' "$work/$module.cfg" | tr -s ' ' | tr '\n' ' ')${symmetry:+symmetry $symmetry})..."
+echo "TLC on $module ($(grep -E '^ +(MaxBallot|N|P|MaxRound|D) =' "$work/$module.cfg" | tr -s ' ' | tr '\n' ' ')${symmetry:+symmetry $symmetry})..."
 (cd "$work" && "$java" -XX:+UseParallelGC -cp "$TLA2TOOLS_JAR" tlc2.TLC \
     -workers "${TLC_WORKERS:-2}" -deadlock -cleanup -config "$module.cfg" "$module") \
     >"$work/tlc.out" 2>&1 || {

@@ -4,6 +4,7 @@ use super::usage_error;
 use clap::{Args, Subcommand};
 use parliament::check::{self, CheckOptions, Report, Strategy};
 use parliament::models::parliament::ParliamentArgs;
+use parliament::models::parliament_spec::ParliamentSpecArgs;
 use parliament::models::paxos_spec::{PaxosSpecArgs, PaxosSymmetry};
 use parliament::models::synod::SynodArgs;
 use parliament::models::synod_refinement::RefinementArgs;
@@ -39,6 +40,14 @@ pub enum CheckModel {
     SynodSpec {
         #[command(flatten)]
         model: SynodSpecArgs,
+        #[command(flatten)]
+        common: SpecRunArgs,
+    },
+    /// tla/Parliament.tla (the multi-decree Parliament with its ballots per decree number),
+    /// transliterated.
+    ParliamentSpec {
+        #[command(flatten)]
+        model: ParliamentSpecArgs,
         #[command(flatten)]
         common: SpecRunArgs,
     },
@@ -192,6 +201,22 @@ pub fn run(model: CheckModel) -> ExitCode {
             let report = check::run(
                 cfg.into_model(),
                 "synod-spec",
+                config,
+                &common.options(),
+                None,
+            );
+            finish(&report, &common)
+        }
+        CheckModel::ParliamentSpec { model, common } => {
+            let cfg = model.config();
+            if let Err(e) = cfg.validate() {
+                return usage_error(&e);
+            }
+            let config = serde_json::to_value(&cfg).expect("config serializes");
+            let common = common.common(false);
+            let report = check::run(
+                cfg.into_model(),
+                "parliament-spec",
                 config,
                 &common.options(),
                 None,

@@ -322,7 +322,12 @@ impl Cluster {
             .unwrap();
         let mut c = Command::new(BIN);
         c.args(["serve", "--config"])
-            .arg(self.own_config[i].as_ref().unwrap_or(&self.config))
+            .arg(
+                self.own_config
+                    .get(i)
+                    .and_then(Option::as_ref)
+                    .unwrap_or(&self.config),
+            )
             .args(["--id", &i.to_string()])
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())

@@ -1,0 +1,8 @@
+----------------------------- MODULE MCParliament -----------------------------
+(***************************************************************************)
+(* TLC model of Parliament: the constants are set in MCParliament.cfg (3   *)
+(* priests, 2 presidents, rounds 1..1, decree numbers 0..1, the defaults  *)
+(* of parliament check parliament-spec).                                   *)
+(***************************************************************************)
+EXTENDS Parliament, TLC
+=============================================================================
