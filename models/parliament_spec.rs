@@ -23,9 +23,10 @@
 //!    promises `b` and sends `LastVote(b, q, votes)`: its vote at every number `>= n`, a
 //!    decree it learned reported as a vote in `b`.
 //! 3. `TakeOffice(p, Q)`: holding `LastVote(b)` from every other member of `Q` (`p` in `Q`),
-//!    promises `b`, and for each number from `n` to the highest reported begins ballot `b`
-//!    with the latest reported decree there (olive-day where none), votes in each, sends
-//!    `BeginBallot(b, k, d)` to the others of `Q`; its next free number is the one above.
+//!    promises `b`, and for each number from `n` to the highest reported that it does not
+//!    know passed, begins ballot `b` with the latest decree reported there (its own votes
+//!    counted; olive-day where none), votes in each, sends `BeginBallot(b, k, d)` to the
+//!    others of `Q`; its next free number is above those and above every decree it knows.
 //! 4. `BeginNew(p)`: a president in office that promised nothing higher begins its own
 //!    command at its next free number.
 //! 5. `CastVote(q)`: on `BeginBallot(b, k, d)` with `b >= nextBal[q]`, not yet voted in `b` at
@@ -513,7 +514,8 @@ impl Model for ParliamentSpec {
                     .into_iter()
                     .map(|(_, start, votes)| (start, votes))
                     .collect();
-                reports.push((n, self.report_of(s, p, b, n)));
+                // Its own votes (not what it learned: it begins nothing there).
+                reports.push((n, s.prev_vote[p as usize][n as usize..].to_vec()));
                 let latest_at = |k: u8| {
                     latest(
                         reports
@@ -525,20 +527,24 @@ impl Model for ParliamentSpec {
                     .rev()
                     .find(|&k| latest_at(k).is_some())
                     .map_or(n as i16 - 1, i16::from);
-                let begun: Vec<(u8, u8)> = if self.cfg.bug == ParliamentSpecBug::OverwriteReported {
+                let known = s.learned[p as usize]
+                    .iter()
+                    .rposition(Option::is_some)
+                    .map_or(0, |k| k as i16 + 1);
+                let overwrite = self.cfg.bug == ParliamentSpecBug::OverwriteReported;
+                let begun: Vec<(u8, u8)> = if overwrite {
                     Vec::new()
                 } else {
                     (n as i16..=top)
-                        .map(|k| {
-                            let k = k as u8;
-                            (k, latest_at(k).map_or(OLIVE, |(_, d)| d))
-                        })
+                        .map(|k| k as u8)
+                        .filter(|&k| s.learned[p as usize][k as usize].is_none())
+                        .map(|k| (k, latest_at(k).map_or(OLIVE, |(_, d)| d)))
                         .collect()
                 };
-                let next = if self.cfg.bug == ParliamentSpecBug::OverwriteReported {
+                let next = if overwrite {
                     n
                 } else {
-                    (top + 1) as u8
+                    (n as i16).max(top + 1).max(known) as u8
                 };
                 t.next_bal[p as usize] = b;
                 for &(k, dec) in &begun {

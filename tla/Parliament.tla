@@ -26,10 +26,11 @@
 (* and voters; the protocol never reads it.                                *)
 (*                                                                         *)
 (* As in src/parliament, a president is in its own quorum, and when it     *)
-(* takes office it promises its ballot, counts its own votes and decrees   *)
-(* with the reports of the others, and votes in every ballot it begins, in *)
-(* one step.  A priest reports a decree it learned as a vote in the ballot *)
-(* it promises (the highest a report can carry).                           *)
+(* takes office it promises its ballot, counts its own votes with the      *)
+(* reports of the others, and votes in every ballot it begins, in one      *)
+(* step; it begins none at a number it knows passed.  A priest reports a   *)
+(* decree it learned as a vote in the ballot it promises (the highest a    *)
+(* report can carry).                                                      *)
 (*                                                                         *)
 (* The Rust transliteration is models/parliament_spec.rs; tla/README.md    *)
 (* maps every variable and action to its Rust counterpart.                 *)
@@ -115,7 +116,7 @@ FirstGap(p) ==
     ELSE CHOOSE n \in Number : /\ learned[p][n] = None
                                /\ \A m \in 0..(n - 1) : learned[p][m] # None
 
-(* What p reports at numbers >= n when it promises b: its votes, and the  *)
+(* What q reports at numbers >= n when it promises b: its votes, and the  *)
 (* decrees it learned as votes in b.                                       *)
 ReportOf(p, b, n) ==
     [k \in n..(D - 1) |-> IF learned[p][k] # None
@@ -159,23 +160,28 @@ Latest(vs) ==
 (* Step 3: candidate p, trying b = lastTried[p] and not yet presiding in  *)
 (* it, holds LastVote(b) from every other member of a quorum Q.  It       *)
 (* promises b itself and takes office: for each decree number from its    *)
-(* NextBallot's n up to the highest one reported, it begins ballot b with *)
-(* the decree of the latest vote reported there (its own report counted), *)
-(* or Olive where none is, votes in each, and sends BeginBallot to the    *)
-(* others of Q.  Its next free number is the one above.                   *)
+(* NextBallot's n up to the highest one reported that it does not know    *)
+(* passed, it begins ballot b with the decree of the latest vote reported *)
+(* there (its own votes counted), or Olive where none is, votes in each,   *)
+(* and sends BeginBallot to the others of Q.  Its next free number is     *)
+(* above those, and above every decree it knows.                           *)
 (***************************************************************************)
+Max(S) == CHOOSE x \in S : \A y \in S : x >= y
+
 TakeOffice(p, Q) ==
     LET b == lastTried[p]
         n == (CHOOSE m \in msgs : m.type = "NextBallot" /\ m.bal = b).from
         lvs == {m \in msgs : /\ m.type = "LastVote"
                              /\ m.bal = b
                              /\ m.from \in Q \ {p}}
-        reports == {m.votes : m \in lvs} \cup {ReportOf(p, b, n)}
+        reports == {m.votes : m \in lvs}
+                   \cup {[k \in n..(D - 1) |-> prevVote[p][k]]}
         latest(k) == Latest({r[k] : r \in reports})
         voted == {k \in n..(D - 1) : latest(k) # NoVote}
-        top == IF voted = {} THEN n - 1
-               ELSE CHOOSE k \in voted : \A j \in voted : k >= j
-        begun == n..top
+        top == IF voted = {} THEN n - 1 ELSE Max(voted)
+        known == {k \in Number : learned[p][k] # None}
+        begun == {k \in n..top : learned[p][k] = None}
+        next == Max({n, top + 1} \cup {k + 1 : k \in known})
         dec(k) == IF latest(k) = NoVote THEN Olive ELSE latest(k).dec
     IN  /\ b # NoBallot
         /\ office[p].bal # b
@@ -187,8 +193,7 @@ TakeOffice(p, Q) ==
                           [k \in Number |-> IF k \in begun
                                             THEN [bal |-> b, dec |-> dec(k)]
                                             ELSE prevVote[p][k]]]
-        /\ office' = [office EXCEPT ![p] = [bal |-> b, qrm |-> Q,
-                                            next |-> top + 1]]
+        /\ office' = [office EXCEPT ![p] = [bal |-> b, qrm |-> Q, next |-> next]]
         /\ ballots' = ballots \cup
                         {[num |-> k, bal |-> b, pres |-> p, dec |-> dec(k),
                           qrm |-> Q, vot |-> {p}] : k \in begun}
