@@ -162,6 +162,7 @@ fn fresh_round(key: &Key) -> Round {
                 journal: JournalOptions::default(),
                 max_batch: 256,
                 save_delay: Duration::ZERO,
+                comeback: None,
             };
             Node::start(actor, cfg).unwrap()
         })
@@ -271,6 +272,7 @@ fn group_commit(c: &mut Criterion) {
         journal: JournalOptions::default(),
         max_batch: 256,
         save_delay: Duration::ZERO,
+        comeback: None,
     };
     let mut node = Node::start(Counter, cfg).unwrap();
     peer.set_nonblocking(true).unwrap();

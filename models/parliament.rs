@@ -414,8 +414,8 @@ pub enum NodeTimer {
     Retry,
     /// The priest crashes, its whole ledger is lost, and it restarts at once to rejoin.
     DiskLoss,
-    /// A removed priest's machine is wiped and started again with a new ledger, to be added
-    /// again (`--change readd`).
+    /// A priest's machine is wiped and started again with a new ledger, to be added again:
+    /// once it was removed (`--change readd`), or at any time (`--change readd-lost`).
     Reincarnate,
 }
 

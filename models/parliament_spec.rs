@@ -64,19 +64,22 @@ pub enum ParliamentSpecBug {
     #[default]
     None,
     /// Every candidate numbers its round-`r` ballot `r * N`, as if it were priest 0. Breaks
-    /// `b1-unique-ballots`.
+    /// `b1-unique-ballots`, then `agreement`, `learned-implies-chosen` and
+    /// `logs-are-prefixes` (and no olive-day decree is chosen).
     NoTiebreak,
-    /// A quorum is any `N / 2` priests (rounded down). Breaks `b2-quorums-intersect`.
+    /// A quorum is any `N / 2` priests (rounded down). Breaks `b2-quorums-intersect`, then
+    /// `agreement` and `logs-are-prefixes`.
     MinorityQuorum,
     /// A president taking office begins nothing at the numbers reported to it, and passes
     /// its own commands there, from its NextBallot's `n`. Breaks
-    /// `b3-respects-earlier-votes`, then `agreement` and `logs-are-prefixes`.
+    /// `b3-respects-earlier-votes`, then `agreement` and `logs-are-prefixes` (and no
+    /// olive-day decree is chosen).
     OverwriteReported,
     /// The president announces Success once it voted itself. Breaks
-    /// `learned-implies-chosen`.
+    /// `learned-implies-chosen` and `logs-are-prefixes`.
     PrematureSuccess,
     /// A priest votes only in a ballot above `nextBal` (never in the one it promised). Breaks
-    /// `decree-chosen`.
+    /// `decree-chosen` and `olive-day-decree-chosen`.
     StrictVote,
 }
 
@@ -98,16 +101,16 @@ pub struct ParliamentSpecConfig {
 /// one place their defaults are declared.
 #[derive(clap::Args, Clone, Debug)]
 pub struct ParliamentSpecArgs {
-    /// Number of priests (the spec's N, 2 to 5).
+    /// Number of priests (the spec's N, 2 to 4).
     #[arg(long, default_value_t = 3)]
     pub priests: usize,
     /// Priests 0..P may be president, priest i's command decree i (the spec's P).
     #[arg(long, default_value_t = 2)]
     pub proposers: usize,
-    /// Ballots have rounds 1..=N (the spec's MaxRound).
+    /// Ballots have rounds 1..=ROUNDS (the spec's MaxRound).
     #[arg(long, default_value_t = 1)]
     pub rounds: usize,
-    /// Decree numbers 0..N (the spec's D).
+    /// Decree numbers 0..DECREES (the spec's D).
     #[arg(long, default_value_t = 2)]
     pub decrees: usize,
     /// Check a seeded bug in the spec instead of the spec itself.
@@ -136,8 +139,12 @@ impl ParliamentSpecConfig {
 
     /// Checks the constants, returning a clear message when the model cannot hold them.
     pub fn validate(&self) -> Result<(), String> {
-        if !(2..=5).contains(&self.priests) {
-            return Err(format!("--priests must be 2 to 5, not {}", self.priests));
+        if !(2..=4).contains(&self.priests) {
+            return Err(format!(
+                "--priests must be 2 to 4, not {} (with 5, a reported learned decree may break B3 \
+                 as stated: see tla/README.md)",
+                self.priests
+            ));
         }
         if self.proposers == 0 || self.proposers > self.priests {
             return Err(format!(
@@ -516,12 +523,13 @@ impl Model for ParliamentSpec {
                     .collect();
                 // Its own votes (not what it learned: it begins nothing there).
                 reports.push((n, s.prev_vote[p as usize][n as usize..].to_vec()));
+                // (Every report starts at `n` unless ballot numbers collide: `no-tiebreak`.)
                 let latest_at = |k: u8| {
-                    latest(
-                        reports
-                            .iter()
-                            .map(|(start, votes)| votes[(k - start) as usize]),
-                    )
+                    latest(reports.iter().map(|(start, votes)| {
+                        k.checked_sub(*start)
+                            .and_then(|i| votes.get(i as usize).copied())
+                            .flatten()
+                    }))
                 };
                 let top = (n..self.d())
                     .rev()

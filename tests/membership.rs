@@ -1,11 +1,12 @@
 //! Membership changes of a running Parliament, with real processes on 127.0.0.1: priests
 //! started with `serve --join` and added, removed and replaced with `parliament member`,
 //! while clients run random commands through the listeners, the relay between the priests
-//! drops, duplicates and delays datagrams, two priests are killed -9 and one is cut off. Every history must be linearizable (a
-//! final read of every key included, so no acknowledged write is lost), and the figures of
-//! each change are printed: how long from `member add` until the new priest knows it is a
-//! member (it has applied the decree that adds it, so it answers for its incarnation), and
-//! the commands completed per second during each change.
+//! drops, duplicates and delays datagrams, two priests are killed -9 and one is cut off.
+//! Every history must be linearizable (a final read of every key included, so no
+//! acknowledged write is lost), and the figures of each change are printed: how long from
+//! `member add` until the new priest knows it is a member (it has applied the decree that
+//! adds it, so it answers for its incarnation), and the commands completed per second during
+//! each change.
 
 mod support;
 
@@ -280,6 +281,12 @@ fn a_priest_that_lost_its_ledger_comes_back_as_a_new_member() {
         max_delay: Duration::from_millis(30),
     });
     thread::sleep(Duration::from_millis(300));
+    // The relay reads the priests' datagrams with the key bound to the membership.
+    assert_eq!(
+        cluster.proxy.as_ref().unwrap().president(),
+        Some(0),
+        "the relay sees the genesis president's heartbeats"
+    );
     assert_eq!(
         cluster.status(2).token,
         None,
@@ -296,12 +303,17 @@ fn a_priest_that_lost_its_ledger_comes_back_as_a_new_member() {
             ),
             None => panic!("priest 2 started with {flags:?} after losing its ledger"),
         };
-    refused(&mut cluster, &[], "is missing or empty");
-    refused(
-        &mut cluster,
-        &["--rejoin"],
-        "comes back as a new member: `parliament member remove --id 2`",
+    // Both name the steps, with this cluster's configuration.
+    let steps = format!(
+        "bring it back as a new member: `parliament member --config {} remove --id 2`, start \
+         it with --join, then `parliament member --config {} add --id 2`",
+        cluster.config.display(),
+        cluster.config.display()
     );
+    refused(&mut cluster, &[], "is missing or empty");
+    refused(&mut cluster, &[], &steps);
+    refused(&mut cluster, &["--rejoin"], "--rejoin refused");
+    refused(&mut cluster, &["--rejoin"], &steps);
 
     change(
         &cluster,
@@ -333,7 +345,7 @@ fn a_priest_that_lost_its_ledger_comes_back_as_a_new_member() {
         "{list}"
     );
 
-    // Priest 1 down: writes pass only if the new incarnation of priest 2 votes.
+    // Priest 1 down: commands pass only if the new incarnation of priest 2 votes.
     cluster.kill(1);
     let before = answered(&recorder);
     let t = Instant::now();

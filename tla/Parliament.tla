@@ -116,7 +116,7 @@ FirstGap(p) ==
     ELSE CHOOSE n \in Number : /\ learned[p][n] = None
                                /\ \A m \in 0..(n - 1) : learned[p][m] # None
 
-(* What q reports at numbers >= n when it promises b: its votes, and the  *)
+(* What p reports at numbers >= n when it promises b: its votes, and the  *)
 (* decrees it learned as votes in b.                                       *)
 ReportOf(p, b, n) ==
     [k \in n..(D - 1) |-> IF learned[p][k] # None

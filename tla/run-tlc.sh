@@ -10,7 +10,8 @@
 # Parliament on MCParliament (defaults: 3 priests, 2 presidents, 1 round, 2 decree numbers).
 # Environment: TLA2TOOLS_JAR (required), JAVA (default: java), TLC_WORKERS (default: 2),
 # PARLIAMENT (the parliament binary; default: built with cargo --release).
-# Exit status: 0 when the counts agree, 1 when they differ, 2 on bad usage or a failed run.
+# Exit status: 0 when the distinct-state counts and depths agree, 1 when they differ, 2 on bad
+# usage or a failed run.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -43,7 +44,9 @@ while [ $# -gt 0 ]; do
     shift 2
 done
 # Synod's default is 2 rounds, Parliament's 1.
-[ -n "$rounds" ] || { [ "$spec" = parliament ] && rounds=1 || rounds=2; }
+if [ -z "$rounds" ]; then
+    if [ "$spec" = parliament ]; then rounds=1; else rounds=2; fi
+fi
 for n in "$max_ballot" "$priests" "$proposers" "$rounds" "$decrees"; do
     [[ "$n" =~ ^[0-9]+$ ]] || die "'$n' is not a number"
 done
@@ -149,9 +152,15 @@ row() { printf '%-62s %10s %11s %6s %10s\n' "$@"; }
 row "checker" "distinct" "generated" "depth" "time"
 row "TLC $module" "$tlc_states" "${tlc_generated:-?}" "${tlc_depth:-?}" "${tlc_time:-?}"
 row "parliament ${rust_args[*]:1}" "$rust_states" "$rust_generated" "$rust_depth" "$rust_time"
-if [ "$tlc_states" = "$rust_states" ]; then
-    echo "distinct states agree"
-else
+if [ "$tlc_states" != "$rust_states" ]; then
     echo "distinct states DIFFER"
     exit 1
+fi
+if [ "${tlc_generated:-?}" = "$rust_generated" ] && [ "${tlc_depth:-?}" = "$rust_depth" ]; then
+    echo "distinct states, generated states and depth agree"
+else
+    # Distinct states and depth are the spec's meaning; generated counts depend on how
+    # each action's witnesses are enumerated (see tla/README.md).
+    echo "distinct states agree; generated or depth differ"
+    [ "${tlc_depth:-?}" = "$rust_depth" ] || exit 1
 fi

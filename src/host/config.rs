@@ -671,6 +671,49 @@ address = "127.0.0.1:7001"
         );
     }
 
+    /// The key on the wire of a cluster with `[membership]` is the cluster key bound to its
+    /// founders and lookahead: pinned (it is part of the wire protocol), and different for
+    /// every other founders or alpha; without `[membership]` it is the cluster key.
+    #[test]
+    fn the_key_is_bound_to_the_genesis_chamber() {
+        let dir = tempfile::tempdir().unwrap();
+        let raw = "00".repeat(32);
+        std::fs::write(dir.path().join("k"), &raw).unwrap();
+        let text = format!("protocol = \"parliament\"\n{GOOD}");
+        let key = |membership: &str| {
+            Config::parse(
+                &format!("{text}{membership}"),
+                dir.path(),
+                Path::new("t.toml"),
+            )
+            .unwrap()
+            .key
+            .to_hex()
+        };
+        assert_eq!(key(""), raw);
+        let bound = key("[membership]\nfounders = 2\nalpha = 1\n");
+        assert_eq!(
+            bound,
+            Key::from_hex(&raw)
+                .unwrap()
+                .bound_to("parliament genesis: founders 2, alpha 1")
+                .to_hex()
+        );
+        assert_eq!(
+            bound,
+            blake3::keyed_hash(&[0; 32], b"parliament genesis: founders 2, alpha 1")
+                .to_hex()
+                .to_string()
+        );
+        let others = [
+            key("[membership]\nfounders = 1\nalpha = 1\n"),
+            key("[membership]\nfounders = 2\nalpha = 2\n"),
+        ];
+        for other in others {
+            assert!(other != bound && other != raw, "{other}");
+        }
+    }
+
     #[test]
     fn timers_and_bind_addresses() {
         let text = GOOD

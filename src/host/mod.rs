@@ -133,6 +133,15 @@ impl Directory {
         )))
     }
 
+    /// The index of the priest at `addr`, if any.
+    pub fn index_of(&self, addr: SocketAddr) -> Option<usize> {
+        self.0
+            .read()
+            .expect("not poisoned")
+            .iter()
+            .position(|a| *a == Some(addr))
+    }
+
     /// Priest `ix`'s address, if it has one.
     pub fn get(&self, ix: usize) -> Option<SocketAddr> {
         self.0
@@ -186,6 +195,9 @@ pub struct NodeConfig {
     /// the window in which a kill lands between a handler and its commit. Zero when deployed;
     /// `serve` reads it from the environment variable `PARLIAMENT_SLOW_LEDGER_MS`.
     pub save_delay: Duration,
+    /// How a priest that lost its ledger comes back, for the refusal of a missing or empty
+    /// one ([`start::refusal`]); `None`: with `--rejoin`.
+    pub comeback: Option<String>,
 }
 
 impl NodeConfig {
@@ -204,6 +216,7 @@ impl NodeConfig {
                 .ok()
                 .and_then(|v| v.parse().ok())
                 .map_or(Duration::ZERO, Duration::from_millis),
+            comeback: None,
         }
     }
 }
@@ -409,7 +422,10 @@ where
         })?;
         if !exists && matches!(start, Start::Restart) {
             // Refused before anything is created.
-            return Err(HostError::Refused(start::refusal(dir)));
+            return Err(HostError::Refused(start::refusal(
+                dir,
+                cfg.comeback.as_deref(),
+            )));
         }
         // Opened (and locked) before the verdict, so no other process changes what it reads.
         let (mut journal, mut storage, recovery) = Journal::open(dir, cfg.journal)?;
@@ -419,7 +435,7 @@ where
             (Start::Restart, true) => start::remove_marker(dir)?,
             (Start::Restart, false) => {
                 if !start::has_marker(dir)? {
-                    let mut why = start::refusal(dir);
+                    let mut why = start::refusal(dir, cfg.comeback.as_deref());
                     if let Some((path, offset, _)) = &recovery.torn {
                         // A record synced before the marker went was damaged since.
                         why += &format!(
@@ -677,25 +693,27 @@ where
         handled
     }
 
-    /// Whether `src`, received from `from`, is a member (learning a client's address).
     /// A datagram from a priest's address failed authentication: said once per address, at
     /// warn level, since every later one will too. Datagrams from other addresses are only
     /// counted (anyone can send them).
     fn warn_bad_mac(&mut self, from: SocketAddr) {
-        let priest =
-            (0..crate::kv::MAX_INDEX as usize).find(|&i| self.priests.get(i) == Some(from));
-        if let Some(i) = priest.filter(|_| !self.bad_mac_from.contains(&from)) {
-            self.bad_mac_from.push(from);
-            tracing::warn!(
-                %from,
-                priest = i,
-                "datagrams from priest {i}'s address fail authentication: its cluster key, or \
-                 its [membership] founders or alpha, differ from this priest's (they must be \
-                 the same at every priest); nothing it sends is taken"
-            );
+        if self.bad_mac_from.contains(&from) {
+            return;
         }
+        let Some(i) = self.priests.index_of(from) else {
+            return;
+        };
+        self.bad_mac_from.push(from);
+        tracing::warn!(
+            %from,
+            priest = i,
+            "datagrams from priest {i}'s address fail authentication: its cluster key, or its \
+             [membership] founders or alpha, differ from this priest's (they must be the same \
+             at every priest); nothing it sends is taken"
+        );
     }
 
+    /// Whether `src`, received from `from`, is a member (learning a client's address).
     fn admit(&mut self, src: Id, from: SocketAddr) -> bool {
         let b = bits(src);
         if let Ok(i) = usize::try_from(b) {

@@ -101,15 +101,17 @@ fn shown(dir: &Path) -> PathBuf {
     std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf())
 }
 
-/// Why a priest whose ledger is missing or empty does not start.
-pub fn refusal(dir: &Path) -> String {
+/// Why a priest whose ledger is missing or empty does not start. `comeback` says how a
+/// priest that lost its disk comes back (default: restart it with `--rejoin`).
+pub fn refusal(dir: &Path, comeback: Option<&str>) -> String {
     format!(
         "ledger {} is missing or empty: this priest may have voted before and lost its \
          ledger, so starting from an empty one could lose acknowledged writes. If the \
          cluster is new, start it with --bootstrap (or `parliament cluster` on a new \
-         directory); if this priest lost its disk, restart it with --rejoin (see \"Losing a \
-         ledger\" in docs/operations.md)",
-        shown(dir).display()
+         directory); if this priest lost its disk, {} (see \"Losing a ledger\" in \
+         docs/operations.md)",
+        shown(dir).display(),
+        comeback.unwrap_or("restart it with --rejoin")
     )
 }
 
@@ -214,12 +216,17 @@ mod tests {
     #[test]
     fn refusals_name_the_directory_and_the_way_out() {
         let dir = Path::new("/x/priest-0");
-        let r = refusal(dir);
+        let r = refusal(dir, None);
         assert!(
             r.starts_with("ledger /x/priest-0 is missing or empty"),
             "{r}"
         );
         assert!(r.contains("--bootstrap") && r.contains("--rejoin"), "{r}");
+        let other = refusal(dir, Some("start it with --join and add it again"));
+        assert!(
+            other.contains("lost its disk, start it with --join") && !other.contains("--rejoin"),
+            "{other}"
+        );
         assert!(bootstrap_refusal(dir).contains("/x/priest-0 holds records"));
         assert!(rejoin_refusal(dir).contains("this ledger is intact; start without --rejoin"));
     }

@@ -113,6 +113,7 @@ fn config(addrs: &[SocketAddr], key: &Key, dir: &std::path::Path) -> NodeConfig 
         journal: JournalOptions::default(),
         max_batch: 256,
         save_delay: Duration::ZERO,
+        comeback: None,
     }
 }
 

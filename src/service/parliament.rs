@@ -331,6 +331,16 @@ pub fn rejoin_ledger() -> Result<Ledger, String> {
 /// `parliament serve` with `protocol = "parliament"`: starts the RESP listener, then priest
 /// `me` as `mode` says ([`crate::host::start`]), and runs both until `stop` is set. While the
 /// priest replays its ledger the listener answers `INFO` (`role:starting`) and holds other
+/// How to bring back priest `me` of a cluster with `[membership]` after it lost its ledger:
+/// as a new member (`--rejoin` is refused there).
+fn comeback(cfg: &Config, me: usize) -> String {
+    let config = cfg.path.display();
+    format!(
+        "bring it back as a new member: `parliament member --config {config} remove --id {me}`, \
+         start it with --join, then `parliament member --config {config} add --id {me}`"
+    )
+}
+
 /// commands; a priest whose ledger is refused stops, and its listener with it.
 pub fn serve(
     cfg: &Config,
@@ -375,16 +385,16 @@ pub fn serve(
         (StartMode::Rejoin, Some(_)) => {
             return Err(format!(
                 "--rejoin refused: {} has [membership], where a priest that lost its ledger \
-                 comes back as a new member: `parliament member remove --id {me}`, start this \
-                 priest with --join, then `parliament member add --id {me}` (see \"Losing a \
-                 ledger\" in docs/operations.md)",
-                cfg.path.display()
+                 is not rejoined: {} (see \"Losing a ledger\" in docs/operations.md)",
+                cfg.path.display(),
+                comeback(cfg, me)
             ))
         }
         _ => mode.with_rejoin(rejoin_ledger),
     };
     let node_cfg = NodeConfig {
         directory: Some(directory.clone()),
+        comeback: cfg.membership.map(|_| comeback(cfg, me)),
         ..NodeConfig::from_config(cfg, me)
     };
     let result = Node::start_from(priest(cfg, me), node_cfg, start)

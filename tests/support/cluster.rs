@@ -255,7 +255,15 @@ impl Cluster {
         let mut file = ConfigFile::from_toml(&text).unwrap();
         file.membership = Some(parliament::host::config::MembershipFile { founders, alpha: 1 });
         file.write(&self.config, "A test cluster").unwrap();
-        self
+        // The key on the wire is bound to the membership: the relay reads with that one.
+        let mut this = self;
+        this.key = parliament::host::config::Config::load(&this.config)
+            .unwrap()
+            .key;
+        if let Some(p) = &this.proxy {
+            p.set_key(this.key.clone());
+        }
+        this
     }
 
     /// Starts priest `i` for the first time with `--join` (a new priest of a running

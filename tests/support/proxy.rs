@@ -115,7 +115,9 @@ enum Link {
 }
 
 struct Inner {
-    key: Key,
+    /// The key the priests authenticate with (bound to `[membership]`, when the cluster has
+    /// it: see [`Proxy::set_key`]).
+    key: Mutex<Key>,
     /// A_i: the priests' configured addresses, bound by the relay.
     advertised: Vec<Arc<UdpSocket>>,
     /// B_i: where the priests really are.
@@ -139,6 +141,11 @@ pub struct Proxy {
 }
 
 impl Proxy {
+    /// The key the relay reads datagrams with, from now on.
+    pub fn set_key(&self, key: Key) {
+        *self.inner.key.lock().unwrap() = key;
+    }
+
     /// Binds `n` advertised addresses on 127.0.0.1 and relays to the priests at `binds`.
     pub fn start(key: Key, binds: Vec<SocketAddr>, seed: u64) -> Proxy {
         let advertised: Vec<Arc<UdpSocket>> = binds
@@ -149,7 +156,7 @@ impl Proxy {
             s.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
         }
         let inner = Arc::new(Inner {
-            key,
+            key: Mutex::new(key),
             advertised,
             binds,
             nat: Mutex::new(HashMap::new()),
@@ -280,7 +287,8 @@ impl Inner {
 
     /// Notes the ballot of a president at work.
     fn observe(&self, bytes: &[u8]) {
-        let Ok(msgs) = wire::decode::<Msg>(&self.key, bytes) else {
+        let key = self.key.lock().unwrap().clone();
+        let Ok(msgs) = wire::decode::<Msg>(&key, bytes) else {
             return;
         };
         for (_, msg) in msgs {
