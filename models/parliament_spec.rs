@@ -28,7 +28,11 @@
 //!    counted; olive-day where none), votes in each, sends `BeginBallot(b, k, d)` to the
 //!    others of `Q`; its next free number is above those and above every decree it knows.
 //! 4. `BeginNew(p)`: a president in office that promised nothing higher begins its own
-//!    command at its next free number.
+//!    command at its next free number (voting if it is in its quorum).
+//!
+//! With `Genesis` (`--genesis`), the Chamber starts as deployed: every ledger has promised
+//! ballot 0, and priest 0 is in office in it with the highest-numbered majority of the
+//! others as its quorum, outside its own quorum.
 //! 5. `CastVote(q)`: on `BeginBallot(b, k, d)` with `b >= nextBal[q]`, not yet voted in `b` at
 //!    `k`: raises `nextBal[q]` to `b`, votes, adds itself to the ballot's voters, sends
 //!    `Voted(b, k, q)`.
@@ -55,6 +59,8 @@ use std::fmt;
 pub const OLIVE: u8 = u8::MAX;
 /// No ballot: below every ballot number.
 const NO_BALLOT: i16 = -1;
+/// The genesis ballot: round 0 of priest 0 (`--genesis`).
+const GENESIS_BALLOT: i16 = 0;
 
 /// A seeded bug in the spec, for the checker to find.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, clap::ValueEnum)]
@@ -94,6 +100,8 @@ pub struct ParliamentSpecConfig {
     pub rounds: usize,
     /// `D`: decree numbers `0..decrees`.
     pub decrees: usize,
+    /// `Genesis`: priest 0 starts in office in ballot 0, promised by every ledger.
+    pub genesis: bool,
     pub bug: ParliamentSpecBug,
 }
 
@@ -113,6 +121,11 @@ pub struct ParliamentSpecArgs {
     /// Decree numbers 0..DECREES (the spec's D).
     #[arg(long, default_value_t = 2)]
     pub decrees: usize,
+    /// The Chamber starts as deployed: priest 0 in office in the genesis ballot 0, which
+    /// every ledger promised, with the highest-numbered majority of the others as its quorum
+    /// (the spec's Genesis).
+    #[arg(long)]
+    pub genesis: bool,
     /// Check a seeded bug in the spec instead of the spec itself.
     #[arg(long, value_enum, default_value_t = ParliamentSpecBug::None)]
     pub bug: ParliamentSpecBug,
@@ -126,6 +139,7 @@ impl ParliamentSpecArgs {
             proposers: self.proposers,
             rounds: self.rounds,
             decrees: self.decrees,
+            genesis: self.genesis,
             bug: self.bug,
         }
     }
@@ -398,7 +412,7 @@ impl ParliamentSpec {
 
     fn init(&self) -> ParliamentSpecState {
         let (n, d) = (self.cfg.priests, self.cfg.decrees);
-        ParliamentSpecState {
+        let mut s = ParliamentSpecState {
             last_tried: vec![NO_BALLOT; n],
             next_bal: vec![NO_BALLOT; n],
             prev_vote: vec![vec![None; d]; n],
@@ -406,7 +420,23 @@ impl ParliamentSpec {
             office: vec![None; n],
             msgs: BTreeSet::new(),
             ballots: BTreeSet::new(),
+        };
+        if self.cfg.genesis {
+            s.last_tried[0] = GENESIS_BALLOT;
+            s.next_bal = vec![GENESIS_BALLOT; n];
+            s.office[0] = Some(Office {
+                bal: GENESIS_BALLOT,
+                qrm: self.genesis_quorum(),
+                next: 0,
+            });
         }
+        s
+    }
+
+    /// `GenesisQuorum`: the highest-numbered majority, `N - (N / 2 + 1) .. N`.
+    fn genesis_quorum(&self) -> u8 {
+        let n = self.n();
+        (n - (n / 2 + 1)..n).fold(0, |q, i| q | (1 << i))
     }
 }
 
@@ -584,7 +614,11 @@ impl Model for ParliamentSpec {
                 let b = s.last_tried[p as usize];
                 let o = s.office[p as usize]?;
                 let k = o.next;
-                t.prev_vote[p as usize][k as usize] = Some((b, p));
+                // It votes if it is in its quorum (the genesis president is not).
+                let me = o.qrm & (1 << p);
+                if me != 0 {
+                    t.prev_vote[p as usize][k as usize] = Some((b, p));
+                }
                 t.office[p as usize] = Some(Office { next: k + 1, ..o });
                 t.ballots.insert(BallotRecord {
                     num: k,
@@ -592,7 +626,7 @@ impl Model for ParliamentSpec {
                     pres: p,
                     dec: p,
                     qrm: o.qrm,
-                    vot: 1 << p,
+                    vot: me,
                 });
                 for q in (0..self.n()).filter(|&q| q != p && o.qrm & (1 << q) != 0) {
                     t.msgs.insert(Msg::BeginBallot {

@@ -32,6 +32,10 @@
 (* decree it learned as a vote in the ballot it promises (the highest a    *)
 (* report can carry).                                                      *)
 (*                                                                         *)
+(* With Genesis, the Chamber starts as src/parliament starts it: every     *)
+(* ledger has promised ballot 0, and priest 0 is in office in it, with     *)
+(* the highest-numbered majority of the others as its quorum.              *)
+(*                                                                         *)
 (* The Rust transliteration is models/parliament_spec.rs; tla/README.md    *)
 (* maps every variable and action to its Rust counterpart.                 *)
 (***************************************************************************)
@@ -42,6 +46,7 @@ CONSTANTS
     P,          \* priests 0..P-1 may be president; priest i's command is decree i
     MaxRound,   \* ballots have rounds 1..MaxRound
     D,          \* decree numbers 0..D-1
+    Genesis,    \* TRUE: the Chamber starts as deployed, priest 0 in office
     Olive,      \* the olive-day decree: passes nothing
     None        \* no decree
 
@@ -50,6 +55,7 @@ ASSUME Constants ==
     /\ P \in 1..N
     /\ MaxRound \in Nat \ {0}
     /\ D \in Nat \ {0}
+    /\ Genesis \in BOOLEAN
 
 Priest == 0..(N - 1)
 Proposer == 0..(P - 1)
@@ -62,7 +68,14 @@ ASSUME Distinct == /\ Olive \notin Proposer
 Quorum == {Q \in SUBSET Priest : 2 * Cardinality(Q) > N}
 
 BallotsOf(p) == {r * N + p : r \in 1..MaxRound}
+(* With Genesis, ballot 0 (round 0 of priest 0) is the genesis ballot: every *)
+(* ledger starts having promised it, and priest 0 starts in office in it,   *)
+(* with the highest-numbered majority of the others as its quorum, without  *)
+(* a NextBallot and outside its own quorum (as src/parliament starts).      *)
+GenesisBallot == 0
+GenesisQuorum == (N - (N \div 2 + 1))..(N - 1)
 BallotNum == UNION {BallotsOf(p) : p \in Proposer}
+             \cup (IF Genesis THEN {GenesisBallot} ELSE {})
 Owner(b) == b % N
 
 NoBallot == -1
@@ -99,11 +112,15 @@ TypeOK ==
     /\ ballots \subseteq BallotRecord
 
 Init ==
-    /\ lastTried = [p \in Priest |-> NoBallot]
-    /\ nextBal = [p \in Priest |-> NoBallot]
+    /\ lastTried = [p \in Priest |-> IF Genesis /\ p = 0 THEN GenesisBallot
+                                    ELSE NoBallot]
+    /\ nextBal = [p \in Priest |-> IF Genesis THEN GenesisBallot ELSE NoBallot]
     /\ prevVote = [p \in Priest |-> [n \in Number |-> NoVote]]
     /\ learned = [p \in Priest |-> [n \in Number |-> None]]
-    /\ office = [p \in Priest |-> NoOffice]
+    /\ office = [p \in Priest |->
+                   IF Genesis /\ p = 0
+                   THEN [bal |-> GenesisBallot, qrm |-> GenesisQuorum, next |-> 0]
+                   ELSE NoOffice]
     /\ msgs = {}
     /\ ballots = {}
 
@@ -204,21 +221,24 @@ TakeOffice(p, Q) ==
 (***************************************************************************)
 (* Step 4 (pipelined): president p, in office in b = lastTried[p] and     *)
 (* having promised nothing higher, begins ballot b for its own command at *)
-(* its next free number, votes, and sends BeginBallot to its quorum; no   *)
-(* NextBallot is needed.                                                   *)
+(* its next free number, votes if it is in its quorum, and sends          *)
+(* BeginBallot to the others of its quorum; no NextBallot is needed.       *)
 (***************************************************************************)
 BeginNew(p) ==
     LET b == lastTried[p]
         k == office[p].next
+        Q == office[p].qrm
     IN  /\ b # NoBallot
         /\ office[p].bal = b
         /\ nextBal[p] = b
         /\ k < D
-        /\ prevVote' = [prevVote EXCEPT ![p][k] = [bal |-> b, dec |-> p]]
+        /\ prevVote' = IF p \in Q
+                       THEN [prevVote EXCEPT ![p][k] = [bal |-> b, dec |-> p]]
+                       ELSE prevVote
         /\ office' = [office EXCEPT ![p].next = k + 1]
         /\ ballots' = ballots \cup
                         {[num |-> k, bal |-> b, pres |-> p, dec |-> p,
-                          qrm |-> office[p].qrm, vot |-> {p}]}
+                          qrm |-> Q, vot |-> Q \cap {p}]}
         /\ Send({[type |-> "BeginBallot", bal |-> b, num |-> k, dec |-> p,
                   to |-> q] : q \in office[p].qrm \ {p}})
         /\ UNCHANGED <<lastTried, nextBal, learned>>

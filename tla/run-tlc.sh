@@ -4,7 +4,7 @@
 #
 #   TLA2TOOLS_JAR=/path/to/tla2tools.jar tla/run-tlc.sh paxos [--max-ballot N] [--symmetry all|acceptors]
 #   TLA2TOOLS_JAR=/path/to/tla2tools.jar tla/run-tlc.sh synod [--priests N] [--proposers P] [--rounds R]
-#   TLA2TOOLS_JAR=/path/to/tla2tools.jar tla/run-tlc.sh parliament [--priests N] [--proposers P] [--rounds R] [--decrees D]
+#   TLA2TOOLS_JAR=/path/to/tla2tools.jar tla/run-tlc.sh parliament [--priests N] [--proposers P] [--rounds R] [--decrees D] [--genesis true]
 #
 # Paxos runs on MCPaxos (3 acceptors, 2 values, majority quorums); Synod on MCSynod;
 # Parliament on MCParliament (defaults: 3 priests, 2 presidents, 1 round, 2 decree numbers).
@@ -27,7 +27,7 @@ die() {
 [ $# -ge 1 ] || usage
 spec="$1"
 shift
-max_ballot=2 symmetry="" priests=3 proposers=2 rounds="" decrees=2
+max_ballot=2 symmetry="" priests=3 proposers=2 rounds="" decrees=2 genesis=false
 while [ $# -gt 0 ]; do
     [ $# -ge 2 ] || die "option $1 needs a value"
     case "$spec:$1" in
@@ -39,6 +39,7 @@ while [ $# -gt 0 ]; do
     parliament:--priests) priests="$2" ;;
     parliament:--proposers) proposers="$2" ;;
     parliament:--decrees) decrees="$2" ;;
+    parliament:--genesis) genesis="$2" ;;
     *) die "unknown option $1 for spec '$spec'" ;;
     esac
     shift 2
@@ -108,17 +109,19 @@ CONSTANTS
     P = $proposers
     MaxRound = $rounds
     D = $decrees
+    Genesis = $(if [ "$genesis" = true ]; then echo TRUE; else echo FALSE; fi)
     Olive = Olive
     None = None
 SPECIFICATION Spec
 INVARIANTS TypeOK B1 B2 B3 Agreement LearnedImpliesChosen LogsArePrefixes
 CFG
     rust_args=(check parliament-spec --priests "$priests" --proposers "$proposers" --rounds "$rounds" --decrees "$decrees")
+    if [ "$genesis" = true ]; then rust_args+=(--genesis); fi
     ;;
 *) usage ;;
 esac
 
-echo "TLC on $module ($(grep -E '^ +(MaxBallot|N|P|MaxRound|D) =' "$work/$module.cfg" | tr -s ' ' | tr '\n' ' ')${symmetry:+symmetry $symmetry})..."
+echo "TLC on $module ($(grep -E '^ +(MaxBallot|N|P|MaxRound|D|Genesis) =' "$work/$module.cfg" | tr -s ' ' | tr '\n' ' ')${symmetry:+symmetry $symmetry})..."
 (cd "$work" && "$java" -XX:+UseParallelGC -cp "$TLA2TOOLS_JAR" tlc2.TLC \
     -workers "${TLC_WORKERS:-2}" -deadlock -cleanup -config "$module.cfg" "$module") \
     >"$work/tlc.out" 2>&1 || {
