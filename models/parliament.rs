@@ -487,17 +487,23 @@ impl Node {
     fn restart_wiped(p: &ParliamentPriest, id: Id, disk: Disk, o: &mut Out<Node>) -> NodeState {
         o.cancel_timer(NodeTimer::Priest(crate::parliament::Timer::Election));
         o.cancel_timer(NodeTimer::Priest(crate::parliament::Timer::Heartbeat));
+        let node = Node::started(p, id, disk, o);
+        o.save(node.disk.clone());
+        NodeState::Priest(node)
+    }
+
+    /// Priest `p` started on `disk`: its start handler run and wrapped, its ghost log begun.
+    fn started(p: &ParliamentPriest, id: Id, disk: Disk, o: &mut Out<Node>) -> PriestNode {
         let mut out = Out::new();
         let s = p.on_start(id, &disk.ledger, &mut out);
         let disk = wrap_priest_out(None, &s, &disk, out, o).unwrap_or(disk);
-        o.save(disk.clone());
         let mut log = Vector::new();
         extend_log(&mut log, None, None, &s);
-        NodeState::Priest(PriestNode {
+        PriestNode {
             state: s,
             disk,
             log,
-        })
+        }
     }
 
     /// Runs a priest's handler on its state, then wraps what it did: the node's next state,
@@ -559,16 +565,7 @@ impl Actor for Node {
                     // tried: its first try.
                     disk.ghost.tried.push_back(GENESIS);
                 }
-                let mut out = Out::new();
-                let s = p.on_start(id, &disk.ledger, &mut out);
-                let disk = wrap_priest_out(None, &s, &disk, out, o).unwrap_or(disk);
-                let mut log = Vector::new();
-                extend_log(&mut log, None, None, &s);
-                NodeState::Priest(PriestNode {
-                    state: s,
-                    disk,
-                    log,
-                })
+                NodeState::Priest(Node::started(p, id, disk, o))
             }
             Node::Client(c) => {
                 let s = ClientState {

@@ -31,6 +31,88 @@ fn answered(recorder: &Mutex<History>) -> usize {
     h.events().iter().filter(|e| e.answered.is_some()).count()
 }
 
+/// Clients running random commands through the first listeners of a cluster, their history
+/// recorded, while the relay drops (1 %), duplicates (5 %) and delays (20 %, up to 30 ms)
+/// datagrams.
+struct Workload {
+    recorder: Arc<Mutex<History>>,
+    stop: Arc<AtomicBool>,
+    clients: Vec<thread::JoinHandle<()>>,
+}
+
+impl Workload {
+    /// Starts `clients` clients through listeners `0..listeners` (seeded by `seed`), turns
+    /// the relay's faults on, and lets them run 300 ms.
+    fn start(cluster: &Cluster, clients: usize, listeners: usize, seed: u64) -> Workload {
+        let recorder = Arc::new(Mutex::new(History::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let clients = (0..clients)
+            .map(|c| {
+                let listeners = cluster.clients[..listeners].to_vec();
+                let (recorder, stop) = (recorder.clone(), stop.clone());
+                thread::spawn(move || {
+                    client_while(c, listeners, recorder, seed, || {
+                        !stop.load(Ordering::Relaxed)
+                    })
+                })
+            })
+            .collect();
+        cluster.proxy.as_ref().unwrap().set_faults(Faults {
+            drop: 0.01,
+            duplicate: 0.05,
+            delay: 0.2,
+            max_delay: Duration::from_millis(30),
+        });
+        thread::sleep(Duration::from_millis(300));
+        Workload {
+            recorder,
+            stop,
+            clients,
+        }
+    }
+
+    /// Waits until 20 more commands are answered, within 20 s (else fails, saying `what`);
+    /// how long it took.
+    fn twenty_pass(&self, cluster: &Cluster, what: &str) -> Duration {
+        let before = answered(&self.recorder);
+        let t = Instant::now();
+        while answered(&self.recorder) < before + 20 {
+            assert!(
+                t.elapsed() < Duration::from_secs(20),
+                "no commands pass {what}\n{}",
+                cluster.logs()
+            );
+            thread::sleep(Duration::from_millis(20));
+        }
+        t.elapsed()
+    }
+
+    /// Turns the faults off, stops the clients, reads every key through `readers`, and
+    /// checks the history is linearizable; the history.
+    fn finish(self, cluster: &mut Cluster, readers: &[usize]) -> History {
+        cluster
+            .proxy
+            .as_ref()
+            .unwrap()
+            .set_faults(Faults::default());
+        self.stop.store(true, Ordering::Relaxed);
+        for c in self.clients {
+            c.join().unwrap();
+        }
+        cluster.assert_alive();
+        final_reads(cluster, readers, &self.recorder);
+        let history = Arc::try_unwrap(self.recorder)
+            .ok()
+            .unwrap()
+            .into_inner()
+            .unwrap();
+        if let Err(e) = history.check() {
+            panic!("not linearizable: {e}\n{}", cluster.logs());
+        }
+        history
+    }
+}
+
 /// `parliament member ARGS`, which must succeed; its output.
 fn member(cluster: &Cluster, args: &[&str]) -> String {
     let (status, out) = cluster.member(args);
@@ -110,24 +192,8 @@ fn a_running_cluster_grows_to_five_shrinks_back_and_replaces_a_priest_with_linea
     let (status, out) = cluster.member(&["list"]);
     assert!(status.success(), "{out}\n{}", cluster.logs());
     assert_eq!(out.lines().count(), 3, "{out}");
-    let recorder = Arc::new(Mutex::new(History::new()));
-    let stop = Arc::new(AtomicBool::new(false));
-    let clients: Vec<_> = (0..CLIENTS)
-        .map(|c| {
-            let listeners = cluster.clients[..3].to_vec();
-            let (recorder, stop) = (recorder.clone(), stop.clone());
-            thread::spawn(move || {
-                client_while(c, listeners, recorder, 7, || !stop.load(Ordering::Relaxed))
-            })
-        })
-        .collect();
-    cluster.proxy.as_ref().unwrap().set_faults(Faults {
-        drop: 0.01,
-        duplicate: 0.05,
-        delay: 0.2,
-        max_delay: Duration::from_millis(30),
-    });
-    thread::sleep(Duration::from_millis(300));
+    let work = Workload::start(&cluster, CLIENTS, 3, 7);
+    let recorder = &work.recorder;
 
     // Grow: 3 -> 4 -> 5.
     for id in [3, 4] {
@@ -149,7 +215,7 @@ fn a_running_cluster_grows_to_five_shrinks_back_and_replaces_a_priest_with_linea
         }
         let out = change(
             &cluster,
-            &recorder,
+            recorder,
             &args,
             id,
             "has the change in force (it votes)",
@@ -163,19 +229,10 @@ fn a_running_cluster_grows_to_five_shrinks_back_and_replaces_a_priest_with_linea
     // of five, and writes pass.
     cluster.kill(1);
     cluster.kill(2);
-    let before = answered(&recorder);
-    let t = Instant::now();
-    while answered(&recorder) < before + 20 {
-        assert!(
-            t.elapsed() < Duration::from_secs(20),
-            "no writes with founders 1 and 2 down\n{}",
-            cluster.logs()
-        );
-        thread::sleep(Duration::from_millis(20));
-    }
+    let took = work.twenty_pass(&cluster, "with founders 1 and 2 down");
     println!(
         "with founders 1 and 2 killed, 20 commands passed in {:.0} ms (a quorum of 0, 3, 4)",
-        t.elapsed().as_secs_f64() * 1e3
+        took.as_secs_f64() * 1e3
     );
     cluster.restart(1);
     cluster.restart(2);
@@ -191,7 +248,7 @@ fn a_running_cluster_grows_to_five_shrinks_back_and_replaces_a_priest_with_linea
         }
         change(
             &cluster,
-            &recorder,
+            recorder,
             &["remove", "--id", &id.to_string()],
             0,
             "has it out of the members",
@@ -210,29 +267,14 @@ fn a_running_cluster_grows_to_five_shrinks_back_and_replaces_a_priest_with_linea
     cluster.start_joining(5);
     change(
         &cluster,
-        &recorder,
+        recorder,
         &["replace", "--old", "0", "--id", "5"],
         5,
         "is a member in place of priest 0",
         |s| s.members.as_ref() == Some(&vec![1, 2, 5]),
     );
     thread::sleep(Duration::from_millis(500));
-    cluster
-        .proxy
-        .as_ref()
-        .unwrap()
-        .set_faults(Faults::default());
-    stop.store(true, Ordering::Relaxed);
-    for c in clients {
-        c.join().unwrap();
-    }
-    cluster.assert_alive();
-    final_reads(&cluster, &[1, 2, 5], &recorder);
-    let history = Arc::try_unwrap(recorder)
-        .ok()
-        .unwrap()
-        .into_inner()
-        .unwrap();
+    let history = work.finish(&mut cluster, &[1, 2, 5]);
     let done = history
         .events()
         .iter()
@@ -242,9 +284,6 @@ fn a_running_cluster_grows_to_five_shrinks_back_and_replaces_a_priest_with_linea
         "{done} commands answered, {} indeterminate",
         history.events().len() - done
     );
-    if let Err(e) = history.check() {
-        panic!("not linearizable: {e}\n{}", cluster.logs());
-    }
 }
 
 /// A priest of a cluster with `[membership]` loses its ledger (killed -9, its directory
@@ -263,24 +302,8 @@ fn a_priest_that_lost_its_ledger_comes_back_as_a_new_member() {
     for i in 0..3 {
         drop(cluster.connect(i, Duration::from_secs(1)));
     }
-    let recorder = Arc::new(Mutex::new(History::new()));
-    let stop = Arc::new(AtomicBool::new(false));
-    let clients: Vec<_> = (0..2)
-        .map(|c| {
-            let listeners = cluster.clients[..2].to_vec();
-            let (recorder, stop) = (recorder.clone(), stop.clone());
-            thread::spawn(move || {
-                client_while(c, listeners, recorder, 11, || !stop.load(Ordering::Relaxed))
-            })
-        })
-        .collect();
-    cluster.proxy.as_ref().unwrap().set_faults(Faults {
-        drop: 0.01,
-        duplicate: 0.05,
-        delay: 0.2,
-        max_delay: Duration::from_millis(30),
-    });
-    thread::sleep(Duration::from_millis(300));
+    let work = Workload::start(&cluster, 2, 2, 11);
+    let recorder = &work.recorder;
     // The relay reads the priests' datagrams with the key bound to the membership.
     assert_eq!(
         cluster.proxy.as_ref().unwrap().president(),
@@ -317,7 +340,7 @@ fn a_priest_that_lost_its_ledger_comes_back_as_a_new_member() {
 
     change(
         &cluster,
-        &recorder,
+        recorder,
         &["remove", "--id", "2"],
         0,
         "has it out of the members",
@@ -330,7 +353,7 @@ fn a_priest_that_lost_its_ledger_comes_back_as_a_new_member() {
     );
     change(
         &cluster,
-        &recorder,
+        recorder,
         &["add", "--id", "2"],
         2,
         "is a member again (it votes)",
@@ -347,37 +370,10 @@ fn a_priest_that_lost_its_ledger_comes_back_as_a_new_member() {
 
     // Priest 1 down: commands pass only if the new incarnation of priest 2 votes.
     cluster.kill(1);
-    let before = answered(&recorder);
-    let t = Instant::now();
-    while answered(&recorder) < before + 20 {
-        assert!(
-            t.elapsed() < Duration::from_secs(20),
-            "no writes with priest 1 down and priest 2 added again\n{}",
-            cluster.logs()
-        );
-        thread::sleep(Duration::from_millis(20));
-    }
+    work.twenty_pass(&cluster, "with priest 1 down and priest 2 added again");
     cluster.restart(1);
     drop(cluster.connect(1, Duration::from_secs(1)));
-    cluster
-        .proxy
-        .as_ref()
-        .unwrap()
-        .set_faults(Faults::default());
-    stop.store(true, Ordering::Relaxed);
-    for c in clients {
-        c.join().unwrap();
-    }
-    cluster.assert_alive();
-    final_reads(&cluster, &[0, 1, 2], &recorder);
-    let history = Arc::try_unwrap(recorder)
-        .ok()
-        .unwrap()
-        .into_inner()
-        .unwrap();
-    if let Err(e) = history.check() {
-        panic!("not linearizable: {e}\n{}", cluster.logs());
-    }
+    work.finish(&mut cluster, &[0, 1, 2]);
 }
 
 /// Priests must agree on the genesis Chamber. Priest 2, restarted with `alpha = 2` where the

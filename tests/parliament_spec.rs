@@ -6,15 +6,12 @@
 use parliament::check::{self, CheckOptions, Report, Strategy};
 use parliament::models::parliament_spec::{ParliamentSpecBug, ParliamentSpecConfig};
 
-fn check(rounds: usize, bug: ParliamentSpecBug) -> Report {
-    let cfg = ParliamentSpecConfig {
-        rounds,
-        bug,
-        ..ParliamentSpecConfig::default()
-    };
+/// Checks `cfg` breadth first on 2 threads, stopping at the first violation of `stop_on`.
+fn check_config(cfg: ParliamentSpecConfig, stop_on: Option<&'static str>) -> Report {
     let opts = CheckOptions {
         threads: 2,
         strategy: Strategy::Bfs,
+        stop_on,
         ..CheckOptions::default()
     };
     check::run(
@@ -24,6 +21,15 @@ fn check(rounds: usize, bug: ParliamentSpecBug) -> Report {
         &opts,
         None,
     )
+}
+
+fn check(rounds: usize, bug: ParliamentSpecBug) -> Report {
+    let cfg = ParliamentSpecConfig {
+        rounds,
+        bug,
+        ..ParliamentSpecConfig::default()
+    };
+    check_config(cfg, None)
 }
 
 /// The defaults (MCParliament.cfg): 3 priests, 2 presidents, rounds 1..1, decree numbers
@@ -48,18 +54,7 @@ fn the_genesis_office_reaches_2010831_states() {
         genesis: true,
         ..ParliamentSpecConfig::default()
     };
-    let opts = CheckOptions {
-        threads: 2,
-        strategy: Strategy::Bfs,
-        ..CheckOptions::default()
-    };
-    let r = check::run(
-        cfg.into_model(),
-        "parliament-spec",
-        serde_json::Value::Null,
-        &opts,
-        None,
-    );
+    let r = check_config(cfg, None);
     assert!(r.complete && r.all_hold(), "{}", r.to_text());
     assert_eq!(
         (r.unique_states, r.total_states, r.max_depth),
@@ -90,19 +85,7 @@ fn every_spec_bug_is_found_with_the_genesis_office() {
             bug,
             ..ParliamentSpecConfig::default()
         };
-        let opts = CheckOptions {
-            threads: 2,
-            strategy: Strategy::Bfs,
-            stop_on: Some(breaks),
-            ..CheckOptions::default()
-        };
-        let r = check::run(
-            cfg.into_model(),
-            "parliament-spec",
-            serde_json::Value::Null,
-            &opts,
-            None,
-        );
+        let r = check_config(cfg, Some(breaks));
         assert!(r.failures().contains(&breaks), "{bug:?}: {}", r.to_text());
     }
 }
