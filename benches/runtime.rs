@@ -163,6 +163,7 @@ fn fresh_round(key: &Key) -> Round {
                 max_batch: 256,
                 save_delay: Duration::ZERO,
                 comeback: None,
+                send_before_sync: false,
             };
             Node::start(actor, cfg).unwrap()
         })
@@ -273,6 +274,7 @@ fn group_commit(c: &mut Criterion) {
         max_batch: 256,
         save_delay: Duration::ZERO,
         comeback: None,
+        send_before_sync: false,
     };
     let mut node = Node::start(Counter, cfg).unwrap();
     peer.set_nonblocking(true).unwrap();

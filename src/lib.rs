@@ -6,6 +6,7 @@
 //! - [`kv`]: the law, a key-value state machine with client sessions.
 //! - [`models`]: the checked models built from the actors, with their properties.
 //! - [`check`]: running the checker and reporting.
+//! - [`clock`]: the wall clock as a handler's input, recorded and replayed with a trace.
 //! - [`host`]: any actor on UDP with a durable ledger, knowing no protocol (deployment).
 //! - [`service`]: the priests deployed on the host: the key-value service, the Synod, status
 //!   and the local cluster supervisor.
@@ -13,6 +14,7 @@
 
 pub mod ballot;
 pub mod check;
+pub mod clock;
 pub mod host;
 pub mod kv;
 pub mod parliament;

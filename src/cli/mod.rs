@@ -10,6 +10,7 @@ mod member;
 mod serve;
 mod status;
 mod synod;
+mod trace;
 
 use crate::bench;
 use clap::{Parser, Subcommand};
@@ -75,6 +76,12 @@ enum Verb {
     Member(member::MemberArgs),
     /// Serve an in-memory, unreplicated map over RESP (a yardstick for clients and the bench).
     ServeMemory(serve::ServeMemoryArgs),
+    /// Check the traces priests recorded ([trace] dir, or serve --trace): replay each
+    /// handler, match every message received with its send, check the sync-before-send rule.
+    Trace {
+        #[command(subcommand)]
+        command: trace::TraceCommand,
+    },
 }
 
 impl Cli {
@@ -92,6 +99,7 @@ impl Cli {
             Verb::Status(args) => status::run(args),
             Verb::Member(args) => member::run(args),
             Verb::ServeMemory(args) => serve::run_memory(args),
+            Verb::Trace { command } => trace::run(command),
         }
     }
 }

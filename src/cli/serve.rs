@@ -30,15 +30,22 @@ pub struct ServeArgs {
     /// (`parliament member add`). Refused if the ledger holds records.
     #[arg(long)]
     join: bool,
+    /// Record this priest's run in DIR (its file `priest-<id>.trace`), for `parliament trace
+    /// check DIR`; overrides the configuration's `[trace] dir`.
+    #[arg(long, value_name = "DIR")]
+    trace: Option<std::path::PathBuf>,
 }
 
 /// Runs the priest until SIGINT/SIGTERM: 0 on a clean stop, 1 on an error, 2 on a usage error.
 pub fn run(args: ServeArgs) -> ExitCode {
     host::init_logging();
-    let cfg = match load_config(&args.config) {
+    let mut cfg = match load_config(&args.config) {
         Ok(c) => c,
         Err(code) => return code,
     };
+    if let Some(dir) = args.trace {
+        cfg.trace_dir = Some(dir);
+    }
     let stop = match host::stop_on_signals() {
         Ok(s) => s,
         Err(e) => return usage_error(&format!("cannot install signal handlers: {e}")),

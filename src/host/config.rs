@@ -37,6 +37,9 @@
 //!                              #   (1 to 64; a president passes olive-day decrees to bring
 //!                              #   a change into force when no command comes)
 //!
+//! [trace]                      # optional: record every priest's run to check it
+//! dir = "trace"                #   afterwards (`parliament trace check DIR`); off by default
+//!
 //! [[priest]]
 //! id = 0
 //! address = "127.0.0.1:7000"
@@ -102,8 +105,18 @@ pub struct ConfigFile {
     pub sessions: SessionsFile,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub membership: Option<MembershipFile>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<TraceFile>,
     #[serde(default)]
     pub priest: Vec<PriestFile>,
+}
+
+/// The `[trace]` table: each priest records its run in `dir` (relative to the file's
+/// directory), for `parliament trace check` (see [`crate::host::trace`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TraceFile {
+    pub dir: PathBuf,
 }
 
 /// The `[membership]` table (see the module docs and docs/membership.md).
@@ -296,6 +309,7 @@ impl ConfigFile {
             snapshots: SnapshotsFile::default(),
             sessions: SessionsFile::default(),
             membership: None,
+            trace: None,
             priest: Vec::new(),
         }
     }
@@ -377,6 +391,11 @@ pub struct Config {
     pub membership: Option<Membership>,
     /// The priests `parliament cluster --remove` retired: `cluster` does not start them.
     pub retired: Vec<bool>,
+    /// Where every priest records its run (`[trace] dir`, or `serve --trace`); `None`: not
+    /// recorded.
+    pub trace_dir: Option<PathBuf>,
+    /// The configuration's text, as read (a traced priest records it, to be rebuilt).
+    pub text: String,
 }
 
 /// A validated `[membership]`.
@@ -399,6 +418,21 @@ impl Config {
 
     /// Parses configuration text; relative paths are taken from `base`.
     pub fn parse(text: &str, base: &Path, path: &Path) -> Result<Config, String> {
+        Config::parse_with(text, base, path, Key::read)
+    }
+
+    /// Parses configuration text recorded in a trace: as [`Config::parse`], without reading
+    /// the key file (a random key stands in: replay sends nothing).
+    pub fn parse_unkeyed(text: &str, path: &Path) -> Result<Config, String> {
+        Config::parse_with(text, Path::new("."), path, |_| Ok(Key::random()))
+    }
+
+    fn parse_with(
+        text: &str,
+        base: &Path,
+        path: &Path,
+        read_key: impl FnOnce(&Path) -> Result<Key, String>,
+    ) -> Result<Config, String> {
         let raw = ConfigFile::from_toml(text)?;
         if raw.priest.is_empty() {
             return Err("no [[priest]] listed".into());
@@ -542,7 +576,7 @@ impl Config {
                 base.join(p)
             }
         };
-        let key = Key::read(&resolve(&raw.key_file))?;
+        let key = read_key(&resolve(&raw.key_file))?;
         // Priests must agree on the genesis Chamber: bound to it, the key of a priest
         // configured with other founders or another lookahead authenticates nothing here.
         let key = match membership {
@@ -570,6 +604,8 @@ impl Config {
             expire_after: Some(Duration::from_secs(expire)).filter(|_| expire > 0),
             membership,
             retired: raw.priest.iter().map(|p| p.retired).collect(),
+            trace_dir: raw.trace.as_ref().map(|t| resolve(&t.dir)),
+            text: text.to_string(),
         })
     }
 

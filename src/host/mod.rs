@@ -58,6 +58,7 @@
 //! - [`config`]: the cluster's configuration file, read and written;
 //! - [`start`]: how a priest begins (its ledger kept, `--bootstrap`, `--rejoin`);
 //! - [`client`]: a client that asks priests until one answers;
+//! - [`trace`]: recording a priest's run, to replay and check it (off by default);
 //! - [`process`]: stopping on signals, and logging.
 //!
 //! The host knows no protocol: the priests it runs, and the services built on it, are in
@@ -69,6 +70,7 @@ pub mod journal;
 pub mod process;
 pub mod start;
 pub mod timers;
+pub mod trace;
 pub mod wire;
 
 pub use client::UdpClient;
@@ -198,6 +200,11 @@ pub struct NodeConfig {
     /// How a priest that lost its ledger comes back, for the refusal of a missing or empty
     /// one ([`start::refusal`]); `None`: with `--rejoin`.
     pub comeback: Option<String>,
+    /// A seeded deployment fault, for tests only: a batch's late messages (those that must
+    /// wait for its sync) are sent before the sync, breaking the contract of the module
+    /// docs; `trace check` must catch it. `serve` sets it when the environment variable
+    /// `PARLIAMENT_FAULT_SEND_BEFORE_SYNC` is `1`. Never set when deployed.
+    pub send_before_sync: bool,
 }
 
 impl NodeConfig {
@@ -217,6 +224,8 @@ impl NodeConfig {
                 .and_then(|v| v.parse().ok())
                 .map_or(Duration::ZERO, Duration::from_millis),
             comeback: None,
+            send_before_sync: std::env::var("PARLIAMENT_FAULT_SEND_BEFORE_SYNC")
+                .is_ok_and(|v| v == "1"),
         }
     }
 }
@@ -324,6 +333,11 @@ impl fmt::Display for Counters {
 /// The effects of a batch of handlers waiting for the group commit.
 struct Batch<A: Actor> {
     sends: Vec<(Id, A::Msg)>,
+    /// When traced: each of `sends`' step and index in its step's output.
+    tags: Vec<(u64, u32)>,
+    /// The steps of `save` and `first` (for the trace's `Synced`).
+    save_step: u64,
+    first_step: u64,
     save: Option<A::Storage>,
     /// An earlier ledger not yet durable that the journal asks to write before `save`
     /// ([`Durable::save_first`]): written first, at the commit.
@@ -341,6 +355,9 @@ impl<A: Actor> Batch<A> {
     fn new(unsaved: bool) -> Self {
         Batch {
             sends: Vec::new(),
+            tags: Vec::new(),
+            save_step: 0,
+            first_step: 0,
             save: None,
             first: None,
             unsaved,
@@ -375,6 +392,12 @@ where
     save_delay: Duration,
     /// The newest saved ledger not yet written (its batch sent nothing), since when.
     deferred: Option<(A::Storage, Instant)>,
+    /// The step that saved `deferred` (for the trace).
+    deferred_step: u64,
+    /// The trace this priest records, if any ([`trace`]).
+    trace: Option<Box<dyn trace::Trace<A>>>,
+    /// The seeded fault [`NodeConfig::send_before_sync`].
+    send_before_sync: bool,
     counters: Counters,
     recv_buf: Vec<u8>,
     /// The chunks of large messages still coming in.
@@ -414,6 +437,17 @@ where
         actor: A,
         cfg: NodeConfig,
         start: Start<A::Storage>,
+    ) -> Result<Self, HostError> {
+        Self::start_traced(actor, cfg, start, None)
+    }
+
+    /// As [`Node::start_from`], recording the run in `trace` if given ([`trace`]): the
+    /// ledger `on_start` gets, then every handler, sync and send.
+    pub fn start_traced(
+        actor: A,
+        cfg: NodeConfig,
+        start: Start<A::Storage>,
+        mut trace: Option<Box<dyn trace::Trace<A>>>,
     ) -> Result<Self, HostError> {
         let dir = &cfg.ledger_dir;
         let exists = dir.try_exists().map_err(|error| JournalError::Io {
@@ -496,7 +530,16 @@ where
         tracing::debug!(recovered = ?storage, "ledger recovered");
         let id = Id::from(cfg.me);
         let mut out = Out::new();
+        if let Some(t) = &mut trace {
+            crate::clock::recording();
+            t.start(&storage);
+            t.begin(trace::Input::Start);
+        }
         let state = actor.on_start(id, &storage, &mut out);
+        let step = match &mut trace {
+            Some(t) => t.end(&out, &crate::clock::take_recorded()),
+            None => 0,
+        };
         let (reassembly, resumed) =
             wire::Reassembly::spooled(&cfg.ledger_dir.join("transfers"), &cfg.key, Instant::now());
         if resumed != wire::Resumed::default() {
@@ -527,6 +570,9 @@ where
             max_batch: cfg.max_batch.max(1),
             save_delay: cfg.save_delay,
             deferred: None,
+            deferred_step: 0,
+            trace,
+            send_before_sync: cfg.send_before_sync,
             counters,
             recv_buf: vec![0; 65_536],
             reassembly,
@@ -539,7 +585,7 @@ where
             bad_mac_from: Vec::new(),
         };
         let mut batch = Batch::new(false);
-        node.absorb(out, &mut batch);
+        node.absorb(out, &mut batch, step);
         node.commit(batch)?;
         // The starting ledger is durable before the first datagram is even read.
         node.write_deferred()?;
@@ -573,13 +619,19 @@ where
         while !stop.load(Ordering::Relaxed) {
             self.step(Duration::from_millis(100))?;
         }
-        self.write_deferred()
+        let result = self.write_deferred();
+        self.flush_trace();
+        result
     }
 
     /// One batch: waits up to `max_wait` (less if a timer is due sooner) for a datagram, takes
     /// every datagram waiting (up to `max_batch`) and every due timer, runs their handlers,
     /// syncs the ledger once, then sends. Returns how many handlers ran.
     pub fn step(&mut self, max_wait: Duration) -> Result<usize, HostError> {
+        if self.trace.is_some() {
+            // The handlers' clock reads are recorded on this thread ([`crate::clock`]).
+            crate::clock::recording();
+        }
         let now = Instant::now();
         let mut wake = now + max_wait;
         if let Some(t) = self.timers.next() {
@@ -637,18 +689,27 @@ where
             }
             self.counters.timeouts += 1;
             let id = self.id;
+            if let Some(t) = &mut self.trace {
+                t.begin(trace::Input::Timeout(&timer));
+            }
             let out = self.handle(|a, s, o| a.on_timeout(id, s, &timer, o));
-            self.absorb(out, &mut batch);
+            let step = self.traced(&out);
+            self.absorb(out, &mut batch, step);
             handled += 1;
         }
         for (_, random) in std::mem::take(&mut self.randoms) {
             let id = self.id;
+            if let Some(t) = &mut self.trace {
+                t.begin(trace::Input::Random(&random));
+            }
             let out = self.handle(|a, s, o| a.on_random(id, s, &random, o));
-            self.absorb(out, &mut batch);
+            let step = self.traced(&out);
+            self.absorb(out, &mut batch, step);
             handled += 1;
         }
         self.commit(batch)?;
         self.send_paced_chunks();
+        self.flush_trace();
         if let (Some(f), Some(state)) = (&mut self.observer, &self.state) {
             f(state, &self.counters);
         }
@@ -687,8 +748,12 @@ where
             self.counters.handled += 1;
             handled += 1;
             let id = self.id;
+            if let Some(t) = &mut self.trace {
+                t.begin(trace::Input::Msg(bits(src), &msg));
+            }
             let out = self.handle(|a, s, o| a.on_msg(id, s, src, msg, o));
-            self.absorb(out, batch);
+            let step = self.traced(&out);
+            self.absorb(out, batch, step);
         }
         handled
     }
@@ -743,26 +808,56 @@ where
         out
     }
 
-    /// Applies a handler's commands in order; sends and saves wait for the commit.
-    fn absorb(&mut self, out: Out<A>, batch: &mut Batch<A>) {
+    /// Records the output of the handler that just ran, if traced: its step number.
+    fn traced(&mut self, out: &Out<A>) -> u64 {
+        match &mut self.trace {
+            Some(t) => t.end(out, &crate::clock::take_recorded()),
+            None => 0,
+        }
+    }
+
+    /// Writes the trace's buffered records (before anything leaves or reaches the disk).
+    fn flush_trace(&mut self) {
+        if let Some(t) = &mut self.trace {
+            t.flush();
+        }
+    }
+
+    /// Applies the commands of handler `step` in order; sends and saves wait for the commit.
+    fn absorb(&mut self, out: Out<A>, batch: &mut Batch<A>, step: u64) {
         use rand::Rng;
         let mut saved = false;
-        for c in out {
+        let traced = self.trace.is_some();
+        for (i, c) in out.into_iter().enumerate() {
             match c {
-                Command::Send(dst, msg) => batch.sends.push((dst, msg)),
+                Command::Send(dst, msg) => {
+                    batch.sends.push((dst, msg));
+                    if traced {
+                        batch.tags.push((step, i as u32));
+                    }
+                }
                 Command::Save(storage) => {
                     // The earlier unsaved ledger: an earlier handler's of this batch, or
                     // the one deferred from an earlier batch (copied only when asked for).
-                    batch.first = match batch.save.take() {
-                        Some(earlier) => storage.save_first(&earlier).then_some(earlier),
-                        None => self
-                            .deferred
-                            .as_ref()
-                            .filter(|(d, _)| storage.save_first(d))
-                            .map(|(d, _)| d.clone()),
+                    let (first, first_step) = match batch.save.take() {
+                        Some(earlier) => (
+                            storage.save_first(&earlier).then_some(earlier),
+                            batch.save_step,
+                        ),
+                        None => (
+                            self.deferred
+                                .as_ref()
+                                .filter(|(d, _)| storage.save_first(d))
+                                .map(|(d, _)| d.clone()),
+                            self.deferred_step,
+                        ),
+                    };
+                    if first.is_some() {
+                        batch.first = first;
+                        batch.first_step = first_step;
                     }
-                    .or(batch.first.take());
                     batch.save = Some(storage);
+                    batch.save_step = step;
                     saved = true;
                 }
                 Command::SetTimer(timer, range) => self.timers.set(timer, range),
@@ -792,36 +887,54 @@ where
         A::Storage: PartialEq,
     {
         let late = batch.sends.split_off(batch.early);
-        self.send_all(&batch.sends);
+        let late_tags = batch.tags.split_off(batch.early.min(batch.tags.len()));
+        self.send_all(&batch.sends, &batch.tags);
         if let Some(first) = batch.first {
             // Later than any deferred save: writing it makes that one durable too.
             let since = self.deferred.take().map_or_else(Instant::now, |(_, t)| t);
             self.deferred = Some((first, since));
+            self.deferred_step = batch.first_step;
             self.write_deferred()?;
         }
         if let Some(storage) = batch.save {
             let since = self.deferred.take().map_or_else(Instant::now, |(_, t)| t);
             self.deferred = Some((storage, since));
+            self.deferred_step = batch.save_step;
         }
         let overdue = self
             .deferred
             .as_ref()
             .is_some_and(|(_, since)| since.elapsed() >= DEFER_SAVE);
+        if self.send_before_sync {
+            // The seeded fault (tests only): the late messages leave before the sync.
+            self.send_all(&late, &late_tags);
+            if !late.is_empty() || overdue {
+                self.write_deferred()?;
+            }
+            return Ok(());
+        }
         if !late.is_empty() || overdue {
             self.write_deferred()?;
         }
-        self.send_all(&late);
+        self.send_all(&late, &late_tags);
         Ok(())
     }
 
     /// Sends `sends`: every message to one socket goes in as few datagrams as fit (a bundle,
     /// see `wire`), in the order the handlers sent them.
-    fn send_all(&mut self, sends: &[(Id, A::Msg)]) {
+    /// When traced, `tags` names each message (its step and index), and the trace is written
+    /// before any leaves, then told which left.
+    fn send_all(&mut self, sends: &[(Id, A::Msg)], tags: &[(u64, u32)]) {
         if sends.is_empty() {
             return;
         }
+        self.flush_trace();
+        let mut left: Vec<(u64, u32)> = Vec::new();
+        // Per bundle: the tags of the messages it holds.
+        let mut held: Vec<Vec<(u64, u32)>> = Vec::new();
         let mut bundles: Vec<(SocketAddr, wire::Bundle)> = Vec::new();
-        for (dst, msg) in sends {
+        for (j, (dst, msg)) in sends.iter().enumerate() {
+            let tag = tags.get(j).copied();
             let b = bits(*dst);
             let addr = match usize::try_from(b).ok().and_then(|i| self.priests.get(i)) {
                 Some(a) => Some(a),
@@ -837,19 +950,30 @@ where
                 Some(k) => k,
                 None => {
                     bundles.push((addr, wire::Bundle::new()));
+                    held.push(Vec::new());
                     bundles.len() - 1
                 }
             };
             loop {
                 match bundles[k].1.push(self.id, msg, wire::MAX_DATAGRAM) {
-                    Ok(true) => break,
+                    Ok(true) => {
+                        held[k].extend(tag);
+                        break;
+                    }
                     // Too large for any datagram: it goes alone, in chunks.
                     Ok(false) if bundles[k].1.count() == 0 => {
-                        self.send_chunks(addr, msg);
+                        if self.send_chunks(addr, msg) {
+                            left.extend(tag);
+                        }
                         break;
                     }
                     // Full: send what it holds, then put the message in the emptied bundle.
-                    Ok(false) => self.send_bundle(addr, &mut bundles[k].1),
+                    Ok(false) => {
+                        if self.send_bundle(addr, &mut bundles[k].1) {
+                            left.append(&mut held[k]);
+                        }
+                        held[k].clear();
+                    }
                     Err(e) => {
                         tracing::warn!(error = %e, ?msg, "cannot encode message");
                         self.counters.send_errors += 1;
@@ -858,10 +982,13 @@ where
                 }
             }
         }
-        for (addr, mut bundle) in bundles {
-            if bundle.count() > 0 {
-                self.send_bundle(addr, &mut bundle);
+        for ((addr, mut bundle), mut tags) in bundles.into_iter().zip(held) {
+            if bundle.count() > 0 && self.send_bundle(addr, &mut bundle) {
+                left.append(&mut tags);
             }
+        }
+        if let Some(t) = &mut self.trace {
+            t.sent(&left);
         }
     }
 
@@ -871,8 +998,13 @@ where
             if !self.save_delay.is_zero() {
                 std::thread::sleep(self.save_delay);
             }
+            // The steps whose save this is are in the trace before it is on disk.
+            self.flush_trace();
             let began = Instant::now();
             let bytes = self.journal.save(&storage)?;
+            if let Some(t) = &mut self.trace {
+                t.synced(self.deferred_step);
+            }
             if bytes > 0 {
                 let us = began.elapsed().as_micros() as u64;
                 if us > self.counters.longest_save_us {
@@ -889,8 +1021,9 @@ where
         Ok(())
     }
 
-    /// Sends a message too large for one datagram in chunks (see `wire`).
-    fn send_chunks(&mut self, addr: SocketAddr, msg: &A::Msg) {
+    /// Sends a message too large for one datagram in chunks (see `wire`); whether it was
+    /// queued (not skipped as a repeat, nor refused).
+    fn send_chunks(&mut self, addr: SocketAddr, msg: &A::Msg) -> bool {
         let now = Instant::now();
         self.large_sent
             .retain(|(_, _, at)| now.duration_since(*at) < LARGE_RESEND);
@@ -900,7 +1033,7 @@ where
             .any(|(a, m, _)| *a == addr && m == msg)
         {
             self.counters.large_repeats_skipped += 1;
-            return;
+            return false;
         }
         match wire::chunks(&self.key, self.id, msg, wire::MAX_DATAGRAM) {
             Ok(mut datagrams) => {
@@ -913,10 +1046,12 @@ where
                 self.large_sent.push((addr, msg.clone(), now));
                 self.counters.chunked += 1;
                 self.counters.sent += 1;
+                true
             }
             Err(e) => {
                 tracing::warn!(error = %e, "cannot send message");
                 self.counters.send_errors += 1;
+                false
             }
         }
     }
@@ -945,14 +1080,19 @@ where
         self.chunk_budget = (budget, now);
     }
 
-    fn send_bundle(&mut self, addr: SocketAddr, bundle: &mut wire::Bundle) {
+    /// Seals and sends a bundle; whether it left.
+    fn send_bundle(&mut self, addr: SocketAddr, bundle: &mut wire::Bundle) -> bool {
         let n = bundle.count() as u64;
         bundle.seal(&self.key, &mut self.send_buf);
         match self.socket.send_to(&self.send_buf, addr) {
-            Ok(_) => self.counters.sent += n,
+            Ok(_) => {
+                self.counters.sent += n;
+                true
+            }
             Err(e) => {
                 self.counters.send_errors += n;
                 tracing::debug!(%addr, messages = n, error = %e, "send failed");
+                false
             }
         }
     }

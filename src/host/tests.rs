@@ -114,6 +114,7 @@ fn config(addrs: &[SocketAddr], key: &Key, dir: &std::path::Path) -> NodeConfig 
         max_batch: 256,
         save_delay: Duration::ZERO,
         comeback: None,
+        send_before_sync: false,
     }
 }
 

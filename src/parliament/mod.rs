@@ -626,7 +626,8 @@ impl ParliamentPriest {
         let after = self.expire_after?;
         let at = match self.clock {
             Clock::DecreeNumber => u64::from(n),
-            Clock::Wall => crate::kv::unix_millis(),
+            // Through `crate::clock`: recorded when traced, given back on replay.
+            Clock::Wall => crate::clock::unix_millis(),
         };
         Some(Stamp {
             at,

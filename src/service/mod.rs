@@ -5,7 +5,8 @@
 //! - [`synod`]: the Synod priest, and the client of `parliament synod propose`;
 //! - [`status`]: what each priest of a running Parliament is doing (`INFO`, `parliament status`);
 //! - [`cluster`]: `parliament cluster`, a whole Parliament on this machine, supervised;
-//! - [`membership`]: `parliament member`, changing the Chamber of a running Parliament.
+//! - [`membership`]: `parliament member`, changing the Chamber of a running Parliament;
+//! - [`trace`]: `parliament trace check`, a recorded run replayed and checked.
 //!
 //! # Running a cluster
 //!
@@ -34,3 +35,4 @@ pub mod membership;
 pub mod parliament;
 pub mod status;
 pub mod synod;
+pub mod trace;

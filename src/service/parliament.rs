@@ -70,6 +70,7 @@
 use crate::ballot::{Ballot, PriestIx};
 use crate::host::config::{Config, Protocol};
 use crate::host::journal::Durable;
+use crate::host::trace::{self, Recorder};
 use crate::host::wire::{self, Key};
 use crate::host::{Directory, Node, NodeConfig, StartMode};
 use crate::kv::{self, Answer, Op};
@@ -397,7 +398,22 @@ pub fn serve(
         comeback: cfg.membership.map(|_| comeback(cfg, me)),
         ..NodeConfig::from_config(cfg, me)
     };
-    let result = Node::start_from(priest(cfg, me), node_cfg, start)
+    let trace = match &cfg.trace_dir {
+        None => None,
+        Some(dir) => {
+            let mode = match mode {
+                StartMode::Restart => "restart",
+                StartMode::Bootstrap => "bootstrap",
+                StartMode::Join => "join",
+                StartMode::Rejoin => "rejoin",
+            };
+            let recorder = Recorder::<ParliamentPriest>::open(dir, me, mode, &cfg.text)
+                .map_err(|e| format!("cannot open the trace in {}: {e}", dir.display()))?;
+            tracing::info!(trace = %trace::file_of(dir, me).display(), "recording this priest's run");
+            Some(Box::new(recorder) as Box<dyn trace::Trace<ParliamentPriest>>)
+        }
+    };
+    let result = Node::start_traced(priest(cfg, me), node_cfg, start, trace)
         .and_then(|node| crate::host::run(node, stop, Some(observer(&board, &backend, directory))))
         .map_err(|e| e.to_string());
     server.shutdown();
