@@ -53,11 +53,14 @@ struct Running {
 impl Running {
     fn start(dir: &Path, args: &[&str], tag: &str) -> Running {
         let stderr = dir.with_extension(format!("{tag}.err"));
+        // Every run records its priests' traces, checked at the end of the test.
         let mut child = Command::new(BIN)
             .arg("cluster")
             .arg("--dir")
             .arg(dir)
             .args(args)
+            .arg("--trace")
+            .arg(trace_dir(dir))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(fs::File::create(&stderr).unwrap())
@@ -215,6 +218,28 @@ impl Drop for Running {
             }
         }
     }
+}
+
+/// Where the runs of the cluster in `dir` record their traces.
+fn trace_dir(dir: &Path) -> std::path::PathBuf {
+    dir.with_extension("trace")
+}
+
+/// Checks the traces every run of the cluster in `dir` recorded (`parliament trace check`,
+/// the command itself), once every priest is gone.
+fn check_traces(dir: &Path) {
+    let out = output(
+        Command::new(BIN)
+            .args(["trace", "check"])
+            .arg(trace_dir(dir)),
+    );
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    println!("{text}");
+    assert!(
+        out.status.success() && text.contains("trace check passed"),
+        "{text}"
+    );
 }
 
 /// Runs `cmd` to completion like `Command::output`, but kills it and fails after 30 s.
@@ -440,6 +465,9 @@ fn a_cluster_serves_reports_its_status_restarts_with_its_data_and_stops_its_prie
     assert!(!lost.exists(), "a refused priest creates no ledger");
     let mut c = run.client(1);
     assert_eq!(c.call(&[b"GET", b"k"]).unwrap(), bulk("last"));
+    drop(c);
+    drop(run);
+    check_traces(&dir);
 }
 
 /// `cluster --add` on a running cluster starts a new priest (joining) and adds it by decree;
@@ -556,6 +584,9 @@ fn a_running_cluster_adds_and_removes_priests() {
     assert!(run.priests.contains_key(&3), "{}", run.report());
     let mut c = run.client(3);
     assert_eq!(c.call(&[b"GET", b"k"]).unwrap(), bulk("after"));
+    drop(c);
+    drop(run);
+    check_traces(&dir);
 }
 
 fn refused(args: &[&str], dir: &Path) -> String {

@@ -38,6 +38,7 @@ use parliament::resp::client::Client;
 use parliament::resp::codec::Limits;
 use parliament::resp::{Command, Reply};
 use parliament::service::status::parse_info;
+use parliament::service::trace::Report;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::io::Write;
@@ -121,6 +122,8 @@ struct Run {
     /// Snapshots the priests' current processes took and installed.
     taken: u64,
     installed: u64,
+    /// The check of the run's traces.
+    trace: Report,
 }
 
 /// How often the priests of a run snapshot their law.
@@ -137,7 +140,7 @@ enum Snapshots {
 fn run_seed(seed: u64, recovery: bool, snapshots: Snapshots) -> Run {
     const CLIENTS: usize = 5;
     const MILLIS: u64 = 4000;
-    let mut cluster = Cluster::parliament(3, FAST, Some(seed));
+    let mut cluster = Cluster::parliament(3, FAST, Some(seed)).traced();
     if snapshots == Snapshots::Constantly {
         cluster = cluster.snapshots(3, 10);
     }
@@ -224,12 +227,45 @@ fn run_seed(seed: u64, recovery: bool, snapshots: Snapshots) -> Run {
         taken += counters["snapshots_taken"];
         installed += counters["snapshots_installed"];
     }
+    let trace = cluster.check_traces();
     Run {
         history,
         completed,
         indeterminate,
         taken,
         installed,
+        trace,
+    }
+}
+
+/// The figures of the seeds' trace checks, added up.
+#[derive(Default)]
+struct Traces {
+    steps: usize,
+    matched: usize,
+    bytes: u64,
+    seconds: f64,
+}
+
+impl Traces {
+    fn add(&mut self, r: &Report) {
+        self.steps += r.steps;
+        self.matched += r.matched;
+        self.bytes += r.bytes;
+        self.seconds += r.elapsed.as_secs_f64();
+    }
+}
+
+impl std::fmt::Display for Traces {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "traces: {} steps replayed, {} messages matched, {:.1} MB, checked in {:.2} s",
+            self.steps,
+            self.matched,
+            self.bytes as f64 / 1e6,
+            self.seconds
+        )
     }
 }
 
@@ -308,8 +344,10 @@ fn reply_for(cmd: &Command, outcome: &Outcome) -> Reply {
 fn histories_under_kills_partitions_and_a_lossy_network_are_linearizable() {
     let _one = serial();
     let (mut completed, mut indeterminate) = (0, 0);
+    let mut traces = Traces::default();
     for seed in seeds() {
         let run = run_seed(seed, false, Snapshots::Default);
+        traces.add(&run.trace);
         completed += run.completed;
         indeterminate += run.indeterminate;
         // The checker is not blind in this harness: the same real history with one stale
@@ -321,7 +359,7 @@ fn histories_under_kills_partitions_and_a_lossy_network_are_linearizable() {
             .expect_err("a stale read injected into a real history must be caught");
         assert_eq!(err.key, key);
     }
-    println!("all seeds: {completed} completed, {indeterminate} indeterminate");
+    println!("all seeds: {completed} completed, {indeterminate} indeterminate; {traces}");
 }
 
 /// Snapshots and truncation under the same faults: priests snapshot every few decrees, kills
@@ -331,8 +369,10 @@ fn histories_under_kills_partitions_and_a_lossy_network_are_linearizable() {
 fn histories_with_constant_snapshots_and_installs_under_kills_are_linearizable() {
     let _one = serial();
     let (mut taken, mut installed) = (0, 0);
+    let mut traces = Traces::default();
     for seed in seeds() {
         let run = run_seed(seed, true, Snapshots::Constantly);
+        traces.add(&run.trace);
         println!(
             "seed {seed}: {} snapshots taken, {} installed (current processes)",
             run.taken, run.installed
@@ -340,6 +380,7 @@ fn histories_with_constant_snapshots_and_installs_under_kills_are_linearizable()
         taken += run.taken;
         installed += run.installed;
     }
+    println!("all seeds: {traces}");
     assert!(taken >= 10, "{taken} snapshots taken");
     assert!(installed >= 1, "no snapshot installed in any seed");
 }
@@ -348,9 +389,11 @@ fn histories_with_constant_snapshots_and_installs_under_kills_are_linearizable()
 #[test]
 fn the_parliament_answers_again_once_the_faults_stop() {
     let _one = serial();
+    let mut traces = Traces::default();
     for seed in seeds() {
-        run_seed(seed, true, Snapshots::Default);
+        traces.add(&run_seed(seed, true, Snapshots::Default).trace);
     }
+    println!("all seeds: {traces}");
 }
 
 #[test]
@@ -358,7 +401,7 @@ fn writes_acknowledged_before_every_priest_is_killed_survive_the_restart() {
     let _one = serial();
     const WRITERS: usize = 4;
     const KEYS_EACH: usize = 40;
-    let mut cluster = Cluster::start(3, FAST, None);
+    let mut cluster = Cluster::parliament(3, FAST, None).traced().start_all();
     let acked: Vec<Vec<(String, String)>> = thread::scope(|s| {
         let handles: Vec<_> = (0..WRITERS)
             .map(|w| {
@@ -431,6 +474,7 @@ fn writes_acknowledged_before_every_priest_is_killed_survive_the_restart() {
         want.len(),
         writes
     );
+    cluster.check_traces();
 }
 
 /// Writes through `listener` until `stop`; returns (sent, answered) of each acknowledged one.
@@ -459,7 +503,7 @@ fn after_the_president_is_killed_writes_succeed_again_within_two_seconds() {
         client_timeout: 5000,
     };
     // Behind the relay, with no faults: it only tells who the president is.
-    let mut cluster = Cluster::start(3, timers, Some(0));
+    let mut cluster = Cluster::parliament(3, timers, Some(0)).traced().start_all();
     let mut gaps = Vec::new();
     for round in 0..3 {
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -563,6 +607,7 @@ fn after_the_president_is_killed_writes_succeed_again_within_two_seconds() {
             "failover took {g:?} (all: {gaps:?})"
         );
     }
+    cluster.check_traces();
 }
 
 /// Sends `input` (then half-closes) and returns everything answered until the close.
@@ -588,7 +633,7 @@ fn exchange_text(addr: SocketAddr, input: &[u8]) -> String {
 #[test]
 fn bad_clients_of_the_replicated_service_get_errors_and_harm_no_one() {
     let _one = serial();
-    let mut cluster = Cluster::start(3, FAST, None);
+    let mut cluster = Cluster::parliament(3, FAST, None).traced().start_all();
     // A well-behaved client through another priest's listener, all along.
     let stop = Arc::new(AtomicBool::new(false));
     let bystander = {
@@ -680,6 +725,55 @@ fn bad_clients_of_the_replicated_service_get_errors_and_harm_no_one() {
         bulk(&format!("v{}", rounds - 1))
     );
     println!("bystander: {rounds} SET+GET rounds, all answered correctly, during the abuse");
+    cluster.check_traces();
+}
+
+/// The same workload twice: a correct runtime's traces pass `trace check`; a runtime that
+/// sends a batch's late messages before its sync (the seeded fault) fails check 3 (the
+/// runtime's contract), while its handlers still replay (the actor is the same).
+#[test]
+fn a_runtime_that_sends_before_its_sync_fails_the_trace_check() {
+    let _one = serial();
+    for faulty in [false, true] {
+        let mut cluster = Cluster::parliament(3, FAST, None).traced();
+        if faulty {
+            cluster = cluster.send_before_sync();
+        }
+        let mut cluster = cluster.start_all();
+        let mut c = cluster.connect(1, Duration::from_secs(10));
+        for i in 0..50 {
+            let v = format!("v{i}");
+            assert_eq!(c.call(&[b"SET", b"k", v.as_bytes()]).unwrap(), Reply::ok());
+        }
+        assert_eq!(c.call(&[b"GET", b"k"]).unwrap(), bulk("v49"));
+        let report = cluster.trace_report();
+        println!("faulty runtime: {faulty}: {report}");
+        let broken: Vec<&String> = report
+            .errors
+            .iter()
+            .filter(|e| e.contains("the runtime broke its contract"))
+            .collect();
+        assert!(report.steps > 100 && report.matched > 100, "{report}");
+        if faulty {
+            assert!(
+                !broken.is_empty(),
+                "check 3 passed a runtime that sends before its sync"
+            );
+            assert_eq!(
+                broken.len(),
+                report.errors.len(),
+                "only check 3 fails: {:?}",
+                &report.errors[..report.errors.len().min(5)]
+            );
+            println!("first error: {}", broken[0]);
+        } else {
+            assert!(
+                report.passed(),
+                "{:?}",
+                &report.errors[..report.errors.len().min(5)]
+            );
+        }
+    }
 }
 
 /// What happens to the follower of the president's quorum while a client writes.
@@ -695,7 +789,7 @@ enum Blow {
 /// first write sent since then was acknowledged.
 fn writes_resume_after(blow: Blow, within: Duration) -> Duration {
     let _one = serial();
-    let mut cluster = Cluster::start(3, FAST, Some(0));
+    let mut cluster = Cluster::parliament(3, FAST, Some(0)).traced().start_all();
     let proxy = cluster.proxy.as_ref().unwrap();
     // The genesis president is priest 0, its quorum {1, 2}; write through priest 2.
     let mut c = cluster.connect(2, Duration::from_secs(10));
@@ -734,13 +828,15 @@ fn writes_resume_after(blow: Blow, within: Duration) -> Duration {
     stop.store(true, Ordering::SeqCst);
     let writes = log.lock().unwrap().len();
     w.join().unwrap();
-    resumed.unwrap_or_else(|| {
+    let resumed = resumed.unwrap_or_else(|| {
         panic!(
             "no write passed within {within:?} of the blow to priest {follower} ({writes} \
              before)\n{}",
             cluster.logs()
         )
-    })
+    });
+    cluster.check_traces();
+    resumed
 }
 
 /// Liveness: the president's quorum loses a member for 0.3 s while commands are in flight.

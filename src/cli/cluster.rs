@@ -24,6 +24,10 @@ pub struct ClusterFlags {
     /// stops it. Prints the answer and exits.
     #[arg(long, value_name = "ID", conflicts_with_all = ["replicas", "base_port"])]
     remove: Option<usize>,
+    /// Every priest records its run in DIR (`serve --trace DIR`), for `parliament trace
+    /// check DIR`.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["add", "remove"])]
+    trace: Option<std::path::PathBuf>,
 }
 
 /// Runs the cluster until Ctrl-C or SIGTERM; the exit status is `cluster::run`'s.
@@ -50,10 +54,13 @@ pub fn run(flags: ClusterFlags) -> ExitCode {
         dir: flags.dir,
         base_port: flags.base_port,
     };
-    let (cfg, created) = match cluster::prepare(&args) {
+    let (mut cfg, created) = match cluster::prepare(&args) {
         Ok(c) => c,
         Err(e) => return usage_error(&e),
     };
+    if let Some(dir) = flags.trace {
+        cfg.trace_dir = Some(dir);
+    }
     let exe = match std::env::current_exe() {
         Ok(e) => e,
         Err(e) => return usage_error(&format!("cannot find this program's path: {e}")),

@@ -429,6 +429,10 @@ pub fn run(
             match Config::load(&cfg.path) {
                 Ok(new) => {
                     for ix in (listed..new.priests.len()).filter(|&ix| !new.retired[ix]) {
+                        let new = Config {
+                            trace_dir: cfg.trace_dir.clone(),
+                            ..new.clone()
+                        };
                         match spawn(&new, exe, dir, ix, Some("--join")) {
                             Ok(p) => {
                                 let _ = writeln!(
@@ -496,6 +500,11 @@ fn spawn(
         .arg("--id")
         .arg(ix.to_string())
         .args(flag)
+        .args(
+            cfg.trace_dir
+                .iter()
+                .flat_map(|t| [std::ffi::OsStr::new("--trace"), t.as_os_str()]),
+        )
         .stdin(Stdio::null())
         .stdout(file)
         .stderr(file2);

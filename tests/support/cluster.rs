@@ -68,6 +68,10 @@ pub struct Cluster {
     pub proxy: Option<Proxy>,
     /// A priest's own configuration file, if it has one ([`Cluster::own_config`]).
     own_config: Vec<Option<PathBuf>>,
+    /// Whether the priests record their runs ([`Cluster::traced`]), and whether the test
+    /// checked them ([`Cluster::check_traces`]): a cluster that records must.
+    traced: bool,
+    traces_checked: bool,
 }
 
 impl Drop for Cluster {
@@ -75,6 +79,9 @@ impl Drop for Cluster {
         for c in self.children.iter_mut().flatten() {
             let _ = c.kill();
             let _ = c.wait();
+        }
+        if self.traced && !self.traces_checked && !std::thread::panicking() {
+            panic!("the cluster recorded traces the test did not check (Cluster::check_traces)");
         }
         if std::thread::panicking() {
             if let Some(dir) = self.dir.take() {
@@ -149,6 +156,8 @@ impl Cluster {
             env: Vec::new(),
             proxy,
             own_config: vec![None; n],
+            traced: false,
+            traces_checked: false,
         }
     }
 
@@ -185,8 +194,14 @@ impl Cluster {
     /// Starts `n` Parliament priests (see [`Cluster::parliament`]) and waits until every
     /// listener accepts.
     pub fn start(n: usize, timers: Timers, proxy_seed: Option<u64>) -> Cluster {
-        let mut cluster = Cluster::parliament(n, timers, proxy_seed);
-        for i in 0..n {
+        Cluster::parliament(n, timers, proxy_seed).start_all()
+    }
+
+    /// Starts every priest of a cluster not yet started and waits until every listener
+    /// accepts.
+    pub fn start_all(self) -> Cluster {
+        let mut cluster = self;
+        for i in 0..cluster.children.len() {
             let child = cluster.spawn(i, &[]);
             cluster.children[i] = Some(child);
         }
@@ -208,6 +223,57 @@ impl Cluster {
             file.priest.push(PriestFile::new(i, *a));
         }
         Cluster::new(dir, key, &file, addrs, Vec::new(), None)
+    }
+
+    /// Every priest records its run in the cluster's `trace` directory (the configuration's
+    /// `[trace] dir`); the test must check the traces ([`Cluster::check_traces`]). Before
+    /// the priests start.
+    pub fn traced(mut self) -> Self {
+        let text = fs::read_to_string(&self.config).unwrap();
+        let mut file = ConfigFile::from_toml(&text).unwrap();
+        file.trace = Some(parliament::host::config::TraceFile {
+            dir: "trace".into(),
+        });
+        file.write(&self.config, "A test cluster").unwrap();
+        self.traced = true;
+        self
+    }
+
+    /// Kills every priest (SIGKILL: their traces stay in the page cache, a torn last
+    /// record is the end of an incarnation), then replays and checks every priest's trace
+    /// (`parliament trace check`); panics with the errors if a check fails, else prints
+    /// and returns the figures.
+    pub fn check_traces(&mut self) -> parliament::service::trace::Report {
+        let report = self.trace_report();
+        println!("trace check: {report}");
+        assert!(
+            report.passed(),
+            "trace check failed ({} errors):\n{}",
+            report.errors.len(),
+            report.errors[..report.errors.len().min(20)].join("\n")
+        );
+        assert!(report.steps > 0 && report.matched > 0, "{report}");
+        report
+    }
+
+    /// Kills every priest, then replays and checks every priest's trace; the figures and
+    /// errors, whatever they are.
+    pub fn trace_report(&mut self) -> parliament::service::trace::Report {
+        for i in 0..self.children.len() {
+            self.kill(i);
+        }
+        self.traces_checked = true;
+        let dir = self.dir().join("trace");
+        parliament::service::trace::check(&dir)
+            .unwrap_or_else(|e| panic!("the traces cannot be read: {e}"))
+    }
+
+    /// The seeded deployment fault (tests only): every priest's host sends a batch's late
+    /// messages before its sync (`PARLIAMENT_FAULT_SEND_BEFORE_SYNC=1`).
+    pub fn send_before_sync(mut self) -> Self {
+        self.env
+            .push(("PARLIAMENT_FAULT_SEND_BEFORE_SYNC", "1".into()));
+        self
     }
 
     /// The priests log at debug level (every message sent, every datagram dropped).
