@@ -16,6 +16,10 @@
 //!   read back after they restart.
 //! - **Failover.** With `election_ms = [150, 300]`, a write succeeds again within 2 s of the
 //!   president being killed -9; the measured times are printed.
+//! - **Traced.** Every test records the priests' runs (`[trace]`) and ends by checking them
+//!   (`Cluster::check_traces`: replay, merge, sync before send); the seeded fault
+//!   `PARLIAMENT_FAULT_SEND_BEFORE_SYNC` must fail the check where the same run without it
+//!   passes.
 //! - **Bad clients** against the replicated service: garbage, a huge bulk string header,
 //!   half-closed connections; the priests stay up and another client is unaffected.
 //!

@@ -24,6 +24,10 @@
 //!   change made before it is durable, and a learner that only listens (a priest hearing
 //!   `Success`) does not pay a disk sync per message.
 //!
+//! A priest may record its run ([`trace`]; off by default): each handler's input and
+//! output, and when its saves became durable and its messages left, so that
+//! `parliament trace check` can replay it and check the rule above.
+//!
 //! Why this is faithful to the model (see `docs/design.md`): a crash before the sync loses the
 //! batch's effects (and those of any deferred batches before it) and the messages that
 //! caused them, which in the model are lost messages: nothing that depended on them had
