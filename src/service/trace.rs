@@ -307,28 +307,43 @@ where
         Cmd::SetTimer(t, r) => format!("SetTimer({}, {r:?})", brief(t)),
         Cmd::Send(d, m) => format!("Send({d}, {})", brief(m)),
         Cmd::ChooseRandom(k, rs) => format!("ChooseRandom({k:?}, {})", brief(rs)),
-        Cmd::Save(_) => "a save".into(),
+        Cmd::Save(_) => "a save of another ledger".into(),
     }
 }
 
-/// Whether a replayed command is the recorded one (`saved`: the recorded ledger a recorded
-/// save stands for).
+/// Whether a replayed command (not a save) is the recorded one.
 fn same_command<A: Actor>(
     replayed: &Command<A::Msg, A::Timer, A::Random, A::Storage>,
-    recorded: Option<&CmdOf<A>>,
-    saved: Option<&A::Storage>,
+    recorded: &CmdOf<A>,
 ) -> bool
 where
-    A::Storage: Durable + PartialEq,
+    A::Storage: Durable,
     A::Random: PartialEq,
 {
     match (replayed, recorded) {
-        (Command::CancelTimer(a), Some(Cmd::CancelTimer(b))) => a == b,
-        (Command::SetTimer(a, ra), Some(Cmd::SetTimer(b, rb))) => a == b && ra == rb,
-        (Command::Send(d, m), Some(Cmd::Send(e, n))) => usize::from(*d) as u64 == *e && m == n,
-        (Command::ChooseRandom(k, a), Some(Cmd::ChooseRandom(l, b))) => k == l && a == b,
-        // A recorded save: `saved` is its ledger.
-        (Command::Save(s), None) => saved == Some(s),
+        (Command::CancelTimer(a), Cmd::CancelTimer(b)) => a == b,
+        (Command::SetTimer(a, ra), Cmd::SetTimer(b, rb)) => a == b && ra == rb,
+        (Command::Send(d, m), Cmd::Send(e, n)) => usize::from(*d) as u64 == *e && m == n,
+        (Command::ChooseRandom(k, a), Cmd::ChooseRandom(l, b)) => k == l && a == b,
+        _ => false,
+    }
+}
+
+/// Whether the replayed save `replayed` is the recorded one, given the save before it
+/// (`prev`, equal on both sides so far). The recorder wrote [`Durable::delta`] from the save
+/// before (or the whole ledger when it returned `None`); the same function on the replayed
+/// ledgers must give the same bytes: `apply` rebuilds a saved ledger from its delta and the
+/// one before, so equal deltas from equal ledgers mean equal ledgers, and the deltas of
+/// ledgers that share most of their structure are cheap to take, where comparing two whole
+/// ledgers built apart is not.
+fn same_save<S: Durable + PartialEq>(
+    replayed: &S,
+    prev: Option<&S>,
+    recorded: &Saved<S, S::Delta>,
+) -> bool {
+    match (prev.and_then(|p| replayed.delta(p)), recorded) {
+        (Some(d), Saved::Delta(r)) => postcard::to_stdvec(&d).ok() == postcard::to_stdvec(r).ok(),
+        (None, Saved::Whole(w)) => w == replayed,
         _ => false,
     }
 }
@@ -394,8 +409,9 @@ where
     // Per incarnation, while reading it.
     let mut actor: Option<A> = None;
     let mut state: Option<A::State> = None;
-    // The ledger the last recorded save stands for (or the Start ledger).
-    let mut recorded: Option<A::Storage> = None;
+    // The ledger of the last save replayed (or the Start ledger): the recorder took each
+    // save's delta from the one before, and so does the comparison.
+    let mut prev_saved: Option<A::Storage> = None;
     // Steps that saved, in order; the highest step synced.
     let mut saving_steps: Vec<u64> = Vec::new();
     let mut synced: Option<u64> = None;
@@ -415,8 +431,12 @@ where
                         start.priest
                     )));
                 }
-                // Durable state across a restart.
-                if let (Some(prev_start), "restart") = (&start_ledger, start.mode.as_str()) {
+                // Durable state across a restart (the previous incarnation's saves are known
+                // if it replayed to its end).
+                let prev_replayed = incarnations.last().is_some_and(|p| p.replayed);
+                if let (Some(prev_start), "restart", true) =
+                    (&start_ledger, start.mode.as_str(), prev_replayed)
+                {
                     report.restarts_checked += 1;
                     let ok = since_sync
                         .iter()
@@ -442,7 +462,7 @@ where
                     }
                 };
                 state = None;
-                recorded = start.ledger.clone();
+                prev_saved = start.ledger.clone();
                 saving_steps.clear();
                 synced = None;
                 outputs.clear();
@@ -473,52 +493,11 @@ where
                     ));
                     inc.replayed = false;
                 }
-                // The recorded commands; a save becomes the ledger it stands for.
-                let mut output: Vec<Option<CmdOf<A>>> = Vec::with_capacity(step.output.len());
-                let mut saves: Vec<Option<A::Storage>> = Vec::with_capacity(step.output.len());
-                let mut broken = None;
-                for c in step.output {
-                    match c {
-                        Cmd::Save(saved) => {
-                            let l = match saved {
-                                Saved::Whole(l) => Some(l),
-                                Saved::Delta(d) => recorded.clone().map(|mut l| {
-                                    l.apply(d);
-                                    l
-                                }),
-                            };
-                            if l.is_none() {
-                                broken = Some("a save recorded as a delta from no ledger");
-                            }
-                            recorded = l.clone();
-                            saves.push(l);
-                            output.push(None);
-                        }
-                        c => {
-                            saves.push(None);
-                            output.push(Some(c));
-                        }
-                    }
-                }
-                if let Some(why) = broken {
-                    report
-                        .errors
-                        .push(format!("{where_}: {why} (offset {offset} of {file})"));
-                    inc.replayed = false;
-                }
-                let saved_here = saves.iter().any(Option::is_some);
-                if saved_here {
+                let output = step.output;
+                if output.iter().any(|c| matches!(c, Cmd::Save(_))) {
                     saving_steps.push(step.seq);
-                    for l in saves.iter().flatten() {
-                        since_sync.push((step.seq, l.clone()));
-                    }
                 }
-                outputs.push(
-                    output
-                        .iter()
-                        .map(|c| matches!(c, Some(Cmd::Send(..))))
-                        .collect(),
-                );
+                outputs.push(output.iter().map(|c| matches!(c, Cmd::Send(..))).collect());
                 // Replay.
                 let mut replayed_out = Vec::new();
                 if let (true, Some(a)) = (inc.replayed, &actor) {
@@ -570,22 +549,38 @@ where
                             step.clock.len()
                         ))
                     } else {
-                        let first = (0..out.len().max(output.len())).find(|&j| {
-                            match (out.get(j), output.get(j)) {
-                                (Some(r), Some(c)) => {
-                                    !same_command::<A>(r, c.as_ref(), saves[j].as_ref())
+                        // The first command that differs; saves are compared by their
+                        // deltas from the save before, as recorded.
+                        let mut prev = prev_saved.clone();
+                        let mut first = None;
+                        for j in 0..out.len().max(output.len()) {
+                            let same = match (out.get(j), output.get(j)) {
+                                (Some(Command::Save(r)), Some(Cmd::Save(c))) => {
+                                    let same = same_save(r, prev.as_ref(), c);
+                                    prev = Some(r.clone());
+                                    same
                                 }
-                                _ => true,
+                                (Some(r), Some(c)) => same_command::<A>(r, c),
+                                _ => false,
+                            };
+                            if !same {
+                                first = Some(j);
+                                break;
                             }
-                        });
+                        }
+                        if first.is_none() {
+                            prev_saved = prev;
+                            for c in &out {
+                                if let Command::Save(l) = c {
+                                    since_sync.push((step.seq, l.clone()));
+                                }
+                            }
+                        }
                         first.map(|j| {
                             format!(
                                 "input {}: command {j} differs: recorded {}, replayed {}",
                                 brief(&step.input),
-                                output.get(j).map_or("nothing".into(), |c| match c {
-                                    None => "a save of another ledger".into(),
-                                    Some(c) => brief_cmd::<A>(c),
-                                }),
+                                output.get(j).map_or("nothing".into(), brief_cmd::<A>),
                                 out.get(j).map_or("nothing".into(), |c| match c {
                                     Command::Save(_) => "a save of another ledger".into(),
                                     c => brief(c),

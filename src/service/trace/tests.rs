@@ -267,3 +267,30 @@ fn a_missing_directory_or_one_without_traces_is_unreadable() {
     assert!(e.to_string().contains("no trace files"), "{e}");
     let _ = KvCommand::size;
 }
+
+#[test]
+fn a_recorded_save_edited_is_a_replay_mismatch() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut records = honest(dir.path());
+    let mut edited = false;
+    for r in &mut records {
+        if let Record::Step(s) = r {
+            for c in &mut s.output {
+                if let Cmd::Save(Saved::Whole(l)) = c {
+                    l.last_tried = None;
+                    edited = true;
+                }
+            }
+        }
+    }
+    assert!(edited, "a whole ledger saved (the genesis president's)");
+    write(dir.path(), &records);
+    let report = check(dir.path()).unwrap();
+    assert!(
+        report.errors.iter().any(|e| e.contains("step 0")
+            && e.contains("replay differs")
+            && e.contains("a save of another ledger")),
+        "{:?}",
+        report.errors
+    );
+}
