@@ -150,6 +150,14 @@ pub type StepOf<A> = StepRecord<
     <A as Actor>::Storage,
     <<A as Actor>::Storage as Durable>::Delta,
 >;
+/// Actor `A`'s trace file, read.
+pub type ReadOf<A> = Read<
+    <A as Actor>::Msg,
+    <A as Actor>::Timer,
+    <A as Actor>::Random,
+    <A as Actor>::Storage,
+    <<A as Actor>::Storage as Durable>::Delta,
+>;
 /// A command of actor `A`'s trace.
 pub type CmdOf<A> = Cmd<
     <A as Actor>::Msg,
@@ -320,8 +328,7 @@ where
     fn end(&mut self, out: &Out<A>, clock: &[u64]) -> u64 {
         let seq = self.seq;
         self.seq += 1;
-        let mut cmds: Vec<Cmd<&A::Msg, &A::Timer, A::Random, &A::Storage, _>> =
-            Vec::with_capacity(out.len());
+        let mut cmds = Vec::with_capacity(out.len());
         for c in out.iter() {
             cmds.push(match c {
                 Command::CancelTimer(t) => Cmd::CancelTimer(t),
@@ -486,6 +493,7 @@ impl std::error::Error for ReadError {}
 
 /// A trace file's records, each with its offset, and the torn last record if there was one
 /// (its offset and length).
+#[allow(clippy::type_complexity)]
 pub struct Read<M, T, R, S, D> {
     pub records: Vec<(u64, Record<M, T, R, S, D>)>,
     pub torn: Option<(u64, u64)>,

@@ -95,12 +95,20 @@ pub struct StepId {
     pub step: usize,
 }
 
+/// A `stateright` command of actor `A`.
+pub type CommandOf<A> = Command<
+    <A as Actor>::Msg,
+    <A as Actor>::Timer,
+    <A as Actor>::Random,
+    <A as Actor>::Storage,
+>;
+
 /// One replayed handler.
 pub struct Step<A: Actor> {
     pub input: Input<A::Msg, A::Timer, A::Random>,
     /// The output the actor gave on replay (equal to the recorded one, up to the first
     /// mismatch, after which the incarnation is not replayed further).
-    pub output: Vec<Command<A::Msg, A::Timer, A::Random, A::Storage>>,
+    pub output: Vec<CommandOf<A>>,
     /// The wall-clock values the handler read.
     pub clock: Vec<u64>,
     /// The actor's state after the step (with [`Options::keep_states`]); before step `k` is
@@ -393,7 +401,7 @@ where
 fn replay_priest<A, B>(
     ix: usize,
     path: &Path,
-    read: trace::Read<A::Msg, A::Timer, A::Random, A::Storage, <A::Storage as Durable>::Delta>,
+    read: trace::ReadOf<A>,
     options: Options,
     build: &B,
     report: &mut Report,

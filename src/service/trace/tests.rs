@@ -261,9 +261,9 @@ fn a_message_no_priest_sent_is_reported() {
 #[test]
 fn a_missing_directory_or_one_without_traces_is_unreadable() {
     let dir = tempfile::tempdir().unwrap();
-    let e = check(&dir.path().join("nope")).err().expect("refused");
+    let e = check(&dir.path().join("nope")).expect_err("refused");
     assert!(e.to_string().contains("cannot read trace directory"), "{e}");
-    let e = check(dir.path()).err().expect("refused");
+    let e = check(dir.path()).expect_err("refused");
     assert!(e.to_string().contains("no trace files"), "{e}");
     let _ = KvCommand::size;
 }
