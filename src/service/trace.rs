@@ -96,12 +96,8 @@ pub struct StepId {
 }
 
 /// A `stateright` command of actor `A`.
-pub type CommandOf<A> = Command<
-    <A as Actor>::Msg,
-    <A as Actor>::Timer,
-    <A as Actor>::Random,
-    <A as Actor>::Storage,
->;
+pub type CommandOf<A> =
+    Command<<A as Actor>::Msg, <A as Actor>::Timer, <A as Actor>::Random, <A as Actor>::Storage>;
 
 /// One replayed handler.
 pub struct Step<A: Actor> {
