@@ -44,6 +44,11 @@ pub fn run(args: ServeArgs) -> ExitCode {
         Err(code) => return code,
     };
     if let Some(dir) = args.trace {
+        if cfg.protocol != host::config::Protocol::Parliament {
+            return usage_error(
+                "--trace is for protocol = \"parliament\" (the Synod's priests do not record)",
+            );
+        }
         cfg.trace_dir = Some(dir);
     }
     let stop = match host::stop_on_signals() {

@@ -37,8 +37,9 @@
 //!                              #   (1 to 64; a president passes olive-day decrees to bring
 //!                              #   a change into force when no command comes)
 //!
-//! [trace]                      # optional: record every priest's run to check it
-//! dir = "trace"                #   afterwards (`parliament trace check DIR`); off by default
+//! [trace]                      # parliament; optional: every priest records its run in
+//! dir = "trace"                #   dir/priest-N.trace, to check it afterwards
+//!                              #   (`parliament trace check DIR`); off by default
 //!
 //! [[priest]]
 //! id = 0
@@ -569,6 +570,12 @@ impl Config {
                 })
             }
         };
+        if raw.trace.is_some() && raw.protocol != Protocol::Parliament {
+            return Err(
+                "[trace] is for protocol = \"parliament\" (the Synod's priests do not record)"
+                    .into(),
+            );
+        }
         let resolve = |p: &Path| {
             if p.is_absolute() {
                 p.to_path_buf()
@@ -705,6 +712,24 @@ address = "127.0.0.1:7001"
             c.client_addresses[1],
             Some("127.0.0.1:6380".parse().unwrap())
         );
+    }
+
+    #[test]
+    fn a_trace_directory_is_relative_to_the_file_and_a_recorded_text_parses_without_its_key() {
+        let p = GOOD.replace("id = 1\n", "id = 1\nclient_address = \"127.0.0.1:6380\"\n");
+        let text = format!("protocol = \"parliament\"\n{p}[trace]\ndir = \"t\"\n");
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("k"), Key::random().to_hex()).unwrap();
+        let c = Config::parse(&text, dir.path(), Path::new("test.toml")).unwrap();
+        assert_eq!(c.trace_dir, Some(dir.path().join("t")));
+        assert_eq!(c.text, text);
+        assert_eq!(parse(&p).unwrap().trace_dir, None);
+        // As `trace check` reads it back: no key file needed.
+        let again = Config::parse_unkeyed(&c.text, Path::new("recorded")).unwrap();
+        assert_eq!((again.priests, again.election), (c.priests, c.election));
+        // Only the Parliament's priests record.
+        let synod = parse(&format!("{GOOD}[trace]\ndir = \"t\"\n")).unwrap_err();
+        assert!(synod.contains("[trace] is for protocol"), "{synod}");
     }
 
     /// The key on the wire of a cluster with `[membership]` is the cluster key bound to its
