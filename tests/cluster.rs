@@ -647,4 +647,20 @@ fn bad_cluster_and_status_arguments_are_refused_with_exit_status_2() {
     write_config(&dir, &file);
     let e = refused(&["status", "--config"], &config);
     assert!(e.contains("protocol = \"parliament\""), "{e}");
+
+    // trace check: a missing directory, one without traces, a damaged trace -> exit 2,
+    // naming the file and offset.
+    let e = refused(&["trace", "check"], &tmp.path().join("nope"));
+    assert!(e.contains("cannot read trace directory"), "{e}");
+    let e = refused(&["trace", "check"], &dir);
+    assert!(e.contains("no trace files"), "{e}");
+    let traces = tmp.path().join("traces");
+    fs::create_dir(&traces).unwrap();
+    fs::write(
+        traces.join("priest-0.trace"),
+        b"PTRACE\0\x01not a record at all",
+    )
+    .unwrap();
+    let e = refused(&["trace", "check"], &traces);
+    assert!(e.contains("priest-0.trace is corrupt at offset 8"), "{e}");
 }
