@@ -294,3 +294,36 @@ fn a_recorded_save_edited_is_a_replay_mismatch() {
         report.errors
     );
 }
+
+#[test]
+fn the_presidents_clock_is_replayed_and_an_edited_reading_is_a_mismatch() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut records = honest(dir.path());
+    let run = replay_parliament(dir.path(), Options::default()).unwrap();
+    assert!(run.report.passed(), "{:?}", run.report.errors);
+    // The deployed president stamps the decree it begins with its wall clock.
+    let read: Vec<u64> = run.priests[0].incarnations[0]
+        .steps
+        .iter()
+        .flat_map(|s| s.clock.iter().copied())
+        .collect();
+    assert!(!read.is_empty(), "no clock read recorded");
+    // Another reading: the stamp on the decree differs.
+    for r in &mut records {
+        if let Record::Step(s) = r {
+            for t in &mut s.clock {
+                *t += 1_000;
+            }
+        }
+    }
+    write(dir.path(), &records);
+    let report = check(dir.path()).unwrap();
+    assert!(
+        report
+            .errors
+            .iter()
+            .any(|e| e.contains("replay differs") && e.contains("BeginBallot")),
+        "{:?}",
+        report.errors
+    );
+}
