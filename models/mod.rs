@@ -2,6 +2,7 @@
 
 pub mod determinism;
 pub mod parliament;
+pub mod parliament_refinement;
 pub mod parliament_spec;
 pub mod paxos_spec;
 pub mod symmetry;

@@ -1628,6 +1628,37 @@ fn who(cfg: &ParliamentConfig, id: &Id) -> String {
     }
 }
 
+/// One step of the model, in the paper's words.
+pub fn narrate_action(cfg: &ParliamentConfig, a: <ParliamentModel as Model>::Action) -> String {
+    match a {
+        ActorModelAction::Deliver { src, dst, msg } => {
+            format!(
+                "{} receives {} from {}",
+                who(cfg, &dst),
+                msg,
+                who(cfg, &src)
+            )
+        }
+        ActorModelAction::Drop(env) => format!(
+            "the messenger carrying {} from {} to {} is lost",
+            env.msg,
+            who(cfg, &env.src),
+            who(cfg, &env.dst)
+        ),
+        ActorModelAction::Timeout(id, timer) => {
+            format!("{}'s {:?} timer fires", who(cfg, &id), timer)
+        }
+        ActorModelAction::Crash(id) => {
+            format!("{} leaves the Chamber (crash)", who(cfg, &id))
+        }
+        ActorModelAction::Recover(id) => format!(
+            "{} returns to the Chamber (restart from its ledger)",
+            who(cfg, &id)
+        ),
+        other => format!("{other:?}"),
+    }
+}
+
 impl Narrate for ParliamentModel {
     fn narrate(&self, path: &Path<ParliamentState, <Self as Model>::Action>) -> Vec<String> {
         let cfg = &self.cfg;
@@ -1636,33 +1667,7 @@ impl Narrate for ParliamentModel {
             .into_vec()
             .into_iter()
             .filter_map(|(_, action)| action)
-            .map(|a| match a {
-                ActorModelAction::Deliver { src, dst, msg } => {
-                    format!(
-                        "{} receives {} from {}",
-                        who(cfg, &dst),
-                        msg,
-                        who(cfg, &src)
-                    )
-                }
-                ActorModelAction::Drop(env) => format!(
-                    "the messenger carrying {} from {} to {} is lost",
-                    env.msg,
-                    who(cfg, &env.src),
-                    who(cfg, &env.dst)
-                ),
-                ActorModelAction::Timeout(id, timer) => {
-                    format!("{}'s {:?} timer fires", who(cfg, &id), timer)
-                }
-                ActorModelAction::Crash(id) => {
-                    format!("{} leaves the Chamber (crash)", who(cfg, &id))
-                }
-                ActorModelAction::Recover(id) => format!(
-                    "{} returns to the Chamber (restart from its ledger)",
-                    who(cfg, &id)
-                ),
-                other => format!("{other:?}"),
-            })
+            .map(|a| narrate_action(cfg, a))
             .collect();
         let last = path.last_state();
         for (i, p) in priest_nodes(last).enumerate() {

@@ -290,8 +290,10 @@ pub enum ParliamentAction {
         p: u8,
         quorum: u8,
     },
+    /// Beginning command `d` (`Proposes(p)`: `p` itself, in the spec's own checks).
     BeginNew {
         p: u8,
+        d: u8,
     },
     /// Receiving `BeginBallot(b, k, d, q)`.
     CastVote {
@@ -311,6 +313,13 @@ pub enum ParliamentAction {
         q: u8,
         k: u8,
         d: u8,
+    },
+    /// With the late `LastVote(b)` of `q` and what it reported.
+    QuorumOfOthers {
+        p: u8,
+        q: u8,
+        start: u8,
+        votes: Vec<Vote>,
     },
 }
 
@@ -410,6 +419,115 @@ impl ParliamentSpec {
         heard | (1 << p) == quorum
     }
 
+    /// The steps of priest `p` enabled in `s` (the spec's `Next`, for one priest), a
+    /// president beginning the commands `commands` (`Proposes(p)`).
+    pub fn actions_of(
+        &self,
+        s: &ParliamentSpecState,
+        p: u8,
+        commands: &[u8],
+        actions: &mut Vec<ParliamentAction>,
+    ) {
+        let d = self.d();
+        let pi = p as usize;
+        if p < self.cfg.proposers as u8 {
+            for b in self.ballots_of(p) {
+                if b > s.last_tried[pi] && b > s.next_bal[pi] {
+                    actions.push(ParliamentAction::TryNewBallot { p, b });
+                }
+            }
+            for &quorum in &self.quorums {
+                if self.take_office_enabled(s, p, quorum) {
+                    actions.push(ParliamentAction::TakeOffice { p, quorum });
+                }
+            }
+            let b = s.last_tried[pi];
+            if let Some(o) = s.office[pi] {
+                if b != NO_BALLOT && o.bal == b && s.next_bal[pi] == b && o.next < d {
+                    for &d in commands {
+                        actions.push(ParliamentAction::BeginNew { p, d });
+                    }
+                }
+            }
+            for k in 0..d {
+                if s.learned[pi][k as usize].is_some() {
+                    continue;
+                }
+                for r in &s.ballots {
+                    if r.pres == p
+                        && r.bal == b
+                        && r.num == k
+                        && self.voted_by_quorum(s, r, p)
+                        && !s.msgs.contains(&Msg::Success { num: k, dec: r.dec })
+                    {
+                        actions.push(ParliamentAction::Succeed { p, k, record: *r });
+                    }
+                }
+            }
+            if let Some(o) = s.office[pi] {
+                if b != NO_BALLOT
+                    && o.bal == b
+                    && s.next_bal[pi] == b
+                    && o.qrm & (1 << p) != 0
+                {
+                    for m in &s.msgs {
+                        if let Msg::LastVote {
+                            bal,
+                            from: q,
+                            start,
+                            votes,
+                        } = m
+                        {
+                            let others = (o.qrm & !(1 << p)) | (1 << q);
+                            if *bal == b
+                                && *q != p
+                                && o.qrm & (1 << q) == 0
+                                && self.quorums.contains(&others)
+                            {
+                                actions.push(ParliamentAction::QuorumOfOthers {
+                                    p,
+                                    q: *q,
+                                    start: *start,
+                                    votes: votes.clone(),
+                                });
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let q = p;
+        let qi = pi;
+        for m in &s.msgs {
+            match *m {
+                Msg::NextBallot { bal, from } if self.owner(bal) != q && bal > s.next_bal[qi] => {
+                    actions.push(ParliamentAction::SendLastVote { q, b: bal, n: from });
+                }
+                Msg::BeginBallot { bal, num, dec, to } if to == q => {
+                    let promised = s.next_bal[qi];
+                    let votes = if self.cfg.bug == ParliamentSpecBug::StrictVote {
+                        bal > promised
+                    } else {
+                        bal >= promised
+                    };
+                    let already = s.prev_vote[qi][num as usize].is_some_and(|(vb, _)| vb == bal);
+                    if votes && !already {
+                        actions.push(ParliamentAction::CastVote {
+                            q,
+                            b: bal,
+                            k: num,
+                            d: dec,
+                        });
+                    }
+                }
+                Msg::Success { num, dec } if s.learned[qi][num as usize].is_none() => {
+                    actions.push(ParliamentAction::Learn { q, k: num, d: dec });
+                }
+                _ => {}
+            }
+        }
+    }
+
     fn init(&self) -> ParliamentSpecState {
         let (n, d) = (self.cfg.priests, self.cfg.decrees);
         let mut s = ParliamentSpecState {
@@ -454,69 +572,8 @@ impl Model for ParliamentSpec {
     }
 
     fn actions(&self, s: &ParliamentSpecState, actions: &mut Vec<ParliamentAction>) {
-        let (n, p_count, d) = (self.n(), self.cfg.proposers as u8, self.d());
-        for p in 0..p_count {
-            if self.first_gap(s, p) < d {
-                for b in self.ballots_of(p) {
-                    if b > s.last_tried[p as usize] && b > s.next_bal[p as usize] {
-                        actions.push(ParliamentAction::TryNewBallot { p, b });
-                    }
-                }
-            }
-            for &quorum in &self.quorums {
-                if self.take_office_enabled(s, p, quorum) {
-                    actions.push(ParliamentAction::TakeOffice { p, quorum });
-                }
-            }
-            let b = s.last_tried[p as usize];
-            if let Some(o) = s.office[p as usize] {
-                if b != NO_BALLOT && o.bal == b && s.next_bal[p as usize] == b && o.next < d {
-                    actions.push(ParliamentAction::BeginNew { p });
-                }
-            }
-            for k in 0..d {
-                if s.learned[p as usize][k as usize].is_some() {
-                    continue;
-                }
-                for r in &s.ballots {
-                    if r.pres == p && r.bal == b && r.num == k && self.voted_by_quorum(s, r, p) {
-                        actions.push(ParliamentAction::Succeed { p, k, record: *r });
-                    }
-                }
-            }
-        }
-        for q in 0..n {
-            for m in &s.msgs {
-                match *m {
-                    Msg::NextBallot { bal, from }
-                        if self.owner(bal) != q && bal > s.next_bal[q as usize] =>
-                    {
-                        actions.push(ParliamentAction::SendLastVote { q, b: bal, n: from });
-                    }
-                    Msg::BeginBallot { bal, num, dec, to } if to == q => {
-                        let promised = s.next_bal[q as usize];
-                        let votes = if self.cfg.bug == ParliamentSpecBug::StrictVote {
-                            bal > promised
-                        } else {
-                            bal >= promised
-                        };
-                        let already =
-                            s.prev_vote[q as usize][num as usize].is_some_and(|(vb, _)| vb == bal);
-                        if votes && !already {
-                            actions.push(ParliamentAction::CastVote {
-                                q,
-                                b: bal,
-                                k: num,
-                                d: dec,
-                            });
-                        }
-                    }
-                    Msg::Success { num, dec } if s.learned[q as usize][num as usize].is_none() => {
-                        actions.push(ParliamentAction::Learn { q, k: num, d: dec });
-                    }
-                    _ => {}
-                }
-            }
+        for p in 0..self.n() {
+            self.actions_of(s, p, &[p], actions);
         }
     }
 
@@ -610,21 +667,21 @@ impl Model for ParliamentSpec {
                     next,
                 });
             }
-            ParliamentAction::BeginNew { p } => {
+            ParliamentAction::BeginNew { p, d } => {
                 let b = s.last_tried[p as usize];
                 let o = s.office[p as usize]?;
                 let k = o.next;
                 // It votes if it is in its quorum (the genesis president is not).
                 let me = o.qrm & (1 << p);
                 if me != 0 {
-                    t.prev_vote[p as usize][k as usize] = Some((b, p));
+                    t.prev_vote[p as usize][k as usize] = Some((b, d));
                 }
                 t.office[p as usize] = Some(Office { next: k + 1, ..o });
                 t.ballots.insert(BallotRecord {
                     num: k,
                     bal: b,
                     pres: p,
-                    dec: p,
+                    dec: d,
                     qrm: o.qrm,
                     vot: me,
                 });
@@ -632,7 +689,7 @@ impl Model for ParliamentSpec {
                     t.msgs.insert(Msg::BeginBallot {
                         bal: b,
                         num: k,
-                        dec: p,
+                        dec: d,
                         to: q,
                     });
                 }
@@ -660,8 +717,7 @@ impl Model for ParliamentSpec {
                     from: q,
                 });
             }
-            ParliamentAction::Succeed { p, k, record } => {
-                t.learned[p as usize][k as usize] = Some(record.dec);
+            ParliamentAction::Succeed { k, record, .. } => {
                 t.msgs.insert(Msg::Success {
                     num: k,
                     dec: record.dec,
@@ -669,6 +725,48 @@ impl Model for ParliamentSpec {
             }
             ParliamentAction::Learn { q, k, d } => {
                 t.learned[q as usize][k as usize] = Some(d);
+            }
+            ParliamentAction::QuorumOfOthers { p, q, start, votes } => {
+                let b = s.last_tried[p as usize];
+                let o = s.office[p as usize]?;
+                let quorum = (o.qrm & !(1 << p)) | (1 << q);
+                let first = o.next;
+                let reported = |k: u8| {
+                    k.checked_sub(start)
+                        .and_then(|i| votes.get(i as usize).copied())
+                        .flatten()
+                };
+                let top = (first..self.d())
+                    .rev()
+                    .find(|&k| reported(k).is_some())
+                    .map_or(first as i16 - 1, i16::from);
+                for k in (first as i16..=top).map(|k| k as u8) {
+                    if s.learned[p as usize][k as usize].is_some() {
+                        continue;
+                    }
+                    let dec = reported(k).map_or(OLIVE, |(_, d)| d);
+                    t.ballots.insert(BallotRecord {
+                        num: k,
+                        bal: b,
+                        pres: p,
+                        dec,
+                        qrm: quorum,
+                        vot: 0,
+                    });
+                    for r in (0..self.n()).filter(|&r| quorum & (1 << r) != 0) {
+                        t.msgs.insert(Msg::BeginBallot {
+                            bal: b,
+                            num: k,
+                            dec,
+                            to: r,
+                        });
+                    }
+                }
+                t.office[p as usize] = Some(Office {
+                    bal: b,
+                    qrm: quorum,
+                    next: (top + 1) as u8,
+                });
             }
         }
         Some(t)
@@ -882,14 +980,19 @@ impl Narrate for ParliamentSpec {
                         priests(quorum),
                         new.join(", ")
                     ),
-                    ParliamentAction::BeginNew { p } => {
+                    ParliamentAction::BeginNew { p, .. } => {
                         format!("BeginNew: priest {p} sends [{}]", new.join(", "))
                     }
+                    ParliamentAction::QuorumOfOthers { p, q, .. } => format!(
+                        "QuorumOfOthers: priest {p} leaves its quorum for {q}'s late LastVote, \
+                         sends [{}]",
+                        new.join(", ")
+                    ),
                     ParliamentAction::CastVote { q, b, k, .. } => {
                         format!("CastVote: priest {q} votes in ballot {b} at number {k}")
                     }
                     ParliamentAction::Succeed { p, k, record } => format!(
-                        "Succeed: priest {p} writes {} as decree {k}, sends Success",
+                        "Succeed: priest {p} passes {} as decree {k}, sends Success",
                         decree(record.dec)
                     ),
                     ParliamentAction::Learn { q, k, d } => {

@@ -8,9 +8,11 @@
 (* number, but a president pays for the first phase once per presidency:  *)
 (* its NextBallot(b, n) asks for every vote at a number >= n at once, and  *)
 (* a promise covers every number.  The first P priests may be president;   *)
-(* president p's own command is decree p, and the olive-day decree Olive   *)
-(* fills a number at which nobody in its quorum voted.  Ballot numbers are *)
-(* Synod.tla's: priest p's ballot of round r is r * N + p.                 *)
+(* president p begins the commands Proposes(p) (in the TLC models decree   *)
+(* p; in the refinement check from the actors, any client's commands),    *)
+(* and the olive-day decree Olive fills a number at which nobody in its    *)
+(* quorum voted.  Ballot numbers are Synod.tla's: priest p's ballot of     *)
+(* round r is r * N + p.                                                   *)
 (*                                                                         *)
 (* Each priest p keeps in its ledger                                       *)
 (*   lastTried[p]     the last ballot number p tried,                      *)
@@ -30,7 +32,14 @@
 (* reports of the others, and votes in every ballot it begins, in one      *)
 (* step; it begins none at a number it knows passed.  A priest reports a   *)
 (* decree it learned as a vote in the ballot it promises (the highest a    *)
-(* report can carry).                                                      *)
+(* report can carry).  A president that passes a decree does not write it *)
+(* at once: it learns it from its own Success, like any priest (the actor *)
+(* keeps it in memory and saves it with its next save).  office[p] is the *)
+(* last office p held: a president that leaves office (it promised a      *)
+(* higher ballot, or crashed) just begins no more ballots in it, which    *)
+(* the spec allows.  A LastVote that comes after the                       *)
+(* president took office, from a priest that makes a quorum with the      *)
+(* others of its quorum, lets it leave its own quorum (QuorumOfOthers).   *)
 (*                                                                         *)
 (* With Genesis, the Chamber starts as src/parliament starts it: every     *)
 (* ledger has promised ballot 0, and priest 0 is in office in it, with     *)
@@ -47,6 +56,7 @@ CONSTANTS
     MaxRound,   \* ballots have rounds 1..MaxRound
     D,          \* decree numbers 0..D-1
     Genesis,    \* TRUE: the Chamber starts as deployed, priest 0 in office
+    Proposes(_),\* Proposes(p): the commands president p may begin
     Olive,      \* the olive-day decree: passes nothing
     None        \* no decree
 
@@ -60,9 +70,10 @@ ASSUME Constants ==
 Priest == 0..(N - 1)
 Proposer == 0..(P - 1)
 Number == 0..(D - 1)
-Decree == Proposer \cup {Olive}
+Command == UNION {Proposes(p) : p \in Proposer}
+Decree == Command \cup {Olive}
 
-ASSUME Distinct == /\ Olive \notin Proposer
+ASSUME Distinct == /\ Olive \notin Command
                    /\ None \notin Decree
 
 Quorum == {Q \in SUBSET Priest : 2 * Cardinality(Q) > N}
@@ -141,12 +152,11 @@ ReportOf(p, b, n) ==
                           ELSE prevVote[p][k]]
 
 (***************************************************************************)
-(* Step 1: candidate p, with a number left to pass, picks a ballot number *)
-(* b above every one it tried or promised, writes lastTried[p] = b, and   *)
-(* sends NextBallot(b, n), n its first unknown decree number.             *)
+(* Step 1: candidate p picks a ballot number b above every one it tried  *)
+(* or promised, writes lastTried[p] = b, and sends NextBallot(b, n), n    *)
+(* its first unknown decree number (D if it knows them all).              *)
 (***************************************************************************)
 TryNewBallot(p, b) ==
-    /\ FirstGap(p) < D
     /\ b > lastTried[p]
     /\ b > nextBal[p]
     /\ lastTried' = [lastTried EXCEPT ![p] = b]
@@ -220,11 +230,11 @@ TakeOffice(p, Q) ==
 
 (***************************************************************************)
 (* Step 4 (pipelined): president p, in office in b = lastTried[p] and     *)
-(* having promised nothing higher, begins ballot b for its own command at *)
-(* its next free number, votes if it is in its quorum, and sends          *)
-(* BeginBallot to the others of its quorum; no NextBallot is needed.       *)
+(* having promised nothing higher, begins ballot b for a command d at its *)
+(* next free number, votes if it is in its quorum, and sends BeginBallot  *)
+(* to the others of its quorum; no NextBallot is needed.                   *)
 (***************************************************************************)
-BeginNew(p) ==
+BeginNew(p, d) ==
     LET b == lastTried[p]
         k == office[p].next
         Q == office[p].qrm
@@ -233,13 +243,13 @@ BeginNew(p) ==
         /\ nextBal[p] = b
         /\ k < D
         /\ prevVote' = IF p \in Q
-                       THEN [prevVote EXCEPT ![p][k] = [bal |-> b, dec |-> p]]
+                       THEN [prevVote EXCEPT ![p][k] = [bal |-> b, dec |-> d]]
                        ELSE prevVote
         /\ office' = [office EXCEPT ![p].next = k + 1]
         /\ ballots' = ballots \cup
-                        {[num |-> k, bal |-> b, pres |-> p, dec |-> p,
+                        {[num |-> k, bal |-> b, pres |-> p, dec |-> d,
                           qrm |-> Q, vot |-> Q \cap {p}]}
-        /\ Send({[type |-> "BeginBallot", bal |-> b, num |-> k, dec |-> p,
+        /\ Send({[type |-> "BeginBallot", bal |-> b, num |-> k, dec |-> d,
                   to |-> q] : q \in office[p].qrm \ {p}})
         /\ UNCHANGED <<lastTried, nextBal, learned>>
 
@@ -266,7 +276,7 @@ CastVote(q) ==
 (***************************************************************************)
 (* Step 5: president p holds Voted(b, k) from every other member of the   *)
 (* quorum of its ballot b = lastTried[p] at k: the decree is passed.  It   *)
-(* writes it in its ledger and sends Success(k, d).                        *)
+(* sends Success(k, d), and learns d from it like any priest (Learn).      *)
 (***************************************************************************)
 Succeed(p, k) ==
     /\ learned[p][k] = None
@@ -276,9 +286,9 @@ Succeed(p, k) ==
           /\ B.num = k
           /\ \A q \in B.qrm \ {p} :
                 [type |-> "Voted", bal |-> B.bal, num |-> k, from |-> q] \in msgs
-          /\ learned' = [learned EXCEPT ![p][k] = B.dec]
+          /\ [type |-> "Success", num |-> k, dec |-> B.dec] \notin msgs
           /\ Send({[type |-> "Success", num |-> k, dec |-> B.dec]})
-    /\ UNCHANGED <<lastTried, nextBal, prevVote, office, ballots>>
+    /\ UNCHANGED <<lastTried, nextBal, prevVote, learned, office, ballots>>
 
 (***************************************************************************)
 (* Step 6: on Success(k, d), a priest writes d in its ledger.              *)
@@ -290,11 +300,55 @@ Learn(q) ==
           /\ learned' = [learned EXCEPT ![q][m.num] = m.dec]
     /\ UNCHANGED <<lastTried, nextBal, prevVote, office, msgs, ballots>>
 
+(***************************************************************************)
+(* President p of b = lastTried[p], in its own quorum Q and having        *)
+(* promised nothing higher (the actor steps down when it does), holds a   *)
+(* LastVote of b from q outside Q such that q and the others of Q are a   *)
+(* quorum without p.  From its next free number k on, its ballots ask     *)
+(* them and it votes in none.  Nobody in Q voted at k or above before b  *)
+(* (they reported every such vote when p took office), so B3 for the new *)
+(* quorum asks only for q's reports: p begins b at every number from k up *)
+(* to the highest q reported, with q's reported decree or Olive, at the   *)
+(* numbers it does not know passed, and its next free number is above     *)
+(* them.                                                                   *)
+(***************************************************************************)
+QuorumOfOthers(p, q) ==
+    LET b == lastTried[p]
+        o == office[p]
+        Q2 == (o.qrm \ {p}) \cup {q}
+        k0 == o.next
+    IN  /\ b # NoBallot
+        /\ o.bal = b
+        /\ nextBal[p] = b
+        /\ q # p
+        /\ p \in o.qrm
+        /\ q \notin o.qrm
+        /\ Q2 \in Quorum
+        /\ \E m \in msgs :
+              /\ m.type = "LastVote"
+              /\ m.bal = b
+              /\ m.from = q
+              /\ LET voted == {k \in k0..(D - 1) : m.votes[k] # NoVote}
+                     top == IF voted = {} THEN k0 - 1 ELSE Max(voted)
+                     begun == {k \in k0..top : learned[p][k] = None}
+                     dec(k) == IF m.votes[k] = NoVote THEN Olive
+                               ELSE m.votes[k].dec
+                 IN  /\ office' = [office EXCEPT ![p] =
+                                    [bal |-> b, qrm |-> Q2, next |-> top + 1]]
+                     /\ ballots' = ballots \cup
+                                    {[num |-> k, bal |-> b, pres |-> p,
+                                      dec |-> dec(k), qrm |-> Q2, vot |-> {}] :
+                                     k \in begun}
+                     /\ Send({[type |-> "BeginBallot", bal |-> b, num |-> k,
+                               dec |-> dec(k), to |-> r] : k \in begun, r \in Q2})
+    /\ UNCHANGED <<lastTried, nextBal, prevVote, learned>>
+
 Next ==
     \/ \E p \in Proposer : \E b \in BallotsOf(p) : TryNewBallot(p, b)
     \/ \E p \in Proposer : \E Q \in Quorum : TakeOffice(p, Q)
-    \/ \E p \in Proposer : BeginNew(p)
+    \/ \E p \in Proposer : \E d \in Proposes(p) : BeginNew(p, d)
     \/ \E p \in Proposer : \E k \in Number : Succeed(p, k)
+    \/ \E p \in Proposer : \E q \in Priest : QuorumOfOthers(p, q)
     \/ \E q \in Priest : SendLastVote(q) \/ CastVote(q) \/ Learn(q)
 
 Spec == Init /\ [][Next]_vars

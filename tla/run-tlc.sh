@@ -112,6 +112,7 @@ CONSTANTS
     Genesis = $(if [ "$genesis" = true ]; then echo TRUE; else echo FALSE; fi)
     Olive = Olive
     None = None
+    Proposes <- MCProposes
 SPECIFICATION Spec
 INVARIANTS TypeOK B1 B2 B3 Agreement LearnedImpliesChosen LogsArePrefixes
 CFG

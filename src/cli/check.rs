@@ -4,6 +4,7 @@ use super::usage_error;
 use clap::{Args, Subcommand};
 use parliament::check::{self, CheckOptions, Report, Strategy};
 use parliament::models::parliament::ParliamentArgs;
+use parliament::models::parliament_refinement::ParliamentRefinementArgs;
 use parliament::models::parliament_spec::ParliamentSpecArgs;
 use parliament::models::paxos_spec::{PaxosSpecArgs, PaxosSymmetry};
 use parliament::models::synod::SynodArgs;
@@ -56,6 +57,15 @@ pub enum CheckModel {
     SynodRefinement {
         #[command(flatten)]
         model: RefinementArgs,
+        #[command(flatten)]
+        common: SpecRunArgs,
+    },
+    /// The Parliament actor model, each step checked to be a sequence of steps of
+    /// tla/Parliament.tla by the priest that took it, or a stutter (property
+    /// refines-parliament-spec), on a duplicating, lossless network.
+    ParliamentRefinement {
+        #[command(flatten)]
+        model: ParliamentRefinementArgs,
         #[command(flatten)]
         common: SpecRunArgs,
     },
@@ -236,6 +246,27 @@ pub fn run(model: CheckModel) -> ExitCode {
                 "synod-refinement",
                 config,
                 &common.options(),
+                None,
+            );
+            finish(&report, &common)
+        }
+        CheckModel::ParliamentRefinement { model, common } => {
+            let cfg = model.config();
+            if let Err(e) = cfg.validate() {
+                return usage_error(&e);
+            }
+            let mut config = serde_json::to_value(&cfg).expect("config serializes");
+            config["network"] = "duplicating".into();
+            let common = common.common(false);
+            let mut options = common.options();
+            if cfg.bug != parliament::parliament::Bug::None {
+                options.stop_on = Some("refines-parliament-spec");
+            }
+            let report = check::run(
+                cfg.into_model(),
+                "parliament-refinement",
+                config,
+                &options,
                 None,
             );
             finish(&report, &common)
