@@ -16,9 +16,9 @@
 //!
 //! Actions:
 //!
-//! 1. `TryNewBallot(p, b)`: a candidate with a number left to pass picks one of its numbers
-//!    `b` above every one it tried or promised, sets `lastTried[p] = b`, sends
-//!    `NextBallot(b, n)`, `n` its first unknown decree number.
+//! 1. `TryNewBallot(p, b)`: a candidate picks one of its numbers `b` above every one it tried
+//!    or promised, sets `lastTried[p] = b`, sends `NextBallot(b, n)`, `n` its first unknown
+//!    decree number (`D` if it knows them all).
 //! 2. `SendLastVote(q)`: on `NextBallot(b, n)` from another priest with `b > nextBal[q]`,
 //!    promises `b` and sends `LastVote(b, q, votes)`: its vote at every number `>= n`, a
 //!    decree it learned reported as a vote in `b`.
@@ -27,8 +27,9 @@
 //!    know passed, begins ballot `b` with the latest decree reported there (its own votes
 //!    counted; olive-day where none), votes in each, sends `BeginBallot(b, k, d)` to the
 //!    others of `Q`; its next free number is above those and above every decree it knows.
-//! 4. `BeginNew(p)`: a president in office that promised nothing higher begins its own
-//!    command at its next free number (voting if it is in its quorum).
+//! 4. `BeginNew(p, d)`: a president in office that promised nothing higher begins command `d`
+//!    of `Proposes(p)` at its next free number (voting if it is in its quorum). The spec's
+//!    own checks take `Proposes(p) = {p}` ([`ParliamentSpec::actions_of`] takes any set).
 //!
 //! With `Genesis` (`--genesis`), the Chamber starts as deployed: every ledger has promised
 //! ballot 0, and priest 0 is in office in it with the highest-numbered majority of the
@@ -37,8 +38,14 @@
 //!    `k`: raises `nextBal[q]` to `b`, votes, adds itself to the ballot's voters, sends
 //!    `Voted(b, k, q)`.
 //! 6. `Succeed(p, k)`: the president of ballot `lastTried[p]` at `k`, holding `Voted` from
-//!    every other member of its quorum, writes the decree and sends `Success(k, d)`.
+//!    every other member of its quorum, sends `Success(k, d)` (it writes `d` by `Learn`, as
+//!    the actor saves it with a later save).
 //! 7. `Learn(q)`: on `Success(k, d)`, a priest that does not know `k` writes `d`.
+//! 8. `QuorumOfOthers(p, q)`: a president in office in `b`, in its own quorum and having
+//!    promised nothing higher, holding a `LastVote(b)` from `q` outside its quorum that makes
+//!    a quorum with the others: from its next free number on, its ballots ask them (it
+//!    votes in none), and it begins `b` at each number up to the highest `q` reported that
+//!    it does not know passed, with `q`'s reported decree or olive-day.
 //!
 //! Invariants, per decree number: `B1`, `B2`, `B3`, `Agreement`, `LearnedImpliesChosen` and
 //! `LogsArePrefixes`, named as in the Parliament actor model (`b1-unique-ballots`, ...), and
@@ -465,11 +472,7 @@ impl ParliamentSpec {
                 }
             }
             if let Some(o) = s.office[pi] {
-                if b != NO_BALLOT
-                    && o.bal == b
-                    && s.next_bal[pi] == b
-                    && o.qrm & (1 << p) != 0
-                {
+                if b != NO_BALLOT && o.bal == b && s.next_bal[pi] == b && o.qrm & (1 << p) != 0 {
                     for m in &s.msgs {
                         if let Msg::LastVote {
                             bal,

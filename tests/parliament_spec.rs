@@ -136,7 +136,11 @@ fn minority_quorum_breaks_b2() {
 fn overwriting_reported_votes_breaks_b3_agreement_and_logs() {
     assert_breaks(
         ParliamentSpecBug::OverwriteReported,
-        &["b3-respects-earlier-votes", "agreement", "logs-are-prefixes"],
+        &[
+            "b3-respects-earlier-votes",
+            "agreement",
+            "logs-are-prefixes",
+        ],
     );
 }
 
