@@ -40,10 +40,19 @@
 //! whose image has no such path sets `broken` and violates the property
 //! `refines-parliament-spec`; its counterexample ends with the spec variables that changed.
 //!
+//! Decrees are numbered afresh in each step's check, and a president may begin any decree
+//! (`Proposes(p)` is the set of decrees in the target's ballots): this is sound because the
+//! spec treats every command alike, comparing decrees only for equality, and only the
+//! olive-day decree is special (it keeps its own number).
+//!
+//! Running out of the bound of [`MAX_SPEC_STEPS`] is reported as a step with no path: a
+//! false alarm at worst, never a step accepted.
+//!
 //! Seeded bugs of the actor that break the refinement with no crash at all:
-//! `forget-promise` (a LastVote leaves before `nextBal` is saved) and `forget-vote` (a Voted
-//! leaves before the vote is saved). The actor model's safety properties catch them only once
-//! a priest crashes and forgets.
+//! `forget-promise` (a LastVote leaves before `nextBal` is saved; in the same configuration
+//! without crashes, the actor model's safety properties all hold) and `forget-vote` (a Voted
+//! leaves before the vote is saved; the safety properties see it only once a president
+//! passes a decree on that unsaved vote, `learned-implies-chosen`).
 
 use crate::ballot::{Ballot, Priests};
 use crate::check::Narrate;
@@ -542,24 +551,24 @@ impl ParliamentRefinementModel {
         &self,
         s: &RefinedState,
     ) -> Result<(ParliamentSpecState, Decrees), String> {
-        use std::hash::{Hash, Hasher};
+        type Last = Option<(RefinedState, [usize; 4], ParliamentSpecState, Decrees)>;
         thread_local! {
-            static LAST: std::cell::RefCell<Option<(u64, ParliamentSpecState, Decrees)>> =
-                const { std::cell::RefCell::new(None) };
+            static LAST: std::cell::RefCell<Last> = const { std::cell::RefCell::new(None) };
         }
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        s.hash(&mut h);
-        let key = h.finish();
+        // Keyed by the state itself and the spec's constants, compared whole: a hash
+        // collision must not hand back another state's image.
+        let c = &self.spec.cfg;
+        let constants = [c.priests, c.proposers, c.rounds, c.decrees];
         if let Some(hit) = LAST.with_borrow(|last| {
             last.as_ref()
-                .filter(|(k, ..)| *k == key)
-                .map(|(_, a, d)| (a.clone(), d.clone()))
+                .filter(|(k, cs, ..)| k == s && *cs == constants)
+                .map(|(_, _, a, d)| (a.clone(), d.clone()))
         }) {
             return Ok(hit);
         }
         let mut decrees = Decrees::default();
         let a = self.abstraction(&s.actor, &s.office, &mut decrees)?;
-        LAST.set(Some((key, a.clone(), decrees.clone())));
+        LAST.set(Some((s.clone(), constants, a.clone(), decrees.clone())));
         Ok((a, decrees))
     }
 
@@ -718,15 +727,14 @@ impl Model for ParliamentRefinementModel {
 
     fn next_state(&self, s: &RefinedState, action: Self::Action) -> Option<RefinedState> {
         let actor = self.actor.next_state(&s.actor, action.clone())?;
+        let office = self.offices(&actor, &s.office);
+        let unmapped = office.is_err();
         let mut t = RefinedState {
-            office: self
-                .offices(&actor, &s.office)
-                .unwrap_or_else(|_| s.office.clone()),
+            office: office.unwrap_or_else(|_| s.office.clone()),
             actor,
             broken: false,
         };
-        t.broken =
-            self.offices(&t.actor, &s.office).is_err() || self.refines(s, &action, &t).is_err();
+        t.broken = unmapped || self.refines(s, &action, &t).is_err();
         Some(t)
     }
 
