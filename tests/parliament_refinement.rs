@@ -4,7 +4,6 @@
 //! it with no crash.
 
 use parliament::check::{self, CheckOptions, Report, Strategy};
-use parliament::models::parliament::ParliamentConfig;
 use parliament::models::parliament_refinement::ParliamentRefinementConfig;
 
 /// The configuration pinned here and cited in docs/tla.md: 3 priests, 2 candidates, round 1,
@@ -51,20 +50,7 @@ fn the_priests_refine_the_spec() {
 /// the actor model it wraps.
 #[test]
 fn the_mapping_adds_no_state_to_the_actor_model() {
-    let cfg = ParliamentRefinementConfig::from_flags(FLAGS).expect("flags parse");
-    let actor: ParliamentConfig = cfg.actor().expect("a valid actor model");
-    let opts = CheckOptions {
-        threads: 2,
-        strategy: Strategy::Bfs,
-        ..CheckOptions::default()
-    };
-    let r = check::run(
-        actor.into_model(),
-        "parliament",
-        serde_json::Value::Null,
-        &opts,
-        None,
-    );
+    let r = check_actor(FLAGS);
     assert_eq!(r.unique_states, 111_724, "{}", r.to_text());
 }
 
