@@ -212,7 +212,7 @@ impl ParliamentRefinementConfig {
             .filter(|p| !matches!(p.expectation, Expectation::Eventually))
             .collect::<Vec<_>>();
         assert!(
-            actor_properties.len() <= LIFTED.len(),
+            actor_properties.len() <= super::LIFTABLE,
             "too many properties"
         );
         ParliamentRefinementModel {
@@ -667,34 +667,18 @@ impl ParliamentRefinementModel {
     }
 }
 
-fn lifted<const I: usize>(m: &ParliamentRefinementModel, s: &RefinedState) -> bool {
-    (m.actor_properties[I].condition)(&m.actor, &s.actor)
+impl super::Wraps for ParliamentRefinementModel {
+    type Inner = ParliamentModel;
+    fn inner(&self) -> &ParliamentModel {
+        &self.actor
+    }
+    fn inner_state(s: &RefinedState) -> &<ParliamentModel as Model>::State {
+        &s.actor
+    }
+    fn inner_properties(&self) -> &[Property<ParliamentModel>] {
+        &self.actor_properties
+    }
 }
-
-type Condition = fn(&ParliamentRefinementModel, &RefinedState) -> bool;
-
-const LIFTED: [Condition; 20] = [
-    lifted::<0>,
-    lifted::<1>,
-    lifted::<2>,
-    lifted::<3>,
-    lifted::<4>,
-    lifted::<5>,
-    lifted::<6>,
-    lifted::<7>,
-    lifted::<8>,
-    lifted::<9>,
-    lifted::<10>,
-    lifted::<11>,
-    lifted::<12>,
-    lifted::<13>,
-    lifted::<14>,
-    lifted::<15>,
-    lifted::<16>,
-    lifted::<17>,
-    lifted::<18>,
-    lifted::<19>,
-];
 
 impl Model for ParliamentRefinementModel {
     type State = RefinedState;
@@ -747,16 +731,7 @@ impl Model for ParliamentRefinementModel {
             "refines-parliament-spec",
             |_: &ParliamentRefinementModel, s: &RefinedState| !s.broken,
         )];
-        props.extend(
-            self.actor_properties
-                .iter()
-                .enumerate()
-                .map(|(i, p)| Property {
-                    expectation: p.expectation.clone(),
-                    name: p.name,
-                    condition: LIFTED[i],
-                }),
-        );
+        props.extend(super::lifted_properties(self));
         props
     }
 }

@@ -147,7 +147,7 @@ impl RefinementConfig {
         let actor = self.synod().into_model();
         let actor_properties = actor.properties();
         assert!(
-            actor_properties.len() <= LIFTED.len(),
+            actor_properties.len() <= super::LIFTABLE,
             "too many properties"
         );
         RefinementModel {
@@ -339,30 +339,18 @@ impl RefinementModel {
     }
 }
 
-fn lifted<const I: usize>(m: &RefinementModel, s: &RefinedState) -> bool {
-    (m.actor_properties[I].condition)(&m.actor, &s.actor)
+impl super::Wraps for RefinementModel {
+    type Inner = SynodModel;
+    fn inner(&self) -> &SynodModel {
+        &self.actor
+    }
+    fn inner_state(s: &RefinedState) -> &<SynodModel as Model>::State {
+        &s.actor
+    }
+    fn inner_properties(&self) -> &[Property<SynodModel>] {
+        &self.actor_properties
+    }
 }
-
-type Condition = fn(&RefinementModel, &RefinedState) -> bool;
-
-const LIFTED: [Condition; 16] = [
-    lifted::<0>,
-    lifted::<1>,
-    lifted::<2>,
-    lifted::<3>,
-    lifted::<4>,
-    lifted::<5>,
-    lifted::<6>,
-    lifted::<7>,
-    lifted::<8>,
-    lifted::<9>,
-    lifted::<10>,
-    lifted::<11>,
-    lifted::<12>,
-    lifted::<13>,
-    lifted::<14>,
-    lifted::<15>,
-];
 
 impl Model for RefinementModel {
     type State = RefinedState;
@@ -402,16 +390,7 @@ impl Model for RefinementModel {
             "refines-synod-spec",
             |_: &RefinementModel, s: &RefinedState| !s.broken,
         )];
-        props.extend(
-            self.actor_properties
-                .iter()
-                .enumerate()
-                .map(|(i, p)| Property {
-                    expectation: p.expectation.clone(),
-                    name: p.name,
-                    condition: LIFTED[i],
-                }),
-        );
+        props.extend(super::lifted_properties(self));
         props
     }
 }
