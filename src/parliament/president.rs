@@ -350,7 +350,12 @@ impl ParliamentPriest {
             let from = state.ledger.first_gap();
             step.send(self.priests[q as usize], Msg::Catchup { from });
         }
-        let from = floor.map_or(from, |(f, _)| f.max(from));
+        // Every decree below a snapshot's end was passed: one a quorum member reported
+        // (`floor`), or this priest's own, taken while it ran (it learned decrees at or
+        // above its NextBallot's `from` meanwhile). No ballot begins there.
+        let from = floor
+            .map_or(from, |(f, _)| f.max(from))
+            .max(state.ledger.base());
         let mut votes = split_at(&reported, from).1;
         for (n, v) in state.ledger.votes.range(from..) {
             merge_vote(&mut votes, *n, v.clone());
