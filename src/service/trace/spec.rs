@@ -654,14 +654,10 @@ impl Checker {
             }
         }
         let vars = &self.priests[p];
+        let current = Local::empty(vars);
         let mut target = Local {
-            last_tried: vars.last_tried,
-            next_bal: vars.next_bal,
-            votes: BTreeMap::new(),
-            learned: BTreeMap::new(),
-            office: vars.office,
             sent,
-            ballots: BTreeMap::new(),
+            ..Local::empty(vars)
         };
         let mut snapshot = vars.snapshot;
         if let Some(l) = save {
@@ -725,24 +721,9 @@ impl Checker {
                 });
             }
         }
-        let current = Local {
-            last_tried: self.priests[p].last_tried,
-            next_bal: self.priests[p].next_bal,
-            votes: BTreeMap::new(),
-            learned: BTreeMap::new(),
-            office: self.priests[p].office,
-            sent: BTreeSet::new(),
-            ballots: BTreeMap::new(),
-        };
-        let result = if current.last_tried == target.last_tried
-            && current.next_bal == target.next_bal
-            && target.votes.is_empty()
-            && target.learned.is_empty()
-            && current.office == target.office
-            && target.sent.is_empty()
-        {
+        let result = if Self::reached(&current, &target) {
             self.report.stutters += 1;
-            Ok(Local { ..target.clone() })
+            Ok(current)
         } else {
             self.search(pi, current, &target)
         };
