@@ -117,6 +117,7 @@ pub fn merge(reports: Vec<(String, Report)>) -> Result<Report, String> {
         undecidable_here: first.undecidable_here.clone(),
         properties,
         svg: None,
+        explorer_path: None,
     })
 }
 

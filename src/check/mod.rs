@@ -185,6 +185,19 @@ pub trait Narrate: Model {
     fn svg(&self, _path: &Path<Self::State, Self::Action>) -> Option<String> {
         None
     }
+    /// One action, in the paper's words, without the state it is taken in (the explorer's
+    /// lists of actions; [`explore`]).
+    fn tell_action(&self, action: &Self::Action) -> String
+    where
+        Self::Action: Debug,
+    {
+        format!("{action:?}")
+    }
+    /// A state, in the paper's words (the explorer's current state; [`explore`]). By
+    /// default what [`Narrate::describe`] says.
+    fn tell_state(&self, state: &Self::State) -> Option<String> {
+        self.describe(state)
+    }
     /// The properties this configuration of the model cannot decide, each with the reason
     /// (e.g. liveness where bounded retries let a lost message rightly strand a client):
     /// the report says "not checked" and why, and they do not make the exit status 3.
@@ -371,6 +384,10 @@ pub struct Report {
     /// The sequence diagram of the first failed property's counterexample, if any.
     #[serde(skip)]
     pub svg: Option<String>,
+    /// The first failed property's counterexample as the explorer's path of action indices
+    /// ([`explore::encode`]), if any.
+    #[serde(skip)]
+    pub explorer_path: Option<String>,
 }
 
 impl Report {
@@ -728,6 +745,7 @@ where
 
     let model = &model;
     let mut svg = None;
+    let mut explorer_path = None;
     let mut reports = Vec::with_capacity(properties.len());
     for p in &properties {
         let discovered = discoveries.get(p.name);
@@ -829,6 +847,9 @@ where
                 if svg.is_none() {
                     svg = model.svg(&path);
                 }
+                if explorer_path.is_none() {
+                    explorer_path = Some(explore::encode(model, &path));
+                }
                 let mut steps = model.narrate(&path);
                 steps.extend(line);
                 report.counterexample = Some(steps);
@@ -865,6 +886,7 @@ where
         undecidable_here: undecidable.iter().map(|(n, _)| *n).collect(),
         properties: reports,
         svg,
+        explorer_path,
     }
 }
 
@@ -1001,6 +1023,7 @@ where
     }
 }
 
+pub mod explore;
 mod liveness;
 pub mod merge;
 pub mod simulation;

@@ -123,7 +123,7 @@ enum Step<M: Model> {
 }
 
 /// The model's actions at `state`, in an order that is the same in every process.
-fn ordered_actions<M>(model: &M, state: &M::State) -> Vec<M::Action>
+pub(super) fn ordered_actions<M>(model: &M, state: &M::State) -> Vec<M::Action>
 where
     M: Model,
     M::Action: Hash,
@@ -411,6 +411,7 @@ where
     let seconds = start.elapsed().as_secs_f64();
 
     let mut svg = None;
+    let mut explorer_path = None;
     let mut reports = Vec::with_capacity(properties.len());
     for (i, p) in properties.iter().enumerate() {
         let mut report = PropertyReport {
@@ -452,6 +453,9 @@ where
                 report.final_state = model.describe(path.last_state());
                 if svg.is_none() {
                     svg = model.svg(&path);
+                }
+                if explorer_path.is_none() {
+                    explorer_path = Some(super::explore::encode(&model, &path));
                 }
             }
             (None, Expectation::Always) => {}
@@ -503,5 +507,6 @@ where
         undecidable_here: undecidable.iter().map(|(n, _)| *n).collect(),
         properties: reports,
         svg,
+        explorer_path,
     }
 }

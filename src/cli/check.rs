@@ -126,6 +126,13 @@ pub struct SpecRunArgs {
     /// How many steps each walk takes at most (fewer when it reaches a dead end).
     #[arg(long, requires = "simulate", default_value_t = 100)]
     depth: usize,
+    /// When a property fails, serve stateright's explorer opened on the counterexample
+    /// (until interrupted).
+    #[arg(long)]
+    explore: bool,
+    /// Where the explorer listens.
+    #[arg(long, requires = "explore", default_value = "127.0.0.1:3000")]
+    addr: std::net::SocketAddr,
 }
 
 impl SpecRunArgs {
@@ -205,7 +212,9 @@ pub fn run(model: CheckModel) -> ExitCode {
                 return usage_error(&e);
             }
             let report = check::run(cfg.into_model(), "synod", config, &options, symmetry);
-            finish(&report, &common)
+            finish(&report, &common, |listening| {
+                check::explore::serve(model.config().into_model(), common.run.addr, listening)
+            })
         }
         CheckModel::PaxosSpec { model, common } => {
             let cfg = model.config();
@@ -226,7 +235,9 @@ pub fn run(model: CheckModel) -> ExitCode {
                 &common.options(),
                 symmetry,
             );
-            finish(&report, &common)
+            finish(&report, &common, |listening| {
+                check::explore::serve(model.config().into_model(), common.run.addr, listening)
+            })
         }
         CheckModel::Parliament { model, common } => {
             let cfg = model.config();
@@ -252,7 +263,9 @@ pub fn run(model: CheckModel) -> ExitCode {
                 return usage_error(&e);
             }
             let report = check::run(cfg.into_model(), "parliament", config, &options, symmetry);
-            finish(&report, &common)
+            finish(&report, &common, |listening| {
+                check::explore::serve(model.config().into_model(), common.run.addr, listening)
+            })
         }
         CheckModel::SynodSpec { model, common } => {
             let cfg = model.config();
@@ -271,7 +284,9 @@ pub fn run(model: CheckModel) -> ExitCode {
                 &common.options(),
                 None,
             );
-            finish(&report, &common)
+            finish(&report, &common, |listening| {
+                check::explore::serve(model.config().into_model(), common.run.addr, listening)
+            })
         }
         CheckModel::ParliamentSpec { model, common } => {
             let cfg = model.config();
@@ -290,7 +305,9 @@ pub fn run(model: CheckModel) -> ExitCode {
                 &common.options(),
                 None,
             );
-            finish(&report, &common)
+            finish(&report, &common, |listening| {
+                check::explore::serve(model.config().into_model(), common.run.addr, listening)
+            })
         }
         CheckModel::SynodRefinement { model, common } => {
             let cfg = model.config();
@@ -310,7 +327,9 @@ pub fn run(model: CheckModel) -> ExitCode {
                 &common.options(),
                 None,
             );
-            finish(&report, &common)
+            finish(&report, &common, |listening| {
+                check::explore::serve(model.config().into_model(), common.run.addr, listening)
+            })
         }
         CheckModel::ParliamentRefinement { model, common } => {
             let cfg = model.config();
@@ -334,13 +353,21 @@ pub fn run(model: CheckModel) -> ExitCode {
                 &options,
                 None,
             );
-            finish(&report, &common)
+            finish(&report, &common, |listening| {
+                check::explore::serve(model.config().into_model(), common.run.addr, listening)
+            })
         }
     }
 }
 
-/// Prints the report (and writes the diagram); the exit status is the report's.
-fn finish(report: &Report, common: &CommonArgs) -> ExitCode {
+/// Prints the report (and writes the diagram); with `--explore` and a counterexample, serves
+/// the explorer on it (`serve`, a fresh model of the same flags). The exit status is the
+/// report's.
+fn finish(
+    report: &Report,
+    common: &CommonArgs,
+    serve: impl FnOnce(&dyn Fn()) -> Result<(), String>,
+) -> ExitCode {
     if common.run.json {
         println!(
             "{}",
@@ -361,6 +388,29 @@ fn finish(report: &Report, common: &CommonArgs) -> ExitCode {
                 }
             }
             None => eprintln!("no counterexample, so no sequence diagram written"),
+        }
+    }
+    if common.run.explore {
+        let failed = report.failures().first().copied();
+        match (&report.explorer_path, failed) {
+            (Some(path), Some(property)) => {
+                let url = format!("http://{}/#/steps/{path}", common.run.addr);
+                let line =
+                    format!("explorer: {url} (the counterexample to {property}; Ctrl-C stops it)");
+                let announce = || {
+                    if common.run.json {
+                        eprintln!("{line}");
+                    } else {
+                        println!("{line}");
+                    }
+                    use std::io::Write;
+                    let _ = std::io::stdout().flush();
+                };
+                if let Err(e) = serve(&announce) {
+                    return usage_error(&e);
+                }
+            }
+            _ => eprintln!("no counterexample, so nothing to explore"),
         }
     }
     // 0 verified, 1 a property fails, 3 unknown (incomplete or not checked).
