@@ -1659,6 +1659,45 @@ pub fn narrate_action(cfg: &ParliamentConfig, a: <ParliamentModel as Model>::Act
     }
 }
 
+/// What each priest applied ("priest 0 applied [#0 ...]"), and the ballots with their
+/// voters, in the paper's words.
+fn tell_ledgers(cfg: &ParliamentConfig, last: &ParliamentState) -> (Vec<String>, String) {
+    let mut applied = Vec::new();
+    for (i, p) in priest_nodes(last).enumerate() {
+        let log: Vec<String> = p
+            .log
+            .iter()
+            .map(|e| match e {
+                LogEntry::Applied(n, d) => format!("#{n} {d}"),
+                LogEntry::Installed(u) => format!("snapshot <{u}"),
+                LogEntry::Restarted(u) => format!("own snapshot <{u} on restart"),
+            })
+            .collect();
+        applied.push(format!("priest {i} applied [{}]", log.join(", ")));
+    }
+    let quorums = cfg.quorums();
+    let ballots: Vec<String> = with_voters(last, true)
+        .into_iter()
+        .map(|(b, vot)| {
+            format!(
+                "[#{} ballot {} by priest {}: {}, quorum {}, voted {}{}]",
+                b.number,
+                b.bal,
+                b.president,
+                b.dec,
+                b.qrm,
+                vot,
+                if quorums.is_quorum(vot) {
+                    ", chosen"
+                } else {
+                    ""
+                }
+            )
+        })
+        .collect();
+    (applied, ballots.join(" "))
+}
+
 impl Narrate for ParliamentModel {
     fn narrate(&self, path: &Path<ParliamentState, <Self as Model>::Action>) -> Vec<String> {
         let cfg = &self.cfg;
@@ -1669,41 +1708,19 @@ impl Narrate for ParliamentModel {
             .filter_map(|(_, action)| action)
             .map(|a| narrate_action(cfg, a))
             .collect();
-        let last = path.last_state();
-        for (i, p) in priest_nodes(last).enumerate() {
-            let log: Vec<String> = p
-                .log
-                .iter()
-                .map(|e| match e {
-                    LogEntry::Applied(n, d) => format!("#{n} {d}"),
-                    LogEntry::Installed(u) => format!("snapshot <{u}"),
-                    LogEntry::Restarted(u) => format!("own snapshot <{u} on restart"),
-                })
-                .collect();
-            steps.push(format!("final: priest {i} applied [{}]", log.join(", ")));
-        }
-        let quorums = cfg.quorums();
-        let ballots: Vec<String> = with_voters(last, true)
-            .into_iter()
-            .map(|(b, vot)| {
-                format!(
-                    "[#{} ballot {} by priest {}: {}, quorum {}, voted {}{}]",
-                    b.number,
-                    b.bal,
-                    b.president,
-                    b.dec,
-                    b.qrm,
-                    vot,
-                    if quorums.is_quorum(vot) {
-                        ", chosen"
-                    } else {
-                        ""
-                    }
-                )
-            })
-            .collect();
-        steps.push(format!("final ballots: {}", ballots.join(" ")));
+        let (applied, ballots) = tell_ledgers(cfg, path.last_state());
+        steps.extend(applied.into_iter().map(|a| format!("final: {a}")));
+        steps.push(format!("final ballots: {ballots}"));
         steps
+    }
+
+    fn tell_action(&self, action: &<Self as Model>::Action) -> String {
+        narrate_action(&self.cfg, action.clone())
+    }
+
+    fn tell_state(&self, state: &ParliamentState) -> Option<String> {
+        let (applied, ballots) = tell_ledgers(&self.cfg, state);
+        Some(format!("{}\nballots: {ballots}", applied.join("\n")))
     }
 
     fn stop_flag(&self) -> Option<crate::check::StopFlag> {

@@ -711,6 +711,38 @@ impl Narrate for PaxosSpec {
         ));
         steps
     }
+
+    fn tell_action(&self, action: &PaxosAction) -> String {
+        let l = self.layout;
+        match *action {
+            PaxosAction::Phase1a { b } => format!("1a: send {}", l.message(l.m1a(b))),
+            PaxosAction::Phase1b { a, b } => format!(
+                "1b: acceptor a{} receives (1a, {b}) and sends its 1b message",
+                a + 1
+            ),
+            PaxosAction::Phase2a { b, v, q, .. } => {
+                let members: Vec<String> = (0..l.acceptors)
+                    .filter(|&a| q & (1 << a) != 0)
+                    .map(|a| format!("a{}", a + 1))
+                    .collect();
+                format!(
+                    "2a: with 1b messages of quorum {{{}}} for ballot {b}, send (2a, {b}, v{})",
+                    members.join(", "),
+                    v + 1
+                )
+            }
+            PaxosAction::Phase2b { a, b, v } => format!(
+                "2b: acceptor a{} receives (2a, {b}, v{}) and votes",
+                a + 1,
+                v + 1
+            ),
+        }
+    }
+
+    fn tell_state(&self, state: &PaxosSpecState) -> Option<String> {
+        let chosen: Vec<String> = self.chosen(state).map(|v| format!("v{}", v + 1)).collect();
+        Some(format!("{state:?}\nchosen: {{{}}}", chosen.join(", ")))
+    }
 }
 
 /// Which permutations a symmetry representative ranges over.

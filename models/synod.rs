@@ -692,6 +692,10 @@ impl Narrate for SynodModel {
         narrate_actor_path(self, path)
     }
 
+    fn tell_action(&self, action: &<Self as Model>::Action) -> String {
+        narrate_action::<WatchedPriest>(action)
+    }
+
     fn describe(&self, state: &SynodState) -> Option<String> {
         let learned: Vec<String> = state
             .actor_states

@@ -83,14 +83,23 @@
 //! says how many states its graph had; without symmetry it equals `unique_states` (both
 //! searches explore the same graph within the same bounds).
 //!
+//! # Simulation
+//!
+//! With [`CheckOptions::simulate`], [`run`] takes seeded random walks instead of searching
+//! exhaustively ([`simulation`]): for models and configurations too large to explore. Its
+//! report's search is [`Search::Simulated`]; it is never complete, and nothing it finds
+//! absent is verified. `parliament check merge` adds up the reports of many seeds
+//! ([`merge`]).
+//!
 //! # Exit status
 //!
 //! [`Report::exit_status`] is what `parliament check` exits with: 0 when the search was
 //! complete and every property holds; 1 when some property fails (a real counterexample,
 //! whether or not the search was complete); 3 when none fails but the search was incomplete
-//! or some property was not checked. (2 is the command line's usage error.)
+//! (bounded, stopped, or simulated) or some property was not checked. (2 is the command
+//! line's usage error.)
 
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use stateright::{Checker, CheckerBuilder, Expectation, HasDiscoveries, Model, Path, Property};
 use std::collections::hash_map::{Entry, HashMap};
 use std::fmt::Debug;
@@ -140,6 +149,8 @@ pub struct CheckOptions {
     /// Explore only the states at most this many steps from the start: a bounded search
     /// (the report says so; it is never complete, and liveness is not checked).
     pub max_depth: Option<usize>,
+    /// Take these random walks instead of searching exhaustively ([`simulation`]).
+    pub simulate: Option<Walks>,
 }
 
 impl Default for CheckOptions {
@@ -152,6 +163,7 @@ impl Default for CheckOptions {
             progress: false,
             stop_on: None,
             max_depth: None,
+            simulate: None,
         }
     }
 }
@@ -172,6 +184,19 @@ pub trait Narrate: Model {
     /// stateright's sequence diagram of `path`, when the model has one.
     fn svg(&self, _path: &Path<Self::State, Self::Action>) -> Option<String> {
         None
+    }
+    /// One action, in the paper's words, without the state it is taken in (the explorer's
+    /// lists of actions; [`explore`]).
+    fn tell_action(&self, action: &Self::Action) -> String
+    where
+        Self::Action: Debug,
+    {
+        format!("{action:?}")
+    }
+    /// A state, in the paper's words (the explorer's current state; [`explore`]). By
+    /// default what [`Narrate::describe`] says.
+    fn tell_state(&self, state: &Self::State) -> Option<String> {
+        self.describe(state)
     }
     /// The properties this configuration of the model cannot decide, each with the reason
     /// (e.g. liveness where bounded retries let a lost message rightly strand a client):
@@ -199,6 +224,8 @@ pub struct PropertyReport {
     /// Set when the property was not checked: why (the verdict is then unknown, neither
     /// holds nor fails).
     pub not_checked: Option<String>,
+    /// In a simulation: the walk that found the counterexample (or the example).
+    pub found_by: Option<WalkRef>,
 }
 
 impl PropertyReport {
@@ -210,11 +237,11 @@ impl PropertyReport {
 }
 
 /// As JSON: `holds` is `null` when the property was not checked; `final_state`,
-/// `path_length` and `not_checked` appear only when set.
+/// `path_length`, `not_checked` and `found_by` appear only when set.
 impl Serialize for PropertyReport {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
-        let mut s = serializer.serialize_struct("PropertyReport", 7)?;
+        let mut s = serializer.serialize_struct("PropertyReport", 8)?;
         s.serialize_field("name", self.name)?;
         s.serialize_field("expectation", self.expectation)?;
         s.serialize_field("holds", &self.not_checked.is_none().then_some(self.holds))?;
@@ -231,42 +258,136 @@ impl Serialize for PropertyReport {
             Some(why) => s.serialize_field("not_checked", why)?,
             None => s.skip_field("not_checked")?,
         }
+        match &self.found_by {
+            Some(w) => s.serialize_field("found_by", w)?,
+            None => s.skip_field("found_by")?,
+        }
         s.end()
     }
 }
 
+/// Read back from JSON (by `parliament check merge`), the inverse of the serialization above.
+impl<'de> Deserialize<'de> for PropertyReport {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Json {
+            name: String,
+            expectation: String,
+            holds: Option<bool>,
+            counterexample: Option<Vec<String>>,
+            #[serde(default)]
+            final_state: Option<String>,
+            #[serde(default)]
+            path_length: Option<usize>,
+            #[serde(default)]
+            not_checked: Option<String>,
+            #[serde(default)]
+            found_by: Option<WalkRef>,
+        }
+        let j = Json::deserialize(deserializer)?;
+        let Some(expectation) = ["always", "sometimes", "eventually"]
+            .into_iter()
+            .find(|e| *e == j.expectation)
+        else {
+            return Err(serde::de::Error::custom(format!(
+                "unknown expectation {:?}",
+                j.expectation
+            )));
+        };
+        if j.holds.is_none() != j.not_checked.is_some() {
+            return Err(serde::de::Error::custom(format!(
+                "property {}: holds is null exactly when not_checked says why",
+                j.name
+            )));
+        }
+        Ok(PropertyReport {
+            name: keep(j.name),
+            expectation,
+            holds: j.holds.unwrap_or(false),
+            counterexample: j.counterexample,
+            final_state: j.final_state,
+            path_length: j.path_length,
+            not_checked: j.not_checked,
+            found_by: j.found_by,
+        })
+    }
+}
+
+/// A property's name read from JSON. Names are `&'static str` in a report, as
+/// the model's properties give them; a report read back keeps its few names for the rest of
+/// the process.
+fn keep(name: String) -> &'static str {
+    Box::leak(name.into_boxed_str())
+}
+
+fn read_names<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<&'static str>, D::Error> {
+    Vec::<String>::deserialize(deserializer).map(|v| v.into_iter().map(keep).collect())
+}
+
+/// How far a search went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Search {
+    /// Every reachable state within the model's bounds was explored.
+    Complete,
+    /// Every state within [`Report::depth_bound`] steps of the start, none deeper.
+    Bounded,
+    /// Stopped early: a timeout, or the first failure.
+    Incomplete,
+    /// Random walks ([`Report::simulation`] says which).
+    Simulated,
+}
+
 /// Everything a check found.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Report {
     pub model: String,
     pub config: serde_json::Value,
+    /// How far the search went (`complete` is `search == Complete`).
+    pub search: Search,
     /// Every reachable state (within the model's own bounds) was visited.
     pub complete: bool,
+    /// Distinct states visited (in a merged simulation: the most any one seed visited, a
+    /// lower bound).
     pub unique_states: usize,
     pub total_states: usize,
+    /// The longest path explored (in a simulation: the longest walk, in steps).
     pub max_depth: usize,
     /// stateright's search (the liveness check's time is [`Report::liveness_seconds`]).
     pub seconds: f64,
     pub states_per_second: f64,
     /// States of the liveness check's graph, when it ran to the end ([`check_liveness`]).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub liveness_states: Option<usize>,
     /// Its distinct transitions between distinct states (self-loops left out).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub liveness_transitions: Option<usize>,
     /// How long the liveness check took, when it ran (to the end or not).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub liveness_seconds: Option<f64>,
     /// A bounded search: every state at most this many steps from the start was explored.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub depth_bound: Option<usize>,
+    /// A simulation: its seeds, walks and depth.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub simulation: Option<Simulation>,
     /// Properties this configuration cannot decide (see [`Narrate::not_checked`]).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "read_names"
+    )]
     pub undecidable_here: Vec<&'static str>,
     pub properties: Vec<PropertyReport>,
     /// The sequence diagram of the first failed property's counterexample, if any.
     #[serde(skip)]
     pub svg: Option<String>,
+    /// The first failed property's counterexample as the explorer's path of action indices
+    /// ([`explore::encode`]), if any.
+    #[serde(skip)]
+    pub explorer_path: Option<String>,
 }
 
 impl Report {
@@ -319,26 +440,89 @@ impl Report {
         }
     }
 
+    /// The search line of a simulated report: the walks, the depth, the seeds, and either
+    /// "no violation" or the first violation and the walk that found it.
+    fn simulated_search(&self, sim: &Simulation) -> String {
+        let walks = if sim.walks_run() == sim.walks() {
+            format!("{} walks", sim.walks())
+        } else {
+            format!("{} of {} walks", sim.walks_run(), sim.walks())
+        };
+        let seeds = sim.seeds();
+        let seeds = match seeds.as_slice() {
+            [one] => format!("seed {one}"),
+            many => format!("{} seeds {}", many.len(), seed_ranges(many)),
+        };
+        let mut line = format!("simulated: {walks} to depth {}, {seeds}, ", sim.depth);
+        let violations: Vec<String> = self
+            .properties
+            .iter()
+            .filter(|p| p.fails())
+            .map(|p| match &p.found_by {
+                Some(w) => format!("{} (walk {} of seed {})", p.name, w.walk, w.seed),
+                None => p.name.to_string(),
+            })
+            .collect();
+        if violations.is_empty() {
+            line.push_str("no violation");
+        } else {
+            line.push_str(&format!("VIOLATION of {}", violations.join(", ")));
+        }
+        let stops: Vec<String> = sim
+            .runs
+            .iter()
+            .filter_map(|r| {
+                r.stopped
+                    .as_ref()
+                    .map(|why| format!("seed {}: {why}", r.seed))
+            })
+            .collect();
+        if !stops.is_empty() {
+            line.push_str(&format!(" ({})", stops.join("; ")));
+        }
+        line.push_str(
+            "\n           random walks verify nothing: ok means only 'not violated along these walks'",
+        );
+        line
+    }
+
     /// The human-readable report.
     pub fn to_text(&self) -> String {
         use std::fmt::Write;
         let mut s = String::new();
         let _ = writeln!(s, "model      {}", self.model);
         let _ = writeln!(s, "config     {}", self.config);
-        let _ = writeln!(
-            s,
-            "search     {}",
-            match (self.complete, self.depth_bound) {
-                (true, _) => "complete: every reachable state within the model's bounds was explored".to_string(),
-                (false, Some(d)) => format!("BOUNDED: every state within {d} steps of the start was explored, none deeper; ok means only 'not violated within the bound'"),
-                (false, None) => "INCOMPLETE: stopped early (timeout or first failure); ok means only 'not violated in the states explored'".to_string(),
-            }
-        );
-        let _ = writeln!(
-            s,
-            "states     {} unique, {} total, max depth {}",
-            self.unique_states, self.total_states, self.max_depth
-        );
+        let search = match (&self.simulation, self.complete, self.depth_bound) {
+            (Some(sim), _, _) => self.simulated_search(sim),
+            (None, true, _) => "complete: every reachable state within the model's bounds was explored".to_string(),
+            (None, false, Some(d)) => format!("BOUNDED: every state within {d} steps of the start was explored, none deeper; ok means only 'not violated within the bound'"),
+            (None, false, None) => "INCOMPLETE: stopped early (timeout or first failure); ok means only 'not violated in the states explored'".to_string(),
+        };
+        let _ = writeln!(s, "search     {search}");
+        if self.simulation.is_some() {
+            let _ = writeln!(
+                s,
+                "states     {} visited along the walks ({}{} distinct), longest walk {} steps",
+                self.total_states,
+                if self
+                    .simulation
+                    .as_ref()
+                    .is_some_and(|sim| sim.runs.len() > 1)
+                {
+                    "at least "
+                } else {
+                    ""
+                },
+                self.unique_states,
+                self.max_depth
+            );
+        } else {
+            let _ = writeln!(
+                s,
+                "states     {} unique, {} total, max depth {}",
+                self.unique_states, self.total_states, self.max_depth
+            );
+        }
         let _ = writeln!(
             s,
             "time       {:.2} s, {:.0} total states/s",
@@ -372,7 +556,15 @@ impl Report {
         }
         for p in self.properties.iter().filter(|p| p.fails()) {
             if let Some(steps) = &p.counterexample {
-                let _ = writeln!(s, "\ncounterexample to {} ({} steps):", p.name, steps.len());
+                let _ = write!(s, "\ncounterexample to {} ({} steps", p.name, steps.len());
+                if let Some(w) = &p.found_by {
+                    let _ = write!(
+                        s,
+                        "; found by walk {} of seed {} at its step {}, shortened by replay",
+                        w.walk, w.seed, w.step
+                    );
+                }
+                let _ = writeln!(s, "):");
                 for (i, step) in steps.iter().enumerate() {
                     let _ = writeln!(s, "  {:>3}. {}", i + 1, step);
                 }
@@ -383,6 +575,27 @@ impl Report {
         }
         s
     }
+}
+
+/// Seeds as ranges: `0-9, 12, 20-21`.
+fn seed_ranges(seeds: &[u64]) -> String {
+    let mut sorted = seeds.to_vec();
+    sorted.sort_unstable();
+    let mut parts: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < sorted.len() {
+        let mut j = i;
+        while j + 1 < sorted.len() && sorted[j + 1] == sorted[j] + 1 {
+            j += 1;
+        }
+        parts.push(if i == j {
+            sorted[i].to_string()
+        } else {
+            format!("{}-{}", sorted[i], sorted[j])
+        });
+        i = j + 1;
+    }
+    parts.join(", ")
 }
 
 fn expectation_name(e: &Expectation) -> &'static str {
@@ -413,8 +626,11 @@ pub fn run<M>(
 where
     M: Narrate + Clone + Send + Sync + 'static,
     M::State: Clone + Debug + Hash + PartialEq + Send + Sync,
-    M::Action: Clone + Debug + PartialEq,
+    M::Action: Clone + Debug + PartialEq + Hash,
 {
+    if let Some(walks) = opts.simulate {
+        return simulation::simulate(model, name, config, opts, walks);
+    }
     let properties = model.properties();
     let undecidable = model.not_checked();
     let stop = model.stop_flag().unwrap_or_default();
@@ -529,6 +745,7 @@ where
 
     let model = &model;
     let mut svg = None;
+    let mut explorer_path = None;
     let mut reports = Vec::with_capacity(properties.len());
     for p in &properties {
         let discovered = discoveries.get(p.name);
@@ -540,6 +757,7 @@ where
             final_state: None,
             path_length: None,
             not_checked: None,
+            found_by: None,
         };
         // The counterexample (a failed `always` or `eventually`) or example (`sometimes`),
         // with any line to add after the narrated steps.
@@ -629,6 +847,9 @@ where
                 if svg.is_none() {
                     svg = model.svg(&path);
                 }
+                if explorer_path.is_none() {
+                    explorer_path = Some(explore::encode(model, &path));
+                }
                 let mut steps = model.narrate(&path);
                 steps.extend(line);
                 report.counterexample = Some(steps);
@@ -644,6 +865,13 @@ where
     Report {
         model: name.to_string(),
         config,
+        search: if complete {
+            Search::Complete
+        } else if bounded {
+            Search::Bounded
+        } else {
+            Search::Incomplete
+        },
         complete,
         unique_states,
         total_states,
@@ -654,9 +882,11 @@ where
         liveness_transitions,
         liveness_seconds,
         depth_bound: opts.max_depth.filter(|_| bounded),
+        simulation: None,
         undecidable_here: undecidable.iter().map(|(n, _)| *n).collect(),
         properties: reports,
         svg,
+        explorer_path,
     }
 }
 
@@ -793,9 +1023,14 @@ where
     }
 }
 
+pub mod explore;
 mod liveness;
+pub mod merge;
+pub mod simulation;
 use liveness::*;
 pub use liveness::{check_liveness, Liveness, LivenessVerdict, LivenessViolation};
+pub use merge::merge;
+pub use simulation::{SimulatedRun, Simulation, WalkRef, Walks};
 
 #[cfg(test)]
 mod tests;

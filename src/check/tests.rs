@@ -2,6 +2,7 @@ use super::*;
 
 /// A graph as a model: states are vertices, from 0; an action is the target of an edge;
 /// `eventually` "goal": the state is one of `goal`.
+#[derive(Clone)]
 struct Graph {
     edges: Vec<Vec<usize>>,
     goal: Vec<usize>,
@@ -138,6 +139,7 @@ fn not_checked_serializes_as_null() {
         final_state: None,
         path_length: None,
         not_checked: Some("why".into()),
+        found_by: None,
     };
     let j = serde_json::to_value(&p).unwrap();
     assert!(j["holds"].is_null());
@@ -150,4 +152,160 @@ fn not_checked_serializes_as_null() {
     .unwrap();
     assert_eq!(j["holds"], true);
     assert!(j.get("not_checked").is_none() && j.get("path_length").is_none());
+}
+
+impl Narrate for Graph {
+    fn narrate(&self, path: &Path<usize, usize>) -> Vec<String> {
+        path.clone()
+            .into_actions()
+            .iter()
+            .map(|a| format!("to {a}"))
+            .collect()
+    }
+}
+
+fn simulate(g: Graph, walks: usize, depth: usize) -> Report {
+    let opts = CheckOptions {
+        simulate: Some(Walks {
+            seed: 1,
+            walks,
+            depth,
+        }),
+        ..CheckOptions::default()
+    };
+    run(g, "graph", serde_json::Value::Null, &opts, None)
+}
+
+#[test]
+fn a_walk_into_a_dead_end_without_the_goal_is_a_liveness_counterexample() {
+    // 0 -> 1 -> 2 (goal); 0 -> 3 -> 4 (a dead end); 1 <-> 5 (a detour).
+    let g = graph(&[&[1, 3], &[2, 5], &[], &[4], &[], &[1]], &[2]);
+    let r = simulate(g, 50, 20);
+    assert_eq!(r.exit_status(), 1);
+    let p = r.property("goal");
+    assert!(p.fails());
+    assert_eq!(
+        p.counterexample.as_deref().unwrap(),
+        [
+            "to 3",
+            "to 4",
+            "this state has no successor, and goal does not hold in it"
+        ]
+    );
+    assert!(r.to_text().contains("VIOLATION of goal (walk"));
+}
+
+#[test]
+fn walks_cut_at_their_depth_leave_liveness_unchecked() {
+    // A trap (3 <-> 4) that only the whole graph shows: no dead end.
+    let g = graph(&[&[1], &[2, 3], &[], &[4], &[3]], &[2]);
+    let r = simulate(g, 50, 10);
+    assert_eq!(r.exit_status(), 3);
+    let p = r.property("goal");
+    assert!(!p.fails() && !p.holds);
+    assert!(p
+        .not_checked
+        .as_deref()
+        .unwrap()
+        .contains("not checked by simulation"));
+    // Walks end at their depth, or at 2 (a dead end where the goal holds).
+    let sim = r.simulation.as_ref().unwrap();
+    assert!(sim.runs[0].dead_ends > 0 && sim.runs[0].dead_ends < 50);
+    assert!(r
+        .to_text()
+        .contains("simulated: 50 walks to depth 10, seed 1, no violation"));
+}
+
+#[test]
+fn a_counterexample_walk_is_shortened_by_replay() {
+    // 0 -> 1 -> ... -> 8 -> 9 (bad), with a loop 8 -> 1 that a walk may take again and again.
+    #[derive(Clone)]
+    struct Detour;
+    impl Model for Detour {
+        type State = usize;
+        type Action = usize;
+        fn init_states(&self) -> Vec<usize> {
+            vec![0]
+        }
+        fn actions(&self, s: &usize, actions: &mut Vec<usize>) {
+            match *s {
+                0..=7 => actions.push(s + 1),
+                8 => actions.extend([1, 9]),
+                _ => {}
+            }
+        }
+        fn next_state(&self, _: &usize, a: usize) -> Option<usize> {
+            Some(a)
+        }
+        fn properties(&self) -> Vec<Property<Self>> {
+            vec![Property::always("not-9", |_, s| *s != 9)]
+        }
+    }
+    impl Narrate for Detour {
+        fn narrate(&self, path: &Path<usize, usize>) -> Vec<String> {
+            path.clone()
+                .into_actions()
+                .iter()
+                .map(|a| format!("to {a}"))
+                .collect()
+        }
+    }
+    // The first seed whose first walk went round the loop before it reached 9 ...
+    let (r, found) = (0..20)
+        .map(|seed| {
+            let opts = CheckOptions {
+                simulate: Some(Walks {
+                    seed,
+                    walks: 1,
+                    depth: 100,
+                }),
+                ..CheckOptions::default()
+            };
+            let r = run(Detour, "detour", serde_json::Value::Null, &opts, None);
+            let found = r.property("not-9").found_by.expect("9 is always reached");
+            (r, found)
+        })
+        .find(|(_, found)| found.step > 9)
+        .expect("a walk that wandered");
+    assert_eq!((found.walk, found.step % 8), (1, 1));
+    // ... is told as the way straight there.
+    let p = r.property("not-9");
+    let straight: Vec<String> = (1..=9).map(|i| format!("to {i}")).collect();
+    assert_eq!(p.counterexample.as_deref().unwrap(), straight);
+    assert_eq!(p.path_length, Some(9));
+}
+
+/// The report as JSON with its timings fixed (serde_json reads some floats back a bit off).
+fn json_of(mut r: Report) -> String {
+    r.seconds = 1.5;
+    r.states_per_second = 2.5;
+    r.liveness_seconds = r.liveness_seconds.map(|_| 0.5);
+    if let Some(sim) = &mut r.simulation {
+        for run in &mut sim.runs {
+            run.seconds = 1.5;
+        }
+    }
+    serde_json::to_string(&r).unwrap()
+}
+
+#[test]
+fn a_report_reads_back_from_its_json() {
+    let g = graph(&[&[1, 3], &[2, 5], &[], &[4], &[], &[1]], &[2]);
+    let json = json_of(simulate(g, 50, 20));
+    let back: Report = serde_json::from_str(&json).unwrap();
+    assert_eq!(serde_json::to_string(&back).unwrap(), json);
+    assert_eq!(back.search, Search::Simulated);
+    assert!(back.property("goal").found_by.is_some());
+    // An exhaustive report too.
+    let g = graph(&[&[1], &[2, 3], &[], &[4], &[3]], &[2]);
+    let json = json_of(run(
+        g,
+        "graph",
+        serde_json::Value::Null,
+        &CheckOptions::default(),
+        None,
+    ));
+    let back: Report = serde_json::from_str(&json).unwrap();
+    assert_eq!(serde_json::to_string(&back).unwrap(), json);
+    assert_eq!(back.search, Search::Complete);
 }

@@ -1,8 +1,10 @@
-//! `parliament check MODEL`: model-check one model and report every property.
+//! `parliament check MODEL`: model-check one model and report every property, exhaustively or
+//! (`--simulate`) by seeded random walks; `parliament check merge FILE...` adds up the
+//! simulation reports of many seeds.
 
 use super::usage_error;
 use clap::{Args, Subcommand};
-use parliament::check::{self, CheckOptions, Report, Strategy};
+use parliament::check::{self, CheckOptions, Report, Strategy, Walks};
 use parliament::models::parliament::ParliamentArgs;
 use parliament::models::parliament_refinement::ParliamentRefinementArgs;
 use parliament::models::parliament_spec::ParliamentSpecArgs;
@@ -69,6 +71,17 @@ pub enum CheckModel {
         #[command(flatten)]
         common: SpecRunArgs,
     },
+    /// Merge the JSON reports of simulations (`--simulate --json`) of one model with the same
+    /// flags and different seeds into one report: the walks of every seed, and any
+    /// violation with the seed that found it.
+    Merge {
+        /// The JSON reports, one per seed (or merged reports).
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<std::path::PathBuf>,
+        /// Print one JSON object instead of the human report.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// The options of a spec check: those of [`CommonArgs`], with symmetry over named sets.
@@ -100,6 +113,26 @@ pub struct SpecRunArgs {
     /// such; liveness is then not checked).
     #[arg(long, value_name = "N")]
     max_depth: Option<usize>,
+    /// Take seeded random walks instead of searching every state (one thread; nothing is
+    /// verified: a violation is real, no violation means only none was met).
+    #[arg(long, conflicts_with_all = ["strategy", "max_depth", "threads"])]
+    simulate: bool,
+    /// The simulation's seed: the same seed takes the same walks.
+    #[arg(long, requires = "simulate", default_value_t = 0)]
+    seed: u64,
+    /// How many walks the simulation takes.
+    #[arg(long, requires = "simulate", default_value_t = 1000)]
+    walks: usize,
+    /// How many steps each walk takes at most (fewer when it reaches a dead end).
+    #[arg(long, requires = "simulate", default_value_t = 100)]
+    depth: usize,
+    /// When a property fails, serve stateright's explorer opened on the counterexample
+    /// (until interrupted).
+    #[arg(long)]
+    explore: bool,
+    /// Where the explorer listens.
+    #[arg(long, requires = "explore", default_value = "127.0.0.1:3000")]
+    addr: std::net::SocketAddr,
 }
 
 impl SpecRunArgs {
@@ -133,14 +166,32 @@ impl CommonArgs {
             timeout: self.run.timeout.map(Duration::from_secs),
             progress: !self.run.json,
             max_depth: self.run.max_depth,
+            simulate: self.run.simulate.then_some(Walks {
+                seed: self.run.seed,
+                walks: self.run.walks,
+                depth: self.run.depth,
+            }),
             ..CheckOptions::default()
         }
     }
+
+    /// Refuses what a simulation cannot do: reduce by symmetry.
+    fn validate(&self) -> Result<(), String> {
+        if self.run.simulate && self.symmetry {
+            return Err("--symmetry reduces an exhaustive search; a simulation's walks have nothing to reduce (leave out --symmetry)".into());
+        }
+        if self.run.simulate && self.run.walks == 0 {
+            return Err("--walks must be at least 1".into());
+        }
+        Ok(())
+    }
 }
 
-/// Runs the check; exit status 0 verified, 1 a property fails, 3 unknown, 2 a usage error.
+/// Runs the check; exit status 0 verified, 1 a property fails, 3 unknown (incomplete,
+/// bounded or simulated), 2 a usage error.
 pub fn run(model: CheckModel) -> ExitCode {
     match model {
+        CheckModel::Merge { files, json } => merge(&files, json),
         CheckModel::Synod { model, common } => {
             let cfg = model.config();
             let bug = cfg.bug;
@@ -157,8 +208,13 @@ pub fn run(model: CheckModel) -> ExitCode {
             // retry forever), so stop at the first violation: BFS makes it a shortest one.
             let mut options = common.options();
             options.stop_on_failure = bug != Bug::None;
+            if let Err(e) = common.validate() {
+                return usage_error(&e);
+            }
             let report = check::run(cfg.into_model(), "synod", config, &options, symmetry);
-            finish(&report, &common)
+            finish(&report, &common, |listening| {
+                check::explore::serve(model.config().into_model(), common.run.addr, listening)
+            })
         }
         CheckModel::PaxosSpec { model, common } => {
             let cfg = model.config();
@@ -169,6 +225,9 @@ pub fn run(model: CheckModel) -> ExitCode {
             config["symmetry"] = serde_json::to_value(common.symmetry).expect("serializes");
             let symmetry = common.symmetry.map(PaxosSymmetry::representative);
             let common = common.run.common(symmetry.is_some());
+            if let Err(e) = common.validate() {
+                return usage_error(&e);
+            }
             let report = check::run(
                 cfg.into_model(),
                 "paxos-spec",
@@ -176,7 +235,9 @@ pub fn run(model: CheckModel) -> ExitCode {
                 &common.options(),
                 symmetry,
             );
-            finish(&report, &common)
+            finish(&report, &common, |listening| {
+                check::explore::serve(model.config().into_model(), common.run.addr, listening)
+            })
         }
         CheckModel::Parliament { model, common } => {
             let cfg = model.config();
@@ -198,8 +259,13 @@ pub fn run(model: CheckModel) -> ExitCode {
             if bug != parliament::parliament::Bug::None {
                 options.stop_on = Some(bug.info().breaks);
             }
+            if let Err(e) = common.validate() {
+                return usage_error(&e);
+            }
             let report = check::run(cfg.into_model(), "parliament", config, &options, symmetry);
-            finish(&report, &common)
+            finish(&report, &common, |listening| {
+                check::explore::serve(model.config().into_model(), common.run.addr, listening)
+            })
         }
         CheckModel::SynodSpec { model, common } => {
             let cfg = model.config();
@@ -208,6 +274,9 @@ pub fn run(model: CheckModel) -> ExitCode {
             }
             let config = serde_json::to_value(&cfg).expect("config serializes");
             let common = common.common(false);
+            if let Err(e) = common.validate() {
+                return usage_error(&e);
+            }
             let report = check::run(
                 cfg.into_model(),
                 "synod-spec",
@@ -215,7 +284,9 @@ pub fn run(model: CheckModel) -> ExitCode {
                 &common.options(),
                 None,
             );
-            finish(&report, &common)
+            finish(&report, &common, |listening| {
+                check::explore::serve(model.config().into_model(), common.run.addr, listening)
+            })
         }
         CheckModel::ParliamentSpec { model, common } => {
             let cfg = model.config();
@@ -224,6 +295,9 @@ pub fn run(model: CheckModel) -> ExitCode {
             }
             let config = serde_json::to_value(&cfg).expect("config serializes");
             let common = common.common(false);
+            if let Err(e) = common.validate() {
+                return usage_error(&e);
+            }
             let report = check::run(
                 cfg.into_model(),
                 "parliament-spec",
@@ -231,7 +305,9 @@ pub fn run(model: CheckModel) -> ExitCode {
                 &common.options(),
                 None,
             );
-            finish(&report, &common)
+            finish(&report, &common, |listening| {
+                check::explore::serve(model.config().into_model(), common.run.addr, listening)
+            })
         }
         CheckModel::SynodRefinement { model, common } => {
             let cfg = model.config();
@@ -241,6 +317,9 @@ pub fn run(model: CheckModel) -> ExitCode {
             let mut config = serde_json::to_value(&cfg).expect("config serializes");
             config["network"] = "duplicating".into();
             let common = common.common(false);
+            if let Err(e) = common.validate() {
+                return usage_error(&e);
+            }
             let report = check::run(
                 cfg.into_model(),
                 "synod-refinement",
@@ -248,7 +327,9 @@ pub fn run(model: CheckModel) -> ExitCode {
                 &common.options(),
                 None,
             );
-            finish(&report, &common)
+            finish(&report, &common, |listening| {
+                check::explore::serve(model.config().into_model(), common.run.addr, listening)
+            })
         }
         CheckModel::ParliamentRefinement { model, common } => {
             let cfg = model.config();
@@ -262,6 +343,9 @@ pub fn run(model: CheckModel) -> ExitCode {
             if cfg.bug != parliament::parliament::Bug::None {
                 options.stop_on = Some("refines-parliament-spec");
             }
+            if let Err(e) = common.validate() {
+                return usage_error(&e);
+            }
             let report = check::run(
                 cfg.into_model(),
                 "parliament-refinement",
@@ -269,13 +353,21 @@ pub fn run(model: CheckModel) -> ExitCode {
                 &options,
                 None,
             );
-            finish(&report, &common)
+            finish(&report, &common, |listening| {
+                check::explore::serve(model.config().into_model(), common.run.addr, listening)
+            })
         }
     }
 }
 
-/// Prints the report (and writes the diagram); the exit status is the report's.
-fn finish(report: &Report, common: &CommonArgs) -> ExitCode {
+/// Prints the report (and writes the diagram); with `--explore` and a counterexample, serves
+/// the explorer on it (`serve`, a fresh model of the same flags). The exit status is the
+/// report's.
+fn finish(
+    report: &Report,
+    common: &CommonArgs,
+    serve: impl FnOnce(&dyn Fn()) -> Result<(), String>,
+) -> ExitCode {
     if common.run.json {
         println!(
             "{}",
@@ -298,6 +390,65 @@ fn finish(report: &Report, common: &CommonArgs) -> ExitCode {
             None => eprintln!("no counterexample, so no sequence diagram written"),
         }
     }
+    if common.run.explore {
+        let failed = report.failures().first().copied();
+        match (&report.explorer_path, failed) {
+            (Some(path), Some(property)) => {
+                let url = format!("http://{}/#/steps/{path}", common.run.addr);
+                let line =
+                    format!("explorer: {url} (the counterexample to {property}; Ctrl-C stops it)");
+                let announce = || {
+                    if common.run.json {
+                        eprintln!("{line}");
+                    } else {
+                        println!("{line}");
+                    }
+                    use std::io::Write;
+                    let _ = std::io::stdout().flush();
+                };
+                if let Err(e) = serve(&announce) {
+                    return usage_error(&e);
+                }
+            }
+            _ => eprintln!("no counterexample, so nothing to explore"),
+        }
+    }
     // 0 verified, 1 a property fails, 3 unknown (incomplete or not checked).
     ExitCode::from(report.exit_status())
+}
+
+/// `check merge`: reads the reports, merges them, prints the merged report; exit status that
+/// of the merged report (1 a property fails, 3 none does), 2 when a file cannot be read or the
+/// reports are not of one simulation.
+fn merge(files: &[std::path::PathBuf], json: bool) -> ExitCode {
+    let mut reports = Vec::new();
+    for file in files {
+        let name = file.display().to_string();
+        let text = match std::fs::read_to_string(file) {
+            Ok(t) => t,
+            Err(e) => return usage_error(&format!("cannot read {name}: {e}")),
+        };
+        match serde_json::from_str::<Report>(&text) {
+            Ok(r) => reports.push((name, r)),
+            Err(e) => {
+                return usage_error(&format!(
+                    "{name} is not the JSON report of `parliament check ... --json`: {e}"
+                ))
+            }
+        }
+    }
+    match check::merge(reports) {
+        Ok(report) => {
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&report).expect("reports serialize")
+                );
+            } else {
+                print!("{}", report.to_text());
+            }
+            ExitCode::from(report.exit_status())
+        }
+        Err(e) => usage_error(&format!("cannot merge: {e}")),
+    }
 }

@@ -4,6 +4,7 @@
 mod bugs;
 mod check;
 mod cluster;
+mod explore;
 mod keygen;
 mod kv;
 mod member;
@@ -38,6 +39,12 @@ enum Verb {
     Check {
         #[command(subcommand)]
         model: check::CheckModel,
+    },
+    /// Serve stateright's explorer over a model, told in the paper's words, on 127.0.0.1:3000
+    /// (--addr) until interrupted.
+    Explore {
+        #[command(subcommand)]
+        model: explore::ExploreModel,
     },
     /// List the seeded bugs, each with the property it breaks.
     Bugs {
@@ -89,6 +96,7 @@ impl Cli {
     pub fn run(self) -> ExitCode {
         match self.command {
             Verb::Check { model } => check::run(model),
+            Verb::Explore { model } => explore::run(model),
             Verb::Bugs { json } => bugs::run(json),
             Verb::Serve(args) => serve::run(args),
             Verb::Synod { command } => synod::run(command),
