@@ -315,7 +315,7 @@ fn with_a_stale_read(history: &History) -> Option<(History, String)> {
     for e in events {
         let reply = e.answered.as_ref().map(|(t, o)| {
             last = last.max(*t);
-            (*t, reply_for(&e.cmd, o))
+            (*t, o.reply(&e.cmd))
         });
         copy.record(
             e.client,
@@ -331,17 +331,6 @@ fn with_a_stale_read(history: &History) -> Option<(History, String)> {
         Some((last + 2, &bulk(&stale))),
     );
     Some((copy, key))
-}
-
-/// The RESP reply that says `outcome` to `cmd` (the inverse of `Outcome::from_reply`).
-fn reply_for(cmd: &Command, outcome: &Outcome) -> Reply {
-    match (cmd, outcome) {
-        (_, Outcome::Value(v)) => Reply::Bulk(v.clone().map(String::into_bytes)),
-        (_, Outcome::Written) => Reply::ok(),
-        (Command::Cas { expected: None, .. }, Outcome::Bool(true)) => Reply::ok(),
-        (Command::Cas { expected: None, .. }, Outcome::Bool(false)) => Reply::nil(),
-        (_, Outcome::Bool(b)) => Reply::Integer(*b as i64),
-    }
 }
 
 #[test]
@@ -361,7 +350,7 @@ fn histories_under_kills_partitions_and_a_lossy_network_are_linearizable() {
         let err = corrupt
             .check()
             .expect_err("a stale read injected into a real history must be caught");
-        assert_eq!(err.key, key);
+        assert!(err.keys.contains(&key), "{err}");
     }
     println!("all seeds: {completed} completed, {indeterminate} indeterminate; {traces}");
 }
