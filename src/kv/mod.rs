@@ -680,7 +680,8 @@ impl Session {
     }
 }
 
-/// Whether the law remembers sessions (always, except under a seeded bug).
+/// How the law applies commands: remembering sessions, one command after the other (always,
+/// except under a seeded bug).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Dedup {
     /// Retries get the recorded answer; stale commands are ignored.
@@ -690,6 +691,12 @@ pub enum Dedup {
     /// A command of a client with no session is new, even if the client began before the
     /// horizon (the seeded bug `expired-session-reexecutes`).
     ExpiredAsNew,
+    /// Sessions as `Sessions`, but each command of a decree reads the map as it stood before
+    /// the decree, and its writes then replace the keys it wrote (a state machine that
+    /// executes a batch's commands in parallel and merges their writes): two increments of
+    /// one key in one decree both read the same value, and one is lost (the seeded bug
+    /// `batch-reads-before-its-decree`).
+    ReadsBeforeDecree,
 }
 
 /// What applying a command did.
@@ -856,6 +863,18 @@ impl Store {
 
     /// Applies one command of decree number `number` under `dedup`.
     pub fn apply(&mut self, number: u32, cmd: &Command, dedup: Dedup) -> Outcome {
+        self.apply_reading(number, cmd, dedup, None)
+    }
+
+    /// [`Store::apply`], the command reading `reads` instead of the map when given (the
+    /// seeded bug [`Dedup::ReadsBeforeDecree`]).
+    fn apply_reading(
+        &mut self,
+        number: u32,
+        cmd: &Command,
+        dedup: Dedup,
+        reads: Option<&KvMap>,
+    ) -> Outcome {
         if dedup != Dedup::Off {
             if let Some(outcome) = self.lookup_under(cmd.client, cmd.seq, dedup) {
                 return outcome;
@@ -874,7 +893,20 @@ impl Store {
                         .sum()
                 };
                 let before = entries(&self.map);
-                let answer = self.map.execute(op);
+                let answer = match reads {
+                    None => self.map.execute(op),
+                    Some(reads) => {
+                        let mut scratch = reads.clone();
+                        let answer = scratch.execute(op);
+                        for k in &keys {
+                            match scratch.value(k) {
+                                Some(v) => self.map.insert(k, v.clone()),
+                                None => drop(self.map.remove(k)),
+                            }
+                        }
+                        answer
+                    }
+                };
                 self.bytes = self.bytes + entries(&self.map) - before;
                 answer
             }
@@ -906,8 +938,9 @@ impl Store {
         if let Some(stamp) = stamp {
             self.advance(stamp);
         }
+        let before = (dedup == Dedup::ReadsBeforeDecree).then(|| self.map.clone());
         for c in cmds {
-            let o = self.apply(number, c, dedup);
+            let o = self.apply_reading(number, c, dedup, before.as_ref());
             outcome(c, o);
         }
     }
@@ -1390,6 +1423,24 @@ mod tests {
         );
         assert_eq!(place_of("key3"), Slot::of(&k("key3")).place());
         assert!(m.iter().all(|(k, _)| place_of(k) >= 1));
+    }
+
+    #[test]
+    fn reading_before_the_decree_loses_an_increment() {
+        let incr = |client| cmd(client, 1, Op::IncrBy { key: k("n"), by: 1 });
+        let (a, b) = (incr(1), incr(2));
+        let answers = |dedup| {
+            let mut s = Store::default();
+            let mut got = Vec::new();
+            s.apply_all(0, None, [&a, &b], dedup, |_, o| got.push(o));
+            (got, s.map.get("n").cloned())
+        };
+        let done = |n| Outcome::Executed(int(n));
+        assert_eq!(answers(Dedup::Sessions), (vec![done(1), done(2)], v("2")));
+        assert_eq!(
+            answers(Dedup::ReadsBeforeDecree),
+            (vec![done(1), done(1)], v("1"))
+        );
     }
 
     #[test]
