@@ -1323,7 +1323,7 @@ impl ParliamentConfig {
                 };
                 // Odd clients read before they write: with two commands each, one client's
                 // mset runs against the other's mget.
-                let (second, third) = if i % 2 == 0 {
+                let (second, third) = if i.is_multiple_of(2) {
                     (mset, mget)
                 } else {
                     (mget, mset)
