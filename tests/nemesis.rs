@@ -2,12 +2,13 @@
 //! `parliament serve` priests (`protocol = "parliament"`), spoken to through their RESP
 //! listeners by ordinary RESP clients.
 //!
-//! - **Linearizability under faults.** Clients run random GET/SET/CAS/DEL on a few keys
-//!   through different priests' listeners while a nemesis kills -9 and restarts priests
-//!   (the president first) and the relay between the priests ([`support::proxy`]) drops,
-//!   duplicates, delays and reorders datagrams and cuts a priest off. Every history (a
-//!   command that timed out or whose connection broke is indeterminate) must be
-//!   linearizable. Seeds 1, 2, 3 by default; `PARLIAMENT_NEMESIS_SEED=N cargo test
+//! - **Linearizability under faults.** Clients run random commands (GET, SET, CAS, DEL,
+//!   SET NX, GETDEL, APPEND, MSET and MGET of several keys, INCR and the like on a counter;
+//!   see `support/workload.rs`) on a few keys through different priests' listeners while a
+//!   nemesis kills -9 and restarts priests (the president first) and the relay between the
+//!   priests ([`support::proxy`]) drops, duplicates, delays and reorders datagrams and cuts a
+//!   priest off. Every history (a command that timed out or whose connection broke is
+//!   indeterminate) must be linearizable. Seeds 1, 2, 3 by default; `PARLIAMENT_NEMESIS_SEED=N cargo test
 //!   --release --test nemesis` runs seed N alone (the seed fixes the workload, the nemesis's
 //!   schedule and the relay's choices; the processes' timing still varies).
 //! - **The checker fails when it should**, on a history from a real run with one stale

@@ -722,4 +722,212 @@ mod tests {
         bad.events[i].answered.as_mut().unwrap().1 = val(Some("never written"));
         assert!(bad.check().is_err());
     }
+
+    fn mset(pairs: &[(&str, &str)]) -> Command {
+        Command::MSet {
+            pairs: pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+    fn mget(keys: &[&str]) -> Command {
+        Command::MGet {
+            keys: keys.iter().map(|k| k.to_string()).collect(),
+        }
+    }
+    fn incr(k: &str) -> Command {
+        Command::IncrBy {
+            name: "incr",
+            key: k.into(),
+            by: 1,
+        }
+    }
+    fn vals(vs: &[Option<&str>]) -> Outcome {
+        Outcome::Values(vs.iter().map(|v| v.map(Into::into)).collect())
+    }
+
+    #[test]
+    fn an_mget_sees_all_of_an_mset_or_none_of_it() {
+        let base = vec![
+            ev(
+                0,
+                mset(&[("x", "1"), ("y", "1")]),
+                0,
+                Some((1, Outcome::Written)),
+            ),
+            ev(
+                1,
+                mset(&[("x", "2"), ("y", "2")]),
+                2,
+                Some((10, Outcome::Written)),
+            ),
+        ];
+        for (seen, ok) in [
+            (vals(&[Some("1"), Some("1")]), true),
+            (vals(&[Some("2"), Some("2")]), true),
+            (vals(&[Some("2"), Some("1")]), false),
+            (vals(&[Some("1"), Some("2")]), false),
+        ] {
+            let mut events = base.clone();
+            events.push(ev(2, mget(&["x", "y"]), 3, Some((4, seen.clone()))));
+            assert_eq!(history(events).check().is_ok(), ok, "{seen:?}");
+        }
+        // Single-key reads of the two keys may not split it either, once in order.
+        let split = history(vec![
+            base[0].clone(),
+            base[1].clone(),
+            ev(2, get("x"), 3, Some((4, val(Some("2"))))),
+            ev(2, get("y"), 5, Some((6, val(Some("1"))))),
+        ]);
+        let err = split.check().unwrap_err();
+        assert_eq!(err.keys, vec!["x".to_string(), "y".to_string()]);
+    }
+
+    #[test]
+    fn keys_named_together_are_one_component_and_the_others_apart() {
+        let h = history(vec![
+            ev(
+                0,
+                mset(&[("a", "1"), ("b", "1")]),
+                0,
+                Some((1, Outcome::Written)),
+            ),
+            ev(0, mget(&["b", "c"]), 2, Some((3, vals(&[Some("1"), None])))),
+            ev(0, set("d", "1"), 4, Some((5, Outcome::Written))),
+            ev(0, Command::DbSize, 6, Some((7, Outcome::Int(3)))),
+        ]);
+        let comps: Vec<Vec<String>> = h.components().into_iter().map(|(k, _)| k).collect();
+        assert_eq!(comps, vec![vec!["a", "b", "c"], vec!["d"]]);
+        assert!(h.check().is_ok());
+    }
+
+    #[test]
+    fn two_increments_cannot_both_answer_the_same_number() {
+        let lost = history(vec![
+            ev(0, incr("n"), 0, Some((5, Outcome::Int(1)))),
+            ev(1, incr("n"), 0, Some((5, Outcome::Int(1)))),
+        ]);
+        assert!(lost.check().is_err());
+        let ok = history(vec![
+            ev(0, incr("n"), 0, Some((5, Outcome::Int(2)))),
+            ev(1, incr("n"), 0, Some((5, Outcome::Int(1)))),
+            ev(2, get("n"), 6, Some((7, val(Some("2"))))),
+        ]);
+        assert!(ok.check().is_ok());
+        // A refused increment is an answer the map decides: it changes nothing.
+        let word = history(vec![
+            ev(0, set("n", "word"), 0, Some((1, Outcome::Written))),
+            ev(
+                0,
+                incr("n"),
+                2,
+                Some((3, Outcome::Failed(NOT_AN_INTEGER.into()))),
+            ),
+            ev(0, get("n"), 4, Some((5, val(Some("word"))))),
+        ]);
+        assert!(word.check().is_ok());
+        let mut wrong = word.clone();
+        wrong.events[1].answered = Some((3 * MS, Outcome::Int(1)));
+        assert!(wrong.check().is_err());
+        let mut h = History::new();
+        h.record(0, incr("m"), 0, Some((MS, &Reply::Error(OVERFLOW.into()))));
+        assert_eq!(
+            h.events()[0].answered,
+            Some((MS, Outcome::Failed(OVERFLOW.into())))
+        );
+        assert!(h.check().is_err(), "0 + 1 does not overflow");
+        // Redis's integer rule: "01" is not an integer.
+        assert_eq!(
+            step(&Values::from([("n".into(), "01".into())]), &incr("n")).1,
+            Outcome::Failed(NOT_AN_INTEGER.into())
+        );
+    }
+
+    #[test]
+    fn appends_getdels_and_conditional_sets_follow_redis() {
+        let append = |v: &str| Command::Append {
+            key: "k".into(),
+            value: v.into(),
+        };
+        let h = history(vec![
+            ev(0, append("ab"), 0, Some((1, Outcome::Int(2)))),
+            ev(0, append("c"), 2, Some((3, Outcome::Int(3)))),
+            ev(
+                0,
+                Command::Strlen { key: "k".into() },
+                4,
+                Some((5, Outcome::Int(3))),
+            ),
+            ev(
+                0,
+                Command::GetDel { key: "k".into() },
+                6,
+                Some((7, val(Some("abc")))),
+            ),
+            ev(
+                0,
+                Command::GetDel { key: "k".into() },
+                8,
+                Some((9, val(None))),
+            ),
+            ev(
+                0,
+                Command::SetWith {
+                    key: "k".into(),
+                    value: "v".into(),
+                    when: When::Present,
+                    get: false,
+                },
+                10,
+                Some((11, Outcome::Bool(false))),
+            ),
+            ev(
+                0,
+                Command::SetNx {
+                    key: "k".into(),
+                    value: "w".into(),
+                },
+                12,
+                Some((13, Outcome::Bool(true))),
+            ),
+            ev(
+                0,
+                Command::SetWith {
+                    key: "k".into(),
+                    value: "v".into(),
+                    when: When::Absent,
+                    get: true,
+                },
+                14,
+                Some((15, val(Some("w")))),
+            ),
+            ev(
+                0,
+                Command::ExistsMany {
+                    keys: vec!["k".into(), "k".into(), "z".into()],
+                },
+                16,
+                Some((17, Outcome::Int(2))),
+            ),
+        ]);
+        assert!(h.check().is_ok());
+        for i in 0..h.events.len() {
+            let mut bad = h.clone();
+            let o = bad.events[i].answered.as_mut().unwrap();
+            o.1 = match &o.1 {
+                Outcome::Int(n) => Outcome::Int(n + 1),
+                Outcome::Bool(b) => Outcome::Bool(!b),
+                Outcome::Value(None) => val(Some("x")),
+                Outcome::Value(Some(_)) => val(None),
+                other => panic!("{other:?}"),
+            };
+            assert!(bad.check().is_err(), "event {i} changed");
+        }
+        // Each outcome is read back from the reply it is written as.
+        for e in h.events() {
+            let (_, o) = e.answered.clone().unwrap();
+            assert_eq!(Outcome::from_reply(&e.cmd, &o.reply(&e.cmd)), Some(o));
+        }
+    }
 }
