@@ -1,9 +1,10 @@
 # Shared by soak.sh and catchup.sh (sourced, with BIN and DIR set): a local 3-priest
 # `parliament cluster` in $DIR, and what the scripts read of it.
 
-# Starts the cluster (its pid in CLUSTER) and waits until it prints `ready`.
+# Starts the cluster (its pid in CLUSTER), with any arguments given (`--no-restart`), and
+# waits until it prints `ready`.
 start_cluster() {
-  "$BIN" cluster --dir "$DIR" >"$DIR/cluster.out" 2>&1 &
+  "$BIN" cluster --dir "$DIR" "$@" >"$DIR/cluster.out" 2>&1 &
   CLUSTER=$!
   for _ in $(seq 200); do grep -q '^ready' "$DIR/cluster.out" 2>/dev/null && return; sleep 0.05; done
   echo "cluster did not start"; cat "$DIR/cluster.out"; exit 1

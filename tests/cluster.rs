@@ -1,9 +1,12 @@
 //! `parliament cluster` and `parliament status` with real processes on 127.0.0.1: a cluster
 //! starts and prints its ports, serves SET and GET, reports one president and agreeing
-//! priests, shows a killed priest as down, stops every priest on SIGTERM, restarts from its
-//! directory with its data, gives up when a majority is gone, takes its priests with it
-//! when it is killed, and, restarted on a directory where a priest's ledger is gone, reports
-//! that priest's refusal and serves with the others. Bad input is refused with exit status 2.
+//! priests, with `--no-restart` shows a killed priest as down, stops every priest on
+//! SIGTERM, restarts from its directory with its data, gives up when a majority is gone,
+//! takes its priests with it when it is killed, and, restarted on a directory where a
+//! priest's ledger is gone, reports that priest's refusal and serves with the others. By
+//! default its supervisor restarts a killed priest, which comes back with its data, and
+//! `status` counts the restart; a priest whose ledger is corrupt fails again and again,
+//! with growing delays. Bad input is refused with exit status 2.
 
 use parliament::host::config::{PriestFile, Protocol};
 use parliament::resp::client::Client;
@@ -307,8 +310,9 @@ fn a_cluster_serves_reports_its_status_restarts_with_its_data_and_stops_its_prie
     let dir = tmp.path().join("sofa");
     let config = dir.join("cluster.toml");
 
-    // First run: created, three priests with their ports printed.
-    let mut run = Running::start(&dir, &["--replicas", "3"], "first");
+    // First run: created, three priests with their ports printed; a priest that dies stays
+    // dead.
+    let mut run = Running::start(&dir, &["--replicas", "3", "--no-restart"], "first");
     assert_eq!(run.priests.len(), 3, "{}", run.report());
     assert!(config.exists() && dir.join("cluster.key").exists());
     let example = format!("redis-cli -p {} set k v", run.port(0));
@@ -364,7 +368,8 @@ fn a_cluster_serves_reports_its_status_restarts_with_its_data_and_stops_its_prie
         "{text}"
     );
 
-    // A killed follower is reported by the cluster and shown as down; the rest serve on.
+    // A killed follower is reported by the cluster, not restarted, and shown as down; the
+    // rest serve on.
     // It is a member of the president's quorum: the president, its decree stuck,
     // runs a new ballot and takes office with a quorum of the living.
     let quorum: Vec<usize> = rows[president]["quorum"]
@@ -376,11 +381,29 @@ fn a_cluster_serves_reports_its_status_restarts_with_its_data_and_stops_its_prie
     assert_eq!(quorum.len(), 2, "{rows:?}");
     let follower = quorum.iter().copied().find(|p| *p != president).unwrap();
     signal(run.pid(follower), libc::SIGKILL);
-    run.wait_stderr(&format!("priest {follower} (pid {})", run.pid(follower)));
+    run.wait_stderr(&format!(
+        "priest {follower} (pid {}) exited unexpectedly: killed by signal 9 (SIGKILL); not \
+         restarted (--no-restart)",
+        run.pid(follower)
+    ));
     let rows = status_until(&config, "the killed priest down", |rows| {
         roles(rows)[follower] == "down"
     });
     assert_eq!(roles(&rows).iter().filter(|r| **r == "down").count(), 1);
+    let supervised = &rows[follower]["supervisor"];
+    assert_eq!(supervised["state"], "down", "{rows:?}");
+    assert_eq!(supervised["restarts"], 0, "{rows:?}");
+    assert_eq!(supervised["restart"], false, "{rows:?}");
+    let text = output(Command::new(BIN).args(["status", "--config"]).arg(&config));
+    let text = String::from_utf8(text.stdout).unwrap();
+    assert!(
+        text.contains("restarts nothing (--no-restart)")
+            && text.contains(&format!(
+                "priest {follower}: down, not restarted (--no-restart); last exit "
+            ))
+            && text.contains("killed by signal 9 (SIGKILL)"),
+        "{text}"
+    );
     let alive: Vec<usize> = (0..3).filter(|p| *p != follower).collect();
     let mut c = run.client(alive[0]);
     assert_eq!(c.call(&[b"SET", b"k", b"last"]).unwrap(), Reply::ok());
@@ -407,7 +430,7 @@ fn a_cluster_serves_reports_its_status_restarts_with_its_data_and_stops_its_prie
 
     // Second run on the same directory: same ports, the data is there (so every ledger's
     // LOCK was released). Losing a majority stops the cluster with exit status 1.
-    let mut run = Running::start(&dir, &[], "second");
+    let mut run = Running::start(&dir, &["--no-restart"], "second");
     assert!(!run.stderr().contains("exited"), "{}", run.report());
     let mut c = run.client(0);
     assert_eq!(c.call(&[b"GET", b"k"]).unwrap(), bulk("last"));
@@ -447,7 +470,8 @@ fn a_cluster_serves_reports_its_status_restarts_with_its_data_and_stops_its_prie
     drop(run);
 
     // Fourth run, priest 0's ledger gone: the cluster is not new, so its priests start
-    // without --bootstrap and priest 0 refuses, reported with its error; the others serve.
+    // without --bootstrap and priest 0 refuses, reported with its error, and again at each
+    // restart; the others serve.
     let lost = dir.join("ledger").join("priest-0");
     fs::remove_dir_all(&lost).unwrap();
     let run = Running::start(&dir, &[], "fourth");
@@ -455,10 +479,11 @@ fn a_cluster_serves_reports_its_status_restarts_with_its_data_and_stops_its_prie
         "priest 0: error: ledger {} is missing or empty",
         lost.display()
     ));
+    run.wait_stderr("restart 2 in 200 ms");
     assert!(
         run.stdout
             .iter()
-            .any(|l| l.starts_with("ready: 2 of 3 priests running, a read answered after")),
+            .any(|l| l.starts_with("ready: 2 of 3 priests answered a read within")),
         "{}",
         run.report()
     );
@@ -539,6 +564,14 @@ fn a_running_cluster_adds_and_removes_priests() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+    // Stopped because it was removed: retired, not restarted.
+    let file = supervisor_file(&dir);
+    let one = &file["priests"][1];
+    assert_eq!(
+        (&one["priest"], &one["state"], &one["restarts"]),
+        (&Value::from(1), &Value::from("retired"), &Value::from(0)),
+        "{file}"
+    );
     let rows = status_until(&config, "three members, priest 1 retired", |rows| {
         rows.len() == 3
             && rows
@@ -587,6 +620,240 @@ fn a_running_cluster_adds_and_removes_priests() {
     drop(c);
     drop(run);
     check_traces(&dir);
+}
+
+/// The supervisor's file in the cluster directory `dir`.
+fn supervisor_file(dir: &Path) -> Value {
+    let text = fs::read_to_string(dir.join("supervisor.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+/// A client of the listener at `port`, once it accepts connections (within 20 s).
+fn client_when_up(port: u16) -> Client {
+    let addr = ([127, 0, 0, 1], port).into();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match Client::connect_timeout(&addr, Duration::from_secs(1)) {
+            Ok(c) => {
+                c.set_timeout(Some(Duration::from_secs(20))).unwrap();
+                return c;
+            }
+            Err(e) => assert!(Instant::now() < deadline, "{addr}: {e}"),
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The restarts the supervisor wrote in a priest's log: (restart number, delay in ms), in
+/// order, from lines `supervisor: priest N (pid P) ... ; restart R in D`.
+fn restarts_logged(log: &Path) -> Vec<(u64, u64)> {
+    let text = fs::read_to_string(log).unwrap_or_default();
+    text.lines()
+        .filter_map(|l| l.strip_prefix("supervisor: "))
+        .filter_map(|l| l.split_once("; restart ").map(|(_, r)| r))
+        .map(|r| {
+            let words: Vec<&str> = r.split(' ').collect();
+            let n: u64 = words[0].parse().unwrap();
+            assert_eq!(words[1], "in", "{r}");
+            let ms = match words[3].trim_end_matches(|c: char| !c.is_alphabetic()) {
+                "ms" => words[2].parse::<u64>().unwrap(),
+                "s" => (words[2].parse::<f64>().unwrap() * 1000.0).round() as u64,
+                unit => panic!("delay unit {unit:?} in {r}"),
+            };
+            (n, ms)
+        })
+        .collect()
+}
+
+/// By default the cluster restarts a priest killed with SIGKILL: it comes back on its
+/// port from its own ledger (the trace check says it began from its last durable ledger),
+/// serves the data written before the kill, and `status` shows one restart and why.
+#[test]
+fn a_killed_priest_is_restarted_with_its_data_and_status_counts_the_restart() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("restart");
+    let config = dir.join("cluster.toml");
+    let mut run = Running::start(&dir, &["--replicas", "3"], "restart");
+    assert!(
+        run.stdout
+            .iter()
+            .any(|l| l == "a priest that dies is restarted (--no-restart to leave it dead)"),
+        "{}",
+        run.report()
+    );
+    let mut c = run.client(2);
+    assert_eq!(c.call(&[b"SET", b"k", b"before"]).unwrap(), Reply::ok());
+    drop(c);
+
+    // The supervisor file names each priest's process.
+    let file = supervisor_file(&dir);
+    assert_eq!(file["running"], true, "{file}");
+    assert_eq!(file["restart"], true, "{file}");
+    let killed = run.pid(2);
+    assert_eq!(file["priests"][2]["pid"], killed, "{file}");
+    signal(killed, libc::SIGKILL);
+
+    let line = run.wait_line("priest 2: pid");
+    assert!(line.ends_with("(restart 1)"), "{line}");
+    assert_ne!(run.pid(2), killed);
+    let why = format!("priest 2 (pid {killed}) killed by signal 9 (SIGKILL) after ");
+    run.wait_stderr(&why);
+    assert!(
+        run.stderr().contains("; restart 1 in 100 ms"),
+        "{}",
+        run.report()
+    );
+    let log = fs::read_to_string(dir.join("priest-2.log")).unwrap();
+    assert!(log.contains(&format!("supervisor: {why}")), "{log}");
+    assert_eq!(restarts_logged(&dir.join("priest-2.log")), [(1, 100)]);
+
+    // Back on its port with the data written before the kill.
+    let mut c = client_when_up(run.port(2));
+    assert_eq!(c.call(&[b"PING"]).unwrap(), Reply::Simple("PONG".into()));
+    assert_eq!(c.call(&[b"GET", b"k"]).unwrap(), bulk("before"));
+    drop(c);
+    let restarted = run.pid(2);
+    let rows = status_until(&config, "priest 2 up again, restarted once", |rows| {
+        rows[2]["role"] != "down" && rows[2]["supervisor"]["restarts"] == 1
+    });
+    let supervised = &rows[2]["supervisor"];
+    assert_eq!(supervised["state"], "running", "{rows:?}");
+    assert_eq!(supervised["pid"], restarted, "{rows:?}");
+    assert_eq!(
+        supervised["last_exit"]["reason"], "killed by signal 9 (SIGKILL)",
+        "{rows:?}"
+    );
+    assert_eq!(supervised["last_exit"]["signal"], 9, "{rows:?}");
+    assert!(supervised["last_restart_unix_ms"].is_u64(), "{rows:?}");
+    assert_eq!(rows[0]["supervisor"]["restarts"], 0, "{rows:?}");
+    let text = output(Command::new(BIN).args(["status", "--config"]).arg(&config));
+    let text = String::from_utf8(text.stdout).unwrap();
+    assert!(
+        text.contains(&format!(
+            "priest 2: restarted 1 time, running as pid {restarted}; last exit "
+        )) && text.contains("killed by signal 9 (SIGKILL)"),
+        "{text}"
+    );
+
+    // Stopped: the file says so, and nothing was restarted at the stop.
+    signal(run.child.id() as i32, libc::SIGTERM);
+    let exit = run.wait_exit(Duration::from_secs(15));
+    assert!(exit.success(), "{exit}\n{}", run.report());
+    run.no_priest_left();
+    let file = supervisor_file(&dir);
+    assert_eq!(file["running"], false, "{file}");
+    let states: Vec<&Value> = (0..3).map(|i| &file["priests"][i]["state"]).collect();
+    assert_eq!(states, ["stopped"; 3], "{file}");
+    assert_eq!(file["priests"][2]["restarts"], 1, "{file}");
+    let text = output(Command::new(BIN).args(["status", "--config"]).arg(&config));
+    let text = String::from_utf8(text.stdout).unwrap();
+    assert!(text.contains("supervisor: not running (pid "), "{text}");
+    drop(run);
+    check_traces(&dir);
+}
+
+/// A priest whose ledger was corrupted while the cluster was stopped refuses to start, each
+/// time: the supervisor restarts it after delays that double (100 ms, 200 ms, 400 ms, ...),
+/// so in any time its restarts are bounded by the backoff, never a hot loop; the ledger is
+/// left as it was, and the other priests serve.
+#[test]
+fn a_priest_with_a_corrupt_ledger_is_retried_with_growing_delays() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("corrupt");
+    let config = dir.join("cluster.toml");
+    let mut run = Running::start(&dir, &["--replicas", "3"], "first");
+    let mut c = run.client(0);
+    assert_eq!(c.call(&[b"SET", b"k", b"kept"]).unwrap(), Reply::ok());
+    drop(c);
+    signal(run.child.id() as i32, libc::SIGTERM);
+    assert!(run.wait_exit(Duration::from_secs(15)).success());
+    run.no_priest_left();
+    drop(run);
+
+    // Priest 2's first ledger file loses its header.
+    let ledger = dir.join("ledger").join("priest-2");
+    let mut files: Vec<PathBuf> = fs::read_dir(&ledger)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("log-"))
+        .collect();
+    files.sort();
+    let mut bytes = fs::read(&files[0]).unwrap();
+    bytes[..8].copy_from_slice(b"garbage!");
+    fs::write(&files[0], &bytes).unwrap();
+    let contents = |dir: &Path| -> BTreeMap<PathBuf, Vec<u8>> {
+        fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| !p.ends_with("LOCK"))
+            .map(|p| (p.clone(), fs::read(&p).unwrap()))
+            .collect()
+    };
+    let corrupted = contents(&ledger);
+
+    let started = Instant::now();
+    let run = Running::start(&dir, &[], "second");
+    run.wait_stderr(&format!(
+        "priest 2: error: ledger file {} is corrupt at offset 0",
+        files[0].display()
+    ));
+    let log = dir.join("priest-2.log");
+    // Wait for its fourth exit, then watch a while longer.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while restarts_logged(&log).len() < 4 {
+        assert!(Instant::now() < deadline, "{}", run.report());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    let restarts = restarts_logged(&log);
+    let elapsed = started.elapsed();
+    // Restart r comes 100 ms x 2^(r-1) after exit r: the delays double.
+    for (i, &(n, ms)) in restarts.iter().enumerate() {
+        assert_eq!((n, ms), (i as u64 + 1, 100 << i), "{restarts:?}");
+    }
+    // Bounded: k exits take at least the first k-1 delays, 100 ms x (2^(k-1) - 1).
+    let k = restarts.len() as u32;
+    assert!(
+        Duration::from_millis(100 * ((1 << (k - 1)) - 1)) <= elapsed,
+        "{k} exits within {elapsed:?}: {restarts:?}"
+    );
+    assert!(k <= 8, "{k} exits within {elapsed:?}: {restarts:?}");
+    let text = fs::read_to_string(&log).unwrap();
+    assert!(
+        text.contains("supervisor: priest 2 (pid ") && text.contains(") exited with code 1 after"),
+        "{text}"
+    );
+
+    // status: down, restarting, the reason and the error.
+    let rows = status_until(&config, "priest 2 waiting for a restart", |rows| {
+        rows[2]["supervisor"]["state"] == "restarting"
+    });
+    assert_eq!(rows[2]["role"], "down", "{rows:?}");
+    let supervised = &rows[2]["supervisor"];
+    assert!(supervised["restarts"].as_u64().unwrap() >= 3, "{rows:?}");
+    assert_eq!(supervised["last_exit"]["reason"], "exited with code 1");
+    assert_eq!(supervised["last_exit"]["code"], 1);
+    assert!(
+        supervised["last_exit"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("is corrupt at offset 0"),
+        "{rows:?}"
+    );
+    assert!(
+        supervised["next_delay_ms"].as_u64().unwrap() >= 800,
+        "{rows:?}"
+    );
+
+    // Nothing was lost or changed: the ledger is as corrupted; the others serve the data.
+    assert_eq!(contents(&ledger), corrupted);
+    let mut c = run.client(1);
+    assert_eq!(c.call(&[b"GET", b"k"]).unwrap(), bulk("kept"));
+    drop(c);
+    let mut run = run;
+    signal(run.child.id() as i32, libc::SIGTERM);
+    assert!(run.wait_exit(Duration::from_secs(15)).success());
+    run.no_priest_left();
 }
 
 fn refused(args: &[&str], dir: &Path) -> String {

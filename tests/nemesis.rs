@@ -770,6 +770,64 @@ fn a_runtime_that_sends_before_its_sync_fails_the_trace_check() {
     }
 }
 
+/// A priest that sends `Voted` before its vote is saved (the seeded bug `forget-vote`, in
+/// every priest's configuration) runs, and its run replays: the actor is what the
+/// configuration says. No crash makes the unsaved vote matter, so no client sees anything
+/// wrong. Check 4 (the run against tla/Parliament.tla) still fails at the first such vote:
+/// a `Voted` went out with no `CastVote` the saved ledgers can explain. The same workload
+/// without the bug passes every check, check 4 included, with spec actions of each kind it
+/// needs.
+#[test]
+fn a_priest_that_votes_before_saving_fails_check_4() {
+    let _one = serial();
+    for buggy in [false, true] {
+        let mut cluster = Cluster::parliament(3, FAST, None).traced();
+        if buggy {
+            cluster = cluster.seeded_bug("forget-vote");
+        }
+        let mut cluster = cluster.start_all();
+        let mut c = cluster.connect(1, Duration::from_secs(10));
+        for i in 0..20 {
+            let v = format!("v{i}");
+            assert_eq!(c.call(&[b"SET", b"k", v.as_bytes()]).unwrap(), Reply::ok());
+        }
+        assert_eq!(c.call(&[b"GET", b"k"]).unwrap(), bulk("v19"));
+        let (report, spec) = cluster.trace_reports();
+        println!("forget-vote: {buggy}: {report}");
+        let first_three: Vec<&String> = report
+            .errors
+            .iter()
+            .filter(|e| !e.starts_with("against the spec: "))
+            .collect();
+        assert!(first_three.is_empty(), "checks 1 to 3: {first_three:?}");
+        assert!(spec.not_checked.is_none(), "{spec}");
+        if buggy {
+            assert!(
+                !spec.passed(),
+                "check 4 passed a priest that votes before saving"
+            );
+            assert!(
+                spec.errors[0].contains("sends Voted"),
+                "the first error is the unsaved vote: {}",
+                spec.errors[0]
+            );
+            println!("first error: {}", spec.errors[0]);
+        } else {
+            assert!(
+                spec.passed(),
+                "{:?}",
+                &spec.errors[..spec.errors.len().min(5)]
+            );
+            for kind in ["BeginNew", "CastVote", "Succeed", "Learn"] {
+                assert!(
+                    spec.by_kind.get(kind).is_some_and(|&n| n >= 20),
+                    "{kind}: {spec}"
+                );
+            }
+        }
+    }
+}
+
 /// What happens to the follower of the president's quorum while a client writes.
 enum Blow {
     /// Killed -9, restarted after 0.3 s.

@@ -28,6 +28,10 @@ pub struct ClusterFlags {
     /// check DIR`.
     #[arg(long, value_name = "DIR", conflicts_with_all = ["add", "remove"])]
     trace: Option<std::path::PathBuf>,
+    /// Leave a priest that dies dead. By default it is restarted from its ledger after a
+    /// delay that doubles from 100 ms to 30 s while it keeps failing (docs/operations.md).
+    #[arg(long, conflicts_with_all = ["add", "remove"])]
+    no_restart: bool,
 }
 
 /// Runs the cluster until Ctrl-C or SIGTERM; the exit status is `cluster::run`'s.
@@ -69,16 +73,11 @@ pub fn run(flags: ClusterFlags) -> ExitCode {
         Ok(s) => s,
         Err(e) => return usage_error(&format!("cannot install signal handlers: {e}")),
     };
-    eprintln!(
-        "{} {} with {} priests",
-        if created { "created" } else { "restarting" },
-        cfg.path.display(),
-        cfg.priests.len()
-    );
     match cluster::run(
         &cfg,
         &exe,
         created,
+        !flags.no_restart,
         &stop,
         &mut std::io::stdout(),
         &mut std::io::stderr(),

@@ -1,8 +1,10 @@
-//! `parliament status`: every priest's view, asked over its RESP listener.
+//! `parliament status`: every priest's view, asked over its RESP listener, and its restarts,
+//! from the supervisor file of `parliament cluster` when there is one.
 
 use super::{load_config, usage_error};
 use clap::Args;
 use parliament::service::status;
+use parliament::service::supervisor::Supervision;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -32,14 +34,17 @@ pub fn run(args: StatusArgs) -> ExitCode {
             config.display()
         ));
     }
-    let rows = status::query_cluster(&cfg, Duration::from_millis(args.timeout_ms.max(1)));
+    let mut rows = status::query_cluster(&cfg, Duration::from_millis(args.timeout_ms.max(1)));
+    // The restarts, from `parliament cluster`'s supervisor file next to the configuration.
+    let supervision = Supervision::load(config);
+    status::with_supervision(&mut rows, &supervision);
     if args.json {
         println!(
             "{}",
             serde_json::to_string_pretty(&rows).expect("rows serialize")
         );
     } else {
-        print!("{}", status::render(&rows));
+        print!("{}", status::render(&rows, &supervision));
     }
     if rows.iter().any(|r| r.status.is_ok()) {
         ExitCode::SUCCESS

@@ -108,6 +108,10 @@ pub struct ConfigFile {
     pub membership: Option<MembershipFile>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trace: Option<TraceFile>,
+    /// For testing the checkers only: the priests run this seeded bug (`parliament bugs`);
+    /// `serve` refuses it unless `PARLIAMENT_SEEDED_BUGS=1` is in its environment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seeded_bug: Option<String>,
     #[serde(default)]
     pub priest: Vec<PriestFile>,
 }
@@ -311,6 +315,7 @@ impl ConfigFile {
             sessions: SessionsFile::default(),
             membership: None,
             trace: None,
+            seeded_bug: None,
             priest: Vec::new(),
         }
     }
@@ -395,6 +400,8 @@ pub struct Config {
     /// Where every priest records its run (`[trace] dir`, or `serve --trace`); `None`: not
     /// recorded.
     pub trace_dir: Option<PathBuf>,
+    /// The seeded bug the priests run (`seeded_bug`, tests of the checkers only).
+    pub seeded_bug: Option<String>,
     /// The configuration's text, as read (a traced priest records it, to be rebuilt).
     pub text: String,
 }
@@ -612,6 +619,7 @@ impl Config {
             membership,
             retired: raw.priest.iter().map(|p| p.retired).collect(),
             trace_dir: raw.trace.as_ref().map(|t| resolve(&t.dir)),
+            seeded_bug: raw.seeded_bug.clone(),
             text: text.to_string(),
         })
     }

@@ -21,11 +21,19 @@
 //!
 //! - **Ctrl-C or SIGTERM** stops the cluster: every priest gets SIGTERM (and SIGKILL if it has
 //!   not stopped within [`GRACE`]); the command exits 0.
-//! - **A priest that dies** is reported on standard error (which priest, its exit status, its
-//!   log). While a majority still runs, the others keep running: the Parliament passes decrees
-//!   with a majority, so a minority failure is survivable, and `parliament status` shows the
-//!   dead priest as `down`. Once a majority is gone, no decree can pass: the command stops the
-//!   remaining priests and exits 1.
+//! - **A priest that dies** is reported on standard error and in its log (which priest, why
+//!   its process ended, its last error) and restarted from its ledger after a delay that
+//!   doubles while it keeps failing ([`super::supervisor`]: the rule, the delays, the
+//!   supervisor file `DIR/supervisor.json` that `parliament status` reads). A restart runs
+//!   `serve` with no flag, as any restart of a priest: it begins from the ledger it kept.
+//! - **With `--no-restart`** a priest that dies stays dead. While a majority still runs, the
+//!   others keep running: the Parliament passes decrees with a majority, so a minority
+//!   failure is survivable, and `parliament status` shows the dead priest as `down`. Once a
+//!   majority is gone, no decree can pass: the command stops the remaining priests and
+//!   exits 1.
+//!
+//! One `cluster` supervises a directory at a time: it holds the lock `DIR/supervisor.lock`
+//! while it runs, and a second one on the same directory is refused.
 //!
 //! # Adding and removing priests
 //!
@@ -39,9 +47,11 @@
 //! ```
 //!
 //! `--add` appends the new priest to the configuration; the running cluster notices, starts
-//! it with `serve --join` and supervises it; `--add` then waits for its listener and adds it
+//! it with `serve --join` and supervises it (a restart runs it without `--join`: its ledger,
+//! saved before it ran, holds its token); `--add` then waits for its listener and adds it
 //! (`parliament member add`), and prints the answer. `--remove N` removes priest N by decree,
-//! then marks it `retired` in the configuration, and the running cluster stops it. A cluster
+//! then marks it `retired` in the configuration, and the running cluster stops it and never
+//! restarts it. A cluster
 //! created before `[membership]` existed cannot change its priests.
 //!
 //! Bad input (`--replicas 0`, a `--dir` that is a file, a `--replicas` or `--base-port` that
@@ -50,13 +60,16 @@
 
 use crate::host::config::{Config, ConfigFile, PriestFile, Protocol, MAX_PRIESTS};
 use crate::host::wire::Key;
+use crate::service::supervisor::{
+    self, unix_ms, Backoff, Exit, Process, SupervisedPriest, SupervisorFile,
+};
 use std::fs;
 use std::io::{self, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 /// How long a priest has to stop after SIGTERM before it gets SIGKILL.
 pub const GRACE: Duration = Duration::from_secs(5);
@@ -292,13 +305,74 @@ fn config_file(ports: &[u16]) -> ConfigFile {
     file
 }
 
-/// One running priest.
+/// One priest of the cluster, and what its supervisor knows of it.
 struct Priest {
     ix: usize,
+    /// Its current process, or its last one once that exited.
     child: Child,
     log: PathBuf,
-    /// Its exit status, once reaped.
-    exited: Option<ExitStatus>,
+    /// Where the log ended when the current process started (its `error:` line is after).
+    log_from: u64,
+    /// When the current process started.
+    started: Instant,
+    started_at: SystemTime,
+    state: Process,
+    restarts: u64,
+    backoff: Backoff,
+    /// While [`Process::Restarting`]: when the restart is due, and the delay chosen.
+    due: Option<(Instant, SystemTime, Duration)>,
+    last_restart: Option<SystemTime>,
+    last_exit: Option<Exit>,
+}
+
+impl Priest {
+    fn new(ix: usize, (child, log, log_from): (Child, PathBuf, u64)) -> Priest {
+        Priest {
+            ix,
+            child,
+            log,
+            log_from,
+            started: Instant::now(),
+            started_at: SystemTime::now(),
+            state: Process::Running,
+            restarts: 0,
+            backoff: Backoff::new(),
+            due: None,
+            last_restart: None,
+            last_exit: None,
+        }
+    }
+
+    fn running(&self) -> bool {
+        self.state == Process::Running
+    }
+
+    /// Running, or waiting for its restart.
+    fn active(&self) -> bool {
+        matches!(self.state, Process::Running | Process::Restarting)
+    }
+
+    fn record(&self) -> SupervisedPriest {
+        SupervisedPriest {
+            priest: self.ix,
+            state: self.state,
+            pid: self.running().then(|| self.child.id()),
+            started_unix_ms: Some(unix_ms(self.started_at)),
+            restarts: self.restarts,
+            last_restart_unix_ms: self.last_restart.map(unix_ms),
+            last_exit: self.last_exit.clone(),
+            next_restart_unix_ms: self.due.map(|(_, at, _)| unix_ms(at)),
+            next_delay_ms: self.due.map(|(_, _, d)| d.as_millis() as u64),
+        }
+    }
+
+    /// Appends a line of the supervisor's to the priest's log (while it has no process, so
+    /// the two never write at once).
+    fn log_line(&self, line: &str) {
+        if let Ok(mut f) = fs::OpenOptions::new().append(true).open(&self.log) {
+            let _ = writeln!(f, "supervisor: {line}");
+        }
+    }
 }
 
 /// Sends `sig` to a child that has not been reaped (so its pid is still its own).
@@ -311,69 +385,331 @@ fn signal(child: &Child, sig: libc::c_int) {
     }
 }
 
+/// The cluster's priests under supervision (see [`super::supervisor`]): started, watched,
+/// restarted after a [`Backoff`] delay (or, with `--no-restart`, left dead), and recorded
+/// in the supervisor file.
+struct Supervisor<'a> {
+    cfg: &'a Config,
+    exe: &'a Path,
+    dir: PathBuf,
+    restart: bool,
+    priests: Vec<Priest>,
+    /// Each priest's client address, as the configuration last read lists them.
+    clients: Vec<Option<SocketAddr>>,
+    /// Held for the whole run: one supervisor per directory.
+    _lock: fs::File,
+}
+
+impl Supervisor<'_> {
+    fn priest(&self, ix: usize) -> &Priest {
+        self.priests
+            .iter()
+            .find(|p| p.ix == ix)
+            .expect("a priest of this cluster")
+    }
+
+    fn client(&self, ix: usize) -> SocketAddr {
+        self.clients[ix].expect("checked by prepare, and written by --add")
+    }
+
+    /// Priests whose process runs now.
+    fn running(&self) -> usize {
+        self.priests.iter().filter(|p| p.running()).count()
+    }
+
+    /// The priests not retired.
+    fn members(&self) -> usize {
+        self.priests
+            .iter()
+            .filter(|p| p.state != Process::Retired)
+            .count()
+    }
+
+    /// A majority of them.
+    fn majority(&self) -> usize {
+        self.members() / 2 + 1
+    }
+
+    /// Reaps priests that exited and schedules their restarts (or, with `--no-restart`,
+    /// leaves them down), starts the restarts that are due, and rewrites the supervisor file
+    /// if anything changed.
+    fn tick(&mut self, out: &mut dyn Write, err: &mut dyn Write) {
+        let mut changed = false;
+        let restart = self.restart;
+        for p in self.priests.iter_mut().filter(|p| p.running()) {
+            let Ok(Some(status)) = p.child.try_wait() else {
+                continue;
+            };
+            changed = true;
+            let uptime = p.started.elapsed();
+            let exit = Exit::new(status, uptime, last_error(&p.log, p.log_from));
+            let pid = p.child.id();
+            let line = if restart {
+                let d = p.backoff.after_exit(uptime);
+                p.state = Process::Restarting;
+                p.due = Some((
+                    Instant::now() + d.delay,
+                    SystemTime::now() + d.delay,
+                    d.delay,
+                ));
+                format!(
+                    "priest {} (pid {pid}) {} after {:.1} s up; restart {} in {}{}",
+                    p.ix,
+                    exit.reason,
+                    uptime.as_secs_f64(),
+                    p.restarts + 1,
+                    supervisor::shown(d.delay),
+                    if d.capped {
+                        format!(
+                            " (the backoff's cap: priest {} keeps failing, so it is retried \
+                             every {} until it stays up)",
+                            p.ix,
+                            supervisor::shown(Backoff::CAP)
+                        )
+                    } else {
+                        String::new()
+                    }
+                )
+            } else {
+                p.state = Process::Down;
+                format!(
+                    "priest {} (pid {pid}) exited unexpectedly: {}; not restarted \
+                     (--no-restart); its log: {}",
+                    p.ix,
+                    exit.reason,
+                    p.log.display()
+                )
+            };
+            let _ = writeln!(err, "{line}");
+            if let Some(why) = &exit.error {
+                let _ = writeln!(err, "priest {}: {why}", p.ix);
+            }
+            p.log_line(&line);
+            p.last_exit = Some(exit);
+        }
+        let now = Instant::now();
+        for p in self.priests.iter_mut() {
+            if p.state != Process::Restarting || p.due.is_some_and(|(at, _, _)| at > now) {
+                continue;
+            }
+            changed = true;
+            p.due = None;
+            p.restarts += 1;
+            p.last_restart = Some(SystemTime::now());
+            // No flag: the priest starts from the ledger it kept, as every restart does.
+            match spawn(self.cfg, self.exe, &self.dir, p.ix, None) {
+                Ok(started) => {
+                    let restarts = p.restarts;
+                    *p = Priest {
+                        restarts,
+                        backoff: p.backoff,
+                        last_restart: p.last_restart,
+                        last_exit: p.last_exit.take(),
+                        ..Priest::new(p.ix, started)
+                    };
+                    let _ = writeln!(
+                        out,
+                        "priest {}: pid {}, client port {}, log {} (restart {restarts})",
+                        p.ix,
+                        p.child.id(),
+                        self.clients
+                            .get(p.ix)
+                            .copied()
+                            .flatten()
+                            .map_or(0, |a| a.port()),
+                        p.log.display()
+                    );
+                    let _ = out.flush();
+                }
+                Err(e) => {
+                    // As a process that died at once.
+                    let d = p.backoff.after_exit(Duration::ZERO);
+                    p.state = Process::Restarting;
+                    p.due = Some((
+                        Instant::now() + d.delay,
+                        SystemTime::now() + d.delay,
+                        d.delay,
+                    ));
+                    let line = format!(
+                        "priest {}: restart {} failed: {e}; restart {} in {}",
+                        p.ix,
+                        p.restarts,
+                        p.restarts + 1,
+                        supervisor::shown(d.delay)
+                    );
+                    let _ = writeln!(err, "{line}");
+                    p.log_line(&line);
+                }
+            }
+        }
+        if changed {
+            self.write_file(true, err);
+        }
+    }
+
+    /// How long until the next restart is due (at most `max`).
+    fn next_due(&self, max: Duration) -> Duration {
+        let now = Instant::now();
+        self.priests
+            .iter()
+            .filter_map(|p| p.due.map(|(at, _, _)| at.saturating_duration_since(now)))
+            .fold(max, Duration::min)
+    }
+
+    /// With `--no-restart`, once fewer than a majority run: stops the rest and says so;
+    /// `Some(1)`, the cluster's exit code. With restarts the dead come back: `None`.
+    fn lost_majority(&mut self, err: &mut dyn Write) -> Option<u8> {
+        let (alive, majority) = (self.running(), self.majority());
+        if self.restart || alive >= majority {
+            return None;
+        }
+        let _ = writeln!(
+            err,
+            "error: only {alive} of {} priests run, fewer than a majority ({majority}): no \
+             decree can pass; stopping the cluster",
+            self.members()
+        );
+        self.stop(Process::Stopped, Priest::active);
+        self.write_file(false, err);
+        Some(1)
+    }
+
+    /// Stops the priests `which` selects ([`stop_all`]), and marks them `state`: none of
+    /// them is restarted.
+    fn stop(&mut self, state: Process, which: impl Fn(&Priest) -> bool) {
+        let mut chosen: Vec<&mut Priest> = self.priests.iter_mut().filter(|p| which(p)).collect();
+        stop_all(&mut chosen);
+        for p in chosen {
+            p.state = state;
+            p.due = None;
+        }
+    }
+
+    fn write_file(&self, running: bool, err: &mut dyn Write) {
+        let file = SupervisorFile {
+            format: supervisor::FORMAT,
+            pid: std::process::id(),
+            restart: self.restart,
+            running,
+            updated_unix_ms: unix_ms(SystemTime::now()),
+            priests: self.priests.iter().map(Priest::record).collect(),
+        };
+        if let Err(e) = file.write(&self.dir) {
+            let _ = writeln!(
+                err,
+                "warning: cannot write {}: {e}",
+                self.dir.join(supervisor::FILE).display()
+            );
+        }
+    }
+}
+
+/// Takes the directory's supervisor lock, or says which process holds it.
+fn lock(dir: &Path) -> Result<fs::File, String> {
+    let path = dir.join(supervisor::LOCK);
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(fs::TryLockError::WouldBlock) => Err(format!(
+            "another `parliament cluster` runs on {} ({} is locked); stop it first",
+            dir.display(),
+            path.display()
+        )),
+        Err(fs::TryLockError::Error(e)) => Err(format!("cannot lock {}: {e}", path.display())),
+    }
+}
+
 /// Starts the priests of `cfg` (children running `exe serve`, with `--bootstrap` if
 /// `bootstrap`: the cluster was just created), reports to `out` and `err`, and supervises
-/// them until `stop` is set (exit code 0) or a majority is gone (1).
+/// them until `stop` is set (exit code 0). A priest that dies is restarted if `restart`
+/// ([`super::supervisor`]); without, the cluster stops once a majority is gone (exit code 1).
 pub fn run(
     cfg: &Config,
     exe: &Path,
     bootstrap: bool,
+    restart: bool,
     stop: &AtomicBool,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<u8, String> {
-    let dir = cfg.path.parent().unwrap_or(Path::new("."));
-    let mut priests: Vec<Priest> = Vec::new();
+    let dir = cfg.path.parent().unwrap_or(Path::new(".")).to_path_buf();
+    let mut sup = Supervisor {
+        cfg,
+        exe,
+        _lock: lock(&dir)?,
+        dir,
+        restart,
+        priests: Vec::new(),
+        clients: cfg.client_addresses.clone(),
+    };
+    let _ = writeln!(
+        err,
+        "{} {} with {} priests",
+        if bootstrap { "created" } else { "restarting" },
+        cfg.path.display(),
+        cfg.priests.len()
+    );
     for ix in (0..cfg.priests.len()).filter(|&ix| !cfg.retired[ix]) {
-        match spawn(cfg, exe, dir, ix, bootstrap.then_some("--bootstrap")) {
-            Ok(p) => priests.push(p),
+        match spawn(cfg, exe, &sup.dir, ix, bootstrap.then_some("--bootstrap")) {
+            Ok(started) => sup.priests.push(Priest::new(ix, started)),
             Err(e) => {
-                stop_all(&mut priests);
+                sup.stop(Process::Stopped, Priest::active);
                 return Err(e);
             }
         }
     }
-    let n = priests.len();
-    let mut majority = n / 2 + 1;
-    let client = |ix: usize| cfg.client_addresses[ix].expect("checked by prepare");
+    sup.write_file(true, err);
+    let n = sup.priests.len();
     let _ = writeln!(out, "cluster: {}", cfg.path.display());
-    for p in &priests {
+    for p in &sup.priests {
         let _ = writeln!(
             out,
             "priest {}: pid {}, client port {}, log {}",
             p.ix,
             p.child.id(),
-            client(p.ix).port(),
+            sup.client(p.ix).port(),
             p.log.display()
         );
     }
+    let _ = writeln!(
+        out,
+        "{}",
+        if restart {
+            "a priest that dies is restarted (--no-restart to leave it dead)"
+        } else {
+            "a priest that dies is not restarted (--no-restart)"
+        }
+    );
     let _ = out.flush();
 
     // Wait for every listener, noticing priests that die while starting.
     let deadline = Instant::now() + STARTUP;
-    // Positions in `priests` (a retired priest is not started).
-    let mut waiting: Vec<usize> = (0..n).collect();
+    let mut waiting: Vec<usize> = sup.priests.iter().map(|p| p.ix).collect();
     while !waiting.is_empty() && Instant::now() < deadline && !stop.load(Ordering::SeqCst) {
-        waiting.retain(|&k| {
-            priests[k].exited.is_none()
-                && TcpStream::connect_timeout(&client(priests[k].ix), Duration::from_millis(200))
-                    .is_err()
-        });
-        if reap(&mut priests, err) < majority {
-            return Ok(give_up(&mut priests, majority, err));
+        sup.tick(out, err);
+        if let Some(code) = sup.lost_majority(err) {
+            return Ok(code);
         }
+        waiting.retain(|&ix| {
+            sup.priest(ix).running()
+                && TcpStream::connect_timeout(&sup.client(ix), Duration::from_millis(200)).is_err()
+        });
         if !waiting.is_empty() {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
-    for &k in &waiting {
-        let ix = priests[k].ix;
+    for &ix in &waiting {
         let _ = writeln!(
             err,
             "warning: priest {ix}'s listener {} did not accept connections within {} s; see {}",
-            client(ix),
+            sup.client(ix),
             STARTUP.as_secs(),
-            priests[k].log.display()
+            sup.priest(ix).log.display()
         );
     }
     // Recovered: every running priest's listener answers a read. A read is answered by a
@@ -381,15 +717,30 @@ pub fn run(
     // the election and for the replay of the ledgers, not just for the processes.
     let started = Instant::now();
     let deadline = started + RECOVERY;
-    let mut unanswered: Vec<usize> = (0..n).filter(|&k| priests[k].exited.is_none()).collect();
+    let mut unanswered: Vec<usize> = sup
+        .priests
+        .iter()
+        .filter(|p| p.running())
+        .map(|p| p.ix)
+        .collect();
+    let mut answered = 0;
     while !unanswered.is_empty() && Instant::now() < deadline && !stop.load(Ordering::SeqCst) {
-        unanswered.retain(|&k| !answers_a_read(&client(priests[k].ix)));
-        if reap(&mut priests, err) < majority {
-            return Ok(give_up(&mut priests, majority, err));
+        unanswered.retain(|&ix| {
+            !answers_a_read(&sup.client(ix)) || {
+                answered += 1;
+                false
+            }
+        });
+        sup.tick(out, err);
+        if let Some(code) = sup.lost_majority(err) {
+            return Ok(code);
         }
-        unanswered.retain(|&k| priests[k].exited.is_none());
+        // A priest that died meanwhile is not waited for.
+        unanswered.retain(|&ix| sup.priest(ix).running());
+        if !unanswered.is_empty() {
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
-    let unanswered: Vec<usize> = unanswered.iter().map(|&k| priests[k].ix).collect();
     if !unanswered.is_empty() && !stop.load(Ordering::SeqCst) {
         let _ = writeln!(
             err,
@@ -399,19 +750,19 @@ pub fn run(
         );
     }
     if !stop.load(Ordering::SeqCst) {
-        let first = priests
+        let first = sup
+            .priests
             .iter()
-            .find(|p| p.exited.is_none())
-            .map_or(0, |p| p.ix);
-        let port = client(first).port();
+            .find(|p| p.running())
+            .map_or(sup.priests[0].ix, |p| p.ix);
+        let port = sup.client(first).port();
         let _ = writeln!(
             out,
-            "ready: {} of {n} priests running, a read answered after {:.1} s. Try:\n  \
+            "ready: {answered} of {n} priests answered a read within {:.1} s. Try:\n  \
              redis-cli -p {port} set k v\n  \
              parliament kv --addr 127.0.0.1:{port} get k\n  \
              parliament status --config {}\n\
              Ctrl-C stops the cluster.",
-            priests.iter().filter(|p| p.exited.is_none()).count(),
             started.elapsed().as_secs_f64(),
             cfg.path.display()
         );
@@ -433,8 +784,9 @@ pub fn run(
                             trace_dir: cfg.trace_dir.clone(),
                             ..new.clone()
                         };
-                        match spawn(&new, exe, dir, ix, Some("--join")) {
-                            Ok(p) => {
+                        match spawn(&new, exe, &sup.dir, ix, Some("--join")) {
+                            Ok(started) => {
+                                let p = Priest::new(ix, started);
                                 let _ = writeln!(
                                     out,
                                     "priest {ix}: pid {}, client port {}, log {} (joining)",
@@ -443,7 +795,7 @@ pub fn run(
                                     p.log.display()
                                 );
                                 let _ = out.flush();
-                                priests.push(p);
+                                sup.priests.push(p);
                             }
                             Err(e) => {
                                 let _ = writeln!(err, "error: cannot start priest {ix}: {e}");
@@ -451,28 +803,34 @@ pub fn run(
                         }
                     }
                     listed = new.priests.len();
-                    for p in priests
-                        .iter_mut()
-                        .filter(|p| new.retired[p.ix] && p.exited.is_none())
+                    sup.clients = new.client_addresses.clone();
+                    // A priest removed by decree is stopped, and never restarted.
+                    for p in sup
+                        .priests
+                        .iter()
+                        .filter(|p| new.retired[p.ix] && p.state != Process::Retired)
                     {
                         let _ = writeln!(out, "priest {}: retired, stopping it", p.ix);
-                        stop_all(std::slice::from_mut(p));
                     }
-                    priests.retain(|p| !new.retired[p.ix]);
-                    majority = priests.len() / 2 + 1;
+                    sup.stop(Process::Retired, |p| {
+                        new.retired[p.ix] && p.state != Process::Retired
+                    });
+                    sup.write_file(true, err);
                 }
                 Err(e) => {
                     let _ = writeln!(err, "warning: {e}");
                 }
             }
         }
-        if reap(&mut priests, err) < majority {
-            return Ok(give_up(&mut priests, majority, err));
+        sup.tick(out, err);
+        if let Some(code) = sup.lost_majority(err) {
+            return Ok(code);
         }
-        std::thread::sleep(Duration::from_millis(100));
+        std::thread::sleep(sup.next_due(Duration::from_millis(100)));
     }
     let _ = writeln!(err, "stopping the cluster");
-    stop_all(&mut priests);
+    sup.stop(Process::Stopped, Priest::active);
+    sup.write_file(false, err);
     let _ = writeln!(err, "cluster stopped");
     Ok(0)
 }
@@ -483,13 +841,14 @@ fn spawn(
     dir: &Path,
     ix: usize,
     flag: Option<&str>,
-) -> Result<Priest, String> {
+) -> Result<(Child, PathBuf, u64), String> {
     let log = dir.join(format!("priest-{ix}.log"));
     let file = fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(&log)
         .map_err(|e| format!("cannot open {}: {e}", log.display()))?;
+    let log_from = file.metadata().map_or(0, |m| m.len());
     let file2 = file
         .try_clone()
         .map_err(|e| format!("cannot open {}: {e}", log.display()))?;
@@ -531,79 +890,44 @@ fn spawn(
     let child = cmd
         .spawn()
         .map_err(|e| format!("cannot start {} serve: {e}", exe.display()))?;
-    Ok(Priest {
-        ix,
-        child,
-        log,
-        exited: None,
-    })
+    Ok((child, log, log_from))
 }
 
-/// Reaps priests that exited, reporting each; returns how many still run.
-fn reap(priests: &mut [Priest], err: &mut dyn Write) -> usize {
-    for p in priests.iter_mut().filter(|p| p.exited.is_none()) {
-        if let Ok(Some(status)) = p.child.try_wait() {
-            p.exited = Some(status);
-            let _ = writeln!(
-                err,
-                "priest {} (pid {}) exited unexpectedly: {status}; its log: {}",
-                p.ix,
-                p.child.id(),
-                p.log.display()
-            );
-            if let Some(why) = last_error(&p.log) {
-                let _ = writeln!(err, "priest {}: {why}", p.ix);
-            }
-        }
-    }
-    priests.iter().filter(|p| p.exited.is_none()).count()
-}
-
-/// The last `error: ...` line a priest wrote to its log (why `serve` gave up, such as a
-/// refused ledger).
-fn last_error(log: &Path) -> Option<String> {
-    let text = fs::read_to_string(log).ok()?;
+/// The last `error: ...` line a priest wrote to its log after byte `from` (why `serve`
+/// gave up, such as a refused ledger).
+fn last_error(log: &Path, from: u64) -> Option<String> {
+    use std::io::{Read, Seek};
+    let mut file = fs::File::open(log).ok()?;
+    file.seek(io::SeekFrom::Start(from)).ok()?;
+    let mut text = String::new();
+    file.read_to_string(&mut text).ok()?;
     text.lines()
         .rev()
         .find(|l| l.starts_with("error: "))
         .map(str::to_string)
 }
 
-fn give_up(priests: &mut [Priest], majority: usize, err: &mut dyn Write) -> u8 {
-    let alive = priests.iter().filter(|p| p.exited.is_none()).count();
-    let _ = writeln!(
-        err,
-        "error: only {alive} of {} priests run, fewer than a majority ({majority}): no decree \
-         can pass; stopping the cluster",
-        priests.len()
-    );
-    stop_all(priests);
-    1
-}
-
-/// SIGTERM to every running priest, then SIGKILL to those still running after [`GRACE`].
-fn stop_all(priests: &mut [Priest]) {
-    for p in priests.iter().filter(|p| p.exited.is_none()) {
-        signal(&p.child, libc::SIGTERM);
+/// SIGTERM to every running priest of `priests`, then SIGKILL to those still running after
+/// [`GRACE`]; every one is reaped.
+fn stop_all(priests: &mut [&mut Priest]) {
+    let mut left: Vec<&mut Child> = priests
+        .iter_mut()
+        .filter(|p| p.running())
+        .map(|p| &mut p.child)
+        .collect();
+    for c in &left {
+        signal(c, libc::SIGTERM);
     }
     let deadline = Instant::now() + GRACE;
-    loop {
-        for p in priests.iter_mut().filter(|p| p.exited.is_none()) {
-            if let Ok(Some(s)) = p.child.try_wait() {
-                p.exited = Some(s);
-            }
+    while !left.is_empty() && Instant::now() < deadline {
+        left.retain_mut(|c| !matches!(c.try_wait(), Ok(Some(_))));
+        if !left.is_empty() {
+            std::thread::sleep(Duration::from_millis(20));
         }
-        if priests.iter().all(|p| p.exited.is_some()) {
-            return;
-        }
-        if Instant::now() >= deadline {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
     }
-    for p in priests.iter_mut().filter(|p| p.exited.is_none()) {
-        let _ = p.child.kill();
-        p.exited = p.child.wait().ok();
+    for c in left {
+        let _ = c.kill();
+        let _ = c.wait();
     }
 }
 
@@ -645,6 +969,40 @@ mod tests {
         assert_eq!(again.priests, cfg.priests);
         assert_eq!(fs::read_to_string(dir.join(KEY_FILE)).unwrap(), key);
         assert!(prepare(&args(&dir, Some(5), Some(17000))).is_ok());
+    }
+
+    #[test]
+    fn a_priest_s_error_is_the_last_one_it_wrote_since_it_started() {
+        let tmp = tempfile::tempdir().unwrap();
+        let log = tmp.path().join("priest-0.log");
+        fs::write(&log, "error: an earlier run's\n").unwrap();
+        let from = fs::metadata(&log).unwrap().len();
+        assert_eq!(
+            last_error(&log, 0).as_deref(),
+            Some("error: an earlier run's")
+        );
+        assert_eq!(last_error(&log, from), None);
+        let mut f = fs::OpenOptions::new().append(true).open(&log).unwrap();
+        writeln!(
+            f,
+            "INFO starting\nerror: first\nerror: ledger is corrupt\nbye"
+        )
+        .unwrap();
+        assert_eq!(
+            last_error(&log, from).as_deref(),
+            Some("error: ledger is corrupt")
+        );
+        assert_eq!(last_error(&tmp.path().join("none.log"), 0), None);
+    }
+
+    #[test]
+    fn a_second_supervisor_of_a_directory_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let held = lock(tmp.path()).unwrap();
+        let e = lock(tmp.path()).unwrap_err();
+        assert!(e.contains("another `parliament cluster` runs on"), "{e}");
+        drop(held);
+        assert!(lock(tmp.path()).is_ok());
     }
 
     #[test]

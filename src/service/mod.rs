@@ -5,6 +5,7 @@
 //! - [`synod`]: the Synod priest, and the client of `parliament synod propose`;
 //! - [`status`]: what each priest of a running Parliament is doing (`INFO`, `parliament status`);
 //! - [`cluster`]: `parliament cluster`, a whole Parliament on this machine, supervised;
+//! - [`supervisor`]: when `cluster` restarts a priest that died, and what it tells `status`;
 //! - [`membership`]: `parliament member`, changing the Chamber of a running Parliament;
 //! - [`trace`]: `parliament trace check`, a recorded run replayed and checked.
 //!
@@ -34,5 +35,6 @@ pub mod cluster;
 pub mod membership;
 pub mod parliament;
 pub mod status;
+pub mod supervisor;
 pub mod synod;
 pub mod trace;

@@ -282,7 +282,29 @@ pub fn priest(cfg: &Config, me: usize) -> ParliamentPriest {
     p.snapshot_bytes = cfg.snapshot_bytes;
     p.snapshot_period = cfg.snapshot_period..cfg.snapshot_period;
     p.expire_after = cfg.expire_after.map(|d| d.as_millis() as u64);
+    if let Some(bug) = &cfg.seeded_bug {
+        // Checked when the configuration was validated (`check_seeded_bug`).
+        p.bug = bug.parse().unwrap_or_default();
+    }
     p
+}
+
+/// A configuration's `seeded_bug` names a seeded bug of the priest, and `serve` may run it
+/// only with `PARLIAMENT_SEEDED_BUGS=1` in its environment (`allow`): the bugs exist to test
+/// the checkers, never to be deployed.
+pub fn check_seeded_bug(cfg: &Config, allow: bool) -> Result<(), String> {
+    let Some(name) = &cfg.seeded_bug else {
+        return Ok(());
+    };
+    name.parse::<crate::parliament::Bug>()
+        .map_err(|e| format!("seeded_bug = {name:?}: {e}"))?;
+    if !allow {
+        return Err(format!(
+            "the configuration asks for the seeded bug {name:?}, which exists to test the \
+             checkers; set PARLIAMENT_SEEDED_BUGS=1 to run it"
+        ));
+    }
+    Ok(())
 }
 
 /// How long the listener's backend waits for an answer.
@@ -351,6 +373,10 @@ pub fn serve(
     stop: &AtomicBool,
 ) -> Result<crate::host::Counters, String> {
     cfg.check_priest(me)?;
+    check_seeded_bug(
+        cfg,
+        std::env::var("PARLIAMENT_SEEDED_BUGS").as_deref() == Ok("1"),
+    )?;
     if cfg.protocol != Protocol::Parliament {
         return Err(format!(
             "{} does not say protocol = \"parliament\"",

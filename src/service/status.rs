@@ -8,6 +8,10 @@
 //! `redis-cli -p PORT info` works; `parliament status` sends `INFO` to every priest's
 //! listener and prints one line per priest ([`query_cluster`], [`render`]).
 //!
+//! What the priests cannot say, how often each died and was restarted, comes from the
+//! supervisor of `parliament cluster`: its file `supervisor.json`, next to the
+//! configuration, when there is one ([`with_supervision`], [`crate::service::supervisor`]).
+//!
 //! # The INFO fields
 //!
 //! ```text
@@ -64,6 +68,7 @@ use crate::parliament::{DecreeNumber, ParliamentPriest, PriestState, Role};
 use crate::resp::client::Client;
 use crate::resp::server::{Backend, ClientId, Responder};
 use crate::resp::{Command, Reply};
+use crate::service::supervisor::{self, Backoff, Process, SupervisedPriest, Supervision};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -542,6 +547,131 @@ pub struct Row {
     /// `Err`: the priest is down (or did not answer in time), and why.
     #[serde(flatten, with = "row_result")]
     pub status: Result<PriestStatus, String>,
+    /// What the cluster's supervisor file says of the priest (`None`: no file, or it does
+    /// not list the priest); see [`with_supervision`].
+    pub supervisor: Option<Restarts>,
+}
+
+/// What `parliament cluster`'s supervisor knows of a priest: its restarts (the priest
+/// itself cannot know how often it died), from the supervisor file
+/// ([`crate::service::supervisor`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Restarts {
+    /// Whether the supervisor that wrote the file still runs (`false`: the file tells its
+    /// last run).
+    pub supervisor_running: bool,
+    /// Whether it restarts priests that die (`false`: `--no-restart`).
+    pub restart: bool,
+    #[serde(flatten)]
+    pub priest: SupervisedPriest,
+}
+
+/// Adds to each row what the supervisor file says of its priest.
+pub fn with_supervision(rows: &mut [Row], supervision: &Supervision) {
+    let Supervision::Known { file, alive } = supervision else {
+        return;
+    };
+    for r in rows {
+        r.supervisor = supervision.priest(r.priest).map(|p| Restarts {
+            supervisor_running: *alive,
+            restart: file.restart,
+            priest: p.clone(),
+        });
+    }
+}
+
+/// One priest's restarts in words, if there is something to say: it was restarted, or
+/// its process is not running.
+fn restart_line(r: &Restarts, now_unix_ms: u64) -> Option<String> {
+    let p = &r.priest;
+    let times = |n: u64| format!("restarted {n} time{}", if n == 1 { "" } else { "s" });
+    let mut line = format!("priest {}: ", p.priest);
+    match p.state {
+        Process::Running if p.restarts == 0 => return None,
+        Process::Running => {
+            let _ = write!(line, "{}", times(p.restarts));
+            if let Some(pid) = p.pid {
+                let _ = write!(line, ", running as pid {pid}");
+            }
+        }
+        Process::Restarting => {
+            let _ = write!(line, "restarting: restart {}", p.restarts + 1);
+            match p.next_restart_unix_ms {
+                Some(at) if at > now_unix_ms => {
+                    let left = std::time::Duration::from_millis(at - now_unix_ms);
+                    let _ = write!(line, " due in {}", supervisor::shown(left));
+                }
+                _ => line += " due now",
+            }
+            if p.next_delay_ms == Some(Backoff::CAP.as_millis() as u64) {
+                let _ = write!(
+                    line,
+                    " (it keeps failing: retried every {})",
+                    supervisor::shown(Backoff::CAP)
+                );
+            }
+            if p.restarts > 0 {
+                let _ = write!(line, "; {} so far", times(p.restarts));
+            }
+        }
+        Process::Down => line += "down, not restarted (--no-restart)",
+        Process::Stopped => line += "stopped with the cluster",
+        Process::Retired => line += "retired, stopped by the cluster",
+    }
+    if let Some(e) = &p.last_exit {
+        let _ = write!(
+            line,
+            "; last exit {}: {}",
+            supervisor::ago(e.at_unix_ms, now_unix_ms),
+            e.reason
+        );
+        if let Some(error) = &e.error {
+            let _ = write!(line, " ({error})");
+        }
+    }
+    if p.state != Process::Running && p.restarts > 0 && p.state != Process::Restarting {
+        let _ = write!(line, "; {}", times(p.restarts));
+    }
+    Some(line)
+}
+
+/// What the supervisor said, below the table.
+fn render_supervision(rows: &[Row], supervision: &Supervision, now_unix_ms: u64) -> String {
+    let mut out = String::new();
+    match supervision {
+        Supervision::Absent => out += "restarts: not known (no supervisor file)\n",
+        Supervision::Unreadable(path, e) => {
+            let _ = writeln!(out, "restarts: not known ({}: {e})", path.display());
+        }
+        Supervision::Known { file, alive } => {
+            if *alive {
+                let _ = write!(out, "supervisor: pid {}, ", file.pid);
+                if file.restart {
+                    let _ = writeln!(
+                        out,
+                        "restarts a priest that dies (after {}, doubling to {})",
+                        supervisor::shown(Backoff::INITIAL),
+                        supervisor::shown(Backoff::CAP)
+                    );
+                } else {
+                    out += "restarts nothing (--no-restart)\n";
+                }
+            } else {
+                let _ = writeln!(
+                    out,
+                    "supervisor: not running (pid {}); what it said when it last wrote, {}:",
+                    file.pid,
+                    supervisor::ago(file.updated_unix_ms, now_unix_ms)
+                );
+            }
+            for r in rows.iter().filter_map(|r| r.supervisor.as_ref()) {
+                if let Some(line) = restart_line(r, now_unix_ms) {
+                    let _ = writeln!(out, "{line}");
+                }
+            }
+        }
+    }
+    out
 }
 
 mod row_result {
@@ -602,6 +732,7 @@ pub fn query_cluster(cfg: &Config, timeout: Duration) -> Vec<Row> {
             std::thread::spawn(move || Row {
                 priest,
                 client_address: addr,
+                supervisor: None,
                 status: match addr {
                     None => Err("no client_address in the configuration".into()),
                     Some(a) => query(a, timeout).and_then(|s| {
@@ -623,13 +754,15 @@ pub fn query_cluster(cfg: &Config, timeout: Duration) -> Vec<Row> {
                 priest,
                 client_address: cfg.client_addresses[priest],
                 status: Err("the query panicked".into()),
+                supervisor: None,
             })
         })
         .collect()
 }
 
-/// The rows as a table, with a summary line.
-pub fn render(rows: &[Row]) -> String {
+/// The rows as a table, with a summary line and what the supervisor said (`supervision`,
+/// also in the rows: [`with_supervision`]).
+pub fn render(rows: &[Row], supervision: &Supervision) -> String {
     let header = [
         "priest",
         "role",
@@ -641,12 +774,17 @@ pub fn render(rows: &[Row]) -> String {
         "snapshot",
         "ledger_bytes",
         "dropped",
+        "restarts",
         "client",
     ];
     let mut table: Vec<Vec<String>> = vec![header.iter().map(|s| s.to_string()).collect()];
     let dash = || "-".to_string();
     for r in rows {
         let client = opt(&r.client_address);
+        let restarts = r
+            .supervisor
+            .as_ref()
+            .map_or("?".to_string(), |s| s.priest.restarts.to_string());
         table.push(match &r.status {
             Ok(s) => vec![
                 s.priest.to_string(),
@@ -663,11 +801,13 @@ pub fn render(rows: &[Row]) -> String {
                     .map(|d| s.counters.get(*d).copied().unwrap_or(0).to_string())
                     .collect::<Vec<_>>()
                     .join("/"),
+                restarts,
                 client,
             ],
             Err(_) => {
                 let mut v = vec![r.priest.to_string(), "down".to_string()];
-                v.extend((0..header.len() - 3).map(|_| dash()));
+                v.extend((0..header.len() - 4).map(|_| dash()));
+                v.push(restarts);
                 v.push(client);
                 v
             }
@@ -728,6 +868,11 @@ pub fn render(rows: &[Row]) -> String {
         }
         out += "\n";
     }
+    out += &render_supervision(
+        rows,
+        supervision,
+        supervisor::unix_ms(std::time::SystemTime::now()),
+    );
     out
 }
 
@@ -894,24 +1039,27 @@ mod tests {
             quorum: Some(vec![1, 2]),
             ..sample()
         };
-        let rows = vec![
+        let mut rows = vec![
             Row {
                 priest: 0,
                 client_address: Some("127.0.0.1:7000".parse().unwrap()),
                 status: Err("cannot connect to 127.0.0.1:7000: refused".into()),
+                supervisor: None,
             },
             Row {
                 priest: 1,
                 client_address: Some("127.0.0.1:7001".parse().unwrap()),
                 status: Ok(president),
+                supervisor: None,
             },
             Row {
                 priest: 2,
                 client_address: Some("127.0.0.1:7002".parse().unwrap()),
                 status: Ok(up),
+                supervisor: None,
             },
         ];
-        let text = render(&rows);
+        let text = render(&rows, &Supervision::Absent);
         let lines: Vec<&str> = text.lines().collect();
         assert!(lines[0].starts_with("priest  role"), "{text}");
         assert!(
@@ -927,8 +1075,12 @@ mod tests {
         assert!(
             text.ends_with(
                 "2 of 3 priests answered; president: priest 1\nmembers: 0,1,3; then 0,1,3,4 \
-                 from decree 17\n"
+                 from decree 17\nrestarts: not known (no supervisor file)\n"
             ),
+            "{text}"
+        );
+        assert!(
+            lines[2].ends_with("0/3/0/0  ?         127.0.0.1:7001"),
             "{text}"
         );
         let json = serde_json::to_value(&rows).unwrap();
@@ -940,5 +1092,97 @@ mod tests {
         assert_eq!(json[1]["quorum"], serde_json::json!([1, 2]));
         assert_eq!(json[2]["quorum"], Value::Null);
         assert_eq!(json[2]["counters"]["dropped_bad_mac"], 3);
+        assert_eq!(json[2]["supervisor"], Value::Null);
+
+        // With the supervisor's file: priest 0 waits for its third restart, priest 1 was
+        // restarted once, priest 2 never.
+        use crate::service::supervisor::{Exit, SupervisorFile, FORMAT};
+        use std::os::unix::process::ExitStatusExt;
+        let now = supervisor::unix_ms(std::time::SystemTime::now());
+        let exit = |raw: i32, error: Option<&str>| Exit {
+            at_unix_ms: now - 3_000,
+            ..Exit::new(
+                std::process::ExitStatus::from_raw(raw),
+                Duration::from_millis(20),
+                error.map(str::to_string),
+            )
+        };
+        let record = |priest: usize, state: Process, restarts: u64| SupervisedPriest {
+            priest,
+            state,
+            pid: (state == Process::Running).then_some(4000 + priest as u32),
+            started_unix_ms: Some(now - 5_000),
+            restarts,
+            last_restart_unix_ms: None,
+            last_exit: None,
+            next_restart_unix_ms: None,
+            next_delay_ms: None,
+        };
+        let file = SupervisorFile {
+            format: FORMAT,
+            pid: std::process::id(),
+            restart: true,
+            running: true,
+            updated_unix_ms: now,
+            priests: vec![
+                SupervisedPriest {
+                    last_exit: Some(exit(1 << 8, Some("error: ledger is corrupt"))),
+                    next_restart_unix_ms: Some(now + 60_000),
+                    next_delay_ms: Some(30_000),
+                    ..record(0, Process::Restarting, 2)
+                },
+                SupervisedPriest {
+                    last_exit: Some(exit(libc::SIGKILL, None)),
+                    ..record(1, Process::Running, 1)
+                },
+                record(2, Process::Running, 0),
+            ],
+        };
+        let known = Supervision::Known { file, alive: true };
+        with_supervision(&mut rows, &known);
+        let text = render(&rows, &known);
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[1].ends_with(" 2         127.0.0.1:7000"), "{text}");
+        assert!(lines[2].ends_with(" 1         127.0.0.1:7001"), "{text}");
+        assert!(lines[3].ends_with(" 0         127.0.0.1:7002"), "{text}");
+        let tail: Vec<&str> = lines[lines.len() - 3..].to_vec();
+        assert!(
+            tail[0].starts_with(&format!("supervisor: pid {}, restarts", std::process::id())),
+            "{text}"
+        );
+        assert!(
+            tail[1].starts_with("priest 0: restarting: restart 3 due in ")
+                && tail[1].contains("(it keeps failing: retried every 30 s); restarted 2 times")
+                && tail[1].ends_with(
+                    "; last exit 3.0 s ago: exited with code 1 (error: ledger is corrupt)"
+                ),
+            "{text}"
+        );
+        assert_eq!(
+            tail[2],
+            "priest 1: restarted 1 time, running as pid 4001; last exit 3.0 s ago: killed by \
+             signal 9 (SIGKILL)"
+        );
+        let json = serde_json::to_value(&rows).unwrap();
+        assert_eq!(json[1]["supervisor"]["restarts"], 1);
+        assert_eq!(json[1]["supervisor"]["supervisor_running"], true);
+        assert_eq!(json[1]["supervisor"]["state"], "running");
+        assert_eq!(
+            json[1]["supervisor"]["last_exit"]["reason"],
+            "killed by signal 9 (SIGKILL)"
+        );
+        assert_eq!(json[1]["supervisor"]["last_exit"]["signal"], 9);
+        assert_eq!(json[0]["supervisor"]["state"], "restarting");
+        // A supervisor that is gone: said, with its last word.
+        let Supervision::Known { file, .. } = known else {
+            unreachable!()
+        };
+        let gone = Supervision::Known { file, alive: false };
+        let text = render(&rows, &gone);
+        assert!(
+            text.contains("supervisor: not running (pid ")
+                && text.contains("what it said when it last wrote, 0."),
+            "{text}"
+        );
     }
 }

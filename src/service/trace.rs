@@ -257,6 +257,7 @@ pub fn replay_parliament(
         let me = start.priest as usize;
         let cfg = Config::parse_unkeyed(&start.config, Path::new("(recorded configuration)"))?;
         cfg.check_priest(me)?;
+        super::parliament::check_seeded_bug(&cfg, true)?;
         Ok(super::parliament::priest(&cfg, me))
     })
 }
@@ -813,5 +814,6 @@ where
     order
 }
 
+pub mod spec;
 #[cfg(test)]
 mod tests;

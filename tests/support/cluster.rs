@@ -256,16 +256,43 @@ impl Cluster {
         report
     }
 
-    /// Kills every priest, then replays and checks every priest's trace; the figures and
-    /// errors, whatever they are.
+    /// Kills every priest, then replays and checks every priest's trace, checks 1 to 4 (the
+    /// errors of check 4, the run against tla/Parliament.tla, follow the others', each
+    /// starting "against the spec: "); the figures and errors, whatever they are.
     pub fn trace_report(&mut self) -> parliament::service::trace::Report {
+        self.trace_reports().0
+    }
+
+    /// As [`Cluster::trace_report`], with check 4's own report beside.
+    pub fn trace_reports(
+        &mut self,
+    ) -> (
+        parliament::service::trace::Report,
+        parliament::service::trace::spec::SpecReport,
+    ) {
         for i in 0..self.children.len() {
             self.kill(i);
         }
         self.traces_checked = true;
         let dir = self.dir().join("trace");
-        parliament::service::trace::check(&dir)
-            .unwrap_or_else(|e| panic!("the traces cannot be read: {e}"))
+        let (mut report, spec) = parliament::service::trace::spec::check_dir(&dir)
+            .unwrap_or_else(|e| panic!("the traces cannot be read: {e}"));
+        println!("trace check 4: {spec}");
+        report
+            .errors
+            .extend(spec.errors.iter().map(|e| format!("against the spec: {e}")));
+        (report, spec)
+    }
+
+    /// The priests run the seeded bug `bug` (`parliament bugs`; the configuration's
+    /// `seeded_bug`, allowed by `PARLIAMENT_SEEDED_BUGS=1`). Before the priests start.
+    pub fn seeded_bug(mut self, bug: &str) -> Self {
+        let text = fs::read_to_string(&self.config).unwrap();
+        let mut file = ConfigFile::from_toml(&text).unwrap();
+        file.seeded_bug = Some(bug.into());
+        file.write(&self.config, "A test cluster").unwrap();
+        self.env.push(("PARLIAMENT_SEEDED_BUGS", "1".into()));
+        self
     }
 
     /// The seeded deployment fault (tests only): every priest's host sends a batch's late
