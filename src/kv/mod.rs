@@ -6,16 +6,16 @@
 //!
 //! A [`Command`] is one client operation ([`Op`]: get, put, delete, compare-and-set, and
 //! Redis's string commands: several keys read or written at once, increments, appends, and
-//! the like) tagged with its client's id and a per-client sequence number. A client sends one command at a
-//! time and numbers them 1, 2, 3, ...; when it gets no answer it may send the same command
-//! again (to the same priest or another), and a deposed president hands its unfinished
-//! commands to its successor, so one command can be passed in more than one decree. The law
-//! keeps, for each client, a *session*: the sequence number of the last command it executed
-//! for that client and that command's answer. A command whose number is the session's number
-//! is a retry and gets the recorded answer without being executed again; an older number is
-//! stale (its client has moved on and nobody waits for it) and is ignored. So each command
-//! takes effect once, in the first decree that carries it, and every copy of it gets the
-//! answer of that one execution.
+//! the like) tagged with its client's id and a per-client sequence number. A client sends
+//! one command at a time and numbers them 1, 2, 3, ...; when it gets no answer it may send
+//! the same command again (to the same priest or another), and a deposed president hands
+//! its unfinished commands to its successor, so one command can be passed in more than one
+//! decree. The law keeps, for each client, a *session*: the sequence number of the last
+//! command it executed for that client and that command's answer. A command whose number
+//! is the session's number is a retry and gets the recorded answer without being executed
+//! again; an older number is stale (its client has moved on and nobody waits for it) and is
+//! ignored. So each command takes effect once, in the first decree that carries it, and
+//! every copy of it gets the answer of that one execution.
 //!
 //! # Forgetting sessions
 //!

@@ -3,8 +3,9 @@
 //! check. On the string keys `k0`..`k2`: GET, SET, CAS, DEL, SET NX, GETDEL, APPEND, and MSET
 //! and MGET of two or three of them (so the three keys are one component of the check); on
 //! the counter `n0`: INCR, INCRBY, DECR, GET, and now and then a SET of a word (the next
-//! increments are refused, `-ERR value is not an integer`) or a DEL. Included by path (`#[path = "support/workload.rs"]`) by the tests
-//! that also include `support/history.rs` as `history`; each uses only some of it.
+//! increments are refused, `-ERR value is not an integer`) or a DEL. Included by path
+//! (`#[path = "support/workload.rs"]`) by the tests that also include `support/history.rs`
+//! as `history`; each uses only some of it.
 
 #![allow(dead_code)]
 
