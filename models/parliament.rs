@@ -7,8 +7,10 @@
 //! `priests` priests (3 by default); priest 0 starts as president of the genesis ballot, and
 //! the first `proposers` priests are candidates that may take over whenever their election
 //! timer fires, up to ballot round `rounds`. `clients` clients each send a script of `ops`
-//! commands on the key `x`, one at a time, to priest 0: client `i`'s script is
-//! `cas x nil->i+1`, then `get x`, `put x=i+1`, `del x` (as many as `ops`). Decree numbers
+//! commands, one at a time, to priest 0: client `i`'s script is `cas x nil->i+1`, then
+//! `get x`, `put x=i+1`, `del x` (as many as `ops`); with `--script redis`, Redis's string
+//! commands on keys `x` and `y`: `incr x`, `mset x=i+1 y=i+1`, `mget x y`, `append y i+1`,
+//! `getdel x`, `set x=i+1 nx`, odd clients with `mget` before `mset` ([`Script`]). Decree numbers
 //! stop at `decrees`; a president keeps up to `window` decrees in flight and puts up to
 //! `batch` commands in one decree. The network is unordered (non-duplicating or
 //! duplicating) or ordered, optionally lossy, and up to `crashes` priests can be down at
@@ -99,6 +101,8 @@ pub struct ParliamentConfig {
     pub clients: usize,
     /// Commands per client.
     pub ops: usize,
+    /// Which commands the clients' scripts are made of.
+    pub script: Script,
     /// Decrees a president keeps in flight.
     pub window: usize,
     /// Commands per decree at most.
@@ -151,9 +155,14 @@ pub struct ParliamentArgs {
     /// Number of clients (1 to 4).
     #[arg(long, default_value_t = 2)]
     pub clients: usize,
-    /// Commands per client: cas, get, put, del, in that order.
+    /// Commands per client, from the --script: cas, get, put, del, in that order (or
+    /// Redis's string commands).
     #[arg(long, default_value_t = 1)]
     pub ops: usize,
+    /// The clients' commands: `kv` (cas, get, put, del on key x) or `redis` (incr x, mset x y,
+    /// mget x y, append y, getdel x, set x nx get).
+    #[arg(long, value_enum, default_value_t = Script::Kv)]
+    pub script: Script,
     /// Decrees a president keeps in flight (pipelining).
     #[arg(long, default_value_t = 2)]
     pub window: usize,
@@ -201,6 +210,21 @@ pub struct ParliamentArgs {
     pub bug: Bug,
 }
 
+/// The commands of the model's clients' scripts.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Script {
+    /// On key `x`: `cas x nil->i`, `get x`, `put x=i`, `del x` (client `i`'s value is `i`,
+    /// counting from 1).
+    Kv,
+    /// Redis's string commands on keys `x` and `y`: `incr x`, `mset x=i y=i`, `mget x y`,
+    /// `append y i`, `getdel x`, `set x=i nx` (with `get`: it answers the value before);
+    /// odd clients swap the second and third (`mget` before `mset`), so that with two
+    /// commands each one client's `mset` meets another's `mget`. An increment and an append
+    /// read and write in one step; `mset` writes both keys and `mget` reads both at once.
+    Redis,
+}
+
 /// A change of the Chamber the model's client 0 asks for before its commands.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -242,6 +266,7 @@ impl ParliamentArgs {
             decrees: self.decrees,
             clients: self.clients,
             ops: self.ops,
+            script: self.script,
             window: self.window,
             batch: self.batch,
             network: self.network,
@@ -1272,21 +1297,54 @@ impl ParliamentConfig {
 
     /// Client `i`'s script.
     pub fn script(&self, i: usize) -> Vec<Op> {
-        let key = || crate::kv::Key::from("x");
-        let mine: crate::kv::Value = (i + 1).to_string().into();
-        let all = [
-            Op::Cas {
-                key: key(),
-                expected: None,
-                new: mine.clone(),
-            },
-            Op::Get { key: key() },
-            Op::Put {
-                key: key(),
-                value: mine,
-            },
-            Op::Delete { key: key() },
-        ];
+        use crate::kv::{Key, Value, When};
+        let (x, y) = (|| Key::from("x"), || Key::from("y"));
+        let mine: Value = (i + 1).to_string().into();
+        let all = match self.script {
+            Script::Kv => vec![
+                Op::Cas {
+                    key: x(),
+                    expected: None,
+                    new: mine.clone(),
+                },
+                Op::Get { key: x() },
+                Op::Put {
+                    key: x(),
+                    value: mine,
+                },
+                Op::Delete { key: x() },
+            ],
+            Script::Redis => {
+                let mset = Op::MSet {
+                    pairs: vec![(x(), mine.clone()), (y(), mine.clone())],
+                };
+                let mget = Op::MGet {
+                    keys: vec![x(), y()],
+                };
+                // Odd clients read before they write: with two commands each, one client's
+                // mset runs against the other's mget.
+                let (second, third) = if i.is_multiple_of(2) {
+                    (mset, mget)
+                } else {
+                    (mget, mset)
+                };
+                vec![
+                    Op::IncrBy { key: x(), by: 1 },
+                    second,
+                    third,
+                    Op::Append {
+                        key: y(),
+                        value: mine.clone(),
+                    },
+                    Op::GetDel { key: x() },
+                    Op::SetIf {
+                        key: x(),
+                        value: mine,
+                        when: When::Absent,
+                    },
+                ]
+            }
+        };
         let ops = all.into_iter().cycle().take(self.ops);
         match i {
             0 => self.change_ops().into_iter().chain(ops).collect(),

@@ -10,6 +10,20 @@ use std::str::FromStr;
 /// them writes), one candidate, sessions forgotten after one decree number idle.
 pub const EXPIRY_FLAGS: &[&str] = &["--expire-after", "1", "--ops", "3", "--proposers", "1"];
 
+/// The configuration of Redis's string commands in which three clients increment one key at
+/// once, one candidate, one decree in flight: the two increments that queue behind the
+/// first pass in one decree.
+pub const REDIS_FLAGS: &[&str] = &[
+    "--script",
+    "redis",
+    "--proposers",
+    "1",
+    "--clients",
+    "3",
+    "--window",
+    "1",
+];
+
 /// The configurations of membership changes (see docs/membership.md, "The model"), one
 /// candidate: priest 3 added; priest 2 replaced by priest 3; priest 2 removed and added again
 /// as a new ledger (two changes, so two new ballots); the same on a duplicating network,
@@ -89,6 +103,7 @@ pub enum Bug {
     PromoteBeforeCaughtUp,
     ReuseRemovedId,
     NoOliveDayFillers,
+    BatchReadsBeforeItsDecree,
 }
 
 /// What a bug is, what it breaks, and where it comes from.
@@ -106,7 +121,7 @@ pub struct BugInfo {
 
 impl Bug {
     /// Every seeded bug (not [`Bug::None`]).
-    pub const ALL: [Bug; 30] = [
+    pub const ALL: [Bug; 31] = [
         Bug::SkipPhaseOneOnTakeover,
         Bug::FillGapWithOwnDecree,
         Bug::ApplyOutOfOrder,
@@ -137,6 +152,7 @@ impl Bug {
         Bug::PromoteBeforeCaughtUp,
         Bug::ReuseRemovedId,
         Bug::NoOliveDayFillers,
+        Bug::BatchReadsBeforeItsDecree,
     ];
 
     pub fn name(self) -> &'static str {
@@ -198,6 +214,7 @@ impl Bug {
                 "3",
             ],
             Bug::ExpiredSessionReexecutes => EXPIRY_FLAGS,
+            Bug::BatchReadsBeforeItsDecree => REDIS_FLAGS,
             Bug::AlphaZero => CHANGE_ADD_FLAGS,
             Bug::OldQuorumAfterChange => CHANGE_REPLACE_FLAGS,
             Bug::ReuseRemovedId => CHANGE_READD_FLAGS,
@@ -392,6 +409,12 @@ impl Bug {
                 "every-client-answered",
                 "with a lookahead above 1, a president passes no olive-day decree to bring a passed change into force when no command comes, so the change (and its answer, given once it is in force) waits for client traffic that may never come",
                 "reconfiguration that takes effect only when later entries happen to be committed, so a change made on an idle cluster never completes",
+            ),
+            Bug::BatchReadsBeforeItsDecree => (
+                "batch-reads-before-its-decree",
+                "linearizable",
+                "the law applies a decree's commands as if at once: each reads the map as it stood before the decree, and its writes then replace what it wrote, so two increments of one key in one decree both answer the same number and one is lost",
+                "state machines that execute a batch's commands in parallel against the state before the batch and merge their writes without detecting conflicts, and read-modify-write commands (INCR) turned into a read and a write by a proxy or a client library",
             ),
             Bug::ReuseRemovedId => (
                 "reuse-removed-id",

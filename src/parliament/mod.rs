@@ -616,6 +616,7 @@ impl ParliamentPriest {
         match self.bug {
             Bug::NoSessionDedup => Dedup::Off,
             Bug::ExpiredSessionReexecutes => Dedup::ExpiredAsNew,
+            Bug::BatchReadsBeforeItsDecree => Dedup::ReadsBeforeDecree,
             _ => Dedup::Sessions,
         }
     }

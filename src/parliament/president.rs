@@ -124,7 +124,7 @@ impl ParliamentPriest {
                     return;
                 };
                 let mut p = President::of(state.to_mut());
-                if matches!(cmd.op, Op::Get { .. }) {
+                if cmd.op.is_read() {
                     self.read(&mut p, cmd, step);
                 } else {
                     p.office().queue.push_back(cmd);

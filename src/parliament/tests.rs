@@ -948,7 +948,7 @@ fn a_snapshot_truncates_the_ledger_below_what_was_applied() {
     assert!(s.knows(0) && s.knows(1) && !s.knows(2));
     let snap = s.ledger.snapshot.as_ref().unwrap();
     assert_eq!(snap.law, s.law);
-    assert_eq!(snap.law.map.0.get("x").map(|v| &**v), Some("b"));
+    assert_eq!(snap.law.map.get("x").map(|v| &**v), Some("b"));
     assert_eq!(snap.law.sessions[&Id::from(7usize)].seq, 2);
     // Nothing new applied: the timer takes no second snapshot.
     let (again, out) = timeout(&p, &s, Timer::Snapshot);

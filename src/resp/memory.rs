@@ -1,18 +1,21 @@
-//! An in-memory, single-node [`Backend`]: a map behind a mutex, answering at once.
+//! An in-memory, single-node [`Backend`]: the law's map ([`KvMap`]) behind a mutex,
+//! answering at once.
 //!
 //! Not replicated and not durable: it is the yardstick the listener and the load generator
-//! are tested against, and the semantics every backend's answers must match (see the
-//! command table in [`super`]).
+//! are tested against. It executes every command as the replicated service's priests do,
+//! through the same mapping ([`super::law`]) and the same map, so its answers are the
+//! semantics every backend's answers must match.
 
+use super::law::{op_of, reply_of};
 use super::server::{Backend, ClientId, Responder};
 use super::{Command, Reply};
-use std::collections::HashMap;
+use crate::kv::{KvMap, Op};
 use std::sync::Mutex;
 
 /// The map.
 #[derive(Debug, Default)]
 pub struct MemoryBackend {
-    map: Mutex<HashMap<String, String>>,
+    map: Mutex<KvMap>,
 }
 
 impl MemoryBackend {
@@ -24,31 +27,16 @@ impl MemoryBackend {
     /// Executes one command on the map.
     pub fn execute(&self, cmd: Command) -> Reply {
         let mut map = self.map.lock().expect("not poisoned");
-        match cmd {
-            Command::Ping(None) => Reply::Simple("PONG".into()),
-            Command::Ping(Some(m)) => Reply::Bulk(Some(m.into_bytes())),
-            Command::Info(_) => Reply::Bulk(Some(
+        match (&cmd, op_of(&cmd)) {
+            (Command::Ping(None), _) => Reply::Simple("PONG".into()),
+            (Command::Ping(Some(m)), _) => Reply::Bulk(Some(m.clone().into_bytes())),
+            (Command::Info(_), _) => Reply::Bulk(Some(
                 format!("# Memory\r\nbackend:memory\r\nkeys:{}\r\n", map.len()).into_bytes(),
             )),
-            Command::Member(_) => Reply::err("the in-memory map has no Chamber to change"),
-            Command::Get { key } => Reply::Bulk(map.get(&key).map(|v| v.clone().into_bytes())),
-            Command::Set { key, value } => {
-                map.insert(key, value);
-                Reply::ok()
-            }
-            Command::Del { key } => Reply::Integer(map.remove(&key).is_some() as i64),
-            Command::Exists { key } => Reply::Integer(map.contains_key(&key) as i64),
-            Command::Cas { key, expected, new } => {
-                let swapped = map.get(&key) == expected.as_ref();
-                if swapped {
-                    map.insert(key, new);
-                }
-                match expected {
-                    Some(_) => Reply::Integer(swapped as i64),
-                    None if swapped => Reply::ok(),
-                    None => Reply::nil(),
-                }
-            }
+            (Command::Commands(q), _) => q.reply(),
+            (_, Some(Op::Member(_))) => Reply::err("the in-memory map has no Chamber to change"),
+            (_, Some(op)) => reply_of(&cmd, map.execute(&op)),
+            (_, None) => Reply::err("the in-memory map does not execute this command"),
         }
     }
 

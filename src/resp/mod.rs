@@ -3,11 +3,14 @@
 //!
 //! A client sends requests, each an array of words (`SET k v`); the server answers each with
 //! one reply, in order, and a client may send many requests before reading any answer
-//! (pipelining). This module has three parts:
+//! (pipelining). This module has these parts:
 //!
 //! - [`codec`]: bytes to requests and replies to bytes, incremental and bounded ([`Limits`]);
 //! - [`Command`]: the typed commands the service understands, parsed from a request's words
-//!   with Redis's error texts for unknown commands and wrong arity;
+//!   with Redis's error texts for unknown commands, wrong arity and bad arguments; [`commands`]
+//!   describes each (its arity, and what `COMMAND` answers about it);
+//! - [`law`]: each command as an operation of the law ([`crate::kv::Op`]), and the law's
+//!   answer as the command's reply: one mapping, used by every backend;
 //! - [`server`]: a TCP listener that hands each command to a [`server::Backend`] and writes
 //!   the answers back in order, whenever they come (a replicated backend answers once the
 //!   command's decree has passed); [`client`] is the other side. The load generator
@@ -15,33 +18,31 @@
 //!
 //! # Commands
 //!
-//! | request | reply |
-//! |---|---|
-//! | `PING [message]` | `+PONG`, or the message as a bulk string |
-//! | `GET key` | the value, or nil |
-//! | `SET key value` | `+OK` |
-//! | `SET key value NX` | `+OK` if the key was absent (and now holds `value`), else nil |
-//! | `DEL key` | `:1` if the key existed, else `:0` |
-//! | `EXISTS key` | `:1` or `:0` |
-//! | `CAS key expected new` | `:1` if the key held `expected` (and now holds `new`), else `:0` |
-//! | `INFO [section]` | a bulk string of `field:value` lines under `# Section` headers |
+//! docs/operations.md ("RESP commands") lists every command with its semantics and how it
+//! differs from Redis. In short: `PING`; the strings `GET`, `SET` (with `NX`,
+//! `XX`, `GET`), `SETNX`, `GETSET`, `GETDEL`, `MGET`, `MSET`, `INCR`, `INCRBY`, `DECR`,
+//! `DECRBY`, `APPEND`, `STRLEN`; the keyspace `DEL`, `EXISTS`, `DBSIZE`, `KEYS`, `SCAN`;
+//! this service's `CAS` and `MEMBER`; `INFO` and `COMMAND`, answered by the listener itself.
 //!
-//! `CAS` is this service's compare-and-set; `SET key value NX` is compare-and-set against an
-//! absent key (both are one `Cas` operation of the law). `DEL` and `EXISTS` take exactly one
-//! key here (Redis allows several): each command is one operation of the law, so a
-//! multi-key `DEL` would not be atomic, and it is refused rather than split. Keys and values
-//! are UTF-8 text, as in the law; other bytes get `-ERR keys and values must be UTF-8`.
-//! Command names are case-insensitive. `INFO` is answered by the server itself, never through
-//! the law: a replicated server reports what its priest is doing (see
-//! `service::status`); the section names one section (case-insensitive), `all`, `default`
-//! and `everything` every section.
+//! Every command that touches the map is one operation of the law, however many keys it
+//! names: `MSET`, `MGET` and a several-key `DEL` or `EXISTS` take effect (or read) at one
+//! moment. Keys and values are UTF-8 text, as in the law; other bytes get `-ERR keys and
+//! values must be UTF-8`. Command names are case-insensitive. `INFO` is answered by the
+//! server itself, never through the law: a replicated server reports what its priest is
+//! doing (see `service::status`); the section names one section (case-insensitive), `all`,
+//! `default` and `everything` every section. `PING` and `COMMAND` are answered by the
+//! listener's event loop.
 
 pub mod client;
 pub mod codec;
+pub mod commands;
+pub mod law;
 pub mod memory;
 pub mod server;
 
 pub use codec::{Decoder, Limits, ProtocolError, Reply};
+
+use crate::kv::When;
 
 /// A key or value: UTF-8 text.
 pub type Text = String;
@@ -70,6 +71,53 @@ pub enum Command {
     Info(Option<Text>),
     /// `MEMBER ADD|REMOVE|REPLACE|LIST ...`: changes (or lists) the Chamber, by decree.
     Member(MemberCommand),
+    /// `MGET key [key ...]`.
+    MGet { keys: Vec<Text> },
+    /// `MSET key value [key value ...]`.
+    MSet { pairs: Vec<(Text, Text)> },
+    /// `INCR`, `INCRBY`, `DECR`, `DECRBY`: add `by` to the key's integer. `name` is the
+    /// command's, lower case, for its words.
+    IncrBy {
+        name: &'static str,
+        key: Text,
+        by: i64,
+    },
+    /// `APPEND key value`.
+    Append { key: Text, value: Text },
+    /// `STRLEN key`.
+    Strlen { key: Text },
+    /// `GETDEL key`.
+    GetDel { key: Text },
+    /// `SET key value` with `XX`, or with `GET` (and `NX` or `XX`), and `GETSET key value`
+    /// (`when: Always, get: true`): write if `when` allows; answer the value before
+    /// (`get`), or whether it wrote.
+    SetWith {
+        key: Text,
+        value: Text,
+        when: When,
+        get: bool,
+    },
+    /// `SETNX key value`.
+    SetNx { key: Text, value: Text },
+    /// `DEL key key [key ...]`: several keys at once.
+    DelMany { keys: Vec<Text> },
+    /// `EXISTS key key [key ...]`: how many of them exist (a key named twice counts twice).
+    ExistsMany { keys: Vec<Text> },
+    /// `DBSIZE`.
+    DbSize,
+    /// `KEYS pattern`.
+    Keys { pattern: Text },
+    /// `SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]`. Every key holds a string:
+    /// `TYPE string` filters nothing out, any other type everything.
+    Scan {
+        cursor: u64,
+        pattern: Option<Text>,
+        count: u32,
+        kind: Option<Text>,
+    },
+    /// `COMMAND [COUNT | LIST | INFO [name ...] | DOCS [name ...]]`: about the commands,
+    /// answered by the listener.
+    Commands(commands::Query),
 }
 
 /// A `MEMBER` command (see docs/membership.md): priest ids are 0 to 63, a token is the 16
@@ -97,12 +145,20 @@ pub enum MemberCommand {
 pub enum CommandError {
     /// `unknown command 'X', with args beginning with: ...`
     Unknown { name: String, args: Vec<String> },
+    /// `unknown subcommand 'X'. Try COMMAND HELP.`
+    UnknownSubcommand { name: String, command: &'static str },
     /// `wrong number of arguments for 'get' command`
     WrongArity { name: &'static str },
-    /// `syntax error` (an unknown option of SET).
+    /// `syntax error` (an unknown or conflicting option).
     Syntax,
     /// A key or value that is not UTF-8.
     NotUtf8,
+    /// `value is not an integer or out of range`: a number argument that is not one.
+    NotAnInteger,
+    /// `invalid cursor`: a SCAN cursor that is not a number from 0 to 2^64 - 1.
+    InvalidCursor,
+    /// `decrement would overflow`: `DECRBY` of -2^63.
+    DecrementOverflow,
     /// An argument that is not what the command takes, and what it takes.
     Invalid(String),
 }
@@ -117,17 +173,36 @@ impl std::fmt::Display for CommandError {
                 }
                 Ok(())
             }
+            CommandError::UnknownSubcommand { name, command } => {
+                write!(f, "unknown subcommand '{name}'. Try {command} HELP.")
+            }
             CommandError::WrongArity { name } => {
                 write!(f, "wrong number of arguments for '{name}' command")
             }
             CommandError::Syntax => f.write_str("syntax error"),
             CommandError::NotUtf8 => f.write_str("keys and values must be UTF-8"),
+            CommandError::NotAnInteger => f.write_str("value is not an integer or out of range"),
+            CommandError::InvalidCursor => f.write_str("invalid cursor"),
+            CommandError::DecrementOverflow => f.write_str("decrement would overflow"),
             CommandError::Invalid(why) => f.write_str(why),
         }
     }
 }
 
 impl std::error::Error for CommandError {}
+
+/// How a client's words are shown in an error (at most 128 characters each).
+fn show(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).chars().take(128).collect()
+}
+
+fn text(b: &[u8]) -> Result<Text, CommandError> {
+    String::from_utf8(b.to_vec()).map_err(|_| CommandError::NotUtf8)
+}
+
+fn texts(bs: &[Vec<u8>]) -> Result<Vec<Text>, CommandError> {
+    bs.iter().map(|b| text(b)).collect()
+}
 
 impl Command {
     /// Parses a request's words. `words` is non-empty (the decoder skips empty requests).
@@ -138,99 +213,217 @@ impl Command {
                 args: Vec::new(),
             });
         };
-        let text = |b: &Vec<u8>| String::from_utf8(b.clone()).map_err(|_| CommandError::NotUtf8);
-        let arity = |name: &'static str, ok: bool| {
-            if ok {
-                Ok(())
-            } else {
-                Err(CommandError::WrongArity { name })
-            }
+        let Some(spec) = commands::find(name) else {
+            return Err(CommandError::Unknown {
+                name: show(name),
+                args: args.iter().take(4).map(|a| show(a)).collect(),
+            });
         };
-        let lower = name.to_ascii_lowercase();
-        match lower.as_slice() {
-            b"ping" => {
-                arity("ping", args.len() <= 1)?;
-                Ok(Command::Ping(args.first().map(text).transpose()?))
-            }
-            b"get" => {
-                arity("get", args.len() == 1)?;
-                Ok(Command::Get {
-                    key: text(&args[0])?,
-                })
-            }
-            b"set" => {
-                arity("set", args.len() == 2 || args.len() == 3)?;
-                let (key, value) = (text(&args[0])?, text(&args[1])?);
-                match args.get(2) {
-                    None => Ok(Command::Set { key, value }),
-                    Some(opt) if opt.eq_ignore_ascii_case(b"nx") => Ok(Command::Cas {
-                        key,
-                        expected: None,
-                        new: value,
-                    }),
-                    Some(_) => Err(CommandError::Syntax),
-                }
-            }
-            b"del" => {
-                arity("del", args.len() == 1)?;
-                Ok(Command::Del {
-                    key: text(&args[0])?,
-                })
-            }
-            b"exists" => {
-                arity("exists", args.len() == 1)?;
-                Ok(Command::Exists {
-                    key: text(&args[0])?,
-                })
-            }
-            b"info" => {
-                arity("info", args.len() <= 1)?;
-                Ok(Command::Info(args.first().map(text).transpose()?))
-            }
-            b"member" => Ok(Command::Member(MemberCommand::parse(args)?)),
-            b"cas" => {
-                arity("cas", args.len() == 3)?;
-                Ok(Command::Cas {
-                    key: text(&args[0])?,
-                    expected: Some(text(&args[1])?),
-                    new: text(&args[2])?,
-                })
-            }
-            _ => {
-                let show = |b: &[u8]| {
-                    let s = String::from_utf8_lossy(b);
-                    s.chars().take(128).collect::<String>()
-                };
-                Err(CommandError::Unknown {
-                    name: show(name),
-                    args: args.iter().take(4).map(|a| show(a)).collect(),
-                })
+        let wrong = CommandError::WrongArity { name: spec.name };
+        if !spec.arity_ok(words.len()) {
+            return Err(wrong);
+        }
+        let key = || text(&args[0]);
+        let number = |b: &[u8]| crate::kv::integer(b).ok_or(CommandError::NotAnInteger);
+        Ok(match spec.name {
+            "ping" if args.len() > 1 => return Err(wrong),
+            "ping" => Command::Ping(args.first().map(|a| text(a)).transpose()?),
+            "info" if args.len() > 1 => return Err(wrong),
+            "info" => Command::Info(args.first().map(|a| text(a)).transpose()?),
+            "get" => Command::Get { key: key()? },
+            "set" => Command::parse_set(key()?, text(&args[1])?, &args[2..])?,
+            "setnx" => Command::SetNx {
+                key: key()?,
+                value: text(&args[1])?,
+            },
+            "getset" => Command::SetWith {
+                key: key()?,
+                value: text(&args[1])?,
+                when: When::Always,
+                get: true,
+            },
+            "getdel" => Command::GetDel { key: key()? },
+            "mget" => Command::MGet { keys: texts(args)? },
+            "mset" if args.len() % 2 != 0 => return Err(wrong),
+            "mset" => Command::MSet {
+                pairs: args
+                    .chunks(2)
+                    .map(|kv| Ok((text(&kv[0])?, text(&kv[1])?)))
+                    .collect::<Result<_, CommandError>>()?,
+            },
+            "incr" | "decr" => Command::IncrBy {
+                name: spec.name,
+                key: key()?,
+                by: if spec.name == "incr" { 1 } else { -1 },
+            },
+            "incrby" => Command::IncrBy {
+                name: spec.name,
+                key: key()?,
+                by: number(&args[1])?,
+            },
+            "decrby" => Command::IncrBy {
+                name: spec.name,
+                key: key()?,
+                by: number(&args[1])?
+                    .checked_neg()
+                    .ok_or(CommandError::DecrementOverflow)?,
+            },
+            "append" => Command::Append {
+                key: key()?,
+                value: text(&args[1])?,
+            },
+            "strlen" => Command::Strlen { key: key()? },
+            "del" if args.len() == 1 => Command::Del { key: key()? },
+            "del" => Command::DelMany { keys: texts(args)? },
+            "exists" if args.len() == 1 => Command::Exists { key: key()? },
+            "exists" => Command::ExistsMany { keys: texts(args)? },
+            "dbsize" => Command::DbSize,
+            "keys" => Command::Keys { pattern: key()? },
+            "scan" => Command::parse_scan(args)?,
+            "cas" => Command::Cas {
+                key: key()?,
+                expected: Some(text(&args[1])?),
+                new: text(&args[2])?,
+            },
+            "member" => Command::Member(MemberCommand::parse(args)?),
+            "command" => Command::Commands(Command::parse_query(spec, args)?),
+            other => unreachable!("{other} is in the command table and parsed above"),
+        })
+    }
+
+    /// `SET key value` and its options, in any order and any case: `NX` or `XX` (not both;
+    /// either may repeat), `GET`.
+    fn parse_set(key: Text, value: Text, options: &[Vec<u8>]) -> Result<Command, CommandError> {
+        let mut when = When::Always;
+        let mut get = false;
+        for opt in options {
+            let opt = opt.to_ascii_lowercase();
+            match (opt.as_slice(), when) {
+                (b"nx", When::Always | When::Absent) => when = When::Absent,
+                (b"xx", When::Always | When::Present) => when = When::Present,
+                (b"get", _) => get = true,
+                _ => return Err(CommandError::Syntax),
             }
         }
+        Ok(match (when, get) {
+            (When::Always, false) => Command::Set { key, value },
+            (When::Absent, false) => Command::Cas {
+                key,
+                expected: None,
+                new: value,
+            },
+            _ => Command::SetWith {
+                key,
+                value,
+                when,
+                get,
+            },
+        })
+    }
+
+    /// `SCAN cursor` and its options, in any order and any case, each followed by its value
+    /// (a repeated one: the last counts): `MATCH pattern`, `COUNT n` (1 or more), `TYPE t`.
+    fn parse_scan(args: &[Vec<u8>]) -> Result<Command, CommandError> {
+        let cursor = &args[0];
+        let cursor = std::str::from_utf8(cursor)
+            .ok()
+            .filter(|c| !c.is_empty() && c.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|c| c.parse::<u64>().ok())
+            .ok_or(CommandError::InvalidCursor)?;
+        let (mut pattern, mut count, mut kind) = (None, crate::kv::SCAN_COUNT, None);
+        let mut rest = &args[1..];
+        while let [opt, value, more @ ..] = rest {
+            match opt.to_ascii_lowercase().as_slice() {
+                b"match" => pattern = Some(text(value)?),
+                b"count" => {
+                    let n = crate::kv::integer(value).ok_or(CommandError::NotAnInteger)?;
+                    if n < 1 {
+                        return Err(CommandError::Syntax);
+                    }
+                    count = u32::try_from(n).unwrap_or(u32::MAX);
+                }
+                b"type" => kind = Some(text(value)?),
+                _ => return Err(CommandError::Syntax),
+            }
+            rest = more;
+        }
+        if !rest.is_empty() {
+            return Err(CommandError::Syntax);
+        }
+        // MATCH * filters nothing (as Redis too decides).
+        let pattern = pattern.filter(|p| p != "*");
+        Ok(Command::Scan {
+            cursor,
+            pattern,
+            count,
+            kind,
+        })
+    }
+
+    /// `COMMAND` and its subcommands.
+    fn parse_query(
+        spec: &commands::Spec,
+        args: &[Vec<u8>],
+    ) -> Result<commands::Query, CommandError> {
+        use commands::Query;
+        let Some((sub, names)) = args.split_first() else {
+            return Ok(Query::All);
+        };
+        let Some(sub_spec) = commands::find_sub(spec, sub) else {
+            return Err(CommandError::UnknownSubcommand {
+                name: show(sub),
+                command: "COMMAND",
+            });
+        };
+        if !sub_spec.arity_ok(args.len() + 1) {
+            return Err(CommandError::WrongArity {
+                name: sub_spec.name,
+            });
+        }
+        Ok(match sub_spec.name {
+            "command|count" => Query::Count,
+            "command|list" => Query::List,
+            "command|info" if names.is_empty() => Query::All,
+            "command|info" => Query::Info(texts(names)?),
+            "command|docs" => Query::Docs(texts(names)?),
+            other => unreachable!("{other} is a subcommand parsed above"),
+        })
     }
 
     /// The request's words, for a client to send.
     pub fn words(&self) -> Vec<Vec<u8>> {
         let w = |s: &str| s.as_bytes().to_vec();
+        let with = |name: &str, rest: &[&str]| -> Vec<Vec<u8>> {
+            std::iter::once(name)
+                .chain(rest.iter().copied())
+                .map(w)
+                .collect()
+        };
+        let many = |name: &str, keys: &[Text]| -> Vec<Vec<u8>> {
+            std::iter::once(name)
+                .chain(keys.iter().map(|k| k.as_str()))
+                .map(w)
+                .collect()
+        };
         match self {
-            Command::Ping(None) => vec![w("PING")],
-            Command::Ping(Some(m)) => vec![w("PING"), w(m)],
-            Command::Info(None) => vec![w("INFO")],
-            Command::Info(Some(s)) => vec![w("INFO"), w(s)],
-            Command::Get { key } => vec![w("GET"), w(key)],
-            Command::Set { key, value } => vec![w("SET"), w(key), w(value)],
-            Command::Del { key } => vec![w("DEL"), w(key)],
-            Command::Exists { key } => vec![w("EXISTS"), w(key)],
+            Command::Ping(None) => with("PING", &[]),
+            Command::Ping(Some(m)) => with("PING", &[m]),
+            Command::Info(None) => with("INFO", &[]),
+            Command::Info(Some(s)) => with("INFO", &[s]),
+            Command::Get { key } => with("GET", &[key]),
+            Command::Set { key, value } => with("SET", &[key, value]),
+            Command::Del { key } => with("DEL", &[key]),
+            Command::Exists { key } => with("EXISTS", &[key]),
             Command::Cas {
                 key,
                 expected: Some(e),
                 new,
-            } => vec![w("CAS"), w(key), w(e), w(new)],
+            } => with("CAS", &[key, e, new]),
             Command::Cas {
                 key,
                 expected: None,
                 new,
-            } => vec![w("SET"), w(key), w(new), w("NX")],
+            } => with("SET", &[key, new, "NX"]),
             Command::Member(m) => {
                 let mut v = vec![w("MEMBER")];
                 let token = |t: &u64| w(&format!("{t:016x}"));
@@ -257,18 +450,108 @@ impl Command {
                 }
                 v
             }
+            Command::MGet { keys } => many("MGET", keys),
+            Command::MSet { pairs } => {
+                let mut v = vec![w("MSET")];
+                for (k, val) in pairs {
+                    v.extend([w(k), w(val)]);
+                }
+                v
+            }
+            Command::IncrBy { name, key, by } => match *name {
+                "incr" | "decr" => with(&name.to_ascii_uppercase(), &[key]),
+                "decrby" => with("DECRBY", &[key, &(-(*by as i128)).to_string()]),
+                _ => with("INCRBY", &[key, &by.to_string()]),
+            },
+            Command::Append { key, value } => with("APPEND", &[key, value]),
+            Command::Strlen { key } => with("STRLEN", &[key]),
+            Command::GetDel { key } => with("GETDEL", &[key]),
+            Command::SetWith {
+                key,
+                value,
+                when: When::Always,
+                get: true,
+            } => with("GETSET", &[key, value]),
+            Command::SetWith {
+                key,
+                value,
+                when,
+                get,
+            } => {
+                let mut v = with("SET", &[key, value]);
+                match when {
+                    When::Always => {}
+                    When::Absent => v.push(w("NX")),
+                    When::Present => v.push(w("XX")),
+                }
+                if *get {
+                    v.push(w("GET"));
+                }
+                v
+            }
+            Command::SetNx { key, value } => with("SETNX", &[key, value]),
+            Command::DelMany { keys } => many("DEL", keys),
+            Command::ExistsMany { keys } => many("EXISTS", keys),
+            Command::DbSize => with("DBSIZE", &[]),
+            Command::Keys { pattern } => with("KEYS", &[pattern]),
+            Command::Scan {
+                cursor,
+                pattern,
+                count,
+                kind,
+            } => {
+                let mut v = with("SCAN", &[&cursor.to_string()]);
+                if let Some(p) = pattern {
+                    v.extend([w("MATCH"), w(p)]);
+                }
+                v.extend([w("COUNT"), w(&count.to_string())]);
+                if let Some(t) = kind {
+                    v.extend([w("TYPE"), w(t)]);
+                }
+                v
+            }
+            Command::Commands(q) => {
+                let mut v = vec![w("COMMAND")];
+                v.extend(q.words());
+                v
+            }
         }
     }
 
-    /// The key the command touches (`None` for PING and INFO).
-    pub fn key(&self) -> Option<&str> {
+    /// The keys the command names, in order (none for the commands on no key or on the
+    /// whole keyspace).
+    pub fn keys(&self) -> Vec<&str> {
         match self {
-            Command::Ping(_) | Command::Info(_) | Command::Member(_) => None,
             Command::Get { key }
             | Command::Set { key, .. }
             | Command::Del { key }
             | Command::Exists { key }
-            | Command::Cas { key, .. } => Some(key),
+            | Command::Cas { key, .. }
+            | Command::IncrBy { key, .. }
+            | Command::Append { key, .. }
+            | Command::Strlen { key }
+            | Command::GetDel { key }
+            | Command::SetWith { key, .. }
+            | Command::SetNx { key, .. } => vec![key],
+            Command::MGet { keys } | Command::DelMany { keys } | Command::ExistsMany { keys } => {
+                keys.iter().map(|k| k.as_str()).collect()
+            }
+            Command::MSet { pairs } => pairs.iter().map(|(k, _)| k.as_str()).collect(),
+            Command::Ping(_)
+            | Command::Info(_)
+            | Command::Member(_)
+            | Command::DbSize
+            | Command::Keys { .. }
+            | Command::Scan { .. }
+            | Command::Commands(_) => Vec::new(),
+        }
+    }
+
+    /// The one key the command touches, if it names exactly one.
+    pub fn key(&self) -> Option<&str> {
+        match self.keys().as_slice() {
+            [k] => Some(*k),
+            _ => None,
         }
     }
 }

@@ -2,10 +2,11 @@
 //!
 //! One thread, an event loop (`mio`: epoll on Linux), serves every connection. It reads what
 //! each readable connection sent, decodes requests ([`Decoder`]), parses each into a
-//! [`Command`] and numbers it; `PING`, unknown commands and wrong arity are answered at once,
-//! every other command is handed to the [`Backend`] with a [`Responder`]. The backend may
-//! answer from any thread at any later time (a replicated backend answers when the command's
-//! decree has passed): an answer goes into the loop's inbox, waking the loop if it sleeps.
+//! [`Command`] and numbers it; `PING`, `COMMAND`, unknown commands and wrong arity are
+//! answered at once, every other command is handed to the [`Backend`] with a
+//! [`Responder`]. The backend may answer from any thread at any later time (a replicated
+//! backend answers when the command's decree has passed): an answer goes into the loop's
+//! inbox, waking the loop if it sleeps.
 //! The loop puts each connection's answers back in request order (a client pipelining
 //! `SET a; GET a` must read the SET's answer first) and writes all that are ready in one
 //! `write`.
@@ -664,6 +665,9 @@ impl<B: Backend> EventLoop<B> {
                             }
                             Ok(Command::Ping(Some(m))) => {
                                 c.waiting.insert(seq, Reply::Bulk(Some(m.into_bytes())));
+                            }
+                            Ok(Command::Commands(q)) => {
+                                c.waiting.insert(seq, q.reply());
                             }
                             Ok(cmd) => {
                                 let r = Responder::new(id, seq, self.inbox.clone());

@@ -1,5 +1,6 @@
 use super::codec::{encode_request, split_inline};
 use super::*;
+use crate::kv::When;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -157,7 +158,17 @@ fn commands_parse_with_redis_errors() {
             new: "v".into()
         })
     );
-    assert_eq!(p(&["SET", "k", "v", "XX"]), Err(CommandError::Syntax));
+    assert_eq!(
+        p(&["SET", "k", "v", "XX"]),
+        Ok(Command::SetWith {
+            key: "k".into(),
+            value: "v".into(),
+            when: When::Present,
+            get: false
+        })
+    );
+    assert_eq!(p(&["SET", "k", "v", "XX", "NX"]), Err(CommandError::Syntax));
+    assert_eq!(p(&["SET", "k", "v", "EXACTLY"]), Err(CommandError::Syntax));
     assert_eq!(p(&["info"]), Ok(Command::Info(None)));
     assert_eq!(
         p(&["INFO", "Parliament"]),
@@ -183,7 +194,7 @@ fn commands_parse_with_redis_errors() {
         b"-ERR wrong number of arguments for 'get' command\r\n"
     );
     assert_eq!(
-        text(p(&["del", "a", "b"])),
+        text(p(&["del"])),
         b"-ERR wrong number of arguments for 'del' command\r\n"
     );
     assert_eq!(
@@ -207,6 +218,300 @@ fn commands_parse_with_redis_errors() {
         Command::parse(&[b("get"), vec![0xff, 0xfe]]),
         Err(CommandError::NotUtf8)
     );
+}
+
+/// The string and keyspace commands parse as Redis parses them, with Redis's errors.
+#[test]
+fn string_commands_parse_with_redis_errors() {
+    let p = |ws: &[&str]| Command::parse(&words(ws));
+    let err = |ws: &[&str]| String::from_utf8(Reply::err(p(ws).unwrap_err()).to_bytes()).unwrap();
+    let arity = |name: &str| format!("-ERR wrong number of arguments for '{name}' command\r\n");
+    for (ws, name) in [
+        (&["mget"][..], "mget"),
+        (&["mset"], "mset"),
+        (&["mset", "a"], "mset"),
+        (&["mset", "a", "1", "b"], "mset"),
+        (&["incr"], "incr"),
+        (&["incr", "a", "b"], "incr"),
+        (&["incrby", "a"], "incrby"),
+        (&["decr"], "decr"),
+        (&["decrby", "a", "1", "2"], "decrby"),
+        (&["append", "a"], "append"),
+        (&["strlen"], "strlen"),
+        (&["getdel"], "getdel"),
+        (&["set", "a"], "set"),
+        (&["setnx", "a"], "setnx"),
+        (&["getset", "a"], "getset"),
+        (&["exists"], "exists"),
+        (&["dbsize", "x"], "dbsize"),
+        (&["keys"], "keys"),
+        (&["keys", "a", "b"], "keys"),
+        (&["scan"], "scan"),
+        (&["command", "count", "x"], "command|count"),
+    ] {
+        assert_eq!(err(ws), arity(name), "{ws:?}");
+    }
+    let not_int = "-ERR value is not an integer or out of range\r\n";
+    for ws in [
+        &["incrby", "n", "x"][..],
+        &["incrby", "n", "1.5"],
+        &["incrby", "n", "+1"],
+        &["incrby", "n", "9223372036854775808"],
+        &["decrby", "n", ""],
+        &["scan", "0", "count", "x"],
+    ] {
+        assert_eq!(err(ws), not_int, "{ws:?}");
+    }
+    assert_eq!(
+        err(&["decrby", "n", "-9223372036854775808"]),
+        "-ERR decrement would overflow\r\n"
+    );
+    assert_eq!(
+        p(&["DECRBY", "n", "9223372036854775807"]),
+        Ok(Command::IncrBy {
+            name: "decrby",
+            key: "n".into(),
+            by: -i64::MAX
+        })
+    );
+    for ws in [
+        &["scan", "x"][..],
+        &["scan", "-1"],
+        &["scan", "+1"],
+        &["scan", "18446744073709551616"],
+        &["scan", ""],
+        &["scan", "1 "],
+    ] {
+        assert_eq!(err(ws), "-ERR invalid cursor\r\n", "{ws:?}");
+    }
+    for ws in [
+        &["scan", "0", "count", "0"][..],
+        &["scan", "0", "count"],
+        &["scan", "0", "match"],
+        &["scan", "0", "limit", "3"],
+        &["set", "k", "v", "nx", "xx"],
+        &["set", "k", "v", "xx", "nx"],
+        &["set", "k", "v", "px"],
+    ] {
+        assert_eq!(err(ws), "-ERR syntax error\r\n", "{ws:?}");
+    }
+    assert_eq!(
+        p(&[
+            "scan",
+            "18446744073709551615",
+            "MATCH",
+            "*",
+            "count",
+            "5",
+            "match",
+            "u*"
+        ]),
+        Ok(Command::Scan {
+            cursor: u64::MAX,
+            pattern: Some("u*".into()),
+            count: 5,
+            kind: None
+        }),
+        "options in any order and case, the last one counts"
+    );
+    assert_eq!(
+        p(&["scan", "3", "match", "*"]),
+        Ok(Command::Scan {
+            cursor: 3,
+            pattern: None,
+            count: 10,
+            kind: None
+        }),
+        "MATCH * filters nothing"
+    );
+    assert_eq!(
+        p(&["set", "k", "v", "get", "nx", "NX"]),
+        Ok(Command::SetWith {
+            key: "k".into(),
+            value: "v".into(),
+            when: When::Absent,
+            get: true
+        })
+    );
+    assert_eq!(
+        p(&["set", "k", "v", "GET"]),
+        Ok(Command::SetWith {
+            key: "k".into(),
+            value: "v".into(),
+            when: When::Always,
+            get: true
+        })
+    );
+    assert_eq!(
+        p(&["del", "a", "a"]),
+        Ok(Command::DelMany {
+            keys: vec!["a".into(), "a".into()]
+        })
+    );
+    assert_eq!(
+        err(&["command", "help"]),
+        "-ERR unknown subcommand 'help'. Try COMMAND HELP.\r\n"
+    );
+    assert_eq!(
+        p(&["mset", "k", &String::from_utf8_lossy(&[0xff])]).map(|_| ()),
+        Ok(()),
+        "(lossy text is UTF-8)"
+    );
+    assert_eq!(
+        Command::parse(&[b("mset"), b("k"), vec![0xff]]),
+        Err(CommandError::NotUtf8)
+    );
+    // Every command of the table parses from some words (its arity is the table's).
+    for spec in commands::COMMANDS {
+        let n = spec.arity.unsigned_abs() as usize;
+        let ws: Vec<Vec<u8>> = std::iter::once(b(spec.name))
+            .chain((1..n).map(|_| b("1")))
+            .collect();
+        let got = Command::parse(&ws);
+        assert!(
+            !matches!(
+                got,
+                Err(CommandError::Unknown { .. } | CommandError::WrongArity { .. })
+            ),
+            "{}: {got:?}",
+            spec.name
+        );
+    }
+}
+
+/// What COMMAND answers: the table, in Redis 7's shapes.
+#[test]
+fn command_describes_the_commands_in_redis_shapes() {
+    let reply = |ws: &[&str]| match Command::parse(&words(ws)).unwrap() {
+        Command::Commands(q) => q.reply(),
+        other => panic!("{other:?}"),
+    };
+    let n = commands::COMMANDS.len() as i64;
+    assert_eq!(reply(&["COMMAND", "COUNT"]), Reply::Integer(n));
+    let Reply::Array(Some(all)) = reply(&["command"]) else {
+        panic!()
+    };
+    assert_eq!(all.len() as i64, n);
+    let Reply::Array(Some(info)) = reply(&["COMMAND", "INFO", "mget", "nosuch"]) else {
+        panic!()
+    };
+    assert_eq!(info[1], Reply::nil());
+    let Reply::Array(Some(mget)) = &info[0] else {
+        panic!()
+    };
+    assert_eq!(mget.len(), 10);
+    assert_eq!(mget[0], Reply::Bulk(Some(b("mget"))));
+    assert_eq!(mget[1], Reply::Integer(-2));
+    assert_eq!(
+        mget[2],
+        Reply::Array(Some(vec![
+            Reply::Simple("readonly".into()),
+            Reply::Simple("fast".into())
+        ]))
+    );
+    assert_eq!(
+        &mget[3..6],
+        &[Reply::Integer(1), Reply::Integer(-1), Reply::Integer(1)]
+    );
+    // DOCS: name, then a flat map whose fields are bulk strings; argument flags are simple
+    // strings (redis-cli asserts these types).
+    let Reply::Array(Some(docs)) = reply(&["command", "docs", "set"]) else {
+        panic!()
+    };
+    assert_eq!(docs[0], Reply::Bulk(Some(b("set"))));
+    let Reply::Array(Some(fields)) = &docs[1] else {
+        panic!()
+    };
+    let field = |name: &str| {
+        let i = fields
+            .iter()
+            .position(|f| *f == Reply::Bulk(Some(b(name))))
+            .unwrap_or_else(|| panic!("no {name}"));
+        fields[i + 1].clone()
+    };
+    assert_eq!(field("group"), Reply::Bulk(Some(b("string"))));
+    let Reply::Array(Some(args)) = field("arguments") else {
+        panic!()
+    };
+    assert_eq!(args.len(), 4);
+    let text = String::from_utf8(reply(&["command", "docs", "set"]).to_bytes()).unwrap();
+    assert!(text.contains("+optional\r\n"), "{text}");
+    assert!(text.contains("$5\r\ntoken\r\n$2\r\nNX\r\n"), "{text}");
+    // Every command's docs, and each argument has a name and a type.
+    let all_docs = String::from_utf8(reply(&["command", "docs"]).to_bytes()).unwrap();
+    for spec in commands::COMMANDS {
+        assert!(
+            all_docs.contains(&format!("\r\n{}\r\n", spec.name)),
+            "{}",
+            spec.name
+        );
+    }
+    fn fields_of(map: &Reply) -> Vec<(String, Reply)> {
+        let Reply::Array(Some(items)) = map else {
+            panic!("{map:?} is no map")
+        };
+        items
+            .chunks(2)
+            .map(|kv| match &kv[0] {
+                Reply::Bulk(Some(k)) => (String::from_utf8(k.clone()).unwrap(), kv[1].clone()),
+                other => panic!("a field name that is not a bulk string: {other:?}"),
+            })
+            .collect()
+    }
+    fn check_args(args: &Reply) {
+        let Reply::Array(Some(args)) = args else {
+            panic!()
+        };
+        for a in args {
+            let fields = fields_of(a);
+            let names: Vec<&str> = fields.iter().map(|(k, _)| k.as_str()).collect();
+            assert!(
+                names.contains(&"name") && names.contains(&"type"),
+                "{names:?}"
+            );
+            for (k, v) in &fields {
+                match k.as_str() {
+                    "flags" => {
+                        let Reply::Array(Some(flags)) = v else {
+                            panic!()
+                        };
+                        assert!(flags.iter().all(|f| matches!(f, Reply::Simple(_))));
+                    }
+                    "arguments" => check_args(v),
+                    _ => assert!(matches!(v, Reply::Bulk(Some(_))), "{k}: {v:?}"),
+                }
+            }
+        }
+    }
+    let Reply::Array(Some(every)) = reply(&["command", "docs"]) else {
+        panic!()
+    };
+    for doc in every.chunks(2) {
+        for (k, v) in fields_of(&doc[1]) {
+            match k.as_str() {
+                "arguments" => check_args(&v),
+                "subcommands" => {
+                    for sub in fields_of(&v) {
+                        let args = fields_of(&sub.1)
+                            .into_iter()
+                            .find(|(k, _)| k == "arguments");
+                        if let Some((_, a)) = args {
+                            check_args(&a);
+                        }
+                    }
+                }
+                _ => assert!(matches!(v, Reply::Bulk(Some(_))), "{k}: {v:?}"),
+            }
+        }
+    }
+    assert_eq!(
+        reply(&["command", "docs", "nosuch"]),
+        Reply::Array(Some(vec![]))
+    );
+    let Reply::Array(Some(list)) = reply(&["command", "list"]) else {
+        panic!()
+    };
+    assert!(list.contains(&Reply::Bulk(Some(b("scan")))));
 }
 
 #[test]
@@ -233,6 +538,88 @@ fn typed_commands_round_trip_through_words() {
             expected: None,
             new: "n".into(),
         },
+        Command::MGet {
+            keys: vec!["a".into(), "b".into()],
+        },
+        Command::MSet {
+            pairs: vec![("a".into(), "1".into()), ("a".into(), "2".into())],
+        },
+        Command::IncrBy {
+            name: "incr",
+            key: "n".into(),
+            by: 1,
+        },
+        Command::IncrBy {
+            name: "decr",
+            key: "n".into(),
+            by: -1,
+        },
+        Command::IncrBy {
+            name: "incrby",
+            key: "n".into(),
+            by: i64::MIN,
+        },
+        Command::IncrBy {
+            name: "decrby",
+            key: "n".into(),
+            by: -i64::MAX,
+        },
+        Command::Append {
+            key: "k".into(),
+            value: "v".into(),
+        },
+        Command::Strlen { key: "k".into() },
+        Command::GetDel { key: "k".into() },
+        Command::SetNx {
+            key: "k".into(),
+            value: "v".into(),
+        },
+        Command::SetWith {
+            key: "k".into(),
+            value: "v".into(),
+            when: When::Always,
+            get: true,
+        },
+        Command::SetWith {
+            key: "k".into(),
+            value: "v".into(),
+            when: When::Absent,
+            get: true,
+        },
+        Command::SetWith {
+            key: "k".into(),
+            value: "v".into(),
+            when: When::Present,
+            get: false,
+        },
+        Command::DelMany {
+            keys: vec!["a".into(), "b".into()],
+        },
+        Command::ExistsMany {
+            keys: vec!["a".into(), "a".into()],
+        },
+        Command::DbSize,
+        Command::Keys {
+            pattern: "a*".into(),
+        },
+        Command::Scan {
+            cursor: u64::MAX,
+            pattern: Some("a*".into()),
+            count: 7,
+            kind: Some("string".into()),
+        },
+        Command::Scan {
+            cursor: 0,
+            pattern: None,
+            count: 10,
+            kind: None,
+        },
+        Command::Commands(commands::Query::All),
+        Command::Commands(commands::Query::Count),
+        Command::Commands(commands::Query::List),
+        Command::Commands(commands::Query::Info(vec!["get".into()])),
+        Command::Commands(commands::Query::Docs(vec![])),
+        Command::Commands(commands::Query::Docs(vec!["set".into(), "nope".into()])),
     ];
     for c in cmds {
         assert_eq!(Command::parse(&c.words()), Ok(c.clone()));

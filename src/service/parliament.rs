@@ -73,12 +73,13 @@ use crate::host::journal::Durable;
 use crate::host::trace::{self, Recorder};
 use crate::host::wire::{self, Key};
 use crate::host::{Directory, Node, NodeConfig, StartMode};
-use crate::kv::{self, Answer, Op};
+use crate::kv;
 use crate::parliament::{
     Decree, DecreeNumber, Ledger, Msg, ParliamentPriest, Snapshot, Vote, MAX_COMMAND_BYTES,
 };
+pub use crate::resp::law::{members_text, op_of, reply_of};
 use crate::resp::server::{Backend, ClientId, OneAtATime, Responder, Server, ServerConfig};
-use crate::resp::{Command, MemberCommand, Reply};
+use crate::resp::{Command, Reply};
 use serde::{Deserialize, Serialize};
 use stateright::actor::Id;
 use std::borrow::Cow;
@@ -113,7 +114,7 @@ pub enum LawDelta {
     /// The keys and sessions that changed since the last snapshot's law, and its clock.
     Changes {
         upto: DecreeNumber,
-        map: Vec<(kv::Key, Option<kv::Value>)>,
+        map: Vec<(kv::Slot, Option<kv::Value>)>,
         sessions: Vec<(Id, Option<kv::Session>)>,
         executed: u64,
         bytes: u64,
@@ -506,95 +507,6 @@ pub fn join_ledger() -> Result<Ledger, String> {
     Ok(Ledger::joining(token))
 }
 
-/// The operation of the law a RESP command is (`None` for PING and INFO, answered locally).
-pub fn op_of(cmd: &Command) -> Option<Op> {
-    Some(match cmd.clone() {
-        Command::Ping(_) | Command::Info(_) => return None,
-        Command::Get { key } | Command::Exists { key } => Op::Get { key: key.into() },
-        Command::Set { key, value } => Op::Put {
-            key: key.into(),
-            value: value.into(),
-        },
-        Command::Del { key } => Op::Delete { key: key.into() },
-        Command::Cas { key, expected, new } => Op::Cas {
-            key: key.into(),
-            expected: expected.map(Into::into),
-            new: new.into(),
-        },
-        Command::Member(m) => Op::Member(match m {
-            MemberCommand::Add { id, token, address } => kv::MemberOp::Add {
-                ix: id,
-                nonce: token,
-                addr: Some(address.into()),
-            },
-            MemberCommand::Remove { id } => kv::MemberOp::Remove { ix: id },
-            MemberCommand::Replace {
-                old,
-                id,
-                token,
-                address,
-            } => kv::MemberOp::Replace {
-                old,
-                ix: id,
-                nonce: token,
-                addr: Some(address.into()),
-            },
-            MemberCommand::List => kv::MemberOp::List,
-        }),
-    })
-}
-
-/// The lines `MEMBER LIST` answers: each member in force as `id inc token address`, then
-/// the pending change, if any, as `pending from decree N:` and its members the same way.
-pub fn members_text(members: &[kv::Member], next: Option<&kv::Change>) -> String {
-    let line = |m: &kv::Member| {
-        format!(
-            "{} {} {:016x} {}\n",
-            m.ix,
-            m.inc,
-            m.nonce,
-            m.addr.as_deref().unwrap_or("-")
-        )
-    };
-    let mut text: String = members.iter().map(line).collect();
-    if let Some(c) = next {
-        text += &format!("pending from decree {}:\n", c.at);
-        text.extend(c.members.iter().map(line));
-    }
-    text
-}
-
-/// The RESP reply to `cmd` whose operation got `answer` from the law.
-pub fn reply_of(cmd: &Command, answer: Answer) -> Reply {
-    match (cmd, answer) {
-        (Command::Get { .. }, Answer::Value(v)) => Reply::Bulk(v.map(|v| v.as_bytes().to_vec())),
-        (Command::Exists { .. }, Answer::Value(v)) => Reply::Integer(v.is_some() as i64),
-        (Command::Set { .. }, Answer::Written) => Reply::ok(),
-        (Command::Del { .. }, Answer::Deleted(existed)) => Reply::Integer(existed as i64),
-        (
-            Command::Cas {
-                expected: Some(_), ..
-            },
-            Answer::Cas { swapped, .. },
-        ) => Reply::Integer(swapped as i64),
-        (Command::Cas { expected: None, .. }, Answer::Cas { swapped: true, .. }) => Reply::ok(),
-        (Command::Cas { expected: None, .. }, Answer::Cas { swapped: false, .. }) => Reply::nil(),
-        (Command::Member(_), Answer::Member(kv::MemberAnswer::Changed { at })) => {
-            Reply::Simple(format!("OK in force from decree {at}"))
-        }
-        (Command::Member(_), Answer::Member(kv::MemberAnswer::Members { members, next })) => {
-            Reply::Bulk(Some(members_text(&members, next.as_ref()).into_bytes()))
-        }
-        (Command::Member(_), Answer::Member(kv::MemberAnswer::Refused(why))) => {
-            Reply::err(format!("membership change refused: {why}"))
-        }
-        (cmd, answer) => Reply::err(format!(
-            "the law answered {answer} to {}, which does not fit",
-            String::from_utf8_lossy(&cmd.words()[0])
-        )),
-    }
-}
-
 /// A command sent to the Parliament and not yet answered.
 struct InFlight {
     /// The connection it came on.
@@ -929,6 +841,7 @@ impl Backend for PriestBackend {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kv::{Answer, Op};
 
     #[test]
     fn a_ledger_delta_replays_to_the_saved_ledger() {
@@ -1440,74 +1353,5 @@ mod tests {
         assert_eq!(c.read_reply().unwrap(), Reply::ok());
         server.shutdown();
         backend.stop();
-    }
-
-    #[test]
-    fn each_command_is_one_operation_and_its_answer_a_redis_reply() {
-        let key = || "k".to_string();
-        let v = |s: &str| Some(s.into());
-        let cases = [
-            (
-                Command::Get { key: key() },
-                Answer::Value(v("a")),
-                Reply::Bulk(Some(b"a".to_vec())),
-            ),
-            (
-                Command::Get { key: key() },
-                Answer::Value(None),
-                Reply::nil(),
-            ),
-            (
-                Command::Exists { key: key() },
-                Answer::Value(v("a")),
-                Reply::Integer(1),
-            ),
-            (
-                Command::Set {
-                    key: key(),
-                    value: "a".into(),
-                },
-                Answer::Written,
-                Reply::ok(),
-            ),
-            (
-                Command::Del { key: key() },
-                Answer::Deleted(false),
-                Reply::Integer(0),
-            ),
-            (
-                Command::Cas {
-                    key: key(),
-                    expected: Some("a".into()),
-                    new: "b".into(),
-                },
-                Answer::Cas {
-                    swapped: true,
-                    previous: v("a"),
-                },
-                Reply::Integer(1),
-            ),
-            (
-                Command::Cas {
-                    key: key(),
-                    expected: None,
-                    new: "b".into(),
-                },
-                Answer::Cas {
-                    swapped: false,
-                    previous: v("a"),
-                },
-                Reply::nil(),
-            ),
-        ];
-        for (cmd, answer, want) in cases {
-            assert!(op_of(&cmd).is_some());
-            assert_eq!(reply_of(&cmd, answer), want, "{cmd:?}");
-        }
-        assert_eq!(op_of(&Command::Ping(None)), None);
-        assert!(matches!(
-            reply_of(&Command::Get { key: key() }, Answer::Written),
-            Reply::Error(_)
-        ));
     }
 }

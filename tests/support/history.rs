@@ -8,75 +8,235 @@
 //! time on a single map, gives every recorded answer (indeterminate commands may also be
 //! left out altogether).
 //!
-//! The check is Wing and Gong's search with Lowe's memoisation, one key at a time (every
-//! command touches one key, and a history is linearizable iff each key's sub-history is:
-//! linearizability is local, Herlihy and Wing). For one key it searches for a next command
-//! among those sent before every remaining command's answer came, applies it to the key's
-//! value, checks the answer, and backtracks on a mismatch, skipping any (set of linearized
-//! commands, value) configuration it has already seen fail.
+//! The map's semantics here ([`step`]) are written apart from the law's (`kv::KvMap`), from
+//! Redis's documentation, so a law that answers wrongly is caught as well as a protocol that
+//! orders wrongly.
+//!
+//! The check is Wing and Gong's search with Lowe's memoisation, one *component* at a time: the
+//! keys that some command names together (an `MSET` or `MGET` of several keys joins them)
+//! form a component, and a history is linearizable iff each component's sub-history is
+//! (linearizability is local, Herlihy and Wing: each component is an object no command
+//! reaches beyond). For one component it searches for a next command among those sent
+//! before every remaining command's answer came, applies it to the component's keys,
+//! checks the answer, and backtracks on a mismatch, skipping any (set of linearized
+//! commands, values) configuration it has already seen fail. Commands on no key or on the
+//! whole keyspace (`DBSIZE`, `KEYS`, `SCAN`) are recorded but not checked.
+//!
+//! Included by path by several test crates, each of which uses only some of it.
 
+#![allow(dead_code)]
+
+use parliament::kv::When;
 use parliament::resp::{Command, Reply};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::time::Instant;
 
 /// An answer, reduced to what the map decides.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Outcome {
-    /// GET: the value (or none).
+    /// GET, GETDEL, SET ... GET, GETSET: the value (or none).
     Value(Option<String>),
-    /// SET: done.
+    /// SET, MSET: done.
     Written,
-    /// DEL: whether the key existed; EXISTS: whether it exists; CAS and SET NX: whether it
-    /// swapped.
+    /// DEL, EXISTS of one key: whether the key existed; CAS, SET NX, SETNX, SET XX: whether
+    /// it wrote.
     Bool(bool),
+    /// INCR and the like, APPEND, STRLEN, DEL and EXISTS of several keys: the number.
+    Int(i64),
+    /// MGET: the values.
+    Values(Vec<Option<String>>),
+    /// The map refused the command (an increment of a non-integer, or past 64 bits): Redis's
+    /// error text.
+    Failed(String),
 }
 
+/// Redis's error for an increment of a value that is not an integer.
+pub const NOT_AN_INTEGER: &str = "ERR value is not an integer or out of range";
+/// Redis's error for an increment past the 64-bit integers.
+pub const OVERFLOW: &str = "ERR increment or decrement would overflow";
+
 impl Outcome {
-    /// What `reply` says about `cmd`; `None` for an error reply or one of the wrong kind
-    /// (the command is then indeterminate).
+    /// What `reply` says about `cmd`; `None` for an error reply the map does not decide (a
+    /// timeout, a lost connection), or a reply of the wrong kind (the command is then
+    /// indeterminate).
     pub fn from_reply(cmd: &Command, reply: &Reply) -> Option<Outcome> {
+        let text =
+            |b: &Option<Vec<u8>>| b.as_ref().map(|b| String::from_utf8_lossy(b).into_owned());
         match (cmd, reply) {
-            (Command::Get { .. }, Reply::Bulk(v)) => Some(Outcome::Value(
-                v.as_ref().map(|b| String::from_utf8_lossy(b).into_owned()),
-            )),
-            (Command::Set { .. }, Reply::Simple(s)) if s == "OK" => Some(Outcome::Written),
-            (Command::Del { .. } | Command::Exists { .. }, Reply::Integer(n)) => {
-                Some(Outcome::Bool(*n > 0))
+            (Command::IncrBy { .. }, Reply::Error(e)) if e == NOT_AN_INTEGER || e == OVERFLOW => {
+                Some(Outcome::Failed(e.clone()))
+            }
+            (_, Reply::Error(_)) => None,
+            (
+                Command::Get { .. } | Command::GetDel { .. } | Command::SetWith { get: true, .. },
+                Reply::Bulk(v),
+            ) => Some(Outcome::Value(text(v))),
+            (Command::Set { .. } | Command::MSet { .. }, Reply::Simple(s)) if s == "OK" => {
+                Some(Outcome::Written)
             }
             (
-                Command::Cas {
+                Command::Del { .. }
+                | Command::Exists { .. }
+                | Command::SetNx { .. }
+                | Command::Cas {
                     expected: Some(_), ..
                 },
                 Reply::Integer(n),
             ) => Some(Outcome::Bool(*n > 0)),
-            (Command::Cas { expected: None, .. }, Reply::Simple(s)) if s == "OK" => {
-                Some(Outcome::Bool(true))
+            (
+                Command::Cas { expected: None, .. } | Command::SetWith { get: false, .. },
+                Reply::Simple(s),
+            ) if s == "OK" => Some(Outcome::Bool(true)),
+            (
+                Command::Cas { expected: None, .. } | Command::SetWith { get: false, .. },
+                Reply::Bulk(None),
+            ) => Some(Outcome::Bool(false)),
+            (
+                Command::IncrBy { .. }
+                | Command::Append { .. }
+                | Command::Strlen { .. }
+                | Command::DelMany { .. }
+                | Command::ExistsMany { .. }
+                | Command::DbSize,
+                Reply::Integer(n),
+            ) => Some(Outcome::Int(*n)),
+            (Command::MGet { keys }, Reply::Array(Some(items))) if items.len() == keys.len() => {
+                items
+                    .iter()
+                    .map(|r| match r {
+                        Reply::Bulk(v) => Some(text(v)),
+                        _ => None,
+                    })
+                    .collect::<Option<Vec<_>>>()
+                    .map(Outcome::Values)
             }
-            (Command::Cas { expected: None, .. }, Reply::Bulk(None)) => Some(Outcome::Bool(false)),
             _ => None,
+        }
+    }
+
+    /// The RESP reply that says this to `cmd` (the inverse of [`Outcome::from_reply`]).
+    pub fn reply(&self, cmd: &Command) -> Reply {
+        let bulk = |v: &Option<String>| Reply::Bulk(v.clone().map(String::into_bytes));
+        match (cmd, self) {
+            (_, Outcome::Value(v)) => bulk(v),
+            (_, Outcome::Written) => Reply::ok(),
+            (Command::Cas { expected: None, .. } | Command::SetWith { .. }, Outcome::Bool(b)) => {
+                if *b {
+                    Reply::ok()
+                } else {
+                    Reply::nil()
+                }
+            }
+            (_, Outcome::Bool(b)) => Reply::Integer(*b as i64),
+            (_, Outcome::Int(n)) => Reply::Integer(*n),
+            (_, Outcome::Values(vs)) => Reply::Array(Some(vs.iter().map(bulk).collect())),
+            (_, Outcome::Failed(e)) => Reply::Error(e.clone()),
         }
     }
 }
 
-/// Executes `cmd` on a key holding `value`: the new value and the outcome.
-pub fn step(value: &Option<String>, cmd: &Command) -> (Option<String>, Outcome) {
-    match cmd {
-        Command::Ping(_) | Command::Info(_) | Command::Member(_) => {
-            (value.clone(), Outcome::Written)
+/// The values of some keys (an absent key is not in the map).
+pub type Values = BTreeMap<String, String>;
+
+/// The integer a value holds, by Redis's rule: exactly the decimal form of a 64-bit signed
+/// integer (so no `+`, no leading zero, no `-0`, no spaces).
+fn integer(v: &str) -> Option<i64> {
+    v.parse::<i64>().ok().filter(|n| n.to_string() == v)
+}
+
+/// Executes `cmd` on `values` (those of the keys it names, at least): the values after, and
+/// the outcome. Commands on no key or on the whole keyspace change nothing here.
+pub fn step(values: &Values, cmd: &Command) -> (Values, Outcome) {
+    let mut after = values.clone();
+    let get = |k: &str| values.get(k).cloned();
+    let outcome = match cmd {
+        Command::Ping(_)
+        | Command::Info(_)
+        | Command::Member(_)
+        | Command::Commands(_)
+        | Command::DbSize
+        | Command::Keys { .. }
+        | Command::Scan { .. } => Outcome::Written,
+        Command::Get { key } => Outcome::Value(get(key)),
+        Command::Set { key, value } => {
+            after.insert(key.clone(), value.clone());
+            Outcome::Written
         }
-        Command::Get { .. } => (value.clone(), Outcome::Value(value.clone())),
-        Command::Set { value: v, .. } => (Some(v.clone()), Outcome::Written),
-        Command::Del { .. } => (None, Outcome::Bool(value.is_some())),
-        Command::Exists { .. } => (value.clone(), Outcome::Bool(value.is_some())),
-        Command::Cas { expected, new, .. } => {
-            if value == expected {
-                (Some(new.clone()), Outcome::Bool(true))
+        Command::Del { key } => Outcome::Bool(after.remove(key).is_some()),
+        Command::Exists { key } => Outcome::Bool(values.contains_key(key)),
+        Command::Cas { key, expected, new } => {
+            let swap = get(key) == *expected;
+            if swap {
+                after.insert(key.clone(), new.clone());
+            }
+            Outcome::Bool(swap)
+        }
+        Command::SetNx { key, value } => {
+            let swap = !values.contains_key(key);
+            if swap {
+                after.insert(key.clone(), value.clone());
+            }
+            Outcome::Bool(swap)
+        }
+        Command::SetWith {
+            key,
+            value,
+            when,
+            get: with_get,
+        } => {
+            let before = get(key);
+            let write = match when {
+                When::Always => true,
+                When::Absent => before.is_none(),
+                When::Present => before.is_some(),
+            };
+            if write {
+                after.insert(key.clone(), value.clone());
+            }
+            if *with_get {
+                Outcome::Value(before)
             } else {
-                (value.clone(), Outcome::Bool(false))
+                Outcome::Bool(write)
             }
         }
-    }
+        Command::GetDel { key } => Outcome::Value(after.remove(key)),
+        Command::MGet { keys } => Outcome::Values(keys.iter().map(|k| get(k)).collect()),
+        Command::MSet { pairs } => {
+            for (k, v) in pairs {
+                after.insert(k.clone(), v.clone());
+            }
+            Outcome::Written
+        }
+        Command::IncrBy { key, by, .. } => {
+            let now = match get(key) {
+                None => Some(0),
+                Some(v) => integer(&v),
+            };
+            match now.map(|n| n.checked_add(*by)) {
+                None => Outcome::Failed(NOT_AN_INTEGER.into()),
+                Some(None) => Outcome::Failed(OVERFLOW.into()),
+                Some(Some(n)) => {
+                    after.insert(key.clone(), n.to_string());
+                    Outcome::Int(n)
+                }
+            }
+        }
+        Command::Append { key, value } => {
+            let v = get(key).unwrap_or_default() + value;
+            let n = v.len() as i64;
+            after.insert(key.clone(), v);
+            Outcome::Int(n)
+        }
+        Command::Strlen { key } => Outcome::Int(get(key).map_or(0, |v| v.len() as i64)),
+        Command::DelMany { keys } => {
+            Outcome::Int(keys.iter().filter(|k| after.remove(*k).is_some()).count() as i64)
+        }
+        Command::ExistsMany { keys } => {
+            Outcome::Int(keys.iter().filter(|k| values.contains_key(*k)).count() as i64)
+        }
+    };
+    (after, outcome)
 }
 
 /// One recorded command.
@@ -130,10 +290,12 @@ impl Default for History {
     }
 }
 
-/// A key whose sub-history is not linearizable, with that sub-history.
+/// A component (keys some commands name together) whose sub-history is not linearizable,
+/// with that sub-history.
 #[derive(Clone, Debug)]
 pub struct NotLinearizable {
-    pub key: String,
+    /// The component's keys, in order.
+    pub keys: Vec<String>,
     pub events: Vec<Event>,
 }
 
@@ -141,8 +303,8 @@ impl fmt::Display for NotLinearizable {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "the history of key '{}' is not linearizable ({} commands):",
-            self.key,
+            "the history of key(s) '{}' is not linearizable ({} commands):",
+            self.keys.join("' '"),
             self.events.len()
         )?;
         const SHOWN: usize = 200;
@@ -173,9 +335,12 @@ impl History {
     }
 
     /// Records a command sent at `sent` with its reply (`None`: no reply) received at
-    /// `answered`. PINGs and INFOs are not recorded.
+    /// `answered`. PINGs, INFOs and COMMANDs are not recorded.
     pub fn record(&mut self, client: usize, cmd: Command, sent: u64, reply: Option<(u64, &Reply)>) {
-        if matches!(cmd, Command::Ping(_) | Command::Info(_)) {
+        if matches!(
+            cmd,
+            Command::Ping(_) | Command::Info(_) | Command::Commands(_)
+        ) {
             return;
         }
         let answered = reply.and_then(|(t, r)| Outcome::from_reply(&cmd, r).map(|o| (t, o)));
@@ -192,18 +357,63 @@ impl History {
         &self.events
     }
 
-    /// Checks the history, key by key (every key starts absent).
-    pub fn check(&self) -> Result<(), NotLinearizable> {
-        let mut by_key: BTreeMap<&str, Vec<&Event>> = BTreeMap::new();
+    /// A recorded event, as it is (to build a history by hand from another's events).
+    pub fn push(&mut self, e: Event) {
+        self.events.push(e);
+    }
+
+    /// The components of the history: the keys its commands name, grouped so that every
+    /// command's keys are in one group (union-find); each with its events, in order.
+    pub fn components(&self) -> Vec<(Vec<String>, Vec<&Event>)> {
+        let mut parent: HashMap<&str, &str> = HashMap::new();
+        fn root<'a>(parent: &mut HashMap<&'a str, &'a str>, k: &'a str) -> &'a str {
+            let p = *parent.entry(k).or_insert(k);
+            if p == k {
+                return k;
+            }
+            let r = root(parent, p);
+            parent.insert(k, r);
+            r
+        }
         for e in &self.events {
-            if let Some(k) = e.cmd.key() {
-                by_key.entry(k).or_default().push(e);
+            let keys = e.cmd.keys();
+            for k in &keys {
+                root(&mut parent, k);
+            }
+            for w in keys.windows(2) {
+                let (a, b) = (root(&mut parent, w[0]), root(&mut parent, w[1]));
+                if a != b {
+                    parent.insert(a, b);
+                }
             }
         }
-        for (key, events) in by_key {
+        let mut groups: BTreeMap<&str, (Vec<String>, Vec<&Event>)> = BTreeMap::new();
+        let keys: Vec<&str> = parent.keys().copied().collect();
+        for k in keys {
+            let r = root(&mut parent, k);
+            groups.entry(r).or_default().0.push(k.to_string());
+        }
+        for e in &self.events {
+            if let Some(k) = e.cmd.keys().first() {
+                let r = root(&mut parent, k);
+                groups.get_mut(r).expect("every key has a group").1.push(e);
+            }
+        }
+        groups
+            .into_values()
+            .map(|(mut keys, events)| {
+                keys.sort();
+                (keys, events)
+            })
+            .collect()
+    }
+
+    /// Checks the history, component by component (every key starts absent).
+    pub fn check(&self) -> Result<(), NotLinearizable> {
+        for (keys, events) in self.components() {
             if !linearizable(&events) {
                 return Err(NotLinearizable {
-                    key: key.to_string(),
+                    keys,
                     events: events.into_iter().cloned().collect(),
                 });
             }
@@ -212,7 +422,7 @@ impl History {
     }
 }
 
-/// Wing–Gong–Lowe search over one key's events.
+/// Wing–Gong–Lowe search over one component's events.
 fn linearizable(events: &[&Event]) -> bool {
     let n = events.len();
     let ret = |e: &Event| e.answered.as_ref().map_or(u64::MAX, |(t, _)| *t);
@@ -221,10 +431,10 @@ fn linearizable(events: &[&Event]) -> bool {
     order.sort_by_key(|&i| events[i].sent);
     let words = n.div_ceil(64);
     let mut done = vec![0u64; words];
-    let mut seen: HashSet<(Vec<u64>, Option<String>)> = HashSet::new();
-    // The search stack: (event linearized, value before it).
-    let mut stack: Vec<(usize, Option<String>)> = Vec::new();
-    let mut value: Option<String> = None;
+    let mut seen: HashSet<(Vec<u64>, Values)> = HashSet::new();
+    // The search stack: (event linearized, values before it).
+    let mut stack: Vec<(usize, Values)> = Vec::new();
+    let mut value = Values::new();
     let mut remaining_determinate = events.iter().filter(|e| e.answered.is_some()).count();
     // Where to resume the scan for a candidate at each depth.
     let mut cursor = 0usize;
@@ -366,7 +576,7 @@ mod tests {
         let mut bad = ok.clone();
         bad.events[5].answered = Some((11 * MS, val(Some("1"))));
         let err = bad.check().unwrap_err();
-        assert_eq!(err.key, "a");
+        assert_eq!(err.keys, vec!["a".to_string()]);
         assert!(
             err.to_string().contains("GET a -> Value(Some(\"1\"))"),
             "{err}"
@@ -475,7 +685,7 @@ mod tests {
         // 8 clients, 400 overlapping commands on one key, from a sequential execution whose
         // instants are inside each command's interval: must be found linearizable.
         let mut events = Vec::new();
-        let mut value: Option<String> = None;
+        let mut value = Values::new();
         let mut x = 12345u64;
         let mut rand = move || {
             x ^= x << 13;
@@ -511,5 +721,213 @@ mod tests {
             .unwrap();
         bad.events[i].answered.as_mut().unwrap().1 = val(Some("never written"));
         assert!(bad.check().is_err());
+    }
+
+    fn mset(pairs: &[(&str, &str)]) -> Command {
+        Command::MSet {
+            pairs: pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+    fn mget(keys: &[&str]) -> Command {
+        Command::MGet {
+            keys: keys.iter().map(|k| k.to_string()).collect(),
+        }
+    }
+    fn incr(k: &str) -> Command {
+        Command::IncrBy {
+            name: "incr",
+            key: k.into(),
+            by: 1,
+        }
+    }
+    fn vals(vs: &[Option<&str>]) -> Outcome {
+        Outcome::Values(vs.iter().map(|v| v.map(Into::into)).collect())
+    }
+
+    #[test]
+    fn an_mget_sees_all_of_an_mset_or_none_of_it() {
+        let base = vec![
+            ev(
+                0,
+                mset(&[("x", "1"), ("y", "1")]),
+                0,
+                Some((1, Outcome::Written)),
+            ),
+            ev(
+                1,
+                mset(&[("x", "2"), ("y", "2")]),
+                2,
+                Some((10, Outcome::Written)),
+            ),
+        ];
+        for (seen, ok) in [
+            (vals(&[Some("1"), Some("1")]), true),
+            (vals(&[Some("2"), Some("2")]), true),
+            (vals(&[Some("2"), Some("1")]), false),
+            (vals(&[Some("1"), Some("2")]), false),
+        ] {
+            let mut events = base.clone();
+            events.push(ev(2, mget(&["x", "y"]), 3, Some((4, seen.clone()))));
+            assert_eq!(history(events).check().is_ok(), ok, "{seen:?}");
+        }
+        // Single-key reads of the two keys may not split it either, once in order.
+        let split = history(vec![
+            base[0].clone(),
+            base[1].clone(),
+            ev(2, get("x"), 3, Some((4, val(Some("2"))))),
+            ev(2, get("y"), 5, Some((6, val(Some("1"))))),
+        ]);
+        let err = split.check().unwrap_err();
+        assert_eq!(err.keys, vec!["x".to_string(), "y".to_string()]);
+    }
+
+    #[test]
+    fn keys_named_together_are_one_component_and_the_others_apart() {
+        let h = history(vec![
+            ev(
+                0,
+                mset(&[("a", "1"), ("b", "1")]),
+                0,
+                Some((1, Outcome::Written)),
+            ),
+            ev(0, mget(&["b", "c"]), 2, Some((3, vals(&[Some("1"), None])))),
+            ev(0, set("d", "1"), 4, Some((5, Outcome::Written))),
+            ev(0, Command::DbSize, 6, Some((7, Outcome::Int(3)))),
+        ]);
+        let comps: Vec<Vec<String>> = h.components().into_iter().map(|(k, _)| k).collect();
+        assert_eq!(comps, vec![vec!["a", "b", "c"], vec!["d"]]);
+        assert!(h.check().is_ok());
+    }
+
+    #[test]
+    fn two_increments_cannot_both_answer_the_same_number() {
+        let lost = history(vec![
+            ev(0, incr("n"), 0, Some((5, Outcome::Int(1)))),
+            ev(1, incr("n"), 0, Some((5, Outcome::Int(1)))),
+        ]);
+        assert!(lost.check().is_err());
+        let ok = history(vec![
+            ev(0, incr("n"), 0, Some((5, Outcome::Int(2)))),
+            ev(1, incr("n"), 0, Some((5, Outcome::Int(1)))),
+            ev(2, get("n"), 6, Some((7, val(Some("2"))))),
+        ]);
+        assert!(ok.check().is_ok());
+        // A refused increment is an answer the map decides: it changes nothing.
+        let word = history(vec![
+            ev(0, set("n", "word"), 0, Some((1, Outcome::Written))),
+            ev(
+                0,
+                incr("n"),
+                2,
+                Some((3, Outcome::Failed(NOT_AN_INTEGER.into()))),
+            ),
+            ev(0, get("n"), 4, Some((5, val(Some("word"))))),
+        ]);
+        assert!(word.check().is_ok());
+        let mut wrong = word.clone();
+        wrong.events[1].answered = Some((3 * MS, Outcome::Int(1)));
+        assert!(wrong.check().is_err());
+        let mut h = History::new();
+        h.record(0, incr("m"), 0, Some((MS, &Reply::Error(OVERFLOW.into()))));
+        assert_eq!(
+            h.events()[0].answered,
+            Some((MS, Outcome::Failed(OVERFLOW.into())))
+        );
+        assert!(h.check().is_err(), "0 + 1 does not overflow");
+        // Redis's integer rule: "01" is not an integer.
+        assert_eq!(
+            step(&Values::from([("n".into(), "01".into())]), &incr("n")).1,
+            Outcome::Failed(NOT_AN_INTEGER.into())
+        );
+    }
+
+    #[test]
+    fn appends_getdels_and_conditional_sets_follow_redis() {
+        let append = |v: &str| Command::Append {
+            key: "k".into(),
+            value: v.into(),
+        };
+        let h = history(vec![
+            ev(0, append("ab"), 0, Some((1, Outcome::Int(2)))),
+            ev(0, append("c"), 2, Some((3, Outcome::Int(3)))),
+            ev(
+                0,
+                Command::Strlen { key: "k".into() },
+                4,
+                Some((5, Outcome::Int(3))),
+            ),
+            ev(
+                0,
+                Command::GetDel { key: "k".into() },
+                6,
+                Some((7, val(Some("abc")))),
+            ),
+            ev(
+                0,
+                Command::GetDel { key: "k".into() },
+                8,
+                Some((9, val(None))),
+            ),
+            ev(
+                0,
+                Command::SetWith {
+                    key: "k".into(),
+                    value: "v".into(),
+                    when: When::Present,
+                    get: false,
+                },
+                10,
+                Some((11, Outcome::Bool(false))),
+            ),
+            ev(
+                0,
+                Command::SetNx {
+                    key: "k".into(),
+                    value: "w".into(),
+                },
+                12,
+                Some((13, Outcome::Bool(true))),
+            ),
+            ev(
+                0,
+                Command::SetWith {
+                    key: "k".into(),
+                    value: "v".into(),
+                    when: When::Absent,
+                    get: true,
+                },
+                14,
+                Some((15, val(Some("w")))),
+            ),
+            ev(
+                0,
+                Command::ExistsMany {
+                    keys: vec!["k".into(), "k".into(), "z".into()],
+                },
+                16,
+                Some((17, Outcome::Int(2))),
+            ),
+        ]);
+        assert!(h.check().is_ok());
+        for i in 0..h.events.len() {
+            let mut bad = h.clone();
+            let o = bad.events[i].answered.as_mut().unwrap();
+            o.1 = match &o.1 {
+                Outcome::Int(n) => Outcome::Int(n + 1),
+                Outcome::Bool(b) => Outcome::Bool(!b),
+                Outcome::Value(None) => val(Some("x")),
+                Outcome::Value(Some(_)) => val(None),
+                other => panic!("{other:?}"),
+            };
+            assert!(bad.check().is_err(), "event {i} changed");
+        }
+        // Each outcome is read back from the reply it is written as.
+        for e in h.events() {
+            let (_, o) = e.answered.clone().unwrap();
+            assert_eq!(Outcome::from_reply(&e.cmd, &o.reply(&e.cmd)), Some(o));
+        }
     }
 }
