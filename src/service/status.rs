@@ -729,7 +729,7 @@ pub fn query_cluster(cfg: &Config, timeout: Duration) -> Vec<Row> {
         .filter(|(priest, _)| !cfg.retired[*priest])
         .map(|(priest, addr)| {
             let addr = *addr;
-            std::thread::spawn(move || Row {
+            let handle = std::thread::spawn(move || Row {
                 priest,
                 client_address: addr,
                 supervisor: None,
@@ -743,12 +743,12 @@ pub fn query_cluster(cfg: &Config, timeout: Duration) -> Vec<Row> {
                         }
                     }),
                 },
-            })
+            });
+            (priest, handle)
         })
         .collect();
     handles
         .into_iter()
-        .enumerate()
         .map(|(priest, h)| {
             h.join().unwrap_or_else(|_| Row {
                 priest,
