@@ -8,6 +8,8 @@
 # directory with AOF on and `appendfsync` as given (default: always, i.e. fsync before
 # every reply), runs the SET workload at each client count (default 1 16 64) and a
 # preloaded GET workload at 16 clients, prints one JSON report per run, and stops Redis.
+# FEATURES=etcd builds with that feature (benches/compare.sh does, so the binary is not
+# rebuilt between systems).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 fsync="${1:-always}"
@@ -19,7 +21,7 @@ clients=(${clients[*]})
 port=6399
 
 command -v redis-server >/dev/null || { echo "redis-server not installed" >&2; exit 2; }
-cargo build --release --quiet
+cargo build --release --quiet ${FEATURES:+--features "$FEATURES"}
 dir="$(mktemp -d)"
 redis-server --port "$port" --bind 127.0.0.1 --dir "$dir" --save '' \
     --appendonly yes --appendfsync "$fsync" --daemonize no >"$dir/redis.log" 2>&1 &

@@ -418,6 +418,8 @@ fn bench_load(workload: Workload, preload: bool) -> Load {
         preload,
         seed: 1,
         timeout: Duration::from_secs(10),
+        series_ms: 100,
+        requests: false,
     }
 }
 

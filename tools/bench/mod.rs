@@ -49,6 +49,12 @@ pub struct BenchArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     json: bool,
+    /// The interval of the report's time series, in milliseconds.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..))]
+    series_ms: u64,
+    /// Keep every command's start and latency in the JSON report (`requests`), for plots.
+    #[arg(long)]
+    requests: bool,
 }
 
 /// Runs the load and prints the report: exit status 0, 1 if the run failed (`name: error`
@@ -80,6 +86,8 @@ pub fn run(args: BenchArgs, name: &str) -> ExitCode {
         preload: args.preload,
         seed: args.seed,
         timeout,
+        series_ms: args.series_ms,
+        requests: args.requests,
     };
     let result = match (&args.addr, &args.etcd) {
         (_, Some(endpoints)) => load::run_etcd(endpoints, &load),

@@ -215,6 +215,8 @@ mod tests {
             preload,
             seed: 1,
             timeout: Duration::from_secs(5),
+            series_ms: 100,
+            requests: false,
         }
     }
 

@@ -98,6 +98,7 @@ pub fn run_resp(driver: &Resp, load: &Load) -> io::Result<BenchReport> {
     let clients = connect_all(driver, load)?;
     let mut poll = Poll::new()?;
     let mut conns = Vec::with_capacity(load.clients);
+    let origin = Instant::now();
     for (i, client) in clients.into_iter().enumerate() {
         let stream = client.into_stream()?;
         stream.set_nonblocking(true)?;
@@ -106,7 +107,7 @@ pub fn run_resp(driver: &Resp, load: &Load) -> io::Result<BenchReport> {
             .register(&mut stream, Token(i), Interest::READABLE)?;
         conns.push(Conn {
             stream,
-            pace: Pace::new(load, i),
+            pace: Pace::new(load, i, origin),
             out: Vec::with_capacity(256 + load.value_size),
             written: 0,
             inbuf: Vec::with_capacity(256 + load.value_size),
@@ -115,6 +116,9 @@ pub fn run_resp(driver: &Resp, load: &Load) -> io::Result<BenchReport> {
     }
 
     let started = Instant::now();
+    for c in &mut conns {
+        c.pace.origin = started;
+    }
     let deadline = started + load.duration;
     let lost = |e: io::Error| fail("waiting for a reply", e);
     let mut writing = vec![false; conns.len()];

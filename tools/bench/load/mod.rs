@@ -19,6 +19,17 @@
 //! listeners, Redis itself); with the cargo feature `etcd`, `etcd::Etcd` speaks etcd's v3
 //! gRPC API (a Put for SET, a linearizable Range for GET), so the Parliament and etcd are
 //! measured by the same generator.
+//!
+//! # The time series
+//!
+//! A run's percentiles hide when its slow commands came: a stall of half a second in a
+//! ten-second run moves p999 and nothing else. So the generator also keeps every command's
+//! start (from the start of the run) and latency, and the report has them as a time series
+//! ([`BenchReport::series`]): for each interval of `series_ms` (default 100 ms) by start
+//! time, how many commands started and their p50, p99 and longest latency. It also has the
+//! longest time the clients together went without any answer ([`BenchReport::longest_silence_us`]),
+//! the figure a fault costs. With `requests` the report keeps every command's start and
+//! latency as well (`[start_us, latency_us]`, eight bytes a command in memory), for plots.
 
 use hdrhistogram::Histogram;
 use parliament::resp::client::Client;
@@ -79,6 +90,10 @@ pub struct Load {
     pub seed: u64,
     /// Longest wait for one reply before the run fails.
     pub timeout: Duration,
+    /// The interval of the time series ([`BenchReport::series`]).
+    pub series_ms: u64,
+    /// Whether the report lists every command ([`BenchReport::requests`]).
+    pub requests: bool,
 }
 
 /// How a server answered one command.
@@ -226,6 +241,60 @@ pub struct BenchReport {
     pub get_misses: u64,
     pub ops_per_sec: f64,
     pub latency: Latency,
+    /// The run in intervals of `series_ms`, by the time each command started.
+    pub series: Vec<Interval>,
+    /// The longest time, in microseconds, between one answer (or the start of the run) and
+    /// the next, whichever client it came to: how long the server answered nobody.
+    pub longest_silence_us: u64,
+    /// Every command: when it started, microseconds after the run began, and its latency
+    /// in microseconds, in order of start (only when asked for).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requests: Option<Vec<[u32; 2]>>,
+}
+
+/// The commands that started in one interval of a run.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Interval {
+    /// The interval's start, milliseconds after the run began.
+    pub at_ms: u64,
+    pub ops: u64,
+    pub p50_us: u32,
+    pub p99_us: u32,
+    pub max_us: u32,
+}
+
+/// The time series of a run's commands (`[start_us, latency_us]`, any order), in intervals
+/// of `every_ms`, and the longest silence: the longest time between consecutive answers
+/// (answers at start + latency), from the start of the run to the last answer.
+pub fn series(requests: &mut [[u32; 2]], every_ms: u64) -> (Vec<Interval>, u64) {
+    let mut answers: Vec<u64> = requests
+        .iter()
+        .map(|[start, lat]| u64::from(*start) + u64::from(*lat))
+        .collect();
+    answers.sort_unstable();
+    let mut silence = 0;
+    let mut last = 0;
+    for a in answers {
+        silence = silence.max(a - last);
+        last = a;
+    }
+    requests.sort_unstable();
+    let every_us = every_ms.max(1) * 1000;
+    let mut out = Vec::new();
+    for chunk in requests.chunk_by(|a, b| u64::from(a[0]) / every_us == u64::from(b[0]) / every_us)
+    {
+        let mut lat: Vec<u32> = chunk.iter().map(|r| r[1]).collect();
+        lat.sort_unstable();
+        let q = |p: f64| lat[((lat.len() as f64 * p).ceil() as usize).clamp(1, lat.len()) - 1];
+        out.push(Interval {
+            at_ms: u64::from(chunk[0][0]) / every_us * every_ms.max(1),
+            ops: lat.len() as u64,
+            p50_us: q(0.5),
+            p99_us: q(0.99),
+            max_us: lat[lat.len() - 1],
+        });
+    }
+    (out, silence)
 }
 
 impl fmt::Display for BenchReport {
@@ -270,6 +339,8 @@ struct Tally {
     errors: u64,
     hits: u64,
     misses: u64,
+    /// Every command's start and latency in microseconds ([`series`]).
+    requests: Vec<[u32; 2]>,
 }
 
 impl Tally {
@@ -280,6 +351,7 @@ impl Tally {
             errors: 0,
             hits: 0,
             misses: 0,
+            requests: Vec::new(),
         }
     }
 }
@@ -328,17 +400,19 @@ impl Tally {
         self.errors += t.errors;
         self.hits += t.hits;
         self.misses += t.misses;
+        self.requests.extend_from_slice(&t.requests);
     }
 
     /// The report of a run of `load` that took `seconds` against `target`.
     fn report(
-        &self,
+        mut self,
         system: &'static str,
         target: String,
         load: &Load,
         seconds: f64,
     ) -> BenchReport {
         let q = |p: f64| self.hist.value_at_quantile(p) as f64 / 1000.0;
+        let (series, longest_silence_us) = series(&mut self.requests, load.series_ms);
         BenchReport {
             system,
             target,
@@ -359,6 +433,9 @@ impl Tally {
                 max_us: self.hist.max() as f64 / 1000.0,
                 mean_us: self.hist.mean() / 1000.0,
             },
+            series,
+            longest_silence_us,
+            requests: load.requests.then_some(self.requests),
         }
     }
 }
@@ -453,16 +530,19 @@ struct Pace {
     rng: StdRng,
     value: Vec<u8>,
     tally: Tally,
+    /// When the run began (each command's start is counted from it).
+    origin: Instant,
 }
 
 impl Pace {
-    fn new(load: &Load, client: usize) -> Pace {
+    fn new(load: &Load, client: usize, origin: Instant) -> Pace {
         let mut rng = StdRng::seed_from_u64(load.seed.wrapping_add(client as u64));
         let value = value_for(&mut rng, load.value_size);
         Pace {
             rng,
             value,
             tally: Tally::new(),
+            origin,
         }
     }
 
@@ -480,7 +560,11 @@ impl Pace {
     /// Counts the answer to a command sent at `sent`.
     fn record(&mut self, get: bool, answer: Answer, sent: Instant) {
         let t = &mut self.tally;
-        t.hist.saturating_record(sent.elapsed().as_nanos() as u64);
+        let took = sent.elapsed();
+        t.hist.saturating_record(took.as_nanos() as u64);
+        let us = |d: Duration| u32::try_from(d.as_micros()).unwrap_or(u32::MAX);
+        t.requests
+            .push([us(sent.saturating_duration_since(self.origin)), us(took)]);
         t.ops += 1;
         match (get, answer) {
             (true, Answer::Hit) => t.hits += 1,
@@ -497,9 +581,10 @@ fn closed_loop<C: Connection>(
     client: usize,
     barrier: &Barrier,
 ) -> io::Result<Tally> {
-    let mut pace = Pace::new(load, client);
     barrier.wait();
-    let deadline = Instant::now() + load.duration;
+    let origin = Instant::now();
+    let mut pace = Pace::new(load, client, origin);
+    let deadline = origin + load.duration;
     loop {
         let now = Instant::now();
         if now >= deadline {
@@ -599,6 +684,8 @@ mod tests {
             preload,
             seed: 1,
             timeout: Duration::from_secs(1),
+            series_ms: 100,
+            requests: false,
         }
     }
 
@@ -631,6 +718,54 @@ mod tests {
         let l = &r.latency;
         assert!(l.p50_us <= l.p99_us && l.p99_us <= l.p999_us && l.p999_us <= l.max_us * 1.001);
         assert!(fake.map.lock().unwrap().values().all(|&len| len == 7));
+    }
+
+    #[test]
+    fn the_series_counts_every_command_once_and_finds_the_longest_silence() {
+        // Starts and latencies in microseconds: three commands in the first 100 ms, one in
+        // the third interval; answers at 10, 50, 60 and 400 ms.
+        let mut reqs = vec![
+            [250_000, 150_000],
+            [0, 10_000],
+            [20_000, 30_000],
+            [40_000, 20_000],
+        ];
+        let (s, silence) = series(&mut reqs, 100);
+        assert_eq!(
+            silence, 340_000,
+            "from the answer at 60 ms to the one at 400 ms"
+        );
+        assert_eq!(
+            s,
+            vec![
+                Interval {
+                    at_ms: 0,
+                    ops: 3,
+                    p50_us: 20_000,
+                    p99_us: 30_000,
+                    max_us: 30_000
+                },
+                Interval {
+                    at_ms: 200,
+                    ops: 1,
+                    p50_us: 150_000,
+                    p99_us: 150_000,
+                    max_us: 150_000
+                },
+            ]
+        );
+        // A run's report: its intervals add up to its commands.
+        let fake = Arc::new(Fake::default());
+        let r = run_with(
+            &FakeDriver(fake),
+            &Load {
+                requests: true,
+                ..load(Workload::Set, false)
+            },
+        )
+        .unwrap();
+        assert_eq!(r.series.iter().map(|i| i.ops).sum::<u64>(), r.ops);
+        assert_eq!(r.requests.as_ref().map(Vec::len), Some(r.ops as usize));
     }
 
     #[test]
