@@ -229,6 +229,21 @@ pub struct PropertyReport {
 }
 
 impl PropertyReport {
+    /// The report of `name`, an `expectation` property, before any verdict: it holds, with
+    /// nothing found yet.
+    pub fn holding(name: &'static str, expectation: &'static str) -> PropertyReport {
+        PropertyReport {
+            name,
+            expectation,
+            holds: true,
+            counterexample: None,
+            final_state: None,
+            path_length: None,
+            not_checked: None,
+            found_by: None,
+        }
+    }
+
     /// The property fails: a real counterexample (or, for `sometimes`, a complete search
     /// without an example).
     pub fn fails(&self) -> bool {
@@ -749,16 +764,7 @@ where
     let mut reports = Vec::with_capacity(properties.len());
     for p in &properties {
         let discovered = discoveries.get(p.name);
-        let mut report = PropertyReport {
-            name: p.name,
-            expectation: expectation_name(&p.expectation),
-            holds: true,
-            counterexample: None,
-            final_state: None,
-            path_length: None,
-            not_checked: None,
-            found_by: None,
-        };
+        let mut report = PropertyReport::holding(p.name, expectation_name(&p.expectation));
         // The counterexample (a failed `always` or `eventually`) or example (`sometimes`),
         // with any line to add after the narrated steps.
         let mut found: Option<(ModelPath<M>, Option<String>)> = None;

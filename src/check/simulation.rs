@@ -414,16 +414,7 @@ where
     let mut explorer_path = None;
     let mut reports = Vec::with_capacity(properties.len());
     for (i, p) in properties.iter().enumerate() {
-        let mut report = PropertyReport {
-            name: p.name,
-            expectation: expectation_name(&p.expectation),
-            holds: true,
-            counterexample: None,
-            final_state: None,
-            path_length: None,
-            not_checked: None,
-            found_by: None,
-        };
+        let mut report = PropertyReport::holding(p.name, expectation_name(&p.expectation));
         if let Some((_, why)) = undecidable.iter().find(|(n, _)| *n == p.name) {
             report.holds = false;
             report.not_checked = Some(format!("not in this configuration: {why}"));
