@@ -166,8 +166,13 @@ fn a_forgotten_client_is_refused_and_an_idle_connection_goes_on() {
     // A client that began in 1970, long before the horizon: refused.
     let mut ancient = udp().with_id(client_id_at(0));
     assert_eq!(ask(&mut ancient, 1, "ancient"), Msg::Expired { seq: 1 });
-    // A young client runs its command, then stays idle while others are served.
-    let mut young = udp();
+    // A young client runs its command, then stays idle while others are served. Its id
+    // says when it began rounded down to the second, and the horizon is a second behind the
+    // stamp of the decree that carries its command: an id of this second would be refused
+    // if that decree were stamped more than the rest of the second later (a loaded
+    // machine). So its id says it began a second from now, which the horizon passes two
+    // seconds later.
+    let mut young = udp().with_id(client_id_at(parliament::kv::unix_millis() + 1_000));
     assert!(matches!(ask(&mut young, 1, "young"), Msg::Reply { .. }));
     let until = std::time::Instant::now() + Duration::from_millis(3_500);
     while std::time::Instant::now() < until {
