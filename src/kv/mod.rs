@@ -760,6 +760,9 @@ pub enum Dedup {
     /// one key in one decree both read the same value, and one is lost (the seeded bug
     /// `batch-reads-before-its-decree`).
     ReadsBeforeDecree,
+    /// Sessions as `Sessions`, but a transaction runs whatever its watched keys hold (the
+    /// seeded bug `watch-ignored`).
+    WatchIgnored,
 }
 
 /// What applying a command did.
@@ -956,6 +959,17 @@ impl Store {
                         .sum()
                 };
                 let before = entries(&self.map);
+                let unwatched;
+                let op = match op {
+                    Op::Multi { ops, .. } if dedup == Dedup::WatchIgnored => {
+                        unwatched = Op::Multi {
+                            watch: Vec::new(),
+                            ops: ops.clone(),
+                        };
+                        &unwatched
+                    }
+                    op => op,
+                };
                 let answer = match reads {
                     None => self.map.execute(op),
                     Some(reads) => {
