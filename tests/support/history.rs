@@ -211,7 +211,12 @@ pub fn step(values: &Values, client: usize, cmd: &Command) -> (Values, Outcome) 
             let holds = |(k, _): &(String, Option<String>)| {
                 values.get(&watched_key(client, k)) == Some(&watched_value(values.get(k)))
             };
-            if !watch.iter().all(holds) {
+            let runs = watch.iter().all(holds);
+            // EXEC forgets the watches, whatever it does.
+            for (k, _) in watch {
+                after.remove(&watched_key(client, k));
+            }
+            if !runs {
                 Outcome::Multi(None)
             } else {
                 let mut outcomes = Vec::new();
