@@ -249,8 +249,7 @@ fn transactions_answer_as_redis_does_through_every_priest() {
     let queued = || Reply::Simple("QUEUED".into());
     let execabort =
         Reply::Error("EXECABORT Transaction discarded because of previous errors.".into());
-    for i in 0..3 {
-        let c = &mut cs[i];
+    for (i, c) in cs.iter_mut().enumerate() {
         let k = |name: &str| format!("t{i}:{name}");
         // The commands in order, in one decree; a later one sees an earlier one's write.
         assert_eq!(call(c, &["MULTI"]), Reply::ok());
