@@ -10,7 +10,9 @@
 //! commands, one at a time, to priest 0: client `i`'s script is `cas x nil->i+1`, then
 //! `get x`, `put x=i+1`, `del x` (as many as `ops`); with `--script redis`, Redis's string
 //! commands on keys `x` and `y`: `incr x`, `mset x=i+1 y=i+1`, `mget x y`, `append y i+1`,
-//! `getdel x`, `set x=i+1 nx`, odd clients with `mget` before `mset` ([`Script`]). Decree numbers
+//! `getdel x`, `set x=i+1 nx`, odd clients with `mget` before `mset`; with `--script multi`,
+//! transactions: `multi watch x=nil { set x=i+1; incr y }`, then `multi { incr y; mget x y }`
+//! ([`Script`]). Decree numbers
 //! stop at `decrees`; a president keeps up to `window` decrees in flight and puts up to
 //! `batch` commands in one decree. The network is unordered (non-duplicating or
 //! duplicating) or ordered, optionally lossy, and up to `crashes` priests can be down at
@@ -223,6 +225,12 @@ pub enum Script {
     /// commands each one client's `mset` meets another's `mget`. An increment and an append
     /// read and write in one step; `mset` writes both keys and `mget` reads both at once.
     Redis,
+    /// Transactions (`MULTI` ... `EXEC`, [`Op::Multi`]) on keys `x` and `y`: a conditional
+    /// one, `multi watch x=nil { set x=i; incr y }` (as if the client's `WATCH x` had read
+    /// `x` absent: of the clients' conditional transactions, only the first to pass runs),
+    /// then `multi { incr y; mget x y }` (its read sees its own increment, and no other
+    /// transaction's half).
+    Multi,
 }
 
 /// A change of the Chamber the model's client 0 asks for before its commands.
@@ -1344,6 +1352,27 @@ impl ParliamentConfig {
                     },
                 ]
             }
+            Script::Multi => vec![
+                Op::Multi {
+                    watch: vec![(x(), None)],
+                    ops: vec![
+                        Op::Put {
+                            key: x(),
+                            value: mine,
+                        },
+                        Op::IncrBy { key: y(), by: 1 },
+                    ],
+                },
+                Op::Multi {
+                    watch: Vec::new(),
+                    ops: vec![
+                        Op::IncrBy { key: y(), by: 1 },
+                        Op::MGet {
+                            keys: vec![x(), y()],
+                        },
+                    ],
+                },
+            ],
         };
         let ops = all.into_iter().cycle().take(self.ops);
         match i {

@@ -4,6 +4,8 @@
 //! - **Every command, exactly as Redis answers**, through different priests' listeners, with
 //!   Redis's errors for wrong arity, bad arguments and values the law refuses; after each
 //!   error the same connection goes on, and so does the cluster.
+//! - **Transactions**: `MULTI`/`EXEC`/`DISCARD` and `WATCH`/`UNWATCH` with Redis's answers and
+//!   errors, through every priest.
 //! - **A scan needs no server state**: each step of one scan is sent to another priest.
 //! - **A real client library**: `tests/redis_py/commands.py` runs every command through
 //!   redis-py (`pip install redis==8.1.0`, as `.ci/run` does). Skipped, saying so, only when
@@ -232,6 +234,176 @@ fn every_string_command_answers_as_redis_does_through_every_priest() {
         r => panic!("{r:?}"),
     }
     assert_eq!(call(&mut c, &["PING"]), Reply::Simple("PONG".into()));
+}
+
+/// MULTI/EXEC/DISCARD and WATCH/UNWATCH, as Redis answers them, through every priest: a
+/// transaction is one command of one decree, its runtime errors are its entries, its queuing
+/// errors discard it, and a watch is checked by value. Every error leaves the connection and
+/// the cluster going on.
+#[test]
+fn transactions_answer_as_redis_does_through_every_priest() {
+    let cluster = cluster();
+    let mut cs: Vec<Client> = (0..3)
+        .map(|i| cluster.connect(i, Duration::from_secs(10)))
+        .collect();
+    let queued = || Reply::Simple("QUEUED".into());
+    let execabort =
+        Reply::Error("EXECABORT Transaction discarded because of previous errors.".into());
+    for (i, c) in cs.iter_mut().enumerate() {
+        let k = |name: &str| format!("t{i}:{name}");
+        // The commands in order, in one decree; a later one sees an earlier one's write.
+        assert_eq!(call(c, &["MULTI"]), Reply::ok());
+        assert_eq!(call(c, &["SET", &k("a"), "1"]), queued());
+        assert_eq!(call(c, &["incr", &k("n")]), queued());
+        assert_eq!(call(c, &["GET", &k("a")]), queued());
+        assert_eq!(call(c, &["MGET", &k("a"), &k("n")]), queued());
+        assert_eq!(
+            call(c, &["EXEC"]),
+            array(vec![
+                Reply::ok(),
+                int(1),
+                bulk("1"),
+                array(vec![bulk("1"), bulk("1")])
+            ])
+        );
+        // A runtime error is its command's entry; the others take effect.
+        assert_eq!(call(c, &["MULTI"]), Reply::ok());
+        assert_eq!(call(c, &["SET", &k("s"), "word"]), queued());
+        assert_eq!(call(c, &["INCR", &k("s")]), queued());
+        assert_eq!(call(c, &["SET", &k("b"), "2"]), queued());
+        assert_eq!(
+            call(c, &["EXEC"]),
+            array(vec![
+                Reply::ok(),
+                err("value is not an integer or out of range"),
+                Reply::ok()
+            ])
+        );
+        assert_eq!(call(c, &["GET", &k("b")]), bulk("2"));
+        // An error while queuing discards the transaction at EXEC.
+        assert_eq!(call(c, &["MULTI"]), Reply::ok());
+        assert_eq!(call(c, &["SET", &k("c"), "1"]), queued());
+        match call(c, &["NOSUCH", "x"]) {
+            Reply::Error(e) => assert!(e.starts_with("ERR unknown command 'NOSUCH'"), "{e}"),
+            r => panic!("{r:?}"),
+        }
+        assert_eq!(
+            call(c, &["GET", &k("c"), "extra"]),
+            err("wrong number of arguments for 'get' command")
+        );
+        assert_eq!(call(c, &["EXEC"]), execabort);
+        assert_eq!(call(c, &["GET", &k("c")]), Reply::nil());
+        // Commands that are not operations of the map are refused inside, and discard it.
+        for words in [&["PING"][..], &["MEMBER", "LIST"], &["UNWATCH"], &["INFO"]] {
+            assert_eq!(call(c, &["MULTI"]), Reply::ok());
+            assert_eq!(
+                call(c, words),
+                err("Command not allowed inside a transaction"),
+                "{words:?}"
+            );
+            assert_eq!(call(c, &["EXEC"]), execabort);
+        }
+        // Nested MULTI and WATCH inside are refused and do not spoil it.
+        assert_eq!(call(c, &["MULTI"]), Reply::ok());
+        assert_eq!(call(c, &["MULTI"]), err("MULTI calls can not be nested"));
+        assert_eq!(call(c, &["SET", &k("d"), "1"]), queued());
+        assert_eq!(
+            call(c, &["WATCH", &k("d")]),
+            err("WATCH inside MULTI is not allowed")
+        );
+        assert_eq!(call(c, &["EXEC"]), array(vec![Reply::ok()]));
+        // DISCARD; EXEC and DISCARD without MULTI; an empty transaction.
+        assert_eq!(call(c, &["MULTI"]), Reply::ok());
+        assert_eq!(call(c, &["SET", &k("e"), "1"]), queued());
+        assert_eq!(call(c, &["DISCARD"]), Reply::ok());
+        assert_eq!(call(c, &["GET", &k("e")]), Reply::nil());
+        assert_eq!(call(c, &["EXEC"]), err("EXEC without MULTI"));
+        assert_eq!(call(c, &["DISCARD"]), err("DISCARD without MULTI"));
+        assert_eq!(call(c, &["MULTI"]), Reply::ok());
+        assert_eq!(call(c, &["EXEC"]), array(vec![]));
+        assert_eq!(
+            call(c, &["WATCH"]),
+            err("wrong number of arguments for 'watch' command")
+        );
+        assert_eq!(
+            call(c, &["EXEC", "x"]),
+            err("wrong number of arguments for 'exec' command")
+        );
+        // A transaction larger than the largest command a priest takes is refused while
+        // queuing; nothing of it runs.
+        let mib = "v".repeat(1 << 20);
+        assert_eq!(call(c, &["MULTI"]), Reply::ok());
+        for _ in 0..3 {
+            assert_eq!(call(c, &["APPEND", &k("big"), &mib]), queued());
+        }
+        match call(c, &["APPEND", &k("big"), &mib]) {
+            Reply::Error(e) => assert!(e.starts_with("ERR transaction too large"), "{e}"),
+            r => panic!("{r:?}"),
+        }
+        assert_eq!(call(c, &["EXEC"]), execabort);
+        assert_eq!(call(c, &["STRLEN", &k("big")]), int(0));
+        // After every error, the connection goes on.
+        assert_eq!(call(c, &["PING"]), Reply::Simple("PONG".into()));
+        assert_eq!(call(c, &["GET", &k("a")]), bulk("1"));
+    }
+    // WATCH: a write by another connection (through another priest) aborts the EXEC (a null
+    // array), and nothing of it runs.
+    let (w, other) = ("w", 1);
+    assert_eq!(call(&mut cs[0], &["SET", w, "start"]), Reply::ok());
+    assert_eq!(call(&mut cs[0], &["WATCH", w, "w2"]), Reply::ok());
+    assert_eq!(call(&mut cs[other], &["SET", w, "theirs"]), Reply::ok());
+    assert_eq!(call(&mut cs[0], &["MULTI"]), Reply::ok());
+    assert_eq!(call(&mut cs[0], &["SET", w, "mine"]), queued());
+    assert_eq!(call(&mut cs[0], &["EXEC"]), Reply::Array(None));
+    assert_eq!(call(&mut cs[0], &["GET", w]), bulk("theirs"));
+    // EXEC forgot the watch: the next transaction runs.
+    assert_eq!(call(&mut cs[0], &["MULTI"]), Reply::ok());
+    assert_eq!(call(&mut cs[0], &["SET", w, "mine"]), queued());
+    assert_eq!(call(&mut cs[0], &["EXEC"]), array(vec![Reply::ok()]));
+    // Unchanged since the watch: it runs; an absent key watched stays absent.
+    assert_eq!(call(&mut cs[0], &["WATCH", w, "absent"]), Reply::ok());
+    assert_eq!(call(&mut cs[0], &["MULTI"]), Reply::ok());
+    assert_eq!(call(&mut cs[0], &["GET", w]), queued());
+    assert_eq!(call(&mut cs[0], &["EXEC"]), array(vec![bulk("mine")]));
+    // By value: written away and back since the watch, it still runs (Redis would abort).
+    assert_eq!(call(&mut cs[0], &["WATCH", w]), Reply::ok());
+    assert_eq!(call(&mut cs[2], &["SET", w, "other"]), Reply::ok());
+    assert_eq!(call(&mut cs[1], &["SET", w, "mine"]), Reply::ok());
+    assert_eq!(call(&mut cs[0], &["MULTI"]), Reply::ok());
+    assert_eq!(call(&mut cs[0], &["APPEND", w, "!"]), queued());
+    assert_eq!(call(&mut cs[0], &["EXEC"]), array(vec![int(5)]));
+    // UNWATCH and DISCARD forget the watches.
+    for forget in ["UNWATCH", "DISCARD"] {
+        assert_eq!(call(&mut cs[0], &["WATCH", w]), Reply::ok());
+        assert_eq!(call(&mut cs[2], &["SET", w, forget]), Reply::ok());
+        if forget == "UNWATCH" {
+            assert_eq!(call(&mut cs[0], &["UNWATCH"]), Reply::ok());
+        } else {
+            assert_eq!(call(&mut cs[0], &["MULTI"]), Reply::ok());
+            assert_eq!(call(&mut cs[0], &["DISCARD"]), Reply::ok());
+        }
+        assert_eq!(call(&mut cs[0], &["MULTI"]), Reply::ok());
+        assert_eq!(call(&mut cs[0], &["GET", w]), queued());
+        assert_eq!(call(&mut cs[0], &["EXEC"]), array(vec![bulk(forget)]));
+    }
+    // Pipelined: WATCH, then a transaction that depends on it, sent at once; and a write of
+    // another connection between the WATCH's answer and the EXEC.
+    let c = &mut cs[1];
+    for words in [
+        &["WATCH", w][..],
+        &["MULTI"],
+        &["SET", w, "piped"],
+        &["EXEC"],
+    ] {
+        let ws: Vec<&[u8]> = words.iter().map(|x| x.as_bytes()).collect();
+        c.send(&ws).unwrap();
+    }
+    let replies: Vec<Reply> = (0..4).map(|_| c.read_reply().unwrap()).collect();
+    assert_eq!(
+        replies,
+        vec![Reply::ok(), Reply::ok(), queued(), array(vec![Reply::ok()])]
+    );
+    assert_eq!(call(&mut cs[2], &["GET", w]), bulk("piped"));
 }
 
 #[test]

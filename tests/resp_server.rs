@@ -818,3 +818,64 @@ fn the_checker_finds_stale_reads_in_real_histories() {
     let err = h.check().unwrap_err();
     assert!(err.to_string().contains("is not linearizable"));
 }
+
+/// The listener keeps each connection's transaction, whatever the backend: a pipelined
+/// WATCH, a write to the watched key and a transaction sent in one write (the WATCH's read is
+/// answered before the requests after it are read, so the EXEC sees the write and aborts);
+/// the bound on a transaction's size; and the connection going on after each error.
+#[test]
+fn transactions_are_kept_by_the_listener_for_any_backend() {
+    let server = memory_server(ServerConfig {
+        max_transaction_bytes: 200,
+        ..ServerConfig::default()
+    });
+    let mut c = connect(server.local_addr());
+    let mut pipeline = Vec::new();
+    for words in [
+        &["WATCH", "w"][..],
+        &["SET", "w", "1"],
+        &["MULTI"],
+        &["GET", "w"],
+        &["EXEC"],
+        &["WATCH", "w"],
+        &["MULTI"],
+        &["INCR", "w"],
+        &["EXEC"],
+    ] {
+        let ws: Vec<Vec<u8>> = words.iter().map(|w| w.as_bytes().to_vec()).collect();
+        pipeline.extend(
+            Reply::Array(Some(ws.into_iter().map(|w| Reply::Bulk(Some(w))).collect())).to_bytes(),
+        );
+    }
+    c.send_raw(&pipeline).unwrap();
+    let replies: Vec<Reply> = (0..9).map(|_| c.read_reply().unwrap()).collect();
+    let queued = || Reply::Simple("QUEUED".into());
+    assert_eq!(
+        replies,
+        vec![
+            Reply::ok(),
+            Reply::ok(),
+            Reply::ok(),
+            queued(),
+            Reply::Array(None),
+            Reply::ok(),
+            Reply::ok(),
+            queued(),
+            Reply::Array(Some(vec![Reply::Integer(2)])),
+        ]
+    );
+    // Past the bound: refused while queuing, and EXEC discards the transaction.
+    let value = "v".repeat(100);
+    assert_eq!(c.call(&[b"MULTI"]).unwrap(), Reply::ok());
+    assert_eq!(c.call(&[b"SET", b"a", value.as_bytes()]).unwrap(), queued());
+    match c.call(&[b"SET", b"b", value.as_bytes()]).unwrap() {
+        Reply::Error(e) => assert!(e.starts_with("ERR transaction too large"), "{e}"),
+        r => panic!("{r:?}"),
+    }
+    assert_eq!(
+        c.call(&[b"EXEC"]).unwrap(),
+        Reply::Error("EXECABORT Transaction discarded because of previous errors.".into())
+    );
+    assert_eq!(c.call(&[b"GET", b"a"]).unwrap(), Reply::nil());
+    assert_eq!(c.call(&[b"PING"]).unwrap(), Reply::Simple("PONG".into()));
+}

@@ -53,6 +53,18 @@
 //! against (stateright's `SequentialSpec`); [`Store`] is that map plus sessions, as a priest
 //! holds it.
 //!
+//! # Transactions
+//!
+//! A transaction ([`Op::Multi`]: Redis's `MULTI` ... `EXEC`) is one operation too: its
+//! operations execute in order, within one command of one decree, so no other command comes
+//! between them and no read sees part of it. It may carry *watched* keys, each with the value
+//! a linearizable read returned when the client watched it (`WATCH`); if a watched key holds
+//! another value when the transaction executes, nothing is executed and the answer says so
+//! ([`Answer::Multi`]`(None)`). The check is by value: a key written since the watch but
+//! holding the watched value again does not abort the transaction (Redis aborts on any write
+//! to a watched key). A transaction is never a read, even one of reads alone: it always
+//! passes in a decree.
+//!
 //! # The order of keys
 //!
 //! The map keeps its keys in the order of a 64-bit hash of each ([`Slot`]), not of the keys
@@ -141,6 +153,15 @@ pub enum Op {
         pattern: Option<Key>,
         count: u32,
     },
+    /// A transaction (`MULTI` ... `EXEC`): if every `watch`ed key still holds the value
+    /// given (`None`: absent), the operations in order, as one operation (no other command
+    /// comes between them, and no read sees some of their effects without the others);
+    /// otherwise nothing. The values are those a linearizable read returned at `WATCH`
+    /// time: the check is by value (see [`KvMap::execute`]).
+    Multi {
+        watch: Vec<(Key, Option<Value>)>,
+        ops: Vec<Op>,
+    },
 }
 
 /// When a [`Op::SetIf`] writes.
@@ -181,6 +202,10 @@ pub enum Answer {
     Scan { cursor: u64, keys: Vec<Key> },
     /// The operation changed nothing, for this reason.
     Failed(Failure),
+    /// A transaction's answers, one per operation in order (a failed one among them: the
+    /// others still took effect); `None`: a watched key no longer held the value watched,
+    /// and nothing was executed.
+    Multi(Option<Vec<Answer>>),
 }
 
 /// Why an operation changed nothing: Redis's errors, whose texts `Display` gives (without
@@ -226,6 +251,11 @@ impl Op {
             Op::MGet { keys } | Op::DeleteMany { keys } => keys.iter().collect(),
             Op::MSet { pairs } => pairs.iter().map(|(k, _)| k).collect(),
             Op::Member(_) | Op::Count | Op::Keys { .. } | Op::Scan { .. } => Vec::new(),
+            Op::Multi { watch, ops } => watch
+                .iter()
+                .map(|(k, _)| k)
+                .chain(ops.iter().flat_map(Op::keys))
+                .collect(),
         }
     }
 
@@ -265,6 +295,10 @@ impl Op {
                 16 + opt(addr)
             }
             Op::Member(_) => 2,
+            Op::Multi { watch, ops } => {
+                let watched: usize = watch.iter().map(|(k, v)| k.len() + opt(v) + 4).sum();
+                watched + ops.iter().map(|op| op.text_bytes() + 4).sum::<usize>()
+            }
         }
     }
 }
@@ -316,6 +350,17 @@ impl fmt::Display for Op {
                     None => Ok(()),
                 }
             }
+            Op::Multi { watch, ops } => {
+                f.write_str("multi")?;
+                for (k, v) in watch {
+                    write!(f, " watch {k}={}", v.as_deref().unwrap_or("nil"))?;
+                }
+                f.write_str(" {")?;
+                for (i, op) in ops.iter().enumerate() {
+                    write!(f, "{}{op}", if i == 0 { " " } else { "; " })?;
+                }
+                f.write_str(" }")
+            }
         }
     }
 }
@@ -339,6 +384,11 @@ impl fmt::Display for Answer {
             Answer::Keys(keys) => write!(f, "keys [{}]", keys.join(", ")),
             Answer::Scan { cursor, keys } => write!(f, "cursor {cursor} [{}]", keys.join(", ")),
             Answer::Failed(why) => write!(f, "failed: {why}"),
+            Answer::Multi(None) => write!(f, "aborted (a watched key changed)"),
+            Answer::Multi(Some(answers)) => {
+                let answers: Vec<String> = answers.iter().map(|a| a.to_string()).collect();
+                write!(f, "exec [{}]", answers.join(", "))
+            }
         }
     }
 }
@@ -357,8 +407,13 @@ impl Command {
     /// allowance for the client, the number and the framing. A president bounds a decree's
     /// size with it, so every message carrying decrees fits in one datagram.
     pub fn size(&self) -> usize {
+        Command::size_of(&self.op)
+    }
+
+    /// The [`Command::size`] of a command of `op`.
+    pub fn size_of(op: &Op) -> usize {
         const FRAMING: usize = 24;
-        FRAMING + self.op.text_bytes()
+        FRAMING + op.text_bytes()
     }
 }
 
@@ -595,6 +650,14 @@ impl KvMap {
             Op::DeleteMany { keys } => {
                 Answer::Int(keys.iter().filter(|k| self.remove(k).is_some()).count() as i64)
             }
+            // Optimistic by value: a watched key that was written since the watch, but holds
+            // the value watched again (A, then B, then A), does not abort the transaction.
+            Op::Multi { watch, ops } => {
+                if watch.iter().any(|(k, v)| self.value(k) != v.as_ref()) {
+                    return Answer::Multi(None);
+                }
+                Answer::Multi(Some(ops.iter().map(|op| self.execute(op)).collect()))
+            }
             Op::Get { .. }
             | Op::MGet { .. }
             | Op::Strlen { .. }
@@ -697,6 +760,9 @@ pub enum Dedup {
     /// one key in one decree both read the same value, and one is lost (the seeded bug
     /// `batch-reads-before-its-decree`).
     ReadsBeforeDecree,
+    /// Sessions as `Sessions`, but a transaction runs whatever its watched keys hold (the
+    /// seeded bug `watch-ignored`).
+    WatchIgnored,
 }
 
 /// What applying a command did.
@@ -893,6 +959,17 @@ impl Store {
                         .sum()
                 };
                 let before = entries(&self.map);
+                let unwatched;
+                let op = match op {
+                    Op::Multi { ops, .. } if dedup == Dedup::WatchIgnored => {
+                        unwatched = Op::Multi {
+                            watch: Vec::new(),
+                            ops: ops.clone(),
+                        };
+                        &unwatched
+                    }
+                    op => op,
+                };
                 let answer = match reads {
                     None => self.map.execute(op),
                     Some(reads) => {
@@ -1118,6 +1195,19 @@ mod tests {
             Op::DeleteMany {
                 keys: vec![k("yy"), k("yy"), k("none")],
             },
+            // A transaction that writes and removes keys; one that a watch aborts.
+            Op::Multi {
+                watch: vec![(k("m"), v("100"))],
+                ops: vec![put("t", "tt"), Op::Delete { key: k("t") }, put("u", "uuu")],
+            },
+            Op::Multi {
+                watch: vec![(k("m"), v("1"))],
+                ops: vec![put("never", "written")],
+            },
+            Op::Multi {
+                watch: vec![],
+                ops: vec![Op::Delete { key: k("u") }],
+            },
         ];
         for (i, op) in ops.into_iter().enumerate() {
             s.apply(0, &cmd(1, i as u64 + 1, op), Dedup::Sessions);
@@ -1135,6 +1225,63 @@ mod tests {
     }
     fn int(n: i64) -> Answer {
         Answer::Int(n)
+    }
+
+    #[test]
+    fn a_transaction_executes_its_operations_in_order_unless_a_watched_value_changed() {
+        let mut m = KvMap::default();
+        m.execute(&put("x", "1"));
+        m.execute(&put("s", "text"));
+        let incr = |key: &str| Op::IncrBy { key: k(key), by: 1 };
+        let multi = |watch: Vec<(Key, Option<Value>)>, ops| Op::Multi { watch, ops };
+        // In order: the get sees the increment before it. A failed increment is its own
+        // entry, and the others still take effect.
+        assert_eq!(
+            m.execute(&multi(
+                vec![],
+                vec![incr("x"), get("x"), incr("s"), put("y", "a")]
+            )),
+            Answer::Multi(Some(vec![
+                int(2),
+                Answer::Value(v("2")),
+                Answer::Failed(Failure::NotAnInteger),
+                Answer::Written,
+            ]))
+        );
+        assert_eq!(m.get("y").map(|v| &**v), Some("a"));
+        // A watch that holds: executed; an absent key watched as absent holds too.
+        assert_eq!(
+            m.execute(&multi(
+                vec![(k("x"), v("2")), (k("no"), None)],
+                vec![incr("x")]
+            )),
+            Answer::Multi(Some(vec![int(3)]))
+        );
+        // A watch that no longer holds: nothing is executed.
+        let before = m.clone();
+        for watch in [(k("x"), v("2")), (k("x"), None), (k("y"), v("b"))] {
+            assert_eq!(
+                m.execute(&multi(vec![watch], vec![incr("x"), put("y", "z")])),
+                Answer::Multi(None)
+            );
+            assert_eq!(m, before);
+        }
+        // By value: x written away and back since the watch does not abort.
+        m.execute(&put("x", "9"));
+        m.execute(&put("x", "3"));
+        assert_eq!(
+            m.execute(&multi(vec![(k("x"), v("3"))], vec![get("x")])),
+            Answer::Multi(Some(vec![Answer::Value(v("3"))]))
+        );
+        // An empty transaction answers an empty list.
+        assert_eq!(
+            m.execute(&multi(vec![], vec![])),
+            Answer::Multi(Some(vec![]))
+        );
+        let t = multi(vec![(k("x"), None)], vec![incr("x"), get("y")]);
+        assert_eq!(t.keys(), vec![&k("x"), &k("x"), &k("y")]);
+        assert!(!t.is_read());
+        assert_eq!(t.to_string(), "multi watch x=nil { incrby x 1; get y }");
     }
 
     #[test]
@@ -1270,6 +1417,10 @@ mod tests {
                 count: 1,
             },
             Op::Member(MemberOp::List),
+            Op::Multi {
+                watch: vec![],
+                ops: vec![get("a")],
+            },
         ];
         for op in ops {
             let before = m.clone();

@@ -24,6 +24,20 @@ pub const REDIS_FLAGS: &[&str] = &[
     "1",
 ];
 
+/// The configuration of the transactions (`--script multi`): one candidate, 2 clients, one
+/// conditional transaction each, one decree in flight, so the second to pass must find `x`
+/// written.
+pub const MULTI_FLAGS: &[&str] = &[
+    "--script",
+    "multi",
+    "--proposers",
+    "1",
+    "--ops",
+    "1",
+    "--window",
+    "1",
+];
+
 /// The configurations of membership changes (see docs/membership.md, "The model"), one
 /// candidate: priest 3 added; priest 2 replaced by priest 3; priest 2 removed and added again
 /// as a new ledger (two changes, so two new ballots); the same on a duplicating network,
@@ -104,6 +118,7 @@ pub enum Bug {
     ReuseRemovedId,
     NoOliveDayFillers,
     BatchReadsBeforeItsDecree,
+    WatchIgnored,
 }
 
 /// What a bug is, what it breaks, and where it comes from.
@@ -121,7 +136,7 @@ pub struct BugInfo {
 
 impl Bug {
     /// Every seeded bug (not [`Bug::None`]).
-    pub const ALL: [Bug; 31] = [
+    pub const ALL: [Bug; 32] = [
         Bug::SkipPhaseOneOnTakeover,
         Bug::FillGapWithOwnDecree,
         Bug::ApplyOutOfOrder,
@@ -153,6 +168,7 @@ impl Bug {
         Bug::ReuseRemovedId,
         Bug::NoOliveDayFillers,
         Bug::BatchReadsBeforeItsDecree,
+        Bug::WatchIgnored,
     ];
 
     pub fn name(self) -> &'static str {
@@ -215,6 +231,7 @@ impl Bug {
             ],
             Bug::ExpiredSessionReexecutes => EXPIRY_FLAGS,
             Bug::BatchReadsBeforeItsDecree => REDIS_FLAGS,
+            Bug::WatchIgnored => MULTI_FLAGS,
             Bug::AlphaZero => CHANGE_ADD_FLAGS,
             Bug::OldQuorumAfterChange => CHANGE_REPLACE_FLAGS,
             Bug::ReuseRemovedId => CHANGE_READD_FLAGS,
@@ -415,6 +432,12 @@ impl Bug {
                 "linearizable",
                 "the law applies a decree's commands as if at once: each reads the map as it stood before the decree, and its writes then replace what it wrote, so two increments of one key in one decree both answer the same number and one is lost",
                 "state machines that execute a batch's commands in parallel against the state before the batch and merge their writes without detecting conflicts, and read-modify-write commands (INCR) turned into a read and a write by a proxy or a client library",
+            ),
+            Bug::WatchIgnored => (
+                "watch-ignored",
+                "linearizable",
+                "the law executes a transaction without checking its watched keys: two clients' transactions conditional on x being absent both run, the second overwriting the first's x",
+                "optimistic transactions whose version check is skipped or done outside the atomic step (check-then-act: WATCH honoured by the client library but not by the server, or a read-validate-write done as separate requests)",
             ),
             Bug::ReuseRemovedId => (
                 "reuse-removed-id",

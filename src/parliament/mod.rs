@@ -617,6 +617,7 @@ impl ParliamentPriest {
             Bug::NoSessionDedup => Dedup::Off,
             Bug::ExpiredSessionReexecutes => Dedup::ExpiredAsNew,
             Bug::BatchReadsBeforeItsDecree => Dedup::ReadsBeforeDecree,
+            Bug::WatchIgnored => Dedup::WatchIgnored,
             _ => Dedup::Sessions,
         }
     }

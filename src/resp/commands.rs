@@ -153,6 +153,7 @@ const fn spec(
 const READ_FAST: &[&str] = &["readonly", "fast"];
 const WRITE: &[&str] = &["write", "denyoom"];
 const WRITE_FAST: &[&str] = &["write", "denyoom", "fast"];
+const TRANSACTION: &[&str] = &["noscript", "loading", "stale", "fast", "allow_busy"];
 
 const SET_ARGS: &[Arg] = &[
     key("key"),
@@ -288,6 +289,26 @@ pub const COMMANDS: &[Spec] = &[
         "1.0.0",
         "Deletes one or more keys, at once.",
         &[multiple(key("key"))],
+    ),
+    spec(
+        "discard",
+        1,
+        TRANSACTION,
+        NO_KEYS,
+        "transactions",
+        "2.0.0",
+        "Discards a transaction.",
+        NONE,
+    ),
+    spec(
+        "exec",
+        1,
+        &["noscript", "loading", "stale", "skip_slowlog"],
+        NO_KEYS,
+        "transactions",
+        "1.2.0",
+        "Executes all commands in a transaction, as one decree.",
+        NONE,
     ),
     spec(
         "exists",
@@ -431,6 +452,16 @@ pub const COMMANDS: &[Spec] = &[
         ))],
     ),
     spec(
+        "multi",
+        1,
+        TRANSACTION,
+        NO_KEYS,
+        "transactions",
+        "1.2.0",
+        "Starts a transaction.",
+        NONE,
+    ),
+    spec(
         "ping",
         -1,
         &["fast"],
@@ -479,6 +510,26 @@ pub const COMMANDS: &[Spec] = &[
         "2.2.0",
         "Returns the length of a string value.",
         &[key("key")],
+    ),
+    spec(
+        "unwatch",
+        1,
+        TRANSACTION,
+        NO_KEYS,
+        "transactions",
+        "2.2.0",
+        "Forgets about all watched keys of a transaction.",
+        NONE,
+    ),
+    spec(
+        "watch",
+        -2,
+        TRANSACTION,
+        EVERY_KEY,
+        "transactions",
+        "2.2.0",
+        "Reads keys for the next transaction to check that they hold the same values.",
+        &[multiple(key("key"))],
     ),
 ];
 

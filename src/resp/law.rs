@@ -14,11 +14,26 @@ fn key(k: &str) -> kv::Key {
 }
 
 /// The operation of the law a RESP command is (`None` for `PING`, `INFO` and `COMMAND`,
-/// answered by the listener).
+/// answered by the listener, and for `MULTI`, `DISCARD` and `UNWATCH`, which change only the
+/// connection's transaction). `WATCH` reads its keys; `EXEC` is its queued commands as one
+/// transaction (`None` if one of them is not an operation of the law).
 pub fn op_of(cmd: &Command) -> Option<Op> {
     let keys = |ks: &[String]| ks.iter().map(|k| key(k)).collect();
     Some(match cmd.clone() {
-        Command::Ping(_) | Command::Info(_) | Command::Commands(_) => return None,
+        Command::Ping(_)
+        | Command::Info(_)
+        | Command::Commands(_)
+        | Command::Multi
+        | Command::Discard
+        | Command::Unwatch => return None,
+        Command::Watch { keys: ks } => Op::MGet { keys: keys(&ks) },
+        Command::Exec { watch, cmds } => Op::Multi {
+            watch: watch
+                .iter()
+                .map(|(k, v)| (key(k), v.as_deref().map(Into::into)))
+                .collect(),
+            ops: cmds.iter().map(op_of).collect::<Option<_>>()?,
+        },
         Command::Get { key: k } | Command::Exists { key: k } => Op::Get { key: key(&k) },
         Command::Set { key: k, value } => Op::Put {
             key: key(&k),
@@ -156,7 +171,7 @@ pub fn reply_of(cmd: &Command, answer: Answer) -> Reply {
                 Reply::nil()
             }
         }
-        (Command::MGet { .. }, Answer::Values(vs)) => {
+        (Command::MGet { .. } | Command::Watch { .. }, Answer::Values(vs)) => {
             Reply::Array(Some(vs.into_iter().map(value).collect()))
         }
         (Command::ExistsMany { .. }, Answer::Values(vs)) => {
@@ -183,6 +198,18 @@ pub fn reply_of(cmd: &Command, answer: Answer) -> Reply {
                 bulk(&cursor.to_string()),
                 Reply::Array(Some(keys.iter().map(|k| bulk(k)).collect())),
             ]))
+        }
+        // A watched key changed: Redis's null array.
+        (Command::Exec { .. }, Answer::Multi(None)) => Reply::Array(None),
+        (Command::Exec { cmds, .. }, Answer::Multi(Some(answers)))
+            if answers.len() == cmds.len() =>
+        {
+            Reply::Array(Some(
+                cmds.iter()
+                    .zip(answers)
+                    .map(|(c, a)| reply_of(c, a))
+                    .collect(),
+            ))
         }
         (Command::Member(_), Answer::Member(kv::MemberAnswer::Changed { at })) => {
             Reply::Simple(format!("OK in force from decree {at}"))

@@ -22,7 +22,8 @@
 //! differs from Redis. In short: `PING`; the strings `GET`, `SET` (with `NX`,
 //! `XX`, `GET`), `SETNX`, `GETSET`, `GETDEL`, `MGET`, `MSET`, `INCR`, `INCRBY`, `DECR`,
 //! `DECRBY`, `APPEND`, `STRLEN`; the keyspace `DEL`, `EXISTS`, `DBSIZE`, `KEYS`, `SCAN`;
-//! this service's `CAS` and `MEMBER`; `INFO` and `COMMAND`, answered by the listener itself.
+//! this service's `CAS` and `MEMBER`; the transactions `MULTI`, `EXEC`, `DISCARD`, `WATCH`,
+//! `UNWATCH`; `INFO` and `COMMAND`, answered by the listener itself.
 //!
 //! Every command that touches the map is one operation of the law, however many keys it
 //! names: `MSET`, `MGET` and a several-key `DEL` or `EXISTS` take effect (or read) at one
@@ -118,6 +119,23 @@ pub enum Command {
     /// `COMMAND [COUNT | LIST | INFO [name ...] | DOCS [name ...]]`: about the commands,
     /// answered by the listener.
     Commands(commands::Query),
+    /// `MULTI`: the connection queues the commands that follow, until `EXEC` or `DISCARD`
+    /// (see [`server`]: "Transactions").
+    Multi,
+    /// `EXEC`: the queued commands, with the keys watched and the value each held when
+    /// watched, as one operation of the law ([`crate::kv::Op::Multi`]). Parsed empty: the
+    /// listener fills in its connection's queue and watches.
+    Exec {
+        watch: Vec<(Text, Option<Text>)>,
+        cmds: Vec<Command>,
+    },
+    /// `DISCARD`: forget the queued commands and the watches.
+    Discard,
+    /// `WATCH key [key ...]`: read the keys (one linearizable read), for the next `EXEC` to
+    /// check that they still hold those values.
+    Watch { keys: Vec<Text> },
+    /// `UNWATCH`: forget the watches.
+    Unwatch,
 }
 
 /// A `MEMBER` command (see docs/membership.md): priest ids are 0 to 63, a token is the 16
@@ -287,6 +305,14 @@ impl Command {
             },
             "member" => Command::Member(MemberCommand::parse(args)?),
             "command" => Command::Commands(Command::parse_query(spec, args)?),
+            "multi" => Command::Multi,
+            "exec" => Command::Exec {
+                watch: Vec::new(),
+                cmds: Vec::new(),
+            },
+            "discard" => Command::Discard,
+            "watch" => Command::Watch { keys: texts(args)? },
+            "unwatch" => Command::Unwatch,
             other => unreachable!("{other} is in the command table and parsed above"),
         })
     }
@@ -515,6 +541,12 @@ impl Command {
                 v.extend(q.words());
                 v
             }
+            Command::Multi => with("MULTI", &[]),
+            // The queued commands and watches are the connection's, not EXEC's words.
+            Command::Exec { .. } => with("EXEC", &[]),
+            Command::Discard => with("DISCARD", &[]),
+            Command::Watch { keys } => many("WATCH", keys),
+            Command::Unwatch => with("UNWATCH", &[]),
         }
     }
 
@@ -537,6 +569,13 @@ impl Command {
                 keys.iter().map(|k| k.as_str()).collect()
             }
             Command::MSet { pairs } => pairs.iter().map(|(k, _)| k.as_str()).collect(),
+            Command::Watch { keys } => keys.iter().map(|k| k.as_str()).collect(),
+            Command::Exec { watch, cmds } => watch
+                .iter()
+                .map(|(k, _)| k.as_str())
+                .chain(cmds.iter().flat_map(Command::keys))
+                .collect(),
+            Command::Multi | Command::Discard | Command::Unwatch => Vec::new(),
             Command::Ping(_)
             | Command::Info(_)
             | Command::Member(_)

@@ -33,6 +33,25 @@
 //! still sends for a moment (`linger`), so the error is not lost to a TCP reset, and closes.
 //! A misbehaving connection touches only itself: every socket is non-blocking, so the
 //! listener and the other clients go on.
+//!
+//! # Transactions
+//!
+//! A connection's transaction is the loop's to keep, as in Redis, whatever the backend. After
+//! `MULTI` the loop answers each command `+QUEUED` and keeps it; `EXEC` hands the backend the
+//! queue as one command ([`Command::Exec`], one operation of the law: [`crate::kv::Op::Multi`]),
+//! whose answer is the array of the queued commands' answers. Only commands of the law may be
+//! queued: a command the loop cannot parse (unknown, wrong arity, a bad argument), one that is
+//! not an operation of the map (`PING`, `INFO`, `COMMAND`, `MEMBER`, `UNWATCH`), or one that
+//! would take the queue past [`ServerConfig::max_transaction_bytes`] is refused with its error,
+//! and `EXEC` then answers `-EXECABORT` and executes nothing. `MULTI` and `WATCH` inside a
+//! transaction are refused without spoiling it; `EXEC` and `DISCARD` without one are errors.
+//!
+//! `WATCH` is optimistic *by value*: the loop hands the backend a read of the keys (a
+//! linearizable `MGET`), keeps the values it answers, and answers `+OK`; the next `EXEC`
+//! carries them, and the law executes the transaction only if every watched key still holds
+//! its value. Until a `WATCH`'s read is answered, the loop reads no further request of that
+//! connection, so the watches are known before the connection's next `EXEC` is built. `EXEC`,
+//! `DISCARD` and `UNWATCH` forget the watches.
 
 use super::codec::{Decoder, Limits, Reply};
 use super::Command;
@@ -300,6 +319,9 @@ pub struct ServerConfig {
     pub max_pipeline: usize,
     /// How long to keep reading (and discarding) after a protocol error before closing.
     pub linger: Duration,
+    /// The most a transaction's queued commands may take (as [`crate::kv::Command::size`]
+    /// counts their keys and values): by default the largest command a priest takes.
+    pub max_transaction_bytes: usize,
 }
 
 impl Default for ServerConfig {
@@ -309,6 +331,7 @@ impl Default for ServerConfig {
             max_clients: 10_000,
             max_pipeline: 1024,
             linger: Duration::from_millis(500),
+            max_transaction_bytes: crate::parliament::MAX_COMMAND_BYTES,
         }
     }
 }
@@ -465,6 +488,130 @@ struct Connection {
     blocked: bool,
     /// Reading stopped at `max_pipeline` unanswered commands; the socket may hold more.
     paused: bool,
+    /// Its transaction and watches.
+    tx: Transaction,
+}
+
+/// A connection's transaction (see "Transactions").
+#[derive(Debug, Default)]
+struct Transaction {
+    /// After `MULTI`: the commands queued so far.
+    queued: Option<Vec<Command>>,
+    /// The bytes the queued commands take.
+    bytes: usize,
+    /// A command was refused while queuing: `EXEC` executes nothing.
+    refused: bool,
+    /// The keys watched, each with the value it held when watched (the first watch of a key
+    /// counts).
+    watched: Vec<(String, Option<String>)>,
+    /// A `WATCH` whose read is not answered yet: its request number and keys. The
+    /// connection reads no further request meanwhile.
+    watching: Option<(u64, Vec<String>)>,
+}
+
+/// What the loop does with a request, given the connection's transaction.
+enum Step {
+    /// Answer it at once.
+    Answer(Reply),
+    /// Hand it to the backend (a `WATCH` too: its read).
+    Submit(Command),
+    /// Not a transaction's business: as any request.
+    Pass(Result<Command, super::CommandError>),
+}
+
+impl Transaction {
+    /// Takes one parsed request through the transaction.
+    fn step(&mut self, parsed: Result<Command, super::CommandError>, max_bytes: usize) -> Step {
+        let err = |e: &str| Step::Answer(Reply::err(e));
+        let Some(queued) = &mut self.queued else {
+            return match parsed {
+                Ok(Command::Multi) => {
+                    self.queued = Some(Vec::new());
+                    Step::Answer(Reply::ok())
+                }
+                Ok(Command::Exec { .. }) => err("EXEC without MULTI"),
+                Ok(Command::Discard) => err("DISCARD without MULTI"),
+                Ok(Command::Unwatch) => {
+                    self.watched.clear();
+                    Step::Answer(Reply::ok())
+                }
+                Ok(watch @ Command::Watch { .. }) => Step::Submit(watch),
+                other => Step::Pass(other),
+            };
+        };
+        let refuse = |tx: &mut Transaction, reply: Reply| {
+            tx.refused = true;
+            Step::Answer(reply)
+        };
+        match parsed {
+            Ok(Command::Exec { .. }) => {
+                let cmds = std::mem::take(queued);
+                let refused = self.refused;
+                let watch = std::mem::take(&mut self.watched);
+                *self = Transaction::default();
+                if refused {
+                    return Step::Answer(Reply::Error(
+                        "EXECABORT Transaction discarded because of previous errors.".into(),
+                    ));
+                }
+                Step::Submit(Command::Exec { watch, cmds })
+            }
+            Ok(Command::Discard) => {
+                *self = Transaction::default();
+                Step::Answer(Reply::ok())
+            }
+            Ok(Command::Multi) => err("MULTI calls can not be nested"),
+            Ok(Command::Watch { .. }) => err("WATCH inside MULTI is not allowed"),
+            Ok(cmd) => match super::law::op_of(&cmd) {
+                Some(op) if !matches!(op, crate::kv::Op::Member(_)) => {
+                    let bytes = crate::kv::Command::size_of(&op);
+                    if self.bytes + bytes > max_bytes {
+                        return refuse(
+                            self,
+                            Reply::err(format!(
+                                "transaction too large: its commands would take more than \
+                                 {max_bytes} bytes, the largest command the Parliament takes"
+                            )),
+                        );
+                    }
+                    self.bytes += bytes;
+                    queued.push(cmd);
+                    Step::Answer(Reply::Simple("QUEUED".into()))
+                }
+                _ => refuse(self, Reply::err("Command not allowed inside a transaction")),
+            },
+            Err(e) => refuse(self, Reply::err(e)),
+        }
+    }
+
+    /// A `WATCH`'s read answered `reply` (the keys' values, or an error): keeps the values
+    /// and gives the `WATCH`'s own answer.
+    fn watched(&mut self, keys: Vec<String>, reply: Reply) -> Reply {
+        let Reply::Array(Some(values)) = reply else {
+            return reply;
+        };
+        if values.len() != keys.len() {
+            return Reply::err("the read of the watched keys answered the wrong number of values");
+        }
+        let mut read = Vec::new();
+        for (key, value) in keys.into_iter().zip(values) {
+            let value = match value {
+                Reply::Bulk(None) => None,
+                Reply::Bulk(Some(b)) => match String::from_utf8(b) {
+                    Ok(v) => Some(v),
+                    Err(_) => return Reply::err("a watched key holds a value that is not UTF-8"),
+                },
+                other => return other,
+            };
+            read.push((key, value));
+        }
+        for (key, value) in read {
+            if !self.watched.iter().any(|(k, _)| *k == key) {
+                self.watched.push((key, value));
+            }
+        }
+        Reply::ok()
+    }
 }
 
 impl Connection {
@@ -546,7 +693,17 @@ impl<B: Backend> EventLoop<B> {
                 }
                 for (id, seq, reply) in answers.drain(..) {
                     if let Some(c) = self.conns.get_mut(&id) {
-                        c.waiting.insert(seq, reply);
+                        match c.tx.watching.take() {
+                            Some((watch, keys)) if watch == seq => {
+                                let reply = c.tx.watched(keys, reply);
+                                c.waiting.insert(seq, reply);
+                                self.read(id); // the requests after the WATCH
+                            }
+                            watching => {
+                                c.tx.watching = watching;
+                                c.waiting.insert(seq, reply);
+                            }
+                        }
                         self.touched.push(id);
                     }
                 }
@@ -618,6 +775,7 @@ impl<B: Backend> EventLoop<B> {
                     out: Vec::new(),
                     blocked: false,
                     paused: false,
+                    tx: Transaction::default(),
                 },
             );
             self.shared.stats.accepted.fetch_add(1, Ordering::Relaxed);
@@ -651,15 +809,34 @@ impl<B: Backend> EventLoop<B> {
                 }
                 Phase::ReadClosed | Phase::Failed => return,
             }
-            // First the requests already buffered, then the socket.
-            while c.unanswered() < max {
+            // First the requests already buffered, then the socket; none while a WATCH's
+            // read is in flight.
+            while c.unanswered() < max && c.tx.watching.is_none() {
                 match c.decoder.next_request() {
                     Ok(None) => break,
                     Ok(Some(words)) => {
                         self.shared.stats.commands.fetch_add(1, Ordering::Relaxed);
                         let seq = c.next_seq;
                         c.next_seq += 1;
-                        match Command::parse(&words) {
+                        let parsed = match c
+                            .tx
+                            .step(Command::parse(&words), self.config.max_transaction_bytes)
+                        {
+                            Step::Answer(reply) => {
+                                c.waiting.insert(seq, reply);
+                                continue;
+                            }
+                            Step::Submit(cmd) => {
+                                if let Command::Watch { keys } = &cmd {
+                                    c.tx.watching = Some((seq, keys.clone()));
+                                }
+                                let r = Responder::new(id, seq, self.inbox.clone());
+                                self.backend.submit(id, cmd, r);
+                                continue;
+                            }
+                            Step::Pass(parsed) => parsed,
+                        };
+                        match parsed {
                             Ok(Command::Ping(None)) => {
                                 c.waiting.insert(seq, Reply::Simple("PONG".into()));
                             }
@@ -691,6 +868,9 @@ impl<B: Backend> EventLoop<B> {
                         return;
                     }
                 }
+            }
+            if c.tx.watching.is_some() {
+                return; // the WATCH's answer reads on
             }
             if c.unanswered() >= max {
                 c.paused = true;

@@ -722,7 +722,10 @@ impl PriestBackend {
 impl Backend for PriestBackend {
     fn submit(&self, client: ClientId, cmd: Command, reply: Responder) {
         let Some(op) = op_of(&cmd) else {
-            reply.send(Reply::Simple("PONG".into()));
+            reply.send(match cmd {
+                Command::Ping(_) => Reply::Simple("PONG".into()),
+                _ => Reply::err("not a command of the law (the listener answers it)"),
+            });
             return;
         };
         let id = {
@@ -747,8 +750,12 @@ impl Backend for PriestBackend {
             op,
         };
         if command.size() > MAX_COMMAND_BYTES {
+            let what = match cmd {
+                Command::Exec { .. } => "transaction",
+                _ => "command",
+            };
             reply.send(Reply::err(format!(
-                "command too large: its keys and values take {} bytes, the Parliament \
+                "{what} too large: its keys and values take {} bytes, the Parliament \
                  takes at most {MAX_COMMAND_BYTES}",
                 command.size()
             )));

@@ -120,6 +120,60 @@ p = r.pipeline(transaction=False)
 p.set("py:p", "1").incr("py:p").get("py:p").mget("py:p", "py:nx")
 assert p.execute() == [True, 2, "2", ["2", "z"]]
 
+# A transaction: one decree; a runtime error is its command's entry, the others take effect.
+p = r.pipeline(transaction=True)
+p.set("py:tx", "1").incr("py:tx").get("py:tx").set("py:tw", "word").incr("py:tw")
+res = p.execute(raise_on_error=False)
+assert res[:4] == [True, 2, "2", True], res
+assert isinstance(res[4], redis.exceptions.ResponseError), res
+assert r.get("py:tw") == "word"
+# An error while queuing: redis-py raises, and nothing ran.
+p = r.pipeline(transaction=True)
+p.set("py:ta", "1").execute_command("GET", "py:ta", "extra")
+try:
+    p.execute()
+    raise AssertionError("no error")
+except redis.exceptions.ExecAbortError:
+    pass
+except redis.exceptions.ResponseError as e:
+    assert "wrong number of arguments" in str(e) or "EXECABORT" in str(e), repr(e)
+assert r.get("py:ta") is None
+# WATCH, optimistic: the transaction runs if the key holds what was watched, and
+# raises WatchError (nothing ran) if another client changed it.
+r.set("py:bal", "10")
+with r.pipeline() as p:
+    p.watch("py:bal")
+    bal = int(p.get("py:bal"))
+    p.multi()
+    p.set("py:bal", str(bal - 3))
+    assert p.execute() == [True]
+assert r.get("py:bal") == "7"
+other = redis.Redis(host="127.0.0.1", port=port, protocol=2, decode_responses=True)
+with r.pipeline() as p:
+    p.watch("py:bal")
+    bal = int(p.get("py:bal"))
+    other.set("py:bal", "100")
+    p.multi()
+    p.set("py:bal", str(bal - 3))
+    try:
+        p.execute()
+        raise AssertionError("the watch did not abort the transaction")
+    except redis.exceptions.WatchError:
+        pass
+assert r.get("py:bal") == "100"
+
+
+def withdraw(pipe):
+    bal = int(pipe.get("py:bal"))
+    pipe.multi()
+    pipe.set("py:bal", str(bal - 1))
+
+
+assert r.transaction(withdraw, "py:bal") == [True]
+assert r.get("py:bal") == "99"
+fails(lambda: r.execute_command("EXEC"), "EXEC without MULTI")
+fails(lambda: r.execute_command("DISCARD"), "DISCARD without MULTI")
+
 # COMMAND, as redis-py reads it.
 count = r.command_count()
 assert count >= 20, count

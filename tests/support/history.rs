@@ -49,6 +49,9 @@ pub enum Outcome {
     /// The map refused the command (an increment of a non-integer, or past 64 bits): Redis's
     /// error text.
     Failed(String),
+    /// EXEC: each queued command's outcome, in order; `None`: a watched key had changed,
+    /// and nothing ran.
+    Multi(Option<Vec<Outcome>>),
 }
 
 /// Redis's error for an increment of a value that is not an integer.
@@ -72,9 +75,10 @@ impl Outcome {
                 Command::Get { .. } | Command::GetDel { .. } | Command::SetWith { get: true, .. },
                 Reply::Bulk(v),
             ) => Some(Outcome::Value(text(v))),
-            (Command::Set { .. } | Command::MSet { .. }, Reply::Simple(s)) if s == "OK" => {
-                Some(Outcome::Written)
-            }
+            (
+                Command::Set { .. } | Command::MSet { .. } | Command::Watch { .. },
+                Reply::Simple(s),
+            ) if s == "OK" => Some(Outcome::Written),
             (
                 Command::Del { .. }
                 | Command::Exists { .. }
@@ -111,6 +115,16 @@ impl Outcome {
                     .collect::<Option<Vec<_>>>()
                     .map(Outcome::Values)
             }
+            (Command::Exec { .. }, Reply::Array(None)) => Some(Outcome::Multi(None)),
+            (Command::Exec { cmds, .. }, Reply::Array(Some(items)))
+                if items.len() == cmds.len() =>
+            {
+                cmds.iter()
+                    .zip(items)
+                    .map(|(c, r)| Outcome::from_reply(c, r))
+                    .collect::<Option<Vec<_>>>()
+                    .map(|os| Outcome::Multi(Some(os)))
+            }
             _ => None,
         }
     }
@@ -132,6 +146,13 @@ impl Outcome {
             (_, Outcome::Int(n)) => Reply::Integer(*n),
             (_, Outcome::Values(vs)) => Reply::Array(Some(vs.iter().map(bulk).collect())),
             (_, Outcome::Failed(e)) => Reply::Error(e.clone()),
+            (_, Outcome::Multi(None)) => Reply::Array(None),
+            (Command::Exec { cmds, .. }, Outcome::Multi(Some(os))) => {
+                Reply::Array(Some(cmds.iter().zip(os).map(|(c, o)| o.reply(c)).collect()))
+            }
+            (_, Outcome::Multi(Some(_))) => {
+                Reply::err("a transaction's outcome for another command")
+            }
         }
     }
 }
@@ -145,9 +166,28 @@ fn integer(v: &str) -> Option<i64> {
     v.parse::<i64>().ok().filter(|n| n.to_string() == v)
 }
 
-/// Executes `cmd` on `values` (those of the keys it names, at least): the values after, and
-/// the outcome. Commands on no key or on the whole keyspace change nothing here.
-pub fn step(values: &Values, cmd: &Command) -> (Values, Outcome) {
+/// Where the search keeps what client `client`'s `WATCH` read of `key`: a name no real key
+/// has (real keys are the workload's, without a NUL), so it travels with the values.
+fn watched_key(client: usize, key: &str) -> String {
+    format!("\0watch {client} {key}")
+}
+
+/// A watched value as the search keeps it (`-`: absent).
+fn watched_value(v: Option<&String>) -> String {
+    v.map_or("-".into(), |v| format!("={v}"))
+}
+
+/// Executes `cmd` of client `client` on `values` (those of the keys it names, at least): the
+/// values after, and the outcome. Commands on no key or on the whole keyspace change nothing
+/// here.
+///
+/// `WATCH` and `EXEC` are the client's transaction: a `WATCH` reads its keys at its instant
+/// (a client does not see what it read: `WATCH` answers `+OK`), and the search keeps what it
+/// read among the values, under names of the client's ([`watched_key`]); an `EXEC` executes
+/// its queued commands one after the other if each key it watched (`watch`'s keys; their
+/// values in the command are not used) still holds what that client's `WATCH` read, and
+/// nothing otherwise. So the search tries every instant of the `WATCH` as well.
+pub fn step(values: &Values, client: usize, cmd: &Command) -> (Values, Outcome) {
     let mut after = values.clone();
     let get = |k: &str| values.get(k).cloned();
     let outcome = match cmd {
@@ -157,7 +197,37 @@ pub fn step(values: &Values, cmd: &Command) -> (Values, Outcome) {
         | Command::Commands(_)
         | Command::DbSize
         | Command::Keys { .. }
-        | Command::Scan { .. } => Outcome::Written,
+        | Command::Scan { .. }
+        | Command::Multi
+        | Command::Discard
+        | Command::Unwatch => Outcome::Written,
+        Command::Watch { keys } => {
+            for k in keys {
+                after.insert(watched_key(client, k), watched_value(values.get(k)));
+            }
+            Outcome::Written
+        }
+        Command::Exec { watch, cmds } => {
+            let holds = |(k, _): &(String, Option<String>)| {
+                values.get(&watched_key(client, k)) == Some(&watched_value(values.get(k)))
+            };
+            let runs = watch.iter().all(holds);
+            // EXEC forgets the watches, whatever it does.
+            for (k, _) in watch {
+                after.remove(&watched_key(client, k));
+            }
+            if !runs {
+                Outcome::Multi(None)
+            } else {
+                let mut outcomes = Vec::new();
+                for c in cmds {
+                    let (next, o) = step(&after, client, c);
+                    after = next;
+                    outcomes.push(o);
+                }
+                Outcome::Multi(Some(outcomes))
+            }
+        }
         Command::Get { key } => Outcome::Value(get(key)),
         Command::Set { key, value } => {
             after.insert(key.clone(), value.clone());
@@ -461,7 +531,7 @@ fn linearizable(events: &[&Event]) -> bool {
                 cursor = n;
                 break;
             }
-            let (next, outcome) = step(&value, &events[i].cmd);
+            let (next, outcome) = step(&value, events[i].client, &events[i].cmd);
             let ok = match &events[i].answered {
                 Some((_, o)) => *o == outcome,
                 None => true,
@@ -536,6 +606,91 @@ mod tests {
         History {
             start: Instant::now(),
             events,
+        }
+    }
+
+    /// A transaction takes effect at one instant, all of it; a watched one only if the keys
+    /// hold at that instant what its client's WATCH read at the WATCH's instant.
+    #[test]
+    fn transactions_take_effect_at_once_and_only_if_the_watched_values_hold() {
+        let exec = |watch: &[&str], cmds: Vec<Command>| Command::Exec {
+            watch: watch.iter().map(|k| (k.to_string(), None)).collect(),
+            cmds,
+        };
+        let watch = |k: &str| Command::Watch {
+            keys: vec![k.into()],
+        };
+        let multi = |os: Vec<Outcome>| Outcome::Multi(Some(os));
+        // Client 1's transaction writes a and b at once; client 2's MGET, concurrent with it,
+        // sees both or neither.
+        let both = |seen: [Option<&str>; 2]| {
+            history(vec![
+                ev(
+                    1,
+                    exec(&[], vec![set("a", "1"), set("b", "1")]),
+                    0,
+                    Some((10, multi(vec![Outcome::Written, Outcome::Written]))),
+                ),
+                ev(
+                    2,
+                    Command::MGet {
+                        keys: vec!["a".into(), "b".into()],
+                    },
+                    1,
+                    Some((
+                        9,
+                        Outcome::Values(seen.iter().map(|v| v.map(Into::into)).collect()),
+                    )),
+                ),
+            ])
+        };
+        assert!(both([None, None]).check().is_ok());
+        assert!(both([Some("1"), Some("1")]).check().is_ok());
+        assert!(both([Some("1"), None]).check().is_err());
+        // Client 1 watches a (absent), then client 2 sets it, then client 1's EXEC: it must
+        // abort; had nobody written a, it must run.
+        let watched = |aborted: bool, written: bool| {
+            let mut events = vec![ev(1, watch("a"), 0, Some((1, Outcome::Written)))];
+            if written {
+                events.push(ev(2, set("a", "x"), 2, Some((3, Outcome::Written))));
+            }
+            let outcome = if aborted {
+                Outcome::Multi(None)
+            } else {
+                multi(vec![Outcome::Written])
+            };
+            events.push(ev(
+                1,
+                exec(&["a"], vec![set("a", "mine")]),
+                4,
+                Some((5, outcome)),
+            ));
+            history(events)
+        };
+        assert!(watched(true, true).check().is_ok());
+        assert!(watched(false, true).check().is_err());
+        assert!(watched(false, false).check().is_ok());
+        assert!(watched(true, false).check().is_err());
+        // The set concurrent with the WATCH: either order, so either outcome.
+        for aborted in [true, false] {
+            let h = history(vec![
+                ev(1, watch("a"), 0, Some((3, Outcome::Written))),
+                ev(2, set("a", "x"), 1, Some((2, Outcome::Written))),
+                ev(
+                    1,
+                    exec(&["a"], vec![get("a")]),
+                    4,
+                    Some((
+                        5,
+                        if aborted {
+                            Outcome::Multi(None)
+                        } else {
+                            multi(vec![val(Some("x"))])
+                        },
+                    )),
+                ),
+            ]);
+            assert!(h.check().is_ok(), "aborted {aborted}");
         }
     }
 
@@ -700,7 +855,7 @@ mod tests {
                 1 => set("k", &(t % 7).to_string()),
                 _ => cas("k", Some(&(rand() % 7).to_string()), &(t % 7).to_string()),
             };
-            let (next, outcome) = step(&value, &cmd);
+            let (next, outcome) = step(&value, 0, &cmd);
             value = next;
             let sent = at - rand() % 40;
             let answered = if rand() % 20 == 0 {
@@ -839,7 +994,7 @@ mod tests {
         assert!(h.check().is_err(), "0 + 1 does not overflow");
         // Redis's integer rule: "01" is not an integer.
         assert_eq!(
-            step(&Values::from([("n".into(), "01".into())]), &incr("n")).1,
+            step(&Values::from([("n".into(), "01".into())]), 0, &incr("n")).1,
             Outcome::Failed(NOT_AN_INTEGER.into())
         );
     }
