@@ -763,6 +763,10 @@ pub enum Dedup {
     /// Sessions as `Sessions`, but a transaction runs whatever its watched keys hold (the
     /// seeded bug `watch-ignored`).
     WatchIgnored,
+    /// Sessions as `Sessions`, but each command of a transaction reads the map as it stood
+    /// before the transaction, and its writes then replace the keys it wrote: a transaction
+    /// does not read its own writes (the seeded bug `transaction-reads-before-its-writes`).
+    TransactionReadsBefore,
 }
 
 /// What applying a command did.
@@ -970,9 +974,30 @@ impl Store {
                     }
                     op => op,
                 };
-                let answer = match reads {
-                    None => self.map.execute(op),
-                    Some(reads) => {
+                let answer = match (reads, op) {
+                    (None, Op::Multi { watch, ops })
+                        if dedup == Dedup::TransactionReadsBefore
+                            && watch.iter().all(|(k, v)| self.map.value(k) == v.as_ref()) =>
+                    {
+                        let before = self.map.clone();
+                        let answers = ops
+                            .iter()
+                            .map(|op| {
+                                let mut scratch = before.clone();
+                                let answer = scratch.execute(op);
+                                for k in op.keys() {
+                                    match scratch.value(k) {
+                                        Some(v) => self.map.insert(k, v.clone()),
+                                        None => drop(self.map.remove(k)),
+                                    }
+                                }
+                                answer
+                            })
+                            .collect();
+                        Answer::Multi(Some(answers))
+                    }
+                    (None, op) => self.map.execute(op),
+                    (Some(reads), op) => {
                         let mut scratch = reads.clone();
                         let answer = scratch.execute(op);
                         for k in &keys {

@@ -38,6 +38,19 @@ pub const MULTI_FLAGS: &[&str] = &[
     "1",
 ];
 
+/// Transactions against each other (`--script multi`): after the conditional transaction,
+/// each client runs `multi { incr y; mget x y }`, which reads its own write.
+pub const MULTI_AGAINST_FLAGS: &[&str] = &[
+    "--script",
+    "multi",
+    "--proposers",
+    "1",
+    "--ops",
+    "2",
+    "--decrees",
+    "5",
+];
+
 /// The configurations of membership changes (see docs/membership.md, "The model"), one
 /// candidate: priest 3 added; priest 2 replaced by priest 3; priest 2 removed and added again
 /// as a new ledger (two changes, so two new ballots); the same on a duplicating network,
@@ -119,6 +132,7 @@ pub enum Bug {
     NoOliveDayFillers,
     BatchReadsBeforeItsDecree,
     WatchIgnored,
+    TransactionReadsBeforeItsWrites,
 }
 
 /// What a bug is, what it breaks, and where it comes from.
@@ -136,7 +150,7 @@ pub struct BugInfo {
 
 impl Bug {
     /// Every seeded bug (not [`Bug::None`]).
-    pub const ALL: [Bug; 32] = [
+    pub const ALL: [Bug; 33] = [
         Bug::SkipPhaseOneOnTakeover,
         Bug::FillGapWithOwnDecree,
         Bug::ApplyOutOfOrder,
@@ -169,6 +183,7 @@ impl Bug {
         Bug::NoOliveDayFillers,
         Bug::BatchReadsBeforeItsDecree,
         Bug::WatchIgnored,
+        Bug::TransactionReadsBeforeItsWrites,
     ];
 
     pub fn name(self) -> &'static str {
@@ -232,6 +247,7 @@ impl Bug {
             Bug::ExpiredSessionReexecutes => EXPIRY_FLAGS,
             Bug::BatchReadsBeforeItsDecree => REDIS_FLAGS,
             Bug::WatchIgnored => MULTI_FLAGS,
+            Bug::TransactionReadsBeforeItsWrites => MULTI_AGAINST_FLAGS,
             Bug::AlphaZero => CHANGE_ADD_FLAGS,
             Bug::OldQuorumAfterChange => CHANGE_REPLACE_FLAGS,
             Bug::ReuseRemovedId => CHANGE_READD_FLAGS,
@@ -438,6 +454,12 @@ impl Bug {
                 "linearizable",
                 "the law executes a transaction without checking its watched keys: two clients' transactions conditional on x being absent both run, the second overwriting the first's x",
                 "optimistic transactions whose version check is skipped or done outside the atomic step (check-then-act: WATCH honoured by the client library but not by the server, or a read-validate-write done as separate requests)",
+            ),
+            Bug::TransactionReadsBeforeItsWrites => (
+                "transaction-reads-before-its-writes",
+                "linearizable",
+                "the law runs each command of a transaction against the map as it stood before the transaction and then writes what it wrote, so a transaction that increments y and then reads it answers the old y",
+                "transactions executed as a batch of independent commands against one snapshot of the state (read-your-own-writes lost inside a transaction, as in stores that buffer a transaction's writes apart from its reads)",
             ),
             Bug::ReuseRemovedId => (
                 "reuse-removed-id",

@@ -618,6 +618,7 @@ impl ParliamentPriest {
             Bug::ExpiredSessionReexecutes => Dedup::ExpiredAsNew,
             Bug::BatchReadsBeforeItsDecree => Dedup::ReadsBeforeDecree,
             Bug::WatchIgnored => Dedup::WatchIgnored,
+            Bug::TransactionReadsBeforeItsWrites => Dedup::TransactionReadsBefore,
             _ => Dedup::Sessions,
         }
     }
