@@ -605,6 +605,20 @@ fn a_bug_that_breaks_only_a_sometimes_property_shows_as_no_example() {
     }
 }
 
+/// Every seeded bug of the Parliament and of the Synod has a row: a new bug is not left out
+/// of the table.
+#[test]
+fn every_actor_bug_has_a_row() {
+    let rows = table();
+    let has = |model: &str, bug: &str| rows.iter().any(|r| r.model == model && r.bug == bug);
+    for bug in parliament::parliament::Bug::ALL {
+        assert!(has("parliament", bug.name()), "no simulation row for {bug}");
+    }
+    for bug in parliament::synod::Bug::ALL {
+        assert!(has("synod", bug.name()), "no simulation row for {bug}");
+    }
+}
+
 #[test]
 fn the_table_s_ci_rows_are_found_as_stated() {
     let rows = table();

@@ -571,7 +571,9 @@ impl Report {
         }
         for p in self.properties.iter().filter(|p| p.fails()) {
             if let Some(steps) = &p.counterexample {
-                let _ = write!(s, "\ncounterexample to {} ({} steps", p.name, steps.len());
+                // The path's steps; the narration may add lines on the final state.
+                let n = p.path_length.unwrap_or(steps.len());
+                let _ = write!(s, "\ncounterexample to {} ({n} steps", p.name);
                 if let Some(w) = &p.found_by {
                     let _ = write!(
                         s,
