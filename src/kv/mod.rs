@@ -141,6 +141,73 @@ pub enum Op {
         pattern: Option<Key>,
         count: u32,
     },
+    /// Give the key a deadline, if it is present and `when` allows (`EXPIRE`, `PEXPIRE`,
+    /// `EXPIREAT`, `PEXPIREAT`): [`Answer::Int`] 1 if it did, 0 if not. A deadline at or
+    /// before the law's clock removes the key at once (and answers 1). See "Keys that
+    /// expire".
+    Expire { key: Key, at: Time, when: ExpireIf },
+    /// The milliseconds left before the key's deadline (`PTTL`, and `TTL` rounded to
+    /// seconds): -1 if it has none, -2 if the key is absent.
+    Pttl { key: Key },
+    /// Remove the key's deadline (`PERSIST`): 1 if it had one, else 0.
+    Persist { key: Key },
+    /// [`Op::SetIf`] that also sets the key's deadline or keeps it (`SET` with `EX`, `PX`,
+    /// `EXAT`, `PXAT` or `KEEPTTL`, `SETEX`, `PSETEX`).
+    SetTtl {
+        key: Key,
+        value: Value,
+        when: When,
+        ttl: Ttl,
+    },
+    /// Read the key and set its deadline (`Some`) or remove it (`None`) (`GETEX` with an
+    /// option).
+    GetEx { key: Key, at: Option<Time> },
+}
+
+/// A time an expiring command names, in milliseconds on the law's clock (Unix time when
+/// deployed).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Time {
+    /// This long after the decree's stamp: the law's clock once the decree's stamp is
+    /// applied, the same at every priest (`EXPIRE`, `PEXPIRE`, `SET EX`/`PX`).
+    In(i64),
+    /// At this time (`EXPIREAT`, `PEXPIREAT`, `SET EXAT`/`PXAT`).
+    At(i64),
+}
+
+impl Time {
+    /// The deadline on the law's clock when it reads `now`; `None` past the 64-bit
+    /// integers (Redis's "invalid expire time").
+    pub fn deadline(self, now: u64) -> Option<i64> {
+        match self {
+            Time::In(ms) => i64::try_from(now).ok()?.checked_add(ms),
+            Time::At(ms) => Some(ms),
+        }
+    }
+}
+
+/// When an [`Op::Expire`] sets the deadline (Redis 7's options; no deadline counts as one
+/// infinitely far).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum ExpireIf {
+    Always,
+    /// Only if the key has no deadline (`NX`).
+    None,
+    /// Only if it has one (`XX`).
+    Some,
+    /// Only if the new one is later (`GT`).
+    Later,
+    /// Only if the new one is sooner (`LT`).
+    Sooner,
+}
+
+/// What an [`Op::SetTtl`] that writes does to the key's deadline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Ttl {
+    /// Keeps it (`KEEPTTL`).
+    Keep,
+    /// Sets it.
+    Expire(Time),
 }
 
 /// When a [`Op::SetIf`] writes.
@@ -151,6 +218,17 @@ pub enum When {
     Absent,
     /// Only if the key is present (`XX`).
     Present,
+}
+
+impl When {
+    /// Whether it writes a key that is `present` or not.
+    pub fn allows(self, present: bool) -> bool {
+        match self {
+            When::Always => true,
+            When::Absent => !present,
+            When::Present => present,
+        }
+    }
 }
 
 /// The answer to an [`Op`].
@@ -193,6 +271,9 @@ pub enum Failure {
     Overflow,
     /// An append past [`MAX_VALUE_BYTES`].
     TooLarge,
+    /// A deadline past the 64-bit integers of milliseconds (the RESP reply names the
+    /// command, as Redis's does).
+    InvalidExpire,
 }
 
 impl fmt::Display for Failure {
@@ -204,6 +285,7 @@ impl fmt::Display for Failure {
                 f,
                 "string exceeds maximum allowed size ({MAX_VALUE_BYTES} bytes)"
             ),
+            Failure::InvalidExpire => f.write_str("invalid expire time"),
         }
     }
 }
@@ -222,7 +304,12 @@ impl Op {
             | Op::Append { key, .. }
             | Op::Strlen { key }
             | Op::GetDel { key }
-            | Op::SetIf { key, .. } => vec![key],
+            | Op::SetIf { key, .. }
+            | Op::Expire { key, .. }
+            | Op::Pttl { key }
+            | Op::Persist { key }
+            | Op::SetTtl { key, .. }
+            | Op::GetEx { key, .. } => vec![key],
             Op::MGet { keys } | Op::DeleteMany { keys } => keys.iter().collect(),
             Op::MSet { pairs } => pairs.iter().map(|(k, _)| k).collect(),
             Op::Member(_) | Op::Count | Op::Keys { .. } | Op::Scan { .. } => Vec::new(),
@@ -251,9 +338,12 @@ impl Op {
             Op::Get { key } | Op::Delete { key } | Op::Strlen { key } | Op::GetDel { key } => {
                 key.len()
             }
+            Op::Pttl { key } | Op::Persist { key } => key.len(),
+            Op::Expire { key, .. } | Op::GetEx { key, .. } => key.len() + 10,
             Op::Put { key, value } | Op::Append { key, value } | Op::SetIf { key, value, .. } => {
                 key.len() + value.len()
             }
+            Op::SetTtl { key, value, .. } => key.len() + value.len() + 10,
             Op::Cas { key, expected, new } => key.len() + opt(expected) + new.len(),
             Op::IncrBy { key, .. } => key.len() + 8,
             Op::MGet { keys } | Op::DeleteMany { keys } => keys.iter().map(|k| k.len() + 2).sum(),
@@ -316,6 +406,47 @@ impl fmt::Display for Op {
                     None => Ok(()),
                 }
             }
+            Op::Expire { key, at, when } => {
+                write!(f, "expire {key} {at}")?;
+                match when {
+                    ExpireIf::Always => Ok(()),
+                    ExpireIf::None => f.write_str(" nx"),
+                    ExpireIf::Some => f.write_str(" xx"),
+                    ExpireIf::Later => f.write_str(" gt"),
+                    ExpireIf::Sooner => f.write_str(" lt"),
+                }
+            }
+            Op::Pttl { key } => write!(f, "pttl {key}"),
+            Op::Persist { key } => write!(f, "persist {key}"),
+            Op::SetTtl {
+                key,
+                value,
+                when,
+                ttl,
+            } => {
+                write!(f, "{}", Op::SetIf {
+                    key: key.clone(),
+                    value: value.clone(),
+                    when: *when,
+                })?;
+                match ttl {
+                    Ttl::Keep => f.write_str(" keepttl"),
+                    Ttl::Expire(at) => write!(f, " {at}"),
+                }
+            }
+            Op::GetEx { key, at } => match at {
+                Some(at) => write!(f, "getex {key} {at}"),
+                None => write!(f, "getex {key} persist"),
+            },
+        }
+    }
+}
+
+impl fmt::Display for Time {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Time::In(ms) => write!(f, "px {ms}"),
+            Time::At(ms) => write!(f, "pxat {ms}"),
         }
     }
 }
@@ -424,14 +555,126 @@ impl<'de> Deserialize<'de> for Slot {
 }
 
 /// The plain map: the sequential specification of the service. Its keys are in their
-/// places ([`Slot`]); it is written as a map of keys to values.
-#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct KvMap(pub OrdMap<Slot, Value>);
+/// places ([`Slot`]), and some have a deadline ([`Deadlines`]). The map is written as a map
+/// of keys to values; its deadlines are written by the [`Store`] after the rest of the law
+/// (ledger format 6), so a law written before deadlines reads as one with none.
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct KvMap(pub OrdMap<Slot, Value>, pub Deadlines);
+
+impl Serialize for KvMap {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for KvMap {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(KvMap(OrdMap::deserialize(d)?, Deadlines::default()))
+    }
+}
+
+/// The keys that have a deadline, and the deadlines in order (an index kept with them), so
+/// that the law finds the keys whose deadline its clock passed without walking the map.
+/// Every key here is in the map, and its deadline is after the law's clock.
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Deadlines {
+    of: OrdMap<Slot, u64>,
+    by: im::OrdSet<(u64, Slot)>,
+}
+
+impl Deadlines {
+    /// The deadline of the key in `slot`.
+    pub fn get(&self, slot: &Slot) -> Option<u64> {
+        self.of.get(slot).copied()
+    }
+
+    fn set(&mut self, slot: Slot, at: u64) {
+        if let Some(was) = self.of.insert(slot.clone(), at) {
+            self.by.remove(&(was, slot.clone()));
+        }
+        self.by.insert((at, slot));
+    }
+
+    fn clear(&mut self, slot: &Slot) -> Option<u64> {
+        let was = self.of.remove(slot)?;
+        self.by.remove(&(was, slot.clone()));
+        Some(was)
+    }
+
+    /// The soonest deadline.
+    pub fn earliest(&self) -> Option<u64> {
+        self.by.get_min().map(|(at, _)| *at)
+    }
+
+    /// How many keys have a deadline.
+    pub fn len(&self) -> usize {
+        self.of.len()
+    }
+
+    /// Whether no key has one.
+    pub fn is_empty(&self) -> bool {
+        self.of.is_empty()
+    }
+
+    /// Every key with a deadline, and the deadline, in the law's order.
+    pub fn iter(&self) -> impl Iterator<Item = (&Slot, u64)> {
+        self.of.iter().map(|(s, at)| (s, *at))
+    }
+
+    /// The changes from `prev` to this: each key whose deadline changed, with its new one
+    /// (`None`: it has none now).
+    pub fn delta(&self, prev: &Deadlines) -> Vec<(Slot, Option<u64>)> {
+        use im::ordmap::DiffItem;
+        prev.of
+            .diff(&self.of)
+            .map(|item| match item {
+                DiffItem::Add(s, at) | DiffItem::Update { new: (s, at), .. } => {
+                    (s.clone(), Some(*at))
+                }
+                DiffItem::Remove(s, _) => (s.clone(), None),
+            })
+            .collect()
+    }
+
+    /// Applies changes [`Deadlines::delta`] listed.
+    pub fn apply(&mut self, changes: impl IntoIterator<Item = (Slot, Option<u64>)>) {
+        for (slot, at) in changes {
+            match at {
+                Some(at) => self.set(slot, at),
+                None => drop(self.clear(&slot)),
+            }
+        }
+    }
+}
+
+impl Serialize for Deadlines {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.of.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Deadlines {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let of = OrdMap::<Slot, u64>::deserialize(d)?;
+        let by = of.iter().map(|(s, at)| (*at, s.clone())).collect();
+        Ok(Deadlines { of, by })
+    }
+}
 
 impl KvMap {
     /// The value `key` holds.
     pub fn get(&self, key: &str) -> Option<&Value> {
         self.0.get(&Slot::of(&Key::from(key)))
+    }
+
+    /// The deadline of `key`, if it has one.
+    pub fn deadline(&self, key: &str) -> Option<u64> {
+        self.1.get(&Slot::of(&Key::from(key)))
+    }
+
+    /// The keys that have a deadline.
+    pub fn deadlines(&self) -> &Deadlines {
+        &self.1
     }
 
     /// How many keys it holds.
@@ -453,12 +696,48 @@ impl KvMap {
         self.0.get(&Slot::of(key))
     }
 
+    /// Writes the key, removing its deadline: a write Redis says clears it (`SET`, `MSET`,
+    /// `GETSET`, ...).
     fn insert(&mut self, key: &Key, value: Value) {
+        let slot = Slot::of(key);
+        self.1.clear(&slot);
+        self.0.insert(slot, value);
+    }
+
+    /// Writes the key, keeping its deadline (`INCR`, `APPEND`, `SET KEEPTTL`).
+    fn update(&mut self, key: &Key, value: Value) {
         self.0.insert(Slot::of(key), value);
     }
 
     fn remove(&mut self, key: &Key) -> Option<Value> {
-        self.0.remove(&Slot::of(key))
+        let slot = Slot::of(key);
+        self.1.clear(&slot);
+        self.0.remove(&slot)
+    }
+
+    /// Removes every key whose deadline is at or before `now`, soonest first, and returns
+    /// them with their values.
+    pub fn expire_through(&mut self, now: u64) -> Vec<(Key, Value)> {
+        let mut gone = Vec::new();
+        while let Some((at, slot)) = self.1.by.get_min().cloned() {
+            if at > now {
+                break;
+            }
+            self.1.clear(&slot);
+            if let Some(v) = self.0.remove(&slot) {
+                gone.push((slot.key, v));
+            }
+        }
+        gone
+    }
+
+    /// Gives `key` (present) the deadline `at` when the law's clock reads `now`: removes it
+    /// if `at` is not after `now`.
+    fn set_deadline(&mut self, key: &Key, at: i64, now: u64) {
+        match u64::try_from(at) {
+            Ok(at) if at > now => self.1.set(Slot::of(key), at),
+            _ => drop(self.remove(key)),
+        }
     }
 
     /// What a read returns, without executing anything: `None` if `op` is not a read
@@ -528,8 +807,15 @@ impl KvMap {
         Answer::Scan { cursor, keys }
     }
 
-    /// Executes one operation.
+    /// Executes one operation with the law's clock at 0 (a map whose keys never expire
+    /// unless told a time in the past).
     pub fn execute(&mut self, op: &Op) -> Answer {
+        self.execute_at(op, 0)
+    }
+
+    /// Executes one operation with the law's clock reading `now` (every key whose deadline
+    /// is at or before `now` already removed: [`KvMap::expire_through`]).
+    pub fn execute_at(&mut self, op: &Op, now: u64) -> Answer {
         if let Some(answer) = self.read(op) {
             return answer;
         }
@@ -566,7 +852,7 @@ impl KvMap {
                 let Some(next) = now.checked_add(*by) else {
                     return Answer::Failed(Failure::Overflow);
                 };
-                self.insert(key, next.to_string().into());
+                self.update(key, next.to_string().into());
                 Answer::Int(next)
             }
             Op::Append { key, value } => {
@@ -576,17 +862,13 @@ impl KvMap {
                 }
                 let next: Value = [now, value].concat().into();
                 let len = next.len();
-                self.insert(key, next);
+                self.update(key, next);
                 Answer::Int(len as i64)
             }
             Op::GetDel { key } => Answer::Value(self.remove(key)),
             Op::SetIf { key, value, when } => {
                 let previous = self.value(key).cloned();
-                let swapped = match when {
-                    When::Always => true,
-                    When::Absent => previous.is_none(),
-                    When::Present => previous.is_some(),
-                };
+                let swapped = when.allows(previous.is_some());
                 if swapped {
                     self.insert(key, value.clone());
                 }
@@ -594,6 +876,73 @@ impl KvMap {
             }
             Op::DeleteMany { keys } => {
                 Answer::Int(keys.iter().filter(|k| self.remove(k).is_some()).count() as i64)
+            }
+            Op::Expire { key, at, when } => {
+                let Some(at) = at.deadline(now) else {
+                    return Answer::Failed(Failure::InvalidExpire);
+                };
+                if self.value(key).is_none() {
+                    return Answer::Int(0);
+                }
+                let had = self.1.get(&Slot::of(key)).map(|d| d as i64);
+                let allowed = match (when, had) {
+                    (ExpireIf::Always, _) => true,
+                    (ExpireIf::None, had) => had.is_none(),
+                    (ExpireIf::Some, had) => had.is_some(),
+                    (ExpireIf::Later, had) => had.is_some_and(|had| at > had),
+                    (ExpireIf::Sooner, had) => had.is_none_or(|had| at < had),
+                };
+                if allowed {
+                    self.set_deadline(key, at, now);
+                }
+                Answer::Int(allowed as i64)
+            }
+            Op::Pttl { key } => Answer::Int(match (self.value(key), self.1.get(&Slot::of(key))) {
+                (None, _) => -2,
+                (Some(_), None) => -1,
+                (Some(_), Some(at)) => at.saturating_sub(now).min(i64::MAX as u64) as i64,
+            }),
+            Op::Persist { key } => Answer::Int(self.1.clear(&Slot::of(key)).is_some() as i64),
+            Op::SetTtl {
+                key,
+                value,
+                when,
+                ttl,
+            } => {
+                let at = match ttl {
+                    Ttl::Keep => None,
+                    Ttl::Expire(at) => match at.deadline(now) {
+                        Some(at) => Some(at),
+                        None => return Answer::Failed(Failure::InvalidExpire),
+                    },
+                };
+                let previous = self.value(key).cloned();
+                let swapped = when.allows(previous.is_some());
+                if swapped {
+                    match at {
+                        None => self.update(key, value.clone()),
+                        Some(at) => {
+                            self.insert(key, value.clone());
+                            self.set_deadline(key, at, now);
+                        }
+                    }
+                }
+                Answer::Cas { swapped, previous }
+            }
+            Op::GetEx { key, at } => {
+                let at = match at.map(|at| at.deadline(now)) {
+                    Some(None) => return Answer::Failed(Failure::InvalidExpire),
+                    Some(Some(at)) => Some(at),
+                    None => None,
+                };
+                let value = self.value(key).cloned();
+                if value.is_some() {
+                    match at {
+                        Some(at) => self.set_deadline(key, at, now),
+                        None => drop(self.1.clear(&Slot::of(key))),
+                    }
+                }
+                Answer::Value(value)
             }
             Op::Get { .. }
             | Op::MGet { .. }
@@ -734,25 +1083,48 @@ pub struct Store {
     pub chamber: Option<Chamber>,
 }
 
-thread_local! {
-    static BEFORE_CHAMBER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+/// How a law is laid out when it is written (ledger formats, and the wire of builds that
+/// wrote them).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Layout {
+    /// Ledger format 6: the fields, the chamber, the deadlines.
+    Now,
+    /// Ledger formats 4 and 5: the fields and the chamber (no key had a deadline).
+    BeforeDeadlines,
+    /// Ledger format 3: the fields alone.
+    BeforeChamber,
 }
 
-/// Runs `f` with laws read and written as ledger format 3 and the builds of its time laid
-/// them out: without the chamber (read as `None`). The journal reads a format-3 ledger this
-/// way, and the wire a snapshot from a priest of that build, so a cluster upgrades one
-/// priest at a time without losing its ledgers.
-pub fn with_law_before_chamber<T>(f: impl FnOnce() -> T) -> T {
-    BEFORE_CHAMBER.with(|b| {
-        let was = b.replace(true);
+thread_local! {
+    static LAYOUT: std::cell::Cell<Layout> = const { std::cell::Cell::new(Layout::Now) };
+}
+
+fn with_layout<T>(layout: Layout, f: impl FnOnce() -> T) -> T {
+    LAYOUT.with(|l| {
+        let was = l.replace(layout);
         let out = f();
-        b.set(was);
+        l.set(was);
         out
     })
 }
 
+/// Runs `f` with laws read and written as ledger format 3 and the builds of its time laid
+/// them out: without the chamber (read as `None`) or deadlines (read as none). The journal
+/// reads a format-3 ledger this way, and the wire a snapshot from a priest of that build, so
+/// a cluster upgrades one priest at a time without losing its ledgers.
+pub fn with_law_before_chamber<T>(f: impl FnOnce() -> T) -> T {
+    with_layout(Layout::BeforeChamber, f)
+}
+
+/// Runs `f` with laws read and written as ledger formats 4 and 5 and the builds of their
+/// time laid them out: without the deadlines of keys (read as none).
+pub fn with_law_before_deadlines<T>(f: impl FnOnce() -> T) -> T {
+    with_layout(Layout::BeforeDeadlines, f)
+}
+
 /// The fields of a law before its chamber, as they are written: borrowed to write, owned
-/// to read. Ledger format 3 wrote these alone; since, the chamber follows them.
+/// to read. Ledger format 3 wrote these alone; format 4 and 5 the chamber after them, and
+/// format 6 the deadlines of keys after that.
 #[derive(Serialize, Deserialize)]
 struct LawHead<M, S> {
     map: M,
@@ -773,23 +1145,29 @@ impl Serialize for Store {
             now: self.now,
             horizon: self.horizon,
         };
-        if BEFORE_CHAMBER.with(|b| b.get()) {
-            return head.serialize(s);
+        match LAYOUT.with(|l| l.get()) {
+            Layout::BeforeChamber => head.serialize(s),
+            Layout::BeforeDeadlines => (head, &self.chamber).serialize(s),
+            Layout::Now => (head, &self.chamber, &self.map.1).serialize(s),
         }
-        (head, &self.chamber).serialize(s)
     }
 }
 
 impl<'de> Deserialize<'de> for Store {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         type Head = LawHead<KvMap, OrdMap<Id, Session>>;
-        let (head, chamber) = if BEFORE_CHAMBER.with(|b| b.get()) {
-            (Head::deserialize(d)?, None)
-        } else {
-            <(Head, Option<Chamber>)>::deserialize(d)?
+        let (head, chamber, deadlines) = match LAYOUT.with(|l| l.get()) {
+            Layout::BeforeChamber => (Head::deserialize(d)?, None, Deadlines::default()),
+            Layout::BeforeDeadlines => {
+                let (head, chamber) = <(Head, Option<Chamber>)>::deserialize(d)?;
+                (head, chamber, Deadlines::default())
+            }
+            Layout::Now => <(Head, Option<Chamber>, Deadlines)>::deserialize(d)?,
         };
+        let mut map = head.map;
+        map.1 = deadlines;
         Ok(Store {
-            map: head.map,
+            map,
             sessions: head.sessions,
             executed: head.executed,
             bytes: head.bytes,
@@ -832,6 +1210,9 @@ impl Store {
     /// index kept up to date on every command.
     pub fn advance(&mut self, stamp: &Stamp) {
         self.now = self.now.max(stamp.at);
+        for (key, value) in self.map.expire_through(self.now) {
+            self.bytes -= (key.len() + value.len()) as u64;
+        }
         if stamp.horizon <= self.horizon {
             return;
         }
@@ -894,14 +1275,18 @@ impl Store {
                 };
                 let before = entries(&self.map);
                 let answer = match reads {
-                    None => self.map.execute(op),
+                    None => self.map.execute_at(op, self.now),
                     Some(reads) => {
                         let mut scratch = reads.clone();
-                        let answer = scratch.execute(op);
+                        let answer = scratch.execute_at(op, self.now);
                         for k in &keys {
+                            let slot = Slot::of(k);
                             match scratch.value(k) {
                                 Some(v) => self.map.insert(k, v.clone()),
                                 None => drop(self.map.remove(k)),
+                            }
+                            if let Some(at) = scratch.1.get(&slot) {
+                                self.map.1.set(slot, at);
                             }
                         }
                         answer

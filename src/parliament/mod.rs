@@ -376,6 +376,9 @@ pub struct ParliamentPriest {
     pub expire_after: Option<u64>,
     /// The president's clock, for its stamps.
     pub clock: Clock,
+    /// The model's clients use keys that expire: its presidents stamp every decree with
+    /// its number even without `expire_after` (deployed presidents always stamp).
+    pub keys_expire: bool,
     /// The founders' Chamber, when the membership changes by decree (docs/membership.md):
     /// the law starts with it, and the priests that vote on a decree are the members in
     /// force at its number. `None`: every priest of `priests` votes on every decree.
@@ -438,6 +441,7 @@ impl ParliamentPriest {
             snapshot_period: Duration::from_secs(1)..Duration::from_secs(1),
             expire_after: None,
             clock: Clock::Wall,
+            keys_expire: false,
             chamber: None,
             joins: None,
             bug: Bug::None,
@@ -621,19 +625,33 @@ impl ParliamentPriest {
         }
     }
 
-    /// The stamp a president puts on decree number `n`, if sessions expire: the time on
-    /// its clock, and the horizon `expire_after` before it.
+    /// The stamp a president puts on decree number `n`: the time on its clock, and the
+    /// horizon `expire_after` before it (0, which forgets nothing, when sessions never
+    /// expire). Deployed, every decree is stamped: the law's clock is what keys expire by.
+    /// The model stamps only when sessions or keys expire (`--expire-after`,
+    /// `--script expire`), so that its other configurations keep their states.
     fn stamp(&self, n: DecreeNumber) -> Option<Stamp> {
-        let after = self.expire_after?;
         let at = match self.clock {
+            Clock::DecreeNumber if self.expire_after.is_none() && !self.keys_expire => {
+                return None
+            }
             Clock::DecreeNumber => u64::from(n),
             // Through `crate::clock`: recorded when traced, given back on replay.
             Clock::Wall => crate::clock::unix_millis(),
         };
         Some(Stamp {
             at,
-            horizon: at.saturating_sub(after),
+            horizon: self.expire_after.map_or(0, |after| at.saturating_sub(after)),
         })
+    }
+
+    /// The time on this priest's clock, as it would stamp decree number `n` now
+    /// ([`ParliamentPriest::stamp`]).
+    pub(super) fn clock_at(&self, n: DecreeNumber) -> u64 {
+        match self.clock {
+            Clock::DecreeNumber => u64::from(n),
+            Clock::Wall => crate::clock::unix_millis(),
+        }
     }
 
     fn may_run(&self, state: &PriestState) -> bool {

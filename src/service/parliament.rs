@@ -136,9 +136,11 @@ impl LawDelta {
                 bytes,
             });
         }
-        if next.law.chamber != last.law.chamber {
-            // The delta lists keys and sessions only: a law whose Chamber changed is
-            // written whole.
+        if next.law.chamber != last.law.chamber
+            || next.law.map.deadlines() != last.law.map.deadlines()
+        {
+            // The delta lists keys and sessions only: a law whose Chamber or deadlines
+            // changed is written whole.
             return None;
         }
         Some(LawDelta::Changes {
@@ -228,18 +230,20 @@ impl Durable for Ledger {
         })
     }
 
-    /// Format 3 laid the law out without its Chamber, and formats 3 and 4 the ledger without
-    /// its token, its last field: a zero byte after the record reads as token 0 (a
-    /// founder's), and is ignored after a record that ends sooner (a delta).
+    /// Format 3 laid the law out without its Chamber, formats 3 to 5 without the deadlines
+    /// of keys, and formats 3 and 4 the ledger without its token, its last field: a zero
+    /// byte after the record reads as token 0 (a founder's), and is ignored after a record
+    /// that ends sooner (a delta).
     fn decode_old<T: serde::de::DeserializeOwned>(
         format: u8,
         payload: &[u8],
     ) -> postcard::Result<T> {
-        debug_assert!(matches!(format, 3 | 4), "the formats the journal reads");
+        debug_assert!(matches!(format, 3..=5), "the formats the journal reads");
         let padded = [payload, &[0]].concat();
         match format {
             3 => kv::with_law_before_chamber(|| postcard::from_bytes(&padded)),
-            _ => postcard::from_bytes(&padded),
+            4 => kv::with_law_before_deadlines(|| postcard::from_bytes(&padded)),
+            _ => kv::with_law_before_deadlines(|| postcard::from_bytes(payload)),
         }
     }
 
