@@ -199,6 +199,8 @@ pub enum ExpireIf {
     Later,
     /// Only if the new one is sooner (`LT`).
     Sooner,
+    /// Only if the key has one and the new one is sooner (`XX LT`).
+    SomeSooner,
 }
 
 /// What an [`Op::SetTtl`] that writes does to the key's deadline.
@@ -414,6 +416,7 @@ impl fmt::Display for Op {
                     ExpireIf::Some => f.write_str(" xx"),
                     ExpireIf::Later => f.write_str(" gt"),
                     ExpireIf::Sooner => f.write_str(" lt"),
+                    ExpireIf::SomeSooner => f.write_str(" xx lt"),
                 }
             }
             Op::Pttl { key } => write!(f, "pttl {key}"),
@@ -891,6 +894,7 @@ impl KvMap {
                     (ExpireIf::Some, had) => had.is_some(),
                     (ExpireIf::Later, had) => had.is_some_and(|had| at > had),
                     (ExpireIf::Sooner, had) => had.is_none_or(|had| at < had),
+                    (ExpireIf::SomeSooner, had) => had.is_some_and(|had| at < had),
                 };
                 if allowed {
                     self.set_deadline(key, at, now);

@@ -1140,7 +1140,7 @@ mod tests {
         let (mut disk, back, _) =
             Journal::<Ledger>::open(dir.path(), JournalOptions::default()).unwrap();
         assert_eq!(back.as_ref(), Some(&later));
-        assert!(files().iter().all(|f| format_of(f) == 5), "{:?}", files());
+        assert!(files().iter().all(|f| format_of(f) == 6), "{:?}", files());
         later.learned.insert(6, Decree::OliveDay);
         disk.save(&later).unwrap();
         drop(disk);
