@@ -45,7 +45,7 @@
 //!   they include a quorum of the configured quorum system;
 //! - every client `Request` for a new sequence number is an invocation, and every `Reply` a
 //!   client accepts is its return, in stateright's `LinearizabilityTester` against the
-//!   sequential key-value map [`KvMap`].
+//!   sequential key-value map under an unseen clock, [`TimedMap`].
 //!
 //! # Properties
 //!
@@ -71,7 +71,7 @@
 
 use crate::ballot::{Ballot, PriestIx, Priests, QuorumSystem};
 use crate::check::Narrate;
-use crate::kv::{Chamber, Inc, KvMap, Member, MemberOp, Op, Store};
+use crate::kv::{Chamber, Inc, Member, MemberOp, Op, Store, TimedMap};
 use crate::models::symmetry::{least_hash_representative, permute, rename_actors};
 use crate::models::synod::NetworkKind;
 use crate::parliament::{
@@ -223,6 +223,11 @@ pub enum Script {
     /// commands each one client's `mset` meets another's `mget`. An increment and an append
     /// read and write in one step; `mset` writes both keys and `mget` reads both at once.
     Redis,
+    /// Keys that expire, on key `x`, the time being the decree number (presidents stamp
+    /// every decree with its number): even clients `set x=i px 2`, `pttl x`, `get x`,
+    /// `persist x`; odd clients `pttl x`, `expire x px 1`, `get x`, `pttl x`. A `get` is a
+    /// read; the rest pass in decrees. Checked against [`TimedMap`].
+    Expire,
 }
 
 /// A change of the Chamber the model's client 0 asks for before its commands.
@@ -746,16 +751,19 @@ pub struct GhostBallot {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Ghost {
     pub ballots: Vec<GhostBallot>,
-    pub clients: LinearizabilityTester<Id, KvMap>,
+    /// Checked against [`TimedMap`]: the map, under a clock that moves unseen (the
+    /// decree numbers, with `--script expire`; without it no key expires and the clock
+    /// changes nothing).
+    pub clients: LinearizabilityTester<Id, TimedMap>,
     /// The highest sequence number each client invoked (index: client number).
     pub invoked: Vec<u64>,
 }
 
 impl Ghost {
-    fn new(clients: usize) -> Self {
+    fn new(clients: usize, until: u64) -> Self {
         Ghost {
             ballots: Vec::new(),
-            clients: LinearizabilityTester::new(KvMap::default()),
+            clients: LinearizabilityTester::new(TimedMap::new(until)),
             invoked: vec![0; clients],
         }
     }
@@ -1297,7 +1305,7 @@ impl ParliamentConfig {
 
     /// Client `i`'s script.
     pub fn script(&self, i: usize) -> Vec<Op> {
-        use crate::kv::{Key, Value, When};
+        use crate::kv::{ExpireIf, Key, Time, Ttl, Value, When};
         let (x, y) = (|| Key::from("x"), || Key::from("y"));
         let mine: Value = (i + 1).to_string().into();
         let all = match self.script {
@@ -1343,6 +1351,33 @@ impl ParliamentConfig {
                         when: When::Absent,
                     },
                 ]
+            }
+            Script::Expire => {
+                let pttl = Op::Pttl { key: x() };
+                if i.is_multiple_of(2) {
+                    vec![
+                        Op::SetTtl {
+                            key: x(),
+                            value: mine,
+                            when: When::Always,
+                            ttl: Ttl::Expire(Time::In(2)),
+                        },
+                        pttl,
+                        Op::Get { key: x() },
+                        Op::Persist { key: x() },
+                    ]
+                } else {
+                    vec![
+                        pttl.clone(),
+                        Op::Expire {
+                            key: x(),
+                            at: Time::In(1),
+                            when: ExpireIf::Always,
+                        },
+                        Op::Get { key: x() },
+                        pttl,
+                    ]
+                }
             }
         };
         let ops = all.into_iter().cycle().take(self.ops);
@@ -1528,6 +1563,7 @@ impl ParliamentConfig {
                 p.snapshot_period = model_timeout();
                 p.expire_after = self.expire_after;
                 p.clock = crate::parliament::Clock::DecreeNumber;
+                p.keys_expire = self.script == Script::Expire;
                 p
             })
             .collect()
@@ -1563,7 +1599,7 @@ impl ParliamentConfig {
                 })
             }));
         let takeovers = self.proposers > 1;
-        let mut model = ActorModel::new(self.clone(), Ghost::new(self.clients))
+        let mut model = ActorModel::new(self.clone(), Ghost::new(self.clients, u64::from(self.decrees)))
             .actors(nodes)
             .init_network(network)
             .lossy_network(lossy)

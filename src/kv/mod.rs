@@ -62,11 +62,13 @@
 
 mod chamber;
 mod text;
+mod timed;
 
 pub use chamber::{
     Chamber, Change, Inc, Listed, Member, MemberAnswer, MemberOp, Refusal, MAX_INDEX,
 };
 pub use text::{glob_matches, integer};
+pub use timed::TimedMap;
 
 use im::OrdMap;
 use serde::{Deserialize, Serialize};
@@ -330,6 +332,21 @@ impl Op {
                 | Op::Count
                 | Op::Keys { .. }
                 | Op::Scan { .. }
+        )
+    }
+
+    /// Whether what it does depends on the law's clock besides which keys have expired:
+    /// the operations on deadlines.
+    pub fn is_timed(&self) -> bool {
+        matches!(
+            self,
+            Op::Expire { .. }
+                | Op::Pttl { .. }
+                | Op::SetTtl {
+                    ttl: Ttl::Expire(_),
+                    ..
+                }
+                | Op::GetEx { at: Some(_), .. }
         )
     }
 
@@ -819,6 +836,12 @@ impl KvMap {
     /// Executes one operation with the law's clock reading `now` (every key whose deadline
     /// is at or before `now` already removed: [`KvMap::expire_through`]).
     pub fn execute_at(&mut self, op: &Op, now: u64) -> Answer {
+        self.execute_timed(op, now, now)
+    }
+
+    /// [`KvMap::execute_at`], relative deadlines counted from `base` instead of `now` (the
+    /// seeded bug `expire-by-own-clock`: `base` is the priest's own clock).
+    fn execute_timed(&mut self, op: &Op, now: u64, base: u64) -> Answer {
         if let Some(answer) = self.read(op) {
             return answer;
         }
@@ -881,7 +904,7 @@ impl KvMap {
                 Answer::Int(keys.iter().filter(|k| self.remove(k).is_some()).count() as i64)
             }
             Op::Expire { key, at, when } => {
-                let Some(at) = at.deadline(now) else {
+                let Some(at) = at.deadline(base) else {
                     return Answer::Failed(Failure::InvalidExpire);
                 };
                 if self.value(key).is_none() {
@@ -915,7 +938,7 @@ impl KvMap {
             } => {
                 let at = match ttl {
                     Ttl::Keep => None,
-                    Ttl::Expire(at) => match at.deadline(now) {
+                    Ttl::Expire(at) => match at.deadline(base) {
                         Some(at) => Some(at),
                         None => return Answer::Failed(Failure::InvalidExpire),
                     },
@@ -934,7 +957,7 @@ impl KvMap {
                 Answer::Cas { swapped, previous }
             }
             Op::GetEx { key, at } => {
-                let at = match at.map(|at| at.deadline(now)) {
+                let at = match at.map(|at| at.deadline(base)) {
                     Some(None) => return Answer::Failed(Failure::InvalidExpire),
                     Some(Some(at)) => Some(at),
                     None => None,
@@ -1050,6 +1073,10 @@ pub enum Dedup {
     /// one key in one decree both read the same value, and one is lost (the seeded bug
     /// `batch-reads-before-its-decree`).
     ReadsBeforeDecree,
+    /// Sessions as `Sessions`, but a relative deadline (`EXPIRE`, `SET PX`) is counted from
+    /// this time, the priest's own clock as it applies the decree, instead of the law's
+    /// clock at the decree's stamp (the seeded bug `expire-by-own-clock`).
+    DeadlinesFrom(u64),
 }
 
 /// What applying a command did.
@@ -1278,8 +1305,12 @@ impl Store {
                         .sum()
                 };
                 let before = entries(&self.map);
+                let base = match dedup {
+                    Dedup::DeadlinesFrom(clock) => clock,
+                    _ => self.now,
+                };
                 let answer = match reads {
-                    None => self.map.execute_at(op, self.now),
+                    None => self.map.execute_timed(op, self.now, base),
                     Some(reads) => {
                         let mut scratch = reads.clone();
                         let answer = scratch.execute_at(op, self.now);
@@ -1948,6 +1979,190 @@ mod tests {
         back.advance(&stamp(4_000, 2_500));
         assert_eq!(back, s);
         assert_eq!(s.sessions.len(), 1);
+    }
+
+    fn expire(key: &str, at: Time) -> Op {
+        Op::Expire {
+            key: k(key),
+            at,
+            when: ExpireIf::Always,
+        }
+    }
+
+    fn set_px(key: &str, value: &str, ms: i64) -> Op {
+        Op::SetTtl {
+            key: k(key),
+            value: value.into(),
+            when: When::Always,
+            ttl: Ttl::Expire(Time::In(ms)),
+        }
+    }
+
+    /// Applies `op` as client `client`'s command `seq` in a decree stamped `at`.
+    fn at(s: &mut Store, at: u64, client: usize, seq: u64, op: Op) -> Answer {
+        let mut got = None;
+        s.apply_all(
+            0,
+            Some(&stamp(at, 0)),
+            [&cmd(client, seq, op)],
+            Dedup::Sessions,
+            |_, o| got = Some(o),
+        );
+        match got {
+            Some(Outcome::Executed(a)) => a,
+            o => panic!("{o:?}"),
+        }
+    }
+
+    fn live_bytes(s: &Store) -> u64 {
+        s.map
+            .iter()
+            .map(|(k, v)| (k.len() + v.len()) as u64)
+            .sum()
+    }
+
+    #[test]
+    fn keys_expire_when_a_stamp_passes_their_deadline() {
+        let mut s = Store::default();
+        // Deadlines relative to the decree's stamp: 1_000 + 50.
+        assert_eq!(at(&mut s, 1_000, 1, 1, set_px("a", "1", 50)), cas_of(true, None));
+        assert_eq!(at(&mut s, 1_000, 1, 2, put("b", "22")), Answer::Written);
+        assert_eq!(at(&mut s, 1_010, 1, 3, expire("b", Time::In(100))), int(1));
+        assert_eq!(s.map.deadline("a"), Some(1_050));
+        assert_eq!(s.map.deadline("b"), Some(1_110));
+        assert_eq!(at(&mut s, 1_020, 1, 4, Op::Pttl { key: k("a") }), int(30));
+        // A stamp at a deadline removes the key: every priest, by the same stamp.
+        s.advance(&stamp(1_050, 0));
+        assert_eq!(s.map.get("a"), None);
+        assert_eq!(s.map.get("b").map(|v| &**v), Some("22"));
+        assert_eq!(s.bytes, live_bytes(&s));
+        // A stamp behind the law's clock moves nothing back, and expires nothing again.
+        assert_eq!(at(&mut s, 900, 1, 5, Op::Pttl { key: k("b") }), int(60));
+        assert_eq!(at(&mut s, 2_000, 1, 6, Op::Pttl { key: k("b") }), int(-2));
+        assert!(s.map.deadlines().is_empty());
+        assert_eq!((s.map.len(), s.bytes), (0, 0));
+    }
+
+    fn cas_of(swapped: bool, previous: Option<Value>) -> Answer {
+        Answer::Cas { swapped, previous }
+    }
+
+    #[test]
+    fn writes_clear_or_keep_the_deadline_as_redis_s_do() {
+        let mut s = Store::default();
+        let pttl = |s: &mut Store, seq| at(s, 100, 2, seq, Op::Pttl { key: k("x") });
+        let mut seq = 0;
+        let mut next = || {
+            seq += 1;
+            seq
+        };
+        at(&mut s, 100, 2, next(), set_px("x", "1", 1_000));
+        at(&mut s, 100, 2, next(), Op::IncrBy { key: k("x"), by: 1 });
+        at(&mut s, 100, 2, next(), Op::Append { key: k("x"), value: "0".into() });
+        assert_eq!(s.map.get("x").map(|v| &**v), Some("20"));
+        assert_eq!(pttl(&mut s, next()), int(1_000), "INCR and APPEND keep it");
+        let keep = Op::SetTtl {
+            key: k("x"),
+            value: "k".into(),
+            when: When::Always,
+            ttl: Ttl::Keep,
+        };
+        at(&mut s, 100, 2, next(), keep);
+        assert_eq!(pttl(&mut s, next()), int(1_000), "KEEPTTL");
+        for clears in [
+            put("x", "p"),
+            Op::MSet { pairs: vec![(k("x"), "m".into())] },
+            Op::SetIf {
+                key: k("x"),
+                value: "s".into(),
+                when: When::Present,
+            },
+        ] {
+            at(&mut s, 100, 2, next(), set_px("x", "1", 1_000));
+            at(&mut s, 100, 2, next(), clears.clone());
+            assert_eq!(pttl(&mut s, next()), int(-1), "{clears}");
+        }
+        // A key removed and written again has no deadline.
+        at(&mut s, 100, 2, next(), set_px("x", "1", 1_000));
+        at(&mut s, 100, 2, next(), Op::GetDel { key: k("x") });
+        at(&mut s, 100, 2, next(), Op::IncrBy { key: k("x"), by: 1 });
+        assert_eq!(pttl(&mut s, next()), int(-1));
+        assert_eq!(at(&mut s, 100, 2, next(), Op::Persist { key: k("x") }), int(0));
+        at(&mut s, 100, 2, next(), expire("x", Time::At(5_000)));
+        assert_eq!(at(&mut s, 100, 2, next(), Op::Persist { key: k("x") }), int(1));
+        assert_eq!(pttl(&mut s, next()), int(-1));
+        assert!(s.map.deadlines().is_empty());
+        assert_eq!(s.bytes, live_bytes(&s));
+    }
+
+    #[test]
+    fn expire_s_conditions_the_past_and_overflow() {
+        let mut m = KvMap::default();
+        let now = 1_000;
+        let ex = |when, ms| Op::Expire {
+            key: k("x"),
+            at: Time::In(ms),
+            when,
+        };
+        assert_eq!(m.execute_at(&ex(ExpireIf::Always, 10), now), int(0), "absent");
+        m.execute_at(&put("x", "v"), now);
+        assert_eq!(m.execute_at(&ex(ExpireIf::Some, 10), now), int(0));
+        assert_eq!(m.execute_at(&ex(ExpireIf::Later, 10), now), int(0));
+        assert_eq!(m.execute_at(&ex(ExpireIf::SomeSooner, 10), now), int(0));
+        assert_eq!(m.execute_at(&ex(ExpireIf::Sooner, 500), now), int(1));
+        assert_eq!(m.execute_at(&ex(ExpireIf::None, 10), now), int(0));
+        assert_eq!(m.execute_at(&ex(ExpireIf::Later, 400), now), int(0));
+        assert_eq!(m.execute_at(&ex(ExpireIf::Later, 600), now), int(1));
+        assert_eq!(m.execute_at(&ex(ExpireIf::SomeSooner, 550), now), int(1));
+        assert_eq!(m.deadline("x"), Some(1_550));
+        // Past 64 bits: refused, whether or not the key is there; the key stays.
+        let far = Op::Expire {
+            key: k("nobody"),
+            at: Time::In(i64::MAX),
+            when: ExpireIf::Always,
+        };
+        assert_eq!(m.execute_at(&far, now), Answer::Failed(Failure::InvalidExpire));
+        assert_eq!(
+            m.execute_at(&set_px("x", "w", i64::MAX), now),
+            Answer::Failed(Failure::InvalidExpire)
+        );
+        assert_eq!(m.get("x").map(|v| &**v), Some("v"));
+        // A deadline at or before the clock removes the key at once, answering 1.
+        assert_eq!(m.execute_at(&ex(ExpireIf::Always, 0), now), int(1));
+        assert_eq!(m.get("x"), None);
+        m.execute_at(&put("x", "v"), now);
+        assert_eq!(m.execute_at(&expire("x", Time::At(-7)), now), int(1));
+        assert_eq!(m.get("x"), None);
+        assert_eq!(
+            m.execute_at(&Op::GetEx { key: k("x"), at: Some(Time::In(5)) }, now),
+            Answer::Value(None)
+        );
+        assert!(m.deadlines().is_empty() && m.is_empty());
+    }
+
+    #[test]
+    fn a_law_with_deadlines_is_written_in_format_6_and_older_laws_read_with_none() {
+        let mut s = Store::default();
+        at(&mut s, 1_000, 1, 1, set_px("a", "1", 50));
+        at(&mut s, 1_000, 1, 2, put("b", "2"));
+        let bytes = postcard::to_allocvec(&s).unwrap();
+        let back: Store = postcard::from_bytes(&bytes).unwrap();
+        assert_eq!(back, s);
+        assert_eq!(back.map.deadlines().earliest(), Some(1_050));
+        // Formats 4 and 5 laid the law out without deadlines: read so, it has none.
+        let old = with_law_before_deadlines(|| postcard::to_allocvec(&s).unwrap());
+        assert!(old.len() < bytes.len());
+        let back: Store = with_law_before_deadlines(|| postcard::from_bytes(&old).unwrap());
+        assert_eq!(back.map.0, s.map.0);
+        assert!(back.map.deadlines().is_empty());
+        // Deltas of deadlines rebuild them.
+        let mut later = s.clone();
+        at(&mut later, 1_010, 1, 3, expire("b", Time::In(10)));
+        at(&mut later, 1_010, 1, 4, Op::Persist { key: k("a") });
+        let mut rebuilt = s.map.1.clone();
+        rebuilt.apply(later.map.1.delta(&s.map.1));
+        assert_eq!(rebuilt, later.map.1);
+        assert_eq!(rebuilt.earliest(), Some(1_020));
     }
 
     fn cmd_of(client: Id, seq: u64, op: Op) -> Command {

@@ -24,6 +24,20 @@ pub const REDIS_FLAGS: &[&str] = &[
     "1",
 ];
 
+/// The configuration of keys that expire: three clients (two set `x` to expire two decree
+/// numbers on, one asks its `PTTL`), one candidate, one decree in flight, so that a `SET PX`
+/// and a `PTTL` queue behind the first command and pass in one decree.
+pub const EXPIRE_FLAGS: &[&str] = &[
+    "--script",
+    "expire",
+    "--proposers",
+    "1",
+    "--clients",
+    "3",
+    "--window",
+    "1",
+];
+
 /// The configurations of membership changes (see docs/membership.md, "The model"), one
 /// candidate: priest 3 added; priest 2 replaced by priest 3; priest 2 removed and added again
 /// as a new ledger (two changes, so two new ballots); the same on a duplicating network,
@@ -104,6 +118,7 @@ pub enum Bug {
     ReuseRemovedId,
     NoOliveDayFillers,
     BatchReadsBeforeItsDecree,
+    ExpireByOwnClock,
 }
 
 /// What a bug is, what it breaks, and where it comes from.
@@ -121,7 +136,7 @@ pub struct BugInfo {
 
 impl Bug {
     /// Every seeded bug (not [`Bug::None`]).
-    pub const ALL: [Bug; 31] = [
+    pub const ALL: [Bug; 32] = [
         Bug::SkipPhaseOneOnTakeover,
         Bug::FillGapWithOwnDecree,
         Bug::ApplyOutOfOrder,
@@ -153,6 +168,7 @@ impl Bug {
         Bug::ReuseRemovedId,
         Bug::NoOliveDayFillers,
         Bug::BatchReadsBeforeItsDecree,
+        Bug::ExpireByOwnClock,
     ];
 
     pub fn name(self) -> &'static str {
@@ -215,6 +231,7 @@ impl Bug {
             ],
             Bug::ExpiredSessionReexecutes => EXPIRY_FLAGS,
             Bug::BatchReadsBeforeItsDecree => REDIS_FLAGS,
+            Bug::ExpireByOwnClock => EXPIRE_FLAGS,
             Bug::AlphaZero => CHANGE_ADD_FLAGS,
             Bug::OldQuorumAfterChange => CHANGE_REPLACE_FLAGS,
             Bug::ReuseRemovedId => CHANGE_READD_FLAGS,
@@ -415,6 +432,12 @@ impl Bug {
                 "linearizable",
                 "the law applies a decree's commands as if at once: each reads the map as it stood before the decree, and its writes then replace what it wrote, so two increments of one key in one decree both answer the same number and one is lost",
                 "state machines that execute a batch's commands in parallel against the state before the batch and merge their writes without detecting conflicts, and read-modify-write commands (INCR) turned into a read and a write by a proxy or a client library",
+            ),
+            Bug::ExpireByOwnClock => (
+                "expire-by-own-clock",
+                "linearizable",
+                "a priest counts a relative deadline (SET PX, EXPIRE) from its own clock as it applies the decree (in the model: the number after the last decree it learned), not from the decree's stamp: the key gets a later deadline at that priest than the decree says, and a PTTL in the same decree answers more time than was set",
+                "replicated stores that turn a relative TTL into an absolute one at each replica, or when the replica applies the write, instead of once in the replicated command",
             ),
             Bug::ReuseRemovedId => (
                 "reuse-removed-id",

@@ -625,6 +625,18 @@ impl ParliamentPriest {
         }
     }
 
+    /// How this priest applies its next decree: [`ParliamentPriest::dedup`], except under
+    /// the seeded bug `expire-by-own-clock`, where relative deadlines are counted from the
+    /// priest's own clock (in the model: the decree number after the last it learned).
+    pub(super) fn dedup_in(&self, state: &PriestState) -> Dedup {
+        if self.bug != Bug::ExpireByOwnClock {
+            return self.dedup();
+        }
+        let known = (state.ledger.learned.keys().next_back())
+            .map_or(state.applied, |n| (n + 1).max(state.applied));
+        Dedup::DeadlinesFrom(self.clock_at(known))
+    }
+
     /// The stamp a president puts on decree number `n`: the time on its clock, and the
     /// horizon `expire_after` before it (0, which forgets nothing, when sessions never
     /// expire). Deployed, every decree is stamped: the law's clock is what keys expire by.
