@@ -53,6 +53,23 @@
 //! against (stateright's `SequentialSpec`); [`Store`] is that map plus sessions, as a priest
 //! holds it.
 //!
+//! # Keys that expire
+//!
+//! A key may have a *deadline*: a time on the law's clock (`now`, the largest stamp so far;
+//! Unix milliseconds when deployed, the decree number in the model). A key whose deadline is
+//! at or before the law's clock is gone: applying a decree's stamp ([`Store::advance`])
+//! removes every such key, soonest first from the deadlines kept in order ([`Deadlines`]),
+//! before the decree's commands run; and a command that sets a deadline at or before the
+//! clock removes the key at once. So the law never holds a key past its deadline, and every
+//! priest removes the same keys at the same decree, whatever its own clock says. A relative
+//! time ([`Time::In`]: `EXPIRE`, `SET PX`) travels in the decree as the client gave it and is
+//! counted from the law's clock after the stamp; an absolute one ([`Time::At`]) is taken as it
+//! is. `PTTL`, `PERSIST` and `EXPIRE` are commands, never reads, so their answers come from
+//! one decree. Writes that Redis says clear a deadline (`SET`, `MSET`, `GETSET`, a delete)
+//! clear it; `INCR` and `APPEND` keep it. The law's clock never goes back, so a key once gone
+//! never comes back. [`TimedMap`] is the sequential specification with this clock, which
+//! no client sees.
+//!
 //! # The order of keys
 //!
 //! The map keeps its keys in the order of a 64-bit hash of each ([`Slot`]), not of the keys

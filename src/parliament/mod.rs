@@ -223,12 +223,16 @@
 //!   of a higher ballot steps down and hands its queued and unfinished commands to the
 //!   new ballot's owner, so a command can be passed twice: the law's sessions make the
 //!   second copy a no-op that gets the first copy's answer.
-//! - **Stamps.** With `expire_after` set (deployed: `[sessions] expire_after_s`), a
-//!   president stamps each decree it begins with the time on its clock ([`Clock`]) and a
-//!   horizon `expire_after` earlier; the law forgets idle sessions by those stamps and
-//!   refuses the clients it may have forgotten (`Msg::Expired`; see [`crate::kv`],
-//!   "Forgetting sessions"). A re-proposed decree keeps its stamp, so every priest applies
-//!   the same stamps. The model stamps with the decree number (`--expire-after`).
+//! - **Stamps.** A deployed president stamps each decree it begins with the time on its
+//!   clock ([`Clock`]) and a horizon `expire_after` (`[sessions] expire_after_s`) earlier, 0
+//!   when sessions never expire; the law expires keys by the stamps' times (see
+//!   [`crate::kv`], "Keys that expire"). A president answering a read of a key whose deadline
+//!   its clock reached, and the law's clock not yet, passes the read as a decree instead,
+//!   whose stamp removes the key first. The law forgets idle sessions by the stamps'
+//!   horizons and refuses the clients it may have forgotten (`Msg::Expired`; see
+//!   [`crate::kv`], "Forgetting sessions"). A re-proposed decree keeps its stamp, so every
+//!   priest applies the same stamps. The model stamps with the decree number, only with
+//!   `--expire-after` or `--script expire`.
 //! - Decree numbers are bounded by `max_decrees` (unbounded when deployed) so the model is
 //!   finite.
 //! - [`Bug`] selects a seeded mutation for the checker to catch; deployed priests run

@@ -19,10 +19,11 @@
 //! # Commands
 //!
 //! docs/operations.md ("RESP commands") lists every command with its semantics and how it
-//! differs from Redis. In short: `PING`; the strings `GET`, `SET` (with `NX`,
-//! `XX`, `GET`), `SETNX`, `GETSET`, `GETDEL`, `MGET`, `MSET`, `INCR`, `INCRBY`, `DECR`,
-//! `DECRBY`, `APPEND`, `STRLEN`; the keyspace `DEL`, `EXISTS`, `DBSIZE`, `KEYS`, `SCAN`;
-//! this service's `CAS` and `MEMBER`; `INFO` and `COMMAND`, answered by the listener itself.
+//! differs from Redis. In short: `PING`; the strings `GET`, `SET` (with `NX`, `XX`, `GET`,
+//! `EX`, `PX`, `EXAT`, `PXAT`, `KEEPTTL`), `SETNX`, `GETSET`, `GETDEL`, `MGET`, `MSET`,
+//! `INCR`, `INCRBY`, `DECR`, `DECRBY`, `APPEND`, `STRLEN`, `SETEX`, `PSETEX`, `GETEX`; the
+//! keyspace `DEL`, `EXISTS`, `DBSIZE`, `KEYS`, `SCAN`, `EXPIRE`, `PEXPIRE`, `EXPIREAT`,
+//! `PEXPIREAT`, `TTL`, `PTTL`, `PERSIST`; this service's `CAS` and `MEMBER`; `INFO` and `COMMAND`, answered by the listener itself.
 //!
 //! Every command that touches the map is one operation of the law, however many keys it
 //! names: `MSET`, `MGET` and a several-key `DEL` or `EXISTS` take effect (or read) at one
