@@ -1599,51 +1599,54 @@ impl ParliamentConfig {
                 })
             }));
         let takeovers = self.proposers > 1;
-        let mut model = ActorModel::new(self.clone(), Ghost::new(self.clients, u64::from(self.decrees)))
-            .actors(nodes)
-            .init_network(network)
-            .lossy_network(lossy)
-            .max_crashes(self.crashes)
-            .record_msg_out(record_out)
-            .record_msg_in(record_in)
-            // Crashes are the priests' (clients are outside the Chamber and never crash); a
-            // check whose time is up expands no more states.
-            .within_boundary(|cfg, s| {
-                !cfg.stop.is_set() && !s.crashed[cfg.priest_actors()..].iter().any(|&c| c)
-            })
-            .property(Expectation::Always, "b1-unique-ballots", |_, s| {
-                b1_unique_ballots(s)
-            })
-            .property(Expectation::Always, "b2-quorums-intersect", |m, s| {
-                b2_quorums_intersect(&m.cfg, s)
-            })
-            .property(Expectation::Always, "b3-respects-earlier-votes", |m, s| {
-                b3_respects_earlier_votes(&m.cfg, s)
-            })
-            .property(Expectation::Always, "validity", |m, s| validity(&m.cfg, s))
-            .property(Expectation::Always, "agreement", |m, s| {
-                agreement(&m.cfg, s)
-            })
-            .property(Expectation::Always, "learned-implies-chosen", |m, s| {
-                learned_implies_chosen(&m.cfg, s)
-            })
-            .property(Expectation::Always, "logs-are-prefixes", |m, s| {
-                logs_are_prefixes(&m.cfg, s)
-            })
-            .property(Expectation::Always, "linearizable", |_, s| {
-                s.history.clients.serialized_history().is_some()
-            })
-            .property(Expectation::Always, "exactly-once", |m, s| {
-                exactly_once(&m.cfg, s)
-            })
-            .property(Expectation::Sometimes, "decree-chosen", |m, s| {
-                !chosen(&m.cfg, s).is_empty()
-            })
-            .property(Expectation::Sometimes, "client-answered", |_, s| {
-                s.actor_states
-                    .iter()
-                    .any(|a| a.client().is_some_and(|c| c.answered > 0))
-            });
+        let mut model = ActorModel::new(
+            self.clone(),
+            Ghost::new(self.clients, u64::from(self.decrees)),
+        )
+        .actors(nodes)
+        .init_network(network)
+        .lossy_network(lossy)
+        .max_crashes(self.crashes)
+        .record_msg_out(record_out)
+        .record_msg_in(record_in)
+        // Crashes are the priests' (clients are outside the Chamber and never crash); a
+        // check whose time is up expands no more states.
+        .within_boundary(|cfg, s| {
+            !cfg.stop.is_set() && !s.crashed[cfg.priest_actors()..].iter().any(|&c| c)
+        })
+        .property(Expectation::Always, "b1-unique-ballots", |_, s| {
+            b1_unique_ballots(s)
+        })
+        .property(Expectation::Always, "b2-quorums-intersect", |m, s| {
+            b2_quorums_intersect(&m.cfg, s)
+        })
+        .property(Expectation::Always, "b3-respects-earlier-votes", |m, s| {
+            b3_respects_earlier_votes(&m.cfg, s)
+        })
+        .property(Expectation::Always, "validity", |m, s| validity(&m.cfg, s))
+        .property(Expectation::Always, "agreement", |m, s| {
+            agreement(&m.cfg, s)
+        })
+        .property(Expectation::Always, "learned-implies-chosen", |m, s| {
+            learned_implies_chosen(&m.cfg, s)
+        })
+        .property(Expectation::Always, "logs-are-prefixes", |m, s| {
+            logs_are_prefixes(&m.cfg, s)
+        })
+        .property(Expectation::Always, "linearizable", |_, s| {
+            s.history.clients.serialized_history().is_some()
+        })
+        .property(Expectation::Always, "exactly-once", |m, s| {
+            exactly_once(&m.cfg, s)
+        })
+        .property(Expectation::Sometimes, "decree-chosen", |m, s| {
+            !chosen(&m.cfg, s).is_empty()
+        })
+        .property(Expectation::Sometimes, "client-answered", |_, s| {
+            s.actor_states
+                .iter()
+                .any(|a| a.client().is_some_and(|c| c.answered > 0))
+        });
         if takeovers {
             model = model
                 .property(Expectation::Sometimes, "president-changed", |_, s| {

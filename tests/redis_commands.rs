@@ -255,7 +255,10 @@ fn keys_expire_by_the_law_s_clock_at_every_priest() {
     assert_eq!(call(&mut c[2], &["PTTL", "nothing"]), int(-2));
     assert_eq!(call(&mut c[0], &["EXPIRE", "nothing", "10"]), int(0));
     // SET EX: the TTL is at most what was set, and only goes down.
-    assert_eq!(call(&mut c[0], &["SET", "t", "v", "EX", "100"]), Reply::ok());
+    assert_eq!(
+        call(&mut c[0], &["SET", "t", "v", "EX", "100"]),
+        Reply::ok()
+    );
     let first = integer(call(&mut c[1], &["PTTL", "t"]));
     assert!(0 < first && first <= 100_000, "{first}");
     let second = integer(call(&mut c[2], &["PTTL", "t"]));
@@ -284,7 +287,10 @@ fn keys_expire_by_the_law_s_clock_at_every_priest() {
     // SETEX, PSETEX, GETEX.
     assert_eq!(call(&mut c[0], &["SETEX", "e", "100", "a"]), Reply::ok());
     assert!(integer(call(&mut c[1], &["TTL", "e"])) > 0);
-    assert_eq!(call(&mut c[2], &["PSETEX", "e", "100000", "b"]), Reply::ok());
+    assert_eq!(
+        call(&mut c[2], &["PSETEX", "e", "100000", "b"]),
+        Reply::ok()
+    );
     assert_eq!(call(&mut c[0], &["GETEX", "e", "PERSIST"]), bulk("b"));
     assert_eq!(call(&mut c[1], &["TTL", "e"]), int(-1));
     assert_eq!(call(&mut c[2], &["GETEX", "e", "EX", "100"]), bulk("b"));
@@ -296,23 +302,62 @@ fn keys_expire_by_the_law_s_clock_at_every_priest() {
     assert_eq!(call(&mut c[1], &["SET", "k", "v"]), Reply::ok());
     assert_eq!(call(&mut c[2], &["PEXPIREAT", "k", "1"]), int(1));
     assert_eq!(call(&mut c[0], &["GET", "k"]), Reply::nil());
-    assert_eq!(call(&mut c[1], &["SET", "k", "v", "PXAT", "1"]), Reply::ok());
+    assert_eq!(
+        call(&mut c[1], &["SET", "k", "v", "PXAT", "1"]),
+        Reply::ok()
+    );
     assert_eq!(call(&mut c[2], &["GET", "k"]), Reply::nil());
     // Bad input: Redis's errors; the connection and the key stay as they were.
     let bad = [
-        (&["EXPIRE", "e"][..], "wrong number of arguments for 'expire' command"),
+        (
+            &["EXPIRE", "e"][..],
+            "wrong number of arguments for 'expire' command",
+        ),
         (&["TTL"][..], "wrong number of arguments for 'ttl' command"),
-        (&["PTTL", "a", "b"][..], "wrong number of arguments for 'pttl' command"),
-        (&["PERSIST"][..], "wrong number of arguments for 'persist' command"),
-        (&["SETEX", "e", "1"][..], "wrong number of arguments for 'setex' command"),
-        (&["EXPIRE", "e", "soon"][..], "value is not an integer or out of range"),
-        (&["SETEX", "e", "x", "v"][..], "value is not an integer or out of range"),
-        (&["SET", "e", "v", "EX", "x"][..], "value is not an integer or out of range"),
-        (&["SET", "e", "v", "EX", "0"][..], "invalid expire time in 'set' command"),
-        (&["SET", "e", "v", "PX", "-5"][..], "invalid expire time in 'set' command"),
-        (&["SETEX", "e", "0", "v"][..], "invalid expire time in 'setex' command"),
-        (&["PSETEX", "e", "-1", "v"][..], "invalid expire time in 'psetex' command"),
-        (&["GETEX", "e", "EX", "0"][..], "invalid expire time in 'getex' command"),
+        (
+            &["PTTL", "a", "b"][..],
+            "wrong number of arguments for 'pttl' command",
+        ),
+        (
+            &["PERSIST"][..],
+            "wrong number of arguments for 'persist' command",
+        ),
+        (
+            &["SETEX", "e", "1"][..],
+            "wrong number of arguments for 'setex' command",
+        ),
+        (
+            &["EXPIRE", "e", "soon"][..],
+            "value is not an integer or out of range",
+        ),
+        (
+            &["SETEX", "e", "x", "v"][..],
+            "value is not an integer or out of range",
+        ),
+        (
+            &["SET", "e", "v", "EX", "x"][..],
+            "value is not an integer or out of range",
+        ),
+        (
+            &["SET", "e", "v", "EX", "0"][..],
+            "invalid expire time in 'set' command",
+        ),
+        (
+            &["SET", "e", "v", "PX", "-5"][..],
+            "invalid expire time in 'set' command",
+        ),
+        (
+            &["SETEX", "e", "0", "v"][..],
+            "invalid expire time in 'setex' command",
+        ),
+        (
+            &["PSETEX", "e", "-1", "v"][..],
+            "invalid expire time in 'psetex' command",
+        ),
+        (
+            &["GETEX", "e", "EX", "0"][..],
+            "invalid expire time in 'getex' command",
+        ),
         (
             &["EXPIRE", "e", "9223372036854775807"][..],
             "invalid expire time in 'expire' command",
@@ -360,12 +405,19 @@ fn keys_expire_by_the_law_s_clock_at_every_priest() {
     }
     assert!(gone, "the key never expired\n{}", cluster.logs());
     for p in 0..3 {
-        assert_eq!(call(&mut c[p], &["GET", "short"]), Reply::nil(), "priest {p}");
+        assert_eq!(
+            call(&mut c[p], &["GET", "short"]),
+            Reply::nil(),
+            "priest {p}"
+        );
         assert_eq!(call(&mut c[p], &["EXISTS", "short"]), int(0), "priest {p}");
         assert_eq!(call(&mut c[p], &["PTTL", "short"]), int(-2), "priest {p}");
     }
     // Whole-map reads do not list a key that expired either.
-    assert_eq!(call(&mut c[0], &["PSETEX", "short", "200", "v"]), Reply::ok());
+    assert_eq!(
+        call(&mut c[0], &["PSETEX", "short", "200", "v"]),
+        Reply::ok()
+    );
     let mut listed = true;
     for _ in 0..400 {
         std::thread::sleep(Duration::from_millis(25));

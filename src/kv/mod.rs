@@ -461,11 +461,15 @@ impl fmt::Display for Op {
                 when,
                 ttl,
             } => {
-                write!(f, "{}", Op::SetIf {
-                    key: key.clone(),
-                    value: value.clone(),
-                    when: *when,
-                })?;
+                write!(
+                    f,
+                    "{}",
+                    Op::SetIf {
+                        key: key.clone(),
+                        value: value.clone(),
+                        when: *when,
+                    }
+                )?;
                 match ttl {
                     Ttl::Keep => f.write_str(" keepttl"),
                     Ttl::Expire(at) => write!(f, " {at}"),
@@ -1707,6 +1711,17 @@ mod tests {
                 count: 1,
             },
             Op::Member(MemberOp::List),
+            Op::Expire {
+                key: k("a"),
+                at: Time::In(5),
+                when: ExpireIf::Always,
+            },
+            Op::Pttl { key: k("a") },
+            Op::Persist { key: k("a") },
+            Op::GetEx {
+                key: k("a"),
+                at: None,
+            },
         ];
         for op in ops {
             let before = m.clone();
@@ -2032,17 +2047,17 @@ mod tests {
     }
 
     fn live_bytes(s: &Store) -> u64 {
-        s.map
-            .iter()
-            .map(|(k, v)| (k.len() + v.len()) as u64)
-            .sum()
+        s.map.iter().map(|(k, v)| (k.len() + v.len()) as u64).sum()
     }
 
     #[test]
     fn keys_expire_when_a_stamp_passes_their_deadline() {
         let mut s = Store::default();
         // Deadlines relative to the decree's stamp: 1_000 + 50.
-        assert_eq!(at(&mut s, 1_000, 1, 1, set_px("a", "1", 50)), cas_of(true, None));
+        assert_eq!(
+            at(&mut s, 1_000, 1, 1, set_px("a", "1", 50)),
+            cas_of(true, None)
+        );
         assert_eq!(at(&mut s, 1_000, 1, 2, put("b", "22")), Answer::Written);
         assert_eq!(at(&mut s, 1_010, 1, 3, expire("b", Time::In(100))), int(1));
         assert_eq!(s.map.deadline("a"), Some(1_050));
@@ -2075,7 +2090,16 @@ mod tests {
         };
         at(&mut s, 100, 2, next(), set_px("x", "1", 1_000));
         at(&mut s, 100, 2, next(), Op::IncrBy { key: k("x"), by: 1 });
-        at(&mut s, 100, 2, next(), Op::Append { key: k("x"), value: "0".into() });
+        at(
+            &mut s,
+            100,
+            2,
+            next(),
+            Op::Append {
+                key: k("x"),
+                value: "0".into(),
+            },
+        );
         assert_eq!(s.map.get("x").map(|v| &**v), Some("20"));
         assert_eq!(pttl(&mut s, next()), int(1_000), "INCR and APPEND keep it");
         let keep = Op::SetTtl {
@@ -2088,7 +2112,9 @@ mod tests {
         assert_eq!(pttl(&mut s, next()), int(1_000), "KEEPTTL");
         for clears in [
             put("x", "p"),
-            Op::MSet { pairs: vec![(k("x"), "m".into())] },
+            Op::MSet {
+                pairs: vec![(k("x"), "m".into())],
+            },
             Op::SetIf {
                 key: k("x"),
                 value: "s".into(),
@@ -2104,9 +2130,15 @@ mod tests {
         at(&mut s, 100, 2, next(), Op::GetDel { key: k("x") });
         at(&mut s, 100, 2, next(), Op::IncrBy { key: k("x"), by: 1 });
         assert_eq!(pttl(&mut s, next()), int(-1));
-        assert_eq!(at(&mut s, 100, 2, next(), Op::Persist { key: k("x") }), int(0));
+        assert_eq!(
+            at(&mut s, 100, 2, next(), Op::Persist { key: k("x") }),
+            int(0)
+        );
         at(&mut s, 100, 2, next(), expire("x", Time::At(5_000)));
-        assert_eq!(at(&mut s, 100, 2, next(), Op::Persist { key: k("x") }), int(1));
+        assert_eq!(
+            at(&mut s, 100, 2, next(), Op::Persist { key: k("x") }),
+            int(1)
+        );
         assert_eq!(pttl(&mut s, next()), int(-1));
         assert!(s.map.deadlines().is_empty());
         assert_eq!(s.bytes, live_bytes(&s));
@@ -2121,7 +2153,11 @@ mod tests {
             at: Time::In(ms),
             when,
         };
-        assert_eq!(m.execute_at(&ex(ExpireIf::Always, 10), now), int(0), "absent");
+        assert_eq!(
+            m.execute_at(&ex(ExpireIf::Always, 10), now),
+            int(0),
+            "absent"
+        );
         m.execute_at(&put("x", "v"), now);
         assert_eq!(m.execute_at(&ex(ExpireIf::Some, 10), now), int(0));
         assert_eq!(m.execute_at(&ex(ExpireIf::Later, 10), now), int(0));
@@ -2138,7 +2174,10 @@ mod tests {
             at: Time::In(i64::MAX),
             when: ExpireIf::Always,
         };
-        assert_eq!(m.execute_at(&far, now), Answer::Failed(Failure::InvalidExpire));
+        assert_eq!(
+            m.execute_at(&far, now),
+            Answer::Failed(Failure::InvalidExpire)
+        );
         assert_eq!(
             m.execute_at(&set_px("x", "w", i64::MAX), now),
             Answer::Failed(Failure::InvalidExpire)
@@ -2151,7 +2190,13 @@ mod tests {
         assert_eq!(m.execute_at(&expire("x", Time::At(-7)), now), int(1));
         assert_eq!(m.get("x"), None);
         assert_eq!(
-            m.execute_at(&Op::GetEx { key: k("x"), at: Some(Time::In(5)) }, now),
+            m.execute_at(
+                &Op::GetEx {
+                    key: k("x"),
+                    at: Some(Time::In(5))
+                },
+                now
+            ),
             Answer::Value(None)
         );
         assert!(m.deadlines().is_empty() && m.is_empty());

@@ -163,7 +163,11 @@ mod tests {
             at: Time::At(0),
             when: ExpireIf::Always,
         };
-        assert!(valid(vec![(set_px(5), ok()), (past, int(1)), (pttl(), int(-2))]));
+        assert!(valid(vec![
+            (set_px(5), ok()),
+            (past, int(1)),
+            (pttl(), int(-2))
+        ]));
         // Up to `until` only.
         assert!(!TimedMap::new(1).is_valid_history(vec![(set_px(3), ok()), (pttl(), int(1))]));
     }

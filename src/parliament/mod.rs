@@ -648,16 +648,16 @@ impl ParliamentPriest {
     /// `--script expire`), so that its other configurations keep their states.
     fn stamp(&self, n: DecreeNumber) -> Option<Stamp> {
         let at = match self.clock {
-            Clock::DecreeNumber if self.expire_after.is_none() && !self.keys_expire => {
-                return None
-            }
+            Clock::DecreeNumber if self.expire_after.is_none() && !self.keys_expire => return None,
             Clock::DecreeNumber => u64::from(n),
             // Through `crate::clock`: recorded when traced, given back on replay.
             Clock::Wall => crate::clock::unix_millis(),
         };
         Some(Stamp {
             at,
-            horizon: self.expire_after.map_or(0, |after| at.saturating_sub(after)),
+            horizon: self
+                .expire_after
+                .map_or(0, |after| at.saturating_sub(after)),
         })
     }
 

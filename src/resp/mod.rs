@@ -703,9 +703,7 @@ impl Command {
                 match ttl {
                     kv::Ttl::Keep => v.push(w("KEEPTTL")),
                     kv::Ttl::Expire(kv::Time::In(ms)) => v.extend([w("PX"), w(&ms.to_string())]),
-                    kv::Ttl::Expire(kv::Time::At(ms)) => {
-                        v.extend([w("PXAT"), w(&ms.to_string())])
-                    }
+                    kv::Ttl::Expire(kv::Time::At(ms)) => v.extend([w("PXAT"), w(&ms.to_string())]),
                 }
                 v
             }
