@@ -433,7 +433,7 @@ fn command_describes_the_commands_in_redis_shapes() {
     let Reply::Array(Some(args)) = field("arguments") else {
         panic!()
     };
-    assert_eq!(args.len(), 4);
+    assert_eq!(args.len(), 5, "key, value, condition, get, expiration");
     let text = String::from_utf8(reply(&["command", "docs", "set"]).to_bytes()).unwrap();
     assert!(text.contains("+optional\r\n"), "{text}");
     assert!(text.contains("$5\r\ntoken\r\n$2\r\nNX\r\n"), "{text}");
