@@ -404,14 +404,10 @@ fn keys_expire_by_the_law_s_clock_at_every_priest() {
         }
     }
     assert!(gone, "the key never expired\n{}", cluster.logs());
-    for p in 0..3 {
-        assert_eq!(
-            call(&mut c[p], &["GET", "short"]),
-            Reply::nil(),
-            "priest {p}"
-        );
-        assert_eq!(call(&mut c[p], &["EXISTS", "short"]), int(0), "priest {p}");
-        assert_eq!(call(&mut c[p], &["PTTL", "short"]), int(-2), "priest {p}");
+    for (p, client) in c.iter_mut().enumerate() {
+        assert_eq!(call(client, &["GET", "short"]), Reply::nil(), "priest {p}");
+        assert_eq!(call(client, &["EXISTS", "short"]), int(0), "priest {p}");
+        assert_eq!(call(client, &["PTTL", "short"]), int(-2), "priest {p}");
     }
     // Whole-map reads do not list a key that expired either.
     assert_eq!(
