@@ -10,7 +10,8 @@
 //! commands, one at a time, to priest 0: client `i`'s script is `cas x nil->i+1`, then
 //! `get x`, `put x=i+1`, `del x` (as many as `ops`); with `--script redis`, Redis's string
 //! commands on keys `x` and `y`: `incr x`, `mset x=i+1 y=i+1`, `mget x y`, `append y i+1`,
-//! `getdel x`, `set x=i+1 nx`, odd clients with `mget` before `mset` ([`Script`]). Decree numbers
+//! `getdel x`, `set x=i+1 nx`, odd clients with `mget` before `mset`; with `--script expire`,
+//! keys that expire, the time being the decree number ([`Script`]). Decree numbers
 //! stop at `decrees`; a president keeps up to `window` decrees in flight and puts up to
 //! `batch` commands in one decree. The network is unordered (non-duplicating or
 //! duplicating) or ordered, optionally lossy, and up to `crashes` priests can be down at
@@ -159,8 +160,9 @@ pub struct ParliamentArgs {
     /// Redis's string commands).
     #[arg(long, default_value_t = 1)]
     pub ops: usize,
-    /// The clients' commands: `kv` (cas, get, put, del on key x) or `redis` (incr x, mset x y,
-    /// mget x y, append y, getdel x, set x nx get).
+    /// The clients' commands: `kv` (cas, get, put, del on key x), `redis` (incr x, mset x y,
+    /// mget x y, append y, getdel x, set x nx get) or `expire` (set x px 2, pttl x, get x,
+    /// persist x; expire x px 1).
     #[arg(long, value_enum, default_value_t = Script::Kv)]
     pub script: Script,
     /// Decrees a president keeps in flight (pipelining).
