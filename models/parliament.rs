@@ -13,6 +13,8 @@
 //! `getdel x`, `set x=i+1 nx`, odd clients with `mget` before `mset`; with `--script multi`,
 //! transactions: `multi watch x=nil { set x=i+1; incr y }`, then `multi { incr y; mget x y }`
 //! ([`Script`]). Decree numbers
+//! `getdel x`, `set x=i+1 nx`, odd clients with `mget` before `mset`; with `--script expire`,
+//! keys that expire, the time being the decree number ([`Script`]). Decree numbers
 //! stop at `decrees`; a president keeps up to `window` decrees in flight and puts up to
 //! `batch` commands in one decree. The network is unordered (non-duplicating or
 //! duplicating) or ordered, optionally lossy, and up to `crashes` priests can be down at
@@ -47,7 +49,7 @@
 //!   they include a quorum of the configured quorum system;
 //! - every client `Request` for a new sequence number is an invocation, and every `Reply` a
 //!   client accepts is its return, in stateright's `LinearizabilityTester` against the
-//!   sequential key-value map [`KvMap`].
+//!   sequential key-value map under an unseen clock, [`TimedMap`].
 //!
 //! # Properties
 //!
@@ -73,7 +75,7 @@
 
 use crate::ballot::{Ballot, PriestIx, Priests, QuorumSystem};
 use crate::check::Narrate;
-use crate::kv::{Chamber, Inc, KvMap, Member, MemberOp, Op, Store};
+use crate::kv::{Chamber, Inc, Member, MemberOp, Op, Store, TimedMap};
 use crate::models::symmetry::{least_hash_representative, permute, rename_actors};
 use crate::models::synod::NetworkKind;
 use crate::parliament::{
@@ -161,8 +163,9 @@ pub struct ParliamentArgs {
     /// Redis's string commands).
     #[arg(long, default_value_t = 1)]
     pub ops: usize,
-    /// The clients' commands: `kv` (cas, get, put, del on key x) or `redis` (incr x, mset x y,
-    /// mget x y, append y, getdel x, set x nx get).
+    /// The clients' commands: `kv` (cas, get, put, del on key x), `redis` (incr x, mset x y,
+    /// mget x y, append y, getdel x, set x nx get) or `expire` (set x px 2, pttl x, get x,
+    /// persist x; expire x px 1).
     #[arg(long, value_enum, default_value_t = Script::Kv)]
     pub script: Script,
     /// Decrees a president keeps in flight (pipelining).
@@ -231,6 +234,11 @@ pub enum Script {
     /// then `multi { incr y; mget x y }` (its read sees its own increment, and no other
     /// transaction's half).
     Multi,
+    /// Keys that expire, on key `x`, the time being the decree number (presidents stamp
+    /// every decree with its number): even clients `set x=i px 2`, `pttl x`, `get x`,
+    /// `persist x`; odd clients `pttl x`, `expire x px 1`, `get x`, `pttl x`. A `get` is a
+    /// read; the rest pass in decrees. Checked against [`TimedMap`].
+    Expire,
 }
 
 /// A change of the Chamber the model's client 0 asks for before its commands.
@@ -754,16 +762,19 @@ pub struct GhostBallot {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Ghost {
     pub ballots: Vec<GhostBallot>,
-    pub clients: LinearizabilityTester<Id, KvMap>,
+    /// Checked against [`TimedMap`]: the map, under a clock that moves unseen (the
+    /// decree numbers, with `--script expire`; without it no key expires and the clock
+    /// changes nothing).
+    pub clients: LinearizabilityTester<Id, TimedMap>,
     /// The highest sequence number each client invoked (index: client number).
     pub invoked: Vec<u64>,
 }
 
 impl Ghost {
-    fn new(clients: usize) -> Self {
+    fn new(clients: usize, until: u64) -> Self {
         Ghost {
             ballots: Vec::new(),
-            clients: LinearizabilityTester::new(KvMap::default()),
+            clients: LinearizabilityTester::new(TimedMap::new(until)),
             invoked: vec![0; clients],
         }
     }
@@ -1305,7 +1316,7 @@ impl ParliamentConfig {
 
     /// Client `i`'s script.
     pub fn script(&self, i: usize) -> Vec<Op> {
-        use crate::kv::{Key, Value, When};
+        use crate::kv::{ExpireIf, Key, Time, Ttl, Value, When};
         let (x, y) = (|| Key::from("x"), || Key::from("y"));
         let mine: Value = (i + 1).to_string().into();
         let all = match self.script {
@@ -1373,6 +1384,33 @@ impl ParliamentConfig {
                     ],
                 },
             ],
+            Script::Expire => {
+                let pttl = Op::Pttl { key: x() };
+                if i.is_multiple_of(2) {
+                    vec![
+                        Op::SetTtl {
+                            key: x(),
+                            value: mine,
+                            when: When::Always,
+                            ttl: Ttl::Expire(Time::In(2)),
+                        },
+                        pttl,
+                        Op::Get { key: x() },
+                        Op::Persist { key: x() },
+                    ]
+                } else {
+                    vec![
+                        pttl.clone(),
+                        Op::Expire {
+                            key: x(),
+                            at: Time::In(1),
+                            when: ExpireIf::Always,
+                        },
+                        Op::Get { key: x() },
+                        pttl,
+                    ]
+                }
+            }
         };
         let ops = all.into_iter().cycle().take(self.ops);
         match i {
@@ -1557,6 +1595,7 @@ impl ParliamentConfig {
                 p.snapshot_period = model_timeout();
                 p.expire_after = self.expire_after;
                 p.clock = crate::parliament::Clock::DecreeNumber;
+                p.keys_expire = self.script == Script::Expire;
                 p
             })
             .collect()
@@ -1592,51 +1631,54 @@ impl ParliamentConfig {
                 })
             }));
         let takeovers = self.proposers > 1;
-        let mut model = ActorModel::new(self.clone(), Ghost::new(self.clients))
-            .actors(nodes)
-            .init_network(network)
-            .lossy_network(lossy)
-            .max_crashes(self.crashes)
-            .record_msg_out(record_out)
-            .record_msg_in(record_in)
-            // Crashes are the priests' (clients are outside the Chamber and never crash); a
-            // check whose time is up expands no more states.
-            .within_boundary(|cfg, s| {
-                !cfg.stop.is_set() && !s.crashed[cfg.priest_actors()..].iter().any(|&c| c)
-            })
-            .property(Expectation::Always, "b1-unique-ballots", |_, s| {
-                b1_unique_ballots(s)
-            })
-            .property(Expectation::Always, "b2-quorums-intersect", |m, s| {
-                b2_quorums_intersect(&m.cfg, s)
-            })
-            .property(Expectation::Always, "b3-respects-earlier-votes", |m, s| {
-                b3_respects_earlier_votes(&m.cfg, s)
-            })
-            .property(Expectation::Always, "validity", |m, s| validity(&m.cfg, s))
-            .property(Expectation::Always, "agreement", |m, s| {
-                agreement(&m.cfg, s)
-            })
-            .property(Expectation::Always, "learned-implies-chosen", |m, s| {
-                learned_implies_chosen(&m.cfg, s)
-            })
-            .property(Expectation::Always, "logs-are-prefixes", |m, s| {
-                logs_are_prefixes(&m.cfg, s)
-            })
-            .property(Expectation::Always, "linearizable", |_, s| {
-                s.history.clients.serialized_history().is_some()
-            })
-            .property(Expectation::Always, "exactly-once", |m, s| {
-                exactly_once(&m.cfg, s)
-            })
-            .property(Expectation::Sometimes, "decree-chosen", |m, s| {
-                !chosen(&m.cfg, s).is_empty()
-            })
-            .property(Expectation::Sometimes, "client-answered", |_, s| {
-                s.actor_states
-                    .iter()
-                    .any(|a| a.client().is_some_and(|c| c.answered > 0))
-            });
+        let mut model = ActorModel::new(
+            self.clone(),
+            Ghost::new(self.clients, u64::from(self.decrees)),
+        )
+        .actors(nodes)
+        .init_network(network)
+        .lossy_network(lossy)
+        .max_crashes(self.crashes)
+        .record_msg_out(record_out)
+        .record_msg_in(record_in)
+        // Crashes are the priests' (clients are outside the Chamber and never crash); a
+        // check whose time is up expands no more states.
+        .within_boundary(|cfg, s| {
+            !cfg.stop.is_set() && !s.crashed[cfg.priest_actors()..].iter().any(|&c| c)
+        })
+        .property(Expectation::Always, "b1-unique-ballots", |_, s| {
+            b1_unique_ballots(s)
+        })
+        .property(Expectation::Always, "b2-quorums-intersect", |m, s| {
+            b2_quorums_intersect(&m.cfg, s)
+        })
+        .property(Expectation::Always, "b3-respects-earlier-votes", |m, s| {
+            b3_respects_earlier_votes(&m.cfg, s)
+        })
+        .property(Expectation::Always, "validity", |m, s| validity(&m.cfg, s))
+        .property(Expectation::Always, "agreement", |m, s| {
+            agreement(&m.cfg, s)
+        })
+        .property(Expectation::Always, "learned-implies-chosen", |m, s| {
+            learned_implies_chosen(&m.cfg, s)
+        })
+        .property(Expectation::Always, "logs-are-prefixes", |m, s| {
+            logs_are_prefixes(&m.cfg, s)
+        })
+        .property(Expectation::Always, "linearizable", |_, s| {
+            s.history.clients.serialized_history().is_some()
+        })
+        .property(Expectation::Always, "exactly-once", |m, s| {
+            exactly_once(&m.cfg, s)
+        })
+        .property(Expectation::Sometimes, "decree-chosen", |m, s| {
+            !chosen(&m.cfg, s).is_empty()
+        })
+        .property(Expectation::Sometimes, "client-answered", |_, s| {
+            s.actor_states
+                .iter()
+                .any(|a| a.client().is_some_and(|c| c.answered > 0))
+        });
         if takeovers {
             model = model
                 .property(Expectation::Sometimes, "president-changed", |_, s| {

@@ -406,6 +406,202 @@ fn transactions_answer_as_redis_does_through_every_priest() {
     assert_eq!(call(&mut cs[2], &["GET", w]), bulk("piped"));
 }
 
+/// The integer a reply holds.
+fn integer(r: Reply) -> i64 {
+    match r {
+        Reply::Integer(n) => n,
+        r => panic!("not an integer: {r:?}"),
+    }
+}
+
+#[test]
+fn keys_expire_by_the_law_s_clock_at_every_priest() {
+    let cluster = cluster();
+    let mut cs: Vec<Client> = (0..3)
+        .map(|i| cluster.connect(i, Duration::from_secs(10)))
+        .collect();
+    let c = &mut cs;
+    // TTL and PTTL of a key without a deadline, and of none.
+    assert_eq!(call(&mut c[0], &["SET", "k", "v"]), Reply::ok());
+    assert_eq!(call(&mut c[1], &["TTL", "k"]), int(-1));
+    assert_eq!(call(&mut c[2], &["PTTL", "nothing"]), int(-2));
+    assert_eq!(call(&mut c[0], &["EXPIRE", "nothing", "10"]), int(0));
+    // SET EX: the TTL is at most what was set, and only goes down.
+    assert_eq!(
+        call(&mut c[0], &["SET", "t", "v", "EX", "100"]),
+        Reply::ok()
+    );
+    let first = integer(call(&mut c[1], &["PTTL", "t"]));
+    assert!(0 < first && first <= 100_000, "{first}");
+    let second = integer(call(&mut c[2], &["PTTL", "t"]));
+    assert!(0 < second && second <= first, "{second} after {first}");
+    let ttl = integer(call(&mut c[0], &["TTL", "t"]));
+    assert!(0 < ttl && ttl <= 100, "{ttl}");
+    // APPEND and INCR keep it; SET without KEEPTTL clears it, SET KEEPTTL keeps it.
+    assert_eq!(call(&mut c[1], &["APPEND", "t", "w"]), int(2));
+    assert!(integer(call(&mut c[2], &["PTTL", "t"])) > 0);
+    assert_eq!(call(&mut c[0], &["SET", "t", "x", "KEEPTTL"]), Reply::ok());
+    assert!(integer(call(&mut c[1], &["PTTL", "t"])) > 0);
+    assert_eq!(call(&mut c[2], &["SET", "t", "y"]), Reply::ok());
+    assert_eq!(call(&mut c[0], &["TTL", "t"]), int(-1));
+    // PERSIST, and the conditions.
+    assert_eq!(call(&mut c[1], &["PEXPIRE", "t", "100000"]), int(1));
+    assert_eq!(call(&mut c[2], &["EXPIRE", "t", "50", "GT"]), int(0));
+    assert_eq!(call(&mut c[0], &["EXPIRE", "t", "50", "LT"]), int(1));
+    assert_eq!(call(&mut c[1], &["EXPIRE", "t", "70", "NX"]), int(0));
+    assert_eq!(call(&mut c[2], &["EXPIRE", "t", "70", "XX"]), int(1));
+    assert_eq!(call(&mut c[0], &["PERSIST", "t"]), int(1));
+    assert_eq!(call(&mut c[1], &["PERSIST", "t"]), int(0));
+    assert_eq!(call(&mut c[2], &["TTL", "t"]), int(-1));
+    assert_eq!(call(&mut c[0], &["EXPIRE", "t", "70", "GT"]), int(0));
+    assert_eq!(call(&mut c[1], &["EXPIRE", "t", "70", "XX"]), int(0));
+    assert_eq!(call(&mut c[2], &["EXPIRE", "t", "70", "LT"]), int(1));
+    // SETEX, PSETEX, GETEX.
+    assert_eq!(call(&mut c[0], &["SETEX", "e", "100", "a"]), Reply::ok());
+    assert!(integer(call(&mut c[1], &["TTL", "e"])) > 0);
+    assert_eq!(
+        call(&mut c[2], &["PSETEX", "e", "100000", "b"]),
+        Reply::ok()
+    );
+    assert_eq!(call(&mut c[0], &["GETEX", "e", "PERSIST"]), bulk("b"));
+    assert_eq!(call(&mut c[1], &["TTL", "e"]), int(-1));
+    assert_eq!(call(&mut c[2], &["GETEX", "e", "EX", "100"]), bulk("b"));
+    assert!(integer(call(&mut c[0], &["TTL", "e"])) > 0);
+    assert_eq!(call(&mut c[1], &["GETEX", "e"]), bulk("b"));
+    // A deadline in the past removes the key at once, and answers 1 (as Redis does).
+    assert_eq!(call(&mut c[2], &["EXPIRE", "k", "-1"]), int(1));
+    assert_eq!(call(&mut c[0], &["EXISTS", "k"]), int(0));
+    assert_eq!(call(&mut c[1], &["SET", "k", "v"]), Reply::ok());
+    assert_eq!(call(&mut c[2], &["PEXPIREAT", "k", "1"]), int(1));
+    assert_eq!(call(&mut c[0], &["GET", "k"]), Reply::nil());
+    assert_eq!(
+        call(&mut c[1], &["SET", "k", "v", "PXAT", "1"]),
+        Reply::ok()
+    );
+    assert_eq!(call(&mut c[2], &["GET", "k"]), Reply::nil());
+    // Bad input: Redis's errors; the connection and the key stay as they were.
+    let bad = [
+        (
+            &["EXPIRE", "e"][..],
+            "wrong number of arguments for 'expire' command",
+        ),
+        (&["TTL"][..], "wrong number of arguments for 'ttl' command"),
+        (
+            &["PTTL", "a", "b"][..],
+            "wrong number of arguments for 'pttl' command",
+        ),
+        (
+            &["PERSIST"][..],
+            "wrong number of arguments for 'persist' command",
+        ),
+        (
+            &["SETEX", "e", "1"][..],
+            "wrong number of arguments for 'setex' command",
+        ),
+        (
+            &["EXPIRE", "e", "soon"][..],
+            "value is not an integer or out of range",
+        ),
+        (
+            &["SETEX", "e", "x", "v"][..],
+            "value is not an integer or out of range",
+        ),
+        (
+            &["SET", "e", "v", "EX", "x"][..],
+            "value is not an integer or out of range",
+        ),
+        (
+            &["SET", "e", "v", "EX", "0"][..],
+            "invalid expire time in 'set' command",
+        ),
+        (
+            &["SET", "e", "v", "PX", "-5"][..],
+            "invalid expire time in 'set' command",
+        ),
+        (
+            &["SETEX", "e", "0", "v"][..],
+            "invalid expire time in 'setex' command",
+        ),
+        (
+            &["PSETEX", "e", "-1", "v"][..],
+            "invalid expire time in 'psetex' command",
+        ),
+        (
+            &["GETEX", "e", "EX", "0"][..],
+            "invalid expire time in 'getex' command",
+        ),
+        (
+            &["EXPIRE", "e", "9223372036854775807"][..],
+            "invalid expire time in 'expire' command",
+        ),
+        (
+            &["PEXPIRE", "e", "9223372036854775807"][..],
+            "invalid expire time in 'pexpire' command",
+        ),
+        (
+            &["SET", "e", "v", "EX", "9223372036854775807"][..],
+            "invalid expire time in 'set' command",
+        ),
+        (&["SET", "e", "v", "EX"][..], "syntax error"),
+        (&["SET", "e", "v", "EX", "1", "PX", "1"][..], "syntax error"),
+        (&["SET", "e", "v", "KEEPTTL", "EX", "1"][..], "syntax error"),
+        (&["GETEX", "e", "EX"][..], "syntax error"),
+        (&["GETEX", "e", "PERSIST", "EX", "1"][..], "syntax error"),
+        (&["EXPIRE", "e", "1", "SOON"][..], "Unsupported option SOON"),
+        (
+            &["EXPIRE", "e", "1", "NX", "XX"][..],
+            "NX and XX, GT or LT options at the same time are not compatible",
+        ),
+        (
+            &["EXPIRE", "e", "1", "GT", "LT"][..],
+            "GT and LT options at the same time are not compatible",
+        ),
+    ];
+    for (n, (words, text)) in bad.iter().enumerate() {
+        assert_eq!(call(&mut c[n % 3], words), err(text), "{words:?}");
+    }
+    assert_eq!(call(&mut c[0], &["GET", "e"]), bulk("b"));
+    assert!(integer(call(&mut c[1], &["TTL", "e"])) > 0);
+    // A key given a short deadline, then no traffic but reads: it goes, at the president
+    // and through the followers alike, and never comes back. (The wait is bounded only to
+    // end a broken run; nothing asserts how soon it goes.)
+    assert_eq!(call(&mut c[2], &["SET", "short", "v"]), Reply::ok());
+    assert_eq!(call(&mut c[0], &["PEXPIRE", "short", "200"]), int(1));
+    let mut gone = false;
+    for _ in 0..400 {
+        std::thread::sleep(Duration::from_millis(25));
+        if call(&mut c[1], &["GET", "short"]) == Reply::nil() {
+            gone = true;
+            break;
+        }
+    }
+    assert!(gone, "the key never expired\n{}", cluster.logs());
+    for (p, client) in c.iter_mut().enumerate() {
+        assert_eq!(call(client, &["GET", "short"]), Reply::nil(), "priest {p}");
+        assert_eq!(call(client, &["EXISTS", "short"]), int(0), "priest {p}");
+        assert_eq!(call(client, &["PTTL", "short"]), int(-2), "priest {p}");
+    }
+    // Whole-map reads do not list a key that expired either.
+    assert_eq!(
+        call(&mut c[0], &["PSETEX", "short", "200", "v"]),
+        Reply::ok()
+    );
+    let mut listed = true;
+    for _ in 0..400 {
+        std::thread::sleep(Duration::from_millis(25));
+        let Reply::Array(Some(keys)) = call(&mut c[2], &["KEYS", "sho*"]) else {
+            panic!("KEYS answers an array");
+        };
+        if keys.is_empty() {
+            listed = false;
+            break;
+        }
+    }
+    assert!(!listed, "KEYS listed the key after it expired");
+    assert_eq!(call(&mut c[1], &["EXISTS", "short"]), int(0));
+    assert_eq!(call(&mut c[0], &["PING"]), Reply::Simple("PONG".into()));
+}
+
 #[test]
 fn a_scan_needs_no_server_state_its_steps_go_to_any_priest() {
     let cluster = cluster();

@@ -615,13 +615,15 @@ impl Reassembly {
 
 /// Decodes one message: as this build writes it; else as a build before incarnation tags
 /// wrote it (a message whose last field, its tag, is missing: a zero byte after it reads as
-/// tag 0); else as the build before the law held its Chamber wrote it (a snapshot from a
-/// priest not yet upgraded). A build before tags decodes this build's messages as they
-/// are: postcard ignores the byte after the fields it knows.
+/// tag 0); else as the builds before the law held the deadlines of keys, or its Chamber,
+/// wrote it (a snapshot from a priest not yet upgraded). A build before tags decodes this
+/// build's messages as they are: postcard ignores the byte after the fields it knows.
 fn message<M: DeserializeOwned>(bytes: &[u8]) -> postcard::Result<M> {
+    use crate::kv::{with_law_before_chamber, with_law_before_deadlines};
     postcard::from_bytes(bytes).or_else(|e| {
         postcard::from_bytes(&[bytes, &[0]].concat())
-            .or_else(|_| crate::kv::with_law_before_chamber(|| postcard::from_bytes(bytes)))
+            .or_else(|_| with_law_before_deadlines(|| postcard::from_bytes(bytes)))
+            .or_else(|_| with_law_before_chamber(|| postcard::from_bytes(bytes)))
             .map_err(|_| e)
     })
 }

@@ -65,6 +65,23 @@
 //! to a watched key). A transaction is never a read, even one of reads alone: it always
 //! passes in a decree.
 //!
+//! # Keys that expire
+//!
+//! A key may have a *deadline*: a time on the law's clock (`now`, the largest stamp so far;
+//! Unix milliseconds when deployed, the decree number in the model). A key whose deadline is
+//! at or before the law's clock is gone: applying a decree's stamp ([`Store::advance`])
+//! removes every such key, soonest first from the deadlines kept in order ([`Deadlines`]),
+//! before the decree's commands run; and a command that sets a deadline at or before the
+//! clock removes the key at once. So the law never holds a key past its deadline, and every
+//! priest removes the same keys at the same decree, whatever its own clock says. A relative
+//! time ([`Time::In`]: `EXPIRE`, `SET PX`) travels in the decree as the client gave it and is
+//! counted from the law's clock after the stamp; an absolute one ([`Time::At`]) is taken as it
+//! is. `PTTL`, `PERSIST` and `EXPIRE` are commands, never reads, so their answers come from
+//! one decree. Writes that Redis says clear a deadline (`SET`, `MSET`, `GETSET`, a delete)
+//! clear it; `INCR` and `APPEND` keep it. The law's clock never goes back, so a key once gone
+//! never comes back. [`TimedMap`] is the sequential specification with this clock, which
+//! no client sees.
+//!
 //! # The order of keys
 //!
 //! The map keeps its keys in the order of a 64-bit hash of each ([`Slot`]), not of the keys
@@ -74,11 +91,13 @@
 
 mod chamber;
 mod text;
+mod timed;
 
 pub use chamber::{
     Chamber, Change, Inc, Listed, Member, MemberAnswer, MemberOp, Refusal, MAX_INDEX,
 };
 pub use text::{glob_matches, integer};
+pub use timed::TimedMap;
 
 use im::OrdMap;
 use serde::{Deserialize, Serialize};
@@ -162,6 +181,75 @@ pub enum Op {
         watch: Vec<(Key, Option<Value>)>,
         ops: Vec<Op>,
     },
+    /// Give the key a deadline, if it is present and `when` allows (`EXPIRE`, `PEXPIRE`,
+    /// `EXPIREAT`, `PEXPIREAT`): [`Answer::Int`] 1 if it did, 0 if not. A deadline at or
+    /// before the law's clock removes the key at once (and answers 1). See "Keys that
+    /// expire".
+    Expire { key: Key, at: Time, when: ExpireIf },
+    /// The milliseconds left before the key's deadline (`PTTL`, and `TTL` rounded to
+    /// seconds): -1 if it has none, -2 if the key is absent.
+    Pttl { key: Key },
+    /// Remove the key's deadline (`PERSIST`): 1 if it had one, else 0.
+    Persist { key: Key },
+    /// [`Op::SetIf`] that also sets the key's deadline or keeps it (`SET` with `EX`, `PX`,
+    /// `EXAT`, `PXAT` or `KEEPTTL`, `SETEX`, `PSETEX`).
+    SetTtl {
+        key: Key,
+        value: Value,
+        when: When,
+        ttl: Ttl,
+    },
+    /// Read the key and set its deadline (`Some`) or remove it (`None`) (`GETEX` with an
+    /// option).
+    GetEx { key: Key, at: Option<Time> },
+}
+
+/// A time an expiring command names, in milliseconds on the law's clock (Unix time when
+/// deployed).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Time {
+    /// This long after the decree's stamp: the law's clock once the decree's stamp is
+    /// applied, the same at every priest (`EXPIRE`, `PEXPIRE`, `SET EX`/`PX`).
+    In(i64),
+    /// At this time (`EXPIREAT`, `PEXPIREAT`, `SET EXAT`/`PXAT`).
+    At(i64),
+}
+
+impl Time {
+    /// The deadline on the law's clock when it reads `now`; `None` past the 64-bit
+    /// integers (Redis's "invalid expire time").
+    pub fn deadline(self, now: u64) -> Option<i64> {
+        match self {
+            Time::In(ms) => i64::try_from(now).ok()?.checked_add(ms),
+            Time::At(ms) => Some(ms),
+        }
+    }
+}
+
+/// When an [`Op::Expire`] sets the deadline (Redis 7's options; no deadline counts as one
+/// infinitely far).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum ExpireIf {
+    Always,
+    /// Only if the key has no deadline (`NX`).
+    None,
+    /// Only if it has one (`XX`).
+    Some,
+    /// Only if the new one is later (`GT`).
+    Later,
+    /// Only if the new one is sooner (`LT`).
+    Sooner,
+    /// Only if the key has one and the new one is sooner (`XX LT`).
+    SomeSooner,
+}
+
+/// What an [`Op::SetTtl`] that writes does to the key's deadline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Ttl {
+    /// Keeps it (`KEEPTTL`).
+    Keep,
+    /// Sets it.
+    Expire(Time),
 }
 
 /// When a [`Op::SetIf`] writes.
@@ -172,6 +260,17 @@ pub enum When {
     Absent,
     /// Only if the key is present (`XX`).
     Present,
+}
+
+impl When {
+    /// Whether it writes a key that is `present` or not.
+    pub fn allows(self, present: bool) -> bool {
+        match self {
+            When::Always => true,
+            When::Absent => !present,
+            When::Present => present,
+        }
+    }
 }
 
 /// The answer to an [`Op`].
@@ -218,6 +317,9 @@ pub enum Failure {
     Overflow,
     /// An append past [`MAX_VALUE_BYTES`].
     TooLarge,
+    /// A deadline past the 64-bit integers of milliseconds (the RESP reply names the
+    /// command, as Redis's does).
+    InvalidExpire,
 }
 
 impl fmt::Display for Failure {
@@ -229,6 +331,7 @@ impl fmt::Display for Failure {
                 f,
                 "string exceeds maximum allowed size ({MAX_VALUE_BYTES} bytes)"
             ),
+            Failure::InvalidExpire => f.write_str("invalid expire time"),
         }
     }
 }
@@ -247,7 +350,12 @@ impl Op {
             | Op::Append { key, .. }
             | Op::Strlen { key }
             | Op::GetDel { key }
-            | Op::SetIf { key, .. } => vec![key],
+            | Op::SetIf { key, .. }
+            | Op::Expire { key, .. }
+            | Op::Pttl { key }
+            | Op::Persist { key }
+            | Op::SetTtl { key, .. }
+            | Op::GetEx { key, .. } => vec![key],
             Op::MGet { keys } | Op::DeleteMany { keys } => keys.iter().collect(),
             Op::MSet { pairs } => pairs.iter().map(|(k, _)| k).collect(),
             Op::Member(_) | Op::Count | Op::Keys { .. } | Op::Scan { .. } => Vec::new(),
@@ -274,6 +382,24 @@ impl Op {
         )
     }
 
+    /// Whether what it does depends on the law's clock besides which keys have expired:
+    /// the operations on deadlines.
+    pub fn is_timed(&self) -> bool {
+        match self {
+            Op::Multi { ops, .. } => ops.iter().any(Op::is_timed),
+            _ => matches!(
+                self,
+                Op::Expire { .. }
+                    | Op::Pttl { .. }
+                    | Op::SetTtl {
+                        ttl: Ttl::Expire(_),
+                        ..
+                    }
+                    | Op::GetEx { at: Some(_), .. }
+            ),
+        }
+    }
+
     /// The bytes of the strings it carries.
     fn text_bytes(&self) -> usize {
         let opt = |v: &Option<Value>| v.as_ref().map_or(0, |v| v.len());
@@ -281,9 +407,12 @@ impl Op {
             Op::Get { key } | Op::Delete { key } | Op::Strlen { key } | Op::GetDel { key } => {
                 key.len()
             }
+            Op::Pttl { key } | Op::Persist { key } => key.len(),
+            Op::Expire { key, .. } | Op::GetEx { key, .. } => key.len() + 10,
             Op::Put { key, value } | Op::Append { key, value } | Op::SetIf { key, value, .. } => {
                 key.len() + value.len()
             }
+            Op::SetTtl { key, value, .. } => key.len() + value.len() + 10,
             Op::Cas { key, expected, new } => key.len() + opt(expected) + new.len(),
             Op::IncrBy { key, .. } => key.len() + 8,
             Op::MGet { keys } | Op::DeleteMany { keys } => keys.iter().map(|k| k.len() + 2).sum(),
@@ -361,6 +490,52 @@ impl fmt::Display for Op {
                 }
                 f.write_str(" }")
             }
+            Op::Expire { key, at, when } => {
+                write!(f, "expire {key} {at}")?;
+                match when {
+                    ExpireIf::Always => Ok(()),
+                    ExpireIf::None => f.write_str(" nx"),
+                    ExpireIf::Some => f.write_str(" xx"),
+                    ExpireIf::Later => f.write_str(" gt"),
+                    ExpireIf::Sooner => f.write_str(" lt"),
+                    ExpireIf::SomeSooner => f.write_str(" xx lt"),
+                }
+            }
+            Op::Pttl { key } => write!(f, "pttl {key}"),
+            Op::Persist { key } => write!(f, "persist {key}"),
+            Op::SetTtl {
+                key,
+                value,
+                when,
+                ttl,
+            } => {
+                write!(
+                    f,
+                    "{}",
+                    Op::SetIf {
+                        key: key.clone(),
+                        value: value.clone(),
+                        when: *when,
+                    }
+                )?;
+                match ttl {
+                    Ttl::Keep => f.write_str(" keepttl"),
+                    Ttl::Expire(at) => write!(f, " {at}"),
+                }
+            }
+            Op::GetEx { key, at } => match at {
+                Some(at) => write!(f, "getex {key} {at}"),
+                None => write!(f, "getex {key} persist"),
+            },
+        }
+    }
+}
+
+impl fmt::Display for Time {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Time::In(ms) => write!(f, "px {ms}"),
+            Time::At(ms) => write!(f, "pxat {ms}"),
         }
     }
 }
@@ -479,14 +654,126 @@ impl<'de> Deserialize<'de> for Slot {
 }
 
 /// The plain map: the sequential specification of the service. Its keys are in their
-/// places ([`Slot`]); it is written as a map of keys to values.
-#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct KvMap(pub OrdMap<Slot, Value>);
+/// places ([`Slot`]), and some have a deadline ([`Deadlines`]). The map is written as a map
+/// of keys to values; its deadlines are written by the [`Store`] after the rest of the law
+/// (ledger format 6), so a law written before deadlines reads as one with none.
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct KvMap(pub OrdMap<Slot, Value>, pub Deadlines);
+
+impl Serialize for KvMap {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for KvMap {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(KvMap(OrdMap::deserialize(d)?, Deadlines::default()))
+    }
+}
+
+/// The keys that have a deadline, and the deadlines in order (an index kept with them), so
+/// that the law finds the keys whose deadline its clock passed without walking the map.
+/// Every key here is in the map, and its deadline is after the law's clock.
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Deadlines {
+    of: OrdMap<Slot, u64>,
+    by: im::OrdSet<(u64, Slot)>,
+}
+
+impl Deadlines {
+    /// The deadline of the key in `slot`.
+    pub fn get(&self, slot: &Slot) -> Option<u64> {
+        self.of.get(slot).copied()
+    }
+
+    fn set(&mut self, slot: Slot, at: u64) {
+        if let Some(was) = self.of.insert(slot.clone(), at) {
+            self.by.remove(&(was, slot.clone()));
+        }
+        self.by.insert((at, slot));
+    }
+
+    fn clear(&mut self, slot: &Slot) -> Option<u64> {
+        let was = self.of.remove(slot)?;
+        self.by.remove(&(was, slot.clone()));
+        Some(was)
+    }
+
+    /// The soonest deadline.
+    pub fn earliest(&self) -> Option<u64> {
+        self.by.get_min().map(|(at, _)| *at)
+    }
+
+    /// How many keys have a deadline.
+    pub fn len(&self) -> usize {
+        self.of.len()
+    }
+
+    /// Whether no key has one.
+    pub fn is_empty(&self) -> bool {
+        self.of.is_empty()
+    }
+
+    /// Every key with a deadline, and the deadline, in the law's order.
+    pub fn iter(&self) -> impl Iterator<Item = (&Slot, u64)> {
+        self.of.iter().map(|(s, at)| (s, *at))
+    }
+
+    /// The changes from `prev` to this: each key whose deadline changed, with its new one
+    /// (`None`: it has none now).
+    pub fn delta(&self, prev: &Deadlines) -> Vec<(Slot, Option<u64>)> {
+        use im::ordmap::DiffItem;
+        prev.of
+            .diff(&self.of)
+            .map(|item| match item {
+                DiffItem::Add(s, at) | DiffItem::Update { new: (s, at), .. } => {
+                    (s.clone(), Some(*at))
+                }
+                DiffItem::Remove(s, _) => (s.clone(), None),
+            })
+            .collect()
+    }
+
+    /// Applies changes [`Deadlines::delta`] listed.
+    pub fn apply(&mut self, changes: impl IntoIterator<Item = (Slot, Option<u64>)>) {
+        for (slot, at) in changes {
+            match at {
+                Some(at) => self.set(slot, at),
+                None => drop(self.clear(&slot)),
+            }
+        }
+    }
+}
+
+impl Serialize for Deadlines {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.of.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Deadlines {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let of = OrdMap::<Slot, u64>::deserialize(d)?;
+        let by = of.iter().map(|(s, at)| (*at, s.clone())).collect();
+        Ok(Deadlines { of, by })
+    }
+}
 
 impl KvMap {
     /// The value `key` holds.
     pub fn get(&self, key: &str) -> Option<&Value> {
         self.0.get(&Slot::of(&Key::from(key)))
+    }
+
+    /// The deadline of `key`, if it has one.
+    pub fn deadline(&self, key: &str) -> Option<u64> {
+        self.1.get(&Slot::of(&Key::from(key)))
+    }
+
+    /// The keys that have a deadline.
+    pub fn deadlines(&self) -> &Deadlines {
+        &self.1
     }
 
     /// How many keys it holds.
@@ -508,12 +795,48 @@ impl KvMap {
         self.0.get(&Slot::of(key))
     }
 
+    /// Writes the key, removing its deadline: a write Redis says clears it (`SET`, `MSET`,
+    /// `GETSET`, ...).
     fn insert(&mut self, key: &Key, value: Value) {
+        let slot = Slot::of(key);
+        self.1.clear(&slot);
+        self.0.insert(slot, value);
+    }
+
+    /// Writes the key, keeping its deadline (`INCR`, `APPEND`, `SET KEEPTTL`).
+    fn update(&mut self, key: &Key, value: Value) {
         self.0.insert(Slot::of(key), value);
     }
 
     fn remove(&mut self, key: &Key) -> Option<Value> {
-        self.0.remove(&Slot::of(key))
+        let slot = Slot::of(key);
+        self.1.clear(&slot);
+        self.0.remove(&slot)
+    }
+
+    /// Removes every key whose deadline is at or before `now`, soonest first, and returns
+    /// them with their values.
+    pub fn expire_through(&mut self, now: u64) -> Vec<(Key, Value)> {
+        let mut gone = Vec::new();
+        while let Some((at, slot)) = self.1.by.get_min().cloned() {
+            if at > now {
+                break;
+            }
+            self.1.clear(&slot);
+            if let Some(v) = self.0.remove(&slot) {
+                gone.push((slot.key, v));
+            }
+        }
+        gone
+    }
+
+    /// Gives `key` (present) the deadline `at` when the law's clock reads `now`: removes it
+    /// if `at` is not after `now`.
+    fn set_deadline(&mut self, key: &Key, at: i64, now: u64) {
+        match u64::try_from(at) {
+            Ok(at) if at > now => self.1.set(Slot::of(key), at),
+            _ => drop(self.remove(key)),
+        }
     }
 
     /// What a read returns, without executing anything: `None` if `op` is not a read
@@ -583,8 +906,21 @@ impl KvMap {
         Answer::Scan { cursor, keys }
     }
 
-    /// Executes one operation.
+    /// Executes one operation with the law's clock at 0 (a map whose keys never expire
+    /// unless told a time in the past).
     pub fn execute(&mut self, op: &Op) -> Answer {
+        self.execute_at(op, 0)
+    }
+
+    /// Executes one operation with the law's clock reading `now` (every key whose deadline
+    /// is at or before `now` already removed: [`KvMap::expire_through`]).
+    pub fn execute_at(&mut self, op: &Op, now: u64) -> Answer {
+        self.execute_timed(op, now, now)
+    }
+
+    /// [`KvMap::execute_at`], relative deadlines counted from `base` instead of `now` (the
+    /// seeded bug `expire-by-own-clock`: `base` is the priest's own clock).
+    fn execute_timed(&mut self, op: &Op, now: u64, base: u64) -> Answer {
         if let Some(answer) = self.read(op) {
             return answer;
         }
@@ -621,7 +957,7 @@ impl KvMap {
                 let Some(next) = now.checked_add(*by) else {
                     return Answer::Failed(Failure::Overflow);
                 };
-                self.insert(key, next.to_string().into());
+                self.update(key, next.to_string().into());
                 Answer::Int(next)
             }
             Op::Append { key, value } => {
@@ -631,17 +967,13 @@ impl KvMap {
                 }
                 let next: Value = [now, value].concat().into();
                 let len = next.len();
-                self.insert(key, next);
+                self.update(key, next);
                 Answer::Int(len as i64)
             }
             Op::GetDel { key } => Answer::Value(self.remove(key)),
             Op::SetIf { key, value, when } => {
                 let previous = self.value(key).cloned();
-                let swapped = match when {
-                    When::Always => true,
-                    When::Absent => previous.is_none(),
-                    When::Present => previous.is_some(),
-                };
+                let swapped = when.allows(previous.is_some());
                 if swapped {
                     self.insert(key, value.clone());
                 }
@@ -656,7 +988,79 @@ impl KvMap {
                 if watch.iter().any(|(k, v)| self.value(k) != v.as_ref()) {
                     return Answer::Multi(None);
                 }
-                Answer::Multi(Some(ops.iter().map(|op| self.execute(op)).collect()))
+                Answer::Multi(Some(
+                    ops.iter()
+                        .map(|op| self.execute_timed(op, now, base))
+                        .collect(),
+                ))
+            }
+            Op::Expire { key, at, when } => {
+                let Some(at) = at.deadline(base) else {
+                    return Answer::Failed(Failure::InvalidExpire);
+                };
+                if self.value(key).is_none() {
+                    return Answer::Int(0);
+                }
+                let had = self.1.get(&Slot::of(key)).map(|d| d as i64);
+                let allowed = match (when, had) {
+                    (ExpireIf::Always, _) => true,
+                    (ExpireIf::None, had) => had.is_none(),
+                    (ExpireIf::Some, had) => had.is_some(),
+                    (ExpireIf::Later, had) => had.is_some_and(|had| at > had),
+                    (ExpireIf::Sooner, had) => had.is_none_or(|had| at < had),
+                    (ExpireIf::SomeSooner, had) => had.is_some_and(|had| at < had),
+                };
+                if allowed {
+                    self.set_deadline(key, at, now);
+                }
+                Answer::Int(allowed as i64)
+            }
+            Op::Pttl { key } => Answer::Int(match (self.value(key), self.1.get(&Slot::of(key))) {
+                (None, _) => -2,
+                (Some(_), None) => -1,
+                (Some(_), Some(at)) => at.saturating_sub(now).min(i64::MAX as u64) as i64,
+            }),
+            Op::Persist { key } => Answer::Int(self.1.clear(&Slot::of(key)).is_some() as i64),
+            Op::SetTtl {
+                key,
+                value,
+                when,
+                ttl,
+            } => {
+                let at = match ttl {
+                    Ttl::Keep => None,
+                    Ttl::Expire(at) => match at.deadline(base) {
+                        Some(at) => Some(at),
+                        None => return Answer::Failed(Failure::InvalidExpire),
+                    },
+                };
+                let previous = self.value(key).cloned();
+                let swapped = when.allows(previous.is_some());
+                if swapped {
+                    match at {
+                        None => self.update(key, value.clone()),
+                        Some(at) => {
+                            self.insert(key, value.clone());
+                            self.set_deadline(key, at, now);
+                        }
+                    }
+                }
+                Answer::Cas { swapped, previous }
+            }
+            Op::GetEx { key, at } => {
+                let at = match at.map(|at| at.deadline(base)) {
+                    Some(None) => return Answer::Failed(Failure::InvalidExpire),
+                    Some(Some(at)) => Some(at),
+                    None => None,
+                };
+                let value = self.value(key).cloned();
+                if value.is_some() {
+                    match at {
+                        Some(at) => self.set_deadline(key, at, now),
+                        None => drop(self.1.clear(&Slot::of(key))),
+                    }
+                }
+                Answer::Value(value)
             }
             Op::Get { .. }
             | Op::MGet { .. }
@@ -767,6 +1171,10 @@ pub enum Dedup {
     /// before the transaction, and its writes then replace the keys it wrote: a transaction
     /// does not read its own writes (the seeded bug `transaction-reads-before-its-writes`).
     TransactionReadsBefore,
+    /// Sessions as `Sessions`, but a relative deadline (`EXPIRE`, `SET PX`) is counted from
+    /// this time, the priest's own clock as it applies the decree, instead of the law's
+    /// clock at the decree's stamp (the seeded bug `expire-by-own-clock`).
+    DeadlinesFrom(u64),
 }
 
 /// What applying a command did.
@@ -804,25 +1212,48 @@ pub struct Store {
     pub chamber: Option<Chamber>,
 }
 
-thread_local! {
-    static BEFORE_CHAMBER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+/// How a law is laid out when it is written (ledger formats, and the wire of builds that
+/// wrote them).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Layout {
+    /// Ledger format 6: the fields, the chamber, the deadlines.
+    Now,
+    /// Ledger formats 4 and 5: the fields and the chamber (no key had a deadline).
+    BeforeDeadlines,
+    /// Ledger format 3: the fields alone.
+    BeforeChamber,
 }
 
-/// Runs `f` with laws read and written as ledger format 3 and the builds of its time laid
-/// them out: without the chamber (read as `None`). The journal reads a format-3 ledger this
-/// way, and the wire a snapshot from a priest of that build, so a cluster upgrades one
-/// priest at a time without losing its ledgers.
-pub fn with_law_before_chamber<T>(f: impl FnOnce() -> T) -> T {
-    BEFORE_CHAMBER.with(|b| {
-        let was = b.replace(true);
+thread_local! {
+    static LAYOUT: std::cell::Cell<Layout> = const { std::cell::Cell::new(Layout::Now) };
+}
+
+fn with_layout<T>(layout: Layout, f: impl FnOnce() -> T) -> T {
+    LAYOUT.with(|l| {
+        let was = l.replace(layout);
         let out = f();
-        b.set(was);
+        l.set(was);
         out
     })
 }
 
+/// Runs `f` with laws read and written as ledger format 3 and the builds of its time laid
+/// them out: without the chamber (read as `None`) or deadlines (read as none). The journal
+/// reads a format-3 ledger this way, and the wire a snapshot from a priest of that build, so
+/// a cluster upgrades one priest at a time without losing its ledgers.
+pub fn with_law_before_chamber<T>(f: impl FnOnce() -> T) -> T {
+    with_layout(Layout::BeforeChamber, f)
+}
+
+/// Runs `f` with laws read and written as ledger formats 4 and 5 and the builds of their
+/// time laid them out: without the deadlines of keys (read as none).
+pub fn with_law_before_deadlines<T>(f: impl FnOnce() -> T) -> T {
+    with_layout(Layout::BeforeDeadlines, f)
+}
+
 /// The fields of a law before its chamber, as they are written: borrowed to write, owned
-/// to read. Ledger format 3 wrote these alone; since, the chamber follows them.
+/// to read. Ledger format 3 wrote these alone; format 4 and 5 the chamber after them, and
+/// format 6 the deadlines of keys after that.
 #[derive(Serialize, Deserialize)]
 struct LawHead<M, S> {
     map: M,
@@ -843,23 +1274,29 @@ impl Serialize for Store {
             now: self.now,
             horizon: self.horizon,
         };
-        if BEFORE_CHAMBER.with(|b| b.get()) {
-            return head.serialize(s);
+        match LAYOUT.with(|l| l.get()) {
+            Layout::BeforeChamber => head.serialize(s),
+            Layout::BeforeDeadlines => (head, &self.chamber).serialize(s),
+            Layout::Now => (head, &self.chamber, &self.map.1).serialize(s),
         }
-        (head, &self.chamber).serialize(s)
     }
 }
 
 impl<'de> Deserialize<'de> for Store {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         type Head = LawHead<KvMap, OrdMap<Id, Session>>;
-        let (head, chamber) = if BEFORE_CHAMBER.with(|b| b.get()) {
-            (Head::deserialize(d)?, None)
-        } else {
-            <(Head, Option<Chamber>)>::deserialize(d)?
+        let (head, chamber, deadlines) = match LAYOUT.with(|l| l.get()) {
+            Layout::BeforeChamber => (Head::deserialize(d)?, None, Deadlines::default()),
+            Layout::BeforeDeadlines => {
+                let (head, chamber) = <(Head, Option<Chamber>)>::deserialize(d)?;
+                (head, chamber, Deadlines::default())
+            }
+            Layout::Now => <(Head, Option<Chamber>, Deadlines)>::deserialize(d)?,
         };
+        let mut map = head.map;
+        map.1 = deadlines;
         Ok(Store {
-            map: head.map,
+            map,
             sessions: head.sessions,
             executed: head.executed,
             bytes: head.bytes,
@@ -902,6 +1339,9 @@ impl Store {
     /// index kept up to date on every command.
     pub fn advance(&mut self, stamp: &Stamp) {
         self.now = self.now.max(stamp.at);
+        for (key, value) in self.map.expire_through(self.now) {
+            self.bytes -= (key.len() + value.len()) as u64;
+        }
         if stamp.horizon <= self.horizon {
             return;
         }
@@ -963,6 +1403,10 @@ impl Store {
                         .sum()
                 };
                 let before = entries(&self.map);
+                let base = match dedup {
+                    Dedup::DeadlinesFrom(clock) => clock,
+                    _ => self.now,
+                };
                 let unwatched;
                 let op = match op {
                     Op::Multi { ops, .. } if dedup == Dedup::WatchIgnored => {
@@ -984,7 +1428,7 @@ impl Store {
                             .iter()
                             .map(|op| {
                                 let mut scratch = before.clone();
-                                let answer = scratch.execute(op);
+                                let answer = scratch.execute_timed(op, self.now, base);
                                 for k in op.keys() {
                                     match scratch.value(k) {
                                         Some(v) => self.map.insert(k, v.clone()),
@@ -996,14 +1440,18 @@ impl Store {
                             .collect();
                         Answer::Multi(Some(answers))
                     }
-                    (None, op) => self.map.execute(op),
+                    (None, op) => self.map.execute_timed(op, self.now, base),
                     (Some(reads), op) => {
                         let mut scratch = reads.clone();
-                        let answer = scratch.execute(op);
+                        let answer = scratch.execute_at(op, self.now);
                         for k in &keys {
+                            let slot = Slot::of(k);
                             match scratch.value(k) {
                                 Some(v) => self.map.insert(k, v.clone()),
                                 None => drop(self.map.remove(k)),
+                            }
+                            if let Some(at) = scratch.1.get(&slot) {
+                                self.map.1.set(slot, at);
                             }
                         }
                         answer
@@ -1446,6 +1894,17 @@ mod tests {
                 watch: vec![],
                 ops: vec![get("a")],
             },
+            Op::Expire {
+                key: k("a"),
+                at: Time::In(5),
+                when: ExpireIf::Always,
+            },
+            Op::Pttl { key: k("a") },
+            Op::Persist { key: k("a") },
+            Op::GetEx {
+                key: k("a"),
+                at: None,
+            },
         ];
         for op in ops {
             let before = m.clone();
@@ -1735,6 +2194,220 @@ mod tests {
         back.advance(&stamp(4_000, 2_500));
         assert_eq!(back, s);
         assert_eq!(s.sessions.len(), 1);
+    }
+
+    fn expire(key: &str, at: Time) -> Op {
+        Op::Expire {
+            key: k(key),
+            at,
+            when: ExpireIf::Always,
+        }
+    }
+
+    fn set_px(key: &str, value: &str, ms: i64) -> Op {
+        Op::SetTtl {
+            key: k(key),
+            value: value.into(),
+            when: When::Always,
+            ttl: Ttl::Expire(Time::In(ms)),
+        }
+    }
+
+    /// Applies `op` as client `client`'s command `seq` in a decree stamped `at`.
+    fn at(s: &mut Store, at: u64, client: usize, seq: u64, op: Op) -> Answer {
+        let mut got = None;
+        s.apply_all(
+            0,
+            Some(&stamp(at, 0)),
+            [&cmd(client, seq, op)],
+            Dedup::Sessions,
+            |_, o| got = Some(o),
+        );
+        match got {
+            Some(Outcome::Executed(a)) => a,
+            o => panic!("{o:?}"),
+        }
+    }
+
+    fn live_bytes(s: &Store) -> u64 {
+        s.map.iter().map(|(k, v)| (k.len() + v.len()) as u64).sum()
+    }
+
+    #[test]
+    fn keys_expire_when_a_stamp_passes_their_deadline() {
+        let mut s = Store::default();
+        // Deadlines relative to the decree's stamp: 1_000 + 50.
+        assert_eq!(
+            at(&mut s, 1_000, 1, 1, set_px("a", "1", 50)),
+            cas_of(true, None)
+        );
+        assert_eq!(at(&mut s, 1_000, 1, 2, put("b", "22")), Answer::Written);
+        assert_eq!(at(&mut s, 1_010, 1, 3, expire("b", Time::In(100))), int(1));
+        assert_eq!(s.map.deadline("a"), Some(1_050));
+        assert_eq!(s.map.deadline("b"), Some(1_110));
+        assert_eq!(at(&mut s, 1_020, 1, 4, Op::Pttl { key: k("a") }), int(30));
+        // A stamp at a deadline removes the key: every priest, by the same stamp.
+        s.advance(&stamp(1_050, 0));
+        assert_eq!(s.map.get("a"), None);
+        assert_eq!(s.map.get("b").map(|v| &**v), Some("22"));
+        assert_eq!(s.bytes, live_bytes(&s));
+        // A stamp behind the law's clock moves nothing back, and expires nothing again.
+        assert_eq!(at(&mut s, 900, 1, 5, Op::Pttl { key: k("b") }), int(60));
+        assert_eq!(at(&mut s, 2_000, 1, 6, Op::Pttl { key: k("b") }), int(-2));
+        assert!(s.map.deadlines().is_empty());
+        assert_eq!((s.map.len(), s.bytes), (0, 0));
+    }
+
+    fn cas_of(swapped: bool, previous: Option<Value>) -> Answer {
+        Answer::Cas { swapped, previous }
+    }
+
+    #[test]
+    fn writes_clear_or_keep_the_deadline_as_redis_s_do() {
+        let mut s = Store::default();
+        let pttl = |s: &mut Store, seq| at(s, 100, 2, seq, Op::Pttl { key: k("x") });
+        let mut seq = 0;
+        let mut next = || {
+            seq += 1;
+            seq
+        };
+        at(&mut s, 100, 2, next(), set_px("x", "1", 1_000));
+        at(&mut s, 100, 2, next(), Op::IncrBy { key: k("x"), by: 1 });
+        at(
+            &mut s,
+            100,
+            2,
+            next(),
+            Op::Append {
+                key: k("x"),
+                value: "0".into(),
+            },
+        );
+        assert_eq!(s.map.get("x").map(|v| &**v), Some("20"));
+        assert_eq!(pttl(&mut s, next()), int(1_000), "INCR and APPEND keep it");
+        let keep = Op::SetTtl {
+            key: k("x"),
+            value: "k".into(),
+            when: When::Always,
+            ttl: Ttl::Keep,
+        };
+        at(&mut s, 100, 2, next(), keep);
+        assert_eq!(pttl(&mut s, next()), int(1_000), "KEEPTTL");
+        for clears in [
+            put("x", "p"),
+            Op::MSet {
+                pairs: vec![(k("x"), "m".into())],
+            },
+            Op::SetIf {
+                key: k("x"),
+                value: "s".into(),
+                when: When::Present,
+            },
+        ] {
+            at(&mut s, 100, 2, next(), set_px("x", "1", 1_000));
+            at(&mut s, 100, 2, next(), clears.clone());
+            assert_eq!(pttl(&mut s, next()), int(-1), "{clears}");
+        }
+        // A key removed and written again has no deadline.
+        at(&mut s, 100, 2, next(), set_px("x", "1", 1_000));
+        at(&mut s, 100, 2, next(), Op::GetDel { key: k("x") });
+        at(&mut s, 100, 2, next(), Op::IncrBy { key: k("x"), by: 1 });
+        assert_eq!(pttl(&mut s, next()), int(-1));
+        assert_eq!(
+            at(&mut s, 100, 2, next(), Op::Persist { key: k("x") }),
+            int(0)
+        );
+        at(&mut s, 100, 2, next(), expire("x", Time::At(5_000)));
+        assert_eq!(
+            at(&mut s, 100, 2, next(), Op::Persist { key: k("x") }),
+            int(1)
+        );
+        assert_eq!(pttl(&mut s, next()), int(-1));
+        assert!(s.map.deadlines().is_empty());
+        assert_eq!(s.bytes, live_bytes(&s));
+    }
+
+    #[test]
+    fn expire_s_conditions_the_past_and_overflow() {
+        let mut m = KvMap::default();
+        let now = 1_000;
+        let ex = |when, ms| Op::Expire {
+            key: k("x"),
+            at: Time::In(ms),
+            when,
+        };
+        assert_eq!(
+            m.execute_at(&ex(ExpireIf::Always, 10), now),
+            int(0),
+            "absent"
+        );
+        m.execute_at(&put("x", "v"), now);
+        assert_eq!(m.execute_at(&ex(ExpireIf::Some, 10), now), int(0));
+        assert_eq!(m.execute_at(&ex(ExpireIf::Later, 10), now), int(0));
+        assert_eq!(m.execute_at(&ex(ExpireIf::SomeSooner, 10), now), int(0));
+        assert_eq!(m.execute_at(&ex(ExpireIf::Sooner, 500), now), int(1));
+        assert_eq!(m.execute_at(&ex(ExpireIf::None, 10), now), int(0));
+        assert_eq!(m.execute_at(&ex(ExpireIf::Later, 400), now), int(0));
+        assert_eq!(m.execute_at(&ex(ExpireIf::Later, 600), now), int(1));
+        assert_eq!(m.execute_at(&ex(ExpireIf::SomeSooner, 550), now), int(1));
+        assert_eq!(m.deadline("x"), Some(1_550));
+        // Past 64 bits: refused, whether or not the key is there; the key stays.
+        let far = Op::Expire {
+            key: k("nobody"),
+            at: Time::In(i64::MAX),
+            when: ExpireIf::Always,
+        };
+        assert_eq!(
+            m.execute_at(&far, now),
+            Answer::Failed(Failure::InvalidExpire)
+        );
+        assert_eq!(
+            m.execute_at(&set_px("x", "w", i64::MAX), now),
+            Answer::Failed(Failure::InvalidExpire)
+        );
+        assert_eq!(m.get("x").map(|v| &**v), Some("v"));
+        // A deadline at or before the clock removes the key at once, answering 1.
+        assert_eq!(m.execute_at(&ex(ExpireIf::Always, 0), now), int(1));
+        assert_eq!(m.get("x"), None);
+        m.execute_at(&put("x", "v"), now);
+        assert_eq!(m.execute_at(&expire("x", Time::At(-7)), now), int(1));
+        assert_eq!(m.get("x"), None);
+        assert_eq!(
+            m.execute_at(
+                &Op::GetEx {
+                    key: k("x"),
+                    at: Some(Time::In(5))
+                },
+                now
+            ),
+            Answer::Value(None)
+        );
+        assert!(m.deadlines().is_empty() && m.is_empty());
+    }
+
+    #[test]
+    fn a_law_with_deadlines_is_written_in_format_6_and_older_laws_read_with_none() {
+        let mut s = Store::default();
+        at(&mut s, 1_000, 1, 1, set_px("a", "1", 50));
+        at(&mut s, 1_000, 1, 2, put("b", "2"));
+        let bytes = postcard::to_allocvec(&s).unwrap();
+        let back: Store = postcard::from_bytes(&bytes).unwrap();
+        assert_eq!(back, s);
+        assert_eq!(back.map.deadlines().earliest(), Some(1_050));
+        // Formats 4 and 5 laid the law out without deadlines: read so, it has none.
+        let old = with_law_before_deadlines(|| postcard::to_allocvec(&s).unwrap());
+        assert!(old.len() < bytes.len());
+        let back: Store = with_law_before_deadlines(|| postcard::from_bytes(&old).unwrap());
+        assert_eq!(back.map.0, s.map.0);
+        assert!(back.map.deadlines().is_empty());
+        // Deltas of deadlines rebuild them.
+        let mut later = s.clone();
+        at(&mut later, 1_010, 1, 3, expire("b", Time::In(10)));
+        at(&mut later, 1_010, 1, 4, Op::Persist { key: k("a") });
+        let mut rebuilt = s.map.1.clone();
+        rebuilt.apply(later.map.1.delta(&s.map.1));
+        assert_eq!(rebuilt, later.map.1);
+        assert_eq!(rebuilt.earliest(), Some(1_020));
     }
 
     fn cmd_of(client: Id, seq: u64, op: Op) -> Command {

@@ -38,6 +38,20 @@ pub const MULTI_FLAGS: &[&str] = &[
     "1",
 ];
 
+/// The configuration of keys that expire: three clients (two set `x` to expire two decree
+/// numbers on, one asks its `PTTL`), one candidate, one decree in flight, so that a `SET PX`
+/// and a `PTTL` queue behind the first command and pass in one decree.
+pub const EXPIRE_FLAGS: &[&str] = &[
+    "--script",
+    "expire",
+    "--proposers",
+    "1",
+    "--clients",
+    "3",
+    "--window",
+    "1",
+];
+
 /// Transactions against each other (`--script multi`): after the conditional transaction,
 /// each client runs `multi { incr y; mget x y }`, which reads its own write.
 pub const MULTI_AGAINST_FLAGS: &[&str] = &[
@@ -133,6 +147,7 @@ pub enum Bug {
     BatchReadsBeforeItsDecree,
     WatchIgnored,
     TransactionReadsBeforeItsWrites,
+    ExpireByOwnClock,
 }
 
 /// What a bug is, what it breaks, and where it comes from.
@@ -150,7 +165,7 @@ pub struct BugInfo {
 
 impl Bug {
     /// Every seeded bug (not [`Bug::None`]).
-    pub const ALL: [Bug; 33] = [
+    pub const ALL: [Bug; 34] = [
         Bug::SkipPhaseOneOnTakeover,
         Bug::FillGapWithOwnDecree,
         Bug::ApplyOutOfOrder,
@@ -184,6 +199,7 @@ impl Bug {
         Bug::BatchReadsBeforeItsDecree,
         Bug::WatchIgnored,
         Bug::TransactionReadsBeforeItsWrites,
+        Bug::ExpireByOwnClock,
     ];
 
     pub fn name(self) -> &'static str {
@@ -248,6 +264,7 @@ impl Bug {
             Bug::BatchReadsBeforeItsDecree => REDIS_FLAGS,
             Bug::WatchIgnored => MULTI_FLAGS,
             Bug::TransactionReadsBeforeItsWrites => MULTI_AGAINST_FLAGS,
+            Bug::ExpireByOwnClock => EXPIRE_FLAGS,
             Bug::AlphaZero => CHANGE_ADD_FLAGS,
             Bug::OldQuorumAfterChange => CHANGE_REPLACE_FLAGS,
             Bug::ReuseRemovedId => CHANGE_READD_FLAGS,
@@ -460,6 +477,12 @@ impl Bug {
                 "linearizable",
                 "the law runs each command of a transaction against the map as it stood before the transaction and then writes what it wrote, so a transaction that increments y and then reads it answers the old y",
                 "transactions executed as a batch of independent commands against one snapshot of the state (read-your-own-writes lost inside a transaction, as in stores that buffer a transaction's writes apart from its reads)",
+            ),
+            Bug::ExpireByOwnClock => (
+                "expire-by-own-clock",
+                "linearizable",
+                "a priest counts a relative deadline (SET PX, EXPIRE) from its own clock as it applies the decree (in the model: the number after the last decree it learned), not from the decree's stamp: the key gets a later deadline at that priest than the decree says, and a PTTL in the same decree answers more time than was set",
+                "replicated stores that turn a relative TTL into an absolute one at each replica, or when the replica applies the write, instead of once in the replicated command",
             ),
             Bug::ReuseRemovedId => (
                 "reuse-removed-id",

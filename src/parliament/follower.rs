@@ -348,10 +348,11 @@ impl ParliamentPriest {
         state.applied += 1;
         let applied = state.applied;
         let decree = state.ledger.learned[&n].clone();
+        let dedup = self.dedup_in(state);
         let PriestState {
             law, queue, held, ..
         } = state;
-        decree.apply_to(n, law, self.dedup(), |c, outcome| {
+        decree.apply_to(n, law, dedup, |c, outcome| {
             queue.retain(|q| !(q.client == c.client && q.seq == c.seq));
             if let (true, Some(msg)) = (reply, Msg::to_client(c.seq, &outcome)) {
                 match in_force_from(&outcome) {

@@ -223,12 +223,16 @@
 //!   of a higher ballot steps down and hands its queued and unfinished commands to the
 //!   new ballot's owner, so a command can be passed twice: the law's sessions make the
 //!   second copy a no-op that gets the first copy's answer.
-//! - **Stamps.** With `expire_after` set (deployed: `[sessions] expire_after_s`), a
-//!   president stamps each decree it begins with the time on its clock ([`Clock`]) and a
-//!   horizon `expire_after` earlier; the law forgets idle sessions by those stamps and
-//!   refuses the clients it may have forgotten (`Msg::Expired`; see [`crate::kv`],
-//!   "Forgetting sessions"). A re-proposed decree keeps its stamp, so every priest applies
-//!   the same stamps. The model stamps with the decree number (`--expire-after`).
+//! - **Stamps.** A deployed president stamps each decree it begins with the time on its
+//!   clock ([`Clock`]) and a horizon `expire_after` (`[sessions] expire_after_s`) earlier, 0
+//!   when sessions never expire; the law expires keys by the stamps' times (see
+//!   [`crate::kv`], "Keys that expire"). A president answering a read of a key whose deadline
+//!   its clock reached, and the law's clock not yet, passes the read as a decree instead,
+//!   whose stamp removes the key first. The law forgets idle sessions by the stamps'
+//!   horizons and refuses the clients it may have forgotten (`Msg::Expired`; see
+//!   [`crate::kv`], "Forgetting sessions"). A re-proposed decree keeps its stamp, so every
+//!   priest applies the same stamps. The model stamps with the decree number, only with
+//!   `--expire-after` or `--script expire`.
 //! - Decree numbers are bounded by `max_decrees` (unbounded when deployed) so the model is
 //!   finite.
 //! - [`Bug`] selects a seeded mutation for the checker to catch; deployed priests run
@@ -376,6 +380,9 @@ pub struct ParliamentPriest {
     pub expire_after: Option<u64>,
     /// The president's clock, for its stamps.
     pub clock: Clock,
+    /// The model's clients use keys that expire: its presidents stamp every decree with
+    /// its number even without `expire_after` (deployed presidents always stamp).
+    pub keys_expire: bool,
     /// The founders' Chamber, when the membership changes by decree (docs/membership.md):
     /// the law starts with it, and the priests that vote on a decree are the members in
     /// force at its number. `None`: every priest of `priests` votes on every decree.
@@ -438,6 +445,7 @@ impl ParliamentPriest {
             snapshot_period: Duration::from_secs(1)..Duration::from_secs(1),
             expire_after: None,
             clock: Clock::Wall,
+            keys_expire: false,
             chamber: None,
             joins: None,
             bug: Bug::None,
@@ -623,19 +631,45 @@ impl ParliamentPriest {
         }
     }
 
-    /// The stamp a president puts on decree number `n`, if sessions expire: the time on
-    /// its clock, and the horizon `expire_after` before it.
+    /// How this priest applies its next decree: [`ParliamentPriest::dedup`], except under
+    /// the seeded bug `expire-by-own-clock`, where relative deadlines are counted from the
+    /// priest's own clock (in the model: the decree number after the last it learned).
+    pub(super) fn dedup_in(&self, state: &PriestState) -> Dedup {
+        if self.bug != Bug::ExpireByOwnClock {
+            return self.dedup();
+        }
+        let known = (state.ledger.learned.keys().next_back())
+            .map_or(state.applied, |n| (n + 1).max(state.applied));
+        Dedup::DeadlinesFrom(self.clock_at(known))
+    }
+
+    /// The stamp a president puts on decree number `n`: the time on its clock, and the
+    /// horizon `expire_after` before it (0, which forgets nothing, when sessions never
+    /// expire). Deployed, every decree is stamped: the law's clock is what keys expire by.
+    /// The model stamps only when sessions or keys expire (`--expire-after`,
+    /// `--script expire`), so that its other configurations keep their states.
     fn stamp(&self, n: DecreeNumber) -> Option<Stamp> {
-        let after = self.expire_after?;
         let at = match self.clock {
+            Clock::DecreeNumber if self.expire_after.is_none() && !self.keys_expire => return None,
             Clock::DecreeNumber => u64::from(n),
             // Through `crate::clock`: recorded when traced, given back on replay.
             Clock::Wall => crate::clock::unix_millis(),
         };
         Some(Stamp {
             at,
-            horizon: at.saturating_sub(after),
+            horizon: self
+                .expire_after
+                .map_or(0, |after| at.saturating_sub(after)),
         })
+    }
+
+    /// The time on this priest's clock, as it would stamp decree number `n` now
+    /// ([`ParliamentPriest::stamp`]).
+    pub(super) fn clock_at(&self, n: DecreeNumber) -> u64 {
+        match self.clock {
+            Clock::DecreeNumber => u64::from(n),
+            Clock::Wall => crate::clock::unix_millis(),
+        }
     }
 
     fn may_run(&self, state: &PriestState) -> bool {

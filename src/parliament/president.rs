@@ -13,7 +13,7 @@ use super::{
     PriestState, Read, Reads, Status, Step, Timer, Vote,
 };
 use crate::ballot::{Ballot, PriestIx, Priests};
-use crate::kv::{Answer, Command, Op, Session, Store};
+use crate::kv::{Answer, Command, Op, Session, Slot, Store};
 use im::{OrdMap, Vector};
 use stateright::actor::Id;
 use std::borrow::Cow;
@@ -813,6 +813,19 @@ impl ParliamentPriest {
             .into_iter()
             .partition(|r| r.round <= confirmed);
         reads.waiting = wait;
+        // A read of a key whose deadline this president's clock passed, and the law's clock
+        // not yet, passes as a decree: its stamp moves the law's clock past the deadline
+        // first, so the read does not see a key that expired (see "Keys that expire").
+        // The clock is read only when some key has a deadline.
+        let clock = (!ready.is_empty() && !office.law.map.deadlines().is_empty())
+            .then(|| self.clock_at(*office.next));
+        let (ready, expiring): (Vec<Read>, Vec<Read>) = ready
+            .into_iter()
+            .partition(|r| clock.is_none_or(|c| !reads_expired(office.law, &r.cmd.op, c)));
+        let moved = !expiring.is_empty();
+        for r in expiring {
+            office.queue.push_back(r.cmd);
+        }
         for r in ready {
             if let Some(answer) = answer_read(office.law, &r.cmd, step) {
                 let seq = r.cmd.seq;
@@ -828,6 +841,9 @@ impl ParliamentPriest {
                     reads.answered.remove(&oldest);
                 }
             }
+        }
+        if moved {
+            self.propose_queued(p, step);
         }
     }
 
@@ -1003,6 +1019,23 @@ impl ParliamentPriest {
             }
         }
         step.set_timer(Timer::Heartbeat, h.clone());
+    }
+}
+
+/// Whether the read `op` touches a key whose deadline is at or before `clock` (for a read of
+/// the whole map: whether any key's is). The law holds no key whose deadline is at or before
+/// its own clock.
+fn reads_expired(law: &Store, op: &Op, clock: u64) -> bool {
+    let deadlines = law.map.deadlines();
+    if deadlines.earliest().is_none_or(|at| at > clock) {
+        return false;
+    }
+    match op {
+        Op::Count | Op::Keys { .. } | Op::Scan { .. } => true,
+        op => op
+            .keys()
+            .into_iter()
+            .any(|k| deadlines.get(&Slot::of(k)).is_some_and(|at| at <= clock)),
     }
 }
 

@@ -38,8 +38,46 @@ fn timeout(p: &ParliamentPriest, s: &PriestState, timer: Timer) -> (PriestState,
     (st.into_owned(), commands(o))
 }
 
+/// A priest of `priests`, its clock the decree number (as the model's): its decrees carry
+/// no stamp unless sessions or keys expire.
+fn priest_at(me: PriestIx, priests: Vec<Id>) -> ParliamentPriest {
+    let mut p = ParliamentPriest::new(me, priests);
+    p.clock = Clock::DecreeNumber;
+    p
+}
+
+/// A deployed president (its clock the wall's) stamps every decree, with horizon 0 when
+/// sessions never expire; a model priest stamps only when they or keys expire.
+#[test]
+fn a_deployed_president_stamps_every_decree() {
+    let wall = ParliamentPriest::new(0, priests());
+    assert_eq!(wall.clock, Clock::Wall);
+    let (s, _) = start(&wall, None);
+    let (_, out) = deliver(&wall, &s, 7, put(7, 1, "a"));
+    let begin = out
+        .iter()
+        .find(|m| m.contains("BeginBallot"))
+        .expect("a ballot");
+    assert!(begin.contains("#0 @"), "stamped: {begin}");
+    let stamp = wall.stamp(0).expect("a stamp");
+    assert_eq!(stamp.horizon, 0, "sessions never expire: horizon 0");
+    let mut model = priest_at(0, priests());
+    assert_eq!(model.stamp(3), None);
+    model.keys_expire = true;
+    assert_eq!(model.stamp(3), Some(crate::kv::Stamp { at: 3, horizon: 0 }));
+    // Horizon 0 forgets nothing: a law stamped so keeps every session.
+    let mut law = crate::kv::Store::default();
+    law.apply(0, &cmd(7, 1, "a"), crate::kv::Dedup::Sessions);
+    law.advance(&stamp);
+    assert_eq!(law.sessions.len(), 1);
+    assert_eq!(
+        law.lookup(Id::from(7), 1),
+        Some(crate::kv::Outcome::Retry(crate::kv::Answer::Written))
+    );
+}
+
 fn model_priest(me: PriestIx) -> ParliamentPriest {
-    let mut p = ParliamentPriest::new(me, priests());
+    let mut p = priest_at(me, priests());
     p.heartbeat = None;
     p
 }
@@ -232,7 +270,7 @@ fn an_elected_president_leaves_its_quorum_when_the_others_make_one_without_it() 
 
 #[test]
 fn a_deployed_president_in_its_own_quorum_asks_the_others_for_their_promise_on_the_heartbeat() {
-    let p = ParliamentPriest::new(1, priests());
+    let p = priest_at(1, priests());
     let s = elected(&p);
     let (s, _) = deliver(&p, &s, 7, put(7, 1, "a"));
     // Priest 0 was down when the NextBallot went out: the heartbeat asks it again, from
@@ -384,7 +422,7 @@ fn a_deposed_president_hands_its_commands_to_its_successor() {
 
 #[test]
 fn a_lagging_priest_catches_up_from_a_heartbeat() {
-    let p = ParliamentPriest::new(2, priests());
+    let p = priest_at(2, priests());
     let (s, _) = start(&p, None);
     let (s, out) = deliver(
         &p,
@@ -499,8 +537,8 @@ fn a_president_whose_decree_number_went_to_another_decree_proposes_its_commands_
 #[test]
 fn a_lost_begin_ballot_or_voted_is_asked_again_on_the_heartbeat() {
     // Deployed priests (heartbeats on).
-    let p0 = ParliamentPriest::new(0, priests());
-    let p1 = ParliamentPriest::new(1, priests());
+    let p0 = priest_at(0, priests());
+    let p1 = priest_at(1, priests());
     let (s0, _) = start(&p0, None);
     let (s0, out) = deliver(&p0, &s0, 7, put(7, 1, "a"));
     assert!(out[1].contains("BeginBallot(0.0, #0"), "{out:?}");
@@ -546,7 +584,7 @@ fn a_lost_begin_ballot_or_voted_is_asked_again_on_the_heartbeat() {
 
 #[test]
 fn a_deployed_president_whose_quorum_stopped_answering_runs_again() {
-    let p0 = ParliamentPriest::new(0, priests());
+    let p0 = priest_at(0, priests());
     let (s0, out) = start(&p0, None);
     assert!(out.iter().any(|c| c.contains("Election")), "{out:?}");
     let election = |s: &PriestState| timeout(&p0, s, Timer::Election);
@@ -571,7 +609,7 @@ fn a_deployed_president_whose_quorum_stopped_answering_runs_again() {
 
 #[test]
 fn a_deposed_president_steps_down_on_a_higher_ballots_heartbeat() {
-    let p0 = ParliamentPriest::new(0, priests());
+    let p0 = priest_at(0, priests());
     let (s0, _) = start(&p0, None);
     let (s0, _) = deliver(&p0, &s0, 7, put(7, 1, "a"));
     assert!(s0.is_president());
@@ -781,7 +819,7 @@ fn a_priest_that_promised_a_higher_ballot_does_not_confirm_and_reads_follow_the_
 
 #[test]
 fn a_lost_confirm_or_confirmed_is_asked_again_on_the_heartbeat() {
-    let p0 = ParliamentPriest::new(0, priests());
+    let p0 = priest_at(0, priests());
     let (s0, _) = start(&p0, None);
     let (s0, _) = deliver(&p0, &s0, 7, get(7, 1));
     let heartbeat = |s: &PriestState| timeout(&p0, s, Timer::Heartbeat).1;
@@ -1083,7 +1121,7 @@ fn a_president_remembers_a_bounded_number_of_clients_reads() {
 /// A priest of a Chamber that changes by decree: founders 0, 1 and 2 of four actors, the
 /// lookahead 1.
 fn chamber_priest(me: PriestIx) -> ParliamentPriest {
-    let mut p = ParliamentPriest::new(me, Id::vec_from(0..4));
+    let mut p = priest_at(me, Id::vec_from(0..4));
     p.heartbeat = None;
     p.chamber = Some(crate::kv::Chamber::founders(1, 3, &[]));
     p

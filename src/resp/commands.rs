@@ -163,6 +163,57 @@ const SET_ARGS: &[Arg] = &[
         Kind::OneOf(&[token("nx", "NX"), token("xx", "XX")]),
     )),
     optional(token("get", "GET")),
+    optional(arg(
+        "expiration",
+        Kind::OneOf(&[
+            with_token(arg("seconds", Kind::Integer), "EX"),
+            with_token(arg("milliseconds", Kind::Integer), "PX"),
+            with_token(arg("unix-time-seconds", Kind::Integer), "EXAT"),
+            with_token(arg("unix-time-milliseconds", Kind::Integer), "PXAT"),
+            token("keepttl", "KEEPTTL"),
+        ]),
+    )),
+];
+
+const GETEX_ARGS: &[Arg] = &[
+    key("key"),
+    optional(arg(
+        "expiration",
+        Kind::OneOf(&[
+            with_token(arg("seconds", Kind::Integer), "EX"),
+            with_token(arg("milliseconds", Kind::Integer), "PX"),
+            with_token(arg("unix-time-seconds", Kind::Integer), "EXAT"),
+            with_token(arg("unix-time-milliseconds", Kind::Integer), "PXAT"),
+            token("persist", "PERSIST"),
+        ]),
+    )),
+];
+
+const EXPIRE_CONDITION: Arg = optional(arg(
+    "condition",
+    Kind::OneOf(&[
+        token("nx", "NX"),
+        token("xx", "XX"),
+        token("gt", "GT"),
+        token("lt", "LT"),
+    ]),
+));
+
+const EXPIRE_ARGS: &[Arg] = &[key("key"), arg("seconds", Kind::Integer), EXPIRE_CONDITION];
+const PEXPIRE_ARGS: &[Arg] = &[
+    key("key"),
+    arg("milliseconds", Kind::Integer),
+    EXPIRE_CONDITION,
+];
+const EXPIREAT_ARGS: &[Arg] = &[
+    key("key"),
+    arg("unix-time-seconds", Kind::Integer),
+    EXPIRE_CONDITION,
+];
+const PEXPIREAT_ARGS: &[Arg] = &[
+    key("key"),
+    arg("unix-time-milliseconds", Kind::Integer),
+    EXPIRE_CONDITION,
 ];
 
 const SCAN_ARGS: &[Arg] = &[
@@ -321,6 +372,26 @@ pub const COMMANDS: &[Spec] = &[
         &[multiple(key("key"))],
     ),
     spec(
+        "expire",
+        -3,
+        WRITE_FAST,
+        ONE_KEY,
+        "generic",
+        "1.0.0",
+        "Sets the expiration time of a key in seconds.",
+        EXPIRE_ARGS,
+    ),
+    spec(
+        "expireat",
+        -3,
+        WRITE_FAST,
+        ONE_KEY,
+        "generic",
+        "1.2.0",
+        "Sets the expiration time of a key to a Unix timestamp.",
+        EXPIREAT_ARGS,
+    ),
+    spec(
         "get",
         2,
         READ_FAST,
@@ -339,6 +410,16 @@ pub const COMMANDS: &[Spec] = &[
         "6.2.0",
         "Returns the string value of a key after deleting the key.",
         &[key("key")],
+    ),
+    spec(
+        "getex",
+        -2,
+        WRITE_FAST,
+        ONE_KEY,
+        "string",
+        "6.2.0",
+        "Returns the string value of a key after setting its expiration time.",
+        GETEX_ARGS,
     ),
     spec(
         "getset",
@@ -462,6 +543,36 @@ pub const COMMANDS: &[Spec] = &[
         NONE,
     ),
     spec(
+        "persist",
+        2,
+        &["write", "fast"],
+        ONE_KEY,
+        "generic",
+        "2.2.0",
+        "Removes the expiration time of a key.",
+        &[key("key")],
+    ),
+    spec(
+        "pexpire",
+        -3,
+        WRITE_FAST,
+        ONE_KEY,
+        "generic",
+        "2.6.0",
+        "Sets the expiration time of a key in milliseconds.",
+        PEXPIRE_ARGS,
+    ),
+    spec(
+        "pexpireat",
+        -3,
+        WRITE_FAST,
+        ONE_KEY,
+        "generic",
+        "2.6.0",
+        "Sets the expiration time of a key to a Unix milliseconds timestamp.",
+        PEXPIREAT_ARGS,
+    ),
+    spec(
         "ping",
         -1,
         &["fast"],
@@ -470,6 +581,26 @@ pub const COMMANDS: &[Spec] = &[
         "1.0.0",
         "Returns the server's liveliness response.",
         &[optional(string("message"))],
+    ),
+    spec(
+        "psetex",
+        4,
+        WRITE,
+        ONE_KEY,
+        "string",
+        "2.6.0",
+        "Sets both string value and expiration time in milliseconds of a key. The key is created if it doesn't exist.",
+        &[key("key"), arg("milliseconds", Kind::Integer), string("value")],
+    ),
+    spec(
+        "pttl",
+        2,
+        READ_FAST,
+        ONE_KEY,
+        "generic",
+        "2.6.0",
+        "Returns the expiration time in milliseconds of a key.",
+        &[key("key")],
     ),
     spec(
         "scan",
@@ -492,6 +623,16 @@ pub const COMMANDS: &[Spec] = &[
         SET_ARGS,
     ),
     spec(
+        "setex",
+        4,
+        WRITE,
+        ONE_KEY,
+        "string",
+        "2.0.0",
+        "Sets the string value and expiration time of a key. Creates the key if it doesn't exist.",
+        &[key("key"), arg("seconds", Kind::Integer), string("value")],
+    ),
+    spec(
         "setnx",
         3,
         WRITE_FAST,
@@ -509,6 +650,16 @@ pub const COMMANDS: &[Spec] = &[
         "string",
         "2.2.0",
         "Returns the length of a string value.",
+        &[key("key")],
+    ),
+    spec(
+        "ttl",
+        2,
+        READ_FAST,
+        ONE_KEY,
+        "generic",
+        "1.0.0",
+        "Returns the expiration time in seconds of a key.",
         &[key("key")],
     ),
     spec(

@@ -115,6 +115,28 @@ pub fn op_of(cmd: &Command) -> Option<Op> {
             pattern: pattern.map(Into::into),
             count,
         },
+        Command::Expire {
+            key: k, at, when, ..
+        } => Op::Expire {
+            key: key(&k),
+            at,
+            when,
+        },
+        Command::Ttl { key: k, .. } => Op::Pttl { key: key(&k) },
+        Command::Persist { key: k } => Op::Persist { key: key(&k) },
+        Command::SetTtl {
+            key: k,
+            value,
+            when,
+            ttl,
+            ..
+        } => Op::SetTtl {
+            key: key(&k),
+            value: value.into(),
+            when,
+            ttl,
+        },
+        Command::GetEx { key: k, at } => Op::GetEx { key: key(&k), at },
     })
 }
 
@@ -149,7 +171,28 @@ fn value(v: Option<kv::Value>) -> Reply {
 /// The RESP reply to `cmd` whose operation got `answer` from the law.
 pub fn reply_of(cmd: &Command, answer: Answer) -> Reply {
     match (cmd, answer) {
+        (_, Answer::Failed(why @ kv::Failure::InvalidExpire)) => Reply::err(format!(
+            "{why} in '{}' command",
+            String::from_utf8_lossy(&cmd.words()[0]).to_ascii_lowercase()
+        )),
         (_, Answer::Failed(why)) => Reply::err(why),
+        // TTL: the milliseconds left, rounded to the nearest second (as Redis does).
+        (Command::Ttl { name: "ttl", .. }, Answer::Int(ms)) if ms >= 0 => {
+            Reply::Integer((ms + 500) / 1000)
+        }
+        (
+            Command::Expire { .. } | Command::Ttl { .. } | Command::Persist { .. },
+            Answer::Int(n),
+        ) => Reply::Integer(n),
+        (Command::GetEx { .. }, Answer::Value(v)) => value(v),
+        (Command::SetTtl { get: true, .. }, Answer::Cas { previous, .. }) => value(previous),
+        (Command::SetTtl { get: false, .. }, Answer::Cas { swapped, .. }) => {
+            if swapped {
+                Reply::ok()
+            } else {
+                Reply::nil()
+            }
+        }
         (Command::Get { .. } | Command::GetDel { .. }, Answer::Value(v)) => value(v),
         (Command::Exists { .. }, Answer::Value(v)) => Reply::Integer(v.is_some() as i64),
         (Command::Set { .. } | Command::MSet { .. }, Answer::Written) => Reply::ok(),

@@ -15,7 +15,8 @@ use std::sync::Mutex;
 /// The map.
 #[derive(Debug, Default)]
 pub struct MemoryBackend {
-    map: Mutex<KvMap>,
+    /// The map, and the latest time it executed at (its clock never goes back).
+    map: Mutex<(KvMap, u64)>,
 }
 
 impl MemoryBackend {
@@ -26,7 +27,8 @@ impl MemoryBackend {
 
     /// Executes one command on the map.
     pub fn execute(&self, cmd: Command) -> Reply {
-        let mut map = self.map.lock().expect("not poisoned");
+        let mut guard = self.map.lock().expect("not poisoned");
+        let (map, clock) = &mut *guard;
         match (&cmd, op_of(&cmd)) {
             (Command::Ping(None), _) => Reply::Simple("PONG".into()),
             (Command::Ping(Some(m)), _) => Reply::Bulk(Some(m.clone().into_bytes())),
@@ -35,14 +37,20 @@ impl MemoryBackend {
             )),
             (Command::Commands(q), _) => q.reply(),
             (_, Some(Op::Member(_))) => Reply::err("the in-memory map has no Chamber to change"),
-            (_, Some(op)) => reply_of(&cmd, map.execute(&op)),
+            (_, Some(op)) => {
+                // Keys expire by this machine's clock, which may go back: the map's never does.
+                *clock = crate::kv::unix_millis().max(*clock);
+                let now = *clock;
+                map.expire_through(now);
+                reply_of(&cmd, map.execute_at(&op, now))
+            }
             (_, None) => Reply::err("the in-memory map does not execute this command"),
         }
     }
 
     /// Keys held.
     pub fn len(&self) -> usize {
-        self.map.lock().expect("not poisoned").len()
+        self.map.lock().expect("not poisoned").0.len()
     }
 
     /// Whether the map is empty.

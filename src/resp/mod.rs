@@ -19,11 +19,13 @@
 //! # Commands
 //!
 //! docs/operations.md ("RESP commands") lists every command with its semantics and how it
-//! differs from Redis. In short: `PING`; the strings `GET`, `SET` (with `NX`,
-//! `XX`, `GET`), `SETNX`, `GETSET`, `GETDEL`, `MGET`, `MSET`, `INCR`, `INCRBY`, `DECR`,
-//! `DECRBY`, `APPEND`, `STRLEN`; the keyspace `DEL`, `EXISTS`, `DBSIZE`, `KEYS`, `SCAN`;
-//! this service's `CAS` and `MEMBER`; the transactions `MULTI`, `EXEC`, `DISCARD`, `WATCH`,
-//! `UNWATCH`; `INFO` and `COMMAND`, answered by the listener itself.
+//! differs from Redis. In short: `PING`; the strings `GET`, `SET` (with `NX`, `XX`, `GET`,
+//! `EX`, `PX`, `EXAT`, `PXAT`, `KEEPTTL`), `SETNX`, `GETSET`, `GETDEL`, `MGET`, `MSET`,
+//! `INCR`, `INCRBY`, `DECR`, `DECRBY`, `APPEND`, `STRLEN`, `SETEX`, `PSETEX`, `GETEX`; the
+//! keyspace `DEL`, `EXISTS`, `DBSIZE`, `KEYS`, `SCAN`, `EXPIRE`, `PEXPIRE`, `EXPIREAT`,
+//! `PEXPIREAT`, `TTL`, `PTTL`, `PERSIST`; this service's `CAS` and `MEMBER`; the
+//! transactions `MULTI`, `EXEC`, `DISCARD`, `WATCH`, `UNWATCH`; `INFO` and `COMMAND`,
+//! answered by the listener itself.
 //!
 //! Every command that touches the map is one operation of the law, however many keys it
 //! names: `MSET`, `MGET` and a several-key `DEL` or `EXISTS` take effect (or read) at one
@@ -43,7 +45,7 @@ pub mod server;
 
 pub use codec::{Decoder, Limits, ProtocolError, Reply};
 
-use crate::kv::When;
+use crate::kv::{self, When};
 
 /// A key or value: UTF-8 text.
 pub type Text = String;
@@ -136,6 +138,30 @@ pub enum Command {
     Watch { keys: Vec<Text> },
     /// `UNWATCH`: forget the watches.
     Unwatch,
+    /// `EXPIRE`, `PEXPIRE`, `EXPIREAT`, `PEXPIREAT key time [NX|XX|GT|LT]` (`name`: which;
+    /// the time in milliseconds).
+    Expire {
+        name: &'static str,
+        key: Text,
+        at: kv::Time,
+        when: kv::ExpireIf,
+    },
+    /// `TTL key` or `PTTL key` (`name`: which).
+    Ttl { name: &'static str, key: Text },
+    /// `PERSIST key`.
+    Persist { key: Text },
+    /// `SET key value` with `EX`, `PX`, `EXAT`, `PXAT` or `KEEPTTL` (times in milliseconds;
+    /// `SETEX` and `PSETEX` too).
+    SetTtl {
+        key: Text,
+        value: Text,
+        when: When,
+        get: bool,
+        ttl: kv::Ttl,
+    },
+    /// `GETEX key` with `EX`, `PX`, `EXAT`, `PXAT` (`Some`) or `PERSIST` (`None`); without
+    /// an option it is `GET`.
+    GetEx { key: Text, at: Option<kv::Time> },
 }
 
 /// A `MEMBER` command (see docs/membership.md): priest ids are 0 to 63, a token is the 16
@@ -222,6 +248,59 @@ fn texts(bs: &[Vec<u8>]) -> Result<Vec<Text>, CommandError> {
     bs.iter().map(|b| text(b)).collect()
 }
 
+/// Redis's error for a time an expiring command cannot take.
+fn invalid_expire(name: &str) -> CommandError {
+    CommandError::Invalid(format!("invalid expire time in '{name}' command"))
+}
+
+/// A time of `name` given in `unit` milliseconds, in milliseconds: refused past the 64-bit
+/// integers, and, when `positive` (`SET`, `SETEX`, `GETEX`), unless above 0, as Redis does.
+fn expire_time(name: &str, n: i64, unit: i64, positive: bool) -> Result<i64, CommandError> {
+    if positive && n <= 0 {
+        return Err(invalid_expire(name));
+    }
+    n.checked_mul(unit).ok_or_else(|| invalid_expire(name))
+}
+
+/// The condition of `EXPIRE` and its kin: `NX`, `XX`, `GT`, `LT` (any case), with Redis's
+/// errors for the ones that do not go together.
+fn expire_condition(words: &[Vec<u8>]) -> Result<kv::ExpireIf, CommandError> {
+    let (mut nx, mut xx, mut gt, mut lt) = (false, false, false, false);
+    for w in words {
+        match w.to_ascii_lowercase().as_slice() {
+            b"nx" => nx = true,
+            b"xx" => xx = true,
+            b"gt" => gt = true,
+            b"lt" => lt = true,
+            _ => {
+                return Err(CommandError::Invalid(format!(
+                    "Unsupported option {}",
+                    show(w)
+                )))
+            }
+        }
+    }
+    if nx && (xx || gt || lt) {
+        return Err(CommandError::Invalid(
+            "NX and XX, GT or LT options at the same time are not compatible".into(),
+        ));
+    }
+    if gt && lt {
+        return Err(CommandError::Invalid(
+            "GT and LT options at the same time are not compatible".into(),
+        ));
+    }
+    // XX with GT: GT already asks for a deadline to compare with.
+    Ok(match (nx, xx, gt, lt) {
+        (true, ..) => kv::ExpireIf::None,
+        (_, _, true, _) => kv::ExpireIf::Later,
+        (_, true, _, true) => kv::ExpireIf::SomeSooner,
+        (_, _, _, true) => kv::ExpireIf::Sooner,
+        (_, true, ..) => kv::ExpireIf::Some,
+        _ => kv::ExpireIf::Always,
+    })
+}
+
 impl Command {
     /// Parses a request's words. `words` is non-empty (the decoder skips empty requests).
     pub fn parse(words: &[Vec<u8>]) -> Result<Command, CommandError> {
@@ -250,6 +329,47 @@ impl Command {
             "info" => Command::Info(args.first().map(|a| text(a)).transpose()?),
             "get" => Command::Get { key: key()? },
             "set" => Command::parse_set(key()?, text(&args[1])?, &args[2..])?,
+            "setex" | "psetex" => {
+                let unit = if spec.name == "setex" { 1000 } else { 1 };
+                let ms = expire_time(spec.name, number(&args[1])?, unit, true)?;
+                Command::SetTtl {
+                    key: key()?,
+                    value: text(&args[2])?,
+                    when: When::Always,
+                    get: false,
+                    ttl: kv::Ttl::Expire(kv::Time::In(ms)),
+                }
+            }
+            "expire" | "pexpire" | "expireat" | "pexpireat" => {
+                let unit = if spec.name.starts_with('p') { 1 } else { 1000 };
+                let ms = expire_time(spec.name, number(&args[1])?, unit, false)?;
+                Command::Expire {
+                    name: spec.name,
+                    key: key()?,
+                    at: if spec.name.ends_with("at") {
+                        kv::Time::At(ms)
+                    } else {
+                        kv::Time::In(ms)
+                    },
+                    when: expire_condition(&args[2..])?,
+                }
+            }
+            "ttl" | "pttl" => Command::Ttl {
+                name: spec.name,
+                key: key()?,
+            },
+            "persist" => Command::Persist { key: key()? },
+            "getex" => match Command::parse_expiry("getex", &args[1..], b"persist")? {
+                None => Command::Get { key: key()? },
+                Some(kv::Ttl::Expire(at)) => Command::GetEx {
+                    key: key()?,
+                    at: Some(at),
+                },
+                Some(kv::Ttl::Keep) => Command::GetEx {
+                    key: key()?,
+                    at: None,
+                },
+            },
             "setnx" => Command::SetNx {
                 key: key()?,
                 value: text(&args[1])?,
@@ -322,14 +442,35 @@ impl Command {
     fn parse_set(key: Text, value: Text, options: &[Vec<u8>]) -> Result<Command, CommandError> {
         let mut when = When::Always;
         let mut get = false;
-        for opt in options {
-            let opt = opt.to_ascii_lowercase();
-            match (opt.as_slice(), when) {
+        let mut expiry: Vec<Vec<u8>> = Vec::new();
+        let mut rest = options;
+        while let [opt, more @ ..] = rest {
+            let lower = opt.to_ascii_lowercase();
+            match (lower.as_slice(), when) {
                 (b"nx", When::Always | When::Absent) => when = When::Absent,
                 (b"xx", When::Always | When::Present) => when = When::Present,
                 (b"get", _) => get = true,
+                (b"keepttl", _) if expiry.is_empty() => expiry.push(lower),
+                (b"ex" | b"px" | b"exat" | b"pxat", _) if expiry.is_empty() => {
+                    let [time, more @ ..] = more else {
+                        return Err(CommandError::Syntax);
+                    };
+                    expiry = vec![lower, time.clone()];
+                    rest = more;
+                    continue;
+                }
                 _ => return Err(CommandError::Syntax),
             }
+            rest = more;
+        }
+        if let Some(ttl) = Command::parse_expiry("set", &expiry, b"keepttl")? {
+            return Ok(Command::SetTtl {
+                key,
+                value,
+                when,
+                get,
+                ttl,
+            });
         }
         Ok(match (when, get) {
             (When::Always, false) => Command::Set { key, value },
@@ -347,8 +488,38 @@ impl Command {
         })
     }
 
-    /// `SCAN cursor` and its options, in any order and any case, each followed by its value
-    /// (a repeated one: the last counts): `MATCH pattern`, `COUNT n` (1 or more), `TYPE t`.
+    /// The expiry option of `SET` (`keep`: `KEEPTTL`) or `GETEX` (`keep`: `PERSIST`, read
+    /// as [`kv::Ttl::Keep`]): `EX`, `PX`, `EXAT` or `PXAT` and its time, or `keep`, or
+    /// nothing (`None`).
+    fn parse_expiry(
+        name: &'static str,
+        words: &[Vec<u8>],
+        keep: &[u8],
+    ) -> Result<Option<kv::Ttl>, CommandError> {
+        let Some((opt, rest)) = words.split_first() else {
+            return Ok(None);
+        };
+        let opt = opt.to_ascii_lowercase();
+        if opt == keep && rest.is_empty() {
+            return Ok(Some(kv::Ttl::Keep));
+        }
+        let [time] = rest else {
+            return Err(CommandError::Syntax);
+        };
+        let unit = match opt.as_slice() {
+            b"ex" | b"exat" => 1000,
+            b"px" | b"pxat" => 1,
+            _ => return Err(CommandError::Syntax),
+        };
+        let n = kv::integer(time).ok_or(CommandError::NotAnInteger)?;
+        let ms = expire_time(name, n, unit, true)?;
+        Ok(Some(kv::Ttl::Expire(if opt.ends_with(b"at") {
+            kv::Time::At(ms)
+        } else {
+            kv::Time::In(ms)
+        })))
+    }
+
     fn parse_scan(args: &[Vec<u8>]) -> Result<Command, CommandError> {
         let cursor = &args[0];
         let cursor = std::str::from_utf8(cursor)
@@ -516,6 +687,58 @@ impl Command {
                 v
             }
             Command::SetNx { key, value } => with("SETNX", &[key, value]),
+            Command::Expire {
+                name,
+                key,
+                at,
+                when,
+            } => {
+                let ms = match at {
+                    kv::Time::In(ms) | kv::Time::At(ms) => *ms,
+                };
+                let n = if name.starts_with('p') { ms } else { ms / 1000 };
+                let mut v = with(&name.to_ascii_uppercase(), &[key, &n.to_string()]);
+                match when {
+                    kv::ExpireIf::Always => {}
+                    kv::ExpireIf::None => v.push(w("NX")),
+                    kv::ExpireIf::Some => v.push(w("XX")),
+                    kv::ExpireIf::Later => v.push(w("GT")),
+                    kv::ExpireIf::Sooner => v.push(w("LT")),
+                    kv::ExpireIf::SomeSooner => v.extend([w("XX"), w("LT")]),
+                }
+                v
+            }
+            Command::Ttl { name, key } => with(&name.to_ascii_uppercase(), &[key]),
+            Command::Persist { key } => with("PERSIST", &[key]),
+            Command::SetTtl {
+                key,
+                value,
+                when,
+                get,
+                ttl,
+            } => {
+                let mut v = Command::SetWith {
+                    key: key.clone(),
+                    value: value.clone(),
+                    when: *when,
+                    get: *get,
+                }
+                .words();
+                if v[0] == b"GETSET" {
+                    v = with("SET", &[key, value, "GET"]);
+                }
+                match ttl {
+                    kv::Ttl::Keep => v.push(w("KEEPTTL")),
+                    kv::Ttl::Expire(kv::Time::In(ms)) => v.extend([w("PX"), w(&ms.to_string())]),
+                    kv::Ttl::Expire(kv::Time::At(ms)) => v.extend([w("PXAT"), w(&ms.to_string())]),
+                }
+                v
+            }
+            Command::GetEx { key, at } => match at {
+                None => with("GETEX", &[key, "PERSIST"]),
+                Some(kv::Time::In(ms)) => with("GETEX", &[key, "PX", &ms.to_string()]),
+                Some(kv::Time::At(ms)) => with("GETEX", &[key, "PXAT", &ms.to_string()]),
+            },
             Command::DelMany { keys } => many("DEL", keys),
             Command::ExistsMany { keys } => many("EXISTS", keys),
             Command::DbSize => with("DBSIZE", &[]),
@@ -564,7 +787,12 @@ impl Command {
             | Command::Strlen { key }
             | Command::GetDel { key }
             | Command::SetWith { key, .. }
-            | Command::SetNx { key, .. } => vec![key],
+            | Command::SetNx { key, .. }
+            | Command::Expire { key, .. }
+            | Command::Ttl { key, .. }
+            | Command::Persist { key }
+            | Command::SetTtl { key, .. }
+            | Command::GetEx { key, .. } => vec![key],
             Command::MGet { keys } | Command::DelMany { keys } | Command::ExistsMany { keys } => {
                 keys.iter().map(|k| k.as_str()).collect()
             }

@@ -433,7 +433,7 @@ fn command_describes_the_commands_in_redis_shapes() {
     let Reply::Array(Some(args)) = field("arguments") else {
         panic!()
     };
-    assert_eq!(args.len(), 4);
+    assert_eq!(args.len(), 5, "key, value, condition, get, expiration");
     let text = String::from_utf8(reply(&["command", "docs", "set"]).to_bytes()).unwrap();
     assert!(text.contains("+optional\r\n"), "{text}");
     assert!(text.contains("$5\r\ntoken\r\n$2\r\nNX\r\n"), "{text}");
@@ -620,6 +620,52 @@ fn typed_commands_round_trip_through_words() {
         Command::Commands(commands::Query::Info(vec!["get".into()])),
         Command::Commands(commands::Query::Docs(vec![])),
         Command::Commands(commands::Query::Docs(vec!["set".into(), "nope".into()])),
+        Command::Expire {
+            name: "expire",
+            key: "k".into(),
+            at: kv::Time::In(-5_000),
+            when: kv::ExpireIf::SomeSooner,
+        },
+        Command::Expire {
+            name: "pexpireat",
+            key: "k".into(),
+            at: kv::Time::At(1_700_000_000_123),
+            when: kv::ExpireIf::Later,
+        },
+        Command::Ttl {
+            name: "pttl",
+            key: "k".into(),
+        },
+        Command::Persist { key: "k".into() },
+        Command::SetTtl {
+            key: "k".into(),
+            value: "v".into(),
+            when: kv::When::Always,
+            get: true,
+            ttl: kv::Ttl::Keep,
+        },
+        Command::SetTtl {
+            key: "k".into(),
+            value: "v".into(),
+            when: kv::When::Present,
+            get: false,
+            ttl: kv::Ttl::Expire(kv::Time::In(1)),
+        },
+        Command::SetTtl {
+            key: "k".into(),
+            value: "v".into(),
+            when: kv::When::Absent,
+            get: false,
+            ttl: kv::Ttl::Expire(kv::Time::At(5)),
+        },
+        Command::GetEx {
+            key: "k".into(),
+            at: None,
+        },
+        Command::GetEx {
+            key: "k".into(),
+            at: Some(kv::Time::In(7)),
+        },
     ];
     for c in cmds {
         assert_eq!(Command::parse(&c.words()), Ok(c.clone()));

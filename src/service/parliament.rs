@@ -136,9 +136,11 @@ impl LawDelta {
                 bytes,
             });
         }
-        if next.law.chamber != last.law.chamber {
-            // The delta lists keys and sessions only: a law whose Chamber changed is
-            // written whole.
+        if next.law.chamber != last.law.chamber
+            || next.law.map.deadlines() != last.law.map.deadlines()
+        {
+            // The delta lists keys and sessions only: a law whose Chamber or deadlines
+            // changed is written whole.
             return None;
         }
         Some(LawDelta::Changes {
@@ -228,18 +230,20 @@ impl Durable for Ledger {
         })
     }
 
-    /// Format 3 laid the law out without its Chamber, and formats 3 and 4 the ledger without
-    /// its token, its last field: a zero byte after the record reads as token 0 (a
-    /// founder's), and is ignored after a record that ends sooner (a delta).
+    /// Format 3 laid the law out without its Chamber, formats 3 to 5 without the deadlines
+    /// of keys, and formats 3 and 4 the ledger without its token, its last field: a zero
+    /// byte after the record reads as token 0 (a founder's), and is ignored after a record
+    /// that ends sooner (a delta).
     fn decode_old<T: serde::de::DeserializeOwned>(
         format: u8,
         payload: &[u8],
     ) -> postcard::Result<T> {
-        debug_assert!(matches!(format, 3 | 4), "the formats the journal reads");
+        debug_assert!(matches!(format, 3..=5), "the formats the journal reads");
         let padded = [payload, &[0]].concat();
         match format {
             3 => kv::with_law_before_chamber(|| postcard::from_bytes(&padded)),
-            _ => postcard::from_bytes(&padded),
+            4 => kv::with_law_before_deadlines(|| postcard::from_bytes(&padded)),
+            _ => kv::with_law_before_deadlines(|| postcard::from_bytes(payload)),
         }
     }
 
@@ -1143,7 +1147,7 @@ mod tests {
         let (mut disk, back, _) =
             Journal::<Ledger>::open(dir.path(), JournalOptions::default()).unwrap();
         assert_eq!(back.as_ref(), Some(&later));
-        assert!(files().iter().all(|f| format_of(f) == 5), "{:?}", files());
+        assert!(files().iter().all(|f| format_of(f) == 6), "{:?}", files());
         later.learned.insert(6, Decree::OliveDay);
         disk.save(&later).unwrap();
         drop(disk);
@@ -1170,6 +1174,153 @@ mod tests {
         let mut r = wire::Reassembly::new();
         let now = std::time::Instant::now();
         let got: Vec<(Id, Msg)> = old
+            .iter()
+            .flat_map(|d| r.decode::<Msg>(&key, d, now).unwrap())
+            .collect();
+        assert_eq!(got, vec![(Id::from(0usize), msg)]);
+    }
+
+    /// Format 5 laid the law out without deadlines: such a ledger and snapshot (a build
+    /// before keys expired) are read, with no deadlines, and the ledger written again in
+    /// format 6; a law with deadlines then saves and reads back whole, deltas included.
+    #[test]
+    fn a_format_5_ledger_and_snapshot_are_read_and_deadlines_then_saved() {
+        use crate::host::journal::{self, Journal, JournalOptions};
+        use crate::kv::{Command, Dedup, Stamp, Store, Time, Ttl, When};
+        let dir = tempfile::tempdir().unwrap();
+        let mut law = Store::default();
+        for k in 0..20u64 {
+            let cmd = Command {
+                client: Id::from(1_000 + k as usize),
+                seq: 1,
+                op: Op::Put {
+                    key: format!("k{k}").into(),
+                    value: format!("v{k}").into(),
+                },
+            };
+            law.apply(0, &cmd, Dedup::Sessions);
+        }
+        let mut ledger = Ledger::genesis(1);
+        ledger.snapshot = Some(Snapshot {
+            upto: 3,
+            law: law.clone(),
+        });
+        ledger.next_bal = Some(Ballot::new(2, 1));
+        let mut later = ledger.clone();
+        for n in 3..6 {
+            later.learned.insert(n, Decree::OliveDay);
+        }
+        kv::with_law_before_deadlines(|| {
+            let (mut disk, _, _) = Journal::<Ledger>::open(dir.path(), JournalOptions::default())
+                .expect("a new ledger");
+            disk.save(&ledger).unwrap();
+            disk.save(&later).unwrap();
+        });
+        let files = || {
+            let mut f: Vec<_> = std::fs::read_dir(dir.path())
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .filter(|p| {
+                    let n = p.file_name().unwrap().to_str().unwrap();
+                    n.starts_with("log-") || n.starts_with("snap-")
+                })
+                .collect();
+            f.sort();
+            f
+        };
+        let format_of = |p: &std::path::Path| std::fs::read(p).unwrap()[7];
+        for f in files() {
+            let mut bytes = std::fs::read(&f).unwrap();
+            bytes[7] = 5;
+            std::fs::write(&f, bytes).unwrap();
+        }
+        let (mut disk, back, _) =
+            Journal::<Ledger>::open(dir.path(), JournalOptions::default()).unwrap();
+        assert_eq!(back.as_ref(), Some(&later));
+        assert!(files().iter().all(|f| format_of(f) == 6), "{:?}", files());
+        // Keys that expire: a decree that sets a deadline, then a snapshot after it (a
+        // replay delta), then one after a decree the disk never held (the law written whole:
+        // its deadlines changed), each read back as saved.
+        let stamped = |at: u64, client: usize, op: Op| {
+            let cmd = Command {
+                client: Id::from(client),
+                seq: 1,
+                op,
+            };
+            Decree::of(Some(Stamp { at, horizon: 0 }), vec![cmd])
+        };
+        let set_px = Op::SetTtl {
+            key: "k1".into(),
+            value: "t".into(),
+            when: When::Always,
+            ttl: Ttl::Expire(Time::In(500)),
+        };
+        let mut next = later.clone();
+        next.learned.insert(6, stamped(2_000, 5_000, set_px));
+        disk.save(&next).unwrap();
+        let snapshot_of = |l: &Ledger, upto: DecreeNumber| {
+            let mut law = l.snapshot.as_ref().unwrap().law.clone();
+            let from = l.snapshot.as_ref().unwrap().upto;
+            for n in from..upto {
+                l.learned[&n].apply_to(n, &mut law, Dedup::Sessions, |_, _| {});
+            }
+            let mut l = l.clone();
+            l.snapshot = Some(Snapshot { upto, law });
+            l.truncate(upto);
+            l
+        };
+        next = snapshot_of(&next, 7);
+        assert_eq!(
+            next.snapshot.as_ref().unwrap().law.map.deadline("k1"),
+            Some(2_500)
+        );
+        disk.save(&next).unwrap();
+        let expire_at = Op::Expire {
+            key: "k2".into(),
+            at: Time::At(9_000),
+            when: crate::kv::ExpireIf::Always,
+        };
+        let mut unsaved = next.clone();
+        unsaved.learned.insert(7, stamped(2_100, 5_001, expire_at));
+        unsaved.learned.insert(8, Decree::OliveDay);
+        let mut whole = snapshot_of(&unsaved, 8);
+        whole.learned.insert(8, Decree::OliveDay);
+        assert!(
+            whole.delta(&next).is_none(),
+            "deadlines changed: written whole"
+        );
+        disk.save(&whole).unwrap();
+        drop(disk);
+        let (back, _) = journal::read::<Ledger>(dir.path()).unwrap();
+        let back = back.unwrap();
+        assert_eq!(back, whole);
+        let timed = back.snapshot.unwrap().law;
+        assert_eq!(timed.map.deadline("k1"), Some(2_500));
+        assert_eq!(timed.map.deadline("k2"), Some(9_000));
+        // The wire: a snapshot as a build before deadlines sends it.
+        let key = Key::random();
+        let msg = Msg::Snapshot {
+            snapshot: Snapshot { upto: 3, law },
+        };
+        let old = kv::with_law_before_deadlines(|| {
+            wire::chunks(&key, Id::from(0usize), &msg, wire::MAX_DATAGRAM).unwrap()
+        });
+        let mut r = wire::Reassembly::new();
+        let now = std::time::Instant::now();
+        let got: Vec<(Id, Msg)> = old
+            .iter()
+            .flat_map(|d| r.decode::<Msg>(&key, d, now).unwrap())
+            .collect();
+        assert_eq!(got, vec![(Id::from(0usize), msg)]);
+        // And this build's snapshot with deadlines.
+        let msg = Msg::Snapshot {
+            snapshot: Snapshot {
+                upto: 8,
+                law: timed,
+            },
+        };
+        let new = wire::chunks(&key, Id::from(0usize), &msg, wire::MAX_DATAGRAM).unwrap();
+        let got: Vec<(Id, Msg)> = new
             .iter()
             .flat_map(|d| r.decode::<Msg>(&key, d, now).unwrap())
             .collect();

@@ -6,6 +6,7 @@ Every key is prefixed with `py:`; the script first removes those left by an earl
 """
 
 import sys
+import time
 
 import redis
 
@@ -114,6 +115,29 @@ fails(lambda: r.execute_command("GET", "a", "b"), "wrong number of arguments for
 fails(lambda: r.execute_command("SET", "py:a", "1", "NX", "XX"), "syntax error")
 fails(lambda: r.execute_command("HSET", "h", "f", "v"), "unknown command 'HSET'")
 assert r.get("py:nx") == "z"
+
+# Keys that expire: deadlines on the law's clock, counted from each decree's stamp.
+assert r.set("py:e", "v", ex=100) is True
+assert 0 < r.ttl("py:e") <= 100
+assert 0 < r.pttl("py:e") <= 100_000
+assert r.persist("py:e") is True
+assert r.ttl("py:e") == -1 and r.pttl("py:none") == -2
+assert r.expire("py:e", 100, nx=True) is True
+assert r.expire("py:e", 50, gt=True) is False
+assert r.pexpire("py:e", 50_000, lt=True) is True
+assert r.setex("py:e", 100, "w") is True and r.ttl("py:e") > 0
+assert r.psetex("py:e", 100_000, "x") is True and r.pttl("py:e") > 0
+assert r.getex("py:e", persist=True) == "x" and r.ttl("py:e") == -1
+assert r.set("py:e", "y", keepttl=True) is True and r.ttl("py:e") == -1
+assert r.expireat("py:e", 1) is True and r.get("py:e") is None
+assert r.set("py:e", "z", px=150) is True
+deadline = time.monotonic() + 10
+while r.exists("py:e") and time.monotonic() < deadline:
+    time.sleep(0.05)
+assert r.get("py:e") is None and r.pttl("py:e") == -2
+fails(lambda: r.set("py:e", "v", ex=0), "invalid expire time in 'set' command")
+fails(lambda: r.execute_command("EXPIRE", "py:e", "soon"), "value is not an integer or out of range")
+fails(lambda: r.execute_command("TTL"), "wrong number of arguments for 'ttl' command")
 
 # A pipeline (not a transaction): answers in order.
 p = r.pipeline(transaction=False)

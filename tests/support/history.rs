@@ -22,6 +22,18 @@
 //! commands, values) configuration it has already seen fail. Commands on no key or on the
 //! whole keyspace (`DBSIZE`, `KEYS`, `SCAN`) are recorded but not checked.
 //!
+//! **Time.** A history carries no clock of the law, so the checker's rule for keys that
+//! expire is that no deadline passes during a run: it checks only commands whose deadlines
+//! are [`FAR`] or more ahead (the workload's are), longer than any run, and refuses to check
+//! others (it panics, naming the command). A key then either has a deadline or not, and the
+//! checker tracks exactly that (beside the key's value, as the entry [`deadline_of`] the key):
+//! `EXPIRE` and `SET ... EX` give one, `PERSIST`, `GETEX PERSIST` and every write Redis says
+//! clears it (`SET`, `MSET`, `GETSET`, `CAS`, a delete) take it away, `INCR` and `APPEND`
+//! keep it; `TTL` and `PTTL` are checked as whether the key has one (a positive answer), has
+//! none (`-1`) or is absent (`-2`). The clock-dependent rest (a key going at its deadline,
+//! `TTL` going down) is checked by the model (docs/verification.md) and by
+//! `tests/redis_commands.rs`.
+//!
 //! Included by path by several test crates, each of which uses only some of it.
 
 #![allow(dead_code)]
@@ -72,9 +84,18 @@ impl Outcome {
             }
             (_, Reply::Error(_)) => None,
             (
-                Command::Get { .. } | Command::GetDel { .. } | Command::SetWith { get: true, .. },
+                Command::Get { .. }
+                | Command::GetDel { .. }
+                | Command::SetWith { get: true, .. }
+                | Command::SetTtl { get: true, .. }
+                | Command::GetEx { .. },
                 Reply::Bulk(v),
             ) => Some(Outcome::Value(text(v))),
+            // TTL and PTTL: whether the key has a deadline (see "Time").
+            (Command::Ttl { .. }, Reply::Integer(n)) => Some(Outcome::Int((*n).clamp(-2, 1))),
+            (Command::Expire { .. } | Command::Persist { .. }, Reply::Integer(n)) => {
+                Some(Outcome::Int(*n))
+            }
             (
                 Command::Set { .. } | Command::MSet { .. } | Command::Watch { .. },
                 Reply::Simple(s),
@@ -89,11 +110,15 @@ impl Outcome {
                 Reply::Integer(n),
             ) => Some(Outcome::Bool(*n > 0)),
             (
-                Command::Cas { expected: None, .. } | Command::SetWith { get: false, .. },
+                Command::Cas { expected: None, .. }
+                | Command::SetWith { get: false, .. }
+                | Command::SetTtl { get: false, .. },
                 Reply::Simple(s),
             ) if s == "OK" => Some(Outcome::Bool(true)),
             (
-                Command::Cas { expected: None, .. } | Command::SetWith { get: false, .. },
+                Command::Cas { expected: None, .. }
+                | Command::SetWith { get: false, .. }
+                | Command::SetTtl { get: false, .. },
                 Reply::Bulk(None),
             ) => Some(Outcome::Bool(false)),
             (
@@ -135,7 +160,12 @@ impl Outcome {
         match (cmd, self) {
             (_, Outcome::Value(v)) => bulk(v),
             (_, Outcome::Written) => Reply::ok(),
-            (Command::Cas { expected: None, .. } | Command::SetWith { .. }, Outcome::Bool(b)) => {
+            (
+                Command::Cas { expected: None, .. }
+                | Command::SetWith { .. }
+                | Command::SetTtl { .. },
+                Outcome::Bool(b),
+            ) => {
                 if *b {
                     Reply::ok()
                 } else {
@@ -157,8 +187,27 @@ impl Outcome {
     }
 }
 
-/// The values of some keys (an absent key is not in the map).
+/// The values of some keys (an absent key is not in the map), and, as the entry
+/// [`deadline_of`] a key, whether it has a deadline.
 pub type Values = BTreeMap<String, String>;
+
+/// How far ahead a deadline the checker checks must be, in milliseconds: an hour, longer
+/// than any run (see "Time" above).
+pub const FAR: i64 = 3_600_000;
+
+/// The entry of `values` that says `key` has a deadline (no key the workload names begins
+/// with a NUL).
+pub fn deadline_of(key: &str) -> String {
+    format!("\0deadline {key}")
+}
+
+/// A deadline the checker can check: relative, [`FAR`] or more ahead.
+fn far(at: &parliament::kv::Time, cmd: &Command) {
+    assert!(
+        matches!(at, parliament::kv::Time::In(ms) if *ms >= FAR),
+        "the history checks only deadlines {FAR} ms or more ahead, not {cmd:?}"
+    );
+}
 
 /// The integer a value holds, by Redis's rule: exactly the decimal form of a 64-bit signed
 /// integer (so no `+`, no leading zero, no `-0`, no spaces).
@@ -231,14 +280,19 @@ pub fn step(values: &Values, client: usize, cmd: &Command) -> (Values, Outcome) 
         Command::Get { key } => Outcome::Value(get(key)),
         Command::Set { key, value } => {
             after.insert(key.clone(), value.clone());
+            after.remove(&deadline_of(key));
             Outcome::Written
         }
-        Command::Del { key } => Outcome::Bool(after.remove(key).is_some()),
+        Command::Del { key } => {
+            after.remove(&deadline_of(key));
+            Outcome::Bool(after.remove(key).is_some())
+        }
         Command::Exists { key } => Outcome::Bool(values.contains_key(key)),
         Command::Cas { key, expected, new } => {
             let swap = get(key) == *expected;
             if swap {
                 after.insert(key.clone(), new.clone());
+                after.remove(&deadline_of(key));
             }
             Outcome::Bool(swap)
         }
@@ -246,6 +300,7 @@ pub fn step(values: &Values, client: usize, cmd: &Command) -> (Values, Outcome) 
             let swap = !values.contains_key(key);
             if swap {
                 after.insert(key.clone(), value.clone());
+                after.remove(&deadline_of(key));
             }
             Outcome::Bool(swap)
         }
@@ -263,6 +318,7 @@ pub fn step(values: &Values, client: usize, cmd: &Command) -> (Values, Outcome) 
             };
             if write {
                 after.insert(key.clone(), value.clone());
+                after.remove(&deadline_of(key));
             }
             if *with_get {
                 Outcome::Value(before)
@@ -270,11 +326,15 @@ pub fn step(values: &Values, client: usize, cmd: &Command) -> (Values, Outcome) 
                 Outcome::Bool(write)
             }
         }
-        Command::GetDel { key } => Outcome::Value(after.remove(key)),
+        Command::GetDel { key } => {
+            after.remove(&deadline_of(key));
+            Outcome::Value(after.remove(key))
+        }
         Command::MGet { keys } => Outcome::Values(keys.iter().map(|k| get(k)).collect()),
         Command::MSet { pairs } => {
             for (k, v) in pairs {
                 after.insert(k.clone(), v.clone());
+                after.remove(&deadline_of(k));
             }
             Outcome::Written
         }
@@ -300,10 +360,72 @@ pub fn step(values: &Values, client: usize, cmd: &Command) -> (Values, Outcome) 
         }
         Command::Strlen { key } => Outcome::Int(get(key).map_or(0, |v| v.len() as i64)),
         Command::DelMany { keys } => {
+            for k in keys {
+                after.remove(&deadline_of(k));
+            }
             Outcome::Int(keys.iter().filter(|k| after.remove(*k).is_some()).count() as i64)
         }
         Command::ExistsMany { keys } => {
             Outcome::Int(keys.iter().filter(|k| values.contains_key(*k)).count() as i64)
+        }
+        Command::Expire { key, at, when, .. } => {
+            far(at, cmd);
+            assert!(
+                *when == parliament::kv::ExpireIf::Always,
+                "the history checks EXPIRE without a condition only, not {cmd:?}"
+            );
+            let present = values.contains_key(key);
+            if present {
+                after.insert(deadline_of(key), String::new());
+            }
+            Outcome::Int(present as i64)
+        }
+        Command::Ttl { key, .. } => Outcome::Int(match values.contains_key(key) {
+            false => -2,
+            true if values.contains_key(&deadline_of(key)) => 1,
+            true => -1,
+        }),
+        Command::Persist { key } => Outcome::Int(after.remove(&deadline_of(key)).is_some() as i64),
+        Command::SetTtl {
+            key,
+            value,
+            when,
+            get: with_get,
+            ttl,
+        } => {
+            if let parliament::kv::Ttl::Expire(at) = ttl {
+                far(at, cmd);
+            }
+            let before = get(key);
+            let write = match when {
+                When::Always => true,
+                When::Absent => before.is_none(),
+                When::Present => before.is_some(),
+            };
+            if write {
+                after.insert(key.clone(), value.clone());
+                if matches!(ttl, parliament::kv::Ttl::Expire(_)) {
+                    after.insert(deadline_of(key), String::new());
+                }
+            }
+            if *with_get {
+                Outcome::Value(before)
+            } else {
+                Outcome::Bool(write)
+            }
+        }
+        Command::GetEx { key, at } => {
+            let v = get(key);
+            match at {
+                Some(at) => {
+                    far(at, cmd);
+                    if v.is_some() {
+                        after.insert(deadline_of(key), String::new());
+                    }
+                }
+                None => drop(after.remove(&deadline_of(key))),
+            }
+            Outcome::Value(v)
         }
     };
     (after, outcome)
@@ -997,6 +1119,54 @@ mod tests {
             step(&Values::from([("n".into(), "01".into())]), 0, &incr("n")).1,
             Outcome::Failed(NOT_AN_INTEGER.into())
         );
+    }
+
+    #[test]
+    fn deadlines_far_ahead_are_given_kept_and_cleared_as_redis_does() {
+        use parliament::kv::{ExpireIf, Time, Ttl};
+        let ttl = || Command::Ttl {
+            name: "ttl",
+            key: "k".into(),
+        };
+        let expire = Command::Expire {
+            name: "pexpire",
+            key: "k".into(),
+            at: Time::In(FAR),
+            when: ExpireIf::Always,
+        };
+        let int = |n| Some(Outcome::Int(n));
+        let mut v = Values::new();
+        let mut run = |cmd: &Command| {
+            let (after, out) = step(&v, 0, cmd);
+            v = after;
+            Some(out)
+        };
+        assert_eq!(run(&ttl()), int(-2));
+        assert_eq!(run(&expire), int(0), "absent");
+        assert_eq!(run(&set("k", "1")), Some(Outcome::Written));
+        assert_eq!(run(&ttl()), int(-1));
+        assert_eq!(run(&expire), int(1));
+        assert_eq!(run(&ttl()), int(1));
+        assert_eq!(run(&incr("k")), int(2), "INCR keeps it");
+        assert_eq!(run(&ttl()), int(1));
+        assert_eq!(run(&Command::Persist { key: "k".into() }), int(1));
+        assert_eq!(run(&ttl()), int(-1));
+        let set_ex = Command::SetTtl {
+            key: "k".into(),
+            value: "w".into(),
+            when: When::Always,
+            get: false,
+            ttl: Ttl::Expire(Time::In(FAR)),
+        };
+        assert_eq!(run(&set_ex), Some(Outcome::Bool(true)));
+        assert_eq!(run(&ttl()), int(1));
+        assert_eq!(run(&set("k", "x")), Some(Outcome::Written), "SET clears it");
+        assert_eq!(run(&ttl()), int(-1));
+        // TTL's answer is read as whether the key has a deadline.
+        let mut h = History::new();
+        h.record(0, ttl(), 0, Some((MS, &Reply::Integer(3_599))));
+        assert_eq!(h.events()[0].answered, Some((MS, Outcome::Int(1))));
+        assert!(h.check().is_err(), "an absent key has no TTL");
     }
 
     #[test]
