@@ -12,7 +12,7 @@
 
 #![allow(dead_code)]
 
-use super::history::{History, Outcome, FAR};
+use super::history::{History, Outcome};
 use super::support::cluster::{Cluster, Timers};
 use parliament::resp::client::Client;
 use parliament::resp::{Command, Reply};
@@ -179,35 +179,10 @@ pub fn client_while(
             },
             93..=96 => Command::Get { key: counter() },
             97..=98 => Command::Del { key: counter() },
-            // Keys that expire, on the counter: deadlines an hour ahead, so none passes
-            // during a run (the history's rule for time).
-            _ => {
-                let far = parliament::kv::Time::In(FAR);
-                match rng.random_range(0..5) {
-                    0 => Command::SetTtl {
-                        key: counter(),
-                        value: format!("word{fresh}"),
-                        when: parliament::kv::When::Always,
-                        get: false,
-                        ttl: parliament::kv::Ttl::Expire(far),
-                    },
-                    1 => Command::Expire {
-                        name: "pexpire",
-                        key: counter(),
-                        at: far,
-                        when: parliament::kv::ExpireIf::Always,
-                    },
-                    2 => Command::Ttl {
-                        name: "ttl",
-                        key: counter(),
-                    },
-                    3 => Command::Persist { key: counter() },
-                    _ => Command::Set {
-                        key: counter(),
-                        value: format!("word{fresh}"),
-                    },
-                }
-            }
+            _ => Command::Set {
+                key: counter(),
+                value: format!("word{fresh}"),
+            },
         };
         let sent = recorder.lock().unwrap().now();
         let reply = client.command(&cmd);
