@@ -1092,13 +1092,34 @@ mod tests {
         );
     }
 
-    #[test]
-    fn a_format_3_ledger_and_snapshot_are_read_and_the_ledger_written_again() {
-        use crate::host::journal::{self, Journal, JournalOptions};
+    /// The segment and snapshot files of a ledger directory, in order.
+    fn ledger_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+        let mut f: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| {
+                let n = p.file_name().unwrap().to_str().unwrap();
+                n.starts_with("log-") || n.starts_with("snap-")
+            })
+            .collect();
+        f.sort();
+        f
+    }
+
+    /// What a build of an older ledger format wrote: a law of `keys` puts, a ledger with it
+    /// as its snapshot up to 3, then the same with decrees 3 to 5 learned, saved in `dir`
+    /// with laws laid out as `layout` lays them out and every header saying `format`.
+    /// Returns the law and the later ledger.
+    fn write_old_ledger(
+        dir: &std::path::Path,
+        keys: u64,
+        format: u8,
+        layout: impl FnOnce(&mut dyn FnMut()),
+    ) -> (crate::kv::Store, Ledger) {
+        use crate::host::journal::{Journal, JournalOptions};
         use crate::kv::{Command, Dedup, Store};
-        let dir = tempfile::tempdir().unwrap();
         let mut law = Store::default();
-        for k in 0..50u64 {
+        for k in 0..keys {
             let cmd = Command {
                 client: Id::from(1_000 + k as usize),
                 seq: 1,
@@ -1119,31 +1140,39 @@ mod tests {
         for n in 3..6 {
             later.learned.insert(n, Decree::OliveDay);
         }
-        kv::with_law_before_chamber(|| {
-            let (mut disk, _, _) = Journal::<Ledger>::open(dir.path(), JournalOptions::default())
-                .expect("a new ledger");
+        layout(&mut || {
+            let (mut disk, _, _) =
+                Journal::<Ledger>::open(dir, JournalOptions::default()).expect("a new ledger");
             disk.save(&ledger).unwrap();
             disk.save(&later).unwrap();
         });
-        let files = || {
-            let mut f: Vec<_> = std::fs::read_dir(dir.path())
-                .unwrap()
-                .map(|e| e.unwrap().path())
-                .filter(|p| {
-                    let n = p.file_name().unwrap().to_str().unwrap();
-                    n.starts_with("log-") || n.starts_with("snap-")
-                })
-                .collect();
-            f.sort();
-            f
-        };
-        let format_of = |p: &std::path::Path| std::fs::read(p).unwrap()[7];
-        // What that build wrote: its header said format 3.
-        for f in files() {
+        for f in ledger_files(dir) {
             let mut bytes = std::fs::read(&f).unwrap();
-            bytes[7] = 3;
+            bytes[7] = format;
             std::fs::write(&f, bytes).unwrap();
         }
+        (law, later)
+    }
+
+    /// `msg` in the datagrams `chunks` made, as this build reads them back.
+    fn read_back(key: &Key, chunks: &[Vec<u8>]) -> Vec<(Id, Msg)> {
+        let mut r = wire::Reassembly::new();
+        let now = std::time::Instant::now();
+        chunks
+            .iter()
+            .flat_map(|d| r.decode::<Msg>(key, d, now).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn a_format_3_ledger_and_snapshot_are_read_and_the_ledger_written_again() {
+        use crate::host::journal::{self, Journal, JournalOptions};
+        let dir = tempfile::tempdir().unwrap();
+        // What that build wrote: its header said format 3.
+        let (law, mut later) =
+            write_old_ledger(dir.path(), 50, 3, |f| kv::with_law_before_chamber(f));
+        let files = || ledger_files(dir.path());
+        let format_of = |p: &std::path::Path| std::fs::read(p).unwrap()[7];
         let (mut disk, back, _) =
             Journal::<Ledger>::open(dir.path(), JournalOptions::default()).unwrap();
         assert_eq!(back.as_ref(), Some(&later));
@@ -1171,13 +1200,7 @@ mod tests {
         let old = kv::with_law_before_chamber(|| {
             wire::chunks(&key, Id::from(0usize), &msg, wire::MAX_DATAGRAM).unwrap()
         });
-        let mut r = wire::Reassembly::new();
-        let now = std::time::Instant::now();
-        let got: Vec<(Id, Msg)> = old
-            .iter()
-            .flat_map(|d| r.decode::<Msg>(&key, d, now).unwrap())
-            .collect();
-        assert_eq!(got, vec![(Id::from(0usize), msg)]);
+        assert_eq!(read_back(&key, &old), vec![(Id::from(0usize), msg)]);
     }
 
     /// Format 5 laid the law out without deadlines: such a ledger and snapshot (a build
@@ -1186,54 +1209,12 @@ mod tests {
     #[test]
     fn a_format_5_ledger_and_snapshot_are_read_and_deadlines_then_saved() {
         use crate::host::journal::{self, Journal, JournalOptions};
-        use crate::kv::{Command, Dedup, Stamp, Store, Time, Ttl, When};
+        use crate::kv::{Command, Dedup, Stamp, Time, Ttl, When};
         let dir = tempfile::tempdir().unwrap();
-        let mut law = Store::default();
-        for k in 0..20u64 {
-            let cmd = Command {
-                client: Id::from(1_000 + k as usize),
-                seq: 1,
-                op: Op::Put {
-                    key: format!("k{k}").into(),
-                    value: format!("v{k}").into(),
-                },
-            };
-            law.apply(0, &cmd, Dedup::Sessions);
-        }
-        let mut ledger = Ledger::genesis(1);
-        ledger.snapshot = Some(Snapshot {
-            upto: 3,
-            law: law.clone(),
-        });
-        ledger.next_bal = Some(Ballot::new(2, 1));
-        let mut later = ledger.clone();
-        for n in 3..6 {
-            later.learned.insert(n, Decree::OliveDay);
-        }
-        kv::with_law_before_deadlines(|| {
-            let (mut disk, _, _) = Journal::<Ledger>::open(dir.path(), JournalOptions::default())
-                .expect("a new ledger");
-            disk.save(&ledger).unwrap();
-            disk.save(&later).unwrap();
-        });
-        let files = || {
-            let mut f: Vec<_> = std::fs::read_dir(dir.path())
-                .unwrap()
-                .map(|e| e.unwrap().path())
-                .filter(|p| {
-                    let n = p.file_name().unwrap().to_str().unwrap();
-                    n.starts_with("log-") || n.starts_with("snap-")
-                })
-                .collect();
-            f.sort();
-            f
-        };
+        let (law, later) =
+            write_old_ledger(dir.path(), 20, 5, |f| kv::with_law_before_deadlines(f));
+        let files = || ledger_files(dir.path());
         let format_of = |p: &std::path::Path| std::fs::read(p).unwrap()[7];
-        for f in files() {
-            let mut bytes = std::fs::read(&f).unwrap();
-            bytes[7] = 5;
-            std::fs::write(&f, bytes).unwrap();
-        }
         let (mut disk, back, _) =
             Journal::<Ledger>::open(dir.path(), JournalOptions::default()).unwrap();
         assert_eq!(back.as_ref(), Some(&later));
@@ -1305,13 +1286,7 @@ mod tests {
         let old = kv::with_law_before_deadlines(|| {
             wire::chunks(&key, Id::from(0usize), &msg, wire::MAX_DATAGRAM).unwrap()
         });
-        let mut r = wire::Reassembly::new();
-        let now = std::time::Instant::now();
-        let got: Vec<(Id, Msg)> = old
-            .iter()
-            .flat_map(|d| r.decode::<Msg>(&key, d, now).unwrap())
-            .collect();
-        assert_eq!(got, vec![(Id::from(0usize), msg)]);
+        assert_eq!(read_back(&key, &old), vec![(Id::from(0usize), msg)]);
         // And this build's snapshot with deadlines.
         let msg = Msg::Snapshot {
             snapshot: Snapshot {
@@ -1320,11 +1295,7 @@ mod tests {
             },
         };
         let new = wire::chunks(&key, Id::from(0usize), &msg, wire::MAX_DATAGRAM).unwrap();
-        let got: Vec<(Id, Msg)> = new
-            .iter()
-            .flat_map(|d| r.decode::<Msg>(&key, d, now).unwrap())
-            .collect();
-        assert_eq!(got, vec![(Id::from(0usize), msg)]);
+        assert_eq!(read_back(&key, &new), vec![(Id::from(0usize), msg)]);
     }
 
     /// A rejoining priest's mark survives every save and its clearing too: the ledger read
