@@ -203,6 +203,16 @@ pub fn deadline_of(key: &str) -> String {
     format!("\0deadline {key}")
 }
 
+/// Whether a conditional `SET` (`NX`, `XX`, or neither) writes over the value `before`
+/// (written apart from the law's rule, as the rest of this checker).
+fn writes(when: When, before: &Option<String>) -> bool {
+    match when {
+        When::Always => true,
+        When::Absent => before.is_none(),
+        When::Present => before.is_some(),
+    }
+}
+
 /// A deadline the checker can check: relative, [`FAR`] or more ahead.
 fn far(at: &parliament::kv::Time, cmd: &Command) {
     assert!(
@@ -313,11 +323,7 @@ pub fn step(values: &Values, client: usize, cmd: &Command) -> (Values, Outcome) 
             get: with_get,
         } => {
             let before = get(key);
-            let write = match when {
-                When::Always => true,
-                When::Absent => before.is_none(),
-                When::Present => before.is_some(),
-            };
+            let write = writes(*when, &before);
             if write {
                 after.insert(key.clone(), value.clone());
                 after.remove(&deadline_of(key));
@@ -399,11 +405,7 @@ pub fn step(values: &Values, client: usize, cmd: &Command) -> (Values, Outcome) 
                 far(at, cmd);
             }
             let before = get(key);
-            let write = match when {
-                When::Always => true,
-                When::Absent => before.is_none(),
-                When::Present => before.is_some(),
-            };
+            let write = writes(*when, &before);
             if write {
                 after.insert(key.clone(), value.clone());
                 if matches!(ttl, parliament::kv::Ttl::Expire(_)) {
