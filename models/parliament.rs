@@ -37,9 +37,10 @@
 //!
 //! Recorded beside the actors and never read by them:
 //!
-//! - every `BeginBallot(b, n, d)` from president `p` adds its addressee to the quorum of the
-//!   Synod ballot `(n, b, p, d)` for decree number `n`; when the addressees are no quorum by
-//!   themselves, the president asked itself too (that is the quorum it chose, not a vote);
+//! - every `BeginBallot(b, n, d)` from president `p` adds its addressee, and `p`, to the
+//!   quorum of the Synod ballot `(n, b, p, d)` for decree number `n`: a president asks every
+//!   priest that promised its ballot and votes itself (that is the quorum it chose, not a
+//!   vote);
 //! - each priest's *disk* ([`Disk`]) holds, besides its ledger as last saved, a ghost
 //!   ([`PriestGhost`]) that survives crashes: every vote a ledger it saved held (a vote
 //!   counts once it is on stable storage, and only then), every ballot number it began to
@@ -1022,17 +1023,13 @@ fn record_out(cfg: &ParliamentConfig, ghost: &Ghost, env: Envelope<&Msg>) -> Opt
                     g.ballots.last_mut().expect("just pushed")
                 }
             };
-            // The quorum is the priests asked; when they are no quorum by themselves, the
-            // president asked itself too (it is in its own quorum). That is the quorum it
-            // chose, not a vote: votes are observed on the disks.
+            // The quorum is the priests asked and the president, which votes in every ballot
+            // it begins (every one of them promised, and reported its votes). That is the
+            // quorum it chose, not a vote: votes are observed on the disks, and the decree is
+            // chosen once the voters include a quorum, whoever of the quorum they are.
             x.asked.push((dst, *to));
             x.asked.sort();
-            let addressees = x.qrm.without(src).with(dst);
-            x.qrm = if cfg.quorums().is_quorum(addressees) {
-                addressees
-            } else {
-                addressees.with(src)
-            };
+            x.qrm = x.qrm.with(src).with(dst);
             Some(g)
         }
         Msg::Request { client, seq, op } if src >= cfg.priest_actors() && *client == env.src => {

@@ -148,6 +148,7 @@ pub enum Bug {
     WatchIgnored,
     TransactionReadsBeforeItsWrites,
     ExpireByOwnClock,
+    QuorumOfTheAsked,
 }
 
 /// What a bug is, what it breaks, and where it comes from.
@@ -165,7 +166,7 @@ pub struct BugInfo {
 
 impl Bug {
     /// Every seeded bug (not [`Bug::None`]).
-    pub const ALL: [Bug; 34] = [
+    pub const ALL: [Bug; 35] = [
         Bug::SkipPhaseOneOnTakeover,
         Bug::FillGapWithOwnDecree,
         Bug::ApplyOutOfOrder,
@@ -200,6 +201,7 @@ impl Bug {
         Bug::WatchIgnored,
         Bug::TransactionReadsBeforeItsWrites,
         Bug::ExpireByOwnClock,
+        Bug::QuorumOfTheAsked,
     ];
 
     pub fn name(self) -> &'static str {
@@ -218,7 +220,7 @@ impl Bug {
             | Bug::PrematureSuccess
             | Bug::GapFillerWrites => &[],
             Bug::NoTiebreak => &["--proposers", "3", "--clients", "1"],
-            Bug::MinorityQuorum => &["--priests", "4", "--clients", "1"],
+            Bug::MinorityQuorum | Bug::QuorumOfTheAsked => &["--priests", "4", "--clients", "1"],
             Bug::StrandQueuedCommands => &[
                 "--network",
                 "duplicating",
@@ -483,6 +485,12 @@ impl Bug {
                 "linearizable",
                 "a priest counts a relative deadline (SET PX, EXPIRE) from its own clock as it applies the decree (in the model: the number after the last decree it learned), not from the decree's stamp: the key gets a later deadline at that priest than the decree says, and a PTTL in the same decree answers more time than was set",
                 "replicated stores that turn a relative TTL into an absolute one at each replica, or when the replica applies the write, instead of once in the replicated command",
+            ),
+            Bug::QuorumOfTheAsked => (
+                "quorum-of-the-asked",
+                "learned-implies-chosen",
+                "a president passes a decree once a majority of the priests it asked voted, not a quorum of the members: a president that took office with 3 promises of 4 priests passes on 2 votes",
+                "leaders that count acknowledgements against the followers they replicate to rather than the whole configuration",
             ),
             Bug::ReuseRemovedId => (
                 "reuse-removed-id",

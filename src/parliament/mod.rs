@@ -24,9 +24,11 @@
 //!    "the olive day" decree to fill gaps). It begins a ballot numbered `b` for each.
 //! 4. **Pipelined ballots.** From then on every new decree is one `BeginBallot(b, i, d)` /
 //!    `Voted(b, i)` round with the same quorum: no NextBallot is needed, since the quorum's
-//!    promise covers every decree number. Up to `window` decree numbers are in flight at once,
-//!    and one decree carries up to `batch` client commands (batching).
-//! 5. **Success.** When the whole quorum voted for decree `i`, the president writes it in its
+//!    promise covers every decree number. The president votes itself and asks every other
+//!    priest of its quorum. Up to `window` decree numbers are in flight at once, and one
+//!    decree carries up to `batch` client commands (batching).
+//! 5. **Success.** As soon as the priests that voted for decree `i` include a quorum (the
+//!    first majority of votes, not the whole quorum asked), the president writes it in its
 //!    ledger (with its next save: see below) and sends `Success(i, d)` to every priest.
 //! 6. **The law.** Each priest applies the decrees it knows in decree-number order, never
 //!    skipping a number, to its copy of the law. The president answers each client whose
@@ -38,8 +40,9 @@
 //! 7. **Reads.** A `get` needs no decree: the president holds it, and begins a
 //!    *confirmation round* (`Confirm(b, r)` to the rest of its quorum) unless one is in
 //!    flight. A priest answers `Confirmed(b, r)` if it has promised no ballot above `b`,
-//!    from its ledger as it stands (no write). When the whole quorum confirmed a round begun
-//!    after the read came, no quorum had promised a higher ballot at that moment, so no
+//!    from its ledger as it stands (no write). When the priests that confirmed a round begun
+//!    after the read came (the president among them) include a quorum, no quorum had
+//!    promised a higher ballot at that moment (any two quorums share a priest), so no
 //!    later president had passed anything yet. A write that ended before the read began
 //!    was answered by the priest that applied it; so it is either in a decree of an earlier
 //!    president, numbered below this president's first own number (its `next` on taking
@@ -192,17 +195,21 @@
 //!   ballot `0.0` without a first phase. A priest restarting from a saved ledger is never
 //!   president.
 //! - **The president's quorum.** The paper lets a president choose any quorum of priests
-//!   that promised its ballot; it need not belong to it. The genesis president takes the
-//!   highest-numbered priests other than itself that make a quorum (priests 1 and 2 of 3):
-//!   it votes in none of its ballots, so no decree waits for its disk. A president elected
-//!   later takes office as soon as the LastVotes it has, with its own promise, make a
-//!   quorum, and that set is its quorum: it is in it, and its own promise and votes happen
-//!   locally, saved in the step that takes office or begins a ballot (as in
-//!   [`crate::synod`]). When a LastVote comes after that and the others then make a quorum
-//!   without it, it leaves its quorum for the decree numbers it has not begun (re-proposing
-//!   what the newcomer reported voting for there, as on taking office). Either way
-//!   `BeginBallot` goes only to the other members of the quorum: no message goes to
-//!   oneself, which keeps the checked state space small.
+//!   that promised its ballot. Here a president's quorum is *every* priest that promised
+//!   it, itself included, and a decree passes on the first quorum of their votes: so one
+//!   priest that stops answering (crashed, paused, cut off) stalls nothing while a quorum
+//!   of the others answers. The genesis president's quorum is every member (every priest
+//!   starts having promised the genesis ballot). A president elected later takes office as
+//!   soon as the LastVotes it has, with its own promise, make a quorum, and that set is its
+//!   quorum; a LastVote that comes after that joins its priest to the quorum for the decree
+//!   numbers not yet begun (re-proposing what the newcomer reported voting for there, as on
+//!   taking office: the others reported theirs then). A ballot's quorum is the priests it
+//!   asked; each reported its votes, so B3 holds for whichever quorum of them votes. The
+//!   president votes in every ballot it begins, in the step that begins it, saved before
+//!   its `BeginBallot`s leave (as in [`crate::synod`]): no message goes to oneself, which
+//!   keeps the checked state space smaller, at the price of the president's own disk sync
+//!   before the others'. Confirmation rounds likewise succeed on a quorum of
+//!   confirmations.
 //! - **Learning without a save.** A president learns a decree it passed in memory only, so
 //!   the answers to its clients and its next ballot leave at once; the record reaches its
 //!   disk with its next save (its next vote, or its next heartbeat). The decree was chosen
@@ -214,9 +221,9 @@
 //!   bounds the rounds tried (unbounded when deployed). Deployed priests also send
 //!   heartbeats, and a candidate that heard its president since its timer last fired does
 //!   not run. A deployed president asks again, on each heartbeat, every quorum member whose
-//!   vote for a pending decree has not arrived (lost messages), and if no decree passed in a
-//!   whole election timeout while some were pending (a quorum member is gone), it runs
-//!   again with a higher ballot, whose quorum is whichever priests answer.
+//!   vote for a pending decree has not arrived (lost messages), and every member outside its
+//!   quorum for its promise; if no decree passed in a whole election timeout while some were
+//!   pending (a quorum of its quorum is gone), it runs again with a higher ballot.
 //! - **Client commands** ([`crate::kv::Command`]) arrive as `Request`. A president queues
 //!   them and proposes them; a priest trying to become president queues them; any other
 //!   priest forwards them to the owner of the ballot it promised. A president that learns
@@ -593,25 +600,6 @@ impl ParliamentPriest {
             .iter()
             .filter_map(|q| self.priests.get(q as usize).copied())
             .collect()
-    }
-
-    /// The genesis president's quorum of `members`: the highest-numbered members other than
-    /// itself that make a quorum (priests 1 and 2 of 3), or, in a Chamber too small for
-    /// that, every member up to a quorum with itself included.
-    fn genesis_quorum(&self, members: Priests) -> Priests {
-        let mut q = Priests::EMPTY;
-        for i in members.iter().collect::<Vec<_>>().into_iter().rev() {
-            if self.is_quorum_of(members, q) {
-                break;
-            }
-            if i != self.me {
-                q = q.with(i);
-            }
-        }
-        if !self.is_quorum_of(members, q) {
-            q = q.with(self.me);
-        }
-        q
     }
 
     fn next_round(&self, ledger: &Ledger) -> u32 {

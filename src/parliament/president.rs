@@ -41,15 +41,18 @@ impl ParliamentPriest {
                 let office = Presidency::of(state);
                 if state.ledger.last_tried != Some(ballot)
                     || !self.answered_by_member(office.incs, q, inc)
-                    || !self.joins_quorum(office.members, office.quorum, q)
+                    || q == self.me
+                    || !office.members.contains(q)
+                    || office.quorum.contains(q)
                 {
                     return;
                 }
                 let mut p = President::of(state.to_mut());
-                self.quorum_of_others(&mut p, q, base, votes, step);
+                self.join_quorum(&mut p, q, base, votes, step);
             }
 
-            // Step 5: with the whole quorum's votes, the decree is passed.
+            // Step 5: once the priests that voted include a quorum of the members, the
+            // decree is passed.
             Msg::Voted {
                 ballot,
                 number,
@@ -68,7 +71,7 @@ impl ParliamentPriest {
                     return;
                 }
                 let voted = p.voted.with(q);
-                let passed = p.quorum.is_subset(voted);
+                let passed = self.passes(office.members, p.quorum, voted);
                 let mut p = President::of(state.to_mut());
                 if let Some(pending) = p.office().pending.get_mut(&number) {
                     pending.voted = voted;
@@ -268,8 +271,7 @@ impl ParliamentPriest {
         step.save = self.bug != Bug::ForgetLastTried;
         if self.bug == Bug::SkipPhaseOneOnTakeover {
             // Takes office at once, as if every priest had promised and reported nothing.
-            let quorum = self.genesis_quorum(members);
-            self.take_office(state, quorum, from, None, OrdMap::new(), step);
+            self.take_office(state, members, from, None, OrdMap::new(), step);
             return;
         }
         state.status = Status::Trying {
@@ -296,7 +298,7 @@ impl ParliamentPriest {
             .electorate_at(state, 0)
             .unwrap_or((self.everyone(), Incs::default()));
         state.status = Status::Presiding {
-            quorum: self.genesis_quorum(members),
+            quorum: members,
             next: 0,
             pending: OrdMap::new(),
             reads: Reads::default(),
@@ -427,25 +429,25 @@ impl ParliamentPriest {
         self.run_for_president(p.into_priest(), step);
     }
 
-    /// Whether the late LastVote of `q` lets the president, now in its own quorum, leave it:
-    /// the others of its quorum and `q` make a quorum by themselves.
-    fn joins_quorum(&self, members: Priests, quorum: Priests, q: PriestIx) -> bool {
-        q != self.me
-            && members.contains(q)
-            && quorum.contains(self.me)
-            && !quorum.contains(q)
-            && self.is_quorum_of(members, quorum.without(self.me).with(q))
+    /// Whether a ballot that asked `asked` passed with the votes of `voted`: the voters
+    /// include a quorum of the members (seeded bug `quorum-of-the-asked`: a majority of the
+    /// priests asked, whether or not that is a quorum of the members).
+    fn passes(&self, members: Priests, asked: Priests, voted: Priests) -> bool {
+        if self.bug == Bug::QuorumOfTheAsked {
+            return 2 * Priests(voted.0 & asked.0).len() > asked.len();
+        }
+        self.is_quorum_of(members, voted)
     }
 
     /// A LastVote that came after the president took office (its promise and the first
-    /// LastVotes made a quorum with itself in it): the others now make a quorum without it,
-    /// so from its next free decree number on, its ballots ask them and it votes in none.
-    /// Ballots already begun keep their quorum. The newcomer may have voted, in an earlier
-    /// ballot, for numbers at or above the next free one (nobody in the first quorum did:
-    /// they reported every such vote on taking office): B3 for the new quorum means
-    /// re-proposing those decrees, with olive-day decrees in the gaps below them, exactly as
-    /// on taking office.
-    fn quorum_of_others(
+    /// LastVotes made a quorum): the priest joins its quorum, so from its next free decree
+    /// number on, its ballots ask it too, and a decree passes with whichever quorum of
+    /// them votes first. Ballots already begun keep the priests they asked. The newcomer may
+    /// have voted, in an earlier ballot, for numbers at or above the next free one (nobody
+    /// already in the quorum did: they reported every such vote on taking office): B3 for
+    /// the grown quorum means re-proposing those decrees, with olive-day decrees in the gaps
+    /// below them, exactly as on taking office.
+    fn join_quorum(
         &self,
         p: &mut President,
         q: PriestIx,
@@ -453,15 +455,8 @@ impl ParliamentPriest {
         votes: Vec<(DecreeNumber, Vote)>,
         step: &mut Step,
     ) {
-        let ballot = p.ballot;
         let office = p.office();
-        *office.quorum = office.quorum.without(self.me).with(q);
-        if office.reads.confirmed != office.reads.begun {
-            // The round in flight now needs the newcomer's confirmation too.
-            let round = office.reads.begun;
-            let to = office.incs.of(q);
-            step.send(self.priests[q as usize], Msg::Confirm { ballot, round, to });
-        }
+        *office.quorum = office.quorum.with(q);
         if base > *office.next {
             // The newcomer applied decrees this president has not begun: passed under a
             // later ballot. Ask for them, and begin nothing below them.
@@ -528,12 +523,12 @@ impl ParliamentPriest {
         }
     }
 
-    /// Step 4 for decree number `n`: the president asks its quorum to vote, and votes too
-    /// if it is in its quorum.
+    /// Step 4 for decree number `n`: the president votes (saved in this step, before any
+    /// message leaves) and asks every other priest of its quorum to vote.
     fn begin_ballot(&self, p: &mut President, n: DecreeNumber, decree: Decree, step: &mut Step) {
         let ballot = p.ballot;
         let office = p.office();
-        let quorum = *office.quorum;
+        let (members, quorum) = (office.members, *office.quorum);
         let voted = if quorum.contains(self.me) {
             if self.bug != Bug::PresidentForgetsOwnVote {
                 office.ledger.votes.insert(
@@ -571,7 +566,9 @@ impl ParliamentPriest {
         if self.bug == Bug::ReplyBeforeChosen {
             self.reply_tentatively(p, n, step);
         }
-        let passed = self.bug == Bug::PrematureSuccess || quorum == Priests::single(self.me);
+        // A Chamber of one passes on the president's own vote.
+        let passed = self.bug == Bug::PrematureSuccess
+            || self.passes(members, quorum, voted);
         if passed {
             self.pass(p, n, step);
         }
@@ -764,7 +761,7 @@ impl ParliamentPriest {
     }
 
     /// Begins a confirmation round: asks the rest of the quorum whether they still promise
-    /// nothing above this president's ballot.
+    /// nothing above this president's ballot (the president's own promise counts at once).
     fn begin_round(&self, p: &mut President, step: &mut Step) {
         if self.reads_to_decrees(p, step) {
             return;
@@ -781,12 +778,14 @@ impl ParliamentPriest {
         self.round_done(p, step);
     }
 
-    /// If the whole quorum confirmed the round in flight, it succeeded: answer what can be
-    /// answered, and begin the next round if reads came meanwhile.
+    /// If the priests that confirmed the round in flight include a quorum of the members, it
+    /// succeeded: answer what can be answered, and begin the next round if reads came
+    /// meanwhile.
     fn round_done(&self, p: &mut President, step: &mut Step) {
         let office = p.office();
+        let members = office.members;
         let reads = office.reads;
-        if reads.confirmed == reads.begun || !office.quorum.is_subset(reads.acks) {
+        if reads.confirmed == reads.begun || !self.is_quorum_of(members, reads.acks) {
             return;
         }
         reads.confirmed = reads.begun;
@@ -946,8 +945,8 @@ impl ParliamentPriest {
 
     /// A deployed president's election timer: it watches its own progress. If a decree
     /// stayed pending for a whole election timeout (no decree passed, although the lost
-    /// messages were asked for again on every heartbeat), a member of the quorum is gone:
-    /// take a new ballot, whose quorum is whichever priests answer.
+    /// messages were asked for again on every heartbeat), too many of its quorum are gone
+    /// for a quorum to vote: take a new ballot, whose quorum is whichever priests answer.
     pub(super) fn watch_progress(&self, state: &mut Cow<PriestState>, step: &mut Step) {
         if !self.rerun_when_stalled {
             return;
@@ -987,17 +986,15 @@ impl ParliamentPriest {
             pending,
             reads,
         } = Presidency::of(state);
-        if quorum.contains(self.me) {
-            // In its own quorum: ask the priests outside it (down when it ran, or their
-            // LastVote lost) for their promise again, from its next free decree number, so a
-            // late LastVote can let it leave its quorum.
-            for q in members.iter().filter(|q| !quorum.contains(*q)) {
-                let (from, to) = (next, incs.of(q));
-                step.send(
-                    self.priests[q as usize],
-                    Msg::NextBallot { ballot, from, to },
-                );
-            }
+        // Ask the members outside its quorum (down when it ran, or their LastVote lost) for
+        // their promise again, from its next free decree number, so that a late LastVote lets
+        // them join the quorum.
+        for q in members.iter().filter(|q| !quorum.contains(*q)) {
+            let (from, to) = (next, incs.of(q));
+            step.send(
+                self.priests[q as usize],
+                Msg::NextBallot { ballot, from, to },
+            );
         }
         if reads.confirmed != reads.begun {
             for q in quorum.iter().filter(|&q| !reads.acks.contains(q)) {

@@ -112,19 +112,15 @@ fn voted(number: DecreeNumber) -> Msg {
     voted_in(GENESIS, number)
 }
 
-/// Delivers the genesis quorum's votes (priests 1 and 2) for decree `n` to `p`; returns the
-/// state and the commands of the second vote, on which the decree passes.
+/// Delivers priest 1's vote for decree `n` to the genesis president `p`, which voted
+/// itself: with it, a quorum of three. Returns the state and the commands of that vote, on
+/// which the decree passes.
 fn quorum_votes(
     p: &ParliamentPriest,
     s: &PriestState,
     n: DecreeNumber,
 ) -> (PriestState, Vec<String>) {
-    let (s, out) = deliver(p, s, 1, voted(n));
-    assert!(
-        !out.iter().any(|c| c.contains("Success")),
-        "one vote of two: {out:?}"
-    );
-    deliver(p, &s, 2, voted(n))
+    deliver(p, s, 1, voted(n))
 }
 
 /// Ballot 1.1: priest 1's first own ballot.
@@ -166,24 +162,26 @@ fn priest_zero_starts_as_genesis_president_and_others_as_candidates() {
 }
 
 #[test]
-fn the_genesis_president_asks_its_quorum_of_others_and_answers_without_a_save() {
+fn the_genesis_president_votes_asks_everyone_and_passes_on_the_first_quorum_of_votes() {
     let p = model_priest(0);
     let (s, _) = start(&p, None);
-    assert_eq!(s.quorum(), Some(Priests::single(1).with(2)));
-    // The genesis president is not in its quorum: it writes no vote, and its BeginBallots
-    // leave without a save.
+    // Every priest starts having promised the genesis ballot: all three are its quorum.
+    assert_eq!(s.quorum(), Some(Priests::all(3)));
+    // The president votes (saved before anything leaves) and asks priests 1 and 2.
     let (s, out) = deliver(&p, &s, 7, put(7, 1, "a"));
-    assert_eq!(out.len(), 2, "{out:?}");
-    for (c, to) in out.iter().zip(["Id(1)", "Id(2)"]) {
+    assert_eq!(out.len(), 3, "{out:?}");
+    assert!(out[0].starts_with("Save"), "save must come first: {out:?}");
+    for (c, to) in out[1..].iter().zip(["Id(1)", "Id(2)"]) {
         assert!(
             c.contains("BeginBallot(0.0, #0 [c7#1 put x=a])") && c.contains(to),
             "{out:?}"
         );
     }
-    assert!(s.ledger.votes.is_empty());
-    // Priests 1 and 2 vote; the decree passes; the president learns it in memory (the
+    assert_eq!(s.ledger.votes[&0].ballot, GENESIS);
+    // Priest 2 votes: with the president's own vote, two of three, a quorum, whether or not
+    // priest 1 ever answers. The decree passes; the president learns it in memory (the
     // record goes with its next save), applies it and answers the client at once.
-    let (s, out) = quorum_votes(&p, &s, 0);
+    let (s, out) = deliver(&p, &s, 2, voted(0));
     assert!(!out.iter().any(|c| c.starts_with("Save")), "{out:?}");
     assert!(s.ledger.learned.contains_key(&0));
     assert!(out.iter().any(|c| c.contains("Success(#0")), "{out:?}");
@@ -193,6 +191,9 @@ fn the_genesis_president_asks_its_quorum_of_others_and_answers_without_a_save() 
         "{out:?}"
     );
     assert_eq!(s.applied, 1);
+    // Priest 1's vote, coming late, changes nothing.
+    let (s, out) = deliver(&p, &s, 1, voted(0));
+    assert!(out.is_empty(), "{out:?}");
     // A retry of the same command is answered from the session, not passed again.
     let (_, out) = deliver(&p, &s, 8, put(7, 1, "a"));
     assert_eq!(out.len(), 1);
@@ -216,26 +217,27 @@ fn an_elected_president_is_in_its_quorum_and_saves_its_vote_before_begin_ballot(
 }
 
 #[test]
-fn an_elected_president_leaves_its_quorum_when_the_others_make_one_without_it() {
+fn a_late_last_vote_joins_the_quorum_and_decrees_pass_on_the_first_quorum_of_votes() {
     let p = model_priest(1);
     let b = B11;
     let lastvote = last_vote_for_b11;
     let s = elected(&p);
     let (s, _) = deliver(&p, &s, 7, put(7, 1, "a"));
     // Priest 0's LastVote comes late, reporting a vote for decree 2 in the genesis ballot
-    // (above the next free number, 1): priests 0 and 2 are a quorum without the president.
+    // (above the next free number, 1): priest 0 joins the quorum.
     let reported = Decree::Commands(vec![cmd(8, 1, "b")].into());
     let vote = Vote {
         ballot: GENESIS,
         decree: reported.clone(),
     };
     let (s, out) = deliver(&p, &s, 0, lastvote(vec![(2, vote)]));
-    assert_eq!(s.quorum(), Some(Priests::single(0).with(2)));
+    assert_eq!(s.quorum(), Some(Priests::all(3)));
     assert!(
-        !out.iter().any(|c| c.starts_with("Save")),
-        "votes in none: {out:?}"
+        out[0].starts_with("Save"),
+        "the president votes, saved first: {out:?}"
     );
-    // B3: decree 2 is re-proposed to the new quorum, decree 1 filled with an olive-day decree.
+    // B3: decree 2 is re-proposed to the grown quorum, decree 1 filled with an olive-day
+    // decree.
     for (number, decree) in [(1, "olive-day"), (2, "[c8#1 put x=b]")] {
         for to in ["Id(0)", "Id(2)"] {
             assert!(
@@ -247,29 +249,26 @@ fn an_elected_president_leaves_its_quorum_when_the_others_make_one_without_it() 
             );
         }
     }
-    // Decree 0, begun before, keeps its quorum: priest 2's vote passes it.
+    // Decree 0, begun before, asked priest 2 only: priest 0's vote there counts for
+    // nothing, priest 2's passes it.
+    let (s, out) = deliver(&p, &s, 0, voted_in(b, 0));
+    assert!(out.is_empty(), "{out:?}");
     let (s, out) = deliver(&p, &s, 2, voted_in(b, 0));
     assert!(out.iter().any(|c| c.contains("Reply(#1 ok)")), "{out:?}");
-    // Decree 1 needs both priests 0 and 2.
-    let v1 = voted_in(b, 1);
-    let (s, out) = deliver(&p, &s, 2, v1.clone());
-    assert!(!out.iter().any(|c| c.contains("Success")), "{out:?}");
-    let (s, out) = deliver(&p, &s, 0, v1);
+    // Decree 1 passes on the first vote of priest 0 or 2, with the president's own.
+    let (s, out) = deliver(&p, &s, 0, voted_in(b, 1));
     assert!(
         out.iter().any(|c| c.contains("Success(#1 olive-day)")),
         "{out:?}"
     );
-    assert!(
-        !s.ledger.votes.contains_key(&1),
-        "the president voted for #0 only"
-    );
+    assert!(s.ledger.votes.contains_key(&1), "the president voted for #1");
     // A LastVote that comes again changes nothing.
     let (_, out) = deliver(&p, &s, 0, lastvote(vec![]));
     assert!(out.is_empty(), "{out:?}");
 }
 
 #[test]
-fn a_deployed_president_in_its_own_quorum_asks_the_others_for_their_promise_on_the_heartbeat() {
+fn a_deployed_president_asks_the_members_outside_its_quorum_for_their_promise_on_the_heartbeat() {
     let p = priest_at(1, priests());
     let s = elected(&p);
     let (s, _) = deliver(&p, &s, 7, put(7, 1, "a"));
@@ -280,7 +279,7 @@ fn a_deployed_president_in_its_own_quorum_asks_the_others_for_their_promise_on_t
     let asked: Vec<&String> = out.iter().filter(|c| c.contains("NextBallot")).collect();
     assert_eq!(asked.len(), 1, "{out:?}");
     assert!(asked[0].contains("NextBallot(1.1, from 1)") && asked[0].contains("Id(0)"));
-    // Its answer takes the president out of its quorum; then the heartbeat asks nobody.
+    // Its answer joins it to the quorum; then the heartbeat asks nobody.
     let lastvote = Msg::LastVote {
         ballot: B11,
         from: 1,
@@ -289,7 +288,7 @@ fn a_deployed_president_in_its_own_quorum_asks_the_others_for_their_promise_on_t
         inc: 0,
     };
     let (s, _) = deliver(&p, &s, 0, lastvote);
-    assert_eq!(s.quorum(), Some(Priests::single(0).with(2)));
+    assert_eq!(s.quorum(), Some(Priests::all(3)));
     assert!(!heartbeat(&s).iter().any(|c| c.contains("NextBallot")));
 }
 
@@ -542,14 +541,15 @@ fn a_lost_begin_ballot_or_voted_is_asked_again_on_the_heartbeat() {
     let (s0, _) = start(&p0, None);
     let (s0, out) = deliver(&p0, &s0, 7, put(7, 1, "a"));
     assert!(out[1].contains("BeginBallot(0.0, #0"), "{out:?}");
-    // Priest 2 voted; the BeginBallot to priest 1 is lost: the heartbeat asks the quorum
-    // member whose vote is missing (priest 1), and nobody else, again.
-    let (s0, _) = deliver(&p0, &s0, 2, voted(0));
+    // Both BeginBallots are lost: the heartbeat asks again the quorum members whose vote
+    // is missing (priests 1 and 2), and not itself, whose vote it saved.
     let heartbeat = |s: &PriestState| timeout(&p0, s, Timer::Heartbeat).1;
     let out = heartbeat(&s0);
     let again: Vec<&String> = out.iter().filter(|c| c.contains("BeginBallot")).collect();
-    assert_eq!(again.len(), 1, "{out:?}");
-    assert!(again[0].contains("Id(1)") && again[0].contains("#0 [c7#1 put x=a]"));
+    assert_eq!(again.len(), 2, "{out:?}");
+    for (c, to) in again.iter().zip(["Id(1)", "Id(2)"]) {
+        assert!(c.contains(to) && c.contains("#0 [c7#1 put x=a]"), "{out:?}");
+    }
     // Priest 1 votes (saving first); its Voted is lost; asked again, it answers Voted
     // again without another save.
     let (s1, _) = start(&p1, None);
@@ -647,15 +647,15 @@ fn confirmed(round: u32) -> Msg {
     }
 }
 
-/// Delivers the genesis quorum's confirmations (priests 1 and 2) of `round` to `p`; returns
-/// the state and the commands of the second, on which the round succeeds.
+/// Delivers priest 1's confirmation of `round` to the genesis president `p`: with its own
+/// promise, a quorum. Returns the state and the commands of that confirmation, on which the
+/// round succeeds.
 fn quorum_confirms(
     p: &ParliamentPriest,
     s: &PriestState,
     round: u32,
 ) -> (PriestState, Vec<String>) {
-    let (s, _) = deliver(p, s, 1, confirmed(round));
-    deliver(p, &s, 2, confirmed(round))
+    deliver(p, s, 1, confirmed(round))
 }
 
 #[test]
@@ -675,14 +675,15 @@ fn a_read_is_answered_after_its_quorum_confirms_without_a_decree_or_a_save() {
     assert!(out.is_empty(), "{out:?}");
     let (s, out) = deliver(&p, &s, 1, confirmed(2));
     assert!(out.is_empty(), "{out:?}");
-    // Round 1 confirmed by the whole quorum: the first read is answered from the law;
-    // round 2 begins.
-    let (s, out) = deliver(&p, &s, 1, confirmed(1));
-    assert!(out.is_empty(), "one of two: {out:?}");
+    // Round 1 confirmed by priest 2: with the president's own promise, a quorum. The first
+    // read is answered from the law; round 2 begins. Priest 1's confirmation, late, counts
+    // for nothing.
     let (s, out) = deliver(&p, &s, 2, confirmed(1));
     assert_eq!(out.len(), 3, "{out:?}");
     assert!(out[0].contains("Reply(#1 nil)") && out[0].contains("Id(7)"));
     assert!(out[1].contains("Confirm(0.0, round 2)"));
+    let (s, out) = deliver(&p, &s, 1, confirmed(1));
+    assert!(out.is_empty(), "{out:?}");
     let (s, out) = quorum_confirms(&p, &s, 2);
     assert!(out[0].contains("Reply(#1 nil)") && out[0].contains("Id(8)"));
     assert!(s.ledger.votes.is_empty() && s.ledger.learned.is_empty());
@@ -826,14 +827,12 @@ fn a_lost_confirm_or_confirmed_is_asked_again_on_the_heartbeat() {
     let out = heartbeat(&s0);
     let again: Vec<&String> = out.iter().filter(|c| c.contains("Confirm(")).collect();
     assert_eq!(again.len(), 2, "{out:?}");
-    // Priest 2 confirmed; the heartbeat asks only priest 1 again.
-    let (s0, _) = deliver(&p0, &s0, 2, confirmed(1));
-    let out = heartbeat(&s0);
-    let again: Vec<&String> = out.iter().filter(|c| c.contains("Confirm(")).collect();
-    assert_eq!(again.len(), 1, "{out:?}");
-    assert!(again[0].contains("Confirm(0.0, round 1)") && again[0].contains("Id(1)"));
-    // Once the round succeeded, the heartbeat asks nobody.
-    let (s0, out) = deliver(&p0, &s0, 1, confirmed(1));
+    for (c, to) in again.iter().zip(["Id(1)", "Id(2)"]) {
+        assert!(c.contains("Confirm(0.0, round 1)") && c.contains(to), "{out:?}");
+    }
+    // Once the round succeeded (priest 2 confirmed: with the president, a quorum), the
+    // heartbeat asks nobody.
+    let (s0, out) = deliver(&p0, &s0, 2, confirmed(1));
     assert!(out.iter().any(|c| c.contains("Reply(#1 nil)")), "{out:?}");
     assert!(!heartbeat(&s0).iter().any(|c| c.contains("Confirm(")));
 }
@@ -1143,14 +1142,14 @@ fn member_op(seq: u64, op: crate::kv::MemberOp) -> Msg {
 fn a_president_runs_again_over_the_membership_a_change_puts_in_force() {
     let p = chamber_priest(0);
     let (s, _) = start(&p, None);
-    assert_eq!(s.quorum(), Some(Priests::single(1).with(2)));
+    assert_eq!(s.quorum(), Some(Priests::all(3)));
     let add = crate::kv::MemberOp::Add {
         ix: 3,
         nonce: 1,
         addr: None,
     };
     let (s, out) = deliver(&p, &s, 9, member_op(1, add));
-    assert_eq!(out.len(), 2, "{out:?}");
+    assert_eq!(out.len(), 3, "a save and two BeginBallots: {out:?}");
     let (s, out) = quorum_votes(&p, &s, 0);
     let said = out.join("\n");
     // Passed, applied (in force from decree 1), and told to the new member too.
