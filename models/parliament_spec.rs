@@ -28,24 +28,24 @@
 //!    counted; olive-day where none), votes in each, sends `BeginBallot(b, k, d)` to the
 //!    others of `Q`; its next free number is above those and above every decree it knows.
 //! 4. `BeginNew(p, d)`: a president in office that promised nothing higher begins command `d`
-//!    of `Proposes(p)` at its next free number (voting if it is in its quorum). The spec's
-//!    own checks take `Proposes(p) = {p}` ([`ParliamentSpec::actions_of`] takes any set).
+//!    of `Proposes(p)` at its next free number, votes, and asks the others of its quorum.
+//!    The spec's own checks take `Proposes(p) = {p}` ([`ParliamentSpec::actions_of`] takes
+//!    any set).
 //!
 //! With `Genesis` (`--genesis`), the Chamber starts as deployed: every ledger has promised
-//! ballot 0, and priest 0 is in office in it with the highest-numbered majority of the
-//! others as its quorum, outside its own quorum.
+//! ballot 0, and priest 0 is in office in it with every priest as its quorum.
 //! 5. `CastVote(q)`: on `BeginBallot(b, k, d)` with `b >= nextBal[q]`, not yet voted in `b` at
 //!    `k`: raises `nextBal[q]` to `b`, votes, adds itself to the ballot's voters, sends
 //!    `Voted(b, k, q)`.
-//! 6. `Succeed(p, k)`: the president of ballot `lastTried[p]` at `k`, holding `Voted` from
-//!    every other member of its quorum, sends `Success(k, d)` (it writes `d` by `Learn`, as
-//!    the actor saves it with a later save).
+//! 6. `Succeed(p, k)`: the president of ballot `lastTried[p]` at `k`, once the members of
+//!    its quorum it holds `Voted` from, with itself, are a quorum, sends `Success(k, d)` (it
+//!    writes `d` by `Learn`, as the actor saves it with a later save).
 //! 7. `Learn(q)`: on `Success(k, d)`, a priest that does not know `k` writes `d`.
-//! 8. `QuorumOfOthers(p, q)`: a president in office in `b`, in its own quorum and having
-//!    promised nothing higher, holding a `LastVote(b)` from `q` outside its quorum that makes
-//!    a quorum with the others: from its next free number on, its ballots ask them (it
-//!    votes in none), and it begins `b` at each number up to the highest `q` reported that
-//!    it does not know passed, with `q`'s reported decree or olive-day.
+//! 8. `JoinQuorum(p, q)`: a president in office in `b` and having promised nothing higher,
+//!    holding a `LastVote(b)` from `q` outside its quorum: `q` joins its quorum, so from its
+//!    next free number on its ballots ask `q` too, and it begins `b` (voting) at each number
+//!    up to the highest `q` reported that it does not know passed, with `q`'s reported
+//!    decree or olive-day.
 //!
 //! Invariants, per decree number: `B1`, `B2`, `B3`, `Agreement`, `LearnedImpliesChosen` and
 //! `LogsArePrefixes`, named as in the Parliament actor model (`b1-unique-ballots`, ...), and
@@ -254,8 +254,9 @@ pub struct BallotRecord {
 }
 
 impl BallotRecord {
-    pub fn succeeded(&self) -> bool {
-        self.qrm & !self.vot == 0
+    /// `Succeeded(B)`: its voters include a quorum (a majority of the `n` priests).
+    pub fn succeeded(&self, n: usize) -> bool {
+        2 * (self.vot & self.qrm).count_ones() as usize > n
     }
 }
 
@@ -322,7 +323,7 @@ pub enum ParliamentAction {
         d: u8,
     },
     /// With the late `LastVote(b)` of `q` and what it reported.
-    QuorumOfOthers {
+    JoinQuorum {
         p: u8,
         q: u8,
         start: u8,
@@ -472,7 +473,7 @@ impl ParliamentSpec {
                 }
             }
             if let Some(o) = s.office[pi] {
-                if b != NO_BALLOT && o.bal == b && s.next_bal[pi] == b && o.qrm & (1 << p) != 0 {
+                if b != NO_BALLOT && o.bal == b && s.next_bal[pi] == b {
                     for m in &s.msgs {
                         if let Msg::LastVote {
                             bal,
@@ -481,13 +482,8 @@ impl ParliamentSpec {
                             votes,
                         } = m
                         {
-                            let others = (o.qrm & !(1 << p)) | (1 << q);
-                            if *bal == b
-                                && *q != p
-                                && o.qrm & (1 << q) == 0
-                                && self.quorums.contains(&others)
-                            {
-                                actions.push(ParliamentAction::QuorumOfOthers {
+                            if *bal == b && *q != p && o.qrm & (1 << q) == 0 {
+                                actions.push(ParliamentAction::JoinQuorum {
                                     p,
                                     q: *q,
                                     start: *start,
@@ -554,10 +550,9 @@ impl ParliamentSpec {
         s
     }
 
-    /// `GenesisQuorum`: the highest-numbered majority, `N - (N / 2 + 1) .. N`.
+    /// `GenesisQuorum`: every priest (every ledger starts having promised ballot 0).
     fn genesis_quorum(&self) -> u8 {
-        let n = self.n();
-        (n - (n / 2 + 1)..n).fold(0, |q, i| q | (1 << i))
+        ((1u16 << self.n()) - 1) as u8
     }
 }
 
@@ -674,7 +669,7 @@ impl Model for ParliamentSpec {
                 let b = s.last_tried[p as usize];
                 let o = s.office[p as usize]?;
                 let k = o.next;
-                // It votes if it is in its quorum (the genesis president is not).
+                // It votes (it is in its quorum).
                 let me = o.qrm & (1 << p);
                 if me != 0 {
                     t.prev_vote[p as usize][k as usize] = Some((b, d));
@@ -729,10 +724,10 @@ impl Model for ParliamentSpec {
             ParliamentAction::Learn { q, k, d } => {
                 t.learned[q as usize][k as usize] = Some(d);
             }
-            ParliamentAction::QuorumOfOthers { p, q, start, votes } => {
+            ParliamentAction::JoinQuorum { p, q, start, votes } => {
                 let b = s.last_tried[p as usize];
                 let o = s.office[p as usize]?;
-                let quorum = (o.qrm & !(1 << p)) | (1 << q);
+                let quorum = o.qrm | (1 << q);
                 let first = o.next;
                 let reported = |k: u8| {
                     k.checked_sub(start)
@@ -748,15 +743,16 @@ impl Model for ParliamentSpec {
                         continue;
                     }
                     let dec = reported(k).map_or(OLIVE, |(_, d)| d);
+                    t.prev_vote[p as usize][k as usize] = Some((b, dec));
                     t.ballots.insert(BallotRecord {
                         num: k,
                         bal: b,
                         pres: p,
                         dec,
                         qrm: quorum,
-                        vot: 0,
+                        vot: 1 << p,
                     });
-                    for r in (0..self.n()).filter(|&r| quorum & (1 << r) != 0) {
+                    for r in (0..self.n()).filter(|&r| r != p && quorum & (1 << r) != 0) {
                         t.msgs.insert(Msg::BeginBallot {
                             bal: b,
                             num: k,
@@ -790,30 +786,34 @@ impl Model for ParliamentSpec {
                 logs_are_prefixes(s)
             }),
             Property::sometimes("decree-chosen", |_, s: &ParliamentSpecState| {
-                s.ballots.iter().any(BallotRecord::succeeded)
+                s.ballots.iter().any(|b| b.succeeded(s.last_tried.len()))
             }),
             Property::sometimes("olive-day-decree-chosen", |_, s: &ParliamentSpecState| {
-                s.ballots.iter().any(|b| b.succeeded() && b.dec == OLIVE)
+                s.ballots.iter().any(|b| b.succeeded(s.last_tried.len()) && b.dec == OLIVE)
             }),
         ]
     }
 }
 
 impl ParliamentSpec {
-    /// Whether every other member of `r`'s quorum sent `Voted` for it.
+    /// Whether the members of `r`'s quorum that sent `Voted` for it, with its president
+    /// `p` (which voted as it began it), are a quorum.
     fn voted_by_quorum(&self, s: &ParliamentSpecState, r: &BallotRecord, p: u8) -> bool {
         if self.cfg.bug == ParliamentSpecBug::PrematureSuccess {
             return true;
         }
-        (0..self.n())
+        let voted = (0..self.n())
             .filter(|&q| q != p && r.qrm & (1 << q) != 0)
-            .all(|q| {
+            .filter(|&q| {
                 s.msgs.contains(&Msg::Voted {
                     bal: r.bal,
                     num: r.num,
                     from: q,
                 })
             })
+            .fold(r.qrm & (1 << p), |v, q| v | (1 << q));
+        // A majority (the `minority-quorum` bug takes smaller quorums of promises only).
+        2 * voted.count_ones() as usize > self.n() as usize
     }
 }
 
@@ -855,22 +855,24 @@ pub fn b3(s: &ParliamentSpecState) -> bool {
 
 /// `Agreement`: two successful ballots of one number passed the same decree.
 pub fn agreement(s: &ParliamentSpecState) -> bool {
-    s.ballots.iter().filter(|b| b.succeeded()).all(|b| {
+    let n = s.last_tried.len();
+    s.ballots.iter().filter(|b| b.succeeded(n)).all(|b| {
         s.ballots
             .iter()
-            .filter(|c| c.succeeded() && c.num == b.num)
+            .filter(|c| c.succeeded(n) && c.num == b.num)
             .all(|c| c.dec == b.dec)
     })
 }
 
 /// `LearnedImpliesChosen`.
 pub fn learned_implies_chosen(s: &ParliamentSpecState) -> bool {
+    let n = s.last_tried.len();
     s.learned.iter().all(|ledger| {
         ledger.iter().enumerate().all(|(k, d)| {
             d.is_none_or(|d| {
                 s.ballots
                     .iter()
-                    .any(|b| b.num as usize == k && b.succeeded() && b.dec == d)
+                    .any(|b| b.num as usize == k && b.succeeded(n) && b.dec == d)
             })
         })
     })
@@ -986,8 +988,8 @@ impl Narrate for ParliamentSpec {
                     ParliamentAction::BeginNew { p, .. } => {
                         format!("BeginNew: priest {p} sends [{}]", new.join(", "))
                     }
-                    ParliamentAction::QuorumOfOthers { p, q, .. } => format!(
-                        "QuorumOfOthers: priest {p} leaves its quorum for {q}'s late LastVote, \
+                    ParliamentAction::JoinQuorum { p, q, .. } => format!(
+                        "JoinQuorum: priest {q}'s late LastVote joins it to priest {p}'s quorum, \
                          sends [{}]",
                         new.join(", ")
                     ),

@@ -7,8 +7,10 @@ use parliament::check::{self, CheckOptions, Report, Strategy};
 use parliament::models::parliament_refinement::ParliamentRefinementConfig;
 
 /// The configuration pinned here and cited in docs/tla.md: 3 priests, 2 candidates, round 1,
-/// decree numbers 0 and 1, one client with two commands, window 2, one command per decree.
-const FLAGS: &[&str] = &["--clients", "1", "--ops", "2"];
+/// decree numbers 0 and 1, one client with one command, window 2, one command per decree.
+/// (With two commands, as before issue 21, it is 409,001 states and 7 minutes: outside
+/// what CI affords since a president asks every priest that promised.)
+const FLAGS: &[&str] = &["--clients", "1"];
 
 fn check_flags(flags: &[&str], stop_on: Option<&'static str>) -> Report {
     let cfg = ParliamentRefinementConfig::from_flags(flags).expect("flags parse");
@@ -40,7 +42,7 @@ fn the_priests_refine_the_spec() {
     }
     assert_eq!(
         (r.unique_states, r.total_states, r.max_depth),
-        (111_724, 758_325, 28),
+        (6_068, 27_773, 16),
         "{}",
         r.to_text()
     );
@@ -51,7 +53,7 @@ fn the_priests_refine_the_spec() {
 #[test]
 fn the_mapping_adds_no_state_to_the_actor_model() {
     let r = check_actor(FLAGS);
-    assert_eq!(r.unique_states, 111_724, "{}", r.to_text());
+    assert_eq!(r.unique_states, 6_068, "{}", r.to_text());
 }
 
 fn last_step(r: &Report) -> String {

@@ -33,25 +33,25 @@ fn check(rounds: usize, bug: ParliamentSpecBug) -> Report {
 }
 
 /// The defaults (MCParliament.cfg): 3 priests, 2 presidents, rounds 1..1, decree numbers
-/// 0..1. TLC: 589,925 distinct states, 2,062,894 generated, depth 28.
+/// 0..1. TLC: 857,199 distinct states, 3,229,202 generated, depth 27.
 #[test]
-fn default_constants_reach_589925_states() {
+fn default_constants_reach_857199_states() {
     let r = check(1, ParliamentSpecBug::None);
     assert!(r.complete && r.all_hold(), "{}", r.to_text());
     assert_eq!(
         (r.unique_states, r.total_states, r.max_depth),
-        (589_925, 2_062_894, 28),
+        (857_199, 3_229_202, 27),
         "{}",
         r.to_text()
     );
 }
 
 /// With the genesis office (`--genesis`: the Chamber starts as deployed, priest 0 in office
-/// outside its own quorum), one decree number (MCParliamentGenesis.cfg). TLC: 42,137
-/// distinct states, 98,431 generated, depth 20. With one number no gap can open, so no
+/// with every priest as its quorum), one decree number (MCParliamentGenesis.cfg). TLC:
+/// 59,742 distinct states, 150,344 generated, depth 20. With one number no gap can open, so no
 /// olive-day decree is chosen; every other property holds.
 #[test]
-fn the_genesis_office_reaches_42137_states() {
+fn the_genesis_office_reaches_59742_states() {
     let cfg = ParliamentSpecConfig {
         genesis: true,
         decrees: 1,
@@ -62,7 +62,7 @@ fn the_genesis_office_reaches_42137_states() {
     assert_eq!(r.failures(), ["olive-day-decree-chosen"], "{}", r.to_text());
     assert_eq!(
         (r.unique_states, r.total_states, r.max_depth),
-        (42_137, 98_431, 20),
+        (59_742, 150_344, 20),
         "{}",
         r.to_text()
     );
@@ -128,7 +128,10 @@ fn no_tiebreak_breaks_b1() {
 fn minority_quorum_breaks_b2() {
     assert_breaks(
         ParliamentSpecBug::MinorityQuorum,
-        &["b2-quorums-intersect", "agreement", "logs-are-prefixes"],
+        // A quorum of promises from one priest of three: its ballots ask that one priest,
+        // and pass on no minority of votes, so only B2 breaks (before issue 21, when a
+        // ballot passed once its whole quorum voted, agreement and the logs broke too).
+        &["b2-quorums-intersect"],
     );
 }
 

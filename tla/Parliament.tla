@@ -37,13 +37,14 @@
 (* keeps it in memory and saves it with its next save).  office[p] is the *)
 (* last office p held: a president that leaves office (it promised a      *)
 (* higher ballot, or crashed) just begins no more ballots in it, which    *)
-(* the spec allows.  A LastVote that comes after the                       *)
-(* president took office, from a priest that makes a quorum with the      *)
-(* others of its quorum, lets it leave its own quorum (QuorumOfOthers).   *)
+(* the spec allows.  A LastVote that comes after the president took       *)
+(* office joins its priest to the president's quorum (JoinQuorum): a       *)
+(* president asks every priest that promised its ballot, and a decree     *)
+(* passes once the voters include a quorum, whichever of them they are.   *)
 (*                                                                         *)
 (* With Genesis, the Chamber starts as src/parliament starts it: every     *)
 (* ledger has promised ballot 0, and priest 0 is in office in it, with     *)
-(* the highest-numbered majority of the others as its quorum.              *)
+(* every priest as its quorum.                                             *)
 (*                                                                         *)
 (* The Rust transliteration is models/parliament_spec.rs; tla/README.md    *)
 (* maps every variable and action to its Rust counterpart.                 *)
@@ -81,10 +82,10 @@ Quorum == {Q \in SUBSET Priest : 2 * Cardinality(Q) > N}
 BallotsOf(p) == {r * N + p : r \in 1..MaxRound}
 (* With Genesis, ballot 0 (round 0 of priest 0) is the genesis ballot: every *)
 (* ledger starts having promised it, and priest 0 starts in office in it,   *)
-(* with the highest-numbered majority of the others as its quorum, without  *)
-(* a NextBallot and outside its own quorum (as src/parliament starts).      *)
+(* with every priest as its quorum, without a NextBallot (as src/parliament *)
+(* starts).                                                                 *)
 GenesisBallot == 0
-GenesisQuorum == (N - (N \div 2 + 1))..(N - 1)
+GenesisQuorum == Priest
 BallotNum == UNION {BallotsOf(p) : p \in Proposer}
              \cup (IF Genesis THEN {GenesisBallot} ELSE {})
 Owner(b) == b % N
@@ -231,7 +232,7 @@ TakeOffice(p, Q) ==
 (***************************************************************************)
 (* Step 4 (pipelined): president p, in office in b = lastTried[p] and     *)
 (* having promised nothing higher, begins ballot b for a command d at its *)
-(* next free number, votes if it is in its quorum, and sends BeginBallot  *)
+(* next free number, votes (it is in its quorum), and sends BeginBallot   *)
 (* to the others of its quorum; no NextBallot is needed.                   *)
 (***************************************************************************)
 BeginNew(p, d) ==
@@ -242,13 +243,11 @@ BeginNew(p, d) ==
         /\ office[p].bal = b
         /\ nextBal[p] = b
         /\ k < D
-        /\ prevVote' = IF p \in Q
-                       THEN [prevVote EXCEPT ![p][k] = [bal |-> b, dec |-> d]]
-                       ELSE prevVote
+        /\ prevVote' = [prevVote EXCEPT ![p][k] = [bal |-> b, dec |-> d]]
         /\ office' = [office EXCEPT ![p].next = k + 1]
         /\ ballots' = ballots \cup
                         {[num |-> k, bal |-> b, pres |-> p, dec |-> d,
-                          qrm |-> Q, vot |-> Q \cap {p}]}
+                          qrm |-> Q, vot |-> {p}]}
         /\ Send({[type |-> "BeginBallot", bal |-> b, num |-> k, dec |-> d,
                   to |-> q] : q \in office[p].qrm \ {p}})
         /\ UNCHANGED <<lastTried, nextBal, learned>>
@@ -274,9 +273,10 @@ CastVote(q) ==
     /\ UNCHANGED <<lastTried, learned, office>>
 
 (***************************************************************************)
-(* Step 5: president p holds Voted(b, k) from every other member of the   *)
-(* quorum of its ballot b = lastTried[p] at k: the decree is passed.  It   *)
-(* sends Success(k, d), and learns d from it like any priest (Learn).      *)
+(* Step 5: the members of the quorum of president p's ballot              *)
+(* b = lastTried[p] at k that p holds Voted(b, k) from, with p itself     *)
+(* (it voted as it began the ballot), are a quorum: the decree is passed. *)
+(* It sends Success(k, d), and learns d from it like any priest (Learn).  *)
 (***************************************************************************)
 Succeed(p, k) ==
     /\ learned[p][k] = None
@@ -284,8 +284,10 @@ Succeed(p, k) ==
           /\ B.pres = p
           /\ B.bal = lastTried[p]
           /\ B.num = k
-          /\ \A q \in B.qrm \ {p} :
-                [type |-> "Voted", bal |-> B.bal, num |-> k, from |-> q] \in msgs
+          /\ ({p} \cap B.qrm)
+             \cup {q \in B.qrm \ {p} :
+                   [type |-> "Voted", bal |-> B.bal, num |-> k, from |-> q] \in msgs}
+             \in Quorum
           /\ [type |-> "Success", num |-> k, dec |-> B.dec] \notin msgs
           /\ Send({[type |-> "Success", num |-> k, dec |-> B.dec]})
     /\ UNCHANGED <<lastTried, nextBal, prevVote, learned, office, ballots>>
@@ -301,29 +303,26 @@ Learn(q) ==
     /\ UNCHANGED <<lastTried, nextBal, prevVote, office, msgs, ballots>>
 
 (***************************************************************************)
-(* President p of b = lastTried[p], in its own quorum Q and having        *)
-(* promised nothing higher (the actor steps down when it does), holds a   *)
-(* LastVote of b from q outside Q such that q and the others of Q are a   *)
-(* quorum without p.  From its next free number k on, its ballots ask     *)
-(* them and it votes in none.  Nobody in Q voted at k or above before b  *)
-(* (they reported every such vote when p took office), so B3 for the new *)
-(* quorum asks only for q's reports: p begins b at every number from k up *)
-(* to the highest q reported, with q's reported decree or Olive, at the   *)
-(* numbers it does not know passed, and its next free number is above     *)
-(* them.                                                                   *)
+(* President p of b = lastTried[p], with quorum Q and having promised     *)
+(* nothing higher (the actor steps down when it does), holds a LastVote   *)
+(* of b from q outside Q: q joins its quorum.  From its next free number  *)
+(* k on, its ballots ask q too.  Nobody in Q voted at k or above before b *)
+(* (they reported every such vote when p took office), so B3 for the      *)
+(* grown quorum asks only for q's reports: p begins b, voting, at every   *)
+(* number from k up to the highest q reported, with q's reported decree   *)
+(* or Olive, at the numbers it does not know passed, and its next free    *)
+(* number is above them.                                                   *)
 (***************************************************************************)
-QuorumOfOthers(p, q) ==
+JoinQuorum(p, q) ==
     LET b == lastTried[p]
         o == office[p]
-        Q2 == (o.qrm \ {p}) \cup {q}
+        Q2 == o.qrm \cup {q}
         k0 == o.next
     IN  /\ b # NoBallot
         /\ o.bal = b
         /\ nextBal[p] = b
         /\ q # p
-        /\ p \in o.qrm
         /\ q \notin o.qrm
-        /\ Q2 \in Quorum
         /\ \E m \in msgs :
               /\ m.type = "LastVote"
               /\ m.bal = b
@@ -335,20 +334,26 @@ QuorumOfOthers(p, q) ==
                                ELSE m.votes[k].dec
                  IN  /\ office' = [office EXCEPT ![p] =
                                     [bal |-> b, qrm |-> Q2, next |-> top + 1]]
+                     /\ prevVote' = [prevVote EXCEPT ![p] =
+                                    [k \in Number |->
+                                       IF k \in begun
+                                       THEN [bal |-> b, dec |-> dec(k)]
+                                       ELSE prevVote[p][k]]]
                      /\ ballots' = ballots \cup
                                     {[num |-> k, bal |-> b, pres |-> p,
-                                      dec |-> dec(k), qrm |-> Q2, vot |-> {}] :
+                                      dec |-> dec(k), qrm |-> Q2, vot |-> {p}] :
                                      k \in begun}
                      /\ Send({[type |-> "BeginBallot", bal |-> b, num |-> k,
-                               dec |-> dec(k), to |-> r] : k \in begun, r \in Q2})
-    /\ UNCHANGED <<lastTried, nextBal, prevVote, learned>>
+                               dec |-> dec(k), to |-> r] :
+                              k \in begun, r \in Q2 \ {p}})
+    /\ UNCHANGED <<lastTried, nextBal, learned>>
 
 Next ==
     \/ \E p \in Proposer : \E b \in BallotsOf(p) : TryNewBallot(p, b)
     \/ \E p \in Proposer : \E Q \in Quorum : TakeOffice(p, Q)
     \/ \E p \in Proposer : \E d \in Proposes(p) : BeginNew(p, d)
     \/ \E p \in Proposer : \E k \in Number : Succeed(p, k)
-    \/ \E p \in Proposer : \E q \in Priest : QuorumOfOthers(p, q)
+    \/ \E p \in Proposer : \E q \in Priest : JoinQuorum(p, q)
     \/ \E q \in Priest : SendLastVote(q) \/ CastVote(q) \/ Learn(q)
 
 Spec == Init /\ [][Next]_vars
@@ -357,7 +362,8 @@ Spec == Init /\ [][Next]_vars
 (* The paper's conditions on the ballots of each decree number, and what  *)
 (* they give.                                                              *)
 (***************************************************************************)
-Succeeded(B) == B.qrm \subseteq B.vot
+(* A ballot succeeded once its voters include a quorum. *)
+Succeeded(B) == B.vot \cap B.qrm \in Quorum
 
 (* B1: the ballots of one decree number have unique ballot numbers. *)
 B1 == \A B, C \in ballots : B.num = C.num /\ B.bal = C.bal => B = C

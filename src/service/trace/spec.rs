@@ -23,14 +23,14 @@
 //! Decrees are compared by value (each distinct one gets an index); `Proposes(p)` is every
 //! decree, as in `check parliament-refinement`.
 //!
-//! One message is mapped with care. A deployed president in its own quorum asks the priests
-//! outside it again with each heartbeat, `NextBallot(b, k)` with `k` its next free number,
-//! so that a late promise lets it leave its quorum. The spec sends `NextBallot(b, n)` only
+//! One message is mapped with care. A deployed president asks the priests outside its
+//! quorum again with each heartbeat, `NextBallot(b, k)` with `k` its next free number, so
+//! that a late promise joins them to its quorum. The spec sends `NextBallot(b, n)` only
 //! when it tries `b`, from its first unknown number `n`. The ask is mapped to that message
 //! (already in `msgs`: a stutter), and the answer `LastVote(b, from k)` to the spec's
 //! `LastVote(b)` from `n`: its votes at `k` and above as sent, those in `n..k` as the
 //! sender's ledger held them when it answered (exactly what the spec's report would carry).
-//! Nobody reads those: the president is in office in `b`, so only `QuorumOfOthers` can use
+//! Nobody reads those: the president is in office in `b`, so only `JoinQuorum` can use
 //! the answer, and it reads from its next free number, at least `k`. The spec stays as TLC
 //! checks it (a `NextBallot` per next free number would multiply its states tenfold).
 //!
@@ -41,7 +41,7 @@
 //! the messages it sent that are new to `msgs`. The check then looks for a sequence of spec
 //! actions of `p` that leads from the current state exactly to the target: a breadth-first
 //! search among the actions the target suggests (a `LastVote` sent suggests `SendLastVote`, a
-//! new office `TakeOffice` or `QuorumOfOthers`, a decree learned `Learn`, and so on), each
+//! new office `TakeOffice` or `JoinQuorum`, a decree learned `Learn`, and so on), each
 //! applied only where its guard holds in the state the search reached. A step of another
 //! priest may only stutter. Guards are evaluated on the real state, so a step is accepted only
 //! when real spec steps explain it; a search that gives up (more than [`MAX_SPEC_STEPS`]
@@ -246,7 +246,7 @@ enum Action {
     Learn(Num, Did),
     /// Every `Learn` the target still needs, in a row.
     LearnAll,
-    QuorumOfOthers(SMsg),
+    JoinQuorum(SMsg),
 }
 
 /// The search state: the priest's variables, as changes over its current ones, and what it
@@ -441,20 +441,11 @@ impl Checker {
             decrees,
             report: SpecReport::default(),
         };
-        // Genesis: priest 0 in office in ballot 0 with the highest-numbered majority.
+        // Genesis: priest 0 in office in ballot 0 with every priest as its quorum.
         if c.priests[0].last_tried == Some(GENESIS) {
-            let mut q = Priests::EMPTY;
-            for i in (0..n as PriestIx).rev() {
-                if 2 * q.len() > n {
-                    break;
-                }
-                if i != 0 {
-                    q = q.with(i);
-                }
-            }
             c.priests[0].office = Some(Office {
                 bal: GENESIS,
-                qrm: q,
+                qrm: Priests::all(n),
                 next: 0,
             });
         }
@@ -463,6 +454,11 @@ impl Checker {
 
     fn is_quorum(&self, q: Priests) -> bool {
         self.quorums.contains(&q)
+    }
+
+    /// Whether `set` holds a quorum.
+    fn has_quorum(&self, set: Priests) -> bool {
+        self.quorums.iter().any(|q| q.is_subset(set))
     }
 
     /// The steps of each incarnation that are kept: up to the save its restart began from.
@@ -575,7 +571,7 @@ impl Checker {
                 // The answer to a president asking again from a later number than its
                 // ballot's first `n`: the spec's report from `n`, the numbers below `from`
                 // told by the sender's ledger as it stood (the president reads none of
-                // them: it is in office, and `QuorumOfOthers` reads from its next free
+                // them: it is in office, and `JoinQuorum` reads from its next free
                 // number on).
                 let start = match self.shared.asked.get(ballot) {
                     Some(&n) if n < *from => {
@@ -970,7 +966,7 @@ impl Checker {
             }
             if let Some(b) = target.last_tried {
                 for m in self.shared.last_votes.get(&b).into_iter().flatten() {
-                    out.push(Action::QuorumOfOthers(m.clone()));
+                    out.push(Action::JoinQuorum(m.clone()));
                 }
             }
         }
@@ -1225,16 +1221,18 @@ impl Checker {
                 if r.pres != p {
                     return None;
                 }
-                let all_voted = r
+                // Its own vote (cast as it began the ballot) and the Voted it holds from
+                // the others of the quorum make a quorum.
+                let voted: Priests = r
                     .qrm
-                    .without(p)
                     .iter()
-                    .all(|q| self.has_msg(s, &SMsg::Voted { bal: b, num: *k, q }));
+                    .filter(|&q| q == p || self.has_msg(s, &SMsg::Voted { bal: b, num: *k, q }))
+                    .collect();
                 let m = SMsg::Success {
                     num: *k,
                     dec: r.dec,
                 };
-                if !all_voted || self.has_msg(s, &m) {
+                if !self.has_quorum(voted) || self.has_msg(s, &m) {
                     return None;
                 }
                 t.sent.insert(m);
@@ -1263,7 +1261,7 @@ impl Checker {
                     return None;
                 }
             }
-            Action::QuorumOfOthers(m) => {
+            Action::JoinQuorum(m) => {
                 let SMsg::LastVote {
                     bal,
                     q,
@@ -1275,14 +1273,8 @@ impl Checker {
                 };
                 let b = s.last_tried?;
                 let o = s.office?;
-                let others = o.qrm.without(p).with(*q);
-                if *bal != b
-                    || o.bal != b
-                    || s.next_bal != Some(b)
-                    || !o.qrm.contains(p)
-                    || *q == p
-                    || o.qrm.contains(*q)
-                    || !self.is_quorum(others)
+                let grown = o.qrm.with(*q);
+                if *bal != b || o.bal != b || s.next_bal != Some(b) || *q == p || o.qrm.contains(*q)
                 {
                     return None;
                 }
@@ -1300,8 +1292,9 @@ impl Checker {
                             continue;
                         }
                         let dec = reported.get(&k).map_or(olive, |v| v.1);
-                        t.ballots.insert((k, b), (p, dec, others));
-                        for r in others.iter() {
+                        set_vote(self, p, &mut t, k, (b, dec));
+                        t.ballots.insert((k, b), (p, dec, grown));
+                        for r in grown.without(p).iter() {
                             t.sent.insert(SMsg::BeginBallot {
                                 bal: b,
                                 num: k,
@@ -1313,7 +1306,7 @@ impl Checker {
                 }
                 t.office = Some(Office {
                     bal: b,
-                    qrm: others,
+                    qrm: grown,
                     next: top.map_or(first, |t| t + 1),
                 });
             }
@@ -1349,7 +1342,7 @@ fn kind(a: &Action) -> &'static str {
         Action::CastVote { .. } => "CastVote",
         Action::Succeed(_) => "Succeed",
         Action::Learn(..) | Action::LearnAll => "Learn",
-        Action::QuorumOfOthers(_) => "QuorumOfOthers",
+        Action::JoinQuorum(_) => "JoinQuorum",
     }
 }
 
