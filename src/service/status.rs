@@ -971,7 +971,11 @@ mod tests {
         assert_eq!(s.role, Role::President);
         assert_eq!(s.ballot.as_deref(), Some("0.0"));
         assert_eq!(s.president, Some(0));
-        assert_eq!(s.quorum, Some(vec![1, 2]), "the genesis quorum");
+        assert_eq!(
+            s.quorum,
+            Some(vec![0, 1, 2]),
+            "the genesis quorum: every priest"
+        );
         assert_eq!((s.highest_chosen, s.highest_applied), (None, None));
         assert_eq!(s.recovery, Recovery::Current);
         assert_eq!(s.ledger_bytes, 100);
