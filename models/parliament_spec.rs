@@ -789,7 +789,9 @@ impl Model for ParliamentSpec {
                 s.ballots.iter().any(|b| b.succeeded(s.last_tried.len()))
             }),
             Property::sometimes("olive-day-decree-chosen", |_, s: &ParliamentSpecState| {
-                s.ballots.iter().any(|b| b.succeeded(s.last_tried.len()) && b.dec == OLIVE)
+                s.ballots
+                    .iter()
+                    .any(|b| b.succeeded(s.last_tried.len()) && b.dec == OLIVE)
             }),
         ]
     }

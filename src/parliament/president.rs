@@ -567,8 +567,7 @@ impl ParliamentPriest {
             self.reply_tentatively(p, n, step);
         }
         // A Chamber of one passes on the president's own vote.
-        let passed = self.bug == Bug::PrematureSuccess
-            || self.passes(members, quorum, voted);
+        let passed = self.bug == Bug::PrematureSuccess || self.passes(members, quorum, voted);
         if passed {
             self.pass(p, n, step);
         }

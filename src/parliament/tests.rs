@@ -261,7 +261,10 @@ fn a_late_last_vote_joins_the_quorum_and_decrees_pass_on_the_first_quorum_of_vot
         out.iter().any(|c| c.contains("Success(#1 olive-day)")),
         "{out:?}"
     );
-    assert!(s.ledger.votes.contains_key(&1), "the president voted for #1");
+    assert!(
+        s.ledger.votes.contains_key(&1),
+        "the president voted for #1"
+    );
     // A LastVote that comes again changes nothing.
     let (_, out) = deliver(&p, &s, 0, lastvote(vec![]));
     assert!(out.is_empty(), "{out:?}");
@@ -828,7 +831,10 @@ fn a_lost_confirm_or_confirmed_is_asked_again_on_the_heartbeat() {
     let again: Vec<&String> = out.iter().filter(|c| c.contains("Confirm(")).collect();
     assert_eq!(again.len(), 2, "{out:?}");
     for (c, to) in again.iter().zip(["Id(1)", "Id(2)"]) {
-        assert!(c.contains("Confirm(0.0, round 1)") && c.contains(to), "{out:?}");
+        assert!(
+            c.contains("Confirm(0.0, round 1)") && c.contains(to),
+            "{out:?}"
+        );
     }
     // Once the round succeeded (priest 2 confirmed: with the president, a quorum), the
     // heartbeat asks nobody.
