@@ -230,6 +230,9 @@ pub struct BenchReport {
     pub clients: usize,
     pub keys: u64,
     pub value_size: usize,
+    /// When the measured time began, microseconds since the Unix epoch (by the system clock,
+    /// to line the run up with what happened meanwhile, such as a fault injected).
+    pub started_unix_us: u64,
     /// Measured time, seconds.
     pub seconds: f64,
     /// Commands answered (including error replies).
@@ -413,6 +416,12 @@ impl Tally {
     ) -> BenchReport {
         let q = |p: f64| self.hist.value_at_quantile(p) as f64 / 1000.0;
         let (series, longest_silence_us) = series(&mut self.requests, load.series_ms);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        let started_unix_us = now
+            .saturating_sub(Duration::from_secs_f64(seconds))
+            .as_micros() as u64;
         BenchReport {
             system,
             target,
@@ -420,6 +429,7 @@ impl Tally {
             clients: load.clients,
             keys: load.keys,
             value_size: load.value_size,
+            started_unix_us,
             seconds,
             ops: self.ops,
             errors: self.errors,
