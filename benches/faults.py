@@ -1,20 +1,21 @@
 #!/usr/bin/env python3
 """Faults under load: how long a 3-priest Parliament answers nobody when one priest fails.
 
-    benches/faults.py [--faults N] [--clients C] [--kinds kill,pause] [--pause-ms MS]
+    benches/faults.py [--faults N] [--clients C] [--kinds kill,pause,president] [--pause-ms MS]
                       [--every-s S] [--quiet-s S] [--out FILE]
 
 Starts a local `parliament cluster` (its supervisor restarts a killed priest after 100 ms),
-runs `parliament-bench` (SET, C clients, default 16) through the president's listener for
-the whole run, and after a quiet stretch (default 3 s) injects N faults (default 20), one
+runs `parliament-bench` (SET, C clients, default 16) for the whole run, and after a quiet stretch (default 3 s) injects N faults (default 20), one
 every S seconds (default 2), taking the kinds by turns:
 
 - kill: kill -9 of a follower, chosen at random (the supervisor restarts it);
-- pause: SIGSTOP of a follower for MS milliseconds (default 500), then SIGCONT.
+- pause: SIGSTOP of a follower for MS milliseconds (default 500), then SIGCONT;
+- president: kill -9 of the president (the supervisor restarts it; another priest is
+  elected).
 
-The president is never the victim: its clients' connections would break, and the bench
-stops at a broken connection (tests/nemesis.rs measures the first write after a president's
-kill instead).
+The clients spread over the three listeners (client i to priest i mod 3, each listener
+sends its commands on to the president), and a client whose listener is killed connects
+to the next one (`parliament-bench --reconnect`; its command in flight counts as lost).
 
 For every fault it measures the longest silence: the longest time between consecutive
 answers (to any client) from the fault to 1.5 s after it. It prints, per kind, the median
@@ -47,7 +48,7 @@ def parse_args():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--faults", type=int, default=20)
     p.add_argument("--clients", type=int, default=16)
-    p.add_argument("--kinds", default="kill,pause")
+    p.add_argument("--kinds", default="kill,pause,president")
     p.add_argument("--pause-ms", type=int, default=500)
     p.add_argument("--every-s", type=float, default=2.0)
     p.add_argument("--quiet-s", type=float, default=3.0)
@@ -60,8 +61,8 @@ def parse_args():
             "--faults and --clients must be positive, --every-s at least %s, --quiet-s at least %s"
             % (WINDOW_S, 2 * WINDOW_S)
         )
-    if not kinds or any(k not in ("kill", "pause") for k in kinds):
-        p.error("--kinds is a comma-separated list of kill and pause")
+    if not kinds or any(k not in ("kill", "pause", "president") for k in kinds):
+        p.error("--kinds is a comma-separated list of kill, pause and president")
     if a.pause_ms < 1 or a.pause_ms / 1000 >= a.every_s:
         p.error("--pause-ms must be positive and shorter than --every-s")
     a.kinds = kinds
@@ -135,8 +136,9 @@ def main():
         print("commit %s, %s, %d cores; %d clients, %d faults (%s), one every %.1f s"
               % (commit, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), os.cpu_count(),
                  a.clients, a.faults, ",".join(a.kinds), a.every_s))
+        listeners = ",".join(r["client_address"] for r in status(binary, config))
         load = subprocess.Popen(
-            [bench, "--addr", pres["client_address"], "--clients", str(a.clients),
+            [bench, "--addr", listeners, "--clients", str(a.clients), "--reconnect",
              "--seconds", str(seconds), "--json", "--requests", "--timeout", "30"],
             stdout=subprocess.PIPE, text=True,
         )
@@ -155,11 +157,14 @@ def main():
             if not followers:
                 print("fault %d: no follower running; skipped" % i)
                 continue
-            victim = rng.choice(followers)
-            pid = victim["supervisor"]["pid"]
             kind = a.kinds[i % len(a.kinds)]
+            victim = pres if kind == "president" else rng.choice(followers)
+            pid = (victim.get("supervisor") or {}).get("pid")
+            if pid is None:
+                print("fault %d: the president's process is not known; skipped" % i)
+                continue
             at = time.time()
-            if kind == "kill":
+            if kind in ("kill", "president"):
                 os.kill(pid, signal.SIGKILL)
             else:
                 os.kill(pid, signal.SIGSTOP)
@@ -168,7 +173,8 @@ def main():
             faults.append({
                 "kind": kind, "unix_s": at, "victim": victim["priest"],
                 "president": pres["priest"],
-                "in_quorum": victim["priest"] in (pres.get("quorum") or []),
+                "in_quorum": kind == "president"
+                or victim["priest"] in (pres.get("quorum") or []),
             })
         report_text, _ = load.communicate()
         if load.returncode != 0:
@@ -203,8 +209,9 @@ def main():
             print("%s | %s | %d | %.1f ms | %.1f ms | %.1fx"
                   % (kind, "yes" if inq else "no", len(fs), statistics.median(fs), max(fs),
                      max(fs) / q99 if q99 else float("inf")))
-    print("all commands: %d, %.0f ops/s, p99 %.2f ms"
-          % (report["ops"], report["ops_per_sec"], report["latency"]["p99_us"] / 1e3))
+    print("all commands: %d, %.0f ops/s, p99 %.2f ms; %d lost with a killed listener, %d reconnections"
+          % (report["ops"], report["ops_per_sec"], report["latency"]["p99_us"] / 1e3,
+             report["lost"], report["reconnects"]))
     with open(out_path, "w") as f:
         json.dump({"faults": faults, "quiet": {"p50_ms": q50, "p99_ms": q99,
                                                "silence_ms": quiet_silence},
