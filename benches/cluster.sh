@@ -4,6 +4,8 @@
 # Starts the cluster (its pid in CLUSTER), with any arguments given (`--no-restart`), and
 # waits until it prints `ready`.
 start_cluster() {
+  # Gone first: a restart must not find the last run's `ready` before its own output.
+  rm -f "$DIR/cluster.out"
   "$BIN" cluster --dir "$DIR" "$@" >"$DIR/cluster.out" 2>&1 &
   CLUSTER=$!
   for _ in $(seq 200); do grep -q '^ready' "$DIR/cluster.out" 2>/dev/null && return; sleep 0.05; done
