@@ -14,7 +14,7 @@
 # three (a listener sends each command to the president it last heard from, wherever it
 # is), prints one JSON report per run on stdout,
 # then stops the priests and removes their ledgers. SLICE_US=N sets the priests'
-# `[scheduling] slice_us` (default 100; 0: the kernel's slice). FEATURES=etcd builds with that feature
+# `[scheduling] slice_us` (default 0: the kernel's slice). FEATURES=etcd builds with that feature
 # (benches/compare.sh does, so the binary is not rebuilt between the two systems).
 set -euo pipefail
 cd "$(dirname "$0")/.."

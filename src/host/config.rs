@@ -30,9 +30,9 @@
 //!                              #   client_timeout_ms
 //!
 //! [scheduling]                 # optional; the default is shown
-//! slice_us = 100               # the CPU slice asked of the kernel for the priest's threads
-//!                              #   (Linux 6.12 and later); 0: the kernel's default. See
-//!                              #   "Scheduling" below
+//! slice_us = 0                 # the CPU slice asked of the kernel for the priest's threads
+//!                              #   (Linux 6.12 and later, 100 to 100000); 0: the kernel's
+//!                              #   default. See "Scheduling" below
 //!
 //! [membership]               # parliament; optional: without it the priests are the ones
 //!                              #   listed, for good
@@ -84,6 +84,8 @@
 //! deadline and may preempt the neighbour when it wakes. It asks no priority: over any
 //! stretch of time a priest gets no more CPU than its fair share. The kernel accepts 100 to
 //! 100,000 µs; an older kernel keeps its default (the priest logs a warning and goes on).
+//! Off by default: beside one CPU-bound neighbour, 100 µs measured no better than the
+//! kernel's slice (docs/performance.md, "A busy machine").
 //!
 //! # Timers of the Parliament
 //!
@@ -224,7 +226,7 @@ impl SchedulingFile {
 }
 
 fn default_slice_us() -> u64 {
-    100
+    0
 }
 
 /// The `[sessions]` table (see the module docs).
@@ -769,9 +771,9 @@ address = "127.0.0.1:7001"
             (often.snapshot_after, often.snapshot_period),
             (Some(20), Duration::from_millis(50))
         );
-        assert_eq!(c.slice, Some(Duration::from_micros(100)));
-        let kernels = parse(&format!("{GOOD}[scheduling]\nslice_us = 0\n")).unwrap();
-        assert_eq!(kernels.slice, None);
+        assert_eq!(c.slice, None, "the kernel's own slice by default");
+        let short = parse(&format!("{GOOD}[scheduling]\nslice_us = 100\n")).unwrap();
+        assert_eq!(short.slice, Some(Duration::from_micros(100)));
         let long = parse(&format!("{GOOD}[scheduling]\nslice_us = 3000\n")).unwrap();
         assert_eq!(long.slice, Some(Duration::from_millis(3)));
         let typo = parse(&format!("{GOOD}[snapshots]\nafter = 20\n")).unwrap_err();
