@@ -4,7 +4,8 @@
 //!
 //! - **Linearizability under faults.** Clients run random commands (GET, SET, CAS, DEL,
 //!   SET NX, GETDEL, APPEND, MSET and MGET of several keys, INCR and the like on a counter,
-//!   MULTI/EXEC transactions with and without WATCH; see `support/workload.rs`) on a few keys through different priests' listeners while a
+//!   deadlines an hour ahead, MULTI/EXEC transactions with and without WATCH; see
+//!   `support/workload.rs`) on a few keys through different priests' listeners while a
 //!   nemesis kills -9 and restarts priests (the president first) and the relay between the
 //!   priests ([`support::proxy`]) drops, duplicates, delays and reorders datagrams and cuts a
 //!   priest off. Every history (a command that timed out or whose connection broke is
@@ -186,25 +187,7 @@ fn run_seed(seed: u64, recovery: bool, snapshots: Snapshots) -> Run {
         .unwrap()
         .into_inner()
         .unwrap();
-    let completed = history
-        .events()
-        .iter()
-        .filter(|e| e.answered.is_some())
-        .count();
-    let indeterminate = history.events().len() - completed;
-    // Transactions were run, and some watched ones among them.
-    let execs = |watched: bool| {
-        history
-            .events()
-            .iter()
-            .filter(
-                |e| matches!(&e.cmd, Command::Exec { watch, .. } if watch.is_empty() != watched),
-            )
-            .filter(|e| e.answered.is_some())
-            .count()
-    };
-    let (plain, watched) = (execs(false), execs(true));
-    // Deadlines given (an hour ahead), and TTLs that found one.
+    // The answered commands of a kind.
     let answered = |f: &dyn Fn(&Event) -> bool| {
         history
             .events()
@@ -212,6 +195,14 @@ fn run_seed(seed: u64, recovery: bool, snapshots: Snapshots) -> Run {
             .filter(|e| e.answered.is_some() && f(e))
             .count()
     };
+    let completed = answered(&|_| true);
+    let indeterminate = history.events().len() - completed;
+    // Transactions were run, and some watched ones among them.
+    let execs = |watched: bool| {
+        answered(&|e| matches!(&e.cmd, Command::Exec { watch, .. } if watch.is_empty() != watched))
+    };
+    let (plain, watched) = (execs(false), execs(true));
+    // Deadlines given (an hour ahead), and TTLs that found one.
     let deadlines = answered(&|e| matches!(e.cmd, Command::SetTtl { .. } | Command::Expire { .. }));
     let ttls = answered(&|e| {
         matches!(

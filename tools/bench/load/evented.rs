@@ -20,7 +20,7 @@
 use super::{answer_of, connect_all, fail, BenchReport, Driver, Load, Pace, Resp, Tally};
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
-use parliament::resp::client::REPLY_LIMITS;
+use parliament::resp::client::{Client, REPLY_LIMITS};
 use parliament::resp::codec::{encode_request, Reply};
 use std::io::{self, Read, Write};
 use std::time::Instant;
@@ -115,13 +115,8 @@ pub fn run_resp(driver: &Resp, load: &Load) -> io::Result<BenchReport> {
     let mut conns = Vec::with_capacity(load.clients);
     let origin = Instant::now();
     for (i, client) in clients.into_iter().enumerate() {
-        let stream = client.into_stream()?;
-        stream.set_nonblocking(true)?;
-        let mut stream = TcpStream::from_std(stream);
-        poll.registry()
-            .register(&mut stream, Token(i), Interest::READABLE)?;
         conns.push(Conn {
-            stream: Some(stream),
+            stream: Some(attach(&poll, client, i)?),
             reopened: 0,
             finished: false,
             pace: Pace::new(load, i, origin),
@@ -222,16 +217,11 @@ pub fn run_resp(driver: &Resp, load: &Load) -> io::Result<BenchReport> {
                     continue;
                 }
                 let addr = driver.addrs[(i + c.reopened + 1) % driver.addrs.len()];
-                let Ok(std_stream) = std::net::TcpStream::connect_timeout(&addr, RETRY) else {
+                let Ok(client) = Client::connect_timeout(&addr, RETRY) else {
                     continue;
                 };
                 c.reopened += 1;
-                std_stream.set_nodelay(true)?;
-                std_stream.set_nonblocking(true)?;
-                let mut stream = TcpStream::from_std(std_stream);
-                poll.registry()
-                    .register(&mut stream, Token(i), Interest::READABLE)?;
-                c.stream = Some(stream);
+                c.stream = Some(attach(&poll, client, i)?);
                 c.pace.tally.reconnects += 1;
                 broken -= 1;
                 c.inbuf.clear();
@@ -246,6 +236,16 @@ pub fn run_resp(driver: &Resp, load: &Load) -> io::Result<BenchReport> {
         total.add(&c.pace.tally);
     }
     Ok(total.report(driver.system(), driver.target(), load, seconds))
+}
+
+/// Client `i`'s connection, made part of the loop: non-blocking, watched for replies.
+fn attach(poll: &Poll, client: Client, i: usize) -> io::Result<TcpStream> {
+    let stream = client.into_stream()?;
+    stream.set_nonblocking(true)?;
+    let mut stream = TcpStream::from_std(stream);
+    poll.registry()
+        .register(&mut stream, Token(i), Interest::READABLE)?;
+    Ok(stream)
 }
 
 /// How long a broken client waits between attempts to connect again (and at most how long
