@@ -29,7 +29,7 @@ RESULTS=$(mktemp)
 CLUSTER=
 DIR=
 NEIGHBOUR=
-trap '[ -n "$CLUSTER" ] && kill $CLUSTER 2>/dev/null; [ -n "$NEIGHBOUR" ] && kill $NEIGHBOUR 2>/dev/null; wait 2>/dev/null; rm -rf "$RESULTS" "$DIR"' EXIT
+trap '[ -n "$CLUSTER" ] && kill $CLUSTER 2>/dev/null; stop_neighbour; wait 2>/dev/null; rm -rf "$RESULTS" "$DIR"' EXIT
 
 . "$(dirname "$0")/cluster.sh"
 
@@ -44,15 +44,11 @@ for round in $(seq "$ROUNDS"); do
     start_cluster
     extra=${side}_CONFIG
     if [ -n "${!extra:-}" ]; then
-      kill -INT $CLUSTER; wait $CLUSTER || true
-      printf '\n%s\n' "${!extra}" >>"$DIR/cluster.toml"
-      start_cluster
+      restart_cluster_with "${!extra}"
     fi
     PORTS="$(port 0),$(port 1),$(port 2)"
-    NEIGHBOUR=
     if [ -n "${NOISY:-}" ]; then
-      python3 -c 'while True: pass' &
-      NEIGHBOUR=$!
+      start_neighbour
     fi
     for c in "${CLIENTS[@]}"; do
       out=$("$LOAD" bench --addr "$PORTS" --clients "$c" --seconds "$SECONDS_" --keys "$KEYS")
@@ -62,7 +58,7 @@ for round in $(seq "$ROUNDS"); do
       echo "round $round $side clients $c: $ops ops/s, p50 $p50 ms, p99 $p99 ms"
       echo "$side $c $ops $p50 $p99" >>"$RESULTS"
     done
-    if [ -n "$NEIGHBOUR" ]; then kill $NEIGHBOUR; wait $NEIGHBOUR 2>/dev/null || true; fi
+    stop_neighbour
     kill -INT $CLUSTER; wait $CLUSTER || true
     CLUSTER=
     rm -rf "$DIR"
