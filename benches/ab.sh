@@ -9,6 +9,11 @@
 #
 # Defaults: 3 rounds, 20 s, 16 and 64 clients; KEYS=10000. One run on a shared 2-core
 # machine can be off by 2x: quote the medians and their range, never one run.
+#
+# A and B may be the same build under two configurations: A_CONFIG and B_CONFIG are TOML
+# appended to that side's cluster.toml (say B_CONFIG=$'[scheduling]\nslice_us = 0'), the
+# cluster restarted with it before measuring. NOISY=1 runs a CPU-bound neighbour (one busy
+# Python interpreter) beside every run, as benches/compare.sh --noisy does.
 set -euo pipefail
 A=${1:?usage: benches/ab.sh A_BIN B_BIN [ROUNDS] [SECONDS] [CLIENTS...]}
 B=${2:?usage: benches/ab.sh A_BIN B_BIN [ROUNDS] [SECONDS] [CLIENTS...]}
@@ -23,7 +28,8 @@ LOAD=$B
 RESULTS=$(mktemp)
 CLUSTER=
 DIR=
-trap '[ -n "$CLUSTER" ] && kill $CLUSTER 2>/dev/null; wait 2>/dev/null; rm -rf "$RESULTS" "$DIR"' EXIT
+NEIGHBOUR=
+trap '[ -n "$CLUSTER" ] && kill $CLUSTER 2>/dev/null; stop_neighbour; wait 2>/dev/null; rm -rf "$RESULTS" "$DIR"' EXIT
 
 . "$(dirname "$0")/cluster.sh"
 
@@ -36,14 +42,23 @@ for round in $(seq "$ROUNDS"); do
     BIN=${!side}
     DIR=$(mktemp -d)
     start_cluster
+    extra=${side}_CONFIG
+    if [ -n "${!extra:-}" ]; then
+      restart_cluster_with "${!extra}"
+    fi
     PORTS="$(port 0),$(port 1),$(port 2)"
+    if [ -n "${NOISY:-}" ]; then
+      start_neighbour
+    fi
     for c in "${CLIENTS[@]}"; do
       out=$("$LOAD" bench --addr "$PORTS" --clients "$c" --seconds "$SECONDS_" --keys "$KEYS")
       ops=$(echo "$out" | grep -o '[0-9.]* ops/s' | head -1 | cut -d' ' -f1)
+      p50=$(echo "$out" | grep -o 'p50 [0-9.]* ms' | head -1 | cut -d' ' -f2)
       p99=$(echo "$out" | grep -o 'p99 [0-9.]* ms' | head -1 | cut -d' ' -f2)
-      echo "round $round $side clients $c: $ops ops/s, p99 $p99 ms"
-      echo "$side $c $ops $p99" >>"$RESULTS"
+      echo "round $round $side clients $c: $ops ops/s, p50 $p50 ms, p99 $p99 ms"
+      echo "$side $c $ops $p50 $p99" >>"$RESULTS"
     done
+    stop_neighbour
     kill -INT $CLUSTER; wait $CLUSTER || true
     CLUSTER=
     rm -rf "$DIR"
@@ -53,14 +68,14 @@ python3 - "$RESULTS" <<'EOF'
 import statistics, sys
 runs = {}
 for line in open(sys.argv[1]):
-    side, c, ops, p99 = line.split()
-    runs.setdefault((side, int(c)), []).append((float(ops), float(p99)))
-print("| build | clients | ops/s median (range) | p99 ms median (range) |")
-print("|---|---|---|---|")
+    side, c, ops, p50, p99 = line.split()
+    runs.setdefault((side, int(c)), []).append((float(ops), float(p50), float(p99)))
+print("| build | clients | ops/s median (range) | p50 ms median (range) | p99 ms median (range) |")
+print("|---|---|---|---|---|")
 for (side, c), rs in sorted(runs.items(), key=lambda kv: (kv[0][1], kv[0][0])):
-    ops = [r[0] for r in rs]
-    p99 = [r[1] for r in rs]
-    print("| %s | %d | %.0f (%.0f-%.0f) | %.1f (%.1f-%.1f) |" % (
+    ops, p50, p99 = ([r[i] for r in rs] for i in range(3))
+    print("| %s | %d | %.0f (%.0f-%.0f) | %.2f (%.2f-%.2f) | %.1f (%.1f-%.1f) |" % (
         side, c, statistics.median(ops), min(ops), max(ops),
+        statistics.median(p50), min(p50), max(p50),
         statistics.median(p99), min(p99), max(p99)))
 EOF

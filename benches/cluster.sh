@@ -1,13 +1,30 @@
-# Shared by soak.sh and catchup.sh (sourced, with BIN and DIR set): a local 3-priest
-# `parliament cluster` in $DIR, and what the scripts read of it.
+# Shared by the scripts that run a local cluster (sourced, with BIN and DIR set): a local
+# 3-priest `parliament cluster` in $DIR, and what the scripts read of it; and the CPU-bound
+# neighbour of compare.sh --noisy and ab.sh NOISY=1.
 
 # Starts the cluster (its pid in CLUSTER), with any arguments given (`--no-restart`), and
 # waits until it prints `ready`.
 start_cluster() {
+  # Gone first: a restart must not find the last run's `ready` before its own output.
+  rm -f "$DIR/cluster.out"
   "$BIN" cluster --dir "$DIR" "$@" >"$DIR/cluster.out" 2>&1 &
   CLUSTER=$!
   for _ in $(seq 200); do grep -q '^ready' "$DIR/cluster.out" 2>/dev/null && return; sleep 0.05; done
   echo "cluster did not start"; cat "$DIR/cluster.out"; exit 1
+}
+
+# Stops the cluster, adds the TOML $1 to its configuration and starts it again.
+restart_cluster_with() {
+  kill -INT "$CLUSTER"; wait "$CLUSTER" || true
+  printf '\n%s\n' "$1" >>"$DIR/cluster.toml"
+  start_cluster
+}
+
+# A CPU-bound neighbour (one busy Python interpreter), its pid in NEIGHBOUR; and its end.
+start_neighbour() { python3 -c 'while True: pass' & NEIGHBOUR=$!; }
+stop_neighbour() {
+  if [ -n "${NEIGHBOUR:-}" ]; then kill "$NEIGHBOUR" 2>/dev/null; wait "$NEIGHBOUR" 2>/dev/null || true; fi
+  NEIGHBOUR=
 }
 
 # Priest $1's client address, and its pid, as the cluster printed them.

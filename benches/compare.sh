@@ -57,8 +57,7 @@ mkdir -p "$out"
 export FEATURES=etcd
 cargo build --release --quiet --features etcd
 
-neighbour=""
-stop_neighbour() { [ -n "$neighbour" ] && kill "$neighbour" 2>/dev/null; wait "$neighbour" 2>/dev/null || true; neighbour=""; }
+. "$(dirname "$0")/cluster.sh"
 trap stop_neighbour EXIT
 
 echo "# commit $(git describe --always --dirty 2>/dev/null || echo '?'), $(date -u +%FT%TZ), $(nproc) cores, $(uname -sr)"
@@ -69,8 +68,7 @@ for r in $(seq "$rounds"); do
     for k in $(seq 0 $((n - 1))); do
         s=${order[$(( (r - 1 + k) % n ))]}
         if [ -n "$noisy" ]; then
-            python3 -c 'while True: pass' &
-            neighbour=$!
+            start_neighbour
         fi
         echo "# round $r, $s; load: $(uptime | sed 's/.*load average: //')" >&2
         case "$s" in

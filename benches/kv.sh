@@ -13,7 +13,8 @@
 # workload at 16 clients, through priest 0's listener or, with ENDPOINTS=all, through all
 # three (a listener sends each command to the president it last heard from, wherever it
 # is), prints one JSON report per run on stdout,
-# then stops the priests and removes their ledgers. FEATURES=etcd builds with that feature
+# then stops the priests and removes their ledgers. SLICE_US=N sets the priests'
+# `[scheduling] slice_us` (default 0: the kernel's slice). FEATURES=etcd builds with that feature
 # (benches/compare.sh does, so the binary is not rebuilt between the two systems).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -54,6 +55,10 @@ trap 'exit 130' INT TERM
         echo "address = \"127.0.0.1:$((27000 + i))\""
         echo "client_address = \"127.0.0.1:$((26380 + i))\""
     done
+    # SLICE_US=N: the priests' `[scheduling] slice_us` (0: the kernel's default slice).
+    if [ -n "${SLICE_US:-}" ]; then
+        printf '[scheduling]\nslice_us = %s\n' "$SLICE_US"
+    fi
 } >"$dir/cluster.toml"
 for i in 0 1 2; do
     "$bin" serve --config "$dir/cluster.toml" --id "$i" --bootstrap >"$dir/priest-$i.log" 2>&1 </dev/null &

@@ -20,9 +20,7 @@ trap 'kill $CLUSTER 2>/dev/null; wait 2>/dev/null; rm -rf "$DIR"' EXIT
 
 # Create the configuration (and the ledgers), then set the snapshot interval and restart.
 start_cluster
-kill -INT $CLUSTER; wait $CLUSTER || true
-printf '\n[snapshots]\nafter_decrees = %s\n' "$AFTER" >>"$DIR/cluster.toml"
-start_cluster
+restart_cluster_with "$(printf '[snapshots]\nafter_decrees = %s' "$AFTER")"
 PORTS="$(port 0),$(port 1),$(port 2)"
 describe
 echo "load: $SECONDS_ s, $CLIENTS clients, $KEYS keys, snapshots after $AFTER decrees"

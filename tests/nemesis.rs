@@ -3,8 +3,9 @@
 //! listeners by ordinary RESP clients.
 //!
 //! - **Linearizability under faults.** Clients run random commands (GET, SET, CAS, DEL,
-//!   SET NX, GETDEL, APPEND, MSET and MGET of several keys, INCR and the like on a counter;
-//!   see `support/workload.rs`) on a few keys through different priests' listeners while a
+//!   SET NX, GETDEL, APPEND, MSET and MGET of several keys, INCR and the like on a counter,
+//!   deadlines an hour ahead, MULTI/EXEC transactions with and without WATCH; see
+//!   `support/workload.rs`) on a few keys through different priests' listeners while a
 //!   nemesis kills -9 and restarts priests (the president first) and the relay between the
 //!   priests ([`support::proxy`]) drops, duplicates, delays and reorders datagrams and cuts a
 //!   priest off. Every history (a command that timed out or whose connection broke is
@@ -129,6 +130,8 @@ struct Run {
     installed: u64,
     /// The check of the run's traces.
     trace: Report,
+    /// Commands that gave the counter a deadline and were answered.
+    deadlines: usize,
 }
 
 /// How often the priests of a run snapshot their law.
@@ -184,12 +187,37 @@ fn run_seed(seed: u64, recovery: bool, snapshots: Snapshots) -> Run {
         .unwrap()
         .into_inner()
         .unwrap();
-    let completed = history
-        .events()
-        .iter()
-        .filter(|e| e.answered.is_some())
-        .count();
+    // The answered commands of a kind.
+    let answered = |f: &dyn Fn(&Event) -> bool| {
+        history
+            .events()
+            .iter()
+            .filter(|e| e.answered.is_some() && f(e))
+            .count()
+    };
+    let completed = answered(&|_| true);
     let indeterminate = history.events().len() - completed;
+    // Transactions were run, and some watched ones among them.
+    let execs = |watched: bool| {
+        answered(&|e| matches!(&e.cmd, Command::Exec { watch, .. } if watch.is_empty() != watched))
+    };
+    let (plain, watched) = (execs(false), execs(true));
+    // Deadlines given (an hour ahead), and TTLs that found one.
+    let deadlines = answered(&|e| matches!(e.cmd, Command::SetTtl { .. } | Command::Expire { .. }));
+    let ttls = answered(&|e| {
+        matches!(
+            (&e.cmd, &e.answered),
+            (Command::Ttl { .. }, Some((_, Outcome::Int(1))))
+        )
+    });
+    println!(
+        "seed {seed}: {plain} transactions and {watched} watched ones completed; \
+         {deadlines} deadlines given, {ttls} TTLs found one"
+    );
+    assert!(
+        plain > 0 && watched > 0,
+        "seed {seed}: {plain} transactions, {watched} watched"
+    );
     let counters = cluster.proxy.as_ref().unwrap().counters();
     println!(
         "seed {seed}: {completed} commands completed, {indeterminate} indeterminate; \
@@ -240,6 +268,7 @@ fn run_seed(seed: u64, recovery: bool, snapshots: Snapshots) -> Run {
         taken,
         installed,
         trace,
+        deadlines,
     }
 }
 
@@ -287,9 +316,12 @@ fn seeds() -> Vec<u64> {
     }
 }
 
-/// A copy of `history` with one stale read appended: a GET, after every command was
-/// answered, of a value that a later acknowledged write had already replaced. Every written
-/// value is unique, so no linearization can explain it. `None` if the run had no such pair.
+/// A copy of `history` with one stale read added: a GET, sent just after a write `w2` was
+/// answered, of the value an acknowledged write `w1` wrote before `w2` was sent. Every
+/// written value is unique, so no linearization can explain it. It is the first such pair of
+/// the run, and the GET is answered at once, so the search must place it early: refuting the
+/// history takes a search of its beginning, not of the whole run. `None` if the run had no
+/// such pair.
 fn with_a_stale_read(history: &History) -> Option<(History, String)> {
     let events = history.events();
     let written = |e: &Event| -> Option<Option<String>> {
@@ -300,36 +332,31 @@ fn with_a_stale_read(history: &History) -> Option<(History, String)> {
             _ => None,
         }
     };
-    let (key, stale) = events.iter().find_map(|w1| {
-        let Some(Some(v1)) = written(w1) else {
-            return None;
-        };
-        let done = w1.answered.as_ref()?.0;
-        let key = w1.cmd.key()?;
-        events
-            .iter()
-            .any(|w2| w2.cmd.key() == Some(key) && w2.sent > done && written(w2).is_some())
-            .then(|| (key.to_string(), v1))
-    })?;
+    let (key, stale, at) = events
+        .iter()
+        .filter_map(|w1| {
+            let Some(Some(v1)) = written(w1) else {
+                return None;
+            };
+            let done = w1.answered.as_ref()?.0;
+            let key = w1.cmd.key()?;
+            events
+                .iter()
+                .filter(|w2| w2.cmd.key() == Some(key) && w2.sent > done && written(w2).is_some())
+                .filter_map(|w2| w2.answered.as_ref().map(|(t, _)| *t))
+                .min()
+                .map(|at| (key.to_string(), v1, at))
+        })
+        .min_by_key(|(_, _, at)| *at)?;
     let mut copy = History::new();
-    let mut last = 0;
     for e in events {
-        let reply = e.answered.as_ref().map(|(t, o)| {
-            last = last.max(*t);
-            (*t, o.reply(&e.cmd))
-        });
-        copy.record(
-            e.client,
-            e.cmd.clone(),
-            e.sent,
-            reply.as_ref().map(|(t, r)| (*t, r)),
-        );
+        copy.push(e.clone());
     }
     copy.record(
         usize::MAX - 1,
         Command::Get { key: key.clone() },
-        last + 1,
-        Some((last + 2, &bulk(&stale))),
+        at + 1,
+        Some((at + 2, &bulk(&stale))),
     );
     Some((copy, key))
 }
@@ -339,11 +366,13 @@ fn histories_under_kills_partitions_and_a_lossy_network_are_linearizable() {
     let _one = serial();
     let (mut completed, mut indeterminate) = (0, 0);
     let mut traces = Traces::default();
+    let mut deadlines = 0;
     for seed in seeds() {
         let run = run_seed(seed, false, Snapshots::Default);
         traces.add(&run.trace);
         completed += run.completed;
         indeterminate += run.indeterminate;
+        deadlines += run.deadlines;
         // The checker is not blind in this harness: the same real history with one stale
         // read injected is rejected, on the key of the stale read.
         let (corrupt, key) = with_a_stale_read(&run.history)
@@ -354,6 +383,7 @@ fn histories_under_kills_partitions_and_a_lossy_network_are_linearizable() {
         assert!(err.keys.contains(&key), "{err}");
     }
     println!("all seeds: {completed} completed, {indeterminate} indeterminate; {traces}");
+    assert!(deadlines > 0, "no command of the workload gave a deadline");
 }
 
 /// Snapshots and truncation under the same faults: priests snapshot every few decrees, kills

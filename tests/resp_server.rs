@@ -420,6 +420,7 @@ fn bench_load(workload: Workload, preload: bool) -> Load {
         timeout: Duration::from_secs(10),
         series_ms: 100,
         requests: false,
+        reconnect: false,
     }
 }
 

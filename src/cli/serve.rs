@@ -51,6 +51,14 @@ pub fn run(args: ServeArgs) -> ExitCode {
         }
         cfg.trace_dir = Some(dir);
     }
+    if let Some(slice) = cfg.slice {
+        if let Err(e) = host::scheduling::ask_slice(slice) {
+            tracing::warn!(
+                "the kernel refused a CPU slice of {} us ({e}); its default stays",
+                slice.as_micros()
+            );
+        }
+    }
     let stop = match host::stop_on_signals() {
         Ok(s) => s,
         Err(e) => return usage_error(&format!("cannot install signal handlers: {e}")),

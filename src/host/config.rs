@@ -29,6 +29,11 @@
 //!                              #   the president's clock); 0: never. At least 10x
 //!                              #   client_timeout_ms
 //!
+//! [scheduling]                 # optional; the default is shown
+//! slice_us = 0                 # the CPU slice asked of the kernel for the priest's threads
+//!                              #   (Linux 6.12 and later, 100 to 100000); 0: the kernel's
+//!                              #   default. See "Scheduling" below
+//!
 //! [membership]               # parliament; optional: without it the priests are the ones
 //!                              #   listed, for good
 //! founders = 3                 # the cluster began with priests 0..founders; the others
@@ -65,6 +70,22 @@
 //! fault-injecting relay between the priests without any fault code in the binary: the relay
 //! binds every priest's `address`, each priest binds its own `bind`, and the relay forwards a
 //! datagram from priest j to priest i from its socket at j's `address`.
+//!
+//! # Scheduling
+//!
+//! A priest mostly sleeps: it wakes for a datagram or a client's command, does a few
+//! microseconds of work (or waits for its disk) and sleeps again, and each command waits on
+//! several such wake-ups in turn (listener, president, followers, president, listener). On a
+//! machine whose cores a busy neighbour keeps running, each of those wake-ups can wait for the
+//! neighbour's slice to end: the kernel's default slice (about 3 ms on Linux's EEVDF
+//! scheduler, scaled by the number of cores) then adds to every step of the protocol.
+//! `slice_us` asks the kernel (`sched_setattr`, the custom slice of Linux 6.12 and later) for a
+//! short slice for the priest's threads; a task with a shorter slice has an earlier
+//! deadline and may preempt the neighbour when it wakes. It asks no priority: over any
+//! stretch of time a priest gets no more CPU than its fair share. The kernel accepts 100 to
+//! 100,000 µs; an older kernel keeps its default (the priest logs a warning and goes on).
+//! Off by default: beside one CPU-bound neighbour, 100 µs measured no better than the
+//! kernel's slice (docs/performance.md, "A busy machine").
 //!
 //! # Timers of the Parliament
 //!
@@ -104,6 +125,8 @@ pub struct ConfigFile {
     pub snapshots: SnapshotsFile,
     #[serde(default, skip_serializing_if = "SessionsFile::is_default")]
     pub sessions: SessionsFile,
+    #[serde(default, skip_serializing_if = "SchedulingFile::is_default")]
+    pub scheduling: SchedulingFile,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub membership: Option<MembershipFile>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -178,6 +201,32 @@ impl SnapshotsFile {
     fn is_default(&self) -> bool {
         *self == SnapshotsFile::default()
     }
+}
+
+/// The `[scheduling]` table (see the module docs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SchedulingFile {
+    #[serde(default = "default_slice_us")]
+    pub slice_us: u64,
+}
+
+impl Default for SchedulingFile {
+    fn default() -> Self {
+        SchedulingFile {
+            slice_us: default_slice_us(),
+        }
+    }
+}
+
+impl SchedulingFile {
+    fn is_default(&self) -> bool {
+        *self == SchedulingFile::default()
+    }
+}
+
+fn default_slice_us() -> u64 {
+    0
 }
 
 /// The `[sessions]` table (see the module docs).
@@ -313,6 +362,7 @@ impl ConfigFile {
             timers: TimersFile::default(),
             snapshots: SnapshotsFile::default(),
             sessions: SessionsFile::default(),
+            scheduling: SchedulingFile::default(),
             membership: None,
             trace: None,
             seeded_bug: None,
@@ -392,6 +442,8 @@ pub struct Config {
     pub snapshot_period: Duration,
     /// Parliament: the law forgets a session idle for this long (`None`: never).
     pub expire_after: Option<Duration>,
+    /// The CPU slice to ask of the kernel for the priest's threads (`None`: its default).
+    pub slice: Option<Duration>,
     /// Parliament: the Chamber changes by decree (`[membership]`), with this many founders
     /// and this lookahead; `None`: the priests listed, for good.
     pub membership: Option<Membership>,
@@ -551,6 +603,13 @@ impl Config {
                 t.client_timeout_ms
             ));
         }
+        let slice_us = raw.scheduling.slice_us;
+        if slice_us != 0 && !(100..=100_000).contains(&slice_us) {
+            return Err(format!(
+                "scheduling.slice_us = {slice_us} must be 0 (the kernel's default) or 100 to \
+                 100000 (the range Linux accepts)"
+            ));
+        }
         let membership = match raw.membership {
             None => None,
             Some(m) => {
@@ -616,6 +675,7 @@ impl Config {
             snapshot_bytes: Some(raw.snapshots.after_bytes).filter(|&n| n > 0),
             snapshot_period: Duration::from_millis(t.snapshot_ms.max(1)),
             expire_after: Some(Duration::from_secs(expire)).filter(|_| expire > 0),
+            slice: Some(Duration::from_micros(slice_us)).filter(|_| slice_us > 0),
             membership,
             retired: raw.priest.iter().map(|p| p.retired).collect(),
             trace_dir: raw.trace.as_ref().map(|t| resolve(&t.dir)),
@@ -711,6 +771,11 @@ address = "127.0.0.1:7001"
             (often.snapshot_after, often.snapshot_period),
             (Some(20), Duration::from_millis(50))
         );
+        assert_eq!(c.slice, None, "the kernel's own slice by default");
+        let short = parse(&format!("{GOOD}[scheduling]\nslice_us = 100\n")).unwrap();
+        assert_eq!(short.slice, Some(Duration::from_micros(100)));
+        let long = parse(&format!("{GOOD}[scheduling]\nslice_us = 3000\n")).unwrap();
+        assert_eq!(long.slice, Some(Duration::from_millis(3)));
         let typo = parse(&format!("{GOOD}[snapshots]\nafter = 20\n")).unwrap_err();
         assert!(typo.contains("unknown field"), "{typo}");
         let p = GOOD.replace("id = 1\n", "id = 1\nclient_address = \"127.0.0.1:6380\"\n");
@@ -898,6 +963,14 @@ address = "127.0.0.1:7001"
             (
                 GOOD.replace("[10, 20]\n", "[10, 20]\nelection = [1, 2]\n"),
                 "election",
+            ),
+            (
+                format!("{GOOD}[scheduling]\nslice_us = 50\n"),
+                "scheduling.slice_us = 50 must be 0",
+            ),
+            (
+                format!("{GOOD}[scheduling]\nslice_us = 100001\n"),
+                "100 to 100000",
             ),
             (
                 GOOD.replace("id = 1\n", "id = 1\nbind = \"here\"\n"),

@@ -72,6 +72,7 @@ pub mod client;
 pub mod config;
 pub mod journal;
 pub mod process;
+pub mod scheduling;
 pub mod start;
 pub mod timers;
 pub mod trace;

@@ -3,13 +3,17 @@
 //! check. On the string keys `k0`..`k2`: GET, SET, CAS, DEL, SET NX, GETDEL, APPEND, and MSET
 //! and MGET of two or three of them (so the three keys are one component of the check); on
 //! the counter `n0`: INCR, INCRBY, DECR, GET, and now and then a SET of a word (the next
-//! increments are refused, `-ERR value is not an integer`) or a DEL. Included by path
+//! increments are refused, `-ERR value is not an integer`) or a DEL; and transactions
+//! (`MULTI` ... `EXEC`): an MSET-like pair of SETs, an INCR of the counter with a GET, and,
+//! after `WATCH` and a `GET` of a key, a SET of it (run only if the key still holds what the
+//! WATCH read) with a GET of another; and, on the counter, deadlines an hour ahead (`SET ..
+//! PX`, `PEXPIRE`), `TTL` and `PERSIST`. Included by path
 //! (`#[path = "support/workload.rs"]`) by the tests that also include `support/history.rs`
 //! as `history`; each uses only some of it.
 
 #![allow(dead_code)]
 
-use super::history::{History, Outcome};
+use super::history::{History, Outcome, FAR};
 use super::support::cluster::{Cluster, Timers};
 use parliament::resp::client::Client;
 use parliament::resp::{Command, Reply};
@@ -80,7 +84,55 @@ pub fn client_while(
         let key = format!("k{k}");
         let fresh = format!("{c}.{n}");
         let counter = || COUNTER.to_string();
-        let cmd = match rng.random_range(0..100) {
+        let dice = rng.random_range(0..108);
+        if dice >= 100 {
+            let other = format!("k{}", (k + 1) % KEYS);
+            let (watch, cmds) = match dice {
+                100..=101 => (
+                    None,
+                    vec![
+                        Command::Set {
+                            key: key.clone(),
+                            value: format!("{fresh}.a"),
+                        },
+                        Command::Set {
+                            key: other,
+                            value: format!("{fresh}.b"),
+                        },
+                    ],
+                ),
+                102..=103 => (
+                    None,
+                    vec![
+                        Command::IncrBy {
+                            name: "incr",
+                            key: counter(),
+                            by: 1,
+                        },
+                        Command::Get { key: key.clone() },
+                    ],
+                ),
+                _ => (
+                    Some(key.clone()),
+                    vec![
+                        Command::Set {
+                            key: key.clone(),
+                            value: fresh,
+                        },
+                        Command::Get { key: other },
+                    ],
+                ),
+            };
+            // What the client knew of these keys it no longer knows.
+            seen[k] = None;
+            seen[(k + 1) % KEYS] = None;
+            if transaction(c, client, &recorder, watch, cmds).is_err() {
+                conn = None;
+                target = (target + 1) % listeners.len();
+            }
+            continue;
+        }
+        let cmd = match dice {
             0..=19 => Command::Get { key },
             20..=27 => Command::Set { key, value: fresh },
             28..=42 => Command::Cas {
@@ -128,10 +180,35 @@ pub fn client_while(
             },
             93..=96 => Command::Get { key: counter() },
             97..=98 => Command::Del { key: counter() },
-            _ => Command::Set {
-                key: counter(),
-                value: format!("word{fresh}"),
-            },
+            // Keys that expire, on the counter: deadlines an hour ahead, so none passes
+            // during a run (the history's rule for time).
+            _ => {
+                let far = parliament::kv::Time::In(FAR);
+                match rng.random_range(0..5) {
+                    0 => Command::SetTtl {
+                        key: counter(),
+                        value: format!("word{fresh}"),
+                        when: parliament::kv::When::Always,
+                        get: false,
+                        ttl: parliament::kv::Ttl::Expire(far),
+                    },
+                    1 => Command::Expire {
+                        name: "pexpire",
+                        key: counter(),
+                        at: far,
+                        when: parliament::kv::ExpireIf::Always,
+                    },
+                    2 => Command::Ttl {
+                        name: "ttl",
+                        key: counter(),
+                    },
+                    3 => Command::Persist { key: counter() },
+                    _ => Command::Set {
+                        key: counter(),
+                        value: format!("word{fresh}"),
+                    },
+                }
+            }
         };
         let sent = recorder.lock().unwrap().now();
         let reply = client.command(&cmd);
@@ -173,6 +250,82 @@ pub fn client_while(
                 conn = None;
                 target = (target + 1) % listeners.len();
             }
+        }
+    }
+}
+
+/// Runs one transaction on `client`, recording it (and its WATCH and a GET of the watched key,
+/// if `watch`) in the history: `WATCH key` and `GET key` first if `watch`, then `MULTI`, the
+/// commands, `EXEC`. The transaction is one event, sent when `EXEC` was (nothing of it can
+/// take effect before), whose watch is the client's last WATCH (see `history::step`). An
+/// error before `EXEC` was sent records nothing further: the connection's transaction and
+/// watches die with it, and the caller drops it. `Err`: the connection is to be dropped.
+fn transaction(
+    c: usize,
+    client: &mut Client,
+    recorder: &Mutex<History>,
+    watch: Option<String>,
+    cmds: Vec<Command>,
+) -> Result<(), ()> {
+    let mut call = |cmd: &Command| -> Result<(u64, Reply, u64), ()> {
+        let sent = recorder.lock().unwrap().now();
+        let reply = client.command(cmd).map_err(|_| ())?;
+        Ok((sent, reply, recorder.lock().unwrap().now()))
+    };
+    if let Some(key) = &watch {
+        let cmd = Command::Watch {
+            keys: vec![key.clone()],
+        };
+        let (sent, reply, at) = call(&cmd)?;
+        if reply != Reply::ok() {
+            return Err(()); // a watch whose read failed watches nothing
+        }
+        recorder
+            .lock()
+            .unwrap()
+            .record(c, cmd, sent, Some((at, &reply)));
+        // What a client reads after WATCH to decide its transaction.
+        let get = Command::Get { key: key.clone() };
+        match call(&get) {
+            Ok((sent, reply, at)) => {
+                recorder
+                    .lock()
+                    .unwrap()
+                    .record(c, get, sent, Some((at, &reply)))
+            }
+            Err(()) => {
+                let sent = recorder.lock().unwrap().now();
+                recorder.lock().unwrap().record(c, get, sent, None);
+                return Err(());
+            }
+        }
+    }
+    if call(&Command::Multi)?.1 != Reply::ok() {
+        return Err(());
+    }
+    for cmd in &cmds {
+        if call(cmd)?.1 != Reply::Simple("QUEUED".into()) {
+            return Err(());
+        }
+    }
+    let exec = Command::Exec {
+        watch: watch.into_iter().map(|k| (k, None)).collect(),
+        cmds,
+    };
+    let sent = recorder.lock().unwrap().now();
+    match client.command(&Command::Exec {
+        watch: Vec::new(),
+        cmds: Vec::new(),
+    }) {
+        Ok(reply) => {
+            let mut r = recorder.lock().unwrap();
+            let at = r.now();
+            r.record(c, exec, sent, Some((at, &reply)));
+            Ok(())
+        }
+        Err(_) => {
+            recorder.lock().unwrap().record(c, exec, sent, None);
+            Err(())
         }
     }
 }

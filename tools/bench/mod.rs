@@ -55,6 +55,11 @@ pub struct BenchArgs {
     /// Keep every command's start and latency in the JSON report (`requests`), for plots.
     #[arg(long)]
     requests: bool,
+    /// Open a broken connection again, to the next server of --addr, instead of stopping
+    /// the run: its command in flight counts as lost (`lost`, `reconnects` in the report).
+    /// For runs that kill servers.
+    #[arg(long, conflicts_with = "etcd")]
+    reconnect: bool,
 }
 
 /// Runs the load and prints the report: exit status 0, 1 if the run failed (`name: error`
@@ -88,6 +93,7 @@ pub fn run(args: BenchArgs, name: &str) -> ExitCode {
         timeout,
         series_ms: args.series_ms,
         requests: args.requests,
+        reconnect: args.reconnect,
     };
     let result = match (&args.addr, &args.etcd) {
         (_, Some(endpoints)) => load::run_etcd(endpoints, &load),

@@ -217,6 +217,7 @@ mod tests {
             timeout: Duration::from_secs(5),
             series_ms: 100,
             requests: false,
+            reconnect: false,
         }
     }
 

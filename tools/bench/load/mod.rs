@@ -94,6 +94,9 @@ pub struct Load {
     pub series_ms: u64,
     /// Whether the report lists every command ([`BenchReport::requests`]).
     pub requests: bool,
+    /// Whether a broken connection is opened again, to the next server, instead of stopping
+    /// the run (RESP only; [`BenchReport::lost`]).
+    pub reconnect: bool,
 }
 
 /// How a server answered one command.
@@ -230,10 +233,17 @@ pub struct BenchReport {
     pub clients: usize,
     pub keys: u64,
     pub value_size: usize,
+    /// When the measured time began, microseconds since the Unix epoch (by the system clock,
+    /// to line the run up with what happened meanwhile, such as a fault injected).
+    pub started_unix_us: u64,
     /// Measured time, seconds.
     pub seconds: f64,
     /// Commands answered (including error replies).
     pub ops: u64,
+    /// With `reconnect`: commands whose connection broke before their answer came, and the
+    /// connections opened again.
+    pub lost: u64,
+    pub reconnects: u64,
     /// Error replies and replies of the wrong kind.
     pub errors: u64,
     /// GETs that found a value (hits) and that found none.
@@ -316,6 +326,13 @@ impl fmt::Display for BenchReport {
             "{:.0} ops/s ({} ops, {} errors, {} get hits, {} get misses)",
             self.ops_per_sec, self.ops, self.errors, self.get_hits, self.get_misses
         )?;
+        if self.reconnects > 0 || self.lost > 0 {
+            writeln!(
+                f,
+                "{} connections opened again, {} commands lost with their connection",
+                self.reconnects, self.lost
+            )?;
+        }
         write!(
             f,
             "latency p50 {:.3} ms  p99 {:.3} ms  p999 {:.3} ms  max {:.3} ms  mean {:.3} ms",
@@ -339,6 +356,8 @@ struct Tally {
     errors: u64,
     hits: u64,
     misses: u64,
+    lost: u64,
+    reconnects: u64,
     /// Every command's start and latency in microseconds ([`series`]).
     requests: Vec<[u32; 2]>,
 }
@@ -351,6 +370,8 @@ impl Tally {
             errors: 0,
             hits: 0,
             misses: 0,
+            lost: 0,
+            reconnects: 0,
             requests: Vec::new(),
         }
     }
@@ -400,6 +421,8 @@ impl Tally {
         self.errors += t.errors;
         self.hits += t.hits;
         self.misses += t.misses;
+        self.lost += t.lost;
+        self.reconnects += t.reconnects;
         self.requests.extend_from_slice(&t.requests);
     }
 
@@ -413,6 +436,12 @@ impl Tally {
     ) -> BenchReport {
         let q = |p: f64| self.hist.value_at_quantile(p) as f64 / 1000.0;
         let (series, longest_silence_us) = series(&mut self.requests, load.series_ms);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        let started_unix_us = now
+            .saturating_sub(Duration::from_secs_f64(seconds))
+            .as_micros() as u64;
         BenchReport {
             system,
             target,
@@ -420,8 +449,11 @@ impl Tally {
             clients: load.clients,
             keys: load.keys,
             value_size: load.value_size,
+            started_unix_us,
             seconds,
             ops: self.ops,
+            lost: self.lost,
+            reconnects: self.reconnects,
             errors: self.errors,
             get_hits: self.hits,
             get_misses: self.misses,
@@ -686,6 +718,7 @@ mod tests {
             timeout: Duration::from_secs(1),
             series_ms: 100,
             requests: false,
+            reconnect: false,
         }
     }
 
@@ -718,6 +751,62 @@ mod tests {
         let l = &r.latency;
         assert!(l.p50_us <= l.p99_us && l.p99_us <= l.p999_us && l.p999_us <= l.max_us * 1.001);
         assert!(fake.map.lock().unwrap().values().all(|&len| len == 7));
+    }
+
+    /// A RESP server on 127.0.0.1 that answers `+OK` to every SET and closes each
+    /// connection after its `per_connection`th answer.
+    fn closing_server(per_connection: usize) -> SocketAddr {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                thread::spawn(move || {
+                    let (mut seen, mut answered, mut buf) = (Vec::new(), 0, [0u8; 4096]);
+                    while answered < per_connection {
+                        let Ok(n) = stream.read(&mut buf) else { return };
+                        if n == 0 {
+                            return;
+                        }
+                        seen.extend_from_slice(&buf[..n]);
+                        let whole = seen.windows(8).filter(|w| w == b"$3\r\nSET\r").count();
+                        while answered < whole.min(per_connection) {
+                            if stream.write_all(b"+OK\r\n").is_err() {
+                                return;
+                            }
+                            answered += 1;
+                        }
+                    }
+                });
+            }
+        });
+        addr
+    }
+
+    #[test]
+    fn a_broken_connection_stops_the_run_or_with_reconnect_is_opened_again() {
+        let addr = closing_server(20);
+        let resp = Resp { addrs: vec![addr] };
+        let broken = Load {
+            duration: Duration::from_millis(300),
+            ..load(Workload::Set, false)
+        };
+        assert!(run_resp(&resp, &broken).is_err());
+        let r = run_resp(
+            &resp,
+            &Load {
+                reconnect: true,
+                ..broken
+            },
+        )
+        .unwrap();
+        // Every connection is closed after 20 answers: a client that got n answers broke
+        // at least n / 20 times (the 21st command is lost), and opened again as often.
+        assert!(r.ops >= 60, "{r}");
+        assert!(r.reconnects >= r.ops / 20 - 3, "{r}");
+        assert!(r.lost >= r.reconnects && r.lost <= r.reconnects + 3, "{r}");
+        assert_eq!(r.errors, 0);
     }
 
     #[test]
