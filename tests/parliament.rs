@@ -184,49 +184,55 @@ macro_rules! rows {
 use Bound::{Complete, Depth};
 
 rows! {
-    default: ci false, "2 candidates, 2 clients (one takeover, olive-day gaps); BFS depth 32", [], Complete, Some(1_626_334), None, bugs ["skip-phase-one-on-takeover", "fill-gap-with-own-decree", "apply-out-of-order", "no-session-dedup", "reply-before-chosen", "premature-success", "gap-filler-writes", "step-down-drops-commands", "apply-one-per-decree-learned"];
-    stable_president_liveness: ci true, "stable president, 2 clients x 2 commands, window 1 (commands queue)", ["--proposers", "1", "--ops", "2", "--decrees", "5", "--window", "1"], Complete, Some(7_009), Some(29), bugs ["strand-queued-commands"];
-    liveness_on_a_duplicating_network: ci true, "the same on a duplicating network (no terminal states)", ["--network", "duplicating", "--proposers", "1", "--ops", "2", "--decrees", "5", "--window", "1"], Complete, Some(81_147), Some(30), bugs ["strand-queued-commands"];
-    heartbeats_and_catch_up: ci true, "heartbeats and catch-up, stable president, duplicating", ["--network", "duplicating", "--heartbeats", "--proposers", "1"], Complete, Some(142_214), Some(25), bugs ["apply-one-per-decree-learned"];
-    heartbeats_across_a_president_change: ci false, "heartbeats, renewed NextBallot, president change", ["--network", "duplicating", "--heartbeats", "--clients", "1", "--decrees", "2"], Complete, Some(3_295_496), Some(33), bugs ["premature-success"];
-    duplicating_with_a_president_change: ci false, "duplicating network, president change, 2 clients", ["--network", "duplicating"], Complete, Some(5_123_157), Some(33), bugs ["apply-one-per-decree-learned"];
-    lossy_duplicating_with_a_retrying_client: ci true, "lossy duplicating network, a client that resends once", ["--network", "duplicating", "--lossy", "--proposers", "1", "--clients", "1", "--retries", "1"], Complete, Some(101_334), Some(23), bugs ["no-session-dedup", "premature-success"];
-    lossy_with_a_president_change: ci true, "lossy network, president change", ["--lossy", "--clients", "1"], Complete, Some(15_859), Some(18), bugs ["premature-success"];
-    one_crash_one_client: ci true, "one crash at a time, president change, 1 client", ["--crashes", "1", "--clients", "1"], Complete, Some(189_391), Some(29), bugs ["forget-last-tried"];
-    one_crash_two_clients: ci true, "one crash at a time, 2 clients with different commands, one decree number: the crash bugs' configuration", ["--crashes", "1", "--decrees", "1"], Complete, Some(1_604_294), Some(31), bugs ["forget-promise", "forget-vote", "forget-last-tried", "president-forgets-own-vote"];
-    one_crash_two_clients_two_decrees_bounded: ci true, "one crash at a time, 2 clients with different commands, two decree numbers", ["--crashes", "1", "--decrees", "2"], Depth(14), Some(397_240), Some(14), bugs ["forget-promise", "forget-vote", "forget-last-tried", "president-forgets-own-vote"];
-    third_ballots: ci true, "ballot rounds <= 2: third and later ballots, a non-genesis vote re-proposed", ["--rounds", "2", "--clients", "1"], Complete, Some(259_963), Some(26), bugs ["no-tiebreak", "premature-success"];
-    three_candidates: ci true, "3 candidates (duels; no-tiebreak's configuration)", ["--proposers", "3", "--clients", "1"], Complete, Some(36_262), Some(21), bugs ["no-tiebreak"];
-    four_priests: ci true, "4 priests (minority-quorum's and quorum-of-the-asked's configuration)", ["--priests", "4", "--clients", "1"], Complete, Some(29_530), Some(22), bugs ["minority-quorum", "quorum-of-the-asked", "step-down-drops-commands"];
-    four_priests_third_ballots: ci false, "4 priests, ballot rounds <= 2", ["--priests", "4", "--rounds", "2", "--clients", "1"], Complete, Some(24_947_428), Some(37), bugs ["no-tiebreak", "premature-success"];
-    disk_loss_and_rejoin: ci true, "a priest loses its whole ledger and rejoins; 2 clients, one decree number", ["--disk-loss", "1", "--decrees", "1"], Complete, Some(331_679), Some(24), bugs ["rejoin-votes-at-once"];
-    reads_across_a_president_change: ci false, "reads: cas, get, put, del across a president change", ["--clients", "1", "--ops", "4", "--decrees", "6"], Complete, Some(1_242_279), Some(47), bugs ["read-ignores-earlier-presidents", "confirm-needs-lower-promise", "step-down-drops-commands"];
-    reads_read_without_confirm_config: ci true, "reads: cas then get, president change (read-without-confirm's configuration)", ["--clients", "1", "--ops", "2"], Complete, Some(22_037), Some(25), bugs ["read-without-confirm", "confirm-needs-lower-promise", "step-down-drops-commands"];
-    reads_with_a_crash: ci false, "reads with one crash at a time", ["--clients", "1", "--ops", "2", "--crashes", "1"], Complete, Some(3_725_564), Some(75), bugs ["forget-last-tried"];
-    reads_on_a_lossy_network: ci true, "reads on a lossy network", ["--clients", "1", "--ops", "2", "--lossy"], Complete, Some(487_946), Some(28), bugs ["read-without-confirm", "premature-success"];
-    reads_on_a_duplicating_network_stable: ci true, "reads on a duplicating network, stable president", ["--network", "duplicating", "--proposers", "1", "--clients", "1", "--ops", "4", "--decrees", "6"], Complete, Some(171_298), Some(28), bugs ["confirm-needs-lower-promise"];
-    reads_on_a_duplicating_network_change: ci true, "reads on a duplicating network, president change", ["--network", "duplicating", "--clients", "1", "--ops", "2"], Complete, Some(111_724), Some(28), bugs ["confirm-needs-lower-promise", "read-without-confirm"];
-    snapshots: ci true, "snapshots and truncation at any moment, a president change with a lagging priest (the snapshot bugs' configuration)", ["--snapshots", "--clients", "1", "--ops", "3", "--decrees", "2", "--window", "1"], Complete, Some(1_537_040), Some(38), bugs ["truncate-unchosen", "snapshot-without-sessions", "install-stale-snapshot"];
-    snapshots_liveness: ci true, "snapshots: cas then get across a president change, liveness", ["--snapshots", "--clients", "1", "--ops", "2", "--window", "1", "--decrees", "3"], Complete, Some(294_787), Some(30), bugs ["install-drops-replies", "confirm-needs-lower-promise"];
-    snapshots_catch_up_by_heartbeat: ci true, "snapshots: lagging priests catch up by snapshot through heartbeats, duplicating", ["--snapshots", "--network", "duplicating", "--heartbeats", "--proposers", "1", "--clients", "1", "--ops", "2", "--decrees", "1"], Complete, Some(94_359), Some(27), bugs ["snapshot-without-sessions"];
-    session_expiry: ci true, "sessions forgotten after one idle decree number (stamps are decree numbers): late commands refused", ["--expire-after", "1", "--ops", "3", "--proposers", "1"], Complete, Some(144_209), Some(45), bugs ["expired-session-reexecutes"];
-    redis_increments_in_one_decree: ci true, "Redis's string commands: 3 clients increment one key, one decree in flight, so two increments pass in one decree (batch-reads-before-its-decree's configuration), liveness", ["--script", "redis", "--proposers", "1", "--clients", "3", "--window", "1"], Complete, Some(8_593), Some(25), bugs ["batch-reads-before-its-decree", "strand-queued-commands"];
-    redis_mset_against_mget: ci true, "Redis's string commands: incr, then one client's mset (x and y) against the other's mget", ["--script", "redis", "--proposers", "1", "--ops", "2", "--decrees", "5"], Complete, Some(20_761), Some(31), bugs ["reply-before-chosen"];
-    redis_every_command: ci true, "Redis's string commands: one client runs incr, mset, mget, append, getdel, set nx", ["--script", "redis", "--proposers", "1", "--clients", "1", "--ops", "6", "--decrees", "7"], Complete, Some(5_617), Some(47), bugs ["reply-before-chosen"];
+    default: ci false, "2 candidates, 2 clients (one takeover, olive-day gaps)", [], Complete, None, None, bugs ["skip-phase-one-on-takeover", "fill-gap-with-own-decree", "apply-out-of-order", "no-session-dedup", "reply-before-chosen", "premature-success", "gap-filler-writes"];
+    stable_president_liveness: ci true, "stable president, 2 clients x 2 commands, window 1 (commands queue)", ["--proposers", "1", "--ops", "2", "--decrees", "5", "--window", "1"], Complete, Some(234_193), Some(25), bugs ["strand-queued-commands"];
+    liveness_on_a_duplicating_network: ci true, "stable president, 2 clients, window 1 (a command queues), on a duplicating network (no terminal states)", ["--network", "duplicating", "--proposers", "1", "--window", "1"], Complete, Some(10_227), Some(16), bugs ["strand-queued-commands"];
+    two_decrees_in_flight_on_a_duplicating_network: ci true, "stable president, 2 clients, two decrees in flight, duplicating network", ["--network", "duplicating", "--proposers", "1"], Complete, Some(20_707), Some(16), bugs ["apply-one-per-decree-learned"];
+    heartbeats_and_catch_up: ci true, "heartbeats and catch-up, stable president, duplicating, 1 client: cas then get", ["--network", "duplicating", "--heartbeats", "--proposers", "1", "--clients", "1", "--ops", "2"], Complete, Some(24_855), Some(18), bugs ["confirm-needs-lower-promise"];
+    heartbeats_across_a_president_change: ci false, "heartbeats, renewed NextBallot, president change", ["--network", "duplicating", "--heartbeats", "--clients", "1", "--decrees", "2"], Complete, None, None, bugs ["premature-success"];
+    duplicating_with_a_president_change: ci false, "duplicating network, president change, 2 clients", ["--network", "duplicating"], Complete, None, None, bugs ["apply-one-per-decree-learned"];
+    lossy_duplicating_with_a_retrying_client: ci true, "lossy duplicating network, a client that resends once", ["--network", "duplicating", "--lossy", "--proposers", "1", "--clients", "1", "--retries", "1"], Complete, Some(181_846), Some(22), bugs ["no-session-dedup", "premature-success"];
+    lossy_with_a_president_change: ci true, "lossy network, president change", ["--lossy", "--clients", "1"], Complete, Some(44_785), Some(18), bugs ["premature-success"];
+    one_crash_one_client: ci true, "one crash at a time, president change, 1 client", ["--crashes", "1", "--clients", "1"], Complete, Some(351_354), Some(28), bugs ["forget-last-tried", "forget-vote", "president-forgets-own-vote"];
+    one_crash_two_clients: ci false, "one crash at a time, 2 clients with different commands, one decree number: the crash bugs' configuration", ["--crashes", "1", "--decrees", "1"], Complete, None, None, bugs ["forget-promise", "forget-vote", "forget-last-tried", "president-forgets-own-vote"];
+    one_crash_two_clients_two_decrees_bounded: ci true, "one crash at a time, 2 clients with different commands, two decree numbers", ["--crashes", "1", "--decrees", "2"], Depth(12), Some(233_283), Some(12), bugs ["forget-promise", "forget-vote", "forget-last-tried", "president-forgets-own-vote"];
+    third_ballots: ci true, "ballot rounds <= 2: third and later ballots, a non-genesis vote re-proposed", ["--rounds", "2", "--clients", "1"], Complete, Some(200_167), Some(23), bugs ["no-tiebreak", "premature-success"];
+    three_candidates: ci true, "3 candidates (duels; no-tiebreak's configuration)", ["--proposers", "3", "--clients", "1"], Complete, Some(43_529), Some(20), bugs ["no-tiebreak"];
+    four_priests: ci true, "4 priests, one decree number (quorum-of-the-asked's configuration)", ["--priests", "4", "--clients", "1", "--decrees", "1"], Complete, Some(29_530), Some(22), bugs ["quorum-of-the-asked"];
+    four_priests_three_candidates: ci false, "4 priests, 3 candidates (duels over two minority quorums: minority-quorum's configuration)", ["--priests", "4", "--proposers", "3", "--clients", "1"], Complete, Some(2_231_405), None, bugs ["minority-quorum", "no-tiebreak", "premature-success"];
+    disk_loss_and_rejoin: ci true, "a priest loses its whole ledger and rejoins; 2 clients, one decree number", ["--disk-loss", "1", "--decrees", "1"], Complete, Some(362_685), Some(22), bugs ["rejoin-votes-at-once"];
+    reads_across_a_president_change: ci false, "reads: cas, get, put, del across a president change", ["--clients", "1", "--ops", "4", "--decrees", "6"], Complete, None, None, bugs ["read-ignores-earlier-presidents", "confirm-needs-lower-promise", "step-down-drops-commands"];
+    reads_read_without_confirm_config: ci true, "reads: cas then get, president change (read-without-confirm's and step-down-drops-commands's configuration)", ["--clients", "1", "--ops", "2"], Complete, Some(44_928), Some(23), bugs ["read-without-confirm", "confirm-needs-lower-promise", "step-down-drops-commands", "read-ignores-earlier-presidents"];
+    reads_with_a_crash: ci false, "reads with one crash at a time", ["--clients", "1", "--ops", "2", "--crashes", "1"], Complete, None, None, bugs ["forget-last-tried"];
+    reads_on_a_lossy_network: ci false, "reads on a lossy network", ["--clients", "1", "--ops", "2", "--lossy"], Complete, None, None, bugs ["read-without-confirm", "premature-success"];
+    reads_on_a_lossy_network_stable: ci true, "reads on a lossy network, stable president", ["--clients", "1", "--ops", "2", "--lossy", "--proposers", "1"], Complete, Some(1_971), Some(14), bugs ["premature-success"];
+    reads_on_a_duplicating_network_stable: ci true, "reads on a duplicating network, stable president: cas, get, put", ["--network", "duplicating", "--proposers", "1", "--clients", "1", "--ops", "3", "--decrees", "5"], Complete, Some(11_362), Some(21), bugs ["confirm-needs-lower-promise"];
+    reads_on_a_duplicating_network_change: ci false, "reads on a duplicating network, president change", ["--network", "duplicating", "--clients", "1", "--ops", "2"], Complete, Some(409_001), None, bugs ["confirm-needs-lower-promise", "read-without-confirm"];
+    snapshots: ci false, "snapshots and truncation at any moment, a president change with a lagging priest, cas, get, put", ["--snapshots", "--clients", "1", "--ops", "3", "--decrees", "2", "--window", "1"], Complete, None, None, bugs ["truncate-unchosen", "snapshot-without-sessions", "install-stale-snapshot"];
+    snapshots_liveness: ci true, "snapshots and truncation at any moment: cas then get across a president change with a lagging priest, liveness (the snapshot bugs' configuration)", ["--snapshots", "--clients", "1", "--ops", "2", "--window", "1", "--decrees", "3"], Complete, Some(844_870), Some(27), bugs ["truncate-unchosen", "snapshot-without-sessions", "install-stale-snapshot", "install-drops-replies", "confirm-needs-lower-promise"];
+    snapshots_catch_up_by_heartbeat: ci true, "snapshots: lagging priests catch up by snapshot through heartbeats, duplicating", ["--snapshots", "--network", "duplicating", "--heartbeats", "--proposers", "1", "--clients", "1", "--decrees", "1"], Complete, Some(28_237), Some(19), bugs ["snapshot-without-sessions"];
+    session_expiry: ci true, "sessions forgotten after one idle decree number (stamps are decree numbers): late commands refused; 2 priests", ["--expire-after", "1", "--ops", "3", "--proposers", "1", "--priests", "2"], Complete, Some(9_221), Some(29), bugs ["expired-session-reexecutes"];
+    redis_increments_in_one_decree: ci true, "Redis's string commands: 3 clients increment one key, one decree in flight, so two increments pass in one decree (batch-reads-before-its-decree's configuration)", ["--script", "redis", "--proposers", "1", "--clients", "3", "--window", "1", "--decrees", "2"], Complete, Some(27_037), Some(17), bugs ["batch-reads-before-its-decree"];
+    redis_mset_against_mget: ci true, "Redis's string commands: incr, then one client's mset (x and y) against the other's mget; 2 priests", ["--script", "redis", "--proposers", "1", "--ops", "2", "--decrees", "5", "--priests", "2"], Complete, Some(1_849), Some(20), bugs ["reply-before-chosen"];
+    redis_every_command: ci true, "Redis's string commands: one client runs incr, mset, mget, append, getdel, set nx; 2 priests", ["--script", "redis", "--proposers", "1", "--clients", "1", "--ops", "6", "--decrees", "7", "--priests", "2"], Complete, Some(203), Some(30), bugs ["reply-before-chosen"];
     multi_conditional_transactions: ci true, "transactions: 2 clients each run one conditional on x being absent (multi watch x=nil { set x; incr y }), one decree in flight, liveness", ["--script", "multi", "--proposers", "1", "--ops", "1", "--window", "1"], Complete, Some(2_385), Some(15), bugs ["watch-ignored", "strand-queued-commands"];
-    multi_transactions_against_each_other: ci true, "transactions: the conditional one, then multi { incr y; mget x y } against the other client's", ["--script", "multi", "--proposers", "1", "--ops", "2", "--decrees", "5"], Complete, Some(45_569), Some(33), bugs ["watch-ignored", "reply-before-chosen", "transaction-reads-before-its-writes"];
-    expire_set_against_pttl: ci true, "keys that expire (the time is the decree number): 3 clients, one sets x to expire, one asks its PTTL, one sets it again, one decree in flight (expire-by-own-clock's configuration), liveness", ["--script", "expire", "--proposers", "1", "--clients", "3", "--window", "1"], Complete, Some(8_593), Some(25), bugs ["expire-by-own-clock", "strand-queued-commands"];
-    change_add: ci true, "membership: priest 3 added (3 -> 4 priests), one candidate, liveness", ["--change", "add", "--proposers", "1", "--decrees", "5"], Complete, Some(1_341_041), Some(35), bugs ["alpha-zero", "old-quorum-after-change", "strand-queued-commands"];
-    change_replace: ci true, "membership: priest 2 replaced by priest 3 in one change, liveness", ["--change", "replace", "--proposers", "1", "--decrees", "5"], Complete, Some(38_953), Some(32), bugs ["old-quorum-after-change", "alpha-zero", "strand-queued-commands"];
-    change_readd: ci true, "membership: priest 2 removed (3 -> 2), its machine wiped and added again as a new ledger, liveness", ["--change", "readd", "--proposers", "1", "--rounds", "2", "--decrees", "6"], Complete, Some(429_329), Some(38), bugs ["reuse-removed-id", "strand-queued-commands"];
-    change_readd_duplicating: ci true, "the same on a duplicating network: requests for the removed ledger reach the new one", ["--change", "readd", "--proposers", "1", "--rounds", "2", "--decrees", "6", "--network", "duplicating"], Complete, Some(376_839), Some(42), bugs ["promote-before-caught-up", "reuse-removed-id", "strand-queued-commands"];
-    change_readd_lost: ci true, "membership: priest 2's ledger lost at any time (even while a member), the machine started again as a new ledger, priest 2 removed and added again for it", ["--change", "readd-lost", "--proposers", "1", "--rounds", "2", "--decrees", "6"], Complete, Some(225_618), Some(41), bugs ["reuse-removed-id", "promote-before-caught-up"];
+    multi_transactions_against_each_other: ci true, "transactions: the conditional one, then multi { incr y; mget x y } against the other client's; 2 priests", ["--script", "multi", "--proposers", "1", "--ops", "2", "--decrees", "5", "--priests", "2"], Complete, Some(3_157), Some(21), bugs ["watch-ignored", "reply-before-chosen", "transaction-reads-before-its-writes"];
+    expire_set_against_pttl: ci true, "keys that expire (the time is the decree number): 3 clients, one sets x to expire, one asks its PTTL, one sets it again, one decree in flight (expire-by-own-clock's configuration)", ["--script", "expire", "--proposers", "1", "--clients", "3", "--window", "1", "--decrees", "2"], Complete, Some(27_037), Some(17), bugs ["expire-by-own-clock"];
+    change_add: ci false, "membership: priest 3 added (3 -> 4 priests), one candidate, 2 clients, liveness", ["--change", "add", "--proposers", "1", "--decrees", "5"], Complete, Some(1_341_041), None, bugs ["alpha-zero", "old-quorum-after-change", "strand-queued-commands"];
+    change_add_then_read: ci true, "membership: priest 3 added, one candidate, 1 client: cas then get, liveness", ["--change", "add", "--proposers", "1", "--clients", "1", "--ops", "2", "--window", "1", "--decrees", "4"], Complete, Some(59_269), Some(32), bugs ["old-quorum-after-change", "confirm-needs-lower-promise"];
+    change_replace: ci false, "membership: priest 2 replaced by priest 3 in one change, 2 clients, liveness", ["--change", "replace", "--proposers", "1", "--decrees", "5"], Complete, Some(438_641), None, bugs ["old-quorum-after-change", "strand-queued-commands"];
+    change_replace_then_read: ci true, "membership: priest 2 replaced by priest 3 in one change, 1 client: cas then get, liveness", ["--change", "replace", "--proposers", "1", "--clients", "1", "--ops", "2", "--window", "1", "--decrees", "4"], Complete, Some(17_157), Some(26), bugs ["old-quorum-after-change", "confirm-needs-lower-promise"];
+    change_readd: ci false, "membership: priest 2 removed (3 -> 2), its machine wiped and added again as a new ledger, 2 clients, liveness", ["--change", "readd", "--proposers", "1", "--rounds", "2", "--decrees", "6"], Complete, Some(429_329), None, bugs ["reuse-removed-id", "strand-queued-commands"];
+    change_readd_then_read: ci true, "membership: priest 2 removed (3 -> 2), its machine wiped and added again as a new ledger, 1 client: cas then get, liveness", ["--change", "readd", "--proposers", "1", "--rounds", "2", "--clients", "1", "--ops", "2", "--window", "1", "--decrees", "5"], Complete, Some(13_925), Some(35), bugs ["reuse-removed-id", "promote-before-caught-up", "confirm-needs-lower-promise"];
+    change_readd_duplicating: ci false, "the same on a duplicating network, 2 clients: requests for the removed ledger reach the new one", ["--change", "readd", "--proposers", "1", "--rounds", "2", "--decrees", "6", "--network", "duplicating"], Complete, Some(1_776_979), None, bugs ["promote-before-caught-up", "reuse-removed-id", "strand-queued-commands"];
+    change_readd_duplicating_then_read: ci true, "the same on a duplicating network, 1 client: cas then get", ["--change", "readd", "--proposers", "1", "--rounds", "2", "--clients", "1", "--ops", "2", "--window", "1", "--decrees", "5", "--network", "duplicating"], Complete, Some(60_414), Some(36), bugs ["promote-before-caught-up", "reuse-removed-id", "confirm-needs-lower-promise"];
+    change_readd_lost: ci true, "membership: priest 2's ledger lost at any time (even while a member), the machine started again as a new ledger, priest 2 removed and added again for it; 1 client", ["--change", "readd-lost", "--proposers", "1", "--rounds", "2", "--clients", "1", "--window", "1", "--decrees", "4"], Complete, Some(14_618), Some(30), bugs ["reuse-removed-id", "promote-before-caught-up"];
     change_add_takeover: ci true, "membership: priest 3 added while priest 1 may take over, 1 client", ["--change", "add", "--clients", "1", "--decrees", "5"], Complete, Some(258_868), Some(33), bugs ["alpha-zero", "old-quorum-after-change"];
     change_add_crash: ci true, "membership: priest 3 added, one crash at a time, 1 client", ["--change", "add", "--clients", "1", "--proposers", "1", "--crashes", "1"], Complete, Some(92_345), Some(28), bugs ["forget-last-tried"];
     change_alpha_two: ci true, "membership: priest 3 added with a lookahead of 2 (olive-day decrees bring the change into force), 1 client, liveness", ["--change", "add", "--proposers", "1", "--alpha", "2", "--clients", "1", "--decrees", "5"], Complete, Some(245_893), Some(31), bugs ["no-olive-day-fillers"];
     change_remove_president: ci true, "membership: priest 0, the president, removed; it hands over to priest 1, 1 client", ["--change", "remove-president", "--clients", "1", "--decrees", "5"], Complete, Some(9_560), Some(19), bugs ["old-quorum-after-change", "alpha-zero"];
-    change_replace_takeover: ci false, "membership: priest 2 replaced while priest 1 may take over, 2 clients", ["--change", "replace", "--decrees", "5"], Complete, Some(1_747_113), Some(36), bugs ["old-quorum-after-change", "alpha-zero"];
-    snapshots_with_a_crash: ci false, "snapshots with one crash at a time: restarts from a snapshot", ["--snapshots", "--crashes", "1", "--clients", "1", "--decrees", "1"], Complete, Some(2_713_654), Some(58), bugs ["forget-last-tried", "snapshot-without-sessions"];
+    change_replace_takeover: ci false, "membership: priest 2 replaced while priest 1 may take over, 2 clients", ["--change", "replace", "--decrees", "5"], Complete, None, None, bugs ["old-quorum-after-change", "alpha-zero"];
+    snapshots_with_a_crash: ci false, "snapshots with one crash at a time: restarts from a snapshot", ["--snapshots", "--crashes", "1", "--clients", "1", "--decrees", "1"], Complete, None, None, bugs ["forget-last-tried", "snapshot-without-sessions"];
 }
 
 /// The seeded bugs that need a crash to be found (the other `--crashes` bugs, `forget-vote`
@@ -377,12 +383,23 @@ fn doc_line(row: &Row, ci: bool) -> String {
     )
 }
 
-/// Symmetry: with 5 priests, priests 2, 3 and 4 (the genesis quorum, not candidates) are
-/// interchangeable. 2 candidates, 1 client; DFS both ways so only the reduction differs.
+/// Symmetry: with 5 priests, priests 2, 3 and 4 (neither priest 0 nor a candidate) are
+/// interchangeable. A stable president, 1 client: cas then get (a decree and a confirmation
+/// round, both over every priest); DFS both ways so only the reduction differs.
 #[test]
 fn symmetry_over_the_genesis_quorum() {
     use parliament::models::parliament::representative_in_genesis_quorum;
-    let cfg = ParliamentConfig::from_flags(&["--priests", "5", "--clients", "1"]).unwrap();
+    let cfg = ParliamentConfig::from_flags(&[
+        "--priests",
+        "5",
+        "--clients",
+        "1",
+        "--ops",
+        "2",
+        "--proposers",
+        "1",
+    ])
+    .unwrap();
     assert_eq!(cfg.symmetry_error(), None);
     let opts = CheckOptions {
         threads: 1,
@@ -405,21 +422,18 @@ fn symmetry_over_the_genesis_quorum() {
         Some(representative_in_genesis_quorum),
     );
     for r in [&full, &reduced] {
-        // With one client no gap is filled.
         assert!(r.complete, "{}", r.to_text());
         assert!(r.failures().is_empty(), "{}", r.to_text());
-        assert!(r.property("gap-filled-with-no-op").not_checked.is_some());
+        assert!(r.property("client-answered").holds);
         assert!(r.property("every-client-answered").holds);
     }
     for (a, b) in full.properties.iter().zip(&reduced.properties) {
         assert_eq!((a.name, a.holds), (b.name, b.holds));
     }
-    // 145,748 and 31,030 before votes were observed on the disks and LastVote reported
-    // learned decrees.
-    assert_eq!(
-        (full.unique_states, reduced.unique_states),
-        (185_666, 34_115)
-    );
+    // With 2 candidates and one command (the configuration until issue 21, 185,666 and
+    // 34,115 states) it grew to about 1.16 million unreduced once a decree passed on the
+    // first quorum of votes.
+    assert_eq!((full.unique_states, reduced.unique_states), (37_681, 7_011));
     let e = ParliamentConfig::default().symmetry_error().unwrap();
     assert!(e.contains("--proposers at most 1"), "{e}");
     let e = ParliamentConfig::from_flags(&["--priests", "2"])

@@ -7,12 +7,23 @@ use std::fmt;
 use std::str::FromStr;
 
 /// The configuration in which sessions expire: two clients of three commands each (two of
-/// them writes), one candidate, sessions forgotten after one decree number idle.
-pub const EXPIRY_FLAGS: &[&str] = &["--expire-after", "1", "--ops", "3", "--proposers", "1"];
+/// them writes), one candidate, sessions forgotten after one decree number idle; two priests
+/// (with three, a late vote in flight for each decree multiplies the states past what CI
+/// affords).
+pub const EXPIRY_FLAGS: &[&str] = &[
+    "--expire-after",
+    "1",
+    "--ops",
+    "3",
+    "--proposers",
+    "1",
+    "--priests",
+    "2",
+];
 
 /// The configuration of Redis's string commands in which three clients increment one key at
-/// once, one candidate, one decree in flight: the two increments that queue behind the
-/// first pass in one decree.
+/// once, one candidate, one decree in flight, two decree numbers: the two increments that
+/// queue behind the first pass in one decree, decree 1.
 pub const REDIS_FLAGS: &[&str] = &[
     "--script",
     "redis",
@@ -22,6 +33,8 @@ pub const REDIS_FLAGS: &[&str] = &[
     "3",
     "--window",
     "1",
+    "--decrees",
+    "2",
 ];
 
 /// The configuration of the transactions (`--script multi`): one candidate, 2 clients, one
@@ -39,8 +52,9 @@ pub const MULTI_FLAGS: &[&str] = &[
 ];
 
 /// The configuration of keys that expire: three clients (two set `x` to expire two decree
-/// numbers on, one asks its `PTTL`), one candidate, one decree in flight, so that a `SET PX`
-/// and a `PTTL` queue behind the first command and pass in one decree.
+/// numbers on, one asks its `PTTL`), one candidate, one decree in flight, two decree
+/// numbers, so that a `SET PX` and a `PTTL` queue behind the first command and pass in one
+/// decree, decree 1.
 pub const EXPIRE_FLAGS: &[&str] = &[
     "--script",
     "expire",
@@ -50,10 +64,12 @@ pub const EXPIRE_FLAGS: &[&str] = &[
     "3",
     "--window",
     "1",
+    "--decrees",
+    "2",
 ];
 
 /// Transactions against each other (`--script multi`): after the conditional transaction,
-/// each client runs `multi { incr y; mget x y }`, which reads its own write.
+/// each client runs `multi { incr y; mget x y }`, which reads its own write; two priests.
 pub const MULTI_AGAINST_FLAGS: &[&str] = &[
     "--script",
     "multi",
@@ -63,6 +79,8 @@ pub const MULTI_AGAINST_FLAGS: &[&str] = &[
     "2",
     "--decrees",
     "5",
+    "--priests",
+    "2",
 ];
 
 /// The configurations of membership changes (see docs/membership.md, "The model"), one
@@ -220,16 +238,13 @@ impl Bug {
             | Bug::PrematureSuccess
             | Bug::GapFillerWrites => &[],
             Bug::NoTiebreak => &["--proposers", "3", "--clients", "1"],
-            Bug::MinorityQuorum | Bug::QuorumOfTheAsked => &["--priests", "4", "--clients", "1"],
+            Bug::MinorityQuorum => &["--priests", "4", "--proposers", "3", "--clients", "1"],
+            Bug::QuorumOfTheAsked => &["--priests", "4", "--clients", "1", "--decrees", "1"],
             Bug::StrandQueuedCommands => &[
                 "--network",
                 "duplicating",
                 "--proposers",
                 "1",
-                "--ops",
-                "2",
-                "--decrees",
-                "5",
                 "--window",
                 "1",
             ],
@@ -242,16 +257,13 @@ impl Bug {
             | Bug::ForgetLastTried
             | Bug::PresidentForgetsOwnVote => &["--crashes", "1", "--decrees", "1"],
             Bug::RejoinVotesAtOnce => &["--disk-loss", "1", "--decrees", "1"],
-            Bug::StepDownDropsCommands => &["--priests", "4", "--clients", "1"],
+            Bug::StepDownDropsCommands => &["--clients", "1", "--ops", "2"],
             Bug::ConfirmNeedsLowerPromise => &["--clients", "1", "--ops", "2"],
-            Bug::ApplyOnePerDecreeLearned => &[
-                "--network",
-                "duplicating",
-                "--heartbeats",
-                "--proposers",
-                "1",
-            ],
-            Bug::InstallDropsReplies => &[
+            Bug::ApplyOnePerDecreeLearned => &["--network", "duplicating", "--proposers", "1"],
+            Bug::TruncateUnchosen
+            | Bug::SnapshotWithoutSessions
+            | Bug::InstallStaleSnapshot
+            | Bug::InstallDropsReplies => &[
                 "--snapshots",
                 "--clients",
                 "1",
@@ -272,17 +284,6 @@ impl Bug {
             Bug::ReuseRemovedId => CHANGE_READD_FLAGS,
             Bug::PromoteBeforeCaughtUp => CHANGE_READD_DUPLICATING_FLAGS,
             Bug::NoOliveDayFillers => CHANGE_ALPHA_FLAGS,
-            Bug::TruncateUnchosen | Bug::SnapshotWithoutSessions | Bug::InstallStaleSnapshot => &[
-                "--snapshots",
-                "--clients",
-                "1",
-                "--ops",
-                "3",
-                "--decrees",
-                "2",
-                "--window",
-                "1",
-            ],
         }
     }
 
