@@ -212,8 +212,8 @@
 //! - **Candidates.** Only priests configured as candidates run an election timer. In the
 //!   model a timer can fire at any moment, so every takeover timing is explored; `max_round`
 //!   bounds the rounds tried (unbounded when deployed). Deployed priests also send
-//!   heartbeats, and a candidate that heard its president since its timer last fired does
-//!   not run. A deployed president asks again, on each heartbeat, every quorum member whose
+//!   heartbeats, and each heartbeat starts a candidate's election timer again, so it runs
+//!   one election timeout after the last heartbeat it heard. A deployed president asks again, on each heartbeat, every quorum member whose
 //!   vote for a pending decree has not arrived (lost messages), and if no decree passed in a
 //!   whole election timeout while some were pending (a quorum member is gone), it runs
 //!   again with a higher ballot, whose quorum is whichever priests answer.
