@@ -213,10 +213,11 @@
 //!   model a timer can fire at any moment, so every takeover timing is explored; `max_round`
 //!   bounds the rounds tried (unbounded when deployed). Deployed priests also send
 //!   heartbeats, and each heartbeat starts a candidate's election timer again, so it runs
-//!   one election timeout after the last heartbeat it heard. A deployed president asks again, on each heartbeat, every quorum member whose
-//!   vote for a pending decree has not arrived (lost messages), and if no decree passed in a
-//!   whole election timeout while some were pending (a quorum member is gone), it runs
-//!   again with a higher ballot, whose quorum is whichever priests answer.
+//!   one election timeout after the last heartbeat it heard. A deployed president asks
+//!   again, on each heartbeat, every quorum member whose vote for a pending decree has not
+//!   arrived (lost messages), and if no decree passed in a whole election timeout while some
+//!   were pending (a quorum member is gone), it runs again with a higher ballot, whose
+//!   quorum is whichever priests answer.
 //! - **Client commands** ([`crate::kv::Command`]) arrive as `Request`. A president queues
 //!   them and proposes them; a priest trying to become president queues them; any other
 //!   priest forwards them to the owner of the ballot it promised. A president that learns
