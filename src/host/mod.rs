@@ -16,15 +16,8 @@
 //!   once and syncs once, and only then sends the messages of the handlers that ran after
 //!   the first save. The messages of handlers that ran before it (say, a priest answering
 //!   `Confirmed` or a heartbeat, which changes nothing durable), with no save deferred from
-//!   an earlier batch or still being synced, leave first, without waiting for the sync: no
-//!   change they could depend on is unsaved.
-//! - **The sync runs beside the priest** ([`syncer`]): the host writes the batch's record,
-//!   hands the file to the sync thread, and goes on to the next batch while the disk works.
-//!   That batch's messages wait for the sync in flight too, and its save for the next sync,
-//!   which starts when the one in flight returns (writing the newest ledger, covering every
-//!   batch that saved meanwhile). One sync is in flight at a time, so only the ledger's
-//!   last record can be unsynced ([`journal`], "Recovery"). To the model this is one larger
-//!   batch: nothing that depends on an unsynced change leaves.
+//!   an earlier batch, leave first, without waiting for the sync: no change they could
+//!   depend on is unsaved.
 //! - **A batch that sends nothing defers its save** until the next batch that sends
 //!   something (which then writes and syncs the newest ledger, covering both), or until it
 //!   has waited [`DEFER_SAVE`], or the priest stops. So every message leaves only after every
@@ -65,7 +58,6 @@
 //! - this module: the event loop ([`Node`], [`serve`], [`run`]);
 //! - [`timers`]: the actor's timers, and waiting for a datagram or the next one due;
 //! - [`journal`]: the durable journal of a priest's ledger ([`journal::Journal`]);
-//! - [`syncer`]: the thread that syncs the ledger while the priest runs its next batch;
 //! - [`wire`]: the datagram format and the cluster key;
 //! - [`config`]: the cluster's configuration file, read and written;
 //! - [`start`]: how a priest begins (its ledger kept, `--bootstrap`, `--rejoin`);
@@ -82,7 +74,6 @@ pub mod journal;
 pub mod process;
 pub mod scheduling;
 pub mod start;
-pub mod syncer;
 pub mod timers;
 pub mod trace;
 pub mod wire;
@@ -207,9 +198,8 @@ pub struct NodeConfig {
     pub journal: JournalOptions,
     /// Most datagrams handled under one sync.
     pub max_batch: usize,
-    /// Fault injection for crash tests: the sync thread sleeps this long before each ledger
-    /// sync, which widens the window in which a kill lands between a handler and its commit
-    /// (and stands for a slow disk). Zero when deployed;
+    /// Fault injection for crash tests: sleep this long before each ledger write, which widens
+    /// the window in which a kill lands between a handler and its commit. Zero when deployed;
     /// `serve` reads it from the environment variable `PARLIAMENT_SLOW_LEDGER_MS`.
     pub save_delay: Duration,
     /// How a priest that lost its ledger comes back, for the refusal of a missing or empty
@@ -381,17 +371,6 @@ impl<A: Actor> Batch<A> {
     }
 }
 
-/// A record written and being synced: the step whose save it is (for the trace's `Synced`),
-/// when its write began, and its bytes.
-struct Flight {
-    step: u64,
-    began: Instant,
-    bytes: u64,
-}
-
-/// Messages held for a sync, with their trace tags.
-type Held<A> = (Vec<(Id, <A as Actor>::Msg)>, Vec<(u64, u32)>);
-
 /// Watches a priest: called with the actor's state and the host's counters once the node
 /// starts and after every batch, to publish a status view (as `crate::service::status` does).
 /// It only reads.
@@ -415,17 +394,11 @@ where
     timers: Timers<A::Timer>,
     randoms: HashMap<String, A::Random>,
     max_batch: usize,
+    save_delay: Duration,
     /// The newest saved ledger not yet written (its batch sent nothing), since when.
     deferred: Option<(A::Storage, Instant)>,
     /// The step that saved `deferred` (for the trace).
     deferred_step: u64,
-    /// The ledger's sync thread, and the sync it has in flight, if any.
-    syncer: syncer::Syncer,
-    flight: Option<Flight>,
-    /// Messages that wait for the sync in flight, then for the sync of `deferred` (which
-    /// starts when the one in flight returns), in the order their handlers sent them.
-    after_flight: Vec<Held<A>>,
-    after_next: Vec<Held<A>>,
     /// The trace this priest records, if any ([`trace`]).
     trace: Option<Box<dyn trace::Trace<A>>>,
     /// The seeded fault [`NodeConfig::send_before_sync`].
@@ -600,12 +573,9 @@ where
             timers: Timers::new(),
             randoms: HashMap::new(),
             max_batch: cfg.max_batch.max(1),
+            save_delay: cfg.save_delay,
             deferred: None,
             deferred_step: 0,
-            syncer: syncer::Syncer::start(cfg.save_delay).map_err(HostError::Socket)?,
-            flight: None,
-            after_flight: Vec::new(),
-            after_next: Vec::new(),
             trace,
             send_before_sync: cfg.send_before_sync,
             counters,
@@ -623,7 +593,7 @@ where
         node.absorb(out, &mut batch, step);
         node.commit(batch)?;
         // The starting ledger is durable before the first datagram is even read.
-        node.write_all_saves()?;
+        node.write_deferred()?;
         Ok(node)
     }
 
@@ -654,15 +624,14 @@ where
         while !stop.load(Ordering::Relaxed) {
             self.step(Duration::from_millis(100))?;
         }
-        let result = self.write_all_saves();
+        let result = self.write_deferred();
         self.flush_trace();
         result
     }
 
-    /// One batch: waits up to `max_wait` (less if a timer is due sooner) for a datagram or the
-    /// end of the sync in flight, takes every datagram waiting (up to `max_batch`) and every
-    /// due timer, runs their handlers, and commits: writes the ledger for the sync thread and
-    /// sends what may leave (see the module docs). Returns how many handlers ran.
+    /// One batch: waits up to `max_wait` (less if a timer is due sooner) for a datagram, takes
+    /// every datagram waiting (up to `max_batch`) and every due timer, runs their handlers,
+    /// syncs the ledger once, then sends. Returns how many handlers ran.
     pub fn step(&mut self, max_wait: Duration) -> Result<usize, HostError> {
         if self.trace.is_some() {
             // The handlers' clock reads are recorded on this thread ([`crate::clock`]).
@@ -683,7 +652,7 @@ where
             // Chunks are waiting for the pace: come back soon.
             wake = wake.min(now + Duration::from_millis(1));
         }
-        let mut batch = Batch::new(self.deferred.is_some() || self.flight.is_some());
+        let mut batch = Batch::new(self.deferred.is_some());
         let mut handled = 0;
         let mut taken = 0;
         let mut wait = wake.saturating_duration_since(now);
@@ -691,8 +660,7 @@ where
         // commit and the timers.
         while taken < self.max_batch {
             if !wait.is_zero() {
-                wait_readable(&self.socket, self.syncer.wake_fd(), wait)
-                    .map_err(HostError::Socket)?;
+                wait_readable(&self.socket, wait).map_err(HostError::Socket)?;
                 wait = Duration::ZERO;
             }
             let received = self.socket.recv_from(&mut self.recv_buf);
@@ -918,143 +886,43 @@ where
 
     /// The group commit: make the batch's last saved ledger durable, then send. The sends of
     /// handlers that ran before any change not yet durable leave first, without waiting; a
-    /// batch none of whose other sends remain defers its save (see the module docs). The
-    /// sync runs on the sync thread: the batch's other messages wait for it (or, while an
-    /// earlier sync is in flight, for the next one, which writes this batch's save), and
-    /// the priest goes on to its next batch meanwhile.
+    /// batch none of whose other sends remain defers its save (see the module docs).
     fn commit(&mut self, mut batch: Batch<A>) -> Result<(), HostError>
     where
         A::Storage: PartialEq,
     {
-        self.reap()?;
         let late = batch.sends.split_off(batch.early);
         let late_tags = batch.tags.split_off(batch.early.min(batch.tags.len()));
         self.send_all(&batch.sends, &batch.tags);
         if let Some(first) = batch.first {
-            // Later than any deferred save, and written (and synced) in a record of its own
-            // before the batch's save: writing it makes the deferred one durable too.
-            self.land_flight()?;
+            // Later than any deferred save: writing it makes that one durable too.
             let since = self.deferred.take().map_or_else(Instant::now, |(_, t)| t);
             self.deferred = Some((first, since));
             self.deferred_step = batch.first_step;
             self.write_deferred()?;
-            self.land_flight()?;
         }
         if let Some(storage) = batch.save {
             let since = self.deferred.take().map_or_else(Instant::now, |(_, t)| t);
             self.deferred = Some((storage, since));
             self.deferred_step = batch.save_step;
         }
-        if self.send_before_sync {
-            // The seeded fault (tests only): the late messages leave before the sync.
-            self.send_all(&late, &late_tags);
-            if !late.is_empty() && self.flight.is_none() {
-                self.write_deferred()?;
-            }
-            return self.reap();
-        }
-        if !late.is_empty() {
-            let held = (late, late_tags);
-            match (self.deferred.is_some(), self.flight.is_some()) {
-                (false, false) => self.send_all(&held.0, &held.1),
-                (false, true) => self.after_flight.push(held),
-                (true, _) => self.after_next.push(held),
-            }
-        }
-        self.reap()
-    }
-
-    /// Takes the syncs that returned (without waiting), and starts the next one if a save
-    /// waits: one that messages wait for, or one deferred for [`DEFER_SAVE`].
-    fn reap(&mut self) -> Result<(), HostError>
-    where
-        A::Storage: PartialEq,
-    {
-        for outcome in self.syncer.finished() {
-            self.landed(outcome)?;
-        }
         let overdue = self
             .deferred
             .as_ref()
             .is_some_and(|(_, since)| since.elapsed() >= DEFER_SAVE);
-        if self.flight.is_none() && (!self.after_next.is_empty() || overdue) {
+        if self.send_before_sync {
+            // The seeded fault (tests only): the late messages leave before the sync.
+            self.send_all(&late, &late_tags);
+            if !late.is_empty() || overdue {
+                self.write_deferred()?;
+            }
+            return Ok(());
+        }
+        if !late.is_empty() || overdue {
             self.write_deferred()?;
         }
+        self.send_all(&late, &late_tags);
         Ok(())
-    }
-
-    /// Waits for the sync in flight, if any, to return.
-    fn land_flight(&mut self) -> Result<(), HostError> {
-        if self.flight.is_some() {
-            let outcome = self.syncer.wait();
-            self.landed(outcome)?;
-        }
-        Ok(())
-    }
-
-    /// A sync returned: its save is durable, so the messages waiting for it leave.
-    fn landed(&mut self, outcome: syncer::Synced) -> Result<(), HostError> {
-        let flight = self
-            .flight
-            .take()
-            .expect("a sync returns only while one is in flight");
-        outcome.map_err(|(path, error)| JournalError::Io { path, error })?;
-        self.synced(flight.step, flight.began, flight.bytes)?;
-        for (sends, tags) in std::mem::take(&mut self.after_flight) {
-            self.send_all(&sends, &tags);
-        }
-        Ok(())
-    }
-
-    /// The save of `step`, written from `began` on (`bytes` of it), is durable.
-    fn synced(&mut self, step: u64, began: Instant, bytes: u64) -> Result<(), HostError> {
-        if let Some(t) = &mut self.trace {
-            t.synced(step);
-        }
-        if bytes > 0 {
-            let us = began.elapsed().as_micros() as u64;
-            if us > self.counters.longest_save_us {
-                self.counters.longest_save_us = us;
-                self.counters.longest_save_bytes = bytes;
-            }
-            self.counters.syncs += 1;
-            if let Some(dir) = self.marker.take() {
-                // The ledger holds a record (synced): the marker no longer vouches.
-                start::remove_marker(&dir)?;
-            }
-        }
-        Ok(())
-    }
-
-    /// Waits for the sync in flight and for every save waiting behind it, so that every
-    /// message that waits for a sync has left (tests step a node and then look).
-    #[cfg(test)]
-    fn settle(&mut self) -> Result<(), HostError>
-    where
-        A::Storage: PartialEq,
-    {
-        loop {
-            self.land_flight()?;
-            if self.after_next.is_empty() {
-                return Ok(());
-            }
-            self.write_deferred()?;
-        }
-    }
-
-    /// Makes every save durable, deferred ones too, and sends what waited for them (on
-    /// starting and stopping).
-    fn write_all_saves(&mut self) -> Result<(), HostError>
-    where
-        A::Storage: PartialEq,
-    {
-        loop {
-            self.land_flight()?;
-            if self.deferred.is_none() {
-                return Ok(());
-            }
-            self.write_deferred()?;
-        }
     }
 
     /// Sends `sends`: every message to one socket goes in as few datagrams as fit (a bundle,
@@ -1129,37 +997,31 @@ where
         }
     }
 
-    /// Writes the deferred save, if any, and starts its sync on the sync thread (no sync is
-    /// in flight: one at a time, so only the last record can be torn); the messages that
-    /// waited for it now wait for that sync.
-    fn write_deferred(&mut self) -> Result<(), HostError>
-    where
-        A::Storage: PartialEq,
-    {
-        debug_assert!(self.flight.is_none(), "one sync at a time");
-        let waiting = std::mem::take(&mut self.after_next);
+    /// Writes and syncs the deferred save, if any.
+    fn write_deferred(&mut self) -> Result<(), HostError> {
         if let Some((storage, _)) = self.deferred.take() {
+            if !self.save_delay.is_zero() {
+                std::thread::sleep(self.save_delay);
+            }
             // The steps whose save this is are in the trace before it is on disk.
             self.flush_trace();
             let began = Instant::now();
-            let bytes = self.journal.append(&storage)?;
-            if bytes > 0 {
-                let (file, path) = self.journal.sync_target();
-                self.syncer.request(file, path);
-                self.flight = Some(Flight {
-                    step: self.deferred_step,
-                    began,
-                    bytes,
-                });
-                self.after_flight = waiting;
-                return Ok(());
+            let bytes = self.journal.save(&storage)?;
+            if let Some(t) = &mut self.trace {
+                t.synced(self.deferred_step);
             }
-            // The same ledger as the last one written, which is durable (no sync is in
-            // flight).
-            self.synced(self.deferred_step, began, 0)?;
-        }
-        for (sends, tags) in waiting {
-            self.send_all(&sends, &tags);
+            if bytes > 0 {
+                let us = began.elapsed().as_micros() as u64;
+                if us > self.counters.longest_save_us {
+                    self.counters.longest_save_us = us;
+                    self.counters.longest_save_bytes = bytes;
+                }
+                self.counters.syncs += 1;
+                if let Some(dir) = self.marker.take() {
+                    // The ledger holds a record (synced): the marker no longer vouches.
+                    start::remove_marker(&dir)?;
+                }
+            }
         }
         Ok(())
     }

@@ -166,8 +166,7 @@ fn a_missing_or_empty_ledger_is_refused_unless_the_start_says_why() {
     peer.send_to(&buf, addrs[0]).unwrap();
     std::thread::sleep(Duration::from_millis(20));
     node.step(Duration::from_millis(100)).unwrap();
-    node.settle().unwrap();
-    assert_eq!(node.journal.written(), Some(&1));
+    assert_eq!(node.journal.durable(), Some(&1));
     assert!(!start::has_marker(&dir).unwrap());
     drop(node);
     // A ledger with records restarts; --bootstrap and --rejoin are refused, and change
@@ -196,7 +195,7 @@ fn a_missing_or_empty_ledger_is_refused_unless_the_start_says_why() {
     );
     let node = Node::start_from(Echo, cfg(), rejoin(Ok(42))).unwrap();
     assert_eq!(node.state().recovered, Some(42));
-    assert_eq!(node.journal.written(), Some(&42));
+    assert_eq!(node.journal.durable(), Some(&42));
     drop(node);
     let node = Node::start_from(Echo, cfg(), Start::Restart).unwrap();
     assert_eq!(node.state().recovered, Some(42));
@@ -283,28 +282,24 @@ fn messages_of_handlers_before_the_first_save_leave_without_waiting_for_it() {
     // Ask, then a save that sends nothing: the answer leaves, the save stays deferred.
     batch(&[EchoMsg::Ask, EchoMsg::Pong(7)]);
     node.step(Duration::from_millis(500)).unwrap();
-    node.settle().unwrap();
     assert_eq!(receive(), vec![(Id::from(0usize), EchoMsg::Pong(0))]);
-    assert_eq!((node.counters().syncs, node.journal.written()), (0, None));
+    assert_eq!((node.counters().syncs, node.journal.durable()), (0, None));
     // A save, then an Ask: the answer depends on the save, so the save is durable first.
     batch(&[EchoMsg::Pong(9), EchoMsg::Ask]);
     node.step(Duration::from_millis(500)).unwrap();
-    node.settle().unwrap();
     assert_eq!(
-        (node.counters().syncs, node.journal.written()),
+        (node.counters().syncs, node.journal.durable()),
         (1, Some(&9))
     );
     assert_eq!(receive(), vec![(Id::from(0usize), EchoMsg::Pong(9))]);
     // With a save deferred from an earlier batch, even a first Ask waits for it.
     batch(&[EchoMsg::Pong(11)]);
     node.step(Duration::from_millis(500)).unwrap();
-    node.settle().unwrap();
     assert_eq!(node.counters().syncs, 1, "deferred");
     batch(&[EchoMsg::Ask]);
     node.step(Duration::from_millis(500)).unwrap();
-    node.settle().unwrap();
     assert_eq!(
-        (node.counters().syncs, node.journal.written()),
+        (node.counters().syncs, node.journal.durable()),
         (2, Some(&11))
     );
     assert_eq!(receive(), vec![(Id::from(0usize), EchoMsg::Pong(11))]);
@@ -323,13 +318,11 @@ fn a_batch_of_datagrams_shares_one_sync_and_replies_follow_it() {
     }
     std::thread::sleep(Duration::from_millis(20));
     let handled = node.step(Duration::from_millis(100)).unwrap();
-    node.settle().unwrap();
-    node.settle().unwrap();
     assert!(handled >= 50, "{handled}");
     assert_eq!(node.counters().handled, 50);
     assert_eq!(node.counters().syncs, 1, "one group commit for the batch");
     assert_eq!(node.counters().sent, 50);
-    assert_eq!(node.journal.written(), Some(&50));
+    assert_eq!(node.journal.durable(), Some(&50));
     // The 50 answers to one socket travel as one bundle, in order.
     let mut rbuf = [0u8; 4096];
     peer.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
@@ -359,34 +352,32 @@ fn a_batch_that_sends_nothing_defers_its_save_to_the_next_that_sends() {
         peer.send_to(&buf, addrs[0]).unwrap();
         std::thread::sleep(Duration::from_millis(5));
         node.step(Duration::from_millis(50)).unwrap();
-        node.settle().unwrap();
     };
     // Two batches that only save: nothing is written yet.
     send(EchoMsg::Pong(5), &mut node);
     send(EchoMsg::Pong(6), &mut node);
     assert_eq!(node.state().pings, 6);
-    assert_eq!((node.counters().syncs, node.journal.written()), (0, None));
+    assert_eq!((node.counters().syncs, node.journal.durable()), (0, None));
     // A batch that sends: the newest ledger is durable before its message leaves.
     send(EchoMsg::Ping(1), &mut node);
     assert_eq!(
-        (node.counters().syncs, node.journal.written()),
+        (node.counters().syncs, node.journal.durable()),
         (1, Some(&7))
     );
     // A deferred save is written once it has waited DEFER_SAVE, with nothing to send.
     send(EchoMsg::Pong(9), &mut node);
-    assert_eq!(node.journal.written(), Some(&7));
+    assert_eq!(node.journal.durable(), Some(&7));
     std::thread::sleep(DEFER_SAVE);
     node.step(Duration::ZERO).unwrap();
-    node.settle().unwrap();
     assert_eq!(
-        (node.counters().syncs, node.journal.written()),
+        (node.counters().syncs, node.journal.durable()),
         (2, Some(&9))
     );
     // And when the priest stops.
     send(EchoMsg::Pong(11), &mut node);
-    assert_eq!(node.journal.written(), Some(&9));
+    assert_eq!(node.journal.durable(), Some(&9));
     node.run(&AtomicBool::new(true)).unwrap();
-    assert_eq!(node.journal.written(), Some(&11));
+    assert_eq!(node.journal.durable(), Some(&11));
     drop(node);
     let node = Node::start(Echo, config(&addrs, &key, dir.path())).unwrap();
     assert_eq!(node.state().recovered, Some(11));
@@ -410,7 +401,6 @@ fn an_earlier_ledger_the_storage_asks_for_is_written_first() {
         }
         std::thread::sleep(Duration::from_millis(5));
         node.step(Duration::from_millis(50)).unwrap();
-        node.settle().unwrap();
         (
             node.counters().syncs,
             journal::scan(dir.path()).unwrap().len(),
@@ -419,11 +409,11 @@ fn an_earlier_ledger_the_storage_asks_for_is_written_first() {
     // Deferred from an earlier batch: 199 is written, then 200.
     assert_eq!(batch(&mut node, &[EchoMsg::Pong(199)]), (0, 0));
     assert_eq!(batch(&mut node, &[EchoMsg::Ping(1)]), (2, 2));
-    assert_eq!(node.journal.written(), Some(&200));
+    assert_eq!(node.journal.durable(), Some(&200));
     // Within one batch: 299 (an earlier handler's save), then 300.
     let both = [EchoMsg::Pong(299), EchoMsg::Ping(2)];
     assert_eq!(batch(&mut node, &both), (4, 4));
-    assert_eq!(node.journal.written(), Some(&300));
+    assert_eq!(node.journal.durable(), Some(&300));
     // No crossing: one save.
     assert_eq!(batch(&mut node, &[EchoMsg::Ping(3)]), (5, 5));
 }
@@ -447,10 +437,8 @@ fn an_observer_sees_the_state_and_counters_after_every_batch() {
     }
     std::thread::sleep(Duration::from_millis(20));
     node.step(Duration::from_millis(100)).unwrap();
-    node.settle().unwrap();
     assert_eq!(*seen.lock().unwrap(), vec![(0, 0), (3, 3)]);
     node.step(Duration::ZERO).unwrap();
-    node.settle().unwrap();
     assert_eq!(
         seen.lock().unwrap().len(),
         3,
@@ -468,11 +456,9 @@ fn timers_fire_once_and_cancel_and_rearm_take_effect() {
     while node.state().fired.is_empty() {
         assert!(Instant::now() < deadline, "the timer never fired");
         node.step(Duration::from_millis(50)).unwrap();
-        node.settle().unwrap();
     }
     for _ in 0..3 {
         node.step(Duration::from_millis(10)).unwrap();
-        node.settle().unwrap();
     }
     assert_eq!(node.state().fired, vec!["Fires".to_string()]);
     assert_eq!(node.counters().timeouts, 1);
@@ -492,7 +478,6 @@ fn impostors_and_unknown_ids_are_non_members_and_clients_get_answers() {
     }
     std::thread::sleep(Duration::from_millis(20));
     node.step(Duration::from_millis(50)).unwrap();
-    node.settle().unwrap();
     assert_eq!(node.counters().dropped_non_member, 2);
     assert_eq!(node.counters().handled, 1);
     other
@@ -516,7 +501,6 @@ fn impostors_and_unknown_ids_are_non_members_and_clients_get_answers() {
     other.send_to(&buf, addrs[0]).unwrap();
     std::thread::sleep(Duration::from_millis(20));
     node.step(Duration::from_millis(50)).unwrap();
-    node.settle().unwrap();
     assert_eq!(node.counters().dropped_non_member, 4);
     assert_eq!(node.counters().handled, 2);
     let (len, _) = other.recv_from(&mut rbuf).unwrap();
@@ -539,7 +523,6 @@ fn a_large_message_cut_by_a_restart_of_its_receiver_resumes() {
     for p in &parts[..2] {
         peer.send_to(p, addrs[0]).unwrap();
         node.step(Duration::from_millis(500)).unwrap();
-        node.settle().unwrap();
     }
     assert_eq!(node.counters().chunks_resumed, 0);
     drop(node);
@@ -547,7 +530,6 @@ fn a_large_message_cut_by_a_restart_of_its_receiver_resumes() {
     assert_eq!(node.counters().chunks_resumed, 2);
     peer.send_to(&parts[2], addrs[0]).unwrap();
     node.step(Duration::from_millis(500)).unwrap();
-    node.settle().unwrap();
     let mut rbuf = [0u8; 4096];
     let (len, _) = peer.recv_from(&mut rbuf).unwrap();
     assert_eq!(
@@ -560,57 +542,5 @@ fn a_large_message_cut_by_a_restart_of_its_receiver_resumes() {
             .count(),
         0,
         "the spool file went with the completed transfer"
-    );
-}
-
-/// The sync runs beside the priest: while one is in flight, the priest takes the next
-/// datagrams and runs their handlers, and their messages wait. One sync at a time: the
-/// second batch's save is written only after the first sync returned, then synced itself.
-#[test]
-fn handlers_run_while_a_sync_is_in_flight_and_their_messages_wait_for_it() {
-    let key = Key::random();
-    let dir = tempfile::tempdir().unwrap();
-    let (addrs, peer) = echo_cluster();
-    let mut cfg = config(&addrs, &key, dir.path());
-    // A slow disk: each sync takes a second (the sync thread sleeps first).
-    cfg.save_delay = Duration::from_secs(1);
-    let mut node = Node::start(Echo, cfg).unwrap();
-    let mut buf = Vec::new();
-    let mut ping = |n: u64| {
-        wire::encode(&key, Id::from(1usize), &EchoMsg::Ping(n), &mut buf).unwrap();
-        peer.send_to(&buf, addrs[0]).unwrap();
-    };
-    ping(1);
-    node.step(Duration::from_millis(500)).unwrap();
-    ping(2);
-    node.step(Duration::from_millis(500)).unwrap();
-    assert_eq!(
-        node.state().pings,
-        2,
-        "the second ping ran during the first sync"
-    );
-    assert_eq!(node.counters().sent, 0, "both answers wait for their syncs");
-    assert_eq!(
-        node.journal.written(),
-        Some(&1),
-        "one record in flight at a time"
-    );
-    node.settle().unwrap();
-    assert_eq!(
-        (node.counters().syncs, node.journal.written()),
-        (2, Some(&2))
-    );
-    peer.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
-    let mut rbuf = [0u8; 4096];
-    let mut answers = Vec::new();
-    while answers.len() < 2 {
-        let (len, _) = peer.recv_from(&mut rbuf).unwrap();
-        answers.extend(wire::decode::<EchoMsg>(&key, &rbuf[..len]).unwrap());
-    }
-    let pong = |n| (Id::from(0usize), EchoMsg::Pong(n));
-    assert_eq!(
-        answers,
-        vec![pong(1), pong(2)],
-        "in the order they were sent"
     );
 }

@@ -8,7 +8,6 @@ use std::hash::Hash;
 use std::io;
 use std::net::UdpSocket;
 use std::ops::Range;
-use std::os::fd::{AsRawFd, RawFd};
 use std::time::{Duration, Instant};
 
 /// The armed timers and when each fires.
@@ -71,31 +70,23 @@ impl<T: Clone + Eq + Hash> Timers<T> {
     }
 }
 
-/// Waits until `socket` or the descriptor `also` (the ledger's sync thread's wake-up) is
-/// readable or `timeout` passes, to the microsecond: `ppoll` takes
+/// Waits until `socket` is readable or `timeout` passes, to the microsecond: `ppoll` takes
 /// a high-resolution timeout, where a socket's read timeout is rounded up to the kernel's
 /// tick (4 ms at 250 Hz), which would make a timer of a fraction of a millisecond fire
 /// milliseconds late.
-pub fn wait_readable(socket: &UdpSocket, also: RawFd, timeout: Duration) -> io::Result<()> {
-    let pollfd = |fd| libc::pollfd {
-        fd,
+pub fn wait_readable(socket: &UdpSocket, timeout: Duration) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let mut fd = libc::pollfd {
+        fd: socket.as_raw_fd(),
         events: libc::POLLIN,
         revents: 0,
     };
-    let mut fds = [pollfd(socket.as_raw_fd()), pollfd(also)];
     let ts = libc::timespec {
         tv_sec: timeout.as_secs().min(i32::MAX as u64) as libc::time_t,
         tv_nsec: timeout.subsec_nanos() as libc::c_long,
     };
-    // SAFETY: two valid pollfds, a valid timespec, no signal mask.
-    let r = unsafe {
-        libc::ppoll(
-            fds.as_mut_ptr(),
-            fds.len() as libc::nfds_t,
-            &ts,
-            std::ptr::null(),
-        )
-    };
+    // SAFETY: one valid pollfd, a valid timespec, no signal mask.
+    let r = unsafe { libc::ppoll(&mut fd, 1, &ts, std::ptr::null()) };
     if r < 0 {
         let e = io::Error::last_os_error();
         if e.kind() != io::ErrorKind::Interrupted {

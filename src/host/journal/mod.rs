@@ -27,9 +27,7 @@
 //!
 //! Only the last record of the last segment can have been written without being synced: a
 //! crash in the middle of a group commit leaves it torn (cut short, with a bad checksum, or
-//! followed by zeros), and no intact record can follow it, since a record is appended only
-//! once the sync of the one before it returned ([`Journal::append`]: the host syncs one
-//! record at a time, on a thread of its own).
+//! followed by zeros), and no intact record can follow it, since each sync appends one.
 //! Such a record belongs to a batch whose messages never left, so dropping it is the
 //! model's lost message; opening the ledger cuts it off. Any other bad record or header
 //! means the disk lost something a priest may have promised on: opening refuses, naming the
@@ -55,7 +53,6 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Seek, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::thread::JoinHandle;
 
 /// How a Storage type is written to the ledger.
@@ -610,14 +607,13 @@ pub struct Journal<S: Durable> {
     options: JournalOptions,
     /// The segment being appended to.
     seq: u64,
-    /// Shared with the thread that syncs it ([`Journal::sync_target`]).
-    file: Arc<File>,
+    file: File,
     /// Where the segment's records end (the next record's offset).
     segment_bytes: u64,
     /// The segment file's length: records, then zeros allocated ahead.
     allocated: u64,
-    /// The last state written: durable once the sync after its record returned.
-    written: Option<S>,
+    /// The last state made durable.
+    durable: Option<S>,
     snapshot_bytes: u64,
     compactor: Option<JoinHandle<Result<u64, JournalError>>>,
     buf: Vec<u8>,
@@ -705,10 +701,10 @@ impl<S: Durable> Journal<S> {
             dir: dir.to_path_buf(),
             options,
             seq,
-            file: Arc::new(file),
+            file,
             segment_bytes,
             allocated,
-            written: r.state.clone(),
+            durable: r.state.clone(),
             snapshot_bytes: r.base.map_or(0, |(_, b)| b),
             compactor: None,
             buf: Vec::new(),
@@ -745,45 +741,23 @@ impl<S: Durable> Journal<S> {
         &self.dir
     }
 
-    /// The last state written: durable once the sync after it returned.
-    pub fn written(&self) -> Option<&S> {
-        self.written.as_ref()
+    /// The last state made durable.
+    pub fn durable(&self) -> Option<&S> {
+        self.durable.as_ref()
     }
 
     /// Makes `next` durable: appends one record (a delta when the type gives one) and syncs.
-    /// Returns the bytes appended (0 when `next` equals the last state written).
+    /// Returns the bytes appended (0 when `next` equals the durable state).
     pub fn save(&mut self, next: &S) -> Result<u64, JournalError>
     where
         S: PartialEq,
     {
-        let bytes = self.append(next)?;
-        if bytes > 0 {
-            let path = self.segment_path();
-            self.file.sync_data().map_err(io_err(&path))?;
-        }
-        Ok(bytes)
-    }
-
-    /// The file a record was last appended to and its path: syncing it makes that record
-    /// durable (the host's group commit syncs it on a thread of its own).
-    pub fn sync_target(&self) -> (Arc<File>, PathBuf) {
-        (self.file.clone(), self.segment_path())
-    }
-
-    /// Appends one record for `next` (a delta when the type gives one) without syncing; it is
-    /// durable once the segment is synced ([`Journal::sync_target`]). The caller syncs before
-    /// it appends again, so that only the last record can be torn by a crash (see
-    /// "Recovery"). Returns the bytes appended (0 when `next` equals the last state written).
-    pub fn append(&mut self, next: &S) -> Result<u64, JournalError>
-    where
-        S: PartialEq,
-    {
-        if self.written.as_ref() == Some(next) {
+        if self.durable.as_ref() == Some(next) {
             return Ok(0);
         }
         self.maybe_compact()?;
         self.buf.clear();
-        match self.written.as_ref().and_then(|prev| next.delta(prev)) {
+        match self.durable.as_ref().and_then(|prev| next.delta(prev)) {
             Some(delta) => record(DELTA, &encode(&delta), &mut self.buf),
             None => record(FULL, &encode(next), &mut self.buf),
         }
@@ -797,9 +771,10 @@ impl<S: Durable> Journal<S> {
         self.file
             .write_all_at(&self.buf, self.segment_bytes)
             .map_err(io_err(&path))?;
+        self.file.sync_data().map_err(io_err(&path))?;
         self.segment_bytes = end;
         self.allocated = self.allocated.max(end);
-        self.written = Some(next.clone());
+        self.durable = Some(next.clone());
         Ok(self.buf.len() as u64)
     }
 
@@ -834,15 +809,14 @@ impl<S: Durable> Journal<S> {
             .options
             .compact_min_bytes
             .max(self.options.compact_ratio * self.snapshot_bytes);
-        let Some(state) = self.written.clone() else {
+        let Some(state) = self.durable.clone() else {
             return Ok(());
         };
         if self.segment_bytes < threshold {
             return Ok(());
         }
         let seq = self.seq + 1;
-        let (file, allocated) = Self::create_segment(&self.dir, seq, &self.options)?;
-        (self.file, self.allocated) = (Arc::new(file), allocated);
+        (self.file, self.allocated) = Self::create_segment(&self.dir, seq, &self.options)?;
         self.seq = seq;
         self.segment_bytes = FILE_HEADER as u64;
         let dir = self.dir.clone();
