@@ -504,8 +504,8 @@ fn a_priest_down_while_the_others_truncate_catches_up_by_snapshot() {
 /// carries the snapshot (a delta: the decrees it covers, which the record before it holds,
 /// applied). Torn, it is cut off, as any torn last record: the priest starts from its earlier
 /// state (an older snapshot and the decrees after it) and catches up. An earlier record
-/// holding a whole snapshot, damaged, is refused, naming the file and offset. No write is
-/// lost.
+/// holding the whole ledger (the first the priest wrote), damaged, is refused, naming the
+/// file and offset. No write is lost.
 #[test]
 fn a_torn_snapshot_record_is_cut_and_a_damaged_one_refused() {
     let _one = serial();
@@ -543,7 +543,7 @@ fn a_torn_snapshot_record_is_cut_and_a_damaged_one_refused() {
         .iter()
         .filter(|r| r.kind == 1 && r.path == last.path && r.offset < last.offset)
         .count();
-    assert!(earlier >= 1, "an earlier snapshot record: {records:?}");
+    assert!(earlier >= 1, "an earlier whole record: {records:?}");
     let f = fs::OpenOptions::new().write(true).open(&last.path).unwrap();
     f.set_len(last.offset + last.len / 2).unwrap();
     drop(f);
@@ -556,7 +556,7 @@ fn a_torn_snapshot_record_is_cut_and_a_damaged_one_refused() {
     set(&cluster, 2, "after", "torn");
     written.push(("after".into(), "torn".into()));
     assert_read_back(&cluster, [2], &written);
-    // A damaged snapshot record that is not the last: refused, nothing rewritten.
+    // A damaged whole record that is not the last: refused, nothing rewritten.
     cluster.kill(2);
     let records = journal::scan(&dir).unwrap();
     let full = records
@@ -564,7 +564,7 @@ fn a_torn_snapshot_record_is_cut_and_a_damaged_one_refused() {
         .rev()
         .skip(1)
         .find(|r| r.kind == 1)
-        .expect("a snapshot record before the last");
+        .expect("a whole record before the last");
     let mut bytes = fs::read(&full.path).unwrap();
     bytes[full.offset as usize + 20] ^= 0x20;
     fs::write(&full.path, &bytes).unwrap();

@@ -89,9 +89,9 @@
 //!
 //! # Timers of the Parliament
 //!
-//! A follower notices a dead president after one to two election timeouts (its timer must
-//! fire once with no heartbeat heard since the last firing), so the failover time is about
-//! `election_ms` plus one ballot's round trips. Smaller timeouts fail over faster and hold
+//! Every heartbeat starts a follower's election timer again, so a follower notices a dead
+//! president one election timeout after the last heartbeat it heard, and the failover time
+//! is about `election_ms` plus one ballot's round trips. Smaller timeouts fail over faster and hold
 //! more elections needlessly on a loaded machine. The RESP listener's `resend_ms` bounds how
 //! long a command sent to a dead priest waits before it is sent to every priest; a command
 //! unanswered after `client_timeout_ms` is answered `-ERR` (and may still have passed).

@@ -201,8 +201,10 @@ impl ParliamentPriest {
                     return;
                 }
                 let gap = state.ledger.first_gap();
-                if !state.heard {
-                    state.to_mut().heard = true;
+                // The president is alive: a candidate's election timer starts again, so it
+                // runs only after a whole election timeout with no heartbeat.
+                if self.heartbeat.is_some() && self.may_run(state) {
+                    step.set_timer(Timer::Election, self.election.clone());
                 }
                 if gap < known {
                     step.send(src, Msg::Catchup { from: gap });
@@ -415,7 +417,7 @@ impl ParliamentPriest {
             law,
             applied,
             queue: Vector::new(),
-            heard: false,
+            progress: false,
             rejoiners: Priests::EMPTY,
             held: Vector::new(),
         };

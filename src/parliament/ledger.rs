@@ -334,8 +334,9 @@ pub struct PriestState {
     pub applied: DecreeNumber,
     /// Client commands waiting to be proposed.
     pub queue: Vector<Command>,
-    /// Heard from the president since the election timer last fired (deployed priests only).
-    pub heard: bool,
+    /// A president's progress: a decree passed since its election timer last fired
+    /// (deployed priests only; see `watch_progress`).
+    pub progress: bool,
     /// Rejoining priests that asked this priest to take office anew; whoever of them it is
     /// when it next takes office, it tells them (`Rejoined`).
     pub rejoiners: Priests,
@@ -474,7 +475,7 @@ pub(super) struct Office<'a> {
     pub(super) law: &'a mut Store,
     pub(super) applied: &'a mut DecreeNumber,
     pub(super) queue: &'a mut Vector<Command>,
-    pub(super) heard: &'a mut bool,
+    pub(super) progress: &'a mut bool,
 }
 
 impl<'a> President<'a> {
@@ -498,7 +499,7 @@ impl<'a> President<'a> {
             law,
             applied,
             queue,
-            heard,
+            progress,
             ..
         } = &mut *self.state;
         let Status::Presiding {
@@ -523,7 +524,7 @@ impl<'a> President<'a> {
             law,
             applied,
             queue,
-            heard,
+            progress,
         }
     }
 

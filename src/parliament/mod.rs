@@ -219,11 +219,12 @@
 //! - **Candidates.** Only priests configured as candidates run an election timer. In the
 //!   model a timer can fire at any moment, so every takeover timing is explored; `max_round`
 //!   bounds the rounds tried (unbounded when deployed). Deployed priests also send
-//!   heartbeats, and a candidate that heard its president since its timer last fired does
-//!   not run. A deployed president asks again, on each heartbeat, every quorum member whose
-//!   vote for a pending decree has not arrived (lost messages), and every member outside its
-//!   quorum for its promise; if no decree passed in a whole election timeout while some were
-//!   pending (a quorum of its quorum is gone), it runs again with a higher ballot.
+//!   heartbeats, and each heartbeat starts a candidate's election timer again, so it runs
+//!   one election timeout after the last heartbeat it heard. A deployed president asks
+//!   again, on each heartbeat, every quorum member whose vote for a pending decree has not
+//!   arrived (lost messages), and every member outside its quorum for its promise; if no
+//!   decree passed in a whole election timeout while some were pending (a quorum of its
+//!   quorum is gone), it runs again with a higher ballot.
 //! - **Client commands** ([`crate::kv::Command`]) arrive as `Request`. A president queues
 //!   them and proposes them; a priest trying to become president queues them; any other
 //!   priest forwards them to the owner of the ballot it promised. A president that learns

@@ -228,7 +228,9 @@ impl ParliamentPriest {
     }
 
     /// The election timer of a priest that does not preside: a candidate that heard no
-    /// president runs for president.
+    /// president for a whole election timeout runs for president (a deployed priest's
+    /// heartbeats start the timer again, see `step_priest`; in the model the timer may fire
+    /// at any moment, so the checked runs include every election a slow network allows).
     pub(super) fn election_timeout(&self, state: &mut Cow<PriestState>, step: &mut Step) {
         if !self.may_run(state) {
             if self.chamber.is_some() && self.candidate && !state.is_president() {
@@ -238,11 +240,6 @@ impl ParliamentPriest {
             return;
         }
         let state = state.to_mut();
-        if self.heartbeat.is_some() && state.heard {
-            state.heard = false;
-            step.set_timer(Timer::Election, self.election.clone());
-            return;
-        }
         self.run_for_president(state, step);
         if self.may_run(state) {
             step.set_timer(Timer::Election, self.election.clone());
@@ -657,7 +654,7 @@ impl ParliamentPriest {
         };
         if self.rerun_when_stalled {
             // Progress, for the president's own election timer (see `watch_progress`).
-            *office.heard = true;
+            *office.progress = true;
         }
         // Everyone it tells before the decree is applied (a priest it removes hears of its
         // removal) and after (a priest it adds hears of its addition).
@@ -950,9 +947,9 @@ impl ParliamentPriest {
         if !self.rerun_when_stalled {
             return;
         }
-        let stalled = !state.heard && !Presidency::of(state).pending.is_empty();
+        let stalled = !state.progress && !Presidency::of(state).pending.is_empty();
         let state = state.to_mut();
-        state.heard = false;
+        state.progress = false;
         if stalled && self.next_round(&state.ledger) <= self.max_round {
             self.rerun(President::of(state), step);
         }

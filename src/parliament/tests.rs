@@ -435,7 +435,6 @@ fn a_lagging_priest_catches_up_from_a_heartbeat() {
             known: 2,
         },
     );
-    assert!(s.heard);
     assert!(out.iter().any(|c| c.contains("Catchup(from 0)")), "{out:?}");
     let (_, out) = deliver(
         &p,
@@ -608,6 +607,37 @@ fn a_deployed_president_whose_quorum_stopped_answering_runs_again() {
     let (s0, _) = deliver(&p0, &s0, 7, put(7, 2, "b"));
     let (s0, out) = election(&s0);
     assert!(s0.is_president() && !out.iter().any(|c| c.contains("NextBallot")));
+}
+
+/// A deployed candidate runs a whole election timeout after the last heartbeat it heard,
+/// not one to two: each heartbeat starts its election timer again, and the timer running
+/// out means the president was silent that long.
+#[test]
+fn a_heartbeat_starts_a_candidates_election_timer_again() {
+    let mut p = priest_at(1, priests());
+    p.heartbeat = Some(Duration::from_millis(100)..Duration::from_millis(100));
+    let (s, out) = start(&p, None);
+    assert!(out.iter().any(|c| c.contains("Election")), "{out:?}");
+    let beat = Msg::Heartbeat {
+        ballot: GENESIS,
+        known: 0,
+    };
+    let (s, out) = deliver(&p, &s, 0, beat.clone());
+    assert!(
+        out.iter()
+            .any(|c| c.starts_with("SetTimer") && c.contains("Election")),
+        "{out:?}"
+    );
+    // The timer running out after heartbeats: it runs at once.
+    let (_, out) = timeout(&p, &s, Timer::Election);
+    assert!(out.iter().any(|c| c.contains("NextBallot(1.1")), "{out:?}");
+    // A priest that may not run (not a candidate) keeps no election timer.
+    let mut q = priest_at(2, priests());
+    q.heartbeat = p.heartbeat.clone();
+    q.candidate = false;
+    let (s2, _) = start(&q, None);
+    let (_, out) = deliver(&q, &s2, 0, beat);
+    assert!(!out.iter().any(|c| c.contains("Election")), "{out:?}");
 }
 
 #[test]

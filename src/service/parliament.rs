@@ -59,13 +59,24 @@
 //! snapshot is the last one with decrees `last.upto..new.upto` applied, and the ledger on disk
 //! already holds those decrees, so the delta just says so ([`LawDelta::Replay`]): replaying
 //! it applies them to the last snapshot's law (as the priest did) and then truncates them,
-//! so a snapshot costs a few bytes however large the law. When some of those decrees are
-//! not on disk yet (learned and snapshotted between two saves), the delta lists the keys and
-//! sessions that changed between the two laws ([`LawDelta::Changes`]: they are versions of
-//! one `im` map, so finding them skips every subtree they share). The journal writes the
-//! whole ledger, law included, in the background when it compacts. An installed snapshot
-//! (a law received from another priest, sharing nothing with this one) and a first snapshot
-//! are written whole.
+//! so a snapshot costs a few bytes however large the law. A priest's first snapshot is the
+//! same with the law it began with (no key, no session, the Chamber of its configuration)
+//! in place of the last snapshot's ([`LawDelta::First`]: the record names that Chamber,
+//! which the ledger does not hold); it is written so only when no decree it covers holds a
+//! member command, so that the Chamber its law holds now is the one it began with. When
+//! some of those decrees are not on disk yet (learned and snapshotted between two saves),
+//! the delta lists the keys and sessions that changed between the two laws
+//! ([`LawDelta::Changes`]: they are versions of one `im` map, so finding them skips every
+//! subtree they share). The journal writes the whole ledger, law included, in the
+//! background when it compacts.
+//!
+//! So the save that follows a snapshot writes what changed since the last save and no
+//! more: the priest writes the ledger as it stood before the snapshot first (its decrees
+//! learned since the last save; [`Durable::save_first`]), then the snapshot, a few dozen
+//! bytes. The ledger is written whole only after an installed snapshot (a law received
+//! from another priest, sharing nothing with this one), after a first snapshot whose
+//! decrees are not all on disk or hold a member command, and after a snapshot that changed
+//! the Chamber or the keys' deadlines without its decrees on disk.
 
 use crate::ballot::{Ballot, PriestIx};
 use crate::host::config::{Config, Protocol};
@@ -121,15 +132,38 @@ pub enum LawDelta {
         now: u64,
         horizon: u64,
     },
+    /// The priest's first snapshot: the law it began with (no key and no session, with
+    /// `chamber`) with the ledger's decrees `0..upto` applied, checked as `Replay` is.
+    First {
+        chamber: Option<kv::Chamber>,
+        upto: DecreeNumber,
+        executed: u64,
+        bytes: u64,
+    },
 }
 
 impl LawDelta {
     /// How `next` follows from `prev` (the durable ledger), or `None` when it is better
     /// written whole.
     fn between(prev: &Ledger, next: &Snapshot) -> Option<LawDelta> {
-        let last = prev.snapshot.as_ref()?;
         let (upto, executed, bytes) = (next.upto, next.law.executed, next.law.bytes);
-        if (last.upto..upto).all(|n| prev.learned.contains_key(&n)) {
+        let on_disk = |from| (from..upto).all(|n| prev.learned.contains_key(&n));
+        let Some(last) = prev.snapshot.as_ref() else {
+            // Only a member command changes the Chamber: without one, the law began with
+            // the Chamber it holds now.
+            let members = prev.learned.range(..upto).any(|(_, d)| {
+                d.commands()
+                    .iter()
+                    .any(|c| matches!(c.op, kv::Op::Member(_)))
+            });
+            return (on_disk(0) && !members).then(|| LawDelta::First {
+                chamber: next.law.chamber.clone(),
+                upto,
+                executed,
+                bytes,
+            });
+        };
+        if on_disk(last.upto) {
             return Some(LawDelta::Replay {
                 upto,
                 executed,
@@ -160,6 +194,17 @@ impl LawDelta {
         let Ledger {
             learned, snapshot, ..
         } = ledger;
+        if let LawDelta::First { chamber, .. } = &self {
+            assert!(
+                snapshot.is_none(),
+                "a first snapshot follows none: the ledger record order is broken"
+            );
+            let law = kv::Store {
+                chamber: chamber.clone(),
+                ..kv::Store::default()
+            };
+            *snapshot = Some(Snapshot { upto: 0, law });
+        }
         let Some(s) = snapshot.as_mut() else {
             panic!("a snapshot delta follows a snapshot: the ledger record order is broken");
         };
@@ -168,6 +213,12 @@ impl LawDelta {
                 upto,
                 executed,
                 bytes,
+            }
+            | LawDelta::First {
+                upto,
+                executed,
+                bytes,
+                ..
             } => {
                 for n in s.upto..upto {
                     learned[&n].apply_to(n, &mut s.law, kv::Dedup::Sessions, |_, _| {});
@@ -206,14 +257,14 @@ impl Durable for Ledger {
     type Delta = LedgerDelta;
 
     /// `None` (the whole ledger) when the rejoin mark changed, or when the snapshot changed
-    /// and is not a later version of the last one (a first or an installed snapshot).
+    /// and does not follow from the ledger on disk (an installed snapshot, say).
     fn delta(&self, prev: &Self) -> Option<LedgerDelta> {
         if self.rejoin != prev.rejoin || self.nonce != prev.nonce {
             return None;
         }
         let snapshot = match (&prev.snapshot, &self.snapshot) {
             (p, n) if self.base() == prev.base() && p == n => None,
-            (Some(p), Some(n)) if n.upto > p.upto => Some(LawDelta::between(prev, n)?),
+            (_, Some(n)) if n.upto > prev.base() => Some(LawDelta::between(prev, n)?),
             _ => return None,
         };
         // A new snapshot truncates the ledger below it: that is implied, not listed.
@@ -233,17 +284,19 @@ impl Durable for Ledger {
     /// Format 3 laid the law out without its Chamber, formats 3 to 5 without the deadlines
     /// of keys, and formats 3 and 4 the ledger without its token, its last field: a zero
     /// byte after the record reads as token 0 (a founder's), and is ignored after a record
-    /// that ends sooner (a delta).
+    /// that ends sooner (a delta). Format 6 is laid out as today ([`LawDelta::First`], new
+    /// in format 7, is in none of its records).
     fn decode_old<T: serde::de::DeserializeOwned>(
         format: u8,
         payload: &[u8],
     ) -> postcard::Result<T> {
-        debug_assert!(matches!(format, 3..=5), "the formats the journal reads");
-        let padded = [payload, &[0]].concat();
+        debug_assert!(matches!(format, 3..=6), "the formats the journal reads");
+        let padded = || [payload, &[0]].concat();
         match format {
-            3 => kv::with_law_before_chamber(|| postcard::from_bytes(&padded)),
-            4 => kv::with_law_before_deadlines(|| postcard::from_bytes(&padded)),
-            _ => kv::with_law_before_deadlines(|| postcard::from_bytes(payload)),
+            3 => kv::with_law_before_chamber(|| postcard::from_bytes(&padded())),
+            4 => kv::with_law_before_deadlines(|| postcard::from_bytes(&padded())),
+            5 => kv::with_law_before_deadlines(|| postcard::from_bytes(payload)),
+            _ => postcard::from_bytes(payload),
         }
     }
 
@@ -890,9 +943,9 @@ mod tests {
 
     /// A snapshot the priest takes of its own law is saved in a few bytes when the ledger on
     /// disk holds the decrees since its last snapshot (replayed on reading), and as the keys
-    /// that changed when it does not; a first snapshot and an installed one (a law sharing
-    /// nothing with this priest's) are written whole; and the ledger read back from disk
-    /// after every save is the one saved.
+    /// that changed when it does not; a first snapshot whose decrees are not on disk and an
+    /// installed one (a law sharing nothing with this priest's) are written whole; and the
+    /// ledger read back from disk after every save is the one saved.
     #[test]
     fn a_later_snapshot_is_saved_as_the_decrees_or_the_changes_since_the_last() {
         use crate::host::journal::{self, Journal, JournalOptions};
@@ -981,6 +1034,111 @@ mod tests {
             "an installed law is written whole: {again} bytes"
         );
         assert_eq!(read_back().as_ref(), Some(&l));
+    }
+
+    /// A priest's first snapshot, taken as the actor takes it (the ledger as it stood
+    /// saved first, then the snapshot and the truncation), is saved as the decrees it
+    /// covers: the record before it holds the decrees learned since the last save, and the
+    /// snapshot's own a few dozen bytes, however large the law. With or without a Chamber,
+    /// the ledger read back after every save is the one saved; the next snapshot follows
+    /// as a replay of the decrees since. A first snapshot over a member command (which
+    /// changes the Chamber the law began with) is written whole.
+    #[test]
+    fn a_first_snapshot_is_saved_as_the_decrees_it_covers() {
+        use crate::host::journal::{self, Journal, JournalOptions};
+        use crate::kv::{Chamber, Command, Dedup, MemberOp, Store};
+        let put = |n: DecreeNumber| Command {
+            client: Id::from(7),
+            seq: n as u64 + 1,
+            op: Op::Put {
+                key: format!("key{n}").into(),
+                value: format!("{n:0100}").into(),
+            },
+        };
+        let add = |n: DecreeNumber| Command {
+            op: Op::Member(MemberOp::Add {
+                ix: 3,
+                nonce: 9,
+                addr: None,
+            }),
+            ..put(n)
+        };
+        let addrs: Vec<std::sync::Arc<str>> = vec!["a:1".into(), "b:2".into(), "c:3".into()];
+        for (chamber, member_at) in [
+            (None, None),
+            (Some(Chamber::founders(3, 3, &addrs)), None),
+            (Some(Chamber::founders(3, 3, &addrs)), Some(100)),
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let (mut disk, _, _) = Journal::<Ledger>::open(dir.path(), JournalOptions::default())
+                .expect("a new ledger");
+            let read_back = || journal::read::<Ledger>(dir.path()).unwrap().0;
+            let mut l = Ledger::genesis(1);
+            // The law the priest begins with, and the decrees it learns and applies.
+            let mut law = Store {
+                chamber: chamber.clone(),
+                ..Store::default()
+            };
+            let learn = |l: &mut Ledger, law: &mut Store, ns: std::ops::Range<DecreeNumber>| {
+                let mut bytes = 0;
+                for n in ns {
+                    let cmd = if Some(n) == member_at { add(n) } else { put(n) };
+                    let d = Decree::Commands(vec![cmd].into());
+                    d.apply_to(n, law, Dedup::Sessions, |_, _| {});
+                    bytes += postcard::to_allocvec(&d).unwrap().len() as u64;
+                    l.learned.insert(n, d);
+                }
+                bytes
+            };
+            for from in (0..2_000).step_by(100) {
+                learn(&mut l, &mut law, from..from + 100);
+                disk.save(&l).unwrap();
+            }
+            // Five decrees learned since the last save, then the snapshot up to them.
+            let since = learn(&mut l, &mut law, 2_000..2_005);
+            let snapshot = |l: &mut Ledger, law: &Store| {
+                let upto = l.first_gap();
+                l.snapshot = Some(Snapshot {
+                    upto,
+                    law: law.clone(),
+                });
+                l.truncate(upto);
+            };
+            let covered = l.clone();
+            snapshot(&mut l, &law);
+            assert!(
+                l.save_first(&covered),
+                "the ledger before it is saved first"
+            );
+            let before = disk.save(&covered).unwrap();
+            assert!(
+                before <= since + 64,
+                "the decrees since the last save ({since} bytes): {before} bytes"
+            );
+            let after = disk.save(&l).unwrap();
+            let last_kind = journal::scan(dir.path()).unwrap().pop().unwrap().kind;
+            assert_eq!(read_back().as_ref(), Some(&l));
+            if member_at.is_some() {
+                assert_ne!(
+                    law.chamber, chamber,
+                    "the member command changed the Chamber"
+                );
+                assert!(after > 200_000, "written whole: {after} bytes");
+                assert_eq!(last_kind, 1, "a whole ledger");
+                continue;
+            }
+            assert!(after < 100, "a first snapshot: {after} bytes");
+            assert_eq!(last_kind, 2, "a delta");
+            // The next snapshot: the decrees since, replayed.
+            learn(&mut l, &mut law, 2_005..2_100);
+            disk.save(&l).unwrap();
+            let covered = l.clone();
+            snapshot(&mut l, &law);
+            assert_eq!(disk.save(&covered).unwrap(), 0, "nothing learned since");
+            let next = disk.save(&l).unwrap();
+            assert!(next < 100, "a later snapshot: {next} bytes");
+            assert_eq!(read_back().as_ref(), Some(&l));
+        }
     }
 
     /// The law of `l`'s snapshot with its decrees up to `upto` applied.
@@ -1154,6 +1312,24 @@ mod tests {
         (law, later)
     }
 
+    /// Format 6 is laid out as today (format 7 added a kind of snapshot delta, which no
+    /// record of format 6 holds): a ledger that build wrote is read as it was saved, and
+    /// written again in this build's format.
+    #[test]
+    fn a_format_6_ledger_is_read_and_written_again() {
+        use crate::host::journal::{Journal, JournalOptions};
+        let dir = tempfile::tempdir().unwrap();
+        let (_, later) = write_old_ledger(dir.path(), 20, 6, |f| f());
+        let (_disk, back, _) =
+            Journal::<Ledger>::open(dir.path(), JournalOptions::default()).unwrap();
+        assert_eq!(back, Some(later));
+        let files = ledger_files(dir.path());
+        assert!(
+            files.iter().all(|f| std::fs::read(f).unwrap()[7] == 7),
+            "{files:?}"
+        );
+    }
+
     /// `msg` in the datagrams `chunks` made, as this build reads them back.
     fn read_back(key: &Key, chunks: &[Vec<u8>]) -> Vec<(Id, Msg)> {
         let mut r = wire::Reassembly::new();
@@ -1176,7 +1352,7 @@ mod tests {
         let (mut disk, back, _) =
             Journal::<Ledger>::open(dir.path(), JournalOptions::default()).unwrap();
         assert_eq!(back.as_ref(), Some(&later));
-        assert!(files().iter().all(|f| format_of(f) == 6), "{:?}", files());
+        assert!(files().iter().all(|f| format_of(f) == 7), "{:?}", files());
         later.learned.insert(6, Decree::OliveDay);
         disk.save(&later).unwrap();
         drop(disk);
@@ -1205,7 +1381,8 @@ mod tests {
 
     /// Format 5 laid the law out without deadlines: such a ledger and snapshot (a build
     /// before keys expired) are read, with no deadlines, and the ledger written again in
-    /// format 6; a law with deadlines then saves and reads back whole, deltas included.
+    /// this build's format; a law with deadlines then saves and reads back whole, deltas
+    /// included.
     #[test]
     fn a_format_5_ledger_and_snapshot_are_read_and_deadlines_then_saved() {
         use crate::host::journal::{self, Journal, JournalOptions};
@@ -1218,7 +1395,7 @@ mod tests {
         let (mut disk, back, _) =
             Journal::<Ledger>::open(dir.path(), JournalOptions::default()).unwrap();
         assert_eq!(back.as_ref(), Some(&later));
-        assert!(files().iter().all(|f| format_of(f) == 6), "{:?}", files());
+        assert!(files().iter().all(|f| format_of(f) == 7), "{:?}", files());
         // Keys that expire: a decree that sets a deadline, then a snapshot after it (a
         // replay delta), then one after a decree the disk never held (the law written whole:
         // its deadlines changed), each read back as saved.

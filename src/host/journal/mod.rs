@@ -132,8 +132,9 @@ const MAGIC: &[u8; 7] = b"PLEDGER";
 /// 2: the Parliament's deltas carry snapshots of the law. 3: decrees carry their
 /// president's stamp, and the law its sessions' times. 4: the law holds its Chamber (the
 /// membership, when it changes by decree). 5: a joining priest's ledger holds its token. 6:
-/// the law holds the deadlines of keys that expire.
-const FORMAT: u8 = 6;
+/// the law holds the deadlines of keys that expire. 7: the Parliament's deltas carry a
+/// priest's first snapshot of the law as the decrees it covers.
+const FORMAT: u8 = 7;
 /// The oldest format this build reads: a ledger in it is read ([`Durable::decode_old`]) and
 /// written again in [`FORMAT`] when the journal opens.
 const OLDEST_FORMAT: u8 = 3;
