@@ -1586,6 +1586,7 @@ impl ParliamentConfig {
                 p.batch = self.batch;
                 p.election = model_timeout();
                 p.heartbeat = self.heartbeats.then(model_timeout);
+                p.vote_after = self.heartbeats.then(model_timeout);
                 p.bug = self.bug;
                 p.quorums = self.quorums();
                 p.snapshot_after = self.snapshots.then_some(1);

@@ -337,6 +337,9 @@ pub enum Timer {
     /// The priest snapshots its law and truncates its ledger, if enough decrees were applied
     /// since its last snapshot.
     Snapshot,
+    /// A president votes in those of its own ballots still pending (it left its vote out
+    /// while the others it asked could make a quorum without it).
+    Vote,
 }
 
 /// A Parliament priest: president when elected, voter and learner always.
@@ -368,6 +371,13 @@ pub struct ParliamentPriest {
     /// Heartbeat period; `None` sends no heartbeats (the model's default: there a timer can
     /// fire at any moment, so heartbeats would not change which elections are explored).
     pub heartbeat: Option<Range<Duration>>,
+    /// How long a president leaves its own vote out of a ballot whose others make a quorum
+    /// without it: a decree then passes on the others' votes without the president's disk
+    /// sync, and when one of them is slow or gone, the president votes after this long and
+    /// the decree passes with it (`Timer::Vote`). `None`: the president votes as it begins
+    /// every ballot (the model's default; with heartbeats it sets this, and there the timer
+    /// fires at any moment).
+    pub vote_after: Option<Range<Duration>>,
     /// Whether a president whose decree stays pending for a whole election timeout runs
     /// again (deployed: yes; needs heartbeats). The model leaves it off: there timers fire at
     /// any moment, and a president's re-runs multiply the states past what fits in memory.
@@ -446,6 +456,7 @@ impl ParliamentPriest {
             batch_bytes: BATCH_BYTES,
             election: Duration::from_millis(300)..Duration::from_millis(600),
             heartbeat: Some(Duration::from_millis(100)..Duration::from_millis(100)),
+            vote_after: Some(Duration::from_millis(2)..Duration::from_millis(2)),
             rerun_when_stalled: true,
             read_cache: READ_CACHE,
             snapshot_after: None,
@@ -768,6 +779,8 @@ impl Actor for ParliamentPriest {
             (Timer::Election, Role::Rejoining) => self.ask_again(&mut step),
             (Timer::Heartbeat, Role::President) => self.heartbeat(state, &mut step),
             (Timer::Heartbeat, _) => {}
+            (Timer::Vote, Role::President) => self.vote_late(state, &mut step),
+            (Timer::Vote, _) => {}
             (Timer::Snapshot, _) => self.snapshot_timeout(state, &mut step),
         }
         self.follow_the_chamber(state, &mut step);

@@ -526,7 +526,18 @@ impl ParliamentPriest {
         let ballot = p.ballot;
         let office = p.office();
         let (members, quorum) = (office.members, *office.quorum);
-        let voted = if quorum.contains(self.me) {
+        // With `vote_after`, the president leaves its vote out while the others could pass
+        // the decree without it, and arms its vote timer unless an earlier ballot already
+        // waits for it (the timer then covers this one too).
+        let late = self.vote_after.as_ref().filter(|_| {
+            quorum.contains(self.me) && self.is_quorum_of(members, quorum.without(self.me))
+        });
+        if let Some(after) = late {
+            if office.pending.values().all(|p| p.voted.contains(self.me)) {
+                step.set_timer(Timer::Vote, after.clone());
+            }
+        }
+        let voted = if quorum.contains(self.me) && late.is_none() {
             if self.bug != Bug::PresidentForgetsOwnVote {
                 office.ledger.votes.insert(
                     n,
@@ -567,6 +578,39 @@ impl ParliamentPriest {
         let passed = self.bug == Bug::PrematureSuccess || self.passes(members, quorum, voted);
         if passed {
             self.pass(p, n, step);
+        }
+    }
+
+    /// `Timer::Vote`: the president votes in every ballot of its own still pending that it
+    /// left its vote out of, and each whose voters now make a quorum is passed. The votes
+    /// are saved before any message leaves, like every vote.
+    pub(super) fn vote_late(&self, state: &mut Cow<PriestState>, step: &mut Step) {
+        let office = Presidency::of(state);
+        let late: Vec<DecreeNumber> = office
+            .pending
+            .iter()
+            .filter(|(_, p)| p.quorum.contains(self.me) && !p.voted.contains(self.me))
+            .map(|(n, _)| *n)
+            .collect();
+        if late.is_empty() {
+            return;
+        }
+        let mut p = President::of(state.to_mut());
+        let ballot = p.ballot;
+        for n in late {
+            let office = p.office();
+            let Some(pending) = office.pending.get_mut(&n) else {
+                continue;
+            };
+            pending.voted = pending.voted.with(self.me);
+            let (decree, quorum, voted) = (pending.decree.clone(), pending.quorum, pending.voted);
+            if self.bug != Bug::PresidentForgetsOwnVote {
+                office.ledger.votes.insert(n, Vote { ballot, decree });
+                step.save = true;
+            }
+            if self.passes(office.members, quorum, voted) {
+                self.pass(&mut p, n, step);
+            }
         }
     }
 
@@ -999,7 +1043,7 @@ impl ParliamentPriest {
             }
         }
         for (n, p) in pending {
-            for q in p.quorum.iter().filter(|&q| !p.voted.contains(q)) {
+            for q in p.quorum.iter().filter(|&q| q != self.me && !p.voted.contains(q)) {
                 step.send(
                     self.priests[q as usize],
                     Msg::BeginBallot {

@@ -79,6 +79,7 @@ fn a_deployed_president_stamps_every_decree() {
 fn model_priest(me: PriestIx) -> ParliamentPriest {
     let mut p = priest_at(me, priests());
     p.heartbeat = None;
+    p.vote_after = None;
     p
 }
 
@@ -544,7 +545,7 @@ fn a_lost_begin_ballot_or_voted_is_asked_again_on_the_heartbeat() {
     let (s0, out) = deliver(&p0, &s0, 7, put(7, 1, "a"));
     assert!(out[1].contains("BeginBallot(0.0, #0"), "{out:?}");
     // Both BeginBallots are lost: the heartbeat asks again the quorum members whose vote
-    // is missing (priests 1 and 2), and not itself, whose vote it saved.
+    // is missing (priests 1 and 2), and not itself (it votes on its own vote timer).
     let heartbeat = |s: &PriestState| timeout(&p0, s, Timer::Heartbeat).1;
     let out = heartbeat(&s0);
     let again: Vec<&String> = out.iter().filter(|c| c.contains("BeginBallot")).collect();
@@ -575,6 +576,7 @@ fn a_lost_begin_ballot_or_voted_is_asked_again_on_the_heartbeat() {
     // Once the decree passed, the heartbeat asks nobody, and saves the decree the president
     // learned without a save.
     let (s0, _) = deliver(&p0, &s0, 1, voted(0));
+    let (s0, _) = deliver(&p0, &s0, 2, voted(0));
     assert!(s0.ledger.learned.contains_key(&0));
     let out = heartbeat(&s0);
     assert!(!out.iter().any(|c| c.contains("BeginBallot")), "{out:?}");
@@ -582,6 +584,62 @@ fn a_lost_begin_ballot_or_voted_is_asked_again_on_the_heartbeat() {
         out[0].starts_with("Save") && out[0].contains("learned: {0:"),
         "{out:?}"
     );
+}
+
+#[test]
+fn a_deployed_president_votes_only_when_the_others_are_slow() {
+    // Deployed (vote_after set): priest 0's genesis quorum is all three, and priests 1 and 2
+    // make a quorum without it, so it begins the ballot without voting or saving, and arms
+    // its vote timer.
+    let p0 = priest_at(0, priests());
+    assert!(p0.vote_after.is_some());
+    let (s0, _) = start(&p0, None);
+    let (s0, out) = deliver(&p0, &s0, 7, put(7, 1, "a"));
+    assert!(!out.iter().any(|c| c.starts_with("Save")), "{out:?}");
+    assert!(out.iter().any(|c| c.contains("Vote")), "{out:?}");
+    assert!(!s0.ledger.votes.contains_key(&0));
+    // The others' two votes pass it: no save by the president on the way.
+    let (a, _) = deliver(&p0, &s0, 1, voted(0));
+    let (a, out) = deliver(&p0, &a, 2, voted(0));
+    assert!(a.ledger.learned.contains_key(&0), "{out:?}");
+    assert!(!out.iter().any(|c| c.starts_with("Save")), "{out:?}");
+    // Its timer then finds nothing to vote in.
+    let (a2, out) = timeout(&p0, &a, Timer::Vote);
+    assert!(out.is_empty(), "{out:?}");
+    assert_eq!(a2.ledger, a.ledger);
+    // Priest 2 is gone: with priest 1's vote alone nothing passes, until the vote timer
+    // fires; the president then votes, saves its vote before anything leaves, and passes.
+    let (b, _) = deliver(&p0, &s0, 1, voted(0));
+    assert!(!b.ledger.learned.contains_key(&0));
+    let (b, out) = timeout(&p0, &b, Timer::Vote);
+    assert!(b.ledger.learned.contains_key(&0), "{out:?}");
+    assert!(
+        out[0].starts_with("Save") && out.iter().any(|c| c.contains("Success")),
+        "{out:?}"
+    );
+    assert!(b.ledger.votes.contains_key(&0));
+    // With two decrees in flight, a second command while the first waits for votes does
+    // not arm the timer again (the armed one covers both); once nothing waits for the
+    // president's vote, a new ballot arms it.
+    let mut p0 = p0;
+    p0.window = 2;
+    let (c, out) = deliver(&p0, &s0, 8, put(8, 1, "b"));
+    assert!(out.iter().any(|c| c.contains("BeginBallot")), "{out:?}");
+    assert!(!out.iter().any(|c| c.contains("Vote")), "{out:?}");
+    let (c, out) = timeout(&p0, &c, Timer::Vote);
+    assert_eq!(c.ledger.votes.len(), 2, "{out:?}");
+    let (c, _) = deliver(&p0, &c, 1, voted(0));
+    let (c, _) = deliver(&p0, &c, 1, voted(1));
+    assert!(c.ledger.learned.contains_key(&1));
+    let (_, out) = deliver(&p0, &c, 9, put(9, 1, "c"));
+    assert!(out.iter().any(|c| c.contains("Vote")), "{out:?}");
+    // A president that lacks a quorum without itself (only priest 1 promised) votes at
+    // once.
+    let p1 = priest_at(1, priests());
+    let s1 = elected(&p1);
+    let (_, out) = deliver(&p1, &s1, 7, put(7, 1, "a"));
+    assert!(out[0].starts_with("Save"), "{out:?}");
+    assert!(!out.iter().any(|c| c.contains("Vote(")), "{out:?}");
 }
 
 #[test]
@@ -604,6 +662,7 @@ fn a_deployed_president_whose_quorum_stopped_answering_runs_again() {
     );
     // But a decree that passed in that time is progress: stay.
     let (s0, _) = quorum_votes(&p0, &s0, 0);
+    let (s0, _) = deliver(&p0, &s0, 2, voted(0));
     let (s0, _) = deliver(&p0, &s0, 7, put(7, 2, "b"));
     let (s0, out) = election(&s0);
     assert!(s0.is_president() && !out.iter().any(|c| c.contains("NextBallot")));
@@ -1158,6 +1217,7 @@ fn a_president_remembers_a_bounded_number_of_clients_reads() {
 fn chamber_priest(me: PriestIx) -> ParliamentPriest {
     let mut p = priest_at(me, Id::vec_from(0..4));
     p.heartbeat = None;
+    p.vote_after = None;
     p.chamber = Some(crate::kv::Chamber::founders(1, 3, &[]));
     p
 }
