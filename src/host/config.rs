@@ -13,6 +13,8 @@
 //!                              #   time in this range runs for president
 //! heartbeat_ms = 100           # parliament: how often a president says it is alive; must be
 //!                              #   below the least election timeout
+//! vote_ms = 5                  # parliament: how long a president leaves its own vote out of
+//!                              #   a ballot the others can pass without it; 0: it votes at once
 //! resend_ms = 200              # parliament: the RESP listener resends an unanswered command
 //!                              #   to every priest after this long
 //! client_timeout_ms = 5000     # parliament: and answers it -ERR after this long
@@ -170,6 +172,8 @@ pub struct TimersFile {
     pub election_ms: [u64; 2],
     #[serde(default = "default_heartbeat")]
     pub heartbeat_ms: u64,
+    #[serde(default = "default_vote")]
+    pub vote_ms: u64,
     #[serde(default = "default_resend")]
     pub resend_ms: u64,
     #[serde(default = "default_client_timeout")]
@@ -273,6 +277,7 @@ impl Default for TimersFile {
             retry_ms: default_retry(),
             election_ms: default_election(),
             heartbeat_ms: default_heartbeat(),
+            vote_ms: default_vote(),
             resend_ms: default_resend(),
             client_timeout_ms: default_client_timeout(),
             snapshot_ms: default_snapshot_ms(),
@@ -296,6 +301,10 @@ fn default_election() -> [u64; 2] {
 
 fn default_heartbeat() -> u64 {
     100
+}
+
+fn default_vote() -> u64 {
+    5
 }
 
 fn default_resend() -> u64 {
@@ -429,6 +438,9 @@ pub struct Config {
     pub election: Range<Duration>,
     /// Parliament: a president's heartbeat period.
     pub heartbeat: Duration,
+    /// Parliament: how long a president leaves its own vote out of a ballot the others it
+    /// asked can pass without it (`None`: it votes as it begins each ballot).
+    pub vote_after: Option<Duration>,
     /// Parliament: the RESP listener resends an unanswered command to every priest after this.
     pub resend: Duration,
     /// Parliament: the RESP listener answers `-ERR` to a command unanswered for this long.
@@ -585,6 +597,13 @@ impl Config {
                 t.heartbeat_ms
             ));
         }
+        if t.vote_ms >= elo {
+            return Err(format!(
+                "timers.vote_ms = {} must be below the least election timeout ({elo} ms): a \
+                 president waiting that long for its own vote would be thought dead",
+                t.vote_ms
+            ));
+        }
         if t.resend_ms == 0 {
             return Err("timers.resend_ms must be above 0".into());
         }
@@ -669,6 +688,7 @@ impl Config {
             binds,
             election: Duration::from_millis(elo)..Duration::from_millis(ehi.max(elo + 1)),
             heartbeat: Duration::from_millis(t.heartbeat_ms),
+            vote_after: Some(Duration::from_millis(t.vote_ms)).filter(|_| t.vote_ms > 0),
             resend: Duration::from_millis(t.resend_ms),
             client_timeout: Duration::from_millis(t.client_timeout_ms),
             snapshot_after: Some(raw.snapshots.after_decrees).filter(|&n| n > 0),
@@ -854,7 +874,7 @@ address = "127.0.0.1:7001"
             .replace(
                 "retry_ms = [10, 20]",
                 "retry_ms = [10, 20]\nelection_ms = [150, 300]\nheartbeat_ms = 50\n\
-                 resend_ms = 80\nclient_timeout_ms = 1000",
+                 vote_ms = 0\nresend_ms = 80\nclient_timeout_ms = 1000",
             )
             .replace("id = 1\n", "id = 1\nbind = \"0.0.0.0:9001\"\n");
         let c = parse(&text).unwrap();
@@ -863,6 +883,11 @@ address = "127.0.0.1:7001"
             Duration::from_millis(150)..Duration::from_millis(300)
         );
         assert_eq!(c.heartbeat, Duration::from_millis(50));
+        assert_eq!(c.vote_after, None);
+        assert_eq!(parse(GOOD).unwrap().vote_after, Some(Duration::from_millis(5)));
+        let e = parse(&GOOD.replace("retry_ms = [10, 20]", "retry_ms = [10, 20]\nvote_ms = 300"))
+            .unwrap_err();
+        assert!(e.contains("timers.vote_ms = 300 must be below"), "{e}");
         assert_eq!(c.resend, Duration::from_millis(80));
         assert_eq!(c.client_timeout, Duration::from_millis(1000));
         assert_eq!(c.binds[0], c.priests[0]);

@@ -456,7 +456,7 @@ impl ParliamentPriest {
             batch_bytes: BATCH_BYTES,
             election: Duration::from_millis(300)..Duration::from_millis(600),
             heartbeat: Some(Duration::from_millis(100)..Duration::from_millis(100)),
-            vote_after: Some(Duration::from_millis(2)..Duration::from_millis(2)),
+            vote_after: Some(Duration::from_millis(5)..Duration::from_millis(5)),
             rerun_when_stalled: true,
             read_cache: READ_CACHE,
             snapshot_after: None,

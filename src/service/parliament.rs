@@ -335,6 +335,7 @@ pub fn priest(cfg: &Config, me: usize) -> ParliamentPriest {
     }
     p.election = cfg.election.clone();
     p.heartbeat = Some(cfg.heartbeat..cfg.heartbeat);
+    p.vote_after = cfg.vote_after.map(|d| d..d);
     p.snapshot_after = cfg.snapshot_after;
     p.snapshot_bytes = cfg.snapshot_bytes;
     p.snapshot_period = cfg.snapshot_period..cfg.snapshot_period;
