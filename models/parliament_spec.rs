@@ -25,10 +25,12 @@
 //! 3. `TakeOffice(p, Q)`: holding `LastVote(b)` from every other member of `Q` (`p` in `Q`),
 //!    promises `b`, and for each number from `n` to the highest reported that it does not
 //!    know passed, begins ballot `b` with the latest decree reported there (its own votes
-//!    counted; olive-day where none), votes in each, sends `BeginBallot(b, k, d)` to the
-//!    others of `Q`; its next free number is above those and above every decree it knows.
+//!    counted; olive-day where none), votes in each if `Votes(p, Q)` (the others of `Q` are
+//!    no quorum without it), sends `BeginBallot(b, k, d)` to the others of `Q`; its next
+//!    free number is above those and above every decree it knows.
 //! 4. `BeginNew(p, d)`: a president in office that promised nothing higher begins command `d`
-//!    of `Proposes(p)` at its next free number, votes, and asks the others of its quorum.
+//!    of `Proposes(p)` at its next free number, votes if `Votes(p, Q)`, and asks the others
+//!    of its quorum `Q`.
 //!    The spec's own checks take `Proposes(p) = {p}` ([`ParliamentSpec::actions_of`] takes
 //!    any set).
 //!
@@ -37,13 +39,17 @@
 //! 5. `CastVote(q)`: on `BeginBallot(b, k, d)` with `b >= nextBal[q]`, not yet voted in `b` at
 //!    `k`: raises `nextBal[q]` to `b`, votes, adds itself to the ballot's voters, sends
 //!    `Voted(b, k, q)`.
+//! 4a. `VoteLate(p, k)`: a president in office in `b` that promised nothing higher votes in
+//!    its own ballot `b` at `k` that it began without its vote, unless it knows `k` passed
+//!    (deployed: its vote timer ran out before the others' votes came).
 //! 6. `Succeed(p, k)`: the president of ballot `lastTried[p]` at `k`, once the members of
-//!    its quorum it holds `Voted` from, with itself, are a quorum, sends `Success(k, d)` (it
+//!    its quorum it holds `Voted` from, with itself if it voted, are a quorum, sends `Success(k, d)` (it
 //!    writes `d` by `Learn`, as the actor saves it with a later save).
 //! 7. `Learn(q)`: on `Success(k, d)`, a priest that does not know `k` writes `d`.
 //! 8. `JoinQuorum(p, q)`: a president in office in `b` and having promised nothing higher,
 //!    holding a `LastVote(b)` from `q` outside its quorum: `q` joins its quorum, so from its
-//!    next free number on its ballots ask `q` too, and it begins `b` (voting) at each number
+//!    next free number on its ballots ask `q` too, and it begins `b` (voting if
+//!    `Votes(p, Q)` for the grown quorum) at each number
 //!    up to the highest `q` reported that it does not know passed, with `q`'s reported
 //!    decree or olive-day.
 //!
@@ -303,6 +309,12 @@ pub enum ParliamentAction {
         p: u8,
         d: u8,
     },
+    /// The president's own vote in the ballot `record`, begun without it.
+    VoteLate {
+        p: u8,
+        k: u8,
+        record: BallotRecord,
+    },
     /// Receiving `BeginBallot(b, k, d, q)`.
     CastVote {
         q: u8,
@@ -454,6 +466,21 @@ impl ParliamentSpec {
                 if b != NO_BALLOT && o.bal == b && s.next_bal[pi] == b && o.next < d {
                     for &d in commands {
                         actions.push(ParliamentAction::BeginNew { p, d });
+                    }
+                }
+            }
+            if let Some(o) = s.office[pi] {
+                if b != NO_BALLOT && o.bal == b && s.next_bal[pi] == b {
+                    for k in 0..d {
+                        let voted = s.prev_vote[pi][k as usize].is_some_and(|(vb, _)| vb == b);
+                        if voted || s.learned[pi][k as usize].is_some() {
+                            continue;
+                        }
+                        for r in &s.ballots {
+                            if r.pres == p && r.bal == b && r.num == k {
+                                actions.push(ParliamentAction::VoteLate { p, k, record: *r });
+                            }
+                        }
                     }
                 }
             }
@@ -640,15 +667,18 @@ impl Model for ParliamentSpec {
                     (n as i16).max(top + 1).max(known) as u8
                 };
                 t.next_bal[p as usize] = b;
+                let me = self.votes(p, quorum);
                 for &(k, dec) in &begun {
-                    t.prev_vote[p as usize][k as usize] = Some((b, dec));
+                    if me != 0 {
+                        t.prev_vote[p as usize][k as usize] = Some((b, dec));
+                    }
                     t.ballots.insert(BallotRecord {
                         num: k,
                         bal: b,
                         pres: p,
                         dec,
                         qrm: quorum,
-                        vot: 1 << p,
+                        vot: me,
                     });
                     for q in (0..self.n()).filter(|&q| q != p && quorum & (1 << q) != 0) {
                         t.msgs.insert(Msg::BeginBallot {
@@ -669,8 +699,7 @@ impl Model for ParliamentSpec {
                 let b = s.last_tried[p as usize];
                 let o = s.office[p as usize]?;
                 let k = o.next;
-                // It votes (it is in its quorum).
-                let me = o.qrm & (1 << p);
+                let me = self.votes(p, o.qrm);
                 if me != 0 {
                     t.prev_vote[p as usize][k as usize] = Some((b, d));
                 }
@@ -691,6 +720,14 @@ impl Model for ParliamentSpec {
                         to: q,
                     });
                 }
+            }
+            ParliamentAction::VoteLate { p, k, record } => {
+                t.prev_vote[p as usize][k as usize] = Some((record.bal, record.dec));
+                t.ballots.remove(&record);
+                t.ballots.insert(BallotRecord {
+                    vot: record.vot | (1 << p),
+                    ..record
+                });
             }
             ParliamentAction::CastVote { q, b, k, d } => {
                 t.next_bal[q as usize] = b;
@@ -743,14 +780,17 @@ impl Model for ParliamentSpec {
                         continue;
                     }
                     let dec = reported(k).map_or(OLIVE, |(_, d)| d);
-                    t.prev_vote[p as usize][k as usize] = Some((b, dec));
+                    let me = self.votes(p, quorum);
+                    if me != 0 {
+                        t.prev_vote[p as usize][k as usize] = Some((b, dec));
+                    }
                     t.ballots.insert(BallotRecord {
                         num: k,
                         bal: b,
                         pres: p,
                         dec,
                         qrm: quorum,
-                        vot: 1 << p,
+                        vot: me,
                     });
                     for r in (0..self.n()).filter(|&r| r != p && quorum & (1 << r) != 0) {
                         t.msgs.insert(Msg::BeginBallot {
@@ -798,8 +838,19 @@ impl Model for ParliamentSpec {
 }
 
 impl ParliamentSpec {
+    /// `Votes(p, Q)`: president `p` votes in a ballot of quorum `Q` as it begins it when the
+    /// others of `Q` are no quorum without it. Returns `p`'s bit if so, 0 otherwise.
+    fn votes(&self, p: u8, quorum: u8) -> u8 {
+        let others = quorum & !(1 << p);
+        if 2 * others.count_ones() as usize > self.n() as usize {
+            0
+        } else {
+            quorum & (1 << p)
+        }
+    }
+
     /// Whether the members of `r`'s quorum that sent `Voted` for it, with its president
-    /// `p` (which voted as it began it), are a quorum.
+    /// `p` if it voted, are a quorum.
     fn voted_by_quorum(&self, s: &ParliamentSpecState, r: &BallotRecord, p: u8) -> bool {
         if self.cfg.bug == ParliamentSpecBug::PrematureSuccess {
             return true;
@@ -813,7 +864,7 @@ impl ParliamentSpec {
                     from: q,
                 })
             })
-            .fold(r.qrm & (1 << p), |v, q| v | (1 << q));
+            .fold(r.vot & (1 << p), |v, q| v | (1 << q));
         // A majority (the `minority-quorum` bug takes smaller quorums of promises only).
         2 * voted.count_ones() as usize > self.n() as usize
     }
@@ -998,6 +1049,10 @@ impl Narrate for ParliamentSpec {
                     ParliamentAction::CastVote { q, b, k, .. } => {
                         format!("CastVote: priest {q} votes in ballot {b} at number {k}")
                     }
+                    ParliamentAction::VoteLate { p, k, record } => format!(
+                        "VoteLate: priest {p} votes in its own ballot {} at number {k}",
+                        record.bal
+                    ),
                     ParliamentAction::Succeed { p, k, record } => format!(
                         "Succeed: priest {p} passes {} as decree {k}, sends Success",
                         decree(record.dec)

@@ -28,19 +28,23 @@
 (* and voters; the protocol never reads it.                                *)
 (*                                                                         *)
 (* As in src/parliament, a president is in its own quorum, and when it     *)
-(* takes office it promises its ballot, counts its own votes with the      *)
-(* reports of the others, and votes in every ballot it begins, in one      *)
-(* step; it begins none at a number it knows passed.  A priest reports a   *)
-(* decree it learned as a vote in the ballot it promises (the highest a    *)
-(* report can carry).  A president that passes a decree does not write it *)
-(* at once: it learns it from its own Success, like any priest (the actor *)
-(* keeps it in memory and saves it with its next save).  office[p] is the *)
-(* last office p held: a president that leaves office (it promised a      *)
-(* higher ballot, or crashed) just begins no more ballots in it, which    *)
-(* the spec allows.  A LastVote that comes after the president took       *)
-(* office joins its priest to the president's quorum (JoinQuorum): a       *)
-(* president asks every priest that promised its ballot, and a decree     *)
-(* passes once the voters include a quorum, whichever of them they are.   *)
+(* takes office it promises its ballot and counts its own votes with the   *)
+(* reports of the others, in one step; it begins no ballot at a number it  *)
+(* knows passed. It votes in a ballot as it begins it when the others it   *)
+(* asks make no quorum without it (Votes(p, Q)); otherwise it leaves its   *)
+(* own vote out, so that their votes pass the decree without its disk      *)
+(* write, and it may vote later (VoteLate; deployed, when they are slow).  *)
+(* A priest reports a decree it learned as a vote in the ballot it         *)
+(* promises (the highest a report can carry). A president that passes a    *)
+(* decree does not write it at once: it learns it from its own Success,    *)
+(* like any priest (the actor keeps it in memory and saves it with its     *)
+(* next save). office[p] is the last office p held: a president that       *)
+(* leaves office (it promised a higher ballot, or crashed) just begins no  *)
+(* more ballots in it, which the spec allows. A LastVote that comes after  *)
+(* the president took office joins its priest to the president's quorum    *)
+(* (JoinQuorum): a president asks every priest that promised its ballot,   *)
+(* and a decree passes once the voters include a quorum, whichever of them *)
+(* they are.                                                               *)
 (*                                                                         *)
 (* With Genesis, the Chamber starts as src/parliament starts it: every     *)
 (* ledger has promised ballot 0, and priest 0 is in office in it, with     *)
@@ -196,6 +200,10 @@ Latest(vs) ==
 (***************************************************************************)
 Max(S) == CHOOSE x \in S : \A y \in S : x >= y
 
+(* Whether president p votes in a ballot with quorum Q as it begins it:   *)
+(* when the others of Q are no quorum without it.                          *)
+Votes(p, Q) == Q \ {p} \notin Quorum
+
 TakeOffice(p, Q) ==
     LET b == lastTried[p]
         n == (CHOOSE m \in msgs : m.type = "NextBallot" /\ m.bal = b).from
@@ -218,13 +226,14 @@ TakeOffice(p, Q) ==
         /\ \A q \in Q \ {p} : \E m \in lvs : m.from = q
         /\ nextBal' = [nextBal EXCEPT ![p] = b]
         /\ prevVote' = [prevVote EXCEPT ![p] =
-                          [k \in Number |-> IF k \in begun
+                          [k \in Number |-> IF k \in begun /\ Votes(p, Q)
                                             THEN [bal |-> b, dec |-> dec(k)]
                                             ELSE prevVote[p][k]]]
         /\ office' = [office EXCEPT ![p] = [bal |-> b, qrm |-> Q, next |-> next]]
         /\ ballots' = ballots \cup
                         {[num |-> k, bal |-> b, pres |-> p, dec |-> dec(k),
-                          qrm |-> Q, vot |-> {p}] : k \in begun}
+                          qrm |-> Q, vot |-> IF Votes(p, Q) THEN {p} ELSE {}] :
+                         k \in begun}
         /\ Send({[type |-> "BeginBallot", bal |-> b, num |-> k, dec |-> dec(k),
                   to |-> q] : k \in begun, q \in Q \ {p}})
         /\ UNCHANGED <<lastTried, learned>>
@@ -232,8 +241,8 @@ TakeOffice(p, Q) ==
 (***************************************************************************)
 (* Step 4 (pipelined): president p, in office in b = lastTried[p] and     *)
 (* having promised nothing higher, begins ballot b for a command d at its *)
-(* next free number, votes (it is in its quorum), and sends BeginBallot   *)
-(* to the others of its quorum; no NextBallot is needed.                   *)
+(* next free number, votes if Votes(p, Q), and sends BeginBallot to the   *)
+(* others of its quorum Q; no NextBallot is needed.                        *)
 (***************************************************************************)
 BeginNew(p, d) ==
     LET b == lastTried[p]
@@ -243,11 +252,13 @@ BeginNew(p, d) ==
         /\ office[p].bal = b
         /\ nextBal[p] = b
         /\ k < D
-        /\ prevVote' = [prevVote EXCEPT ![p][k] = [bal |-> b, dec |-> d]]
+        /\ prevVote' = IF Votes(p, Q)
+                       THEN [prevVote EXCEPT ![p][k] = [bal |-> b, dec |-> d]]
+                       ELSE prevVote
         /\ office' = [office EXCEPT ![p].next = k + 1]
         /\ ballots' = ballots \cup
                         {[num |-> k, bal |-> b, pres |-> p, dec |-> d,
-                          qrm |-> Q, vot |-> {p}]}
+                          qrm |-> Q, vot |-> IF Votes(p, Q) THEN {p} ELSE {}]}
         /\ Send({[type |-> "BeginBallot", bal |-> b, num |-> k, dec |-> d,
                   to |-> q] : q \in office[p].qrm \ {p}})
         /\ UNCHANGED <<lastTried, nextBal, learned>>
@@ -273,9 +284,30 @@ CastVote(q) ==
     /\ UNCHANGED <<lastTried, learned, office>>
 
 (***************************************************************************)
+(* President p, in office in b = lastTried[p] and having promised nothing *)
+(* higher, votes in a ballot b of its own at k that it began without its  *)
+(* vote (the others could pass it without it): deployed, its vote timer   *)
+(* ran out before their votes came.                                        *)
+(***************************************************************************)
+VoteLate(p, k) ==
+    LET b == lastTried[p]
+    IN  /\ b # NoBallot
+        /\ office[p].bal = b
+        /\ nextBal[p] = b
+        /\ prevVote[p][k].bal # b
+        /\ learned[p][k] = None
+        /\ \E B \in ballots :
+              /\ B.pres = p
+              /\ B.bal = b
+              /\ B.num = k
+              /\ prevVote' = [prevVote EXCEPT ![p][k] = [bal |-> b, dec |-> B.dec]]
+              /\ ballots' = (ballots \ {B}) \cup {[B EXCEPT !.vot = @ \cup {p}]}
+        /\ UNCHANGED <<lastTried, nextBal, learned, office, msgs>>
+
+(***************************************************************************)
 (* Step 5: the members of the quorum of president p's ballot              *)
-(* b = lastTried[p] at k that p holds Voted(b, k) from, with p itself     *)
-(* (it voted as it began the ballot), are a quorum: the decree is passed. *)
+(* b = lastTried[p] at k that p holds Voted(b, k) from, with p itself if *)
+(* it voted in the ballot, are a quorum: the decree is passed.            *)
 (* It sends Success(k, d), and learns d from it like any priest (Learn).  *)
 (***************************************************************************)
 Succeed(p, k) ==
@@ -284,7 +316,7 @@ Succeed(p, k) ==
           /\ B.pres = p
           /\ B.bal = lastTried[p]
           /\ B.num = k
-          /\ ({p} \cap B.qrm)
+          /\ ({p} \cap B.vot)
              \cup {q \in B.qrm \ {p} :
                    [type |-> "Voted", bal |-> B.bal, num |-> k, from |-> q] \in msgs}
              \in Quorum
@@ -308,10 +340,10 @@ Learn(q) ==
 (* of b from q outside Q: q joins its quorum.  From its next free number  *)
 (* k on, its ballots ask q too.  Nobody in Q voted at k or above before b *)
 (* (they reported every such vote when p took office), so B3 for the      *)
-(* grown quorum asks only for q's reports: p begins b, voting, at every   *)
-(* number from k up to the highest q reported, with q's reported decree   *)
-(* or Olive, at the numbers it does not know passed, and its next free    *)
-(* number is above them.                                                   *)
+(* grown quorum asks only for q's reports: p begins b (voting if         *)
+(* Votes(p, Q2)) at every number from k up to the highest q reported,     *)
+(* with q's reported decree or Olive, at the numbers it does not know     *)
+(* passed, and its next free number is above them.                         *)
 (***************************************************************************)
 JoinQuorum(p, q) ==
     LET b == lastTried[p]
@@ -336,12 +368,13 @@ JoinQuorum(p, q) ==
                                     [bal |-> b, qrm |-> Q2, next |-> top + 1]]
                      /\ prevVote' = [prevVote EXCEPT ![p] =
                                     [k \in Number |->
-                                       IF k \in begun
+                                       IF k \in begun /\ Votes(p, Q2)
                                        THEN [bal |-> b, dec |-> dec(k)]
                                        ELSE prevVote[p][k]]]
                      /\ ballots' = ballots \cup
                                     {[num |-> k, bal |-> b, pres |-> p,
-                                      dec |-> dec(k), qrm |-> Q2, vot |-> {p}] :
+                                      dec |-> dec(k), qrm |-> Q2,
+                                      vot |-> IF Votes(p, Q2) THEN {p} ELSE {}] :
                                      k \in begun}
                      /\ Send({[type |-> "BeginBallot", bal |-> b, num |-> k,
                                dec |-> dec(k), to |-> r] :
@@ -352,6 +385,7 @@ Next ==
     \/ \E p \in Proposer : \E b \in BallotsOf(p) : TryNewBallot(p, b)
     \/ \E p \in Proposer : \E Q \in Quorum : TakeOffice(p, Q)
     \/ \E p \in Proposer : \E d \in Proposes(p) : BeginNew(p, d)
+    \/ \E p \in Proposer : \E k \in Number : VoteLate(p, k)
     \/ \E p \in Proposer : \E k \in Number : Succeed(p, k)
     \/ \E p \in Proposer : \E q \in Priest : JoinQuorum(p, q)
     \/ \E q \in Priest : SendLastVote(q) \/ CastVote(q) \/ Learn(q)

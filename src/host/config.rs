@@ -884,7 +884,10 @@ address = "127.0.0.1:7001"
         );
         assert_eq!(c.heartbeat, Duration::from_millis(50));
         assert_eq!(c.vote_after, None);
-        assert_eq!(parse(GOOD).unwrap().vote_after, Some(Duration::from_millis(5)));
+        assert_eq!(
+            parse(GOOD).unwrap().vote_after,
+            Some(Duration::from_millis(5))
+        );
         let e = parse(&GOOD.replace("retry_ms = [10, 20]", "retry_ms = [10, 20]\nvote_ms = 300"))
             .unwrap_err();
         assert!(e.contains("timers.vote_ms = 300 must be below"), "{e}");

@@ -1043,7 +1043,11 @@ impl ParliamentPriest {
             }
         }
         for (n, p) in pending {
-            for q in p.quorum.iter().filter(|&q| q != self.me && !p.voted.contains(q)) {
+            for q in p
+                .quorum
+                .iter()
+                .filter(|&q| q != self.me && !p.voted.contains(q))
+            {
                 step.send(
                     self.priests[q as usize],
                     Msg::BeginBallot {

@@ -7,7 +7,7 @@
 //! deployed run passes thousands of decrees in ballots of any round. The spec's actions do
 //! not depend on those bounds, except that `LastVote` and `TakeOffice` range over the numbers
 //! `n..D`: here they range over every number at or above `n`, which is what `D` stands for in
-//! a run that never ends. So this module evaluates the spec's eight actions, guard and
+//! a run that never ends. So this module evaluates the spec's nine actions, guard and
 //! effect as `models/parliament_spec.rs` transliterates them, on a state of unbounded
 //! numbers, ballots and decrees, kept incrementally:
 //!
@@ -237,6 +237,7 @@ enum Action {
     },
     TakeOffice(Priests),
     BeginNew(Did),
+    VoteLate(Num),
     CastVote {
         b: Ballot,
         k: Num,
@@ -459,6 +460,12 @@ impl Checker {
     /// Whether `set` holds a quorum.
     fn has_quorum(&self, set: Priests) -> bool {
         self.quorums.iter().any(|q| q.is_subset(set))
+    }
+
+    /// `Votes(p, Q)`: president `p` votes in a ballot of quorum `Q` as it begins it when
+    /// the others of `Q` hold no quorum without it.
+    fn votes_as_it_begins(&self, p: PriestIx, quorum: Priests) -> bool {
+        quorum.contains(p) && !self.has_quorum(quorum.without(p))
     }
 
     /// The steps of each incarnation that are kept: up to the save its restart began from.
@@ -956,6 +963,9 @@ impl Checker {
             {
                 out.push(a);
             }
+            if b.priest == p && Some(*b) == target.last_tried {
+                out.push(Action::VoteLate(*k));
+            }
         }
         out.extend(begun.into_iter().map(Action::BeginNew));
         if target.office != from.office {
@@ -1150,7 +1160,9 @@ impl Checker {
                             continue;
                         }
                         let dec = latest.get(&k).map_or(olive, |v| v.1);
-                        set_vote(self, p, &mut t, k, (b, dec));
+                        if self.votes_as_it_begins(p, *quorum) {
+                            set_vote(self, p, &mut t, k, (b, dec));
+                        }
                         t.ballots.insert((k, b), (p, dec, *quorum));
                         for q in quorum.without(p).iter() {
                             t.sent.insert(SMsg::BeginBallot {
@@ -1177,7 +1189,7 @@ impl Checker {
                     return None;
                 }
                 let k = o.next;
-                if o.qrm.contains(p) {
+                if self.votes_as_it_begins(p, o.qrm) {
                     set_vote(self, p, &mut t, k, (b, *d));
                 }
                 t.office = Some(Office { next: k + 1, ..o });
@@ -1190,6 +1202,22 @@ impl Checker {
                         to: q,
                     });
                 }
+            }
+            Action::VoteLate(k) => {
+                let b = s.last_tried?;
+                let o = s.office?;
+                if o.bal != b
+                    || s.next_bal != Some(b)
+                    || self.vote_at(p, s, *k).is_some_and(|(vb, _)| vb == b)
+                    || self.learned_at(p, s, *k).is_some()
+                {
+                    return None;
+                }
+                let r = self.ballot(s, *k, b)?;
+                if r.pres != p {
+                    return None;
+                }
+                set_vote(self, p, &mut t, *k, (b, r.dec));
             }
             Action::CastVote { b, k, d } => {
                 let asked = SMsg::BeginBallot {
@@ -1221,12 +1249,19 @@ impl Checker {
                 if r.pres != p {
                     return None;
                 }
-                // Its own vote (cast as it began the ballot) and the Voted it holds from
-                // the others of the quorum make a quorum.
+                // Its own vote, if it voted, and the Voted it holds from the others of the
+                // quorum make a quorum.
+                let own = self.vote_at(p, s, *k).is_some_and(|(vb, _)| vb == b);
                 let voted: Priests = r
                     .qrm
                     .iter()
-                    .filter(|&q| q == p || self.has_msg(s, &SMsg::Voted { bal: b, num: *k, q }))
+                    .filter(|&q| {
+                        if q == p {
+                            own
+                        } else {
+                            self.has_msg(s, &SMsg::Voted { bal: b, num: *k, q })
+                        }
+                    })
                     .collect();
                 let m = SMsg::Success {
                     num: *k,
@@ -1292,7 +1327,9 @@ impl Checker {
                             continue;
                         }
                         let dec = reported.get(&k).map_or(olive, |v| v.1);
-                        set_vote(self, p, &mut t, k, (b, dec));
+                        if self.votes_as_it_begins(p, grown) {
+                            set_vote(self, p, &mut t, k, (b, dec));
+                        }
                         t.ballots.insert((k, b), (p, dec, grown));
                         for r in grown.without(p).iter() {
                             t.sent.insert(SMsg::BeginBallot {
@@ -1339,6 +1376,7 @@ fn kind(a: &Action) -> &'static str {
         Action::SendLastVote { .. } => "SendLastVote",
         Action::TakeOffice(_) => "TakeOffice",
         Action::BeginNew(_) => "BeginNew",
+        Action::VoteLate(_) => "VoteLate",
         Action::CastVote { .. } => "CastVote",
         Action::Succeed(_) => "Succeed",
         Action::Learn(..) | Action::LearnAll => "Learn",
