@@ -33,14 +33,14 @@ fn check(rounds: usize, bug: ParliamentSpecBug) -> Report {
 }
 
 /// The defaults (MCParliament.cfg): 3 priests, 2 presidents, rounds 1..1, decree numbers
-/// 0..1. TLC: 857,199 distinct states, 3,229,202 generated, depth 27.
+/// 0..1. TLC: 2,362,442 distinct states, 9,871,864 generated, depth 31.
 #[test]
-fn default_constants_reach_857199_states() {
+fn default_constants_reach_2362442_states() {
     let r = check(1, ParliamentSpecBug::None);
     assert!(r.complete && r.all_hold(), "{}", r.to_text());
     assert_eq!(
         (r.unique_states, r.total_states, r.max_depth),
-        (857_199, 3_229_202, 27),
+        (2_362_442, 9_871_864, 31),
         "{}",
         r.to_text()
     );
@@ -48,10 +48,10 @@ fn default_constants_reach_857199_states() {
 
 /// With the genesis office (`--genesis`: the Chamber starts as deployed, priest 0 in office
 /// with every priest as its quorum), one decree number (MCParliamentGenesis.cfg). TLC:
-/// 59,742 distinct states, 150,344 generated, depth 20. With one number no gap can open, so no
+/// 125,051 distinct states, 314,151 generated, depth 23. With one number no gap can open, so no
 /// olive-day decree is chosen; every other property holds.
 #[test]
-fn the_genesis_office_reaches_59742_states() {
+fn the_genesis_office_reaches_125051_states() {
     let cfg = ParliamentSpecConfig {
         genesis: true,
         decrees: 1,
@@ -62,7 +62,7 @@ fn the_genesis_office_reaches_59742_states() {
     assert_eq!(r.failures(), ["olive-day-decree-chosen"], "{}", r.to_text());
     assert_eq!(
         (r.unique_states, r.total_states, r.max_depth),
-        (59_742, 150_344, 20),
+        (125_051, 314_151, 23),
         "{}",
         r.to_text()
     );
