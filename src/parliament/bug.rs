@@ -167,6 +167,7 @@ pub enum Bug {
     TransactionReadsBeforeItsWrites,
     ExpireByOwnClock,
     QuorumOfTheAsked,
+    LateVotePassesAlone,
 }
 
 /// What a bug is, what it breaks, and where it comes from.
@@ -184,7 +185,7 @@ pub struct BugInfo {
 
 impl Bug {
     /// Every seeded bug (not [`Bug::None`]).
-    pub const ALL: [Bug; 35] = [
+    pub const ALL: [Bug; 36] = [
         Bug::SkipPhaseOneOnTakeover,
         Bug::FillGapWithOwnDecree,
         Bug::ApplyOutOfOrder,
@@ -220,6 +221,7 @@ impl Bug {
         Bug::TransactionReadsBeforeItsWrites,
         Bug::ExpireByOwnClock,
         Bug::QuorumOfTheAsked,
+        Bug::LateVotePassesAlone,
     ];
 
     pub fn name(self) -> &'static str {
@@ -240,6 +242,17 @@ impl Bug {
             Bug::NoTiebreak => &["--proposers", "3", "--clients", "1"],
             Bug::MinorityQuorum => &["--priests", "4", "--proposers", "3", "--clients", "1"],
             Bug::QuorumOfTheAsked => &["--priests", "4", "--clients", "1", "--decrees", "1"],
+            Bug::LateVotePassesAlone => &[
+                "--network",
+                "duplicating",
+                "--heartbeats",
+                "--proposers",
+                "1",
+                "--clients",
+                "1",
+                "--ops",
+                "2",
+            ],
             Bug::StrandQueuedCommands => &[
                 "--network",
                 "duplicating",
@@ -492,6 +505,12 @@ impl Bug {
                 "learned-implies-chosen",
                 "a president passes a decree once a majority of the priests it asked voted, not a quorum of the members: a president that took office with 3 promises of 4 priests passes on 2 votes",
                 "leaders that count acknowledgements against the followers they replicate to rather than the whole configuration",
+            ),
+            Bug::LateVotePassesAlone => (
+                "late-vote-passes-alone",
+                "learned-implies-chosen",
+                "a president whose vote timer runs out passes each ballot it then votes in on its own vote, without waiting for another priest's",
+                "a leader that counts its own late write as the acknowledgement it was waiting for",
             ),
             Bug::ReuseRemovedId => (
                 "reuse-removed-id",

@@ -204,12 +204,21 @@
 //!   quorum; a LastVote that comes after that joins its priest to the quorum for the decree
 //!   numbers not yet begun (re-proposing what the newcomer reported voting for there, as on
 //!   taking office: the others reported theirs then). A ballot's quorum is the priests it
-//!   asked; each reported its votes, so B3 holds for whichever quorum of them votes. The
-//!   president votes in every ballot it begins, in the step that begins it, saved before
-//!   its `BeginBallot`s leave (as in [`crate::synod`]): no message goes to oneself, which
-//!   keeps the checked state space smaller, at the price of the president's own disk sync
-//!   before the others'. Confirmation rounds likewise succeed on a quorum of
-//!   confirmations.
+//!   asked; each reported its votes, so B3 holds for whichever quorum of them votes.
+//!   Confirmation rounds likewise succeed on a quorum of confirmations.
+//! - **The president's own vote.** When the others a ballot asks make a quorum without
+//!   the president (three priests that all promised: the two others), the president leaves
+//!   its own vote out: their votes pass the decree, and the president's disk sync is not on
+//!   the way. When they are slow or gone, its vote timer (`vote_after`, `Timer::Vote`)
+//!   runs out and it votes in every ballot of its own still pending, saved before anything
+//!   leaves, and each passes on its vote and the first other's. When the others are no
+//!   quorum without it (only one of two others promised), it votes in the step that begins
+//!   the ballot, saved before its `BeginBallot`s leave (as in [`crate::synod`]). No message
+//!   goes to oneself: a vote sent to oneself would be one more message in flight per
+//!   decree, which multiplies the checked states about a hundredfold. The model checks the
+//!   timer where heartbeats are on (there it fires at any moment: before, between and after
+//!   the others' votes); without heartbeats the model's president votes as it begins every
+//!   ballot, one of the timer's behaviours.
 //! - **Learning without a save.** A president learns a decree it passed in memory only, so
 //!   the answers to its clients and its next ballot leave at once; the record reaches its
 //!   disk with its next save (its next vote, or its next heartbeat). The decree was chosen
