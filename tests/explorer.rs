@@ -430,7 +430,9 @@ fn the_explorer_page_follows_two_actions_in_a_browser() {
     assert!(state.contains("then:"), "{state}");
     assert!(state.contains("priest 1 applied []"), "{state}");
     assert!(
-        state.contains("[#0 ballot 0.0 by priest 0: [c3#1 cas x nil->1], quorum {1,2}, voted {1}]"),
+        state.contains(
+            "[#0 ballot 0.0 by priest 0: [c3#1 cas x nil->1], quorum {0,1,2}, voted {0,1}, chosen]"
+        ),
         "{state}"
     );
     // The URL names the path: the initial state, then the two actions.
