@@ -184,7 +184,7 @@ macro_rules! rows {
 use Bound::{Complete, Depth};
 
 rows! {
-    default: ci false, "2 candidates, 2 clients (one takeover, olive-day gaps)", [], Complete, None, None, bugs ["skip-phase-one-on-takeover", "fill-gap-with-own-decree", "apply-out-of-order", "no-session-dedup", "reply-before-chosen", "premature-success", "gap-filler-writes", "step-down-drops-commands"];
+    default: ci false, "2 candidates, 2 clients (one takeover, olive-day gaps)", [], Complete, Some(1_565_378), None, bugs ["skip-phase-one-on-takeover", "fill-gap-with-own-decree", "apply-out-of-order", "no-session-dedup", "reply-before-chosen", "premature-success", "gap-filler-writes", "step-down-drops-commands"];
     stable_president_liveness: ci true, "stable president, 2 clients x 2 commands, window 1 (commands queue)", ["--proposers", "1", "--ops", "2", "--decrees", "5", "--window", "1"], Complete, Some(234_193), Some(25), bugs ["strand-queued-commands"];
     liveness_on_a_duplicating_network: ci true, "stable president, 2 clients, window 1 (a command queues), on a duplicating network (no terminal states)", ["--network", "duplicating", "--proposers", "1", "--window", "1"], Complete, Some(10_227), Some(16), bugs ["strand-queued-commands"];
     two_decrees_in_flight_on_a_duplicating_network: ci true, "stable president, 2 clients, two decrees in flight, duplicating network", ["--network", "duplicating", "--proposers", "1"], Complete, Some(20_707), Some(16), bugs ["apply-one-per-decree-learned"];
