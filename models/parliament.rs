@@ -1023,9 +1023,9 @@ fn record_out(cfg: &ParliamentConfig, ghost: &Ghost, env: Envelope<&Msg>) -> Opt
                     g.ballots.last_mut().expect("just pushed")
                 }
             };
-            // The quorum is the priests asked and the president, which votes in every ballot
-            // it begins (every one of them promised, and reported its votes). That is the
-            // quorum it chose, not a vote: votes are observed on the disks, and the decree is
+            // The quorum is the priests asked and the president, which votes in the ballot
+            // as it begins it or later, on its vote timer (every one of them promised, and
+            // reported its votes). That is the quorum it chose, not a vote: votes are observed on the disks, and the decree is
             // chosen once the voters include a quorum, whoever of the quorum they are.
             x.asked.push((dst, *to));
             x.asked.sort();
