@@ -95,18 +95,31 @@ impl Drop for Cluster {
 }
 
 /// `n` free UDP ports of `host`, held (so they differ from each other and from the relay's)
-/// until the caller drops the sockets, just before the priests start.
+/// until the caller drops the sockets, just before the priests start. They are taken below
+/// the kernel's ephemeral range (32768 and up on Linux), so that no socket bound to port 0
+/// meanwhile (a client's, another test's relay) can take one in the moment between the drop
+/// and the priest's own bind.
 fn free_udp(host: &str, n: usize) -> Vec<UdpSocket> {
     (0..n)
-        .map(|_| UdpSocket::bind(format!("{host}:0")).unwrap())
+        .map(|_| below_ephemeral(|port| UdpSocket::bind(format!("{host}:{port}"))))
         .collect()
 }
 
 /// `n` free TCP ports of 127.0.0.1, held likewise.
 fn free_tcp(n: usize) -> Vec<TcpListener> {
     (0..n)
-        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
+        .map(|_| below_ephemeral(|port| TcpListener::bind(format!("127.0.0.1:{port}"))))
         .collect()
+}
+
+/// Binds a random port in 10000..32000 with `bind`, trying others while it fails.
+fn below_ephemeral<S>(bind: impl Fn(u16) -> std::io::Result<S>) -> S {
+    for _ in 0..1000 {
+        if let Ok(s) = bind(rand::random_range(10_000..32_000)) {
+            return s;
+        }
+    }
+    panic!("no free port in 10000..32000 after 1000 tries")
 }
 
 fn addrs<S>(held: &[S], addr: impl Fn(&S) -> std::io::Result<SocketAddr>) -> Vec<SocketAddr> {
