@@ -527,13 +527,17 @@ impl ParliamentPriest {
         let office = p.office();
         let (members, quorum) = (office.members, *office.quorum);
         // With `vote_after`, the president leaves its vote out while the others could pass
-        // the decree without it, and arms its vote timer unless an earlier ballot already
-        // waits for it (the timer then covers this one too).
+        // the decree without it, and arms its vote timer unless an earlier ballot of its
+        // quorum already waits for its vote (the timer then covers this one too).
         let late = self.vote_after.as_ref().filter(|_| {
             quorum.contains(self.me) && self.is_quorum_of(members, quorum.without(self.me))
         });
         if let Some(after) = late {
-            if office.pending.values().all(|p| p.voted.contains(self.me)) {
+            let waiting = office
+                .pending
+                .values()
+                .any(|p| p.quorum.contains(self.me) && !p.voted.contains(self.me));
+            if !waiting {
                 step.set_timer(Timer::Vote, after.clone());
             }
         }
