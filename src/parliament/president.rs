@@ -9,7 +9,7 @@
 
 use super::ledger::{Presidency, President};
 use super::{
-    merge_vote, split_at, Bug, Decree, DecreeNumber, Incs, Msg, ParliamentPriest, Pending,
+    merge_vote, split_at, Bug, Decree, DecreeNumber, Incs, Ledger, Msg, ParliamentPriest, Pending,
     PriestState, Read, Reads, Status, Step, Timer, Vote,
 };
 use crate::ballot::{Ballot, PriestIx, Priests};
@@ -533,25 +533,12 @@ impl ParliamentPriest {
             quorum.contains(self.me) && self.is_quorum_of(members, quorum.without(self.me))
         });
         if let Some(after) = late {
-            let waiting = office
-                .pending
-                .values()
-                .any(|p| p.quorum.contains(self.me) && !p.voted.contains(self.me));
-            if !waiting {
+            if !office.pending.values().any(|p| self.awaits_own_vote(p)) {
                 step.set_timer(Timer::Vote, after.clone());
             }
         }
         let voted = if quorum.contains(self.me) && late.is_none() {
-            if self.bug != Bug::PresidentForgetsOwnVote {
-                office.ledger.votes.insert(
-                    n,
-                    Vote {
-                        ballot,
-                        decree: decree.clone(),
-                    },
-                );
-                step.save = true;
-            }
+            self.save_own_vote(office.ledger, n, ballot, decree.clone(), step);
             Priests::single(self.me)
         } else {
             Priests::EMPTY
@@ -593,7 +580,7 @@ impl ParliamentPriest {
         let late: Vec<DecreeNumber> = office
             .pending
             .iter()
-            .filter(|(_, p)| p.quorum.contains(self.me) && !p.voted.contains(self.me))
+            .filter(|(_, p)| self.awaits_own_vote(p))
             .map(|(n, _)| *n)
             .collect();
         if late.is_empty() {
@@ -608,13 +595,33 @@ impl ParliamentPriest {
             };
             pending.voted = pending.voted.with(self.me);
             let (decree, quorum, voted) = (pending.decree.clone(), pending.quorum, pending.voted);
-            if self.bug != Bug::PresidentForgetsOwnVote {
-                office.ledger.votes.insert(n, Vote { ballot, decree });
-                step.save = true;
-            }
+            self.save_own_vote(office.ledger, n, ballot, decree, step);
             if self.bug == Bug::LateVotePassesAlone || self.passes(office.members, quorum, voted) {
                 self.pass(&mut p, n, step);
             }
+        }
+    }
+
+    /// Whether the pending ballot `p` asked the president's quorum with the president in it,
+    /// and the president has not voted in it yet (it left its vote for its vote timer).
+    fn awaits_own_vote(&self, p: &Pending) -> bool {
+        p.quorum.contains(self.me) && !p.voted.contains(self.me)
+    }
+
+    /// The president's own vote for `decree` at `n` in `ballot`, written in its ledger and
+    /// saved with this step (seeded bug `president-forgets-own-vote`: counted, never
+    /// written).
+    fn save_own_vote(
+        &self,
+        ledger: &mut Ledger,
+        n: DecreeNumber,
+        ballot: Ballot,
+        decree: Decree,
+        step: &mut Step,
+    ) {
+        if self.bug != Bug::PresidentForgetsOwnVote {
+            ledger.votes.insert(n, Vote { ballot, decree });
+            step.save = true;
         }
     }
 
