@@ -13,7 +13,9 @@
 # A and B may be the same build under two configurations: A_CONFIG and B_CONFIG are TOML
 # appended to that side's cluster.toml (say B_CONFIG=$'[scheduling]\nslice_us = 0'), the
 # cluster restarted with it before measuring. NOISY=1 runs a CPU-bound neighbour (one busy
-# Python interpreter) beside every run, as benches/compare.sh --noisy does.
+# Python interpreter) beside every run, as benches/compare.sh --noisy does. DOWN=1 stops one
+# follower (SIGSTOP, for the whole run; the clients use the other two listeners), to measure
+# a Parliament that lost a priest.
 set -euo pipefail
 A=${1:?usage: benches/ab.sh A_BIN B_BIN [ROUNDS] [SECONDS] [CLIENTS...]}
 B=${2:?usage: benches/ab.sh A_BIN B_BIN [ROUNDS] [SECONDS] [CLIENTS...]}
@@ -47,6 +49,14 @@ for round in $(seq "$ROUNDS"); do
       restart_cluster_with "${!extra}"
     fi
     PORTS="$(port 0),$(port 1),$(port 2)"
+    STOPPED=
+    if [ -n "${DOWN:-}" ]; then
+      down=$(follower)
+      STOPPED=$(pid "$down")
+      kill -STOP "$STOPPED"
+      PORTS=$(for i in 0 1 2; do [ "$i" != "$down" ] && port "$i"; done | paste -sd,)
+      echo "round $round $side: priest $down (a follower) stopped"
+    fi
     if [ -n "${NOISY:-}" ]; then
       start_neighbour
     fi
@@ -59,6 +69,7 @@ for round in $(seq "$ROUNDS"); do
       echo "$side $c $ops $p50 $p99" >>"$RESULTS"
     done
     stop_neighbour
+    if [ -n "$STOPPED" ]; then kill -CONT "$STOPPED"; fi
     kill -INT $CLUSTER; wait $CLUSTER || true
     CLUSTER=
     rm -rf "$DIR"

@@ -31,6 +31,20 @@ stop_neighbour() {
 port() { grep "^priest $1:" "$DIR/cluster.out" | grep -o 'client port [0-9]*' | awk '{print "127.0.0.1:"$3}'; }
 pid() { grep "^priest $1:" "$DIR/cluster.out" | grep -o 'pid [0-9]*' | awk '{print $2}'; }
 
+# A priest that is not the president (the status table's roles), once one presides.
+follower() {
+  for _ in $(seq 100); do
+    f=$("$BIN" status --config "$DIR/cluster.toml" --json 2>/dev/null | python3 -c '
+import json, sys
+rows = json.load(sys.stdin)
+if any(r.get("role") == "president" for r in rows):
+    print(next(r["priest"] for r in rows if r.get("role") != "president"))' 2>/dev/null || true)
+    if [ -n "$f" ]; then echo "$f"; return; fi
+    sleep 0.1
+  done
+  echo "no president" >&2; exit 1
+}
+
 # Which build, when, on how many cores.
 describe() { echo "commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown), $(date -u +%FT%TZ), $(nproc) cores"; }
 

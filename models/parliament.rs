@@ -1939,8 +1939,10 @@ pub fn permuted(state: &ParliamentState, new_to_old: &[usize]) -> ParliamentStat
                     mut reads,
                     members,
                     incs,
+                    votes_first,
                 } => Status::Presiding {
                     incs,
+                    votes_first,
                     members: permute(members, old_to_new),
                     quorum: permute(quorum, old_to_new),
                     next,

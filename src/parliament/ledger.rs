@@ -303,6 +303,10 @@ pub enum Status {
         members: Priests,
         /// Their incarnations.
         incs: Incs,
+        /// Its vote timer ran out with ballots the others had not passed (a follower is
+        /// slow or gone): until its next heartbeat, it votes in each ballot as it begins it
+        /// instead of leaving its vote for the timer (see `begin_ballot`).
+        votes_first: bool,
     },
 }
 
@@ -476,6 +480,7 @@ pub(super) struct Office<'a> {
     pub(super) applied: &'a mut DecreeNumber,
     pub(super) queue: &'a mut Vector<Command>,
     pub(super) progress: &'a mut bool,
+    pub(super) votes_first: &'a mut bool,
 }
 
 impl<'a> President<'a> {
@@ -509,6 +514,7 @@ impl<'a> President<'a> {
             reads,
             members,
             incs,
+            votes_first,
         } = status
         else {
             unreachable!("a President is made only from a presiding priest")
@@ -525,6 +531,7 @@ impl<'a> President<'a> {
             applied,
             queue,
             progress,
+            votes_first,
         }
     }
 
@@ -547,6 +554,7 @@ pub(super) struct Presidency<'a> {
     pub(super) next: DecreeNumber,
     pub(super) pending: &'a OrdMap<DecreeNumber, Pending>,
     pub(super) reads: &'a Reads,
+    pub(super) votes_first: bool,
 }
 
 impl<'a> Presidency<'a> {
@@ -559,6 +567,7 @@ impl<'a> Presidency<'a> {
             reads,
             members,
             incs,
+            votes_first,
         } = &state.status
         else {
             unreachable!("only a presiding priest's handlers ask")
@@ -570,6 +579,7 @@ impl<'a> Presidency<'a> {
             next: *next,
             pending,
             reads,
+            votes_first: *votes_first,
         }
     }
 }

@@ -211,9 +211,12 @@
 //!   its own vote out: their votes pass the decree, and the president's disk sync is not on
 //!   the way. When they are slow or gone, its vote timer (`vote_after`, `Timer::Vote`)
 //!   runs out and it votes in every ballot of its own still pending, saved before anything
-//!   leaves, and each passes on its vote and the first other's. When the others are no
-//!   quorum without it (only one of two others promised), it votes in the step that begins
-//!   the ballot, saved before its `BeginBallot`s leave (as in [`crate::synod`]). No message
+//!   leaves, and each passes on its vote and the first other's. Having run out, the timer
+//!   rests until the president's next heartbeat (`votes_first`): it votes in each ballot as
+//!   it begins it, so a follower gone for good costs one wait per heartbeat, not one per
+//!   decree. When the others are no quorum without it (only one of two others promised),
+//!   it votes in the step that begins the ballot, saved before its `BeginBallot`s leave (as
+//!   in [`crate::synod`]). No message
 //!   goes to oneself: a vote sent to oneself would be one more message in flight per
 //!   decree, which multiplies the checked states about a hundredfold. The model checks the
 //!   timer where heartbeats are on (there it fires at any moment: before, between and after

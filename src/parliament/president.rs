@@ -301,6 +301,7 @@ impl ParliamentPriest {
             reads: Reads::default(),
             members,
             incs,
+            votes_first: false,
         };
         step.save = true;
         self.arm_office_timers(step);
@@ -380,6 +381,7 @@ impl ParliamentPriest {
                 },
                 ..Reads::default()
             },
+            votes_first: false,
         };
         step.save = true;
         for q in std::mem::take(&mut state.rejoiners).iter() {
@@ -528,9 +530,14 @@ impl ParliamentPriest {
         let (members, quorum) = (office.members, *office.quorum);
         // With `vote_after`, the president leaves its vote out while the others could pass
         // the decree without it, and arms its vote timer unless an earlier ballot of its
-        // quorum already waits for its vote (the timer then covers this one too).
+        // quorum already waits for its vote (the timer then covers this one too). Once the
+        // timer ran out on ballots the others had not passed, it votes first again until
+        // its next heartbeat: a follower that is gone would otherwise cost every decree the
+        // timer's wait.
         let late = self.vote_after.as_ref().filter(|_| {
-            quorum.contains(self.me) && self.is_quorum_of(members, quorum.without(self.me))
+            !*office.votes_first
+                && quorum.contains(self.me)
+                && self.is_quorum_of(members, quorum.without(self.me))
         });
         if let Some(after) = late {
             if !office.pending.values().any(|p| self.awaits_own_vote(p)) {
@@ -574,7 +581,8 @@ impl ParliamentPriest {
 
     /// `Timer::Vote`: the president votes in every ballot of its own still pending that it
     /// left its vote out of, and each whose voters now make a quorum is passed. The votes
-    /// are saved before any message leaves, like every vote.
+    /// are saved before any message leaves, like every vote. If there was any, the others
+    /// are slow: it votes first in the ballots it begins until its next heartbeat.
     pub(super) fn vote_late(&self, state: &mut Cow<PriestState>, step: &mut Step) {
         let office = Presidency::of(state);
         let late: Vec<DecreeNumber> = office
@@ -588,6 +596,7 @@ impl ParliamentPriest {
         }
         let mut p = President::of(state.to_mut());
         let ballot = p.ballot;
+        *p.office().votes_first = true;
         for n in late {
             let office = p.office();
             let Some(pending) = office.pending.get_mut(&n) else {
@@ -1029,6 +1038,11 @@ impl ParliamentPriest {
         // quorum whose vote has not arrived (a priest that already voted answers Voted
         // again). Without this, one lost message would stall the decree, and behind it every
         // later one, while the heartbeats keep the president in office.
+        // It leaves its vote for its vote timer again: if the follower that was slow
+        // still is, this costs one wait of the timer per heartbeat.
+        if Presidency::of(state).votes_first {
+            *President::of(state.to_mut()).office().votes_first = false;
+        }
         let Presidency {
             members,
             incs,
@@ -1036,6 +1050,7 @@ impl ParliamentPriest {
             next,
             pending,
             reads,
+            ..
         } = Presidency::of(state);
         // Ask the members outside its quorum (down when it ran, or their LastVote lost) for
         // their promise again, from its next free decree number, so that a late LastVote lets

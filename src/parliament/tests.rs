@@ -596,7 +596,7 @@ fn a_deployed_president_votes_only_when_the_others_are_slow() {
     let (s0, _) = start(&p0, None);
     let (s0, out) = deliver(&p0, &s0, 7, put(7, 1, "a"));
     assert!(!out.iter().any(|c| c.starts_with("Save")), "{out:?}");
-    assert!(out.iter().any(|c| c.contains("Vote")), "{out:?}");
+    assert!(out.iter().any(|c| c.contains("SetTimer(Vote")), "{out:?}");
     assert!(!s0.ledger.votes.contains_key(&0));
     // The others' two votes pass it: no save by the president on the way.
     let (a, _) = deliver(&p0, &s0, 1, voted(0));
@@ -619,27 +619,37 @@ fn a_deployed_president_votes_only_when_the_others_are_slow() {
     );
     assert!(b.ledger.votes.contains_key(&0));
     // With two decrees in flight, a second command while the first waits for votes does
-    // not arm the timer again (the armed one covers both); once nothing waits for the
-    // president's vote, a new ballot arms it.
+    // not arm the timer again (the armed one covers both).
     let mut p0 = p0;
     p0.window = 2;
     let (c, out) = deliver(&p0, &s0, 8, put(8, 1, "b"));
     assert!(out.iter().any(|c| c.contains("BeginBallot")), "{out:?}");
-    assert!(!out.iter().any(|c| c.contains("Vote")), "{out:?}");
+    assert!(!out.iter().any(|c| c.contains("SetTimer(Vote")), "{out:?}");
     let (c, out) = timeout(&p0, &c, Timer::Vote);
     assert_eq!(c.ledger.votes.len(), 2, "{out:?}");
     let (c, _) = deliver(&p0, &c, 1, voted(0));
     let (c, _) = deliver(&p0, &c, 1, voted(1));
     assert!(c.ledger.learned.contains_key(&1));
-    let (_, out) = deliver(&p0, &c, 9, put(9, 1, "c"));
-    assert!(out.iter().any(|c| c.contains("Vote")), "{out:?}");
+    // The timer ran out on ballots the others had not passed: until its next heartbeat,
+    // the president votes in each new ballot as it begins it (saved before anything
+    // leaves), and one follower's vote passes it.
+    let (d, out) = deliver(&p0, &c, 9, put(9, 1, "c"));
+    assert!(out[0].starts_with("Save"), "{out:?}");
+    assert!(!out.iter().any(|c| c.contains("SetTimer(Vote")), "{out:?}");
+    let (d, out) = deliver(&p0, &d, 1, voted(2));
+    assert!(d.ledger.learned.contains_key(&2), "{out:?}");
+    // After a heartbeat it leaves its vote for the timer again.
+    let (d, _) = timeout(&p0, &d, Timer::Heartbeat);
+    let (_, out) = deliver(&p0, &d, 10, put(10, 1, "d"));
+    assert!(!out.iter().any(|c| c.starts_with("Save")), "{out:?}");
+    assert!(out.iter().any(|c| c.contains("SetTimer(Vote")), "{out:?}");
     // A president that lacks a quorum without itself (only priest 1 promised) votes at
     // once.
     let p1 = priest_at(1, priests());
     let s1 = elected(&p1);
     let (_, out) = deliver(&p1, &s1, 7, put(7, 1, "a"));
     assert!(out[0].starts_with("Save"), "{out:?}");
-    assert!(!out.iter().any(|c| c.contains("Vote(")), "{out:?}");
+    assert!(!out.iter().any(|c| c.contains("SetTimer(Vote")), "{out:?}");
 }
 
 #[test]
