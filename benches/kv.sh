@@ -14,7 +14,8 @@
 # three (a listener sends each command to the president it last heard from, wherever it
 # is), prints one JSON report per run on stdout,
 # then stops the priests and removes their ledgers. SLICE_US=N sets the priests'
-# `[scheduling] slice_us` (default 0: the kernel's slice). FEATURES=etcd builds with that feature
+# `[scheduling] slice_us` (default 0: the kernel's slice), NICE=N their `[scheduling] nice`
+# (default 0: the nice value they start with). FEATURES=etcd builds with that feature
 # (benches/compare.sh does, so the binary is not rebuilt between the two systems).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -56,8 +57,9 @@ trap 'exit 130' INT TERM
         echo "client_address = \"127.0.0.1:$((26380 + i))\""
     done
     # SLICE_US=N: the priests' `[scheduling] slice_us` (0: the kernel's default slice).
-    if [ -n "${SLICE_US:-}" ]; then
-        printf '[scheduling]\nslice_us = %s\n' "$SLICE_US"
+    # NICE=N: their `[scheduling] nice`.
+    if [ -n "${SLICE_US:-}" ] || [ -n "${NICE:-}" ]; then
+        printf '[scheduling]\nslice_us = %s\nnice = %s\n' "${SLICE_US:-0}" "${NICE:-0}"
     fi
 } >"$dir/cluster.toml"
 for i in 0 1 2; do

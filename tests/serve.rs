@@ -132,6 +132,62 @@ fn a_parliament_priest_without_a_client_address_refuses_to_start() {
     assert!(err.contains("no client_address"), "{err}");
 }
 
+/// `[scheduling] nice = 5`: the priest and every thread it runs come to nice value 5
+/// (raising it needs no privilege, so this runs as any user).
+#[cfg(target_os = "linux")]
+#[test]
+fn a_priest_runs_at_the_nice_value_its_config_asks() {
+    let dir = tempfile::tempdir().unwrap();
+    write_key(dir.path());
+    let mut file = config_file(Protocol::Synod);
+    file.scheduling.nice = 5;
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    file.priest
+        .push(PriestFile::new(0, udp.local_addr().unwrap()));
+    drop(udp);
+    let config = write_config(dir.path(), &file);
+    let mut child = Command::new(BIN)
+        .args(["serve", "--config"])
+        .arg(&config)
+        .args(["--id", "0", "--bootstrap"])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // A thread's nice value is field 19 of its stat line (after the command in parentheses,
+    // field 3 is the 1st).
+    let nice_of = |stat: &str| -> Option<i64> {
+        let after = &stat[stat.rfind(')')? + 2..];
+        after.split(' ').nth(16)?.parse().ok()
+    };
+    let task = format!("/proc/{}/task", child.id());
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let nices = loop {
+        let nices: Vec<Option<i64>> = std::fs::read_dir(&task)
+            .map(|d| {
+                d.flatten()
+                    .map(|t| {
+                        std::fs::read_to_string(t.path().join("stat"))
+                            .ok()
+                            .and_then(|s| nice_of(&s))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        // It sets its nice value as it starts, before it starts any other thread.
+        let set = !nices.is_empty() && nices.iter().all(|n| *n == Some(5));
+        if set || std::time::Instant::now() > deadline {
+            break nices;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        !nices.is_empty() && nices.iter().all(|n| *n == Some(5)),
+        "{nices:?}"
+    );
+}
+
 /// Sessions expire (`[sessions] expire_after_s = 1`): a client the law forgot is refused,
 /// its late copies too (nothing runs twice), while a RESP connection idle for longer than
 /// the expiry goes on working (its listener gives it a new session).

@@ -51,6 +51,15 @@ pub fn run(args: ServeArgs) -> ExitCode {
         }
         cfg.trace_dir = Some(dir);
     }
+    // The nice value first: `ask_slice` keeps the thread's nice value.
+    if let Some(nice) = cfg.nice {
+        if let Err(e) = host::scheduling::set_nice(nice) {
+            return usage_error(&format!(
+                "scheduling.nice = {nice}: the kernel refused it ({e}); a value below the \
+                 one the priest started with needs root or CAP_SYS_NICE"
+            ));
+        }
+    }
     if let Some(slice) = cfg.slice {
         if let Err(e) = host::scheduling::ask_slice(slice) {
             tracing::warn!(

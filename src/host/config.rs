@@ -35,6 +35,9 @@
 //! slice_us = 0                 # the CPU slice asked of the kernel for the priest's threads
 //!                              #   (Linux 6.12 and later, 100 to 100000); 0: the kernel's
 //!                              #   default. See "Scheduling" below
+//! nice = 0                     # the priest's nice value, -20 to 19; 0: the one it was
+//!                              #   started with. Below that needs root or CAP_SYS_NICE.
+//!                              #   See "Scheduling" below
 //!
 //! [membership]               # parliament; optional: without it the priests are the ones
 //!                              #   listed, for good
@@ -88,6 +91,14 @@
 //! 100,000 µs; an older kernel keeps its default (the priest logs a warning and goes on).
 //! Off by default: beside one CPU-bound neighbour, 100 µs measured no better than the
 //! kernel's slice (docs/performance.md, "A busy machine").
+//!
+//! `nice` does ask for priority: a priest with a lower nice value than the neighbour weighs
+//! more in the scheduler's fair share, so it runs sooner when it wakes and the neighbour
+//! waits instead. Beside a CPU-bound neighbour at nice 0, `nice = -10` is what brought the
+//! p99 latencies back near the quiet machine's (docs/performance.md). It is the operator's
+//! choice which of a machine's programs matter more, so the default leaves the priest at
+//! the nice value it was started with; a priest that asks for a value the kernel refuses
+//! (below 0 without root or `CAP_SYS_NICE`) does not start.
 //!
 //! # Timers of the Parliament
 //!
@@ -213,12 +224,15 @@ impl SnapshotsFile {
 pub struct SchedulingFile {
     #[serde(default = "default_slice_us")]
     pub slice_us: u64,
+    #[serde(default)]
+    pub nice: i32,
 }
 
 impl Default for SchedulingFile {
     fn default() -> Self {
         SchedulingFile {
             slice_us: default_slice_us(),
+            nice: 0,
         }
     }
 }
@@ -456,6 +470,8 @@ pub struct Config {
     pub expire_after: Option<Duration>,
     /// The CPU slice to ask of the kernel for the priest's threads (`None`: its default).
     pub slice: Option<Duration>,
+    /// The nice value to ask of the kernel for the priest (`None`: the one it started with).
+    pub nice: Option<i32>,
     /// Parliament: the Chamber changes by decree (`[membership]`), with this many founders
     /// and this lookahead; `None`: the priests listed, for good.
     pub membership: Option<Membership>,
@@ -629,6 +645,12 @@ impl Config {
                  100000 (the range Linux accepts)"
             ));
         }
+        let nice = raw.scheduling.nice;
+        if !(-20..=19).contains(&nice) {
+            return Err(format!(
+                "scheduling.nice = {nice} must be -20 to 19 (the range of nice values)"
+            ));
+        }
         let membership = match raw.membership {
             None => None,
             Some(m) => {
@@ -696,6 +718,7 @@ impl Config {
             snapshot_period: Duration::from_millis(t.snapshot_ms.max(1)),
             expire_after: Some(Duration::from_secs(expire)).filter(|_| expire > 0),
             slice: Some(Duration::from_micros(slice_us)).filter(|_| slice_us > 0),
+            nice: Some(nice).filter(|&n| n != 0),
             membership,
             retired: raw.priest.iter().map(|p| p.retired).collect(),
             trace_dir: raw.trace.as_ref().map(|t| resolve(&t.dir)),
@@ -796,6 +819,12 @@ address = "127.0.0.1:7001"
         assert_eq!(short.slice, Some(Duration::from_micros(100)));
         let long = parse(&format!("{GOOD}[scheduling]\nslice_us = 3000\n")).unwrap();
         assert_eq!(long.slice, Some(Duration::from_millis(3)));
+        assert_eq!(
+            c.nice, None,
+            "the nice value the priest started with by default"
+        );
+        let high = parse(&format!("{GOOD}[scheduling]\nnice = -10\n")).unwrap();
+        assert_eq!(high.nice, Some(-10));
         let typo = parse(&format!("{GOOD}[snapshots]\nafter = 20\n")).unwrap_err();
         assert!(typo.contains("unknown field"), "{typo}");
         let p = GOOD.replace("id = 1\n", "id = 1\nclient_address = \"127.0.0.1:6380\"\n");
@@ -991,6 +1020,14 @@ address = "127.0.0.1:7001"
             (
                 GOOD.replace("[10, 20]\n", "[10, 20]\nelection = [1, 2]\n"),
                 "election",
+            ),
+            (
+                format!("{GOOD}[scheduling]\nnice = -21\n"),
+                "scheduling.nice = -21 must be -20 to 19",
+            ),
+            (
+                format!("{GOOD}[scheduling]\nnice = 20\n"),
+                "scheduling.nice = 20 must be -20 to 19",
             ),
             (
                 format!("{GOOD}[scheduling]\nslice_us = 50\n"),

@@ -1,5 +1,8 @@
-//! Asking the kernel for a short CPU slice (`[scheduling] slice_us`; the configuration's
-//! module docs say why).
+//! Asking the kernel for a short CPU slice (`[scheduling] slice_us`) or a nice value
+//! (`[scheduling] nice`); the configuration's module docs say why.
+//!
+//! A nice value below the neighbour's gives a priest more weight in the fair share: it runs
+//! when it wakes, and the neighbour waits.
 //!
 //! Linux's EEVDF scheduler (6.6 and later) gives each task a virtual deadline one slice after
 //! it becomes eligible, and runs the eligible task with the earliest deadline; since 6.12 a
@@ -60,6 +63,20 @@ pub fn ask_slice(_slice: Duration) -> io::Result<()> {
     Ok(())
 }
 
+/// Sets the calling thread's nice value to `nice`, and so every thread it starts afterwards
+/// (on Linux a nice value is a thread's, and threads inherit it). An error if the kernel
+/// refuses: a value below the current one needs root or `CAP_SYS_NICE`.
+pub fn set_nice(nice: i32) -> io::Result<()> {
+    // SAFETY: setpriority takes plain integers; on Linux, PRIO_PROCESS with 0 is the calling
+    // thread.
+    let r = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, nice) };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
 #[cfg(all(test, target_os = "linux"))]
 mod tests {
     use super::*;
@@ -74,6 +91,29 @@ mod tests {
             .trim()
             .parse()
             .ok()
+    }
+
+    /// The calling thread's nice value.
+    fn nice_now() -> i32 {
+        // SAFETY: getpriority only reads.
+        unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) }
+    }
+
+    #[test]
+    fn the_nice_value_set_is_the_threads_and_its_new_threads() {
+        let before = nice_now();
+        std::thread::spawn(|| {
+            // Raising one's nice value needs no privilege.
+            let niced = (nice_now() + 3).min(19);
+            set_nice(niced).expect("the kernel lets a thread lower its own priority");
+            assert_eq!(nice_now(), niced);
+            let child = std::thread::spawn(nice_now).join().unwrap();
+            assert_eq!(child, niced, "a thread started after inherits it");
+        })
+        .join()
+        .unwrap();
+        // Another thread's value is its own: this one's did not move.
+        assert_eq!(nice_now(), before);
     }
 
     #[test]
