@@ -14,6 +14,9 @@
 # Defaults: 3 rounds, 10 s a run, SET at 1, 16 and 64 clients, and a preloaded GET at 16.
 # --noisy runs a CPU-bound neighbour (one busy Python interpreter) beside every run, so the
 # cost of a busy machine is a figure too. ENDPOINTS=leader|all as in etcd.sh and kv.sh.
+# LOAD_NICE=N runs the load generator at nice value N for every system (with --noisy and
+# N below 0: as if the clients ran on other machines, out of the neighbour's way); NICE=N
+# sets the priests' `[scheduling] nice` (benches/kv.sh).
 #
 # Prints one line per run as it ends, then per workload, client count and system the median
 # and range (min-max) over the rounds of ops/s, p50, p99, p999 and the longest silence (the
@@ -61,7 +64,7 @@ cargo build --release --quiet --features etcd
 trap stop_neighbour EXIT
 
 echo "# commit $(git describe --always --dirty 2>/dev/null || echo '?'), $(date -u +%FT%TZ), $(nproc) cores, $(uname -sr)"
-echo "# $rounds rounds of ${order[*]}, rotating; $seconds s a run; SET at ${clients[*]} clients, GET (preloaded) at 16; ENDPOINTS=${ENDPOINTS:-leader}${noisy:+; a CPU-bound neighbour beside every run}"
+echo "# $rounds rounds of ${order[*]}, rotating; $seconds s a run; SET at ${clients[*]} clients, GET (preloaded) at 16; ENDPOINTS=${ENDPOINTS:-leader}${noisy:+; a CPU-bound neighbour beside every run}${NICE:+; priests at nice $NICE}${LOAD_NICE:+; load generator at nice $LOAD_NICE}"
 echo "# reports in $out"
 for r in $(seq "$rounds"); do
     n=${#order[@]}

@@ -80,7 +80,7 @@ if [ "$endpoints_mode" = leader ]; then targets="$leader"; else targets="$all"; 
 echo "# etcd $(etcd --version | awk '/etcd Version/ { print $3 }'), 3 members, leader $leader, clients to: $targets" >&2
 echo "# load: $(uptime)" >&2
 
-bench() { ./target/release/parliament-bench --etcd "$targets" --seconds "$seconds" --json "$@"; }
+bench() { ${LOAD_NICE:+nice -n "$LOAD_NICE"} ./target/release/parliament-bench --etcd "$targets" --seconds "$seconds" --json "$@"; }
 for c in "${clients[@]}"; do
     echo "# etcd, SET, $c clients" >&2
     bench --clients "$c" --workload set

@@ -17,7 +17,11 @@ The clients spread over the three listeners (client i to priest i mod 3, each li
 sends its commands on to the president), and a client whose listener is killed connects
 to the next one (`parliament-bench --reconnect`; its command in flight counts as lost).
 
-For every fault it measures the longest silence: the longest time between consecutive
+Each fault waits until every priest answers `parliament status` and has applied every decree
+the president had chosen when the wait began (a restarted priest may come back late: the
+supervisor's delay doubles while a priest keeps dying young; and it first catches up), so
+every fault is one priest failing, never a second beside one still down or catching up; a
+fault that would come later than the load's end is left out. For every fault it measures the longest silence: the longest time between consecutive
 answers (to any client) from the fault to 1.5 s after it. It prints, per kind, the median
 and the maximum over the faults, whether the victim was in the president's quorum, and
 beside them the quiet stretch's figures: its p50 and p99 latency and its longest silence in
@@ -84,6 +88,16 @@ def president_of(rows):
     return None
 
 
+def caught_up(rows, mark):
+    """Whether every priest answered, one presides, and each has applied every decree up to
+    `mark` (the president's highest chosen when the wait began; None: not yet known)."""
+    if not rows or any(not r.get("role") for r in rows) or president_of(rows) is None:
+        return False
+    if mark is None:
+        mark = president_of(rows).get("highest_chosen")
+    return all((r.get("highest_applied") or 0) >= (mark or 0) for r in rows)
+
+
 def silences(answers, start, end):
     """The longest gap between consecutive answer times (sorted) that overlaps [start, end]."""
     longest = 0
@@ -144,10 +158,23 @@ def main():
         )
         t0 = time.time()
         faults = []
+        not_before = 0.0
         for i in range(a.faults):
-            due = t0 + a.quiet_s + i * a.every_s
+            # Never within the last fault's window, however late the last one came.
+            due = max(t0 + a.quiet_s + i * a.every_s, not_before)
             time.sleep(max(0, due - time.time()))
             rows = status(binary, config)
+            waited = time.time()
+            mark = None
+            while not caught_up(rows, mark) and time.time() < t0 + seconds - 2 * WINDOW_S:
+                if mark is None and president_of(rows):
+                    mark = president_of(rows).get("highest_chosen")
+                time.sleep(0.05)
+                rows = status(binary, config)
+            waited = time.time() - waited
+            if time.time() > t0 + seconds - 2 * WINDOW_S:
+                print("fault %d: past the load's end; left out" % i)
+                break
             pres = president_of(rows)
             if pres is None:
                 print("fault %d: no president to ask; skipped" % i)
@@ -170,11 +197,15 @@ def main():
                 os.kill(pid, signal.SIGSTOP)
                 time.sleep(a.pause_ms / 1000)
                 os.kill(pid, signal.SIGCONT)
+            not_before = time.time() + WINDOW_S
             faults.append({
                 "kind": kind, "unix_s": at, "victim": victim["priest"],
                 "president": pres["priest"],
                 "in_quorum": kind == "president"
                 or victim["priest"] in (pres.get("quorum") or []),
+                "waited_s": waited,
+                "quorum": pres.get("quorum"),
+                "ballots": {r["priest"]: r.get("ballot") for r in rows},
             })
         report_text, _ = load.communicate()
         if load.returncode != 0:
@@ -209,6 +240,10 @@ def main():
             print("%s | %s | %d | %.1f ms | %.1f ms | %.1fx"
                   % (kind, "yes" if inq else "no", len(fs), statistics.median(fs), max(fs),
                      max(fs) / q99 if q99 else float("inf")))
+    waits = [f["waited_s"] for f in faults if f["waited_s"] > 0.1]
+    if waits:
+        print("%d faults waited for a priest to come back, %.1f s at most"
+              % (len(waits), max(waits)))
     print("all commands: %d, %.0f ops/s, p99 %.2f ms; %d lost with a killed listener, %d reconnections"
           % (report["ops"], report["ops_per_sec"], report["latency"]["p99_us"] / 1e3,
              report["lost"], report["reconnects"]))

@@ -88,7 +88,7 @@ esac
 echo "# parliament $(git describe --always --dirty 2>/dev/null || echo '?'), 3 priests, clients to $targets" >&2
 echo "# load: $(uptime)" >&2
 
-bench() { "$bench_bin" --addr "$targets" --seconds "$seconds" --json "$@"; }
+bench() { ${LOAD_NICE:+nice -n "$LOAD_NICE"} "$bench_bin" --addr "$targets" --seconds "$seconds" --json "$@"; }
 for c in "${clients[@]}"; do
     echo "# parliament, SET, $c clients" >&2
     bench --clients "$c" --workload set

@@ -32,7 +32,7 @@ for _ in $(seq 50); do
     sleep 0.1
 done
 
-bench() { ./target/release/parliament-bench --addr "127.0.0.1:$port" --seconds "$seconds" --json "$@"; }
+bench() { ${LOAD_NICE:+nice -n "$LOAD_NICE"} ./target/release/parliament-bench --addr "127.0.0.1:$port" --seconds "$seconds" --json "$@"; }
 for c in "${clients[@]}"; do
     echo "# redis appendfsync $fsync, SET, $c clients" >&2
     bench --clients "$c" --workload set
