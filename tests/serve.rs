@@ -188,6 +188,50 @@ fn a_priest_runs_at_the_nice_value_its_config_asks() {
     );
 }
 
+/// `[scheduling] nice = -5` where the kernel refuses it (no `CAP_SYS_NICE`: taken from root
+/// by `setpriv`, or never had): the priest does not start, and says why.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_priest_whose_nice_value_the_kernel_refuses_does_not_start() {
+    let dir = tempfile::tempdir().unwrap();
+    write_key(dir.path());
+    let mut file = config_file(Protocol::Synod);
+    file.scheduling.nice = -5;
+    file.priest
+        .push(PriestFile::new(0, "127.0.0.1:7999".parse().unwrap()));
+    let config = write_config(dir.path(), &file);
+    // SAFETY: geteuid only reads.
+    let root = unsafe { libc::geteuid() } == 0;
+    let mut cmd = if root {
+        let mut c = Command::new("setpriv");
+        c.args(["--inh-caps=-sys_nice", "--bounding-set=-sys_nice", BIN]);
+        c
+    } else {
+        Command::new(BIN)
+    };
+    let mut child = cmd
+        .args(["serve", "--config"])
+        .arg(&config)
+        .args(["--id", "0", "--bootstrap"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("setpriv (util-linux) runs");
+    // A priest that started anyway would serve until stopped.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while child.try_wait().unwrap().is_none() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("scheduling.nice = -5: the kernel refused it"),
+        "{err}"
+    );
+}
+
 /// Sessions expire (`[sessions] expire_after_s = 1`): a client the law forgot is refused,
 /// its late copies too (nothing runs twice), while a RESP connection idle for longer than
 /// the expiry goes on working (its listener gives it a new session).
