@@ -24,8 +24,10 @@ every fault is one priest failing, never a second beside one still down or catch
 fault that would come later than the load's end is left out. For every fault it measures the longest silence: the longest time between consecutive
 answers (to any client) from the fault to 1.5 s after it. It prints, per kind, the median
 and the maximum over the faults, whether the victim was in the president's quorum, and
-beside them the quiet stretch's figures: its p50 and p99 latency and its longest silence in
-1.5 s. The goal of docs/performance.md is a longest silence per fault of at most twice the
+beside them the quiet stretch's figures: its p50 and p99 latency, its longest silence, and
+the median and maximum of the longest silence in each 1.5 s window of it, back to back: what
+a window with no fault costs, the baseline of a fault's (a longer --quiet-s gives more such
+windows). The goal of docs/performance.md is a longest silence per fault of at most twice the
 quiet p99. The bench's JSON report (every command's start and latency) and the faults are
 written to FILE (default: a new file under /tmp, printed at the end).
 
@@ -227,6 +229,16 @@ def main():
     q50, q99 = quantile(quiet, 0.5), quantile(quiet, 0.99)
     print("quiet (%.1f-%.1f s): %d commands, p50 %.2f ms, p99 %.2f ms, longest silence %.1f ms"
           % (0.5, a.quiet_s - WINDOW_S / 2, len(quiet), q50, q99, quiet_silence))
+    # The baseline a fault's window compares with: the longest silence of each window as
+    # long as a fault's, one after another through the quiet stretch, with no fault at all.
+    free = []
+    t = 0.5
+    while t + WINDOW_S <= a.quiet_s - WINDOW_S / 2:
+        free.append(silences(answers, t, t + WINDOW_S) * 1e3)
+        t += WINDOW_S
+    if free:
+        print("fault-free %.1f s windows: %d, longest silence median %.1f ms, max %.1f ms"
+              % (WINDOW_S, len(free), statistics.median(free), max(free)))
     for f in faults:
         rel = f["unix_s"] - start_s
         f["at_s"] = rel
@@ -249,7 +261,8 @@ def main():
              report["lost"], report["reconnects"]))
     with open(out_path, "w") as f:
         json.dump({"faults": faults, "quiet": {"p50_ms": q50, "p99_ms": q99,
-                                               "silence_ms": quiet_silence},
+                                               "silence_ms": quiet_silence,
+                                               "window_silences_ms": free},
                    "bench": report}, f)
     print("kept in %s" % out_path)
     return 0
