@@ -598,6 +598,21 @@ impl ParliamentPriest {
         let ballot = p.ballot;
         *p.office().votes_first = true;
         for n in late {
+            // A number it learned meanwhile (by a catch-up or a snapshot) needs no vote:
+            // its ballot is over, and the commands it held, unless they are the decree
+            // learned, wait for a new number (as in `learn_presiding`).
+            if p.priest().knows(n) {
+                let learned = p.priest().ledger.learned.get(&n).cloned();
+                let office = p.office();
+                if let Some(begun) = office.pending.remove(&n) {
+                    if learned.as_ref() != Some(&begun.decree) {
+                        for c in begun.decree.commands().iter().rev() {
+                            office.queue.push_front(c.clone());
+                        }
+                    }
+                }
+                continue;
+            }
             let office = p.office();
             let Some(pending) = office.pending.get_mut(&n) else {
                 continue;

@@ -652,6 +652,28 @@ fn a_deployed_president_votes_only_when_the_others_are_slow() {
     assert!(!out.iter().any(|c| c.contains("SetTimer(Vote")), "{out:?}");
 }
 
+/// A ballot the president left its vote out of, at a number it learned meanwhile by another
+/// way (here written in its ledger directly): its vote timer casts no vote there (the spec's
+/// `VoteLate` is for numbers not yet learned) and drops the ballot; had the decree learned
+/// been another, the commands it held would wait for a new number.
+#[test]
+fn a_deployed_presidents_vote_timer_skips_a_number_it_learned_meanwhile() {
+    let p0 = priest_at(0, priests());
+    let (s0, _) = start(&p0, None);
+    let (s0, _) = deliver(&p0, &s0, 7, put(7, 1, "a"));
+    let mut learned = s0.clone();
+    let other = Decree::OliveDay;
+    learned.ledger.learned.insert(0, other);
+    let (after, out) = timeout(&p0, &learned, Timer::Vote);
+    assert!(!after.ledger.votes.contains_key(&0), "{out:?}");
+    assert!(!out.iter().any(|c| c.contains("Success")), "{out:?}");
+    let Status::Presiding { pending, .. } = &after.status else {
+        panic!("still presiding")
+    };
+    assert!(pending.is_empty(), "{pending:?}");
+    assert_eq!(after.queue.len(), 1, "the command waits for a new number");
+}
+
 #[test]
 fn a_deployed_president_whose_quorum_stopped_answering_runs_again() {
     let p0 = priest_at(0, priests());
