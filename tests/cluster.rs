@@ -158,11 +158,11 @@ impl Running {
         self.priests[&ix].0
     }
 
+    /// A client of priest `ix`'s listener, once it accepts: "ready" says every priest
+    /// answered, which on a loaded machine can come before a listener takes connections
+    /// (CI once had one refuse).
     fn client(&self, ix: usize) -> Client {
-        let addr = ([127, 0, 0, 1], self.port(ix)).into();
-        let c = Client::connect_timeout(&addr, Duration::from_secs(5)).unwrap();
-        c.set_timeout(Some(Duration::from_secs(20))).unwrap();
-        c
+        client_when_up(self.port(ix))
     }
 
     /// Waits for the cluster process to exit by itself.
