@@ -244,10 +244,16 @@ fn torn_ledger_recovers_and_corrupt_ledger_refuses_to_start() {
     // The client hears the decree from whichever priest knows it first: wait until priest 0
     // knows it too, so its ledger holds the decree (the record torn below) before the stop.
     assert_eq!(propose(&c, "x", Some(0)), chosen);
+    // And until its ledger holds that record: on a loaded machine the answer can come
+    // before the save (CI once stopped it first).
+    let dir = c.ledger_dir(0);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while journal::scan(&dir).map_or(0, |r| r.len()) < 2 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
     for i in 0..3 {
         c.terminate(i);
     }
-    let dir = c.ledger_dir(0);
     let records = journal::scan(&dir).unwrap();
     assert!(records.len() >= 2, "{records:?}");
     let before = ledger(&c, 0);
