@@ -92,12 +92,11 @@ def president_of(rows):
 
 def caught_up(rows, mark):
     """Whether every priest answered, one presides, and each has applied every decree up to
-    `mark` (the president's highest chosen when the wait began; None: not yet known)."""
-    if not rows or any(not r.get("role") for r in rows) or president_of(rows) is None:
+    `mark` (the president's highest chosen when the wait began; None: no president heard
+    yet, so not caught up)."""
+    if mark is None or not rows or any(not r.get("role") for r in rows):
         return False
-    if mark is None:
-        mark = president_of(rows).get("highest_chosen")
-    return all((r.get("highest_applied") or 0) >= (mark or 0) for r in rows)
+    return all((r.get("highest_applied") or 0) >= mark for r in rows)
 
 
 def silences(answers, start, end):
@@ -166,14 +165,16 @@ def main():
             due = max(t0 + a.quiet_s + i * a.every_s, not_before)
             time.sleep(max(0, due - time.time()))
             rows = status(binary, config)
-            waited = time.time()
+            wait_began = time.time()
             mark = None
-            while not caught_up(rows, mark) and time.time() < t0 + seconds - 2 * WINDOW_S:
+            while True:
                 if mark is None and president_of(rows):
-                    mark = president_of(rows).get("highest_chosen")
+                    mark = president_of(rows).get("highest_chosen") or 0
+                if caught_up(rows, mark) or time.time() >= t0 + seconds - 2 * WINDOW_S:
+                    break
                 time.sleep(0.05)
                 rows = status(binary, config)
-            waited = time.time() - waited
+            waited = time.time() - wait_began
             if time.time() > t0 + seconds - 2 * WINDOW_S:
                 print("fault %d: past the load's end; left out" % i)
                 break

@@ -132,20 +132,26 @@ fn a_parliament_priest_without_a_client_address_refuses_to_start() {
     assert!(err.contains("no client_address"), "{err}");
 }
 
+/// A one-priest Synod configuration with `[scheduling] nice = nice`, on a free UDP port, in
+/// a new directory with its key.
+fn one_priest_at_nice(nice: i32) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    write_key(dir.path());
+    let mut file = config_file(Protocol::Synod);
+    file.scheduling.nice = nice;
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    file.priest
+        .push(PriestFile::new(0, udp.local_addr().unwrap()));
+    let config = write_config(dir.path(), &file);
+    (dir, config)
+}
+
 /// `[scheduling] nice = 5`: the priest and every thread it runs come to nice value 5
 /// (raising it needs no privilege, so this runs as any user).
 #[cfg(target_os = "linux")]
 #[test]
 fn a_priest_runs_at_the_nice_value_its_config_asks() {
-    let dir = tempfile::tempdir().unwrap();
-    write_key(dir.path());
-    let mut file = config_file(Protocol::Synod);
-    file.scheduling.nice = 5;
-    let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    file.priest
-        .push(PriestFile::new(0, udp.local_addr().unwrap()));
-    drop(udp);
-    let config = write_config(dir.path(), &file);
+    let (_dir, config) = one_priest_at_nice(5);
     let mut child = Command::new(BIN)
         .args(["serve", "--config"])
         .arg(&config)
@@ -159,6 +165,7 @@ fn a_priest_runs_at_the_nice_value_its_config_asks() {
         let after = &stat[stat.rfind(')')? + 2..];
         after.split(' ').nth(16)?.parse().ok()
     };
+    let all_five = |nices: &[Option<i64>]| !nices.is_empty() && nices.iter().all(|n| *n == Some(5));
     let task = format!("/proc/{}/task", child.id());
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     let nices = loop {
@@ -174,18 +181,14 @@ fn a_priest_runs_at_the_nice_value_its_config_asks() {
             })
             .unwrap_or_default();
         // It sets its nice value as it starts, before it starts any other thread.
-        let set = !nices.is_empty() && nices.iter().all(|n| *n == Some(5));
-        if set || std::time::Instant::now() > deadline {
+        if all_five(&nices) || std::time::Instant::now() > deadline {
             break nices;
         }
         std::thread::sleep(Duration::from_millis(50));
     };
     child.kill().unwrap();
     child.wait().unwrap();
-    assert!(
-        !nices.is_empty() && nices.iter().all(|n| *n == Some(5)),
-        "{nices:?}"
-    );
+    assert!(all_five(&nices), "{nices:?}");
 }
 
 /// `[scheduling] nice = -5` where the kernel refuses it (no `CAP_SYS_NICE`: taken from root
@@ -193,13 +196,7 @@ fn a_priest_runs_at_the_nice_value_its_config_asks() {
 #[cfg(target_os = "linux")]
 #[test]
 fn a_priest_whose_nice_value_the_kernel_refuses_does_not_start() {
-    let dir = tempfile::tempdir().unwrap();
-    write_key(dir.path());
-    let mut file = config_file(Protocol::Synod);
-    file.scheduling.nice = -5;
-    file.priest
-        .push(PriestFile::new(0, "127.0.0.1:7999".parse().unwrap()));
-    let config = write_config(dir.path(), &file);
+    let (_dir, config) = one_priest_at_nice(-5);
     // SAFETY: geteuid only reads.
     let root = unsafe { libc::geteuid() } == 0;
     let mut cmd = if root {

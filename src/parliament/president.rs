@@ -599,18 +599,10 @@ impl ParliamentPriest {
         *p.office().votes_first = true;
         for n in late {
             // A number it learned meanwhile (by a catch-up or a snapshot) needs no vote:
-            // its ballot is over, and the commands it held, unless they are the decree
-            // learned, wait for a new number (as in `learn_presiding`).
+            // its ballot is over.
             if p.priest().knows(n) {
                 let learned = p.priest().ledger.learned.get(&n).cloned();
-                let office = p.office();
-                if let Some(begun) = office.pending.remove(&n) {
-                    if learned.as_ref() != Some(&begun.decree) {
-                        for c in begun.decree.commands().iter().rev() {
-                            office.queue.push_front(c.clone());
-                        }
-                    }
-                }
+                self.end_ballot(&mut p, n, learned.as_ref());
                 continue;
             }
             let office = p.office();
@@ -622,6 +614,20 @@ impl ParliamentPriest {
             self.save_own_vote(office.ledger, n, ballot, decree, step);
             if self.bug == Bug::LateVotePassesAlone || self.passes(office.members, quorum, voted) {
                 self.pass(&mut p, n, step);
+            }
+        }
+    }
+
+    /// Ends the president's pending ballot at `n`, a number it learned another way, as
+    /// `passed` (`None`: covered by a snapshot, the decree unknown): the commands it held,
+    /// unless they are the decree passed, wait for a new number.
+    fn end_ballot(&self, p: &mut President, n: DecreeNumber, passed: Option<&Decree>) {
+        let office = p.office();
+        if let Some(begun) = office.pending.remove(&n) {
+            if passed != Some(&begun.decree) {
+                for c in begun.decree.commands().iter().rev() {
+                    office.queue.push_front(c.clone());
+                }
             }
         }
     }
@@ -801,12 +807,7 @@ impl ParliamentPriest {
         if p.priest().knows(n) {
             return;
         }
-        let office = p.office();
-        if let Some(begun) = office.pending.remove(&n).filter(|b| b.decree != decree) {
-            for c in begun.decree.commands().iter().rev() {
-                office.queue.push_front(c.clone());
-            }
-        }
+        self.end_ballot(p, n, Some(&decree));
         let reply = self.bug != Bug::ReplyBeforeChosen;
         if self.write_decree(p.priest(), n, decree, save, reply, step) {
             self.answer_reads(p, step);
@@ -1049,15 +1050,15 @@ impl ParliamentPriest {
         for q in self.recipients(state) {
             step.send(q, Msg::Heartbeat { ballot, known });
         }
-        // A BeginBallot or its Voted may have been lost: ask again every member of the
-        // quorum whose vote has not arrived (a priest that already voted answers Voted
-        // again). Without this, one lost message would stall the decree, and behind it every
-        // later one, while the heartbeats keep the president in office.
         // It leaves its vote for its vote timer again: if the follower that was slow
         // still is, this costs one wait of the timer per heartbeat.
         if Presidency::of(state).votes_first {
             *President::of(state.to_mut()).office().votes_first = false;
         }
+        // A BeginBallot or its Voted may have been lost: ask again every member of the
+        // quorum whose vote has not arrived (a priest that already voted answers Voted
+        // again). Without this, one lost message would stall the decree, and behind it every
+        // later one, while the heartbeats keep the president in office.
         let Presidency {
             members,
             incs,
